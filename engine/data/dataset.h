@@ -1,0 +1,84 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/data/partition_data.h"
+
+namespace mrtrain::data {
+
+enum class DataFormat { kLibsvm, kCsv, kIdx };
+enum class BadRecordPolicy { kFail, kSkip };
+
+// Parses "libsvm", "csv", "idx"; kInvalidArgument lists the allowed names otherwise.
+Result<DataFormat> ParseDataFormat(const std::string& name);
+const char* DataFormatName(DataFormat format);
+
+// Where a dataset is and how to read it: the `data.train` (or test, validation) section of a
+// job spec.
+struct DatasetSpec {
+  std::string path;         // a file, a glob (*, ?, [..]) or a folder (all regular files in it)
+  DataFormat format = DataFormat::kCsv;
+  int64_t num_partitions = 1;  // fixed by the job, never derived from the number of workers
+  BadRecordPolicy on_bad_record = BadRecordPolicy::kFail;
+
+  // csv
+  bool csv_header = false;
+  std::string label_column = "0";  // a column name (needs a header) or a 0-based index;
+                                   // negative indices count from the end (-1: last column)
+  char delimiter = ',';
+
+  // libsvm: the feature count; 0 means 1 + the largest index in the data.
+  int64_t num_features = 0;
+  bool zero_based = false;  // libsvm indices start at 1 unless this is set
+
+  // idx: the labels file (idx1); the images are `path`.
+  std::string labels_path;
+  // Every feature value is multiplied by this; 0 means the format's default (1/255 for
+  // unsigned-byte idx files, 1 otherwise).
+  double scale = 0;
+};
+
+// A dataset cut into a fixed number of partitions. Text formats (csv, libsvm) split the byte
+// stream of all files, in name order, into num_partitions equal ranges aligned to record
+// boundaries: a record belongs to the range holding its first byte. idx splits the records
+// into equal contiguous ranges. gzip files (.gz) are read through zlib. Thread-safe: LoadPartition
+// may run concurrently for different partitions.
+class Dataset {
+ public:
+  // Resolves the files and the partition boundaries. Fails with kNotFound when the path
+  // matches no file, kInvalidArgument for a spec that cannot work (for example more
+  // partitions than records for idx, or a label column name without a header), kCorruption
+  // for a bad idx header.
+  static Result<std::unique_ptr<Dataset>> Open(const DatasetSpec& spec);
+
+  virtual ~Dataset() = default;
+
+  const DatasetSpec& spec() const { return spec_; }
+  int64_t num_partitions() const { return spec_.num_partitions; }
+  const std::vector<std::string>& files() const { return files_; }
+
+  // Parses partition p. A bad record fails with kCorruption naming the file, the 1-based line
+  // (text) or record (idx) and what was expected, unless on_bad_record is kSkip, in which case
+  // it is counted in skipped_records. REQUIRES: 0 <= p < num_partitions().
+  virtual Result<PartitionData> LoadPartition(int64_t p) const = 0;
+
+  // Human-readable extent of partition p, for error messages ("a.csv bytes [0, 4096)").
+  virtual std::string DescribePartition(int64_t p) const = 0;
+
+ protected:
+  Dataset(DatasetSpec spec, std::vector<std::string> files)
+      : spec_(std::move(spec)), files_(std::move(files)) {}
+
+ private:
+  DatasetSpec spec_;
+  std::vector<std::string> files_;
+};
+
+// Expands a path, glob or folder into sorted regular files. kNotFound when nothing matches.
+Result<std::vector<std::string>> ResolveFiles(const std::string& path);
+
+}  // namespace mrtrain::data

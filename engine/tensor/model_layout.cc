@@ -1,0 +1,70 @@
+#include "engine/tensor/model_layout.h"
+
+#include <set>
+
+namespace mrtrain {
+
+Result<ModelLayout> ModelLayout::Create(std::vector<api::TensorSpec> specs, int64_t block_size) {
+  if (block_size < 1) {
+    return InvalidArgumentError("model.block_size must be at least 1, got " +
+                                std::to_string(block_size));
+  }
+  if (specs.empty()) return InvalidArgumentError("the model has no tensors");
+  if (specs.size() > ParamKey::kMaxTensors) {
+    return InvalidArgumentError("the model has " + std::to_string(specs.size()) +
+                                " tensors; at most 65536 are allowed");
+  }
+  ModelLayout layout;
+  std::set<std::string> names;
+  for (size_t t = 0; t < specs.size(); ++t) {
+    const auto& spec = specs[t];
+    if (!names.insert(spec.name).second) {
+      return InvalidArgumentError("the model names tensor '" + spec.name + "' twice");
+    }
+    if (spec.shape.empty()) {
+      return InvalidArgumentError("tensor '" + spec.name + "' has no dimensions");
+    }
+    for (int64_t d : spec.shape) {
+      if (d < 1) {
+        return InvalidArgumentError("tensor '" + spec.name + "' has dimension " +
+                                    std::to_string(d) + "; dimensions must be positive");
+      }
+    }
+    int64_t blocks = (spec.size() + block_size - 1) / block_size;
+    if (static_cast<uint64_t>(blocks) >= ParamKey::kMaxBlocks) {
+      return InvalidArgumentError("tensor '" + spec.name + "' needs too many blocks");
+    }
+    for (int64_t b = 0; b < blocks; ++b) layout.keys_.emplace_back(t, b);
+    layout.num_parameters_ += spec.size();
+  }
+  layout.specs_ = std::move(specs);
+  layout.block_size_ = block_size;
+  return layout;
+}
+
+int64_t ModelLayout::num_blocks(int tensor) const {
+  return (specs_[tensor].size() + block_size_ - 1) / block_size_;
+}
+
+bool ModelLayout::IsValid(ParamKey key) const {
+  return key.tensor() < specs_.size() &&
+         key.block() < static_cast<uint64_t>(num_blocks(static_cast<int>(key.tensor())));
+}
+
+BlockRange ModelLayout::Range(ParamKey key) const {
+  BlockRange r;
+  r.tensor = static_cast<int>(key.tensor());
+  r.offset = static_cast<int64_t>(key.block()) * block_size_;
+  int64_t size = specs_[r.tensor].size();
+  r.length = std::min(block_size_, size - r.offset);
+  return r;
+}
+
+int ModelLayout::FindTensor(const std::string& name) const {
+  for (size_t t = 0; t < specs_.size(); ++t) {
+    if (specs_[t].name == name) return static_cast<int>(t);
+  }
+  return -1;
+}
+
+}  // namespace mrtrain

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/api/hyperparameters.h"
+#include "engine/base/status.h"
+#include "engine/data/dataset.h"
+#include "engine/tensor/model_state.h"
+
+namespace mrtrain::jobs {
+
+// A job spec, parsed and validated. The schema (every key, its type, default and meaning) is
+// documented in jobs/spec/SCHEMA.md; this struct mirrors it.
+struct JobSpec {
+  std::string name;         // `name`, default: the spec file's stem
+  std::string source_path;  // the file it came from ("<string>" when parsed from text)
+
+  // data:
+  data::DatasetSpec train;                  // data.train (required)
+  std::optional<data::DatasetSpec> test;    // data.test
+  std::optional<data::DatasetSpec> validation;  // data.validation
+
+  // model:
+  std::string model_type;               // model.type: linear | logistic | softmax | mlp
+  api::Hyperparameters model_params;    // model keys other than type/init/init_scale/block_size,
+                                        // e.g. hidden: "128,64", classes: "10"
+  InitScheme init = InitScheme::kXavier;  // model.init
+  double init_scale = 0.01;               // model.init_scale (uniform only)
+  int64_t block_size = 16384;             // model.block_size, floats per ParamKey block
+
+  // update:
+  std::string update_rule = "sgd";  // update.rule: sgd | momentum | nesterov | adagrad | adam |
+                                    // average
+  double learning_rate = 0.01;      // update.learning_rate
+  api::Hyperparameters update_params;  // rule-specific keys: momentum, beta1, beta2, epsilon,
+                                       // initial_accumulator
+  double l1 = 0;  // update.l1 (linear, logistic and softmax models only)
+  double l2 = 0;  // update.l2
+
+  enum class Schedule { kConstant, kStep, kCosine };
+  Schedule schedule = Schedule::kConstant;  // update.schedule.type
+  int64_t schedule_step_epochs = 1;         // update.schedule.step_epochs (step)
+  double schedule_gamma = 0.1;              // update.schedule.gamma (step)
+  double schedule_min_lr = 0;               // update.schedule.min_learning_rate (cosine)
+
+  // training:
+  int64_t epochs = 1;            // training.epochs
+  int64_t rounds_per_epoch = 1;  // training.rounds_per_epoch
+  enum class Mode { kMinibatch, kModelAveraging };
+  Mode mode = Mode::kMinibatch;     // training.mode: minibatch | model_averaging
+  double local_learning_rate = 0.1; // training.local_learning_rate (model_averaging)
+  int64_t local_batch_size = 32;    // training.local_batch_size (model_averaging)
+  uint64_t seed = 1;                // training.seed
+  int threads = 0;                  // training.threads; 0 = the number of cores
+  int64_t chunk_rows = 256;         // training.chunk_rows: rows per mapper call
+
+  // shuffle:
+  enum class ShuffleMode { kHash, kSort };
+  ShuffleMode shuffle_mode = ShuffleMode::kHash;  // shuffle.mode
+  int reducers = 1;                               // shuffle.reducers
+  int64_t shuffle_buffer_bytes = 256LL << 20;     // shuffle.buffer_bytes per map task
+
+  // output:
+  std::string output_dir;           // output.dir (required)
+  int64_t checkpoint_every = 1;     // output.checkpoint.every_epochs; 0 disables
+  int64_t checkpoint_keep = 3;      // output.checkpoint.keep
+
+  // A digest (hex SHA-256) of everything that decides the trained bytes: data, model, update,
+  // training (except threads) and seed. Shuffle mode, reducer count, thread count and output
+  // settings are left out because they do not change the result. Used to refuse resuming a
+  // checkpoint with a different spec.
+  std::string Fingerprint() const;
+};
+
+// Parses a spec from YAML text. `source` names it in errors ("job.yaml"). Each override is
+// "key.path=value" (value parsed as YAML) and is applied before validation, as if written in
+// the file. Errors name the source, the line, the key path and what is allowed:
+//   job.yaml:7: update.lerning_rate: unknown key; allowed: rule, learning_rate, ...
+Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& source,
+                             const std::vector<std::string>& overrides = {});
+
+// Reads and parses a spec file. kNotFound when it cannot be read.
+Result<JobSpec> LoadJobSpec(const std::string& path,
+                            const std::vector<std::string>& overrides = {});
+
+}  // namespace mrtrain::jobs
