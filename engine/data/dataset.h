@@ -20,7 +20,8 @@ const char* DataFormatName(DataFormat format);
 // Where a dataset is and how to read it: the `data.train` (or test, validation) section of a
 // job spec.
 struct DatasetSpec {
-  std::string path;         // a file, a glob (*, ?, [..]) or a folder (all regular files in it)
+  std::string path;  // a file, a glob (*, ?, [..]) or a folder (its regular files, except
+                     // names starting with '.' or '_', like Spark's _SUCCESS and .crc files)
   DataFormat format = DataFormat::kCsv;
   int64_t num_partitions = 1;  // fixed by the job, never derived from the number of workers
   BadRecordPolicy on_bad_record = BadRecordPolicy::kFail;
@@ -45,7 +46,8 @@ struct DatasetSpec {
 // A dataset cut into a fixed number of partitions. Text formats (csv, libsvm) split the byte
 // stream of all files, in name order, into num_partitions equal ranges aligned to record
 // boundaries: a record belongs to the range holding its first byte. idx splits the records
-// into equal contiguous ranges. gzip files (.gz) are read through zlib. Thread-safe: LoadPartition
+// into equal contiguous ranges. gzip files (.gz) are read through zlib; a text .gz file is never
+// split but belongs whole to one partition (see text_splits.h). Thread-safe: LoadPartition
 // may run concurrently for different partitions.
 class Dataset {
  public:
@@ -78,7 +80,9 @@ class Dataset {
   std::vector<std::string> files_;
 };
 
-// Expands a path, glob or folder into sorted regular files. kNotFound when nothing matches.
+// Expands a path, glob or folder into regular files sorted by byte order (not the locale's), so
+// every process sees the same order. A path naming an existing file or folder is not read as a
+// glob. kNotFound when nothing matches.
 Result<std::vector<std::string>> ResolveFiles(const std::string& path);
 
 }  // namespace mrtrain::data

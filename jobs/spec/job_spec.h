@@ -19,26 +19,26 @@ struct JobSpec {
   std::string source_path;  // the file it came from ("<string>" when parsed from text)
 
   // data:
-  data::DatasetSpec train;                  // data.train (required)
-  std::optional<data::DatasetSpec> test;    // data.test
+  data::DatasetSpec train;                      // data.train (required)
+  std::optional<data::DatasetSpec> test;        // data.test
   std::optional<data::DatasetSpec> validation;  // data.validation
 
   // model:
-  std::string model_type;               // model.type: linear | logistic | softmax | mlp
-  api::Hyperparameters model_params;    // model keys other than type/init/init_scale/block_size,
-                                        // e.g. hidden: "128,64", classes: "10"
+  std::string model_type;                 // model.type: linear | logistic | softmax | mlp
+  api::Hyperparameters model_params;      // model keys other than type/init/init_scale/block_size,
+                                          // e.g. hidden: "128,64", classes: "10"
   InitScheme init = InitScheme::kXavier;  // model.init
   double init_scale = 0.01;               // model.init_scale (uniform only)
   int64_t block_size = 16384;             // model.block_size, floats per ParamKey block
 
   // update:
-  std::string update_rule = "sgd";  // update.rule: sgd | momentum | nesterov | adagrad | adam |
-                                    // average
-  double learning_rate = 0.01;      // update.learning_rate
+  std::string update_rule = "sgd";     // update.rule: sgd | momentum | nesterov | adagrad | adam |
+                                       // average
+  double learning_rate = 0.01;         // update.learning_rate
   api::Hyperparameters update_params;  // rule-specific keys: momentum, beta1, beta2, epsilon,
                                        // initial_accumulator
-  double l1 = 0;  // update.l1 (linear, logistic and softmax models only)
-  double l2 = 0;  // update.l2
+  double l1 = 0;                       // update.l1 (linear, logistic and softmax models only)
+  double l2 = 0;                       // update.l2
 
   enum class Schedule { kConstant, kStep, kCosine };
   Schedule schedule = Schedule::kConstant;  // update.schedule.type
@@ -50,12 +50,12 @@ struct JobSpec {
   int64_t epochs = 1;            // training.epochs
   int64_t rounds_per_epoch = 1;  // training.rounds_per_epoch
   enum class Mode { kMinibatch, kModelAveraging };
-  Mode mode = Mode::kMinibatch;     // training.mode: minibatch | model_averaging
-  double local_learning_rate = 0.1; // training.local_learning_rate (model_averaging)
-  int64_t local_batch_size = 32;    // training.local_batch_size (model_averaging)
-  uint64_t seed = 1;                // training.seed
-  int threads = 0;                  // training.threads; 0 = the number of cores
-  int64_t chunk_rows = 256;         // training.chunk_rows: rows per mapper call
+  Mode mode = Mode::kMinibatch;      // training.mode: minibatch | model_averaging
+  double local_learning_rate = 0.1;  // training.local_learning_rate (model_averaging)
+  int64_t local_batch_size = 32;     // training.local_batch_size (model_averaging)
+  uint64_t seed = 1;                 // training.seed
+  int threads = 0;                   // training.threads; 0 = the number of cores
+  int64_t chunk_rows = 256;          // training.chunk_rows: rows per mapper call
 
   // shuffle:
   enum class ShuffleMode { kHash, kSort };
@@ -64,9 +64,9 @@ struct JobSpec {
   int64_t shuffle_buffer_bytes = 256LL << 20;     // shuffle.buffer_bytes per map task
 
   // output:
-  std::string output_dir;           // output.dir (required)
-  int64_t checkpoint_every = 1;     // output.checkpoint.every_epochs; 0 disables
-  int64_t checkpoint_keep = 3;      // output.checkpoint.keep
+  std::string output_dir;        // output.dir (required)
+  int64_t checkpoint_every = 1;  // output.checkpoint.every_epochs; 0 disables
+  int64_t checkpoint_keep = 3;   // output.checkpoint.keep
 
   // A digest (hex SHA-256) of everything that decides the trained bytes: data, model, update,
   // training (except threads) and seed. Shuffle mode, reducer count, thread count and output

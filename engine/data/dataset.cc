@@ -1,0 +1,141 @@
+#include "engine/data/dataset.h"
+
+#include <glob.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <system_error>
+
+#include "engine/data/csv_reader.h"
+#include "engine/data/idx_reader.h"
+#include "engine/data/libsvm_reader.h"
+
+namespace mrtrain::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool IsRegularFile(const std::string& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec);
+}
+
+// Spark and Hadoop leave markers (_SUCCESS) and checksums (.part-0.crc) beside their output;
+// a folder of their output must read as the data files alone.
+bool IsHiddenName(const std::string& name) {
+  return name.empty() || name[0] == '.' || name[0] == '_';
+}
+
+Result<std::vector<std::string>> ListFolder(const std::string& path) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!IsHiddenName(name) && IsRegularFile(it->path().string())) {
+      files.push_back(it->path().string());
+    }
+  }
+  if (ec) return IOError(path + ": cannot list folder: " + ec.message());
+  if (files.empty()) return NotFoundError(path + ": folder has no data files");
+  return files;
+}
+
+Result<std::vector<std::string>> ExpandGlob(const std::string& pattern) {
+  glob_t matches;
+  const int rc = ::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &matches);
+  std::vector<std::string> files;
+  if (rc == 0) {
+    for (size_t i = 0; i < matches.gl_pathc; ++i) {
+      if (IsRegularFile(matches.gl_pathv[i])) files.emplace_back(matches.gl_pathv[i]);
+    }
+  }
+  globfree(&matches);
+  if (rc == GLOB_NOSPACE) return IOError(pattern + ": out of memory expanding the glob");
+  if (rc == GLOB_ABORTED) return IOError(pattern + ": cannot read a folder of the glob");
+  if (files.empty()) return NotFoundError(pattern + ": no file matches");
+  return files;
+}
+
+bool HasGlobChars(const std::string& path) {
+  return path.find_first_of("*?[") != std::string::npos;
+}
+
+// Far more tasks than any cluster runs; beyond it, per-partition tables would eat memory.
+constexpr int64_t kMaxPartitions = int64_t{1} << 20;
+
+Status CheckSpec(const DatasetSpec& spec) {
+  if (spec.num_partitions < 1 || spec.num_partitions > kMaxPartitions) {
+    return InvalidArgumentError(spec.path + ": num_partitions must be in [1, " +
+                                std::to_string(kMaxPartitions) + "], got " +
+                                std::to_string(spec.num_partitions));
+  }
+  if (spec.num_features < 0) {
+    return InvalidArgumentError(spec.path + ": num_features must not be negative");
+  }
+  if (!std::isfinite(spec.scale)) {
+    return InvalidArgumentError(spec.path + ": scale must be a finite number");
+  }
+  if (spec.delimiter == '\n' || spec.delimiter == '\r' || spec.delimiter == '"') {
+    return InvalidArgumentError(spec.path + ": the csv delimiter cannot be a newline or '\"'");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<DataFormat> ParseDataFormat(const std::string& name) {
+  for (DataFormat format : {DataFormat::kLibsvm, DataFormat::kCsv, DataFormat::kIdx}) {
+    if (name == DataFormatName(format)) return format;
+  }
+  return InvalidArgumentError("unknown data format '" + name +
+                              "': expected one of libsvm, csv, idx");
+}
+
+const char* DataFormatName(DataFormat format) {
+  switch (format) {
+    case DataFormat::kLibsvm:
+      return "libsvm";
+    case DataFormat::kCsv:
+      return "csv";
+    case DataFormat::kIdx:
+      return "idx";
+  }
+  return "unknown";
+}
+
+Result<std::vector<std::string>> ResolveFiles(const std::string& path) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  // A file or folder that exists wins over reading its name as a glob ("data[1].csv").
+  if (fs::is_directory(path, ec)) {
+    MRTRAIN_ASSIGN_OR_RETURN(files, ListFolder(path));
+  } else if (IsRegularFile(path)) {
+    files.push_back(path);
+  } else if (HasGlobChars(path)) {
+    MRTRAIN_ASSIGN_OR_RETURN(files, ExpandGlob(path));
+  } else if (fs::exists(path, ec)) {
+    return InvalidArgumentError(path + ": not a regular file or folder");
+  } else {
+    return NotFoundError(path + ": no such file or folder");
+  }
+  // Byte order, not the locale's collation: every process must see the same file order.
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+Result<std::unique_ptr<Dataset>> Dataset::Open(const DatasetSpec& spec) {
+  MRTRAIN_RETURN_IF_ERROR(CheckSpec(spec));
+  MRTRAIN_ASSIGN_OR_RETURN(std::vector<std::string> files, ResolveFiles(spec.path));
+  switch (spec.format) {
+    case DataFormat::kLibsvm:
+      return OpenLibsvmDataset(spec, std::move(files));
+    case DataFormat::kCsv:
+      return OpenCsvDataset(spec, std::move(files));
+    case DataFormat::kIdx:
+      return OpenIdxDataset(spec, std::move(files));
+  }
+  return InvalidArgumentError(spec.path + ": unknown data format");
+}
+
+}  // namespace mrtrain::data

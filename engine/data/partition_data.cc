@@ -1,0 +1,72 @@
+#include "engine/data/partition_data.h"
+
+#include <algorithm>
+
+#include "engine/base/check.h"
+
+namespace mrtrain::data {
+
+api::Rows PartitionData::View(int64_t view_cols) const {
+  // A dense row of a different width cannot be reinterpreted; a sparse one can report more
+  // columns than it touches. Both are caller bugs that would read out of bounds.
+  MRTRAIN_CHECK(is_sparse ? view_cols >= num_cols : view_cols == num_cols);
+  api::Rows rows;
+  rows.num_rows = num_rows;
+  rows.num_cols = view_cols;
+  rows.is_sparse = is_sparse;
+  rows.labels = labels.data();
+  if (is_sparse) {
+    rows.row_offsets = row_offsets.data();
+    rows.cols = cols.data();
+    rows.values = values.data();
+  } else {
+    rows.dense = dense.data();
+  }
+  return rows;
+}
+
+void PartitionData::Gather(const int64_t* indices, int64_t n, PartitionData* out) const {
+  out->num_rows = n;
+  out->num_cols = num_cols;
+  out->is_sparse = is_sparse;
+  out->dense.clear();
+  out->row_offsets.clear();
+  out->cols.clear();
+  out->values.clear();
+  out->labels.resize(n);
+  out->skipped_records = 0;
+  out->skipped_samples.clear();
+  if (is_sparse) {
+    out->row_offsets.reserve(n + 1);
+    out->row_offsets.push_back(0);
+  } else {
+    out->dense.resize(n * num_cols);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = indices[i];
+    MRTRAIN_DCHECK(r >= 0 && r < num_rows);
+    out->labels[i] = labels[r];
+    if (is_sparse) {
+      const int64_t begin = row_offsets[r];
+      const int64_t end = row_offsets[r + 1];
+      out->cols.insert(out->cols.end(), cols.begin() + begin, cols.begin() + end);
+      out->values.insert(out->values.end(), values.begin() + begin, values.begin() + end);
+      out->row_offsets.push_back(static_cast<int64_t>(out->cols.size()));
+    } else {
+      std::copy_n(dense.begin() + r * num_cols, num_cols, out->dense.begin() + i * num_cols);
+    }
+  }
+}
+
+int64_t PartitionData::MemoryBytes() const {
+  int64_t bytes = sizeof(*this);
+  bytes += dense.capacity() * sizeof(float);
+  bytes += row_offsets.capacity() * sizeof(int64_t);
+  bytes += cols.capacity() * sizeof(uint32_t);
+  bytes += values.capacity() * sizeof(float);
+  bytes += labels.capacity() * sizeof(float);
+  for (const std::string& s : skipped_samples) bytes += sizeof(s) + s.capacity();
+  return bytes;
+}
+
+}  // namespace mrtrain::data

@@ -1,0 +1,380 @@
+#include "jobs/spec/job_spec.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <utility>
+
+#include <yaml-cpp/yaml.h>
+
+#include "jobs/spec/spec_overrides.h"
+#include "jobs/spec/yaml_reader.h"
+
+namespace mrtrain::jobs {
+namespace {
+
+// Each section reader validates one part of the tree into *spec, records every error it finds
+// in the SpecErrors behind the SpecMap, and leaves defaults in place for what is absent or bad.
+// Keys that only make sense for some value of another key (a rule, a model type, a format) are
+// checked against that value only when the value itself is valid, so one typo gives one error.
+
+bool OneOf(const std::string& v, const std::vector<std::string>& set) {
+  for (const std::string& s : set) {
+    if (v == s) return true;
+  }
+  return false;
+}
+
+// Reports `key` when it is set although it belongs to other values of `selector`:
+//   update.momentum: only for rules momentum, nesterov; update.rule is adam
+void RejectUnless(SpecMap* m, const std::string& key, const std::vector<std::string>& owners,
+                  const std::string& owner_noun, const std::string& selector_path,
+                  const std::string& selected) {
+  if (!m->Has(key) || OneOf(selected, owners)) return;
+  m->Report(key, "only for " + owner_noun + (owners.size() > 1 ? "s " : " ") + JoinNames(owners) +
+                     "; " + selector_path + " is " + selected);
+}
+
+void ReadCsvOptions(SpecMap* m, data::DatasetSpec* ds) {
+  if (auto v = m->Bool("header")) ds->csv_header = *v;
+  if (m->IsIntText("label_column")) {
+    if (auto v = m->Int("label_column", IntRange{})) ds->label_column = std::to_string(*v);
+  } else if (auto v = m->String("label_column")) {
+    ds->label_column = *v;
+    // Caught here rather than when the dataset opens, so the message has a line number.
+    if (!ds->csv_header) {
+      m->Report("label_column", "the column name '" + *v + "' needs " + m->PathOf("header") +
+                                    ": true; without a header give a 0-based index");
+    }
+  }
+  if (auto v = m->String("delimiter")) {
+    if (v->size() == 1 && *v != "\n" && *v != "\r") {
+      ds->delimiter = (*v)[0];
+    } else {
+      m->Report("delimiter",
+                "expected a single character such as ',' or \"\\t\", got '" + *v + "'");
+    }
+  }
+}
+
+std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::string& key,
+                                             bool is_train) {
+  std::optional<SpecMap> m =
+      data_map->Map(key, {"path", "format", "partitions", "on_bad_record", "header", "label_column",
+                          "delimiter", "features", "zero_based", "labels", "scale"});
+  if (!m) return std::nullopt;
+  data::DatasetSpec ds;
+  if (auto v = m->String("path")) ds.path = *v;
+  if (!m->Has("path")) m->ReportMissing("path", "expected a file, a glob or a folder");
+
+  const std::vector<std::string> formats = {"libsvm", "csv", "idx"};
+  std::optional<std::string> format = m->Choice("format", formats);
+  if (!m->Has("format")) m->ReportMissing("format", "allowed: " + JoinNames(formats));
+  if (format == "libsvm") ds.format = data::DataFormat::kLibsvm;
+  if (format == "csv") ds.format = data::DataFormat::kCsv;
+  if (format == "idx") ds.format = data::DataFormat::kIdx;
+
+  if (auto v = m->Int("partitions", IntRange::AtLeast(1))) ds.num_partitions = *v;
+  if (is_train && !m->Has("partitions")) {
+    m->ReportMissing("partitions", "expected an integer >= 1");
+  }
+  if (auto v = m->Choice("on_bad_record", {"fail", "skip"})) {
+    ds.on_bad_record = *v == "skip" ? data::BadRecordPolicy::kSkip : data::BadRecordPolicy::kFail;
+  }
+  if (auto v = m->Number("scale", NumberRange::NonNegative())) ds.scale = *v;
+  if (!format) return ds;
+
+  const std::string format_path = m->PathOf("format");
+  for (const char* k : {"header", "label_column", "delimiter"}) {
+    RejectUnless(&*m, k, {"csv"}, "format", format_path, *format);
+  }
+  for (const char* k : {"features", "zero_based"}) {
+    RejectUnless(&*m, k, {"libsvm"}, "format", format_path, *format);
+  }
+  RejectUnless(&*m, "labels", {"idx"}, "format", format_path, *format);
+  if (*format == "csv") ReadCsvOptions(&*m, &ds);
+  if (*format == "libsvm") {
+    if (auto v = m->Int("features", IntRange::AtLeast(0))) ds.num_features = *v;
+    if (auto v = m->Bool("zero_based")) ds.zero_based = *v;
+  }
+  if (*format == "idx") {
+    if (auto v = m->String("labels")) ds.labels_path = *v;
+    if (!m->Has("labels")) m->ReportMissing("labels", "expected the idx1 labels file");
+  }
+  return ds;
+}
+
+void ReadData(SpecMap* top, JobSpec* spec) {
+  std::optional<SpecMap> m = top->Map("data", {"train", "test", "validation"});
+  if (!m) return;
+  if (!m->Has("train")) {
+    m->ReportMissing("train", "expected a map with keys path, format, partitions, ...");
+  } else if (auto ds = ReadDataset(&*m, "train", /*is_train=*/true)) {
+    spec->train = std::move(*ds);
+  }
+  if (m->Has("test")) spec->test = ReadDataset(&*m, "test", /*is_train=*/false);
+  if (m->Has("validation")) spec->validation = ReadDataset(&*m, "validation", /*is_train=*/false);
+}
+
+// The keys that depend on model.type; they go into model_params for the model's mapper.
+void ReadModelParams(SpecMap* m, const std::string& type, JobSpec* spec) {
+  RejectUnless(m, "hidden", {"mlp"}, "model type", m->PathOf("type"), type);
+  RejectUnless(m, "classes", {"softmax", "mlp"}, "model type", m->PathOf("type"), type);
+  if (type == "mlp") {
+    if (auto v = m->IntList("hidden", IntRange::AtLeast(1))) {
+      std::string joined;
+      for (int64_t width : *v) joined += (joined.empty() ? "" : ",") + std::to_string(width);
+      spec->model_params.Set("hidden", joined);
+    }
+    if (!m->Has("hidden")) {
+      m->ReportMissing("hidden", "expected a list of layer widths like [128]");
+    }
+  }
+  if (type == "softmax" || type == "mlp") {
+    if (auto v = m->Int("classes", IntRange::AtLeast(2))) {
+      spec->model_params.Set("classes", std::to_string(*v));
+    }
+  }
+}
+
+// Returns model.type when it is valid.
+std::optional<std::string> ReadModel(SpecMap* top, JobSpec* spec) {
+  std::optional<SpecMap> m =
+      top->Map("model", {"type", "hidden", "classes", "init", "init_scale", "block_size"});
+  if (!m) return std::nullopt;
+  const std::vector<std::string> types = {"linear", "logistic", "softmax", "mlp"};
+  std::optional<std::string> type = m->Choice("type", types);
+  if (!m->Has("type")) m->ReportMissing("type", "allowed: " + JoinNames(types));
+  if (type) {
+    spec->model_type = *type;
+    ReadModelParams(&*m, *type, spec);
+  }
+  std::optional<std::string> init = m->Choice("init", {"zeros", "uniform", "xavier", "he"});
+  if (init) {
+    Result<InitScheme> scheme = ParseInitScheme(*init);
+    if (scheme.ok()) spec->init = *scheme;
+  }
+  if (!m->Has("init") || init) {
+    RejectUnless(&*m, "init_scale", {"uniform"}, "init", m->PathOf("init"),
+                 InitSchemeName(spec->init));
+  }
+  if (auto v = m->Number("init_scale", NumberRange::Positive())) spec->init_scale = *v;
+  if (auto v = m->Int("block_size", IntRange{1, int64_t{1} << 30})) spec->block_size = *v;
+  return type;
+}
+
+// Returns training.mode when it is valid (the default counts).
+std::optional<JobSpec::Mode> ReadTraining(SpecMap* top, JobSpec* spec) {
+  std::optional<SpecMap> m =
+      top->Map("training", {"epochs", "rounds_per_epoch", "mode", "local_learning_rate",
+                            "local_batch_size", "seed", "threads", "chunk_rows"});
+  if (!m) return std::nullopt;
+  if (auto v = m->Int("epochs", IntRange::AtLeast(1))) spec->epochs = *v;
+  if (auto v = m->Int("rounds_per_epoch", IntRange::AtLeast(1))) spec->rounds_per_epoch = *v;
+  std::optional<std::string> mode = m->Choice("mode", {"minibatch", "model_averaging"});
+  bool mode_ok = !m->Has("mode") || mode.has_value();
+  if (mode_ok) {
+    std::string mode_name = mode.value_or("minibatch");
+    if (mode_name == "model_averaging") spec->mode = JobSpec::Mode::kModelAveraging;
+    for (const char* k : {"local_learning_rate", "local_batch_size"}) {
+      RejectUnless(&*m, k, {"model_averaging"}, "mode", m->PathOf("mode"), mode_name);
+    }
+  }
+  if (auto v = m->Number("local_learning_rate", NumberRange::Positive())) {
+    spec->local_learning_rate = *v;
+  }
+  if (auto v = m->Int("local_batch_size", IntRange::AtLeast(1))) spec->local_batch_size = *v;
+  if (auto v = m->Int("seed", IntRange::AtLeast(0))) spec->seed = static_cast<uint64_t>(*v);
+  if (auto v = m->Int("threads", IntRange{0, 4096})) spec->threads = static_cast<int>(*v);
+  if (auto v = m->Int("chunk_rows", IntRange::AtLeast(1))) spec->chunk_rows = *v;
+  if (!mode_ok) return std::nullopt;
+  return spec->mode;
+}
+
+// The rule-specific keys of `update`, their rules and defaults. Defaults are written into
+// update_params so that every reducer sees the same values and the fingerprint covers them.
+struct RuleParam {
+  const char* rule;
+  const char* key;
+  double fallback;
+  NumberRange range;
+};
+
+constexpr RuleParam kRuleParams[] = {
+    {"momentum", "momentum", 0.9, NumberRange::UnitHalfOpen()},
+    {"nesterov", "momentum", 0.9, NumberRange::UnitHalfOpen()},
+    {"adam", "beta1", 0.9, NumberRange::UnitHalfOpen()},
+    {"adam", "beta2", 0.999, NumberRange::UnitHalfOpen()},
+    {"adam", "epsilon", 1e-8, NumberRange::Positive()},
+    {"adagrad", "epsilon", 1e-10, NumberRange::Positive()},
+    {"adagrad", "initial_accumulator", 0.0, NumberRange::NonNegative()},
+};
+
+void ReadRuleParams(SpecMap* m, const std::string& rule, JobSpec* spec) {
+  for (const char* key : {"momentum", "beta1", "beta2", "epsilon", "initial_accumulator"}) {
+    std::vector<std::string> owners;
+    for (const RuleParam& p : kRuleParams) {
+      if (key == std::string(p.key)) owners.push_back(p.rule);
+    }
+    RejectUnless(m, key, owners, "rule", m->PathOf("rule"), rule);
+  }
+  for (const RuleParam& p : kRuleParams) {
+    if (rule != p.rule) continue;
+    double v = m->Number(p.key, p.range).value_or(p.fallback);
+    spec->update_params.Set(p.key, FormatNumber(v));
+  }
+}
+
+void ReadSchedule(SpecMap* update, JobSpec* spec) {
+  std::optional<SpecMap> m =
+      update->Map("schedule", {"type", "step_epochs", "gamma", "min_learning_rate"});
+  if (!m) return;
+  std::optional<std::string> type = m->Choice("type", {"constant", "step", "cosine"});
+  if (!m->Has("type") || type) {
+    std::string name = type.value_or("constant");
+    if (name == "step") spec->schedule = JobSpec::Schedule::kStep;
+    if (name == "cosine") spec->schedule = JobSpec::Schedule::kCosine;
+    for (const char* k : {"step_epochs", "gamma"}) {
+      RejectUnless(&*m, k, {"step"}, "schedule type", m->PathOf("type"), name);
+    }
+    RejectUnless(&*m, "min_learning_rate", {"cosine"}, "schedule type", m->PathOf("type"), name);
+  }
+  if (auto v = m->Int("step_epochs", IntRange::AtLeast(1))) spec->schedule_step_epochs = *v;
+  if (auto v = m->Number("gamma", NumberRange{0, true, 1, false})) spec->schedule_gamma = *v;
+  if (auto v = m->Number("min_learning_rate", NumberRange::NonNegative())) {
+    spec->schedule_min_lr = *v;
+    if (*v > spec->learning_rate) {
+      m->Report("min_learning_rate",
+                "must not exceed update.learning_rate (" + FormatNumber(spec->learning_rate) + ")");
+    }
+  }
+}
+
+void ReadUpdate(SpecMap* top, const std::optional<std::string>& model_type,
+                const std::optional<JobSpec::Mode>& mode, JobSpec* spec) {
+  std::optional<SpecMap> m =
+      top->Map("update", {"rule", "learning_rate", "momentum", "beta1", "beta2", "epsilon",
+                          "initial_accumulator", "l1", "l2", "schedule"});
+  if (!m) return;
+  std::optional<std::string> rule =
+      m->Choice("rule", {"sgd", "momentum", "nesterov", "adagrad", "adam", "average"});
+  if (rule) spec->update_rule = *rule;
+  // `average` replaces the model by the average of the local models; its learning rate is the
+  // step from the old model toward that average, so 1 is the natural default.
+  if (spec->update_rule == "average") spec->learning_rate = 1.0;
+  if (auto v = m->Number("learning_rate", NumberRange::Positive())) spec->learning_rate = *v;
+  if (!m->Has("rule") || rule) ReadRuleParams(&*m, spec->update_rule, spec);
+  if (rule == "average" && mode && *mode != JobSpec::Mode::kModelAveraging) {
+    m->Report("rule",
+              "rule average needs training.mode: model_averaging; training.mode is "
+              "minibatch");
+  }
+  if (model_type) {
+    RejectUnless(&*m, "l1", {"linear", "logistic", "softmax"}, "model type", "model.type",
+                 *model_type);
+  }
+  if (auto v = m->Number("l1", NumberRange::NonNegative())) spec->l1 = *v;
+  if (auto v = m->Number("l2", NumberRange::NonNegative())) spec->l2 = *v;
+  ReadSchedule(&*m, spec);
+}
+
+void ReadShuffle(SpecMap* top, JobSpec* spec) {
+  std::optional<SpecMap> m = top->Map("shuffle", {"mode", "reducers", "buffer_bytes"});
+  if (!m) return;
+  if (auto v = m->Choice("mode", {"hash", "sort"})) {
+    spec->shuffle_mode = *v == "sort" ? JobSpec::ShuffleMode::kSort : JobSpec::ShuffleMode::kHash;
+  }
+  if (auto v = m->Int("reducers", IntRange{1, 65536})) spec->reducers = static_cast<int>(*v);
+  if (auto v = m->Int("buffer_bytes", IntRange::AtLeast(1))) spec->shuffle_buffer_bytes = *v;
+}
+
+void ReadOutput(SpecMap* top, JobSpec* spec) {
+  std::optional<SpecMap> m = top->Map("output", {"dir", "checkpoint"});
+  if (!m) return;
+  if (auto v = m->String("dir")) spec->output_dir = *v;
+  if (!m->Has("dir")) m->ReportMissing("dir", "expected the folder for checkpoints and metrics");
+  std::optional<SpecMap> c = m->Map("checkpoint", {"every_epochs", "keep"});
+  if (!c) return;
+  if (auto v = c->Int("every_epochs", IntRange::AtLeast(0))) spec->checkpoint_every = *v;
+  if (auto v = c->Int("keep", IntRange::AtLeast(1))) spec->checkpoint_keep = *v;
+}
+
+// "job.yaml:4: YAML syntax error: ..." rather than an exception.
+Result<YAML::Node> LoadYaml(const std::string& text, const std::string& source) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    std::string where = e.mark.line < 0 ? source : source + ":" + std::to_string(e.mark.line + 1);
+    return InvalidArgumentError(where + ": YAML syntax error: " + e.msg);
+  }
+}
+
+std::string DefaultName(const std::string& source) {
+  std::string stem = std::filesystem::path(source).stem().string();
+  return stem.empty() ? "job" : stem;
+}
+
+Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& source,
+                          const std::vector<std::string>& overrides) {
+  MRTRAIN_ASSIGN_OR_RETURN(YAML::Node root, LoadYaml(yaml_text, source));
+  if (!root.IsMap() && !root.IsNull()) {
+    return InvalidArgumentError(source + ":" + std::to_string(root.Mark().line + 1) +
+                                ": a job spec is a map of sections (name, data, model, update, "
+                                "training, shuffle, output)");
+  }
+  SpecErrors errors(source);
+  ApplyOverrides(overrides, &root, &errors);
+  if (!errors.empty()) return errors.ToStatus();
+
+  JobSpec spec;
+  spec.source_path = source;
+  spec.name = DefaultName(source);
+  SpecMap top(&errors, root, "",
+              {"name", "data", "model", "update", "training", "shuffle", "output"});
+  if (auto v = top.String("name")) spec.name = *v;
+  ReadData(&top, &spec);
+  std::optional<std::string> model_type = ReadModel(&top, &spec);
+  std::optional<JobSpec::Mode> mode = ReadTraining(&top, &spec);
+  ReadUpdate(&top, model_type, mode, &spec);
+  ReadShuffle(&top, &spec);
+  ReadOutput(&top, &spec);
+  if (!errors.empty()) return errors.ToStatus();
+  return spec;
+}
+
+}  // namespace
+
+Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& source,
+                             const std::vector<std::string>& overrides) {
+  // yaml-cpp reports with exceptions; none may leave the library (STYLE.md section 5).
+  try {
+    return ParseTree(yaml_text, source, overrides);
+  } catch (const YAML::Exception& e) {
+    std::string where = e.mark.line < 0 ? source : source + ":" + std::to_string(e.mark.line + 1);
+    return InvalidArgumentError(where + ": " + e.msg);
+  } catch (const std::exception& e) {
+    return InternalError(source + ": unexpected error while reading the job spec: " + e.what());
+  }
+}
+
+Result<JobSpec> LoadJobSpec(const std::string& path, const std::vector<std::string>& overrides) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    return NotFoundError("cannot open job spec '" + path + "': " + std::strerror(errno));
+  }
+  std::string text;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+  bool failed = std::ferror(f) != 0;
+  int read_errno = errno;
+  std::fclose(f);
+  if (failed) {
+    return NotFoundError("cannot read job spec '" + path + "': " + std::strerror(read_errno));
+  }
+  return ParseJobSpec(text, path, overrides);
+}
+
+}  // namespace mrtrain::jobs

@@ -1,0 +1,137 @@
+// JobSpec::Fingerprint(): a digest of everything that decides the trained bytes.
+
+#include <openssl/evp.h>
+
+#include <cstdint>
+#include <string>
+
+#include "engine/base/check.h"
+#include "jobs/spec/job_spec.h"
+#include "jobs/spec/yaml_reader.h"
+
+namespace mrtrain::jobs {
+namespace {
+
+// "key=<length>:<value>\n" lines in a fixed order. The length prefix keeps a value holding a
+// newline or '=' (a path, say) from ever reading as another field.
+class CanonicalText {
+ public:
+  void Add(const std::string& key, const std::string& value) {
+    text_ += key + "=" + std::to_string(value.size()) + ":" + value + "\n";
+  }
+  void AddInt(const std::string& key, int64_t v) { Add(key, std::to_string(v)); }
+  void AddNumber(const std::string& key, double v) { Add(key, FormatNumber(v)); }
+  void AddBool(const std::string& key, bool v) { Add(key, v ? "true" : "false"); }
+  void AddParams(const std::string& prefix, const api::Hyperparameters& params) {
+    for (const auto& [k, v] : params.values()) Add(prefix + k, v);  // std::map: sorted
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+// Names written here rather than taken from data::DataFormatName() and friends, so that renaming a
+// display name in the data library can never change the fingerprints of existing checkpoints.
+const char* FormatKey(data::DataFormat format) {
+  switch (format) {
+    case data::DataFormat::kLibsvm:
+      return "libsvm";
+    case data::DataFormat::kCsv:
+      return "csv";
+    case data::DataFormat::kIdx:
+      return "idx";
+  }
+  return "?";
+}
+
+const char* ScheduleKey(JobSpec::Schedule schedule) {
+  switch (schedule) {
+    case JobSpec::Schedule::kConstant:
+      return "constant";
+    case JobSpec::Schedule::kStep:
+      return "step";
+    case JobSpec::Schedule::kCosine:
+      return "cosine";
+  }
+  return "?";
+}
+
+void AddDataset(const std::string& prefix, const data::DatasetSpec& ds, CanonicalText* out) {
+  out->Add(prefix + "path", ds.path);
+  out->Add(prefix + "format", FormatKey(ds.format));
+  out->AddInt(prefix + "partitions", ds.num_partitions);
+  out->Add(prefix + "on_bad_record",
+           ds.on_bad_record == data::BadRecordPolicy::kSkip ? "skip" : "fail");
+  out->AddBool(prefix + "header", ds.csv_header);
+  out->Add(prefix + "label_column", ds.label_column);
+  out->Add(prefix + "delimiter", std::string(1, ds.delimiter));
+  out->AddInt(prefix + "features", ds.num_features);
+  out->AddBool(prefix + "zero_based", ds.zero_based);
+  out->Add(prefix + "labels", ds.labels_path);
+  out->AddNumber(prefix + "scale", ds.scale);
+}
+
+void AddOptionalDataset(const std::string& prefix, const std::optional<data::DatasetSpec>& ds,
+                        CanonicalText* out) {
+  if (ds) {
+    AddDataset(prefix, *ds, out);
+  } else {
+    out->Add(prefix + "absent", "true");
+  }
+}
+
+std::string Sha256Hex(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  // Cannot fail short of a broken libcrypto; a wrong fingerprint would let a checkpoint resume
+  // under the wrong spec, so stop rather than go on.
+  MRTRAIN_CHECK(EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) == 1);
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xf];
+  }
+  return hex;
+}
+
+}  // namespace
+
+std::string JobSpec::Fingerprint() const {
+  CanonicalText t;
+  t.Add("fingerprint_version", "1");
+  // Test and validation data do not move parameters, but their metrics are part of the job's
+  // history, which a resumed job continues; so they are covered too.
+  AddDataset("data.train.", train, &t);
+  AddOptionalDataset("data.test.", test, &t);
+  AddOptionalDataset("data.validation.", validation, &t);
+
+  t.Add("model.type", model_type);
+  t.AddParams("model.", model_params);
+  t.Add("model.init", InitSchemeName(init));
+  t.AddNumber("model.init_scale", init_scale);
+  t.AddInt("model.block_size", block_size);
+
+  t.Add("update.rule", update_rule);
+  t.AddNumber("update.learning_rate", learning_rate);
+  t.AddParams("update.", update_params);
+  t.AddNumber("update.l1", l1);
+  t.AddNumber("update.l2", l2);
+  t.Add("update.schedule.type", ScheduleKey(schedule));
+  t.AddInt("update.schedule.step_epochs", schedule_step_epochs);
+  t.AddNumber("update.schedule.gamma", schedule_gamma);
+  t.AddNumber("update.schedule.min_learning_rate", schedule_min_lr);
+
+  // Not threads: results are bit-identical whatever the thread count (DESIGN.md, determinism).
+  t.AddInt("training.epochs", epochs);
+  t.AddInt("training.rounds_per_epoch", rounds_per_epoch);
+  t.Add("training.mode", mode == Mode::kModelAveraging ? "model_averaging" : "minibatch");
+  t.AddNumber("training.local_learning_rate", local_learning_rate);
+  t.AddInt("training.local_batch_size", local_batch_size);
+  t.Add("training.seed", std::to_string(seed));
+  t.AddInt("training.chunk_rows", chunk_rows);
+  return Sha256Hex(t.text());
+}
+
+}  // namespace mrtrain::jobs

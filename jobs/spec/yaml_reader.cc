@@ -1,0 +1,284 @@
+#include "jobs/spec/yaml_reader.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <utility>
+
+namespace mrtrain::jobs {
+namespace {
+
+// Strict decimal: an optional sign and digits. yaml-cpp's own conversion would also take
+// octal and hex forms, which nobody means in a training spec.
+std::optional<int64_t> ParseInt(const std::string& text) {
+  size_t digits = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
+  if (digits == text.size()) return std::nullopt;
+  for (size_t i = digits; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+  }
+  errno = 0;
+  long long v = std::strtoll(text.c_str(), nullptr, 10);
+  if (errno == ERANGE) return std::nullopt;
+  return static_cast<int64_t>(v);
+}
+
+// Decimal and exponent forms only: strtod alone would also take "nan", "inf" and hex floats.
+std::optional<double> ParseNumber(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  for (char c : text) {
+    bool ok = (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+    if (!ok) return std::nullopt;
+  }
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (*end != '\0' || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+// A quoted or !!str-tagged scalar is a string even when it looks like a number; a spec that
+// quotes a number most likely meant something else, so typed getters refuse it.
+bool IsStringScalar(const YAML::Node& node) {
+  return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str";
+}
+
+// What a value is, for "got ..." in messages.
+std::string DescribeValue(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "an empty value";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return node.size() == 0 ? "an empty list" : "a list";
+    case YAML::NodeType::Scalar:
+      return IsStringScalar(node) ? "the string '" + node.Scalar() + "'"
+                                  : "'" + node.Scalar() + "'";
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+}  // namespace
+
+void SpecErrors::Add(const std::string& key_path, const YAML::Mark& mark, const std::string& what) {
+  std::string message = Where(key_path, mark) + ": ";
+  if (!key_path.empty()) message += key_path + ": ";
+  messages_.push_back(message + what);
+}
+
+Status SpecErrors::ToStatus() const {
+  std::string all;
+  for (const std::string& m : messages_) {
+    if (!all.empty()) all += '\n';
+    all += m;
+  }
+  return InvalidArgumentError(all);
+}
+
+std::string SpecErrors::Where(const std::string& key_path, const YAML::Mark& mark) const {
+  // The deepest override wins: "--set model={...}" then "--set model.classes=3" leaves
+  // model.classes to the second.
+  const std::string* best = nullptr;
+  for (const std::string& o : override_paths_) {
+    bool covers =
+        key_path.compare(0, o.size(), o) == 0 &&
+        (key_path.size() == o.size() || key_path[o.size()] == '.' || key_path[o.size()] == '[');
+    if (covers && (best == nullptr || o.size() > best->size())) best = &o;
+  }
+  if (best != nullptr) return "--set " + *best;
+  if (mark.line < 0) return source_;
+  return source_ + ":" + std::to_string(mark.line + 1);  // yaml-cpp counts lines from 0
+}
+
+std::string IntRange::Describe() const {
+  if (max == std::numeric_limits<int64_t>::max()) return ">= " + std::to_string(min);
+  return "in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+}
+
+bool NumberRange::Contains(double v) const {
+  bool above = min_open ? v > min : v >= min;
+  bool below = max_open ? v < max : v <= max;
+  return above && below;
+}
+
+std::string NumberRange::Describe() const {
+  if (std::isinf(max)) return (min_open ? "> " : ">= ") + FormatNumber(min);
+  return std::string(min_open ? "in (" : "in [") + FormatNumber(min) + ", " + FormatNumber(max) +
+         (max_open ? ")" : "]");
+}
+
+std::string FormatNumber(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  if (ec != std::errc()) return std::to_string(v);  // cannot happen with 64 bytes
+  return std::string(buf, end);
+}
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+SpecMap::SpecMap(SpecErrors* errors, const YAML::Node& node, std::string path,
+                 std::vector<std::string> allowed)
+    : errors_(errors), path_(std::move(path)) {
+  if (!node.IsMap()) return;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node& key = it->first;
+    if (!key.IsScalar()) {
+      errors_->Add(path_, key.Mark(), "keys must be plain names, got " + DescribeValue(key));
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    bool known = false;
+    for (const std::string& a : allowed) known = known || a == name;
+    if (!known) {
+      errors_->Add(PathOf(name), key.Mark(), "unknown key; allowed: " + JoinNames(allowed));
+      continue;
+    }
+    auto [pos, inserted] = entries_.emplace(name, Entry{key, it->second});
+    if (!inserted) {
+      errors_->Add(
+          PathOf(name), key.Mark(),
+          "duplicate key; first given at line " + std::to_string(pos->second.key.Mark().line + 1));
+    }
+  }
+}
+
+std::string SpecMap::PathOf(const std::string& key) const {
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+void SpecMap::ReportMissing(const std::string& key, const std::string& hint) {
+  errors_->Add(PathOf(key), YAML::Mark::null_mark(), "required key is missing; " + hint);
+}
+
+void SpecMap::Report(const std::string& key, const std::string& what) {
+  errors_->Add(PathOf(key), entries_.at(key).key.Mark(), what);
+}
+
+void SpecMap::ReportExpected(const std::string& key, const Entry& entry,
+                             const std::string& expected) {
+  errors_->Add(PathOf(key), entry.key.Mark(),
+               "expected " + expected + ", got " + DescribeValue(entry.value));
+}
+
+std::optional<std::string> SpecMap::TypedScalar(const std::string& key,
+                                                const std::string& expected) {
+  const Entry& entry = entries_.at(key);
+  if (!entry.value.IsScalar() || IsStringScalar(entry.value)) {
+    ReportExpected(key, entry, expected);
+    return std::nullopt;
+  }
+  return entry.value.Scalar();
+}
+
+std::optional<int64_t> SpecMap::Int(const std::string& key, IntRange range) {
+  if (!Has(key)) return std::nullopt;
+  std::string expected = "an integer " + range.Describe();
+  std::optional<std::string> text = TypedScalar(key, expected);
+  if (!text) return std::nullopt;
+  std::optional<int64_t> v = ParseInt(*text);
+  if (!v || !range.Contains(*v)) {
+    ReportExpected(key, entries_.at(key), expected);
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<double> SpecMap::Number(const std::string& key, NumberRange range) {
+  if (!Has(key)) return std::nullopt;
+  std::string expected = "a number " + range.Describe();
+  std::optional<std::string> text = TypedScalar(key, expected);
+  if (!text) return std::nullopt;
+  std::optional<double> v = ParseNumber(*text);
+  if (!v || !range.Contains(*v)) {
+    ReportExpected(key, entries_.at(key), expected);
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<bool> SpecMap::Bool(const std::string& key) {
+  if (!Has(key)) return std::nullopt;
+  std::optional<std::string> text = TypedScalar(key, "true or false");
+  if (!text) return std::nullopt;
+  if (*text == "true" || *text == "True" || *text == "TRUE") return true;
+  if (*text == "false" || *text == "False" || *text == "FALSE") return false;
+  ReportExpected(key, entries_.at(key), "true or false");
+  return std::nullopt;
+}
+
+std::optional<std::string> SpecMap::String(const std::string& key) {
+  if (!Has(key)) return std::nullopt;
+  const Entry& entry = entries_.at(key);
+  if (!entry.value.IsScalar() || entry.value.Scalar().empty()) {
+    ReportExpected(key, entry, "a non-empty string");
+    return std::nullopt;
+  }
+  return entry.value.Scalar();
+}
+
+std::optional<std::string> SpecMap::Choice(const std::string& key,
+                                           const std::vector<std::string>& allowed) {
+  if (!Has(key)) return std::nullopt;
+  const Entry& entry = entries_.at(key);
+  if (entry.value.IsScalar()) {
+    for (const std::string& a : allowed) {
+      if (entry.value.Scalar() == a) return a;
+    }
+  }
+  ReportExpected(key, entry, "one of " + JoinNames(allowed));
+  return std::nullopt;
+}
+
+std::optional<std::vector<int64_t>> SpecMap::IntList(const std::string& key, IntRange range) {
+  if (!Has(key)) return std::nullopt;
+  const Entry& entry = entries_.at(key);
+  std::string expected_item = "an integer " + range.Describe();
+  if (!entry.value.IsSequence() || entry.value.size() == 0) {
+    ReportExpected(key, entry, "a non-empty list of integers " + range.Describe());
+    return std::nullopt;
+  }
+  std::vector<int64_t> out;
+  bool ok = true;
+  for (size_t i = 0; i < entry.value.size(); ++i) {
+    const YAML::Node item = entry.value[i];
+    std::optional<int64_t> v;
+    if (item.IsScalar() && !IsStringScalar(item)) v = ParseInt(item.Scalar());
+    if (v && range.Contains(*v)) {
+      out.push_back(*v);
+      continue;
+    }
+    errors_->Add(PathOf(key) + "[" + std::to_string(i) + "]", item.Mark(),
+                 "expected " + expected_item + ", got " + DescribeValue(item));
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+std::optional<SpecMap> SpecMap::Map(const std::string& key, std::vector<std::string> allowed) {
+  if (!Has(key)) return SpecMap(errors_, PathOf(key));
+  const Entry& entry = entries_.at(key);
+  if (!entry.value.IsMap() && !entry.value.IsNull()) {
+    ReportExpected(key, entry, "a map with keys " + JoinNames(allowed));
+    return std::nullopt;
+  }
+  return SpecMap(errors_, entry.value, PathOf(key), std::move(allowed));
+}
+
+bool SpecMap::IsIntText(const std::string& key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return false;
+  const YAML::Node& v = it->second.value;
+  return v.IsScalar() && !IsStringScalar(v) && ParseInt(v.Scalar()).has_value();
+}
+
+}  // namespace mrtrain::jobs

@@ -1,0 +1,110 @@
+#include "runtime/local/local_executor.h"
+
+#include <mutex>
+
+namespace mrtrain::runtime {
+
+LocalExecutor::LocalExecutor(const jobs::JobSpec& spec, LocalJobParts parts, int threads)
+    : parts_(std::move(parts)), pool_(threads), row_orders_(spec.seed) {
+  config_.layout = parts_.layout.get();
+  config_.num_features = parts_.num_features;
+  config_.rounds_per_epoch = spec.rounds_per_epoch;
+  config_.chunk_rows = spec.chunk_rows;
+  config_.seed = spec.seed;
+  config_.buffer_bytes = spec.shuffle_buffer_bytes;
+  config_.model_averaging = spec.mode == jobs::JobSpec::Mode::kModelAveraging;
+  config_.local_learning_rate = spec.local_learning_rate;
+  config_.local_batch_size = spec.local_batch_size;
+  params_ = parts_.state;
+}
+
+Result<api::MapStats> LocalExecutor::RunRound(const RoundRequest& request) {
+  const int64_t num_partitions = static_cast<int64_t>(parts_.train.size());
+  std::vector<Result<MapTaskOutput>> outputs(num_partitions, InternalError("not run"));
+  const api::ParamsView view = params_.View();
+  // Each pool thread owns one mapper; claim it by thread so no two tasks share one.
+  std::mutex mapper_mu;
+  std::vector<api::Mapper*> free_mappers;
+  for (auto& m : parts_.mappers) free_mappers.push_back(m.get());
+  pool_.ParallelFor(num_partitions, [&](int64_t p) {
+    api::Mapper* mapper;
+    {
+      std::lock_guard<std::mutex> lock(mapper_mu);
+      mapper = free_mappers.back();
+      free_mappers.pop_back();
+    }
+    TaskId task{request.epoch, request.round, p, 0};
+    outputs[p] = RunMapTask(config_, task, *parts_.train[p], view, *mapper, *parts_.partitioner,
+                            row_orders_);
+    std::lock_guard<std::mutex> lock(mapper_mu);
+    free_mappers.push_back(mapper);
+  });
+  api::MapStats stats;
+  for (int64_t p = 0; p < num_partitions; ++p) {  // partition order
+    if (!outputs[p].ok()) return outputs[p].status();
+    stats.loss_sum += outputs[p]->stats.loss_sum;
+    stats.examples += outputs[p]->stats.examples;
+    stats.correct += outputs[p]->stats.correct;
+  }
+
+  RoundUpdate update;
+  update.step = request.step;
+  update.learning_rate = request.learning_rate;
+  update.example_count = static_cast<double>(stats.examples);
+  update.sorted_runs = parts_.partitioner->sorted();
+  const int64_t num_shards = static_cast<int64_t>(parts_.shards.size());
+  std::vector<Status> reduced(num_shards);
+  pool_.ParallelFor(num_shards, [&](int64_t s) {
+    std::vector<const shuffle::Run*> runs(num_partitions);
+    for (int64_t p = 0; p < num_partitions; ++p) runs[p] = &outputs[p]->runs[s];
+    reduced[s] = parts_.shards[s]->Reduce(runs, update);
+    if (reduced[s].ok()) parts_.shards[s]->StoreTo(&params_);  // the pull for the next round
+  });
+  for (const Status& s : reduced) MRTRAIN_RETURN_IF_ERROR(s);
+  params_.step = request.step;
+  return stats;
+}
+
+const std::vector<std::shared_ptr<const data::PartitionData>>& LocalExecutor::SetOf(
+    EvalSet set) const {
+  return set == EvalSet::kTest ? parts_.test : parts_.validation;
+}
+
+bool LocalExecutor::HasEvalSet(EvalSet set) const { return !SetOf(set).empty(); }
+
+Result<api::MapStats> LocalExecutor::Evaluate(EvalSet set) {
+  const auto& parts = SetOf(set);
+  const int64_t n = static_cast<int64_t>(parts.size());
+  std::vector<Result<api::MapStats>> results(n, InternalError("not run"));
+  const api::ParamsView view = params_.View();
+  std::mutex mapper_mu;
+  std::vector<api::Mapper*> free_mappers;
+  for (auto& m : parts_.mappers) free_mappers.push_back(m.get());
+  pool_.ParallelFor(n, [&](int64_t p) {
+    api::Mapper* mapper;
+    {
+      std::lock_guard<std::mutex> lock(mapper_mu);
+      mapper = free_mappers.back();
+      free_mappers.pop_back();
+    }
+    results[p] = EvaluatePartition(*parts[p], config_.num_features, 1024, view, *mapper);
+    std::lock_guard<std::mutex> lock(mapper_mu);
+    free_mappers.push_back(mapper);
+  });
+  api::MapStats total;
+  for (auto& r : results) {
+    if (!r.ok()) return r.status();
+    total.loss_sum += r->loss_sum;
+    total.examples += r->examples;
+    total.correct += r->correct;
+  }
+  return total;
+}
+
+Result<ModelState> LocalExecutor::Snapshot() {
+  ModelState state = params_;  // slots are stored below; params_ already holds the params
+  for (const auto& shard : parts_.shards) shard->StoreTo(&state);
+  return state;
+}
+
+}  // namespace mrtrain::runtime

@@ -1,0 +1,157 @@
+#include "runtime/local/predict_job.h"
+
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/base/thread_pool.h"
+#include "engine/models/registry.h"
+#include "engine/tensor/blas.h"
+#include "runtime/checkpoint/checkpoint.h"
+#include "runtime/worker/map_task.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+struct PartPredictions {
+  std::string csv;
+  int64_t rows = 0;
+  int64_t correct = 0;
+  int64_t skipped = 0;
+};
+
+// Predicts one partition's rows and renders them as CSV lines; `first_row` numbers them.
+Status PredictPart(const data::PartitionData& part, int64_t num_features,
+                   const api::ParamsView& params, api::Mapper& mapper, PartPredictions* out) {
+  const int outputs = mapper.NumOutputs();
+  const api::Rows all = part.View(num_features);
+  std::vector<float> predicted, scores;
+  constexpr int64_t kChunk = 1024;
+  char buf[32];
+  for (int64_t b = 0; b < all.num_rows; b += kChunk) {
+    api::Rows rows = SliceRows(all, b, std::min(all.num_rows, b + kChunk));
+    predicted.assign(rows.num_rows, 0.0f);
+    scores.assign(rows.num_rows * outputs, 0.0f);
+    try {
+      mapper.Predict(rows, params, predicted.data(), scores.data());
+    } catch (const std::exception& e) {
+      return PluginError(std::string("predict failed: ") + e.what());
+    }
+    for (int64_t i = 0; i < rows.num_rows; ++i) {
+      std::snprintf(buf, sizeof buf, "%.9g,%.9g", rows.labels[i], predicted[i]);
+      out->csv += buf;
+      for (int k = 0; k < outputs; ++k) {
+        std::snprintf(buf, sizeof buf, ",%.6g", scores[i * outputs + k]);
+        out->csv += buf;
+      }
+      out->csv += '\n';
+      if (predicted[i] == rows.labels[i]) ++out->correct;
+    }
+  }
+  out->rows = all.num_rows;
+  out->skipped = part.skipped_records;
+  return Status::Ok();
+}
+
+Status WriteAtomically(const std::string& path, const std::string& header,
+                       const std::vector<PartPredictions>& parts, int64_t* row_counter) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return IOError("cannot write " + tmp);
+    out << header;
+    for (const auto& part : parts) {
+      // Number rows as we go: "row," + the partition's line.
+      size_t start = 0;
+      while (start < part.csv.size()) {
+        size_t end = part.csv.find('\n', start);
+        out << (*row_counter)++ << ',';
+        out.write(part.csv.data() + start, end + 1 - start);
+        start = end + 1;
+      }
+    }
+    out.flush();
+    if (!out) return IOError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return IOError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
+  MRTRAIN_ASSIGN_OR_RETURN(Checkpoint model, ReadCheckpointFile(options.model_path));
+  MRTRAIN_ASSIGN_OR_RETURN(auto dataset, data::Dataset::Open(options.data));
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  blas::SetBlasThreads(1);
+  std::vector<std::unique_ptr<api::Mapper>> mappers;
+  for (int t = 0; t < threads; ++t) {
+    MRTRAIN_ASSIGN_OR_RETURN(auto mapper,
+                             models::CreateBuiltinMapper(model.model_type, model.model_params));
+    try {
+      auto specs = mapper->DescribeModel(model.data_shape);
+      if (specs.size() != model.state.layout->specs().size()) {
+        return CorruptionError(options.model_path + ": tensors do not match model type " +
+                               model.model_type);
+      }
+    } catch (const std::exception& e) {
+      return InvalidArgumentError(options.model_path + ": " + e.what());
+    }
+    mappers.push_back(std::move(mapper));
+  }
+  const int64_t n = dataset->num_partitions();
+  std::vector<PartPredictions> parts(n);
+  std::vector<Status> statuses(n);
+  const api::ParamsView params = model.state.View();
+  const int64_t features = model.data_shape.num_features;
+  ThreadPool pool(threads);
+  std::mutex mu;
+  std::vector<api::Mapper*> free_mappers;
+  for (auto& m : mappers) free_mappers.push_back(m.get());
+  pool.ParallelFor(n, [&](int64_t p) {
+    auto loaded = dataset->LoadPartition(p);
+    if (!loaded.ok()) {
+      statuses[p] = loaded.status().WithContext("partition " + std::to_string(p));
+      return;
+    }
+    if (loaded->num_cols > features || (!loaded->is_sparse && loaded->num_cols != features)) {
+      statuses[p] = InvalidArgumentError(
+          "partition " + std::to_string(p) + " has " + std::to_string(loaded->num_cols) +
+          " features; the model was trained on " + std::to_string(features));
+      return;
+    }
+    api::Mapper* mapper;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      mapper = free_mappers.back();
+      free_mappers.pop_back();
+    }
+    statuses[p] = PredictPart(*loaded, features, params, *mapper, &parts[p]);
+    std::lock_guard<std::mutex> lock(mu);
+    free_mappers.push_back(mapper);
+  });
+  for (const Status& s : statuses) MRTRAIN_RETURN_IF_ERROR(s);
+
+  std::string header = "row,label,prediction";
+  for (int k = 0; k < mappers[0]->NumOutputs(); ++k) header += ",score_" + std::to_string(k);
+  header += "\n";
+  int64_t rows = 0;
+  MRTRAIN_RETURN_IF_ERROR(WriteAtomically(options.out_path, header, parts, &rows));
+  PredictSummary summary;
+  for (const auto& part : parts) {
+    summary.rows += part.rows;
+    summary.correct += part.correct;
+    summary.skipped_records += part.skipped;
+  }
+  return summary;
+}
+
+}  // namespace mrtrain::runtime

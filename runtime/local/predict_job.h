@@ -1,0 +1,28 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/base/status.h"
+#include "engine/data/dataset.h"
+
+namespace mrtrain::runtime {
+
+struct PredictOptions {
+  std::string model_path;  // a checkpoint or the final model.mrt of a job
+  data::DatasetSpec data;  // the rows to predict; labels are carried into the output
+  std::string out_path;    // CSV: row,label,prediction,score_0,...
+  int threads = 0;         // 0 = the number of cores
+};
+
+struct PredictSummary {
+  int64_t rows = 0;
+  int64_t correct = 0;     // predictions equal to the label (classifiers)
+  int64_t skipped_records = 0;
+};
+
+// Batch inference as a map-only job: each partition's rows go through the model's Predict, and
+// the partitions' CSV parts are written in partition order, atomically (temp file, rename).
+Result<PredictSummary> RunPredictJob(const PredictOptions& options);
+
+}  // namespace mrtrain::runtime

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+
+#include "engine/api/views.h"
+#include "engine/base/status.h"
+#include "engine/tensor/model_state.h"
+
+namespace mrtrain::runtime {
+
+// One MapReduce round as the master asks for it.
+struct RoundRequest {
+  int64_t epoch = 0;         // 0-based
+  int64_t round = 0;         // 0-based, within the epoch
+  int64_t step = 0;          // 1-based update count, this round included
+  double learning_rate = 0;  // after the schedule
+};
+
+enum class EvalSet { kTest, kValidation };
+
+// Runs the rounds of a job: every partition's map task at the current parameters, the shuffle
+// of their outputs to reducer shards, and the shards' updates, so that afterwards the
+// parameters are those of the next step. The training loop drives it; local mode runs it in one
+// process, the distributed runtime over workers. Implementations must make the result depend
+// only on the requests, never on timing or placement.
+class RoundExecutor {
+ public:
+  virtual ~RoundExecutor() = default;
+
+  // Runs one round; returns the statistics of all map tasks summed in partition order.
+  virtual Result<api::MapStats> RunRound(const RoundRequest& request) = 0;
+
+  // Loss and accuracy of the current parameters on a held-out set.
+  virtual bool HasEvalSet(EvalSet set) const = 0;
+  virtual Result<api::MapStats> Evaluate(EvalSet set) = 0;
+
+  // Parameters, update-rule slots and step, as whole tensors (for checkpoints).
+  virtual Result<ModelState> Snapshot() = 0;
+};
+
+}  // namespace mrtrain::runtime

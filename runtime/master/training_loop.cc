@@ -1,0 +1,215 @@
+#include "runtime/master/training_loop.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/base/log.h"
+#include "engine/updaters/schedule.h"
+#include "runtime/checkpoint/checkpoint.h"
+#include "runtime/checkpoint/checkpoint_dir.h"
+#include "runtime/checkpoint/npz_writer.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+updaters::LearningRateSchedule ScheduleOf(const jobs::JobSpec& spec) {
+  updaters::LearningRateSchedule s;
+  s.base = spec.learning_rate;
+  s.step_epochs = spec.schedule_step_epochs;
+  s.gamma = spec.schedule_gamma;
+  s.min_lr = spec.schedule_min_lr;
+  switch (spec.schedule) {
+    case jobs::JobSpec::Schedule::kConstant: s.kind = updaters::LearningRateSchedule::Kind::kConstant; break;
+    case jobs::JobSpec::Schedule::kStep: s.kind = updaters::LearningRateSchedule::Kind::kStep; break;
+    case jobs::JobSpec::Schedule::kCosine: s.kind = updaters::LearningRateSchedule::Kind::kCosine; break;
+  }
+  return s;
+}
+
+// Keeps the metrics lines of epochs <= keep_epochs (a resumed run rewrites the rest).
+Status TrimMetrics(const std::string& path, int64_t keep_epochs) {
+  std::ifstream in(path);
+  if (!in) return Status::Ok();
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() &&
+        j["epoch"].get<int64_t>() <= keep_epochs) {
+      kept += line + "\n";
+    }
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  out << kept;
+  if (!out) return IOError("cannot rewrite " + path);
+  return Status::Ok();
+}
+
+Checkpoint MakeCheckpoint(const JobMetadata& metadata, int64_t epochs_done, ModelState state) {
+  Checkpoint c;
+  c.epochs_done = epochs_done;
+  c.fingerprint = metadata.fingerprint;
+  c.model_type = metadata.model_type;
+  c.model_params = metadata.model_params;
+  c.data_shape = metadata.data_shape;
+  c.update_rule = metadata.update_rule;
+  c.state = std::move(state);
+  return c;
+}
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%.1fs", s);
+  } else {
+    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
+  }
+  return buf;
+}
+
+}  // namespace
+
+std::string EpochReport::ToJson() const {
+  nlohmann::json j;
+  j["epoch"] = epoch;
+  j["epochs"] = epochs;
+  j["examples"] = examples;
+  j["train_loss"] = train_loss;
+  j["train_accuracy"] = train_accuracy;
+  if (test_loss) j["test_loss"] = *test_loss;
+  if (test_accuracy) j["test_accuracy"] = *test_accuracy;
+  if (validation_loss) j["validation_loss"] = *validation_loss;
+  if (validation_accuracy) j["validation_accuracy"] = *validation_accuracy;
+  j["learning_rate"] = learning_rate;
+  j["examples_per_sec"] = examples_per_sec;
+  j["train_sec"] = train_sec;
+  j["epoch_sec"] = epoch_sec;
+  j["elapsed_sec"] = elapsed_sec;
+  j["skipped_records"] = skipped_records;
+  return j.dump();
+}
+
+std::string EpochReport::ToLine() const {
+  std::ostringstream os;
+  char buf[64];
+  os << "epoch " << epoch << "/" << epochs;
+  std::snprintf(buf, sizeof buf, " train_loss=%.4f", train_loss);
+  os << buf;
+  if (validation_loss) {
+    std::snprintf(buf, sizeof buf, " validation_loss=%.4f validation_accuracy=%.4f",
+                  *validation_loss, validation_accuracy.value_or(0));
+    os << buf;
+  }
+  if (test_loss) {
+    std::snprintf(buf, sizeof buf, " test_loss=%.4f test_accuracy=%.4f", *test_loss,
+                  test_accuracy.value_or(0));
+    os << buf;
+  }
+  std::snprintf(buf, sizeof buf, " examples/s=%.0f", examples_per_sec);
+  os << buf << " elapsed=" << FormatSeconds(elapsed_sec) << " eta=" << FormatSeconds(eta_sec);
+  if (skipped_records > 0) os << " skipped_records=" << skipped_records;
+  return os.str();
+}
+
+Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetadata& metadata,
+                                       RoundExecutor& executor, int64_t start_epoch,
+                                       TrainingObserver* observer) {
+  auto log = Logger("master");
+  std::error_code ec;
+  std::filesystem::create_directories(spec.output_dir, ec);
+  if (ec) return IOError("cannot create output.dir '" + spec.output_dir + "': " + ec.message());
+  const std::string metrics_path = spec.output_dir + "/metrics.jsonl";
+  if (start_epoch > 0) {
+    MRTRAIN_RETURN_IF_ERROR(TrimMetrics(metrics_path, start_epoch));
+  } else {
+    std::ofstream(metrics_path, std::ios::trunc);
+  }
+  CheckpointDir checkpoints(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
+  const auto schedule = ScheduleOf(spec);
+  const int64_t rounds = spec.rounds_per_epoch;
+  const auto run_start = Clock::now();
+  TrainingResult result;
+
+  for (int64_t epoch = start_epoch; epoch < spec.epochs; ++epoch) {
+    const auto epoch_start = Clock::now();
+    api::MapStats train;
+    double lr = 0;
+    for (int64_t round = 0; round < rounds; ++round) {
+      RoundRequest request;
+      request.epoch = epoch;
+      request.round = round;
+      request.step = epoch * rounds + round + 1;
+      request.learning_rate = lr =
+          updaters::LearningRateAt(schedule, epoch, round, rounds, spec.epochs);
+      MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats, executor.RunRound(request));
+      train.loss_sum += stats.loss_sum;
+      train.examples += stats.examples;
+      train.correct += stats.correct;
+      if (observer) observer->OnRound(epoch, round, rounds, spec.epochs, Seconds(run_start));
+    }
+    const double train_sec = Seconds(epoch_start);
+
+    EpochReport report;
+    report.epoch = epoch + 1;
+    report.epochs = spec.epochs;
+    report.examples = train.examples;
+    report.train_loss = train.examples ? train.loss_sum / train.examples : 0;
+    report.train_accuracy = train.examples ? double(train.correct) / train.examples : 0;
+    report.learning_rate = lr;
+    report.skipped_records = metadata.skipped_records;
+    for (EvalSet set : {EvalSet::kValidation, EvalSet::kTest}) {
+      if (!executor.HasEvalSet(set)) continue;
+      MRTRAIN_ASSIGN_OR_RETURN(api::MapStats eval, executor.Evaluate(set));
+      double loss = eval.examples ? eval.loss_sum / eval.examples : 0;
+      double acc = eval.examples ? double(eval.correct) / eval.examples : 0;
+      if (set == EvalSet::kTest) {
+        report.test_loss = loss;
+        report.test_accuracy = acc;
+      } else {
+        report.validation_loss = loss;
+        report.validation_accuracy = acc;
+      }
+    }
+    const bool last_epoch = epoch + 1 == spec.epochs;
+    if (last_epoch || (spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0)) {
+      MRTRAIN_ASSIGN_OR_RETURN(ModelState state, executor.Snapshot());
+      MRTRAIN_RETURN_IF_ERROR(checkpoints.Save(MakeCheckpoint(metadata, epoch + 1, std::move(state))));
+    }
+    report.train_sec = train_sec;
+    report.epoch_sec = Seconds(epoch_start);
+    report.examples_per_sec = train_sec > 0 ? train.examples / train_sec : 0;
+    report.elapsed_sec = Seconds(run_start);
+    const int64_t done_here = epoch + 1 - start_epoch;
+    report.eta_sec = report.elapsed_sec / done_here * (spec.epochs - epoch - 1);
+    {
+      std::ofstream out(metrics_path, std::ios::app);
+      out << report.ToJson() << "\n";
+      if (!out) return IOError("cannot append to " + metrics_path);
+    }
+    log->debug("job {} epoch {}/{} committed", spec.name, epoch + 1, spec.epochs);
+    if (observer) observer->OnEpoch(report);
+    result.last = report;
+  }
+
+  MRTRAIN_ASSIGN_OR_RETURN(ModelState final_state, executor.Snapshot());
+  result.model_path = spec.output_dir + "/model.mrt";
+  result.npz_path = spec.output_dir + "/model.npz";
+  MRTRAIN_RETURN_IF_ERROR(WriteNpz(result.npz_path, final_state));
+  MRTRAIN_RETURN_IF_ERROR(WriteCheckpointFile(
+      result.model_path, MakeCheckpoint(metadata, spec.epochs, std::move(final_state))));
+  return result;
+}
+
+}  // namespace mrtrain::runtime

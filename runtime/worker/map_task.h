@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/api/mapper.h"
+#include "engine/base/status.h"
+#include "engine/data/partition_data.h"
+#include "engine/tensor/model_layout.h"
+#include "runtime/worker/row_order.h"
+#include "runtime/worker/task_id.h"
+#include "shuffle/buffer/run.h"
+#include "shuffle/partition/partitioner.h"
+
+namespace mrtrain::runtime {
+
+// What every map task of a job shares. Constant for the job.
+struct MapTaskConfig {
+  const ModelLayout* layout = nullptr;  // must outlive the tasks
+  int64_t num_features = 0;             // the column count mappers see
+  int64_t rounds_per_epoch = 1;
+  int64_t chunk_rows = 256;  // rows per mapper call; the combiner sums the calls
+  uint64_t seed = 1;
+  int64_t buffer_bytes = 256LL << 20;
+  // Model averaging: run local SGD over the round's rows and emit the weighted negated
+  // parameter delta instead of the gradient.
+  bool model_averaging = false;
+  double local_learning_rate = 0.1;
+  int64_t local_batch_size = 32;
+};
+
+// A map task's result: one run per reducer shard, and its statistics.
+struct MapTaskOutput {
+  std::vector<shuffle::Run> runs;
+  api::MapStats stats;
+};
+
+// Runs one map task: takes the rows of round `task.round` from the partition's epoch order,
+// calls the mapper over chunks of them, combines what it emits and cuts it into runs for the
+// partitioner's shards. Errors: kPluginError when the mapper throws or emits a bad key (the
+// message names the task); kFailedPrecondition when output exceeds the buffer budget.
+// `mapper` serves one task at a time; everything else is shared read-only.
+Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task,
+                                 const data::PartitionData& partition,
+                                 const api::ParamsView& params, api::Mapper& mapper,
+                                 const shuffle::Partitioner& partitioner,
+                                 RowOrderCache& row_orders);
+
+// The mapper's loss, example count and correct count over a whole partition (no gradients),
+// in chunks of chunk_rows. kPluginError when the mapper throws.
+Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition,
+                                        int64_t num_features, int64_t chunk_rows,
+                                        const api::ParamsView& params, api::Mapper& mapper);
+
+// Rows [begin, end) of `rows` as a view (CSR views keep the base column/value pointers).
+api::Rows SliceRows(const api::Rows& rows, int64_t begin, int64_t end);
+
+}  // namespace mrtrain::runtime

@@ -1,0 +1,120 @@
+#include "runtime/worker/reducer_shard.h"
+
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "engine/updaters/update_step.h"
+#include "shuffle/merge/key_grouper.h"
+
+namespace mrtrain::runtime {
+
+ReducerShard::ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layout,
+                           std::vector<ParamKey> keys, std::unique_ptr<api::Reducer> rule,
+                           float l1, float l2)
+    : shard_id_(shard_id),
+      layout_(std::move(layout)),
+      keys_(std::move(keys)),
+      rule_(std::move(rule)),
+      l1_(l1),
+      l2_(l2) {
+  int64_t size = 0;
+  for (ParamKey key : keys_) {
+    offset_of_.emplace(key, size);
+    size += layout_->Range(key).length;
+  }
+  params_.assign(size, 0.0f);
+  slots_.assign(rule_->NumSlots(), std::vector<float>(size, 0.0f));
+  sum_scratch_.resize(layout_->block_size());
+}
+
+void ReducerShard::LoadFrom(const ModelState& state) {
+  for (ParamKey key : keys_) {
+    const BlockRange r = layout_->Range(key);
+    const int64_t at = offset_of_[key];
+    std::memcpy(&params_[at], state.tensors[r.tensor].data() + r.offset, r.length * 4);
+    for (size_t k = 0; k < slots_.size(); ++k) {
+      std::memcpy(&slots_[k][at], state.slots[k][r.tensor].data() + r.offset, r.length * 4);
+    }
+  }
+}
+
+void ReducerShard::StoreTo(ModelState* state) const {
+  for (ParamKey key : keys_) {
+    const BlockRange r = layout_->Range(key);
+    const int64_t at = offset_of_.at(key);
+    std::memcpy(state->tensors[r.tensor].data() + r.offset, &params_[at], r.length * 4);
+    for (size_t k = 0; k < slots_.size(); ++k) {
+      std::memcpy(state->slots[k][r.tensor].data() + r.offset, &slots_[k][at], r.length * 4);
+    }
+  }
+}
+
+Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
+                            const RoundUpdate& update) {
+  // Validate every run before touching state, so a bad input leaves the shard as it was.
+  for (size_t p = 0; p < runs.size(); ++p) {
+    if (!runs[p]) continue;
+    const shuffle::Run& run = *runs[p];
+    if (run.offsets.size() != run.keys.size() + 1 ||
+        run.offsets.back() != static_cast<int64_t>(run.values.size())) {
+      return CorruptionError("shard " + std::to_string(shard_id_) + ": run from partition " +
+                             std::to_string(p) + " has inconsistent offsets");
+    }
+    for (int64_t i = 0; i < run.num_keys(); ++i) {
+      ParamKey key = run.keys[i];
+      if (offset_of_.count(key) == 0 || run.LengthOf(i) != layout_->Range(key).length) {
+        return CorruptionError("shard " + std::to_string(shard_id_) + ": partition " +
+                               std::to_string(p) + " sent key (tensor " +
+                               std::to_string(key.tensor()) + ", block " +
+                               std::to_string(key.block()) +
+                               ") that this shard does not own or with a wrong length");
+      }
+      if (update.sorted_runs && i > 0 && !(run.keys[i - 1] < key)) {
+        return CorruptionError("shard " + std::to_string(shard_id_) + ": run from partition " +
+                               std::to_string(p) + " is not sorted");
+      }
+    }
+  }
+  Status status;
+  auto apply = [&](const shuffle::KeyGroup& group) {
+    if (!status.ok()) return;
+    shuffle::SumInPartitionOrder(group, sum_scratch_.data());
+    const BlockRange r = layout_->Range(group.key);
+    const int64_t at = offset_of_[group.key];
+    float* slot_ptrs[8];
+    for (size_t k = 0; k < slots_.size() && k < 8; ++k) slot_ptrs[k] = &slots_[k][at];
+    api::UpdateContext ctx;
+    ctx.step = update.step;
+    ctx.learning_rate = update.learning_rate;
+    ctx.tensor_id = r.tensor;
+    ctx.offset = r.offset;
+    ctx.spec = &layout_->specs()[r.tensor];
+    try {
+      updaters::ApplyUpdate(*rule_, ctx, sum_scratch_.data(), update.example_count, l1_, l2_,
+                            &params_[at], slot_ptrs, r.length, &update_scratch_);
+    } catch (const std::exception& e) {
+      status = PluginError("shard " + std::to_string(shard_id_) + ": update rule failed on " +
+                           ctx.spec->name + ": " + e.what());
+    }
+  };
+  if (slots_.size() > 8) return InvalidArgumentError("update rules may keep at most 8 slots");
+  if (update.sorted_runs) {
+    shuffle::GroupSortedRuns(runs, apply);
+  } else {
+    shuffle::GroupHashedRuns(runs, apply);
+  }
+  return status;
+}
+
+Status ReducerShard::ReadBlock(ParamKey key, float* out) const {
+  auto it = offset_of_.find(key);
+  if (it == offset_of_.end()) {
+    return NotFoundError("shard " + std::to_string(shard_id_) + " does not own tensor " +
+                         std::to_string(key.tensor()) + " block " + std::to_string(key.block()));
+  }
+  std::memcpy(out, &params_[it->second], layout_->Range(key).length * sizeof(float));
+  return Status::Ok();
+}
+
+}  // namespace mrtrain::runtime

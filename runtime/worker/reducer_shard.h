@@ -1,0 +1,69 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/api/reducer.h"
+#include "engine/base/status.h"
+#include "engine/tensor/model_state.h"
+#include "shuffle/buffer/run.h"
+
+namespace mrtrain::runtime {
+
+// How a round's gradients become an update. Set by the master for each round.
+struct RoundUpdate {
+  int64_t step = 0;            // 1-based update count, this round included
+  double learning_rate = 0;    // after the schedule
+  double example_count = 0;    // examples behind the round's gradient sums, all partitions
+  bool sorted_runs = false;    // sort shuffle: runs are ascending and merged k-way
+};
+
+// A reducer shard: owns the parameters and update-rule state of a fixed set of keys, applies
+// each round's summed gradients to them and serves their current values. The update of a key
+// depends only on that key's inputs in partition order, so the result does not depend on how
+// keys are spread over shards. Not thread-safe: one thread drives a shard at a time.
+class ReducerShard {
+ public:
+  // `keys` are the blocks this shard owns (as the partitioner assigns them).
+  ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layout,
+               std::vector<ParamKey> keys, std::unique_ptr<api::Reducer> rule, float l1,
+               float l2);
+
+  int shard_id() const { return shard_id_; }
+  const std::vector<ParamKey>& keys() const { return keys_; }
+
+  // Copies the owned blocks' parameters and slots from a whole-model state (initial values or a
+  // checkpoint). REQUIRES: state has this shard's layout and rule's slot count.
+  void LoadFrom(const ModelState& state);
+
+  // Writes the owned blocks' parameters and slots into `state`.
+  void StoreTo(ModelState* state) const;
+
+  // Applies one round: runs[p] is what partition p sent this shard (nullptr when nothing).
+  // Fails with kCorruption when a run holds a key this shard does not own or a block of the
+  // wrong length (never a crash: runs may come from the network), and with kPluginError when
+  // the update rule throws. Keys no partition sent are left unchanged.
+  Status Reduce(const std::vector<const shuffle::Run*>& runs, const RoundUpdate& update);
+
+  // Copies the current parameters of owned block `key` to out. kNotFound for a key not owned.
+  Status ReadBlock(ParamKey key, float* out) const;
+
+ private:
+  // Constant after construction.
+  const int shard_id_;
+  const std::shared_ptr<const ModelLayout> layout_;
+  const std::vector<ParamKey> keys_;
+  const std::unique_ptr<api::Reducer> rule_;
+  const float l1_;
+  const float l2_;
+
+  std::unordered_map<ParamKey, int64_t> offset_of_;  // key -> offset in params_ and slots_[k]
+  std::vector<float> params_;
+  std::vector<std::vector<float>> slots_;
+  std::vector<float> sum_scratch_;
+  std::vector<float> update_scratch_;
+};
+
+}  // namespace mrtrain::runtime

@@ -1,0 +1,165 @@
+#include "runtime/local/local_job.h"
+
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <filesystem>
+
+#include "runtime/checkpoint/checkpoint.h"
+#include "test/testing/temp_dir.h"
+#include "tools/data/synthetic.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+using testing::TempDir;
+
+// A softmax job over a synthetic 4-class dataset with known weights.
+std::string SoftmaxSpec(const std::string& train, const std::string& test, const std::string& out) {
+  return "data:\n"
+         "  train: {path: " + train + ", format: csv, partitions: 5}\n"
+         "  test: {path: " + test + ", format: csv, partitions: 2}\n"
+         "model: {type: softmax, block_size: 16}\n"
+         "update: {rule: adam, learning_rate: 0.05}\n"
+         "training: {epochs: 4, rounds_per_epoch: 6, seed: 3, threads: 2}\n"
+         "output: {dir: " + out + ", checkpoint: {every_epochs: 1, keep: 10}}\n";
+}
+
+struct SyntheticFiles {
+  TempDir dir;
+  std::string train, test;
+  SyntheticFiles() {
+    tools::SyntheticSpec s;
+    s.task = tools::SyntheticSpec::Task::kMulticlass;
+    s.classes = 4;
+    s.features = 12;
+    s.rows = 3600;
+    s.seed = 11;
+    // One stream of rows from one set of true weights: the first 3000 train, the rest test.
+    std::string all = dir.File("all.csv");
+    REQUIRE(tools::WriteSyntheticCsv(all, s).ok());
+    std::string text = TempDir::Read(all);
+    size_t at = 0;
+    for (int i = 0; i < 3000; ++i) at = text.find('\n', at) + 1;
+    train = dir.Write("train.csv", text.substr(0, at));
+    test = dir.Write("test.csv", text.substr(at));
+  }
+};
+
+Result<TrainingResult> Train(const std::string& yaml, const std::vector<std::string>& overrides,
+                             bool resume = false) {
+  auto spec = jobs::ParseJobSpec(yaml, "job.yaml", overrides);
+  REQUIRE(spec.ok());
+  LocalRunOptions options;
+  options.resume = resume;
+  return RunLocalJob(*spec, options, nullptr);
+}
+
+TEST_CASE("local mode learns a synthetic softmax problem", "[runtime]") {
+  SyntheticFiles files;
+  auto result = Train(SoftmaxSpec(files.train, files.test, files.dir.File("out")), {});
+  REQUIRE(result.ok());
+  REQUIRE(result->last);
+  CHECK(result->last->epoch == 4);
+  CHECK(result->last->examples == 3000);
+  CHECK(*result->last->test_accuracy > 0.9);
+  CHECK(std::filesystem::exists(result->npz_path));
+  auto model = ReadCheckpointFile(result->model_path);
+  REQUIRE(model.ok());
+  CHECK(model->epochs_done == 4);
+  CHECK(model->state.step == 24);
+  CHECK(model->model_type == "softmax");
+}
+
+TEST_CASE("final model is byte-identical across shuffle modes, reducers and threads",
+          "[runtime]") {
+  SyntheticFiles files;
+  const std::string base = SoftmaxSpec(files.train, files.test, files.dir.File("a"));
+  REQUIRE(Train(base, {}).ok());
+  const std::string reference = TempDir::Read(files.dir.File("a/model.mrt"));
+  REQUIRE(reference.size() > 1000);
+  struct Variant {
+    const char* name;
+    std::vector<std::string> overrides;
+  };
+  std::vector<Variant> variants = {
+      {"sort, 1 reducer", {"shuffle.mode=sort"}},
+      {"hash, 3 reducers", {"shuffle.reducers=3"}},
+      {"sort, 3 reducers, 1 thread", {"shuffle.mode=sort", "shuffle.reducers=3", "training.threads=1"}},
+      {"hash, 7 reducers, 3 threads", {"shuffle.reducers=7", "training.threads=3"}},
+  };
+  for (const auto& v : variants) {
+    INFO(v.name);
+    std::vector<std::string> overrides = v.overrides;
+    overrides.push_back("output.dir=" + files.dir.File(v.name));
+    REQUIRE(Train(base, overrides).ok());
+    CHECK(TempDir::Read(files.dir.File(std::string(v.name) + "/model.mrt")) == reference);
+  }
+  // A different seed must change the bytes, or the comparison above proves nothing.
+  REQUIRE(Train(base, {"training.seed=4", "output.dir=" + files.dir.File("seed4")}).ok());
+  CHECK(TempDir::Read(files.dir.File("seed4/model.mrt")) != reference);
+}
+
+TEST_CASE("resume after a crash ends with the same bytes as an uninterrupted run",
+          "[runtime]") {
+  SyntheticFiles files;
+  const std::string out = files.dir.File("out");
+  const std::string yaml = SoftmaxSpec(files.train, files.test, out);
+  REQUIRE(Train(yaml, {}).ok());
+  const std::string reference = TempDir::Read(out + "/model.mrt");
+  // Simulate a crash after epoch 2 committed: later checkpoints and the model never happened.
+  namespace fs = std::filesystem;
+  fs::remove(out + "/model.mrt");
+  fs::remove(out + "/model.npz");
+  fs::remove(out + "/checkpoints/ckpt-000003.mrt");
+  fs::remove(out + "/checkpoints/ckpt-000004.mrt");
+  auto resumed = Train(yaml, {}, /*resume=*/true);
+  REQUIRE(resumed.ok());
+  CHECK(TempDir::Read(out + "/model.mrt") == reference);
+  // metrics.jsonl holds each epoch once.
+  std::string metrics = TempDir::Read(out + "/metrics.jsonl");
+  CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 4);
+
+  SECTION("a spec with other hyperparameters refuses to resume") {
+    auto other = Train(yaml, {"update.learning_rate=0.01"}, /*resume=*/true);
+    REQUIRE_FALSE(other.ok());
+    CHECK(other.status().message().find("different job spec") != std::string::npos);
+  }
+}
+
+TEST_CASE("model averaging trains and stays deterministic across reducers", "[runtime]") {
+  SyntheticFiles files;
+  const std::string yaml = SoftmaxSpec(files.train, files.test, files.dir.File("avg1"));
+  std::vector<std::string> avg = {"training.mode=model_averaging", "update.rule=average",
+                                  "update.learning_rate=1", "training.local_learning_rate=0.5",
+                                  "training.local_batch_size=20", "training.rounds_per_epoch=2"};
+  auto one = Train(yaml, avg);
+  REQUIRE(one.ok());
+  CHECK(*one->last->test_accuracy > 0.85);
+  auto three_overrides = avg;
+  three_overrides.push_back("shuffle.reducers=3");
+  three_overrides.push_back("output.dir=" + files.dir.File("avg3"));
+  REQUIRE(Train(yaml, three_overrides).ok());
+  CHECK(TempDir::Read(files.dir.File("avg1/model.mrt")) ==
+        TempDir::Read(files.dir.File("avg3/model.mrt")));
+}
+
+TEST_CASE("bad records fail the job naming file and line, or are skipped and counted",
+          "[runtime]") {
+  SyntheticFiles files;
+  std::string text = TempDir::Read(files.train);
+  size_t at = 0;
+  for (int i = 0; i < 9; ++i) at = text.find('\n', at) + 1;
+  text.insert(at, "1,2,oops\n");  // becomes line 10
+  const std::string bad = files.dir.Write("bad.csv", text);
+  const std::string yaml = SoftmaxSpec(bad, files.test, files.dir.File("bad"));
+  auto failed = Train(yaml, {});
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().message().find("bad.csv:10") != std::string::npos);
+  auto skipped = Train(yaml, {"data.train.on_bad_record=skip", "training.epochs=1"});
+  REQUIRE(skipped.ok());
+  CHECK(skipped->last->skipped_records == 1);
+  CHECK(skipped->last->examples == 3000);
+}
+
+}  // namespace
+}  // namespace mrtrain::runtime

@@ -1,0 +1,84 @@
+#include "runtime/worker/reducer_shard.h"
+
+#include <catch2/catch.hpp>
+
+#include "engine/updaters/registry.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+using api::TensorSpec;
+
+std::shared_ptr<const ModelLayout> Layout() {
+  return std::make_shared<const ModelLayout>(
+      ModelLayout::Create({TensorSpec{"w", {6}}, TensorSpec{"b", {1}, TensorSpec::Role::kBias}}, 4)
+          .value());
+}
+
+std::unique_ptr<ReducerShard> SgdShard(std::shared_ptr<const ModelLayout> layout,
+                                       std::vector<ParamKey> keys) {
+  auto rule = updaters::CreateBuiltinReducer("sgd", api::Hyperparameters()).value();
+  return std::make_unique<ReducerShard>(0, layout, std::move(keys), std::move(rule), 0.0f, 0.0f);
+}
+
+TEST_CASE("a shard applies the mean of the partitions' gradient sums", "[runtime]") {
+  auto layout = Layout();
+  auto shard = SgdShard(layout, layout->keys());
+  ModelState state = ModelState::Zeros(layout, 0);
+  state.tensors[0] = {1, 1, 1, 1, 1, 1};
+  shard->LoadFrom(state);
+  shuffle::Run p0, p1;
+  std::vector<float> g0 = {2, 4, 6, 8}, g1 = {2, 0, 2, 0};
+  p0.Append(ParamKey(0, 0), g0.data(), 4);
+  p1.Append(ParamKey(0, 0), g1.data(), 4);
+  RoundUpdate update{1, 0.5, 4.0, false};
+  REQUIRE(shard->Reduce({&p0, nullptr, &p1}, update).ok());
+  shard->StoreTo(&state);
+  // w -= 0.5 * (g0 + g1) / 4
+  CHECK(state.tensors[0] == std::vector<float>{0.5f, 0.5f, 0.0f, 0.0f, 1, 1});
+  float block[4];
+  REQUIRE(shard->ReadBlock(ParamKey(0, 0), block).ok());
+  CHECK(block[0] == 0.5f);
+}
+
+TEST_CASE("a shard refuses keys it does not own and wrong lengths, untouched", "[runtime]") {
+  auto layout = Layout();
+  auto shard = SgdShard(layout, {ParamKey(0, 0)});
+  ModelState state = ModelState::Zeros(layout, 0);
+  shard->LoadFrom(state);
+  shuffle::Run good, foreign, short_block;
+  std::vector<float> g = {1, 1, 1, 1};
+  good.Append(ParamKey(0, 0), g.data(), 4);
+  foreign.Append(ParamKey(0, 1), g.data(), 2);
+  short_block.Append(ParamKey(0, 0), g.data(), 3);
+  Status s = shard->Reduce({&good, &foreign}, RoundUpdate{1, 1.0, 1.0, false});
+  CHECK(s.code() == StatusCode::kCorruption);
+  CHECK(s.message().find("partition 1") != std::string::npos);
+  CHECK(shard->Reduce({&short_block}, RoundUpdate{1, 1.0, 1.0, false}).code() ==
+        StatusCode::kCorruption);
+  float block[4];
+  REQUIRE(shard->ReadBlock(ParamKey(0, 0), block).ok());
+  CHECK(block[0] == 0.0f);  // the good run was not applied either
+  CHECK(shard->ReadBlock(ParamKey(0, 1), block).code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("slots round-trip through LoadFrom and StoreTo", "[runtime]") {
+  auto layout = Layout();
+  auto rule = updaters::CreateBuiltinReducer("adam", api::Hyperparameters()).value();
+  ReducerShard shard(0, layout, layout->keys(), std::move(rule), 0, 0);
+  ModelState state = ModelState::Zeros(layout, 2);
+  shard.LoadFrom(state);
+  shuffle::Run run;
+  std::vector<float> g = {1, -1, 1, -1};
+  run.Append(ParamKey(0, 0), g.data(), 4);
+  REQUIRE(shard.Reduce({&run}, RoundUpdate{1, 0.1, 1.0, false}).ok());
+  ModelState out = ModelState::Zeros(layout, 2);
+  shard.StoreTo(&out);
+  CHECK(out.slots[0][0][0] == Approx(0.1f));    // m = (1 - beta1) * g
+  CHECK(out.slots[1][0][0] == Approx(0.001f));  // v = (1 - beta2) * g^2
+  CHECK(out.tensors[0][0] == Approx(-0.1f));    // Adam's first step is lr * sign(g)
+  CHECK(out.tensors[0][4] == 0.0f);             // block 1 got no gradient: unchanged
+}
+
+}  // namespace
+}  // namespace mrtrain::runtime

@@ -1,0 +1,122 @@
+// Benchmarks, each reported as a ratio against a floor measured in the same run.
+//
+//   local_epoch/<job>: local mode's epoch time (rounds only) for an example job, against the
+//   compute floor: the same model's gradients over the same in-memory rows by a plain loop of
+//   OpenBLAS calls (tools/bench/compute_floor.h), in one process with no engine around it.
+//
+// Run from the repository root: bazel run --config=opt //tools/bench [-- --epochs 3]
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/base/log.h"
+#include "engine/data/dataset.h"
+#include "engine/tensor/blas.h"
+#include "jobs/spec/job_spec.h"
+#include "runtime/local/local_job.h"
+#include "tools/bench/compute_floor.h"
+
+namespace mrtrain::bench {
+namespace {
+
+class EpochTimes : public runtime::TrainingObserver {
+ public:
+  void OnEpoch(const runtime::EpochReport& r) override {
+    seconds.push_back(r.train_sec);
+    accuracy = r.test_accuracy.value_or(0);
+  }
+  std::vector<double> seconds;
+  double accuracy = 0;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int BenchJob(const std::string& spec_path, int epochs, const std::string& tmp_dir) {
+  auto spec = jobs::LoadJobSpec(spec_path, {"training.epochs=" + std::to_string(epochs),
+                                            "output.dir=" + tmp_dir,
+                                            "output.checkpoint.every_epochs=0"});
+  if (!spec.ok()) {
+    std::fprintf(stderr, "%s\n", spec.status().ToString().c_str());
+    return 1;
+  }
+  // The floor's input: the whole training set as one dense matrix, loaded once.
+  data::DatasetSpec whole = spec->train;
+  whole.num_partitions = 1;
+  auto dataset = data::Dataset::Open(whole);
+  if (!dataset.ok()) {
+    std::fprintf(stderr, "%s\n", dataset.status().ToString().c_str());
+    return 1;
+  }
+  auto rows = (*dataset)->LoadPartition(0);
+  if (!rows.ok() || rows->is_sparse) {
+    std::fprintf(stderr, "the floor needs dense training data\n");
+    return 1;
+  }
+  FloorSetup floor;
+  floor.x = rows->dense.data();
+  floor.labels = rows->labels.data();
+  floor.rows = rows->num_rows;
+  floor.widths.push_back(rows->num_cols);
+  for (int64_t h : spec->model_params.GetIntList("hidden")) floor.widths.push_back(h);
+  floor.widths.push_back(10);
+  floor.rounds = spec->rounds_per_epoch;
+
+  EpochTimes times;
+  auto result = runtime::RunLocalJob(*spec, runtime::LocalRunOptions{}, &times);
+  if (!result.ok()) {
+    std::fprintf(stderr, "%s\n", result.status().ToString().c_str());
+    return 1;
+  }
+  const double engine = Median(times.seconds);
+
+  // Best of two floors: OpenBLAS threaded over the whole mini-batch, and single-threaded.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<double> floor_threaded, floor_single;
+  for (int e = 0; e < epochs; ++e) {
+    blas::SetBlasThreads(cores);
+    floor_threaded.push_back(RunFloorEpoch(floor));
+    blas::SetBlasThreads(1);
+    floor_single.push_back(RunFloorEpoch(floor));
+  }
+  const double best_floor = std::min(Median(floor_threaded), Median(floor_single));
+  std::printf(
+      "local_epoch/%s: engine %.3f s/epoch (test_accuracy %.4f), floor %.3f s/epoch "
+      "(openblas %d threads %.3f, 1 thread %.3f), ratio %.2f\n",
+      spec->name.c_str(), engine, times.accuracy, best_floor, cores, Median(floor_threaded),
+      Median(floor_single), engine / best_floor);
+  return 0;
+}
+
+}  // namespace
+}  // namespace mrtrain::bench
+
+int main(int argc, char** argv) {
+  if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
+    if (chdir(dir) != 0) std::perror("chdir");
+  }
+  CLI::App app{"mrtrain benchmarks: ratios against floors measured in the same run"};
+  int epochs = 3;
+  std::vector<std::string> specs = {"jobs/examples/fashion_mnist_mlp.yaml",
+                                    "jobs/examples/fashion_mnist_softmax.yaml"};
+  app.add_option("--epochs", epochs, "Epochs per measurement (median reported)");
+  app.add_option("--spec", specs, "Job specs to measure");
+  CLI11_PARSE(app, argc, argv);
+  mrtrain::SetLogLevel("warn");
+  char tmp[] = "/tmp/mrtrain-bench-XXXXXX";
+  if (!mkdtemp(tmp)) return 1;
+  int rc = 0;
+  for (const auto& spec : specs) rc |= mrtrain::bench::BenchJob(spec, epochs, tmp);
+  std::string cleanup = std::string("rm -rf ") + tmp;
+  if (std::system(cleanup.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", tmp);
+  return rc;
+}

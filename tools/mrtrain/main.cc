@@ -1,0 +1,39 @@
+// mrtrain: the command line. Each subcommand lives in its own file; main only wires them up
+// and turns what start-up libraries throw into one clear line and a non-zero exit.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/base/log.h"
+#include "tools/mrtrain/commands.h"
+
+int main(int argc, char** argv) {
+  // Under `bazel run` the process starts in the runfiles tree; relative paths in flags and
+  // specs mean the user's folder, which Bazel passes here.
+  if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
+    if (chdir(dir) != 0) std::perror("mrtrain: chdir to BUILD_WORKING_DIRECTORY");
+  }
+  CLI::App app{"mrtrain: a MapReduce-style distributed training engine"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.parse_complete_callback([&] { mrtrain::SetLogLevel(log_level); });
+  int exit_code = 0;
+  mrtrain::tools::AddRunCommand(app, &exit_code);
+  mrtrain::tools::AddValidateCommand(app, &exit_code);
+  mrtrain::tools::AddPredictCommand(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mrtrain: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}
