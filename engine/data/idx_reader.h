@@ -10,13 +10,7 @@
 namespace mrtrain::data {
 
 // Opens an IDX dataset (the MNIST family): `files` holds the one images file, and
-// spec.labels_path names the labels file. Both may be gzipped. FORMAT (all big-endian):
-//
-//   file   = magic dims data
-//   magic  = 0x00 0x00 type ndims     type: 0x08 unsigned byte, 0x0D float32
-//   dims   = ndims x uint32           dims[0] is the record count
-//   data   = dims[0] records of dims[1] * ... * dims[ndims-1] values, row-major
-//
+// spec.labels_path names the labels file. Both may be gzipped. Grammar in FORMAT.md.
 // Images have ndims >= 2 (0x00000803 for MNIST) and are flattened into dense rows; labels
 // have ndims == 1 (0x00000801) and the same count. Records are split into num_partitions
 // equal contiguous ranges. Features are multiplied by spec.scale, by default 1/255 for

@@ -9,15 +9,12 @@
 
 namespace mrtrain::data {
 
-// Opens a libsvm dataset: one record per line,
-//
-//   line    = label { ws index ":" value } [ ws ] [ "#" comment ]
-//   label   = float (kept as written: -1/+1 binary labels are not remapped)
-//   index   = decimal integer, 1-based unless spec.zero_based, strictly increasing in a line
-//
-// Blank and comment-only lines are skipped. Rows are sparse (CSR); the width is
-// spec.num_features when set (an index at or past it is a bad record), else 1 + the largest
-// index in the partition. Feature values are multiplied by spec.scale when it is set.
+// Opens a libsvm dataset (grammar in FORMAT.md): one record per line, "label index:value ...",
+// indices 1-based unless spec.zero_based and strictly increasing; labels kept as written (-1/+1
+// are not remapped); "#" starts a comment. Blank and comment-only lines are skipped. Rows are
+// sparse (CSR); the width is spec.num_features when set (an index at or past it is a bad record),
+// else 1 + the largest index in the partition. Feature values are multiplied by spec.scale when it
+// is set.
 Result<std::unique_ptr<Dataset>> OpenLibsvmDataset(const DatasetSpec& spec,
                                                    std::vector<std::string> files);
 

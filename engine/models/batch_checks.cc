@@ -23,13 +23,12 @@ std::string FormatLabel(float label) {
 
 void CheckShape(const char* model, const api::DataShape& shape) {
   if (shape.num_features < 1) {
-    Fail(model, "the data has no features (num_features = " +
-                    std::to_string(shape.num_features) + ")");
+    Fail(model,
+         "the data has no features (num_features = " + std::to_string(shape.num_features) + ")");
   }
 }
 
-void CheckRows(const char* model, const api::Rows& rows, int64_t num_features,
-               bool needs_labels) {
+void CheckRows(const char* model, const api::Rows& rows, int64_t num_features, bool needs_labels) {
   if (num_features < 1) {
     throw std::logic_error(std::string(model) + ": DescribeModel must run before other calls");
   }

@@ -18,8 +18,7 @@ void CheckShape(const char* model, const api::DataShape& shape);
 // std::invalid_argument unless dense rows are num_features wide, sparse rows have ordered
 // offsets and columns below num_features, and labels are present when `needs_labels`.
 // Checking the last column of each sparse row suffices, as columns increase within a row.
-void CheckRows(const char* model, const api::Rows& rows, int64_t num_features,
-               bool needs_labels);
+void CheckRows(const char* model, const api::Rows& rows, int64_t num_features, bool needs_labels);
 
 // Throws unless `params` holds num_tensors non-null tensors, as DescribeModel described.
 void CheckParams(const char* model, const api::ParamsView& params, size_t num_tensors);

@@ -47,8 +47,8 @@ void LinearModel::Evaluate(const api::Rows& rows, const api::ParamsView& params,
   stats.examples += rows.num_rows;
 }
 
-void LinearModel::Predict(const api::Rows& rows, const api::ParamsView& params,
-                          float* predicted, float* scores) {
+void LinearModel::Predict(const api::Rows& rows, const api::ParamsView& params, float* predicted,
+                          float* scores) {
   CheckRows(kName, rows, affine_.num_inputs(), /*needs_labels=*/false);
   CheckParams(kName, params, 2);
   affine_.Forward(rows, params.tensors[0], params.tensors[1], predicted);

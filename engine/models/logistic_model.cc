@@ -60,8 +60,8 @@ void LogisticModel::Evaluate(const api::Rows& rows, const api::ParamsView& param
   LossAndResiduals(rows, params, stats);
 }
 
-void LogisticModel::Predict(const api::Rows& rows, const api::ParamsView& params,
-                            float* predicted, float* scores) {
+void LogisticModel::Predict(const api::Rows& rows, const api::ParamsView& params, float* predicted,
+                            float* scores) {
   CheckRows(kName, rows, affine_.num_inputs(), /*needs_labels=*/false);
   CheckParams(kName, params, 2);
   affine_.Forward(rows, params.tensors[0], params.tensors[1], scores);

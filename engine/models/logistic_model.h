@@ -27,8 +27,7 @@ class LogisticModel final : public api::Mapper {
  private:
   // Checks the call, adds the loss, examples and correct count to `stats`, and leaves
   // dLoss/dz = P(y = 1) - y in z_.
-  void LossAndResiduals(const api::Rows& rows, const api::ParamsView& params,
-                        api::MapStats& stats);
+  void LossAndResiduals(const api::Rows& rows, const api::ParamsView& params, api::MapStats& stats);
 
   AffineMap affine_;
   std::vector<float> z_;  // one per row; grows to the largest batch

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -42,7 +43,10 @@ class MlpModel final : public api::Mapper {
                float* scores) override;
 
  private:
-  int num_layers() const { return static_cast<int>(hidden_.size()) + 1; }
+  // Weight layers (hidden and output); layer l's tensors are W at 2l and b at 2l + 1.
+  size_t num_layers() const { return hidden_.size() + 1; }
+  static size_t WeightId(size_t layer) { return 2 * layer; }
+  static size_t BiasId(size_t layer) { return 2 * layer + 1; }
   int64_t num_features() const { return widths_.empty() ? 0 : widths_.front(); }
   int64_t num_classes() const { return widths_.empty() ? 0 : widths_.back(); }
 

@@ -46,9 +46,9 @@ Status CheckKeys(const BuiltinType& type, const api::Hyperparameters& params) {
     bool known = false;
     for (const std::string& allowed : type.keys) known = known || key == allowed;
     if (known) continue;
-    return InvalidArgumentError("model." + key + " is not a setting of model type '" +
-                                type.name + "' (it accepts " +
-                                (type.keys.empty() ? "none" : Join(type.keys)) + ")");
+    return InvalidArgumentError("model." + key + " is not a setting of model type '" + type.name +
+                                "' (it accepts " + (type.keys.empty() ? "none" : Join(type.keys)) +
+                                ")");
   }
   return Status::Ok();
 }
@@ -66,9 +66,8 @@ Result<T> ParseKey(const std::string& key, Parse parse) {
 
 // model.classes: 0 (take it from the data) when absent, else at least 2.
 Result<int64_t> ParseClasses(const api::Hyperparameters& params) {
-  MRTRAIN_ASSIGN_OR_RETURN(int64_t classes, ParseKey<int64_t>("classes", [&] {
-                             return params.GetInt("classes", 0);
-                           }));
+  MRTRAIN_ASSIGN_OR_RETURN(
+      int64_t classes, ParseKey<int64_t>("classes", [&] { return params.GetInt("classes", 0); }));
   if (params.Has("classes") && classes < 2) {
     return InvalidArgumentError("model.classes must be at least 2, got " +
                                 params.GetString("classes", ""));
@@ -77,9 +76,9 @@ Result<int64_t> ParseClasses(const api::Hyperparameters& params) {
 }
 
 Result<std::vector<int64_t>> ParseHidden(const api::Hyperparameters& params) {
-  MRTRAIN_ASSIGN_OR_RETURN(std::vector<int64_t> hidden,
-                           ParseKey<std::vector<int64_t>>(
-                               "hidden", [&] { return params.GetIntList("hidden"); }));
+  MRTRAIN_ASSIGN_OR_RETURN(
+      std::vector<int64_t> hidden,
+      ParseKey<std::vector<int64_t>>("hidden", [&] { return params.GetIntList("hidden"); }));
   if (hidden.empty()) {
     return InvalidArgumentError(
         "model.hidden must list at least one hidden layer width for model type 'mlp', "

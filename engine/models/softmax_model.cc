@@ -42,8 +42,8 @@ void SoftmaxModel::Evaluate(const api::Rows& rows, const api::ParamsView& params
   Loss(rows, params, /*gradient=*/false, stats);
 }
 
-void SoftmaxModel::Predict(const api::Rows& rows, const api::ParamsView& params,
-                           float* predicted, float* scores) {
+void SoftmaxModel::Predict(const api::Rows& rows, const api::ParamsView& params, float* predicted,
+                           float* scores) {
   CheckRows(kName, rows, affine_.num_inputs(), /*needs_labels=*/false);
   CheckParams(kName, params, 2);
   affine_.Forward(rows, params.tensors[0], params.tensors[1], scores);

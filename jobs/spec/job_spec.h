@@ -79,6 +79,7 @@ struct JobSpec {
 // "key.path=value" (value parsed as YAML) and is applied before validation, as if written in
 // the file. Errors name the source, the line, the key path and what is allowed:
 //   job.yaml:7: update.lerning_rate: unknown key; allowed: rule, learning_rate, ...
+// Every error found is reported in one kInvalidArgument status, one a line. Throws nothing.
 Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& source,
                              const std::vector<std::string>& overrides = {});
 

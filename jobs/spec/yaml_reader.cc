@@ -1,5 +1,6 @@
 #include "jobs/spec/yaml_reader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -42,6 +43,13 @@ bool IsStringScalar(const YAML::Node& node) {
   return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str";
 }
 
+// A scalar as quoted in messages, cut short so that a pasted blob cannot flood the terminal.
+std::string Quote(const std::string& text) {
+  constexpr size_t kMaxShown = 60;
+  if (text.size() <= kMaxShown) return "'" + text + "'";
+  return "'" + text.substr(0, kMaxShown) + "...'";
+}
+
 // What a value is, for "got ..." in messages.
 std::string DescribeValue(const YAML::Node& node) {
   switch (node.Type()) {
@@ -52,8 +60,7 @@ std::string DescribeValue(const YAML::Node& node) {
     case YAML::NodeType::Sequence:
       return node.size() == 0 ? "an empty list" : "a list";
     case YAML::NodeType::Scalar:
-      return IsStringScalar(node) ? "the string '" + node.Scalar() + "'"
-                                  : "'" + node.Scalar() + "'";
+      return (IsStringScalar(node) ? "the string " : "") + Quote(node.Scalar());
     case YAML::NodeType::Undefined:
       break;
   }
@@ -63,21 +70,31 @@ std::string DescribeValue(const YAML::Node& node) {
 }  // namespace
 
 void SpecErrors::Add(const std::string& key_path, const YAML::Mark& mark, const std::string& what) {
-  std::string message = Where(key_path, mark) + ": ";
-  if (!key_path.empty()) message += key_path + ": ";
-  messages_.push_back(message + what);
+  std::string located = key_path.empty() ? what : key_path + ": " + what;
+  if (const std::string* o = OverrideOf(key_path)) {
+    errors_.push_back({-1, "--set " + *o + ": " + located});
+  } else if (mark.line < 0) {
+    errors_.push_back({-1, source_ + ": " + located});
+  } else {
+    // yaml-cpp counts lines from 0.
+    errors_.push_back({mark.line, source_ + ":" + std::to_string(mark.line + 1) + ": " + located});
+  }
 }
 
 Status SpecErrors::ToStatus() const {
+  std::vector<Error> sorted = errors_;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const Error& a, const Error& b) {
+    return static_cast<unsigned>(a.line) < static_cast<unsigned>(b.line);  // -1 sorts last
+  });
   std::string all;
-  for (const std::string& m : messages_) {
+  for (const Error& e : sorted) {
     if (!all.empty()) all += '\n';
-    all += m;
+    all += e.message;
   }
   return InvalidArgumentError(all);
 }
 
-std::string SpecErrors::Where(const std::string& key_path, const YAML::Mark& mark) const {
+const std::string* SpecErrors::OverrideOf(const std::string& key_path) const {
   // The deepest override wins: "--set model={...}" then "--set model.classes=3" leaves
   // model.classes to the second.
   const std::string* best = nullptr;
@@ -87,9 +104,7 @@ std::string SpecErrors::Where(const std::string& key_path, const YAML::Mark& mar
         (key_path.size() == o.size() || key_path[o.size()] == '.' || key_path[o.size()] == '[');
     if (covers && (best == nullptr || o.size() > best->size())) best = &o;
   }
-  if (best != nullptr) return "--set " + *best;
-  if (mark.line < 0) return source_;
-  return source_ + ":" + std::to_string(mark.line + 1);  // yaml-cpp counts lines from 0
+  return best;
 }
 
 std::string IntRange::Describe() const {
@@ -129,8 +144,10 @@ SpecMap::SpecMap(SpecErrors* errors, const YAML::Node& node, std::string path,
                  std::vector<std::string> allowed)
     : errors_(errors), path_(std::move(path)) {
   if (!node.IsMap()) return;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+  // Handles by value: yaml-cpp's map iterator yields a temporary pair, and a reference into it
+  // would dangle (AddressSanitizer catches it).
+  for (const auto& pair : node) {
+    const YAML::Node key = pair.first;
     if (!key.IsScalar()) {
       errors_->Add(path_, key.Mark(), "keys must be plain names, got " + DescribeValue(key));
       continue;
@@ -142,7 +159,7 @@ SpecMap::SpecMap(SpecErrors* errors, const YAML::Node& node, std::string path,
       errors_->Add(PathOf(name), key.Mark(), "unknown key; allowed: " + JoinNames(allowed));
       continue;
     }
-    auto [pos, inserted] = entries_.emplace(name, Entry{key, it->second});
+    auto [pos, inserted] = entries_.emplace(name, Entry{key, pair.second});
     if (!inserted) {
       errors_->Add(
           PathOf(name), key.Mark(),

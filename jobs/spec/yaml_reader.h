@@ -35,18 +35,25 @@ class SpecErrors {
   // Records "<where>: <key_path>: <what>". A null mark (line < 0) gives no line.
   void Add(const std::string& key_path, const YAML::Mark& mark, const std::string& what);
   // Records a message that already carries its location.
-  void AddRaw(std::string message) { messages_.push_back(std::move(message)); }
+  void AddRaw(std::string message) { errors_.push_back({-1, std::move(message)}); }
 
-  bool empty() const { return messages_.empty(); }
-  // kInvalidArgument with every error, one a line, in the order found. REQUIRES: !empty().
+  bool empty() const { return errors_.empty(); }
+  // kInvalidArgument with every error, one a line: those with a line in line order, then the
+  // others (overrides, missing keys) in the order found. REQUIRES: !empty().
   Status ToStatus() const;
 
  private:
-  std::string Where(const std::string& key_path, const YAML::Mark& mark) const;
+  struct Error {
+    int line;  // 0-based line in the file, or -1
+    std::string message;
+  };
+
+  // The override path that `key_path` is at or under, or nullptr.
+  const std::string* OverrideOf(const std::string& key_path) const;
 
   std::string source_;
   std::vector<std::string> override_paths_;
-  std::vector<std::string> messages_;
+  std::vector<Error> errors_;
 };
 
 // An allowed range of integers, both ends included.

@@ -285,8 +285,8 @@ Status DiagnoseTrailer(BoundedReader* reader, uint64_t size) {
                          std::to_string(reader->position()));
   }
   return reader->Error("the trailer at byte " + std::to_string(at) + " records a length of " +
-                       std::to_string(DecodeLittleEndian(trailer, 8)) + " bytes, but the file has " +
-                       std::to_string(size));
+                       std::to_string(DecodeLittleEndian(trailer, 8)) +
+                       " bytes, but the file has " + std::to_string(size));
 }
 
 }  // namespace

@@ -51,8 +51,7 @@ Status BoundedReader::Error(const std::string& message) const {
 Status BoundedReader::Short(uint64_t n, const std::string& what) const {
   if (truncated_) {
     return Error("truncated at byte " + std::to_string(file_size_) + ": expected " +
-                 std::to_string(n) + " bytes of " + what + " at byte " +
-                 std::to_string(position_));
+                 std::to_string(n) + " bytes of " + what + " at byte " + std::to_string(position_));
   }
   // The trailer is intact and the checksum matched, so the writer itself was wrong.
   return Error("bad length at byte " + std::to_string(position_) + ": " + what + " needs " +
@@ -71,8 +70,7 @@ Status BoundedReader::CheckCount(uint64_t count, uint64_t min_bytes,
                  std::to_string(remaining()) + " bytes remain");
   }
   return Error("bad count at byte " + std::to_string(position_) + ": " + claim +
-               " cannot fit in the " + std::to_string(remaining()) +
-               " bytes before the trailer");
+               " cannot fit in the " + std::to_string(remaining()) + " bytes before the trailer");
 }
 
 Status BoundedReader::Bytes(void* out, uint64_t n, const std::string& what) {

@@ -25,8 +25,8 @@ uint64_t DecodeLittleEndian(const uint8_t* p, int n);
 // FILE*, which must outlive it. Not thread-safe.
 class BoundedReader {
  public:
-  BoundedReader(FILE* file, std::string name, uint64_t position, uint64_t limit,
-                uint64_t file_size, bool truncated);
+  BoundedReader(FILE* file, std::string name, uint64_t position, uint64_t limit, uint64_t file_size,
+                bool truncated);
 
   Status Bytes(void* out, uint64_t n, const std::string& what);
   Status U8(uint8_t* out, const std::string& what);

@@ -51,8 +51,7 @@ std::optional<int64_t> CheckpointDir::ParseFileName(const std::string& name) {
 std::vector<std::string> CheckpointDir::List() const {
   std::vector<std::pair<int64_t, std::string>> found;
   std::error_code ec;
-  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end;
-       it.increment(ec)) {
+  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (auto epochs = ParseFileName(name)) found.emplace_back(*epochs, JoinPath(dir_, name));
   }
@@ -98,8 +97,9 @@ Result<Checkpoint> CheckpointDir::LoadLatest() const {
     }
     if (error.code() == StatusCode::kCorruption) {
       // The message starts with the file's path.
-      Logger("checkpoint")->warn("skipping damaged checkpoint {}; falling back to the previous one",
-                                 error.message());
+      Logger("checkpoint")
+          ->warn("skipping damaged checkpoint {}; falling back to the previous one",
+                 error.message());
     }
     tried += (tried.empty() ? "" : "; ") + error.message();
   }

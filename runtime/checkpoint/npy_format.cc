@@ -50,7 +50,8 @@ class DictParser {
     SkipSpace();
     const size_t start = pos_;
     *out = 0;
-    while (pos_ < text_.size() && pos_ - start < 18 && std::isdigit(static_cast<unsigned char>(text_[pos_]))) {
+    while (pos_ < text_.size() && pos_ - start < 18 &&
+           std::isdigit(static_cast<unsigned char>(text_[pos_]))) {
       *out = *out * 10 + (text_[pos_++] - '0');
     }
     if (pos_ == start) return false;
@@ -168,7 +169,8 @@ Result<NpyHeader> ParseNpyHeaderF32(const uint8_t* bytes, size_t n, const std::s
   }
   const size_t prefix = major == 1 ? kV1Prefix : kV2Prefix;
   if (n < prefix) return fail("truncated .npy header");
-  const uint64_t dict_size = ReadLittleEndian(bytes + kNpyMagicSize + 2, prefix == kV1Prefix ? 2 : 4);
+  const uint64_t dict_size =
+      ReadLittleEndian(bytes + kNpyMagicSize + 2, prefix == kV1Prefix ? 2 : 4);
   if (dict_size > n - prefix) {
     return fail("the .npy header claims " + std::to_string(dict_size) + " bytes but only " +
                 std::to_string(n - prefix) + " follow");

@@ -1,12 +1,13 @@
 #include "runtime/checkpoint/npz_reader.h"
 
 #include <sys/stat.h>
-#include <zip.h>
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <utility>
+
+#include <zip.h>
 
 #include "runtime/checkpoint/npy_format.h"
 
@@ -28,8 +29,7 @@ struct MemberCloser {
   void operator()(zip_file_t* member) const { zip_fclose(member); }
 };
 
-Result<std::unique_ptr<zip_t, ArchiveCloser>> OpenArchive(const std::string& path,
-                                                          uint64_t* size) {
+Result<std::unique_ptr<zip_t, ArchiveCloser>> OpenArchive(const std::string& path, uint64_t* size) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return NotFoundError(path + ": no such file");
@@ -43,14 +43,15 @@ Result<std::unique_ptr<zip_t, ArchiveCloser>> OpenArchive(const std::string& pat
   zip_error_init_with_code(&error, code);
   const std::string reason = zip_error_strerror(&error);
   zip_error_fini(&error);
-  if (code == ZIP_ER_OPEN || code == ZIP_ER_READ) return IOError("cannot read " + path + ": " + reason);
+  if (code == ZIP_ER_OPEN || code == ZIP_ER_READ)
+    return IOError("cannot read " + path + ": " + reason);
   return CorruptionError(path + ": not a valid .npz archive: " + reason);
 }
 
 // Checks what the central directory says about a member before its size is trusted.
 Status CheckMemberSize(const zip_stat_t& st, uint64_t archive_size, const std::string& what) {
-  constexpr zip_uint64_t kNeeded = ZIP_STAT_NAME | ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE |
-                                   ZIP_STAT_COMP_METHOD;
+  constexpr zip_uint64_t kNeeded =
+      ZIP_STAT_NAME | ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
   if ((st.valid & kNeeded) != kNeeded) return CorruptionError(what + ": incomplete zip entry");
   const bool plausible = st.comp_size <= archive_size &&
                          (st.comp_method == ZIP_CM_STORE ? st.size == st.comp_size

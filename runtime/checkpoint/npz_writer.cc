@@ -1,10 +1,10 @@
 #include "runtime/checkpoint/npz_writer.h"
 
-#include <zip.h>
-
 #include <cstdio>
 #include <ctime>
 #include <vector>
+
+#include <zip.h>
 
 #include "runtime/checkpoint/atomic_file.h"
 #include "runtime/checkpoint/npy_format.h"
@@ -97,7 +97,8 @@ Status WriteNpz(const std::string& path, const ModelState& state) {
   std::vector<std::string> headers;
   for (const auto& spec : state.layout->specs()) {
     Result<std::string> header = NpyHeaderF32(spec.shape);
-    if (!header.ok()) return header.status().WithContext("cannot export tensor '" + spec.name + "'");
+    if (!header.ok())
+      return header.status().WithContext("cannot export tensor '" + spec.name + "'");
     headers.push_back(std::move(header).value());
   }
   const std::string tmp = TempPathFor(path);

@@ -138,6 +138,27 @@ TEST_CASE("a partition spans files and says so", "[data]") {
   CHECK(parts[2].labels == std::vector<float>{4});
 }
 
+TEST_CASE("lines longer than the read buffer are read whole", "[data]") {
+  TempDir dir;
+  std::string wide = "1";
+  for (int f = 1; f <= 300000; ++f) wide += " " + std::to_string(f) + ":1";  // about 3 MB
+  DatasetSpec spec;
+  spec.path = dir.Write("wide.libsvm", "0 5:1\n" + wide + "\n2 7:1\n");
+  spec.format = DataFormat::kLibsvm;
+  for (int64_t p = 1; p <= 3; ++p) {
+    DYNAMIC_SECTION("P = " << p) {
+      spec.num_partitions = p;
+      auto dataset = Dataset::Open(spec);
+      REQUIRE(dataset.ok());
+      auto parts = LoadAllForTest(**dataset);
+      CHECK(AllLabels(parts) == std::vector<float>{0, 1, 2});
+      int64_t features = 0;
+      for (const PartitionData& part : parts) features += static_cast<int64_t>(part.cols.size());
+      CHECK(features == 300002);
+    }
+  }
+}
+
 TEST_CASE("gzip files are whole units owned by the partition holding their first byte", "[data]") {
   TempDir dir;
   dir.Write("a.libsvm", LibsvmRecords(0, 10));

@@ -32,7 +32,8 @@ TEST_CASE("logistic model computes log loss, accuracy and probabilities by hand"
   for (bool sparse : {false, true}) {
     SECTION(sparse ? "sparse" : "dense") {
       const GradientRun run = RunGradient(model, batch, sparse, params);
-      const double expected = std::log1p(std::exp(-2.0)) + std::log(2.0) + std::log1p(std::exp(3.0));
+      const double expected =
+          std::log1p(std::exp(-2.0)) + std::log(2.0) + std::log1p(std::exp(3.0));
       CHECK(run.stats.loss_sum == Approx(expected));
       CHECK(run.stats.examples == 3);
       CHECK(run.stats.correct == 1);  // z = 0 predicts class 1, z = -3 predicts 0
@@ -79,8 +80,7 @@ TEST_CASE("logistic loss stays finite for huge margins", "[engine][models]") {
   CHECK(scores[2] == Approx(0.0).margin(1e-30));
 }
 
-TEST_CASE("logistic model rejects labels other than 0, 1 and -1, naming them",
-          "[engine][models]") {
+TEST_CASE("logistic model rejects labels other than 0, 1 and -1, naming them", "[engine][models]") {
   LogisticModel model;
   TestBatch batch = MakeBatch(1, {1, 2, 3}, {0, 1, 0.5f});
   const TestParams params{model.DescribeModel(batch.Shape(2, false)), {{1}, {0}}};

@@ -42,8 +42,7 @@ TEST_CASE("mlp computes its loss by hand", "[engine][models]") {
   MlpModel model({1}, 2);
   // h = relu(x): x = 2 gives logits (2, -2); x = -1 gives h = 0 and logits (0, 0).
   const TestBatch batch = MakeBatch(1, {2, -1}, {0, 1});
-  const TestParams params{model.DescribeModel(batch.Shape(2, false)),
-                          {{1}, {0}, {1, -1}, {0, 0}}};
+  const TestParams params{model.DescribeModel(batch.Shape(2, false)), {{1}, {0}, {1, -1}, {0, 0}}};
   for (bool sparse : {false, true}) {
     SECTION(sparse ? "sparse" : "dense") {
       const GradientRun run = RunGradient(model, batch, sparse, params);
@@ -97,7 +96,7 @@ TEST_CASE("mlp sums gradients over chunks as over one batch", "[engine][models]"
   }
 
   std::vector<float> predicted(5000);
-  std::vector<float> scores(5000 * 3);
+  std::vector<float> scores(size_t{5000} * 3);
   model.Predict(batch.View(true), params.View(), predicted.data(), scores.data());
   int64_t matches = 0;
   for (int64_t i = 0; i < 5000; ++i) {
@@ -120,12 +119,10 @@ TEST_CASE("mlp refuses sparse data wider than a million features", "[engine][mod
   wide.DescribeModel(api::DataShape{2000000, 2, false});
   TestBatch batch = RandomBatch(81, 2, 3, 2);
   batch.num_cols = 2000000;
-  const TestParams params = RandomParams({{"W1", {2000000, 1}}, {"b1", {1}}, {"W2", {1, 2}},
-                                          {"b2", {2}}},
-                                         82);
+  const TestParams params =
+      RandomParams({{"W1", {2000000, 1}}, {"b1", {1}}, {"W2", {1, 2}}, {"b2", {2}}}, 82);
   api::MapStats stats;
-  CHECK_THROWS_WITH(wide.Evaluate(batch.View(true), params.View(), stats),
-                    Catch::Contains("1e6"));
+  CHECK_THROWS_WITH(wide.Evaluate(batch.View(true), params.View(), stats), Catch::Contains("1e6"));
 }
 
 TEST_CASE("mlp rejects labels outside [0, K) naming the row's label", "[engine][models]") {

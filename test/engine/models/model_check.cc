@@ -173,14 +173,12 @@ std::vector<std::vector<double>> ReferenceGradient(LossKind kind, const TestPara
 }
 
 void CheckClose(const std::vector<std::vector<float>>& actual,
-                const std::vector<std::vector<double>>& expected, double abs_tol,
-                double rel_tol) {
+                const std::vector<std::vector<double>>& expected, double abs_tol, double rel_tol) {
   REQUIRE(actual.size() == expected.size());
   for (size_t t = 0; t < actual.size(); ++t) {
     REQUIRE(actual[t].size() == expected[t].size());
     for (size_t j = 0; j < actual[t].size(); ++j) {
-      INFO("tensor " << t << " element " << j << ": " << actual[t][j] << " vs "
-                     << expected[t][j]);
+      INFO("tensor " << t << " element " << j << ": " << actual[t][j] << " vs " << expected[t][j]);
       CHECK(std::abs(actual[t][j] - expected[t][j]) <=
             abs_tol + rel_tol * std::abs(expected[t][j]));
     }
@@ -194,9 +192,8 @@ void CheckClose(const std::vector<std::vector<float>>& actual,
   CheckClose(actual, as_double, abs_tol, 0.0);
 }
 
-TestParams CheckGradientAgainstReference(api::Mapper& mapper, LossKind kind,
-                                         const TestBatch& batch, int64_t num_classes,
-                                         uint64_t seed) {
+TestParams CheckGradientAgainstReference(api::Mapper& mapper, LossKind kind, const TestBatch& batch,
+                                         int64_t num_classes, uint64_t seed) {
   const std::vector<api::TensorSpec> specs = mapper.DescribeModel(batch.Shape(num_classes, false));
   TestParams params = RandomParams(specs, seed);
   std::vector<std::vector<double>> p;

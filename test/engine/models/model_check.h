@@ -70,16 +70,14 @@ std::vector<std::vector<double>> ReferenceGradient(LossKind kind, const TestPara
 
 // CHECKs |actual - expected| <= abs_tol + rel_tol * |expected| element by element.
 void CheckClose(const std::vector<std::vector<float>>& actual,
-                const std::vector<std::vector<double>>& expected, double abs_tol,
-                double rel_tol);
+                const std::vector<std::vector<double>>& expected, double abs_tol, double rel_tol);
 void CheckClose(const std::vector<std::vector<float>>& actual,
                 const std::vector<std::vector<float>>& expected, double abs_tol);
 
 // Describes `mapper` for the batch, draws parameters and CHECKs Gradient's loss against
 // ReferenceLoss and its gradient against ReferenceGradient, for dense and sparse rows, and
 // that the two agree within 1e-5. Returns the parameters used.
-TestParams CheckGradientAgainstReference(api::Mapper& mapper, LossKind kind,
-                                         const TestBatch& batch, int64_t num_classes,
-                                         uint64_t seed);
+TestParams CheckGradientAgainstReference(api::Mapper& mapper, LossKind kind, const TestBatch& batch,
+                                         int64_t num_classes, uint64_t seed);
 
 }  // namespace mrtrain::models

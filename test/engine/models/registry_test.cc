@@ -56,8 +56,7 @@ TEST_CASE("registry names the built-in types for an unknown one", "[engine][mode
              Catch::Contains("'svm'") && Catch::Contains("linear, logistic, softmax, mlp"));
 }
 
-TEST_CASE("registry rejects settings a model type does not take, naming them",
-          "[engine][models]") {
+TEST_CASE("registry rejects settings a model type does not take, naming them", "[engine][models]") {
   auto linear = CreateBuiltinMapper("linear", Params({{"classes", "3"}}));
   REQUIRE_FALSE(linear.ok());
   CHECK(linear.status().code() == StatusCode::kInvalidArgument);

@@ -18,8 +18,7 @@ TEST_CASE("softmax model gradient matches central differences, dense and sparse"
   CheckGradientAgainstReference(model, LossKind::kSoftmax, batch, 3, /*seed=*/32);
 }
 
-TEST_CASE("softmax model computes cross-entropy and probabilities by hand",
-          "[engine][models]") {
+TEST_CASE("softmax model computes cross-entropy and probabilities by hand", "[engine][models]") {
   SoftmaxModel model(/*classes=*/0);
   // Logits (1, 2, 3) for x = 1 and (0, 0, 0) for x = 0.
   const TestBatch batch = MakeBatch(1, {1, 0}, {0, 1});
@@ -117,11 +116,9 @@ TEST_CASE("softmax model rejects labels outside [0, K) naming the row's label",
   CHECK(stats.examples == 0);
 }
 
-TEST_CASE("softmax model takes its class count from the setting or the data",
-          "[engine][models]") {
+TEST_CASE("softmax model takes its class count from the setting or the data", "[engine][models]") {
   SoftmaxModel from_data(0);
-  CHECK(from_data.DescribeModel(api::DataShape{4, 5, false})[1].shape ==
-        std::vector<int64_t>{5});
+  CHECK(from_data.DescribeModel(api::DataShape{4, 5, false})[1].shape == std::vector<int64_t>{5});
   CHECK(from_data.NumOutputs() == 5);
   CHECK_THROWS_WITH(from_data.DescribeModel(api::DataShape{4, 0, false}),
                     Catch::Contains("at least 2 classes"));
@@ -133,18 +130,20 @@ TEST_CASE("softmax model takes its class count from the setting or the data",
                     Catch::Contains("model.classes is 3"));
 }
 
-TEST_CASE("sparse gradients of wide models are sent as the touched blocks",
-          "[engine][models]") {
+TEST_CASE("sparse gradients of wide models are sent as the touched blocks", "[engine][models]") {
   // 1000 features x 3 classes in blocks of 16: a few nonzeros touch a few blocks, including
   // the short last block (3000 = 187 * 16 + 8).
-  const TestBatch batch = MakeBatch(1000, [] {
-    std::vector<float> dense(3 * 1000, 0.0f);
-    dense[0 * 1000 + 7] = 0.5f;
-    dense[0 * 1000 + 999] = -1.0f;
-    dense[2 * 1000 + 5] = 2.0f;  // shares a block with feature 7 (floats 15..17 and 21..23)
-    dense[2 * 1000 + 400] = 1.5f;
-    return dense;
-  }(), {0, 1, 2});
+  const TestBatch batch = MakeBatch(
+      1000,
+      [] {
+        std::vector<float> dense(size_t{3} * 1000, 0.0f);
+        dense[0 * 1000 + 7] = 0.5f;
+        dense[0 * 1000 + 999] = -1.0f;
+        dense[2 * 1000 + 5] = 2.0f;  // shares a block with feature 7 (floats 15..17 and 21..23)
+        dense[2 * 1000 + 400] = 1.5f;
+        return dense;
+      }(),
+      {0, 1, 2});
   SoftmaxModel model(3);
   const TestParams params = RandomParams(model.DescribeModel(batch.Shape(3, true)), 51);
 

@@ -417,10 +417,19 @@ TEST_CASE("a duplicate key names both lines", "[jobs]") {
         "job.yaml:9: training.epochs: duplicate key; first given at line 8");
 }
 
-TEST_CASE("every error in a spec is reported, one a line", "[jobs]") {
+TEST_CASE("every error in a spec is reported, one a line, in line order", "[jobs]") {
   CHECK(ErrorOf(std::string(kMinimal) + "training:\n  epochs: 0\n  threads: many\n") ==
         "job.yaml:8: training.epochs: expected an integer >= 1, got '0'\n"
         "job.yaml:9: training.threads: expected an integer in [0, 4096], got 'many'");
+  // The parser reads training before update, and model before either.
+  CHECK(ErrorOf("data:\n  train: {path: d, format: csv, partitions: 1}\n"
+                "update:\n  rule: bogus\ntraining:\n  epochs: 0\nmodel: {}\n") ==
+        "job.yaml:4: update.rule: expected one of sgd, momentum, nesterov, adagrad, adam, "
+        "average, got 'bogus'\n"
+        "job.yaml:6: training.epochs: expected an integer >= 1, got '0'\n"
+        "job.yaml: model.type: required key is missing; allowed: linear, logistic, softmax, mlp\n"
+        "job.yaml: output.dir: required key is missing; expected the folder for checkpoints and "
+        "metrics");
 }
 
 TEST_CASE("a YAML syntax error names its line", "[jobs]") {
@@ -431,6 +440,25 @@ TEST_CASE("a YAML syntax error names its line", "[jobs]") {
   CHECK(ErrorOf("- just\n- a list\n") ==
         "job.yaml:1: a job spec is a map of sections (name, data, model, update, training, "
         "shuffle, output)");
+}
+
+TEST_CASE("hostile YAML gives an error, never an exception or a crash", "[jobs]") {
+  const std::vector<std::string> inputs = {
+      "{",
+      "*undefined_alias",
+      "data: &a\n  train: *a\n",
+      "? [a, b]\n: 1\n",
+      "data: !!binary aGVsbG8=\n",
+      std::string(10000, '[') + std::string(10000, ']'),
+      std::string("data:\0\xff\xfe", 8),
+      "model: {type: mlp, hidden: [[1], {a: 2}]}\n",
+      "--- a\n--- b\n",
+  };
+  for (const std::string& input : inputs) {
+    INFO(input.substr(0, 40));
+    Result<JobSpec> r = ParseJobSpec(input, "job.yaml", {"a.b.c=[{", "model.hidden.x=1"});
+    CHECK_FALSE(r.ok());
+  }
 }
 
 TEST_CASE("overrides replace and add values before validation", "[jobs]") {

@@ -48,8 +48,7 @@ void Truncate(const std::string& path, size_t keep) {
   std::filesystem::resize_file(path, keep < bytes.size() ? keep : bytes.size());
 }
 
-TEST_CASE("checkpoint file names carry the epoch and parse back only when canonical",
-          "[runtime]") {
+TEST_CASE("checkpoint file names carry the epoch and parse back only when canonical", "[runtime]") {
   CHECK(CheckpointDir::FileName(3) == "ckpt-000003.mrt");
   CHECK(CheckpointDir::FileName(1234567) == "ckpt-1234567.mrt");
   CHECK(CheckpointDir::ParseFileName("ckpt-000003.mrt") == 3);

@@ -21,21 +21,37 @@
 #include "test/testing/temp_dir.h"
 
 // Counts the largest single allocation, so tests can assert that a damaged length never
-// sizes an allocation beyond the file it came from. Replaces the global operator new for
-// this test binary only.
+// sizes an allocation beyond the file it came from. Replaces every non-aligned form of the
+// global operator new and delete for this test binary, all over malloc and free, so that
+// sanitizers see matching pairs.
 namespace {
-std::atomic<size_t> largest_allocation{0};
-}  // namespace
 
-void* operator new(size_t n) {
+std::atomic<size_t> largest_allocation{0};
+
+void* CountedAllocation(size_t n) noexcept {
   size_t seen = largest_allocation.load(std::memory_order_relaxed);
   while (n > seen && !largest_allocation.compare_exchange_weak(seen, n)) {
   }
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  return std::malloc(n == 0 ? 1 : n);
+}
+
+void* CountedAllocationOrThrow(size_t n) {
+  if (void* p = CountedAllocation(n)) return p;
   throw std::bad_alloc();
 }
+
+}  // namespace
+
+void* operator new(size_t n) { return CountedAllocationOrThrow(n); }
+void* operator new[](size_t n) { return CountedAllocationOrThrow(n); }
+void* operator new(size_t n, const std::nothrow_t&) noexcept { return CountedAllocation(n); }
+void* operator new[](size_t n, const std::nothrow_t&) noexcept { return CountedAllocation(n); }
 void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace mrtrain::runtime {
 namespace {
@@ -169,10 +185,10 @@ TEST_CASE("the file has the documented preamble, header and trailer", "[runtime]
   const std::string bytes = WriteSample(dir, "ckpt-000003.mrt");
   REQUIRE(bytes.size() > 24);
   CHECK(bytes.substr(0, 8) == std::string("MRTCKPT\0", 8));
-  CHECK(GetLittleEndian(bytes, 8, 4) == 1);                 // format version
-  CHECK(GetLittleEndian(bytes, 12, 8) == 3);                // epochs_done
-  CHECK(GetLittleEndian(bytes, 20, 8) == 3001);             // step
-  CHECK(GetLittleEndian(bytes, 28, 4) == 17);               // fingerprint length
+  CHECK(GetLittleEndian(bytes, 8, 4) == 1);      // format version
+  CHECK(GetLittleEndian(bytes, 12, 8) == 3);     // epochs_done
+  CHECK(GetLittleEndian(bytes, 20, 8) == 3001);  // step
+  CHECK(GetLittleEndian(bytes, 28, 4) == 17);    // fingerprint length
   CHECK(bytes.substr(32, 17) == "job-fingerprint-1");
   CHECK(GetLittleEndian(bytes, bytes.size() - 12, 8) == bytes.size());
   CHECK(GetLittleEndian(bytes, bytes.size() - 4, 4) == Crc32c(bytes.data(), bytes.size() - 4));
@@ -216,9 +232,8 @@ TEST_CASE("a checksum mismatch names the stored and computed CRC", "[runtime]") 
   Result<Checkpoint> read = ReadCheckpointFile(path);
   REQUIRE_FALSE(read.ok());
   CHECK(read.status().code() == StatusCode::kCorruption);
-  CHECK_THAT(read.status().message(),
-             Catch::StartsWith(path + ": checksum mismatch (stored 0x") &&
-                 Catch::Contains(", computed 0x"));
+  CHECK_THAT(read.status().message(), Catch::StartsWith(path + ": checksum mismatch (stored 0x") &&
+                                          Catch::Contains(", computed 0x"));
 }
 
 TEST_CASE("every truncation is detected and says where the file ends", "[runtime]") {
@@ -299,8 +314,9 @@ TEST_CASE("a newer format version is refused naming both versions", "[runtime]")
   REQUIRE_FALSE(read.ok());
   CHECK(read.status().code() == StatusCode::kFailedPrecondition);
   CHECK(read.status().message() ==
-        path + ": written in checkpoint format version 2, but this build reads versions up to 1; "
-               "resume with a newer mrtrain");
+        path +
+            ": written in checkpoint format version 2, but this build reads versions up to 1; "
+            "resume with a newer mrtrain");
 
   PutLittleEndian(&bytes, 8, 0, 4);
   Result<Checkpoint> zero = ReadCheckpointFile(dir.Write("zero.mrt", bytes));

@@ -1,13 +1,12 @@
 #include "runtime/checkpoint/npz_reader.h"
 
-#include <zip.h>
-
 #include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <zip.h>
 
 #include "runtime/checkpoint/npz_writer.h"
 #include "test/runtime/checkpoint/sample_checkpoint.h"
@@ -48,8 +47,8 @@ std::string WriteZip(const TempDir& dir, const std::string& name,
     REQUIRE(source != nullptr);
     const zip_int64_t index = zip_file_add(archive, member.c_str(), source, 0);
     REQUIRE(index >= 0);
-    REQUIRE(zip_set_file_compression(archive, index, deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE,
-                                     0) == 0);
+    REQUIRE(zip_set_file_compression(archive, index, deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0) ==
+            0);
   }
   REQUIRE(zip_close(archive) == 0);
   return path;
@@ -63,8 +62,7 @@ TEST_CASE("ReadNpz reads deflated members, as np.savez_compressed writes them", 
   const std::string path = WriteZip(
       dir, "c.npz",
       {{"m.npy", Npy(kMatrixDict, FloatBytes(values))},
-       {"s.npy", Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
-                     FloatBytes({7}))}},
+       {"s.npy", Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", FloatBytes({7}))}},
       /*deflate=*/true);
   Result<std::vector<NpyArray>> arrays = ReadNpz(path);
   REQUIRE(arrays.ok());
@@ -86,8 +84,8 @@ TEST_CASE("ReadNpz rejects arrays it cannot represent, naming the member", "[run
     const char* expected;
   };
   const Case cases[] = {
-      {"float64", "a.npy",
-       Npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", six), "'<f8'"},
+      {"float64", "a.npy", Npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", six),
+       "'<f8'"},
       {"Fortran order", "a.npy",
        Npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", six), "Fortran"},
       {"too little data", "a.npy", Npy(kMatrixDict, six.substr(0, 20)), "shape needs 24"},
@@ -95,8 +93,7 @@ TEST_CASE("ReadNpz rejects arrays it cannot represent, naming the member", "[run
       {"a header longer than the member", "a.npy", std::string("\x93NUMPY\x01\x00\xff\xff{", 11),
        "claims 65535 bytes"},
       {"a bad magic", "a.npy", "not an array at all", "not an .npy array"},
-      {"an unknown version", "a.npy", std::string("\x93NUMPY\x09\x00\x00\x00", 10),
-       "version 9.0"},
+      {"an unknown version", "a.npy", std::string("\x93NUMPY\x09\x00\x00\x00", 10), "version 9.0"},
       {"a malformed dict", "a.npy", Npy("{'descr': '<f4', 'shape': (2, 3 }", six), "malformed"},
       {"a dict without shape", "a.npy", Npy("{'descr': '<f4', 'fortran_order': False, }", six),
        "lacks"},
@@ -108,9 +105,8 @@ TEST_CASE("ReadNpz rejects arrays it cannot represent, naming the member", "[run
     Result<std::vector<NpyArray>> arrays = ReadNpz(path);
     REQUIRE_FALSE(arrays.ok());
     CHECK(arrays.status().code() == StatusCode::kCorruption);
-    CHECK_THAT(arrays.status().message(),
-               Catch::Contains(path + ": member '" + c.member + "'") &&
-                   Catch::Contains(c.expected));
+    CHECK_THAT(arrays.status().message(), Catch::Contains(path + ": member '" + c.member + "'") &&
+                                              Catch::Contains(c.expected));
   }
 }
 
@@ -124,8 +120,7 @@ TEST_CASE("ReadNpz reports missing files and non-zip files", "[runtime]") {
   CHECK(text.status().code() == StatusCode::kCorruption);
 }
 
-TEST_CASE("a damaged .npz never crashes the reader nor reads back different floats",
-          "[runtime]") {
+TEST_CASE("a damaged .npz never crashes the reader nor reads back different floats", "[runtime]") {
   TempDir dir;
   const ModelState state = SampleCheckpoint(3).state;
   REQUIRE(WriteNpz(dir.File("good.npz"), state).ok());

@@ -12,17 +12,22 @@ using api::TensorSpec;
 
 float PatternFloat(uint32_t seed, uint32_t i) {
   switch ((i + seed) % 97) {
-    case 0: return -0.0f;
-    case 1: return std::numeric_limits<float>::infinity();
-    case 2: return -std::numeric_limits<float>::infinity();
-    case 3: return std::numeric_limits<float>::denorm_min();
+    case 0:
+      return -0.0f;
+    case 1:
+      return std::numeric_limits<float>::infinity();
+    case 2:
+      return -std::numeric_limits<float>::infinity();
+    case 3:
+      return std::numeric_limits<float>::denorm_min();
     case 4: {
       uint32_t bits = 0x7fc00000u | ((seed * 131u + i) & 0x3fffffu);  // NaN with a payload
       float f;
       std::memcpy(&f, &bits, sizeof(f));
       return f;
     }
-    default: return static_cast<float>(static_cast<int32_t>((i * 2654435761u) ^ seed)) * 1e-9f;
+    default:
+      return static_cast<float>(static_cast<int32_t>((i * 2654435761u) ^ seed)) * 1e-9f;
   }
 }
 

@@ -19,7 +19,7 @@ std::string SoftmaxSpec(const std::string& train, const std::string& test, const
          "  train: {path: " + train + ", format: csv, partitions: 5}\n"
          "  test: {path: " + test + ", format: csv, partitions: 2}\n"
          "model: {type: softmax, block_size: 16}\n"
-         "update: {rule: adam, learning_rate: 0.05}\n"
+         "update: {rule: adam, learning_rate: 0.1}\n"
          "training: {epochs: 4, rounds_per_epoch: 6, seed: 3, threads: 2}\n"
          "output: {dir: " + out + ", checkpoint: {every_epochs: 1, keep: 10}}\n";
 }
@@ -76,7 +76,7 @@ TEST_CASE("final model is byte-identical across shuffle modes, reducers and thre
   const std::string base = SoftmaxSpec(files.train, files.test, files.dir.File("a"));
   REQUIRE(Train(base, {}).ok());
   const std::string reference = TempDir::Read(files.dir.File("a/model.mrt"));
-  REQUIRE(reference.size() > 1000);
+  REQUIRE(reference.size() > 500);
   struct Variant {
     const char* name;
     std::vector<std::string> overrides;
