@@ -128,8 +128,9 @@ void AffineMap::EmitSparseWeights(int w_id, api::GradientSink& sink) {
   const int64_t block_size = sink.block_size();
   if (CollectTouchedBlocks(block_size)) {
     // A tensor's last block is short; the sink reads only the floats that block holds.
-    for (int64_t block : touched_blocks_)
+    for (int64_t block : touched_blocks_) {
       sink.AddBlock(w_id, block, dw_.data() + block * block_size);
+    }
   } else {
     sink.AddTensor(w_id, dw_.data());
   }

@@ -208,9 +208,9 @@ Status ReadAt(FILE* file, const std::string& path, uint64_t offset, void* out, s
   return ErrnoError("cannot read", path, err);
 }
 
-// Magic, then version: a newer version may lay out everything after it differently, so it is
-// judged before the trailer or checksum.
-Status CheckPreamble(FILE* file, const std::string& path, uint64_t size) {
+// Checks the magic and returns the format version. Zero is never valid; a version above
+// kFormatVersion is for the caller to judge.
+Result<uint32_t> ReadPreamble(FILE* file, const std::string& path, uint64_t size) {
   uint8_t preamble[kPreambleSize] = {};
   const size_t have = static_cast<size_t>(std::min<uint64_t>(size, kPreambleSize));
   MRTRAIN_RETURN_IF_ERROR(ReadAt(file, path, 0, preamble, have));
@@ -223,14 +223,14 @@ Status CheckPreamble(FILE* file, const std::string& path, uint64_t size) {
                            "-byte preamble (magic and format version)");
   }
   const uint32_t version = static_cast<uint32_t>(DecodeLittleEndian(preamble + kMagicSize, 4));
-  if (version > kFormatVersion) {
-    return FailedPreconditionError(
-        path + ": written in checkpoint format version " + std::to_string(version) +
-        ", but this build reads versions up to " + std::to_string(kFormatVersion) +
-        "; resume with a newer mrtrain");
-  }
   if (version == 0) return CorruptionError(path + ": unknown checkpoint format version 0");
-  return Status::Ok();
+  return version;
+}
+
+Status NewerVersionError(const std::string& path, uint32_t version) {
+  return FailedPreconditionError(path + ": written in checkpoint format version " +
+                                 std::to_string(version) + ", but this build reads versions up to " +
+                                 std::to_string(kFormatVersion) + "; resume with a newer mrtrain");
 }
 
 // `intact` when the file is long enough to have a trailer and the length it records is the
@@ -305,7 +305,7 @@ Status WriteCheckpointFile(const std::string& path, const Checkpoint& ckpt) {
 Result<Checkpoint> ReadCheckpointFile(const std::string& path) {
   uint64_t size = 0;
   MRTRAIN_ASSIGN_OR_RETURN(FilePtr file, OpenForRead(path, &size));
-  MRTRAIN_RETURN_IF_ERROR(CheckPreamble(file.get(), path, size));
+  MRTRAIN_ASSIGN_OR_RETURN(const uint32_t version, ReadPreamble(file.get(), path, size));
   // With the trailer intact the checksum is verified before anything is decoded. Without it
   // the file was cut short (or its trailer damaged): decoding anyway, with every length
   // bounded by the file, tells the user which field the file ends in.
@@ -313,6 +313,9 @@ Result<Checkpoint> ReadCheckpointFile(const std::string& path) {
   uint32_t stored_crc = 0;
   MRTRAIN_RETURN_IF_ERROR(ProbeTrailer(file.get(), path, size, &intact, &stored_crc));
   if (intact) MRTRAIN_RETURN_IF_ERROR(VerifyChecksum(file.get(), path, size, stored_crc));
+  // Every version keeps the preamble and trailer (FORMAT.md), so a newer version with a sound
+  // trailer is genuine, while a damaged version field failed the checksum just above.
+  if (version > kFormatVersion) return NewerVersionError(path, version);
   MRTRAIN_RETURN_IF_ERROR(Seek(file.get(), path, kPreambleSize));
   BoundedReader reader(file.get(), path, kPreambleSize, intact ? size - kTrailerSize : size, size,
                        /*truncated=*/!intact);

@@ -56,8 +56,9 @@ void Run(int64_t batch) {
   const std::vector<api::TensorSpec> specs =
       model.DescribeModel(api::DataShape{kInputs, kClasses, false});
   std::vector<std::vector<float>> values;
-  for (const api::TensorSpec& spec : specs)
+  for (const api::TensorSpec& spec : specs) {
     values.push_back(Uniform(random, spec.size(), -0.05f, 0.05f));
+  }
   api::ParamsView params;
   params.specs = &specs;
   for (const auto& v : values) params.tensors.push_back(v.data());

@@ -1,10 +1,15 @@
 #include "jobs/spec/job_spec.h"
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "engine/base/status.h"
+#include "engine/data/dataset.h"
+#include "engine/tensor/model_state.h"
 #include "test/testing/temp_dir.h"
 
 namespace mrtrain::jobs {

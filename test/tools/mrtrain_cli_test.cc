@@ -1,0 +1,135 @@
+// End-to-end tests of the mrtrain binary: run, --resume, validate and predict on small data,
+// as a user would call them.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "test/testing/temp_dir.h"
+#include "tools/data/synthetic.h"
+
+namespace mrtrain {
+namespace {
+
+using testing::TempDir;
+
+struct Output {
+  int exit_code = -1;
+  std::string text;  // stdout and stderr
+};
+
+// Runs the binary (a data dependency of this test) with a time limit.
+Output Mrtrain(const std::string& args) {
+  const std::string cmd = "timeout 120 tools/mrtrain/mrtrain " + args + " 2>&1";
+  Output out;
+  std::FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.text.append(buf, n);
+  int status = pclose(pipe);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+struct Job {
+  TempDir dir;
+  std::string spec;
+  Job() {
+    tools::SyntheticSpec s;
+    s.task = tools::SyntheticSpec::Task::kBinary;
+    s.features = 8;
+    s.rows = 2000;
+    REQUIRE(tools::WriteSyntheticLibsvm(dir.File("train.svm"), s).ok());
+    spec = dir.Write("job.yaml",
+                     "data:\n"
+                     "  train: {path: " + dir.File("train.svm") + ", format: libsvm, partitions: 4}\n"
+                     "  test: {path: " + dir.File("train.svm") + ", format: libsvm, features: 8}\n"
+                     "model: {type: logistic}\n"
+                     "update: {rule: sgd, learning_rate: 2.0}\n"
+                     "training: {epochs: 3, rounds_per_epoch: 20}\n"
+                     "output: {dir: " + dir.File("out") + "}\n");
+  }
+};
+
+TEST_CASE("mrtrain run trains, prints one line per epoch and writes the model", "[tools]") {
+  Job job;
+  Output out = Mrtrain("run " + job.spec);
+  INFO(out.text);
+  REQUIRE(out.exit_code == 0);
+  CHECK(out.text.find("epoch 1/3 ") != std::string::npos);
+  CHECK(out.text.find("epoch 3/3 ") != std::string::npos);
+  auto at = out.text.find("test_accuracy=");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(out.text.substr(out.text.rfind("test_accuracy=") + 14)) > 0.9);
+  CHECK(std::filesystem::exists(job.dir.File("out/model.mrt")));
+  CHECK(std::filesystem::exists(job.dir.File("out/model.npz")));
+  std::string metrics = TempDir::Read(job.dir.File("out/metrics.jsonl"));
+  CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 3);
+  CHECK(metrics.find("\"test_accuracy\"") != std::string::npos);
+}
+
+TEST_CASE("mrtrain run --resume reaches the bytes of an uninterrupted run", "[tools]") {
+  Job job;
+  REQUIRE(Mrtrain("run " + job.spec).exit_code == 0);
+  const std::string reference = TempDir::Read(job.dir.File("out/model.mrt"));
+  std::filesystem::remove(job.dir.File("out/model.mrt"));
+  std::filesystem::remove(job.dir.File("out/checkpoints/ckpt-000003.mrt"));
+  Output resumed = Mrtrain("run --resume " + job.spec);
+  INFO(resumed.text);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(resumed.text.find("resuming job job after epoch 2") != std::string::npos);
+  CHECK(resumed.text.find("epoch 1/3 ") == std::string::npos);
+  CHECK(TempDir::Read(job.dir.File("out/model.mrt")) == reference);
+}
+
+TEST_CASE("mrtrain validate accepts a good spec and names the key of a bad one", "[tools]") {
+  Job job;
+  Output good = Mrtrain("validate " + job.spec);
+  INFO(good.text);
+  CHECK(good.exit_code == 0);
+  CHECK(good.text.find("ok") != std::string::npos);
+  Output typo = Mrtrain("validate " + job.spec + " --set update.lerning_rate=0.1");
+  CHECK(typo.exit_code == 2);
+  CHECK(typo.text.find("update.lerning_rate") != std::string::npos);
+  Output missing = Mrtrain("validate " + job.spec + " --set data.train.path=/nonexistent/x.svm");
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.text.find("/nonexistent/x.svm") != std::string::npos);
+  Output nofile = Mrtrain("validate " + job.dir.File("nope.yaml"));
+  CHECK(nofile.exit_code == 2);
+  CHECK(nofile.text.find("nope.yaml") != std::string::npos);
+}
+
+TEST_CASE("mrtrain predict writes one CSV row per input row", "[tools]") {
+  Job job;
+  REQUIRE(Mrtrain("run " + job.spec).exit_code == 0);
+  Output out = Mrtrain("predict --model " + job.dir.File("out/model.mrt") + " --data " +
+                       job.dir.File("train.svm") + " --format libsvm --partitions 3 --out " +
+                       job.dir.File("pred.csv"));
+  INFO(out.text);
+  REQUIRE(out.exit_code == 0);
+  CHECK(out.text.find("predicted 2000 rows") != std::string::npos);
+  std::string csv = TempDir::Read(job.dir.File("pred.csv"));
+  CHECK(csv.rfind("row,label,prediction,score_0\n0,", 0) == 0);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 2001);
+  CHECK(csv.find("\n1999,") != std::string::npos);
+  Output bad = Mrtrain("predict --model " + job.dir.File("train.svm") + " --data " +
+                       job.dir.File("train.svm") + " --out " + job.dir.File("p2.csv"));
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.text.find("train.svm") != std::string::npos);
+}
+
+TEST_CASE("mrtrain --help lists the commands", "[tools]") {
+  Output out = Mrtrain("--help");
+  CHECK(out.exit_code == 0);
+  for (const char* cmd : {"run", "validate", "predict"}) {
+    CHECK(out.text.find(cmd) != std::string::npos);
+  }
+  CHECK(Mrtrain("run --help").text.find("--resume") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace mrtrain
