@@ -209,7 +209,7 @@ constexpr RuleParam kRuleParams[] = {
     {"adam", "beta2", 0.999, NumberRange::UnitHalfOpen()},
     {"adam", "epsilon", 1e-8, NumberRange::Positive()},
     {"adagrad", "epsilon", 1e-10, NumberRange::Positive()},
-    {"adagrad", "initial_accumulator", 0.0, NumberRange::NonNegative()},
+    {"adagrad", "initial_accumulator", 0.1, NumberRange::NonNegative()},
 };
 
 void ReadRuleParams(SpecMap* m, const std::string& rule, JobSpec* spec) {

@@ -96,6 +96,7 @@ Status CheckArrays(const ModelState& s) {
   }
   if (!FitsU32(s.slots.size())) return InternalError("too many slots");
   for (size_t t = 0; t < specs.size(); ++t) {
+    if (!FitsU32(specs[t].name.size())) return InternalError("a tensor name exceeds 4 GiB");
     const uint64_t want = static_cast<uint64_t>(specs[t].size());
     if (s.tensors[t].size() != want) {
       return InternalError("tensor '" + specs[t].name + "' has " +
@@ -115,6 +116,9 @@ Status CheckArrays(const ModelState& s) {
 Status CheckWritable(const Checkpoint& c) {
   if (c.epochs_done < 0) return InternalError("negative epochs_done");
   if (c.state.step < 0) return InternalError("negative step");
+  if (c.data_shape.num_features < 0 || c.data_shape.num_classes < 0) {
+    return InternalError("negative data shape");
+  }
   if (c.state.layout == nullptr) return InternalError("the state has no layout");
   MRTRAIN_RETURN_IF_ERROR(CheckStrings(c));
   return CheckArrays(c.state);
@@ -229,7 +233,8 @@ Result<uint32_t> ReadPreamble(FILE* file, const std::string& path, uint64_t size
 
 Status NewerVersionError(const std::string& path, uint32_t version) {
   return FailedPreconditionError(path + ": written in checkpoint format version " +
-                                 std::to_string(version) + ", but this build reads versions up to " +
+                                 std::to_string(version) +
+                                 ", but this build reads versions up to " +
                                  std::to_string(kFormatVersion) + "; resume with a newer mrtrain");
 }
 

@@ -57,6 +57,7 @@ std::vector<std::string> CheckpointDir::List() const {
   }
   std::sort(found.begin(), found.end());
   std::vector<std::string> paths;
+  paths.reserve(found.size());
   for (auto& entry : found) paths.push_back(std::move(entry.second));
   return paths;
 }

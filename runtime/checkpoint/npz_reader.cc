@@ -43,8 +43,9 @@ Result<std::unique_ptr<zip_t, ArchiveCloser>> OpenArchive(const std::string& pat
   zip_error_init_with_code(&error, code);
   const std::string reason = zip_error_strerror(&error);
   zip_error_fini(&error);
-  if (code == ZIP_ER_OPEN || code == ZIP_ER_READ)
+  if (code == ZIP_ER_OPEN || code == ZIP_ER_READ) {
     return IOError("cannot read " + path + ": " + reason);
+  }
   return CorruptionError(path + ": not a valid .npz archive: " + reason);
 }
 

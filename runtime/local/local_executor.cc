@@ -58,7 +58,7 @@ Result<api::MapStats> LocalExecutor::RunRound(const RoundRequest& request) {
     std::vector<const shuffle::Run*> runs(num_partitions);
     for (int64_t p = 0; p < num_partitions; ++p) runs[p] = &outputs[p]->runs[s];
     reduced[s] = parts_.shards[s]->Reduce(runs, update);
-    if (reduced[s].ok()) parts_.shards[s]->StoreTo(&params_);  // the pull for the next round
+    if (reduced[s].ok()) parts_.shards[s]->StoreParamsTo(&params_);  // the next round's pull
   });
   for (const Status& s : reduced) MRTRAIN_RETURN_IF_ERROR(s);
   params_.step = request.step;
@@ -102,8 +102,8 @@ Result<api::MapStats> LocalExecutor::Evaluate(EvalSet set) {
 }
 
 Result<ModelState> LocalExecutor::Snapshot() {
-  ModelState state = params_;  // slots are stored below; params_ already holds the params
-  for (const auto& shard : parts_.shards) shard->StoreTo(&state);
+  ModelState state = params_;
+  for (const auto& shard : parts_.shards) shard->StoreTo(&state);  // params and slots
   return state;
 }
 

@@ -46,7 +46,8 @@ class LocalExecutor : public RoundExecutor {
   LocalJobParts parts_;
   ThreadPool pool_;
   RowOrderCache row_orders_;
-  // The parameters map tasks read: pulled from the shards after every round.
+  // The parameters map tasks read, pulled from the shards after every round. Its slots are
+  // stale: Snapshot takes them from the shards.
   ModelState params_;
 };
 

@@ -206,7 +206,7 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
   ctx.random = &random;
   ctx.log = &log;
 
-  shuffle::MapOutputBuffer buffer(config.layout, config.buffer_bytes);
+  shuffle::MapOutputBuffer buffer(config.layout, &partitioner, config.buffer_bytes);
   BufferSink sink(config.layout, &buffer);
   MapTaskOutput out;
   if (config.model_averaging) {
@@ -222,7 +222,7 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
                                            params, sink, out.stats));
     }
   }
-  out.runs = buffer.Finish(partitioner);
+  out.runs = buffer.Finish();
   return out;
 }
 

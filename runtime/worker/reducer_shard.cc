@@ -50,6 +50,14 @@ void ReducerShard::StoreTo(ModelState* state) const {
   }
 }
 
+void ReducerShard::StoreParamsTo(ModelState* state) const {
+  for (ParamKey key : keys_) {
+    const BlockRange r = layout_->Range(key);
+    std::memcpy(state->tensors[r.tensor].data() + r.offset, &params_[offset_of_.at(key)],
+                r.length * 4);
+  }
+}
+
 Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
                             const RoundUpdate& update) {
   // Validate every run before touching state, so a bad input leaves the shard as it was.

@@ -41,6 +41,9 @@ class ReducerShard {
   // Writes the owned blocks' parameters and slots into `state`.
   void StoreTo(ModelState* state) const;
 
+  // Writes the owned blocks' parameters only (what map tasks pull each round).
+  void StoreParamsTo(ModelState* state) const;
+
   // Applies one round: runs[p] is what partition p sent this shard (nullptr when nothing).
   // Fails with kCorruption when a run holds a key this shard does not own or a block of the
   // wrong length (never a crash: runs may come from the network), and with kPluginError when

@@ -1,12 +1,17 @@
 #include "shuffle/buffer/map_output_buffer.h"
 
 #include <algorithm>
+#include <numeric>
 #include <string>
 
 namespace mrtrain::shuffle {
 
-MapOutputBuffer::MapOutputBuffer(const ModelLayout* layout, int64_t budget_bytes)
-    : layout_(layout), budget_bytes_(budget_bytes) {}
+MapOutputBuffer::MapOutputBuffer(const ModelLayout* layout, const Partitioner* partitioner,
+                                 int64_t budget_bytes)
+    : layout_(layout),
+      partitioner_(partitioner),
+      budget_bytes_(budget_bytes),
+      runs_(partitioner->num_shards()) {}
 
 Status MapOutputBuffer::Add(ParamKey key, const float* values) {
   if (!layout_->IsValid(key)) {
@@ -15,37 +20,64 @@ Status MapOutputBuffer::Add(ParamKey key, const float* values) {
                                 ") is not part of the model");
   }
   const int64_t n = layout_->Range(key).length;
-  auto it = offset_of_.find(key);
-  if (it != offset_of_.end()) {
-    float* acc = arena_.data() + it->second;
+  auto it = slot_of_.find(key);
+  if (it != slot_of_.end()) {
+    float* acc = runs_[it->second.shard].values.data() + it->second.offset;
     for (int64_t i = 0; i < n; ++i) acc[i] += values[i];
     return Status::Ok();
   }
-  const int64_t new_bytes = static_cast<int64_t>((arena_.size() + n) * sizeof(float));
+  const int64_t new_bytes = bytes_ + n * static_cast<int64_t>(sizeof(float));
   if (new_bytes > budget_bytes_) {
     return FailedPreconditionError(
-        "map output would take " + std::to_string(new_bytes) + " bytes, over shuffle.buffer_bytes=" +
-        std::to_string(budget_bytes_) + " (adding tensor " + std::to_string(key.tensor()) +
-        " block " + std::to_string(key.block()) + ")");
+        "map output would take " + std::to_string(new_bytes) +
+        " bytes, over shuffle.buffer_bytes=" + std::to_string(budget_bytes_) +
+        " (adding tensor " + std::to_string(key.tensor()) + " block " +
+        std::to_string(key.block()) + ")");
   }
-  offset_of_.emplace(key, static_cast<int64_t>(arena_.size()));
-  keys_.push_back(key);
-  arena_.insert(arena_.end(), values, values + n);
+  const int shard = partitioner_->ShardOf(key);
+  Run& run = runs_[shard];
+  slot_of_.emplace(key, Slot{shard, static_cast<int64_t>(run.values.size())});
+  run.Append(key, values, n);
+  bytes_ = new_bytes;
   return Status::Ok();
 }
 
-std::vector<Run> MapOutputBuffer::Finish(const Partitioner& partitioner) {
-  std::vector<ParamKey> order = keys_;
-  if (partitioner.sorted()) std::sort(order.begin(), order.end());
-  std::vector<Run> runs(partitioner.num_shards());
-  for (ParamKey key : order) {
-    runs[partitioner.ShardOf(key)].Append(key, arena_.data() + offset_of_[key],
-                                          layout_->Range(key).length);
+namespace {
+
+// The same run with its keys ascending (and their values moved along).
+Run Sorted(const Run& run) {
+  std::vector<int64_t> order(run.num_keys());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](int64_t a, int64_t b) { return run.keys[a] < run.keys[b]; });
+  Run sorted;
+  sorted.keys.reserve(run.keys.size());
+  sorted.offsets.reserve(run.offsets.size());
+  sorted.values.reserve(run.values.size());
+  for (int64_t i : order) sorted.Append(run.keys[i], run.ValuesOf(i), run.LengthOf(i));
+  return sorted;
+}
+
+bool IsSorted(const Run& run) {
+  return std::is_sorted(run.keys.begin(), run.keys.end());
+}
+
+}  // namespace
+
+std::vector<Run> MapOutputBuffer::Finish() {
+  std::vector<Run> out(runs_.size());
+  for (size_t s = 0; s < runs_.size(); ++s) {
+    // Dense models emit keys in ascending order already; sort only when they are not.
+    if (partitioner_->sorted() && !IsSorted(runs_[s])) {
+      out[s] = Sorted(runs_[s]);
+    } else {
+      out[s] = std::move(runs_[s]);
+    }
+    runs_[s] = Run();
   }
-  keys_.clear();
-  offset_of_.clear();
-  arena_.clear();
-  return runs;
+  slot_of_.clear();
+  bytes_ = 0;
+  return out;
 }
 
 }  // namespace mrtrain::shuffle

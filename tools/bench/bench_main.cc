@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/base/log.h"
+#include "engine/base/malloc_tuning.h"
 #include "engine/data/dataset.h"
 #include "engine/tensor/blas.h"
 #include "jobs/spec/job_spec.h"
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(dir) != 0) std::perror("chdir");
   }
+  mrtrain::KeepFreedMemoryInProcess();
   CLI::App app{"mrtrain benchmarks: ratios against floors measured in the same run"};
   int epochs = 3;
   std::vector<std::string> specs = {"jobs/examples/fashion_mnist_mlp.yaml",

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/base/log.h"
+#include "engine/base/malloc_tuning.h"
 #include "tools/mrtrain/commands.h"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(dir) != 0) std::perror("mrtrain: chdir to BUILD_WORKING_DIRECTORY");
   }
+  mrtrain::KeepFreedMemoryInProcess();
   CLI::App app{"mrtrain: a MapReduce-style distributed training engine"};
   app.require_subcommand(1);
   std::string log_level = "info";

@@ -220,7 +220,7 @@ TEST_CASE("rule-specific keys get their defaults in update_params", "[jobs]") {
   SECTION("adagrad") {
     JobSpec s = Parse(WithModel("model: {type: linear}\nupdate: {rule: adagrad}\n"));
     CHECK(s.update_params.values() ==
-          std::map<std::string, std::string>{{"epsilon", "1e-10"}, {"initial_accumulator", "0"}});
+          std::map<std::string, std::string>{{"epsilon", "1e-10"}, {"initial_accumulator", "0.1"}});
   }
   SECTION("average steps all the way to the average unless told otherwise") {
     JobSpec s = Parse(WithModel(

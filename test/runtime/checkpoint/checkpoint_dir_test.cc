@@ -39,6 +39,7 @@ class CapturedLog {
 
 std::vector<std::string> Names(const std::vector<std::string>& paths) {
   std::vector<std::string> names;
+  names.reserve(paths.size());
   for (const auto& p : paths) names.push_back(std::filesystem::path(p).filename().string());
   return names;
 }
@@ -170,11 +171,25 @@ TEST_CASE("LoadLatest does not fall back past a checkpoint of a newer format", "
   REQUIRE(checkpoints.Save(SampleCheckpoint(1)).ok());
   REQUIRE(checkpoints.Save(SampleCheckpoint(2)).ok());
   std::string bytes = TempDir::Read(tmp.File("ckpt-000002.mrt"));
-  bytes[8] = 2;  // format version 2
+  mrtrain::testing::PutLittleEndian(&bytes, 8, 2, 4);  // format version 2, by a newer build
+  mrtrain::testing::Reseal(&bytes);
   tmp.Write("ckpt-000002.mrt", bytes);
   Result<Checkpoint> latest = checkpoints.LoadLatest();
   REQUIRE_FALSE(latest.ok());
   CHECK(latest.status().code() == StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("LoadLatest falls back past a damaged version field", "[runtime]") {
+  TempDir tmp;
+  CheckpointDir checkpoints(tmp.path(), 5);
+  REQUIRE(checkpoints.Save(SampleCheckpoint(1)).ok());
+  REQUIRE(checkpoints.Save(SampleCheckpoint(2)).ok());
+  std::string bytes = TempDir::Read(tmp.File("ckpt-000002.mrt"));
+  bytes[8] ^= 0x02;  // version 3, but the checksum says the file is damaged
+  tmp.Write("ckpt-000002.mrt", bytes);
+  Result<Checkpoint> latest = checkpoints.LoadLatest();
+  REQUIRE(latest.ok());
+  CHECK(latest->epochs_done == 1);
 }
 
 TEST_CASE("Save fails with kIOError when the directory cannot be made", "[runtime]") {

@@ -65,6 +65,7 @@ TEST_CASE("the .npz is a zip with a stored, 64-byte aligned NPY member per tenso
   CHECK(dict.back() == '\n');
   CHECK(dict.find_first_not_of(' ', literal.size()) == dict.size() - 1);  // space padding
   REQUIRE(npy.size() >= 10 + header_length + 4096);
+  // NOLINTNEXTLINE(bugprone-suspicious-memory-comparison): bytes on purpose, NaNs included
   CHECK(std::memcmp(npy.data() + 10 + header_length, state.tensors[0].data(), 4096) == 0);
 
   // A one-dimensional shape is written as Python's one-element tuple.
@@ -87,6 +88,7 @@ TEST_CASE("ReadNpz returns the names, shapes and floats that WriteNpz wrote", "[
     CHECK(array.name == spec.name);
     CHECK(array.shape == spec.shape);
     REQUIRE(array.data.size() == state.tensors[t].size());
+    // NOLINTNEXTLINE(bugprone-suspicious-memory-comparison): bytes on purpose, NaNs included
     CHECK(std::memcmp(array.data.data(), state.tensors[t].data(), array.data.size() * 4) == 0);
   }
 }

@@ -5,6 +5,8 @@
 #include <memory>
 #include <vector>
 
+#include "engine/base/crc32c.h"
+
 namespace mrtrain::testing {
 namespace {
 
@@ -36,6 +38,7 @@ void Fill(std::vector<float>* v, uint32_t seed) {
 }
 
 bool SameFloats(const std::vector<float>& a, const std::vector<float>& b) {
+  // NOLINTNEXTLINE(bugprone-suspicious-memory-comparison): bytes on purpose, NaNs included
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
@@ -114,6 +117,16 @@ bool SameCheckpoint(const runtime::Checkpoint& a, const runtime::Checkpoint& b, 
     }
   }
   return true;
+}
+
+void PutLittleEndian(std::string* bytes, size_t at, uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) (*bytes)[at + i] = static_cast<char>(v >> (8 * i));
+}
+
+void Reseal(std::string* bytes) {
+  const size_t size = bytes->size();
+  PutLittleEndian(bytes, size - 12, size, 8);
+  PutLittleEndian(bytes, size - 4, Crc32c(bytes->data(), size - 4), 4);
 }
 
 }  // namespace mrtrain::testing

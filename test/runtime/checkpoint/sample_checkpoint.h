@@ -17,4 +17,11 @@ runtime::Checkpoint SampleCheckpoint(int64_t epochs_done, uint32_t seed = 1);
 // difference in `why` otherwise.
 bool SameCheckpoint(const runtime::Checkpoint& a, const runtime::Checkpoint& b, std::string* why);
 
+// Writes the `n` low bytes of `v` little-endian at `at`.
+void PutLittleEndian(std::string* bytes, size_t at, uint64_t v, int n);
+
+// Recomputes total_length and the CRC of checkpoint file bytes after an edit, so that the
+// edit looks like what a writer produced.
+void Reseal(std::string* bytes);
+
 }  // namespace mrtrain::testing

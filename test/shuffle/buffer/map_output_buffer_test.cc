@@ -9,13 +9,13 @@ namespace {
 
 TEST_CASE("combiner sums values of the same key within a task", "[shuffle]") {
   auto layout = TestLayout();
-  MapOutputBuffer buffer(layout.get(), 1 << 20);
+  HashPartitioner one(1);
+  MapOutputBuffer buffer(layout.get(), &one, 1 << 20);
   std::vector<float> a(7, 1.5f), b(7, 2.0f);
   REQUIRE(buffer.Add(ParamKey(2, 0), a.data()).ok());
   REQUIRE(buffer.Add(ParamKey(2, 0), b.data()).ok());
   CHECK(buffer.num_keys() == 1);
-  HashPartitioner one(1);
-  auto runs = buffer.Finish(one);
+  auto runs = buffer.Finish();
   REQUIRE(runs.size() == 1);
   REQUIRE(runs[0].num_keys() == 1);
   CHECK(runs[0].LengthOf(0) == 7);
@@ -28,26 +28,27 @@ TEST_CASE("sort shuffle runs are ascending and hash runs keep emission order", "
   std::vector<float> block(64, 1.0f);
   std::vector<ParamKey> emitted = {ParamKey(0, 9), ParamKey(0, 2), ParamKey(1, 0), ParamKey(0, 5)};
   SECTION("sort") {
-    MapOutputBuffer buffer(layout.get(), 1 << 20);
-    for (ParamKey k : emitted) REQUIRE(buffer.Add(k, block.data()).ok());
     RangePartitioner part(*layout, 2);
-    auto runs = buffer.Finish(part);
+    MapOutputBuffer buffer(layout.get(), &part, 1 << 20);
+    for (ParamKey k : emitted) REQUIRE(buffer.Add(k, block.data()).ok());
+    auto runs = buffer.Finish();
     for (const Run& run : runs) {
       for (int64_t i = 1; i < run.num_keys(); ++i) CHECK(run.keys[i - 1] < run.keys[i]);
     }
   }
   SECTION("hash") {
-    MapOutputBuffer buffer(layout.get(), 1 << 20);
-    for (ParamKey k : emitted) REQUIRE(buffer.Add(k, block.data()).ok());
     HashPartitioner part(1);
-    auto runs = buffer.Finish(part);
+    MapOutputBuffer buffer(layout.get(), &part, 1 << 20);
+    for (ParamKey k : emitted) REQUIRE(buffer.Add(k, block.data()).ok());
+    auto runs = buffer.Finish();
     CHECK(runs[0].keys == emitted);
   }
 }
 
 TEST_CASE("buffer refuses keys outside the model and output over budget", "[shuffle]") {
   auto layout = TestLayout();
-  MapOutputBuffer buffer(layout.get(), 100 * sizeof(float));
+  HashPartitioner one(1);
+  MapOutputBuffer buffer(layout.get(), &one, 100 * sizeof(float));
   std::vector<float> block(64, 1.0f);
   Status bad = buffer.Add(ParamKey(3, 0), block.data());
   CHECK(bad.code() == StatusCode::kInvalidArgument);

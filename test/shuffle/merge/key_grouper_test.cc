@@ -20,7 +20,7 @@ std::map<uint64_t, std::vector<float>> ShuffleAndSum(ShuffleMode mode, int shard
   std::vector<std::vector<Run>> outputs;
   for (int p = 0; p < num_partitions; ++p) {
     api::RandomStream random(42, p);
-    MapOutputBuffer buffer(layout.get(), 1 << 20);
+    MapOutputBuffer buffer(layout.get(), part.get(), 1 << 20);
     std::vector<ParamKey> keys = layout->keys();
     for (size_t i = keys.size(); i > 1; --i) std::swap(keys[i - 1], keys[random.Below(i)]);
     std::vector<float> block(64);
@@ -29,7 +29,7 @@ std::map<uint64_t, std::vector<float>> ShuffleAndSum(ShuffleMode mode, int shard
       for (float& v : block) v = random.Uniform(-1e3f, 1e3f);
       REQUIRE(buffer.Add(k, block.data()).ok());
     }
-    outputs.push_back(buffer.Finish(*part));
+    outputs.push_back(buffer.Finish());
   }
   std::map<uint64_t, std::vector<float>> sums;
   for (int s = 0; s < shards; ++s) {
