@@ -1,11 +1,13 @@
 #include "runtime/local/local_executor.h"
 
-#include <mutex>
 
 namespace mrtrain::runtime {
 
 LocalExecutor::LocalExecutor(const jobs::JobSpec& spec, LocalJobParts parts, int threads)
-    : parts_(std::move(parts)), pool_(threads), row_orders_(spec.seed) {
+    : parts_(std::move(parts)),
+      mappers_(std::move(parts_.mappers)),
+      pool_(threads),
+      row_orders_(spec.seed) {
   config_.layout = parts_.layout.get();
   config_.num_features = parts_.num_features;
   config_.rounds_per_epoch = spec.rounds_per_epoch;
@@ -22,22 +24,11 @@ Result<api::MapStats> LocalExecutor::RunRound(const RoundRequest& request) {
   const int64_t num_partitions = static_cast<int64_t>(parts_.train.size());
   std::vector<Result<MapTaskOutput>> outputs(num_partitions, InternalError("not run"));
   const api::ParamsView view = params_.View();
-  // Each pool thread owns one mapper; claim it by thread so no two tasks share one.
-  std::mutex mapper_mu;
-  std::vector<api::Mapper*> free_mappers;
-  for (auto& m : parts_.mappers) free_mappers.push_back(m.get());
   pool_.ParallelFor(num_partitions, [&](int64_t p) {
-    api::Mapper* mapper;
-    {
-      std::lock_guard<std::mutex> lock(mapper_mu);
-      mapper = free_mappers.back();
-      free_mappers.pop_back();
-    }
+    auto mapper = mappers_.Borrow();
     TaskId task{request.epoch, request.round, p, 0};
     outputs[p] = RunMapTask(config_, task, *parts_.train[p], view, *mapper, *parts_.partitioner,
                             row_orders_);
-    std::lock_guard<std::mutex> lock(mapper_mu);
-    free_mappers.push_back(mapper);
   });
   api::MapStats stats;
   for (int64_t p = 0; p < num_partitions; ++p) {  // partition order
@@ -77,19 +68,9 @@ Result<api::MapStats> LocalExecutor::Evaluate(EvalSet set) {
   const int64_t n = static_cast<int64_t>(parts.size());
   std::vector<Result<api::MapStats>> results(n, InternalError("not run"));
   const api::ParamsView view = params_.View();
-  std::mutex mapper_mu;
-  std::vector<api::Mapper*> free_mappers;
-  for (auto& m : parts_.mappers) free_mappers.push_back(m.get());
   pool_.ParallelFor(n, [&](int64_t p) {
-    api::Mapper* mapper;
-    {
-      std::lock_guard<std::mutex> lock(mapper_mu);
-      mapper = free_mappers.back();
-      free_mappers.pop_back();
-    }
+    auto mapper = mappers_.Borrow();
     results[p] = EvaluatePartition(*parts[p], config_.num_features, 1024, view, *mapper);
-    std::lock_guard<std::mutex> lock(mapper_mu);
-    free_mappers.push_back(mapper);
   });
   api::MapStats total;
   for (auto& r : results) {

@@ -10,6 +10,7 @@
 #include "jobs/spec/job_spec.h"
 #include "runtime/master/round_executor.h"
 #include "runtime/worker/map_task.h"
+#include "runtime/worker/mapper_pool.h"
 #include "runtime/worker/reducer_shard.h"
 #include "shuffle/partition/partitioner.h"
 
@@ -43,7 +44,8 @@ class LocalExecutor : public RoundExecutor {
   const std::vector<std::shared_ptr<const data::PartitionData>>& SetOf(EvalSet set) const;
 
   MapTaskConfig config_;
-  LocalJobParts parts_;
+  LocalJobParts parts_;  // its mappers are moved into mappers_
+  MapperPool mappers_;
   ThreadPool pool_;
   RowOrderCache row_orders_;
   // The parameters map tasks read, pulled from the shards after every round. Its slots are

@@ -4,7 +4,6 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -13,6 +12,7 @@
 #include "engine/tensor/blas.h"
 #include "runtime/checkpoint/checkpoint.h"
 #include "runtime/worker/map_task.h"
+#include "runtime/worker/mapper_pool.h"
 
 namespace mrtrain::runtime {
 namespace {
@@ -112,10 +112,9 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
   std::vector<Status> statuses(n);
   const api::ParamsView params = model.state.View();
   const int64_t features = model.data_shape.num_features;
+  const int outputs = mappers[0]->NumOutputs();
+  MapperPool pool_of_mappers(std::move(mappers));
   ThreadPool pool(threads);
-  std::mutex mu;
-  std::vector<api::Mapper*> free_mappers;
-  for (auto& m : mappers) free_mappers.push_back(m.get());
   pool.ParallelFor(n, [&](int64_t p) {
     auto loaded = dataset->LoadPartition(p);
     if (!loaded.ok()) {
@@ -128,20 +127,13 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
           " features; the model was trained on " + std::to_string(features));
       return;
     }
-    api::Mapper* mapper;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      mapper = free_mappers.back();
-      free_mappers.pop_back();
-    }
+    auto mapper = pool_of_mappers.Borrow();
     statuses[p] = PredictPart(*loaded, features, params, *mapper, &parts[p]);
-    std::lock_guard<std::mutex> lock(mu);
-    free_mappers.push_back(mapper);
   });
   for (const Status& s : statuses) MRTRAIN_RETURN_IF_ERROR(s);
 
   std::string header = "row,label,prediction";
-  for (int k = 0; k < mappers[0]->NumOutputs(); ++k) header += ",score_" + std::to_string(k);
+  for (int k = 0; k < outputs; ++k) header += ",score_" + std::to_string(k);
   header += "\n";
   int64_t rows = 0;
   MRTRAIN_RETURN_IF_ERROR(WriteAtomically(options.out_path, header, parts, &rows));

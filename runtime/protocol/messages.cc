@@ -1,0 +1,460 @@
+#include "runtime/protocol/messages.h"
+
+#include <exception>
+#include <streambuf>
+#include <type_traits>
+#include <utility>
+
+#include <boost/archive/archive_exception.hpp>
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/binary_object.hpp>
+
+namespace mrtrain::runtime::msg {
+namespace {
+
+// No archive header (its signature and library version would make the bytes depend on the Boost
+// release) and no locale facets: the payload is exactly the fields of FORMAT.md.
+constexpr unsigned kArchiveFlags = boost::archive::no_header | boost::archive::no_codecvt;
+
+// Appends everything written to it to a string (no copy out of an ostringstream at the end).
+class StringSink : public std::streambuf {
+ public:
+  explicit StringSink(std::string* out) : out_(out) {}
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_->append(s, static_cast<size_t>(n));
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) out_->push_back(traits_type::to_char_type(c));
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  std::string* out_;
+};
+
+// Reads a string_view in place and knows how many bytes are left, so a size can be checked
+// against the bytes that could possibly back it before anything is allocated.
+class ViewSource : public std::streambuf {
+ public:
+  explicit ViewSource(std::string_view in) {
+    // streambuf's get area is non-const, but nothing here writes through it.
+    char* begin = const_cast<char*>(in.data());
+    setg(begin, begin, begin + in.size());
+  }
+  uint64_t remaining() const { return static_cast<uint64_t>(egptr() - gptr()); }
+};
+
+std::string CapMessage(const char* message, const char* field, uint64_t n, uint64_t cap) {
+  return std::string(message) + "." + field + " has " + std::to_string(n) +
+         " entries, over the cap of " + std::to_string(cap);
+}
+
+// The two visitors a message's field list (Visit below) runs with. Writer saves fields through a
+// binary_oarchive; Reader loads them through a binary_iarchive and checks every size. Blocks
+// (strings, arrays of numbers) are a u64 count and then the elements as one binary object, never
+// element by element. Both stop at the first error and keep it.
+class Writer {
+ public:
+  Writer(std::string* out, const char* message) : sink_(out), ar_(sink_, kArchiveFlags), message_(message) {}
+
+  template <typename T>
+  void Scalar(const T& v) {
+    static_assert(std::is_arithmetic_v<T>, "scalars are numbers");
+    if (status_.ok()) ar_ << v;
+  }
+  template <typename E>
+  void Enum(const E& e) {
+    Scalar(static_cast<std::underlying_type_t<E>>(e));
+  }
+  void Text(const std::string& s, uint64_t cap, const char* field) {
+    Block(s.data(), s.size(), 1, cap, field);
+  }
+  template <typename T>
+  void Array(const std::vector<T>& v, uint64_t cap, const char* field) {
+    static_assert(std::is_arithmetic_v<T>, "arrays are of numbers");
+    Block(v.data(), v.size(), sizeof(T), cap, field);
+  }
+  void TextList(const std::vector<std::string>& v, uint64_t cap, uint64_t item_cap,
+                const char* field) {
+    if (v.size() > cap) return Fail(CapMessage(message_, field, v.size(), cap));
+    Scalar(static_cast<uint64_t>(v.size()));
+    for (const std::string& s : v) Text(s, item_cap, field);
+  }
+  void Fail(std::string why) {
+    if (status_.ok()) status_ = InvalidArgumentError("cannot encode " + std::move(why));
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  void Block(const void* data, uint64_t count, size_t element_bytes, uint64_t cap,
+             const char* field) {
+    if (count > cap) return Fail(CapMessage(message_, field, count, cap));
+    Scalar(count);
+    if (count == 0 || !status_.ok()) return;
+    // binary_object wants a non-const pointer for both directions; saving only reads it.
+    boost::serialization::binary_object block(const_cast<void*>(data), count * element_bytes);
+    ar_ << block;
+  }
+
+  StringSink sink_;
+  boost::archive::binary_oarchive ar_;
+  const char* message_;
+  Status status_;
+};
+
+class Reader {
+ public:
+  Reader(std::string_view in, const char* message) : source_(in), ar_(source_, kArchiveFlags), message_(message) {}
+
+  template <typename T>
+  void Scalar(T& v) {
+    static_assert(std::is_arithmetic_v<T>, "scalars are numbers");
+    if (status_.ok()) ar_ >> v;
+  }
+  template <typename E>
+  void Enum(E& e) {
+    std::underlying_type_t<E> raw{};
+    Scalar(raw);
+    e = static_cast<E>(raw);
+  }
+  void Text(std::string& s, uint64_t cap, const char* field) {
+    uint64_t n = 0;
+    if (!Count(1, cap, field, &n)) return;
+    s.resize(n);
+    Load(s.data(), n);
+  }
+  template <typename T>
+  void Array(std::vector<T>& v, uint64_t cap, const char* field) {
+    static_assert(std::is_arithmetic_v<T>, "arrays are of numbers");
+    uint64_t n = 0;
+    if (!Count(sizeof(T), cap, field, &n)) return;
+    v.resize(n);
+    Load(v.data(), n * sizeof(T));
+  }
+  void TextList(std::vector<std::string>& v, uint64_t cap, uint64_t item_cap, const char* field) {
+    uint64_t n = 0;
+    // Each string needs at least its 8-byte count.
+    if (!Count(sizeof(uint64_t), cap, field, &n)) return;
+    v.resize(n);
+    for (std::string& s : v) Text(s, item_cap, field);
+  }
+  void Fail(std::string why) {
+    if (status_.ok()) status_ = CorruptionError("cannot decode " + std::move(why));
+  }
+  // Every byte must have been used.
+  Status Finish() {
+    if (status_.ok() && source_.remaining() != 0) {
+      Fail(std::string(message_) + ": " + std::to_string(source_.remaining()) +
+           " trailing bytes");
+    }
+    return status_;
+  }
+
+ private:
+  // Reads a count and checks it against its cap and against the bytes left, before any
+  // allocation sized by it.
+  bool Count(size_t element_bytes, uint64_t cap, const char* field, uint64_t* n) {
+    Scalar(*n);
+    if (!status_.ok()) return false;
+    if (*n > cap) {
+      Fail(CapMessage(message_, field, *n, cap));
+      return false;
+    }
+    if (*n > source_.remaining() / element_bytes) {
+      Fail(std::string(message_) + "." + field + " claims " + std::to_string(*n) +
+           " entries but only " + std::to_string(source_.remaining()) + " bytes are left");
+      return false;
+    }
+    return true;
+  }
+  void Load(void* data, uint64_t bytes) {
+    if (bytes == 0 || !status_.ok()) return;
+    boost::serialization::binary_object block(data, bytes);
+    ar_ >> block;
+  }
+
+  ViewSource source_;
+  boost::archive::binary_iarchive ar_;
+  const char* message_;
+  Status status_;
+};
+
+// ---- Field lists: the order here is the wire order (FORMAT.md) ----
+
+template <class Io>
+void Visit(Io& io, Hello& m) {
+  io.Text(m.worker_name, kMaxNameBytes, "worker_name");
+  io.Scalar(m.slots);
+  io.Text(m.data_address, kMaxNameBytes, "data_address");
+}
+
+template <class Io>
+void Visit(Io& io, Welcome& m) {
+  io.Scalar(m.worker_id);
+  io.Scalar(m.heartbeat_interval_ms);
+}
+
+template <class Io>
+void Visit(Io& io, Heartbeat& m) {
+  io.Scalar(m.worker_id);
+  io.Scalar(m.sequence);
+  io.Scalar(m.running_tasks);
+}
+
+template <class Io>
+void Visit(Io& io, RunMapTask& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.epoch);
+  io.Scalar(m.round);
+  io.Scalar(m.partition);
+  io.Scalar(m.attempt);
+  io.Scalar(m.step);
+  io.Scalar(m.learning_rate);
+}
+
+template <class Io>
+void Visit(Io& io, MapTaskDone& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.epoch);
+  io.Scalar(m.round);
+  io.Scalar(m.partition);
+  io.Scalar(m.attempt);
+  io.Scalar(m.loss_sum);
+  io.Scalar(m.examples);
+  io.Scalar(m.correct);
+  io.Scalar(m.bytes_sent);
+}
+
+template <class Io>
+void Visit(Io& io, TaskFailed& m) {
+  io.Scalar(m.job_id);
+  io.Enum(m.kind);
+  io.Scalar(m.epoch);
+  io.Scalar(m.round);
+  io.Scalar(m.partition);
+  io.Scalar(m.shard);
+  io.Scalar(m.attempt);
+  io.Enum(m.code);
+  io.Text(m.message, kMaxTextBytes, "message");
+}
+
+template <class Io>
+void Visit(Io& io, ReduceRound& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.epoch);
+  io.Scalar(m.round);
+  io.Scalar(m.shard);
+  io.Scalar(m.step);
+  io.Scalar(m.learning_rate);
+  io.Scalar(m.example_count);
+}
+
+template <class Io>
+void Visit(Io& io, ShardCommitted& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.epoch);
+  io.Scalar(m.round);
+  io.Scalar(m.shard);
+  io.Scalar(m.step);
+}
+
+template <class Io>
+void Visit(Io& io, ShardMap& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.epoch);
+  io.TextList(m.shard_addresses, kMaxShardsPerMessage, kMaxNameBytes, "shard_addresses");
+}
+
+template <class Io>
+void Visit(Io& io, JobSpecText& m) {
+  io.Scalar(m.job_id);
+  io.Text(m.yaml, kMaxJobSpecBytes, "yaml");
+}
+
+template <class Io>
+void Visit(Io& io, JobStatus& m) {
+  io.Scalar(m.job_id);
+  io.Enum(m.state);
+  io.Text(m.json, kMaxTextBytes, "json");
+}
+
+template <class Io>
+void Visit(Io& io, EpochReport& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.epoch);
+  io.Text(m.json_line, kMaxTextBytes, "json_line");
+}
+
+template <class Io>
+void Visit(Io& io, Shutdown& m) {
+  io.Text(m.reason, kMaxTextBytes, "reason");
+}
+
+template <class Io>
+void Visit(Io& io, PushRun& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.epoch);
+  io.Scalar(m.round);
+  io.Scalar(m.partition);
+  io.Scalar(m.shard);
+  io.Scalar(m.attempt);
+  io.Array(m.keys, kMaxKeysPerMessage, "keys");
+  io.Array(m.offsets, kMaxKeysPerMessage + 1, "offsets");
+  io.Array(m.values, kMaxValuesPerMessage, "values");
+}
+
+template <class Io>
+void Visit(Io& io, PullParams& m) {
+  io.Scalar(m.request_id);
+  io.Scalar(m.job_id);
+  io.Scalar(m.shard);
+  io.Scalar(m.step);
+  io.Array(m.keys, kMaxKeysPerMessage, "keys");
+}
+
+template <class Io>
+void Visit(Io& io, ParamsReply& m) {
+  io.Scalar(m.request_id);
+  io.Scalar(m.step);
+  io.Array(m.keys, kMaxKeysPerMessage, "keys");
+  io.Array(m.offsets, kMaxKeysPerMessage + 1, "offsets");
+  io.Array(m.values, kMaxValuesPerMessage, "values");
+}
+
+// ---- Invariants beyond the caps: empty when the message is sound ----
+
+template <typename M>
+std::string Problem(const M&) {
+  return {};
+}
+
+std::string RunProblem(const std::vector<uint64_t>& keys, const std::vector<int64_t>& offsets,
+                       const std::vector<float>& values) {
+  if (offsets.size() != keys.size() + 1) {
+    return "offsets has " + std::to_string(offsets.size()) + " entries for " +
+           std::to_string(keys.size()) + " keys (want keys + 1)";
+  }
+  if (offsets.front() != 0) return "offsets[0] is " + std::to_string(offsets.front()) + ", not 0";
+  for (size_t i = 1; i < offsets.size(); ++i) {
+    if (offsets[i] < offsets[i - 1]) {
+      return "offsets decrease at entry " + std::to_string(i);
+    }
+  }
+  if (static_cast<uint64_t>(offsets.back()) != values.size()) {
+    return "offsets end at " + std::to_string(offsets.back()) + " but there are " +
+           std::to_string(values.size()) + " values";
+  }
+  return {};
+}
+
+std::string Problem(const PushRun& m) { return RunProblem(m.keys, m.offsets, m.values); }
+std::string Problem(const ParamsReply& m) { return RunProblem(m.keys, m.offsets, m.values); }
+
+std::string Problem(const TaskFailed& m) {
+  if (m.kind != TaskKind::kMap && m.kind != TaskKind::kReduce) {
+    return "unknown task kind " + std::to_string(static_cast<int>(m.kind));
+  }
+  if (m.code <= StatusCode::kOk || m.code > StatusCode::kInternal) {
+    return "status code " + std::to_string(static_cast<int>(m.code)) + " is not an error";
+  }
+  return {};
+}
+
+std::string Problem(const JobStatus& m) {
+  if (m.state > JobState::kFailed) {
+    return "unknown job state " + std::to_string(static_cast<int>(m.state));
+  }
+  return {};
+}
+
+template <typename M>
+Result<std::string> EncodeMessage(const M& m) {
+  const std::string name = MessageTypeName(static_cast<uint16_t>(M::kType));
+  if (std::string problem = Problem(m); !problem.empty()) {
+    return InvalidArgumentError("cannot encode " + name + ": " + problem);
+  }
+  std::string out;
+  try {
+    Writer writer(&out, name.c_str());
+    // Visit serves both directions, so it takes a mutable message; through a Writer it only
+    // reads (Boost's own save path casts away const the same way).
+    Visit(writer, const_cast<M&>(m));
+    MRTRAIN_RETURN_IF_ERROR(writer.status());
+  } catch (const std::exception& e) {
+    return InternalError("cannot encode " + name + ": " + e.what());
+  }
+  return out;
+}
+
+template <typename M>
+Status DecodeMessage(std::string_view payload, M* m) {
+  const std::string name = MessageTypeName(static_cast<uint16_t>(M::kType));
+  M decoded;
+  try {
+    Reader reader(payload, name.c_str());
+    Visit(reader, decoded);
+    MRTRAIN_RETURN_IF_ERROR(reader.Finish());
+  } catch (const boost::archive::archive_exception& e) {
+    return CorruptionError("cannot decode " + name + " from " + std::to_string(payload.size()) +
+                           " bytes: " + e.what());
+  } catch (const std::exception& e) {
+    return CorruptionError("cannot decode " + name + ": " + e.what());
+  } catch (...) {
+    return CorruptionError("cannot decode " + name + ": unknown exception");
+  }
+  if (std::string problem = Problem(decoded); !problem.empty()) {
+    return CorruptionError("cannot decode " + name + ": " + problem);
+  }
+  *m = std::move(decoded);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void SetRun(shuffle::Run run, PushRun* msg) {
+  msg->keys.resize(run.keys.size());
+  for (size_t i = 0; i < run.keys.size(); ++i) msg->keys[i] = run.keys[i].packed();
+  msg->offsets = std::move(run.offsets);
+  msg->values = std::move(run.values);
+}
+
+shuffle::Run TakeRun(PushRun* msg) {
+  shuffle::Run run;
+  run.keys.resize(msg->keys.size());
+  for (size_t i = 0; i < msg->keys.size(); ++i) run.keys[i] = ParamKey::FromPacked(msg->keys[i]);
+  run.offsets = std::move(msg->offsets);
+  run.values = std::move(msg->values);
+  msg->keys.clear();
+  msg->offsets.clear();
+  msg->values.clear();
+  return run;
+}
+
+#define MRTRAIN_MESSAGE_CODEC(M)                                                      \
+  Result<std::string> Encode(const M& m) { return EncodeMessage(m); }                 \
+  Status Decode(std::string_view payload, M* m) { return DecodeMessage(payload, m); }
+
+MRTRAIN_MESSAGE_CODEC(Hello)
+MRTRAIN_MESSAGE_CODEC(Welcome)
+MRTRAIN_MESSAGE_CODEC(Heartbeat)
+MRTRAIN_MESSAGE_CODEC(RunMapTask)
+MRTRAIN_MESSAGE_CODEC(MapTaskDone)
+MRTRAIN_MESSAGE_CODEC(TaskFailed)
+MRTRAIN_MESSAGE_CODEC(ReduceRound)
+MRTRAIN_MESSAGE_CODEC(ShardCommitted)
+MRTRAIN_MESSAGE_CODEC(ShardMap)
+MRTRAIN_MESSAGE_CODEC(JobSpecText)
+MRTRAIN_MESSAGE_CODEC(JobStatus)
+MRTRAIN_MESSAGE_CODEC(EpochReport)
+MRTRAIN_MESSAGE_CODEC(Shutdown)
+MRTRAIN_MESSAGE_CODEC(PushRun)
+MRTRAIN_MESSAGE_CODEC(PullParams)
+MRTRAIN_MESSAGE_CODEC(ParamsReply)
+
+#undef MRTRAIN_MESSAGE_CODEC
+
+}  // namespace mrtrain::runtime::msg

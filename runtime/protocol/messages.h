@@ -1,0 +1,243 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "runtime/protocol/protocol_constants.h"
+#include "shuffle/buffer/run.h"
+
+// The messages of the wire protocol after the handshake: plain structs (no pointers, no
+// polymorphism), each with its MessageType as kType. Encode/Decode turn one into a frame payload
+// with Boost.Serialization binary archives, which stay inside messages.cc (FORMAT.md has the
+// layout).
+//
+//   Result<std::string> Encode(const M&)  kInvalidArgument when a field breaks a cap or an
+//                                         invariant the peer would reject.
+//   Status Decode(payload, M*)            kCorruption for truncated, trailing or malformed bytes,
+//                                         a size over its cap (checked before allocating) or a
+//                                         broken invariant (a run's offsets). Never throws.
+//
+// Decode only what passed the frame checks from an authenticated peer (DESIGN.md: Boost
+// archives are not hardened against hostile input; the caps and checks here are a second wall).
+// The structs live in `msg` because their natural names (EpochReport, JobStatus) are taken in
+// mrtrain::runtime by the types they report.
+namespace mrtrain::runtime::msg {
+
+// ---- Control plane: worker <-> master ----
+
+// worker -> master, first message after the handshake.
+struct Hello {
+  static constexpr MessageType kType = MessageType::kHello;
+  std::string worker_name;   // for logs and the status page, e.g. "host:pid" (<= kMaxNameBytes)
+  uint32_t slots = 0;        // map tasks the worker runs at once
+  std::string data_address;  // host:port of its data-plane listener (shuffle pushes, pulls)
+};
+
+// master -> worker: registration accepted.
+struct Welcome {
+  static constexpr MessageType kType = MessageType::kWelcome;
+  uint32_t worker_id = 0;              // the worker's id for the life of the master
+  int64_t heartbeat_interval_ms = 0;   // how often the master expects a Heartbeat
+};
+
+// worker -> master, every heartbeat_interval_ms.
+struct Heartbeat {
+  static constexpr MessageType kType = MessageType::kHeartbeat;
+  uint32_t worker_id = 0;
+  uint64_t sequence = 0;  // increases by one per heartbeat of this worker
+  uint32_t running_tasks = 0;
+};
+
+// master -> worker: run one attempt of one map task at the parameters of `step`.
+struct RunMapTask {
+  static constexpr MessageType kType = MessageType::kRunMapTask;
+  uint64_t job_id = 0;
+  int64_t epoch = 0;
+  int64_t round = 0;
+  int64_t partition = 0;
+  int32_t attempt = 0;
+  int64_t step = 0;  // the parameters to pull are those after `step - 1` updates
+  double learning_rate = 0;
+};
+
+// worker -> master: the task's output has been pushed to every reducer shard.
+struct MapTaskDone {
+  static constexpr MessageType kType = MessageType::kMapTaskDone;
+  uint64_t job_id = 0;
+  int64_t epoch = 0;
+  int64_t round = 0;
+  int64_t partition = 0;
+  int32_t attempt = 0;
+  double loss_sum = 0;
+  int64_t examples = 0;
+  int64_t correct = 0;
+  int64_t bytes_sent = 0;  // payload bytes of the PushRun messages the task sent
+};
+
+enum class TaskKind : uint8_t { kMap = 0, kReduce = 1 };
+
+// worker -> master: one attempt of a task failed; the master retries it or fails the job.
+struct TaskFailed {
+  static constexpr MessageType kType = MessageType::kTaskFailed;
+  uint64_t job_id = 0;
+  TaskKind kind = TaskKind::kMap;
+  int64_t epoch = 0;
+  int64_t round = 0;
+  int64_t partition = -1;  // map tasks
+  int64_t shard = -1;      // reduce tasks
+  int32_t attempt = 0;
+  StatusCode code = StatusCode::kInternal;  // never kOk
+  std::string message;                      // <= kMaxTextBytes
+};
+
+// master -> each reducer shard host: every map output of the round is in; sum and update.
+struct ReduceRound {
+  static constexpr MessageType kType = MessageType::kReduceRound;
+  uint64_t job_id = 0;
+  int64_t epoch = 0;
+  int64_t round = 0;
+  int64_t shard = 0;
+  int64_t step = 0;  // the update this round makes (1-based)
+  double learning_rate = 0;
+  int64_t example_count = 0;  // examples of the round, for averaging gradients
+};
+
+// reducer shard host -> master: the shard holds the parameters after `step`.
+struct ShardCommitted {
+  static constexpr MessageType kType = MessageType::kShardCommitted;
+  uint64_t job_id = 0;
+  int64_t epoch = 0;
+  int64_t round = 0;
+  int64_t shard = 0;
+  int64_t step = 0;
+};
+
+// master -> workers: where each reducer shard lives; shard_addresses[s] is "host:port".
+struct ShardMap {
+  static constexpr MessageType kType = MessageType::kShardMap;
+  uint64_t job_id = 0;
+  int64_t epoch = 0;  // the map holds from this epoch on
+  std::vector<std::string> shard_addresses;  // <= kMaxShardsPerMessage, each <= kMaxNameBytes
+};
+
+// submit client -> master (job_id 0: the master assigns one), master -> workers.
+struct JobSpecText {
+  static constexpr MessageType kType = MessageType::kJobSpecText;
+  uint64_t job_id = 0;
+  std::string yaml;  // the job spec file's text (<= kMaxJobSpecBytes)
+};
+
+enum class JobState : uint8_t { kQueued = 0, kRunning = 1, kSucceeded = 2, kFailed = 3 };
+
+// master -> submit client.
+struct JobStatus {
+  static constexpr MessageType kType = MessageType::kJobStatus;
+  uint64_t job_id = 0;
+  JobState state = JobState::kQueued;
+  std::string json;  // one JSON object with the details (<= kMaxTextBytes)
+};
+
+// master -> submit client: one epoch's metrics, the JSON line the master also logs.
+struct EpochReport {
+  static constexpr MessageType kType = MessageType::kEpochReport;
+  uint64_t job_id = 0;
+  int64_t epoch = 0;
+  std::string json_line;  // <= kMaxTextBytes
+};
+
+// Either way: the sender is going away (or wants the receiver to); close after reading.
+struct Shutdown {
+  static constexpr MessageType kType = MessageType::kShutdown;
+  std::string reason;  // <= kMaxTextBytes
+};
+
+// ---- Data plane: worker <-> worker ----
+
+// mapper -> reducer shard host: one map task's output for one shard, as a shuffle::Run
+// (the values of keys[i] are values[offsets[i] .. offsets[i+1])).
+struct PushRun {
+  static constexpr MessageType kType = MessageType::kPushRun;
+  uint64_t job_id = 0;
+  int64_t epoch = 0;
+  int64_t round = 0;
+  int64_t partition = 0;
+  int64_t shard = 0;
+  int32_t attempt = 0;
+  std::vector<uint64_t> keys;    // packed ParamKeys (<= kMaxKeysPerMessage)
+  std::vector<int64_t> offsets{0};  // keys.size() + 1 entries, from 0 up to values.size()
+  std::vector<float> values;     // <= kMaxValuesPerMessage
+};
+
+// Moves `run` into msg's keys, offsets and values (keys are copied as packed u64).
+void SetRun(shuffle::Run run, PushRun* msg);
+// Moves the run out of msg, leaving its arrays empty.
+shuffle::Run TakeRun(PushRun* msg);
+
+// mapper -> reducer shard host: send me the current parameters of these keys.
+struct PullParams {
+  static constexpr MessageType kType = MessageType::kPullParams;
+  uint64_t request_id = 0;  // echoed in the reply
+  uint64_t job_id = 0;
+  int64_t shard = 0;
+  int64_t step = 0;            // the parameters wanted are those after `step` updates
+  std::vector<uint64_t> keys;  // packed ParamKeys (<= kMaxKeysPerMessage)
+};
+
+// reducer shard host -> mapper, in the layout of PushRun.
+struct ParamsReply {
+  static constexpr MessageType kType = MessageType::kParamsReply;
+  uint64_t request_id = 0;
+  int64_t step = 0;
+  std::vector<uint64_t> keys;
+  std::vector<int64_t> offsets{0};
+  std::vector<float> values;
+};
+
+// ---- Encoding ----
+
+Result<std::string> Encode(const Hello& m);
+Result<std::string> Encode(const Welcome& m);
+Result<std::string> Encode(const Heartbeat& m);
+Result<std::string> Encode(const RunMapTask& m);
+Result<std::string> Encode(const MapTaskDone& m);
+Result<std::string> Encode(const TaskFailed& m);
+Result<std::string> Encode(const ReduceRound& m);
+Result<std::string> Encode(const ShardCommitted& m);
+Result<std::string> Encode(const ShardMap& m);
+Result<std::string> Encode(const JobSpecText& m);
+Result<std::string> Encode(const JobStatus& m);
+Result<std::string> Encode(const EpochReport& m);
+Result<std::string> Encode(const Shutdown& m);
+Result<std::string> Encode(const PushRun& m);
+Result<std::string> Encode(const PullParams& m);
+Result<std::string> Encode(const ParamsReply& m);
+
+Status Decode(std::string_view payload, Hello* m);
+Status Decode(std::string_view payload, Welcome* m);
+Status Decode(std::string_view payload, Heartbeat* m);
+Status Decode(std::string_view payload, RunMapTask* m);
+Status Decode(std::string_view payload, MapTaskDone* m);
+Status Decode(std::string_view payload, TaskFailed* m);
+Status Decode(std::string_view payload, ReduceRound* m);
+Status Decode(std::string_view payload, ShardCommitted* m);
+Status Decode(std::string_view payload, ShardMap* m);
+Status Decode(std::string_view payload, JobSpecText* m);
+Status Decode(std::string_view payload, JobStatus* m);
+Status Decode(std::string_view payload, EpochReport* m);
+Status Decode(std::string_view payload, Shutdown* m);
+Status Decode(std::string_view payload, PushRun* m);
+Status Decode(std::string_view payload, PullParams* m);
+Status Decode(std::string_view payload, ParamsReply* m);
+
+// MRTRAIN_ASSIGN_OR_RETURN(auto task, msg::DecodeAs<msg::RunMapTask>(payload));
+template <typename M>
+Result<M> DecodeAs(std::string_view payload) {
+  M m;
+  MRTRAIN_RETURN_IF_ERROR(Decode(payload, &m));
+  return m;
+}
+
+}  // namespace mrtrain::runtime::msg
