@@ -16,7 +16,8 @@ namespace mrtrain::api {
 class Hyperparameters {
  public:
   Hyperparameters() = default;
-  explicit Hyperparameters(std::map<std::string, std::string> values) : values_(std::move(values)) {}
+  explicit Hyperparameters(std::map<std::string, std::string> values)
+      : values_(std::move(values)) {}
 
   bool Has(const std::string& key) const { return values_.count(key) != 0; }
   void Set(const std::string& key, const std::string& value) { values_[key] = value; }

@@ -9,9 +9,9 @@ namespace mrtrain::api {
 
 // Where a map call runs. Owned by the engine; valid only during the call.
 struct MapContext {
-  int64_t epoch = 0;      // 0-based
-  int64_t round = 0;      // 0-based, within the epoch
-  int64_t partition = 0;  // the partition these rows come from
+  int64_t epoch = 0;               // 0-based
+  int64_t round = 0;               // 0-based, within the epoch
+  int64_t partition = 0;           // the partition these rows come from
   RandomStream* random = nullptr;  // seeded by (seed, epoch, round, partition): same on retry
   TaskLog* log = nullptr;
 };

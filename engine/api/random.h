@@ -11,7 +11,8 @@ class RandomStream {
  public:
   // Streams for different (seed, a, b, c) tuples are independent for practical purposes.
   explicit RandomStream(uint64_t seed, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0) {
-    uint64_t x = Mix(seed ^ Mix(a + 0x9E3779B97F4A7C15ULL) ^ Mix(Mix(b) + c * 0xD1B54A32D192ED03ULL));
+    uint64_t x =
+        Mix(seed ^ Mix(a + 0x9E3779B97F4A7C15ULL) ^ Mix(Mix(b) + c * 0xD1B54A32D192ED03ULL));
     for (auto& s : s_) s = x = Mix(x);
   }
 

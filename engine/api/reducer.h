@@ -8,10 +8,10 @@ namespace mrtrain::api {
 
 // What a reducer knows when it updates one block of parameters.
 struct UpdateContext {
-  int64_t step = 0;              // 1-based: the number of updates so far, this one included
-  double learning_rate = 0;      // after the job's schedule
+  int64_t step = 0;          // 1-based: the number of updates so far, this one included
+  double learning_rate = 0;  // after the job's schedule
   int tensor_id = 0;
-  int64_t offset = 0;            // where this block starts within its tensor
+  int64_t offset = 0;  // where this block starts within its tensor
   const TensorSpec* spec = nullptr;
 };
 

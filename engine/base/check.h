@@ -5,12 +5,12 @@
 
 // MRTRAIN_CHECK guards invariants whose breach would corrupt a model or checkpoint. It aborts
 // in every build. Never CHECK what a peer, a file, a spec or a plugin controls: return a Status.
-#define MRTRAIN_CHECK(cond)                                                              \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
+#define MRTRAIN_CHECK(cond)                                                                 \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
       std::fprintf(stderr, "%s:%d: MRTRAIN_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                      \
-    }                                                                                    \
+      std::abort();                                                                         \
+    }                                                                                       \
   } while (0)
 
 #ifdef NDEBUG

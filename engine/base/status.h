@@ -11,16 +11,16 @@ namespace mrtrain {
 // partition, worker, attempt); codes only say how a caller should react.
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // bad spec, flag or input the user can fix
-  kNotFound,           // a file, key or name that does not exist
-  kCorruption,         // bytes that fail a checksum, magic or grammar
-  kIOError,            // the OS refused a read or write
-  kUnavailable,        // a peer or resource is gone for now; retrying may help
-  kDeadlineExceeded,   // a bounded wait ran out
-  kAborted,            // the attempt was superseded
-  kFailedPrecondition, // the system is not in the state the call needs
-  kPluginError,        // user plugin code failed
-  kInternal,           // a bug, reported rather than crashing
+  kInvalidArgument,     // bad spec, flag or input the user can fix
+  kNotFound,            // a file, key or name that does not exist
+  kCorruption,          // bytes that fail a checksum, magic or grammar
+  kIOError,             // the OS refused a read or write
+  kUnavailable,         // a peer or resource is gone for now; retrying may help
+  kDeadlineExceeded,    // a bounded wait ran out
+  kAborted,             // the attempt was superseded
+  kFailedPrecondition,  // the system is not in the state the call needs
+  kPluginError,         // user plugin code failed
+  kInternal,            // a bug, reported rather than crashing
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -67,7 +67,7 @@ inline Status InternalError(std::string m) { return Status(StatusCode::kInternal
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "Result built from an ok Status has no value");
     if (status_.ok()) status_ = InternalError("Result built from an ok Status");
@@ -95,10 +95,10 @@ class [[nodiscard]] Result {
 #define MRTRAIN_STATUS_CONCAT_INNER(a, b) a##b
 #define MRTRAIN_STATUS_CONCAT(a, b) MRTRAIN_STATUS_CONCAT_INNER(a, b)
 
-#define MRTRAIN_RETURN_IF_ERROR(expr)                       \
-  do {                                                      \
-    ::mrtrain::Status mrtrain_status_ = (expr);             \
-    if (!mrtrain_status_.ok()) return mrtrain_status_;      \
+#define MRTRAIN_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::mrtrain::Status mrtrain_status_ = (expr);        \
+    if (!mrtrain_status_.ok()) return mrtrain_status_; \
   } while (0)
 
 #define MRTRAIN_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -7,9 +7,8 @@
 namespace mrtrain::blas {
 
 // C[m x n] = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
-void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-          int64_t ldc);
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 // y[m or n] = alpha * op(A) * x + beta * y, A is m x n.
 void Gemv(bool trans, int64_t m, int64_t n, float alpha, const float* a, int64_t lda,

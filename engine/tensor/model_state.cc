@@ -19,10 +19,14 @@ Result<InitScheme> ParseInitScheme(const std::string& name) {
 
 const char* InitSchemeName(InitScheme scheme) {
   switch (scheme) {
-    case InitScheme::kZeros: return "zeros";
-    case InitScheme::kUniform: return "uniform";
-    case InitScheme::kXavier: return "xavier";
-    case InitScheme::kHe: return "he";
+    case InitScheme::kZeros:
+      return "zeros";
+    case InitScheme::kUniform:
+      return "uniform";
+    case InitScheme::kXavier:
+      return "xavier";
+    case InitScheme::kHe:
+      return "he";
   }
   return "?";
 }

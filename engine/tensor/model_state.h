@@ -43,7 +43,6 @@ struct ModelState {
 // stream (seed, "init", t). Uniform draws from [-scale, scale); Xavier from
 // [-sqrt(6/(fan_in+fan_out)), +..); He from [-sqrt(6/fan_in), +..), where fan_in is the first
 // dimension and fan_out the product of the others.
-void InitializeParameters(InitScheme scheme, float uniform_scale, uint64_t seed,
-                          ModelState* state);
+void InitializeParameters(InitScheme scheme, float uniform_scale, uint64_t seed, ModelState* state);
 
 }  // namespace mrtrain

@@ -1,6 +1,5 @@
 #include "runtime/local/local_executor.h"
 
-
 namespace mrtrain::runtime {
 
 LocalExecutor::LocalExecutor(const jobs::JobSpec& spec, LocalJobParts parts, int threads)

@@ -48,7 +48,8 @@ int64_t SkippedIn(const PartitionList& parts, const std::string& set) {
   int64_t skipped = 0;
   for (const auto& p : parts) {
     skipped += p->skipped_records;
-    for (const auto& why : p->skipped_samples) Logger("data")->warn("data.{}: skipped {}", set, why);
+    for (const auto& why : p->skipped_samples)
+      Logger("data")->warn("data.{}: skipped {}", set, why);
   }
   return skipped;
 }
@@ -75,13 +76,14 @@ Status CheckWidth(const PartitionList& parts, const api::DataShape& shape, const
   for (size_t p = 0; p < parts.size(); ++p) {
     const auto& part = *parts[p];
     if (part.is_sparse != shape.is_sparse ||
-        (part.is_sparse ? part.num_cols > shape.num_features : part.num_cols != shape.num_features)) {
+        (part.is_sparse ? part.num_cols > shape.num_features
+                        : part.num_cols != shape.num_features)) {
       if (part.num_rows == 0) continue;
-      return InvalidArgumentError("data." + set + " partition " + std::to_string(p) + " has " +
-                                  std::to_string(part.num_cols) + (part.is_sparse ? " sparse" : "") +
-                                  " features; the training data has " +
-                                  std::to_string(shape.num_features) +
-                                  (shape.is_sparse ? " sparse" : ""));
+      return InvalidArgumentError(
+          "data." + set + " partition " + std::to_string(p) + " has " +
+          std::to_string(part.num_cols) + (part.is_sparse ? " sparse" : "") +
+          " features; the training data has " + std::to_string(shape.num_features) +
+          (shape.is_sparse ? " sparse" : ""));
     }
   }
   return Status::Ok();
@@ -212,9 +214,10 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
     shard->LoadFrom(parts.state);
     parts.shards.push_back(std::move(shard));
   }
-  log->info("job {}: {} train partitions, {} parameters in {} blocks, {} reducer shards, {} threads",
-            spec.name, parts.train.size(), parts.layout->num_parameters(),
-            parts.layout->keys().size(), spec.reducers, threads);
+  log->info(
+      "job {}: {} train partitions, {} parameters in {} blocks, {} reducer shards, {} threads",
+      spec.name, parts.train.size(), parts.layout->num_parameters(), parts.layout->keys().size(),
+      spec.reducers, threads);
   LocalExecutor executor(spec, std::move(parts), threads);
   return RunTrainingLoop(spec, metadata, executor, start_epoch, observer);
 }

@@ -17,7 +17,7 @@ struct PredictOptions {
 
 struct PredictSummary {
   int64_t rows = 0;
-  int64_t correct = 0;     // predictions equal to the label (classifiers)
+  int64_t correct = 0;  // predictions equal to the label (classifiers)
   int64_t skipped_records = 0;
 };
 

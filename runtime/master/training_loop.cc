@@ -5,9 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "engine/base/log.h"
 #include "engine/updaters/schedule.h"
@@ -31,9 +30,15 @@ updaters::LearningRateSchedule ScheduleOf(const jobs::JobSpec& spec) {
   s.gamma = spec.schedule_gamma;
   s.min_lr = spec.schedule_min_lr;
   switch (spec.schedule) {
-    case jobs::JobSpec::Schedule::kConstant: s.kind = updaters::LearningRateSchedule::Kind::kConstant; break;
-    case jobs::JobSpec::Schedule::kStep: s.kind = updaters::LearningRateSchedule::Kind::kStep; break;
-    case jobs::JobSpec::Schedule::kCosine: s.kind = updaters::LearningRateSchedule::Kind::kCosine; break;
+    case jobs::JobSpec::Schedule::kConstant:
+      s.kind = updaters::LearningRateSchedule::Kind::kConstant;
+      break;
+    case jobs::JobSpec::Schedule::kStep:
+      s.kind = updaters::LearningRateSchedule::Kind::kStep;
+      break;
+    case jobs::JobSpec::Schedule::kCosine:
+      s.kind = updaters::LearningRateSchedule::Kind::kCosine;
+      break;
   }
   return s;
 }
@@ -185,7 +190,8 @@ Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetad
     const bool last_epoch = epoch + 1 == spec.epochs;
     if (last_epoch || (spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0)) {
       MRTRAIN_ASSIGN_OR_RETURN(ModelState state, executor.Snapshot());
-      MRTRAIN_RETURN_IF_ERROR(checkpoints.Save(MakeCheckpoint(metadata, epoch + 1, std::move(state))));
+      MRTRAIN_RETURN_IF_ERROR(
+          checkpoints.Save(MakeCheckpoint(metadata, epoch + 1, std::move(state))));
     }
     report.train_sec = train_sec;
     report.epoch_sec = Seconds(epoch_start);

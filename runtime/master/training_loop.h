@@ -49,8 +49,8 @@ struct EpochReport {
 class TrainingObserver {
  public:
   virtual ~TrainingObserver() = default;
-  virtual void OnRound(int64_t epoch, int64_t round, int64_t rounds_per_epoch,
-                       int64_t total_epochs, double elapsed_sec) {}
+  virtual void OnRound(int64_t epoch, int64_t round, int64_t rounds_per_epoch, int64_t total_epochs,
+                       double elapsed_sec) {}
   virtual void OnEpoch(const EpochReport& report) {}
 };
 

@@ -151,8 +151,8 @@ Status RunLocalSgd(const MapTaskConfig& config, const TaskId& task, const api::M
   for (int64_t begin = 0; begin < rows.num_rows; begin += batch) {
     const int64_t end = std::min(rows.num_rows, begin + batch);
     grads.Zero();
-    MRTRAIN_RETURN_IF_ERROR(CallGradient(task, mapper, ctx, SliceRows(rows, begin, end),
-                                         local_view, grads, stats));
+    MRTRAIN_RETURN_IF_ERROR(
+        CallGradient(task, mapper, ctx, SliceRows(rows, begin, end), local_view, grads, stats));
     const float step = static_cast<float>(config.local_learning_rate / (end - begin));
     for (int t = 0; t < layout.num_tensors(); ++t) {
       const auto& g = grads.grads()[t];
@@ -226,9 +226,9 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
   return out;
 }
 
-Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition,
-                                        int64_t num_features, int64_t chunk_rows,
-                                        const api::ParamsView& params, api::Mapper& mapper) {
+Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition, int64_t num_features,
+                                        int64_t chunk_rows, const api::ParamsView& params,
+                                        api::Mapper& mapper) {
   const api::Rows rows = partition.View(num_features);
   api::MapStats stats;
   const int64_t chunk = std::max<int64_t>(1, chunk_rows);

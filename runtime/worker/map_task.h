@@ -48,9 +48,9 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
 
 // The mapper's loss, example count and correct count over a whole partition (no gradients),
 // in chunks of chunk_rows. kPluginError when the mapper throws.
-Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition,
-                                        int64_t num_features, int64_t chunk_rows,
-                                        const api::ParamsView& params, api::Mapper& mapper);
+Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition, int64_t num_features,
+                                        int64_t chunk_rows, const api::ParamsView& params,
+                                        api::Mapper& mapper);
 
 // Rows [begin, end) of `rows` as a view (CSR views keep the base column/value pointers).
 api::Rows SliceRows(const api::Rows& rows, int64_t begin, int64_t end);

@@ -10,8 +10,8 @@
 namespace mrtrain::runtime {
 
 ReducerShard::ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layout,
-                           std::vector<ParamKey> keys, std::unique_ptr<api::Reducer> rule,
-                           float l1, float l2)
+                           std::vector<ParamKey> keys, std::unique_ptr<api::Reducer> rule, float l1,
+                           float l2)
     : shard_id_(shard_id),
       layout_(std::move(layout)),
       keys_(std::move(keys)),
@@ -72,11 +72,10 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     for (int64_t i = 0; i < run.num_keys(); ++i) {
       ParamKey key = run.keys[i];
       if (offset_of_.count(key) == 0 || run.LengthOf(i) != layout_->Range(key).length) {
-        return CorruptionError("shard " + std::to_string(shard_id_) + ": partition " +
-                               std::to_string(p) + " sent key (tensor " +
-                               std::to_string(key.tensor()) + ", block " +
-                               std::to_string(key.block()) +
-                               ") that this shard does not own or with a wrong length");
+        return CorruptionError(
+            "shard " + std::to_string(shard_id_) + ": partition " + std::to_string(p) +
+            " sent key (tensor " + std::to_string(key.tensor()) + ", block " +
+            std::to_string(key.block()) + ") that this shard does not own or with a wrong length");
       }
       if (update.sorted_runs && i > 0 && !(run.keys[i - 1] < key)) {
         return CorruptionError("shard " + std::to_string(shard_id_) + ": run from partition " +

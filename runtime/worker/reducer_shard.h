@@ -14,10 +14,10 @@ namespace mrtrain::runtime {
 
 // How a round's gradients become an update. Set by the master for each round.
 struct RoundUpdate {
-  int64_t step = 0;            // 1-based update count, this round included
-  double learning_rate = 0;    // after the schedule
-  double example_count = 0;    // examples behind the round's gradient sums, all partitions
-  bool sorted_runs = false;    // sort shuffle: runs are ascending and merged k-way
+  int64_t step = 0;          // 1-based update count, this round included
+  double learning_rate = 0;  // after the schedule
+  double example_count = 0;  // examples behind the round's gradient sums, all partitions
+  bool sorted_runs = false;  // sort shuffle: runs are ascending and merged k-way
 };
 
 // A reducer shard: owns the parameters and update-rule state of a fixed set of keys, applies
@@ -27,9 +27,8 @@ struct RoundUpdate {
 class ReducerShard {
  public:
   // `keys` are the blocks this shard owns (as the partitioner assigns them).
-  ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layout,
-               std::vector<ParamKey> keys, std::unique_ptr<api::Reducer> rule, float l1,
-               float l2);
+  ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layout, std::vector<ParamKey> keys,
+               std::unique_ptr<api::Reducer> rule, float l1, float l2);
 
   int shard_id() const { return shard_id_; }
   const std::vector<ParamKey>& keys() const { return keys_; }

@@ -15,9 +15,8 @@ MapOutputBuffer::MapOutputBuffer(const ModelLayout* layout, const Partitioner* p
 
 Status MapOutputBuffer::Add(ParamKey key, const float* values) {
   if (!layout_->IsValid(key)) {
-    return InvalidArgumentError("emitted key (tensor " + std::to_string(key.tensor()) +
-                                ", block " + std::to_string(key.block()) +
-                                ") is not part of the model");
+    return InvalidArgumentError("emitted key (tensor " + std::to_string(key.tensor()) + ", block " +
+                                std::to_string(key.block()) + ") is not part of the model");
   }
   const int64_t n = layout_->Range(key).length;
   auto it = slot_of_.find(key);
@@ -30,9 +29,8 @@ Status MapOutputBuffer::Add(ParamKey key, const float* values) {
   if (new_bytes > budget_bytes_) {
     return FailedPreconditionError(
         "map output would take " + std::to_string(new_bytes) +
-        " bytes, over shuffle.buffer_bytes=" + std::to_string(budget_bytes_) +
-        " (adding tensor " + std::to_string(key.tensor()) + " block " +
-        std::to_string(key.block()) + ")");
+        " bytes, over shuffle.buffer_bytes=" + std::to_string(budget_bytes_) + " (adding tensor " +
+        std::to_string(key.tensor()) + " block " + std::to_string(key.block()) + ")");
   }
   const int shard = partitioner_->ShardOf(key);
   Run& run = runs_[shard];
@@ -58,9 +56,7 @@ Run Sorted(const Run& run) {
   return sorted;
 }
 
-bool IsSorted(const Run& run) {
-  return std::is_sorted(run.keys.begin(), run.keys.end());
-}
+bool IsSorted(const Run& run) { return std::is_sorted(run.keys.begin(), run.keys.end()); }
 
 }  // namespace
 

@@ -11,8 +11,8 @@ namespace mrtrain::shuffle {
 inline std::shared_ptr<ModelLayout> TestLayout() {
   using api::TensorSpec;
   return std::make_shared<ModelLayout>(
-      ModelLayout::Create({TensorSpec{"W", {40, 30}}, TensorSpec{"b", {30}, TensorSpec::Role::kBias},
-                           TensorSpec{"V", {7}}},
+      ModelLayout::Create({TensorSpec{"W", {40, 30}},
+                           TensorSpec{"b", {30}, TensorSpec::Role::kBias}, TensorSpec{"V", {7}}},
                           64)
           .value());
 }

@@ -3,10 +3,11 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+
+#include <catch2/catch.hpp>
 
 #include "test/testing/temp_dir.h"
 #include "tools/data/synthetic.h"
@@ -46,12 +47,17 @@ struct Job {
     REQUIRE(tools::WriteSyntheticLibsvm(dir.File("train.svm"), s).ok());
     spec = dir.Write("job.yaml",
                      "data:\n"
-                     "  train: {path: " + dir.File("train.svm") + ", format: libsvm, partitions: 4}\n"
-                     "  test: {path: " + dir.File("train.svm") + ", format: libsvm, features: 8}\n"
-                     "model: {type: logistic}\n"
-                     "update: {rule: sgd, learning_rate: 2.0}\n"
-                     "training: {epochs: 3, rounds_per_epoch: 20}\n"
-                     "output: {dir: " + dir.File("out") + "}\n");
+                     "  train: {path: " +
+                         dir.File("train.svm") +
+                         ", format: libsvm, partitions: 4}\n"
+                         "  test: {path: " +
+                         dir.File("train.svm") +
+                         ", format: libsvm, features: 8}\n"
+                         "model: {type: logistic}\n"
+                         "update: {rule: sgd, learning_rate: 2.0}\n"
+                         "training: {epochs: 3, rounds_per_epoch: 20}\n"
+                         "output: {dir: " +
+                         dir.File("out") + "}\n");
   }
 };
 

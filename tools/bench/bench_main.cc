@@ -43,9 +43,9 @@ double Median(std::vector<double> v) {
 }
 
 int BenchJob(const std::string& spec_path, int epochs, const std::string& tmp_dir) {
-  auto spec = jobs::LoadJobSpec(spec_path, {"training.epochs=" + std::to_string(epochs),
-                                            "output.dir=" + tmp_dir,
-                                            "output.checkpoint.every_epochs=0"});
+  auto spec =
+      jobs::LoadJobSpec(spec_path, {"training.epochs=" + std::to_string(epochs),
+                                    "output.dir=" + tmp_dir, "output.checkpoint.every_epochs=0"});
   if (!spec.ok()) {
     std::fprintf(stderr, "%s\n", spec.status().ToString().c_str());
     return 1;

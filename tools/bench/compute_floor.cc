@@ -36,7 +36,8 @@ double RunFloorEpoch(const FloorSetup& s) {
       const int64_t n = s.widths[l + 1];
       float* z = act[l].data();
       for (int64_t i = 0; i < m; ++i) std::copy(b[l].begin(), b[l].end(), z + i * n);
-      blas::Gemm(false, false, m, n, s.widths[l], 1.0f, in, s.widths[l], w[l].data(), n, 1.0f, z, n);
+      blas::Gemm(false, false, m, n, s.widths[l], 1.0f, in, s.widths[l], w[l].data(), n, 1.0f, z,
+                 n);
       if (l + 1 < layers) {
         for (int64_t i = 0; i < m * n; ++i) z[i] = std::max(z[i], 0.0f);
       }
@@ -72,8 +73,10 @@ double RunFloorEpoch(const FloorSetup& s) {
       }
     }
     for (int l = 0; l < layers; ++l) {
-      blas::Axpy(static_cast<int64_t>(w[l].size()), -s.learning_rate / m, gw[l].data(), w[l].data());
-      blas::Axpy(static_cast<int64_t>(b[l].size()), -s.learning_rate / m, gb[l].data(), b[l].data());
+      blas::Axpy(static_cast<int64_t>(w[l].size()), -s.learning_rate / m, gw[l].data(),
+                 w[l].data());
+      blas::Axpy(static_cast<int64_t>(b[l].size()), -s.learning_rate / m, gb[l].data(),
+                 b[l].data());
     }
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

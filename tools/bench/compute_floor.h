@@ -13,8 +13,8 @@ struct FloorSetup {
   const float* x = nullptr;       // rows x widths[0], row-major
   const float* labels = nullptr;  // rows class indices
   int64_t rows = 0;
-  std::vector<int64_t> widths;    // d, hidden..., K
-  int64_t rounds = 1;             // mini-batches per epoch
+  std::vector<int64_t> widths;  // d, hidden..., K
+  int64_t rounds = 1;           // mini-batches per epoch
   float learning_rate = 0.01f;
 };
 

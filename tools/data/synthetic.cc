@@ -31,12 +31,17 @@ Row MakeRow(const SyntheticSpec& spec, const SyntheticTruth& truth, api::RandomS
     if (spec.density < 1.0 && random.Uniform() >= spec.density) continue;
     const float x = random.Uniform(-1.0f, 1.0f);
     row.features.emplace_back(j, x);
-    for (int64_t k = 0; k < truth.outputs; ++k) score[k] += x * truth.weights[j * truth.outputs + k];
+    for (int64_t k = 0; k < truth.outputs; ++k)
+      score[k] += x * truth.weights[j * truth.outputs + k];
   }
   for (double& s : score) s += spec.noise * random.Uniform(-1.7f, 1.7f);
   switch (spec.task) {
-    case SyntheticSpec::Task::kRegression: row.label = static_cast<float>(score[0]); break;
-    case SyntheticSpec::Task::kBinary: row.label = score[0] > 0 ? 1.0f : 0.0f; break;
+    case SyntheticSpec::Task::kRegression:
+      row.label = static_cast<float>(score[0]);
+      break;
+    case SyntheticSpec::Task::kBinary:
+      row.label = score[0] > 0 ? 1.0f : 0.0f;
+      break;
     case SyntheticSpec::Task::kMulticlass: {
       int64_t best = 0;
       for (int64_t k = 1; k < truth.outputs; ++k) {
@@ -68,7 +73,8 @@ Result<SyntheticTruth> WriteSyntheticCsv(const std::string& path, const Syntheti
     size_t next = 0;
     for (int64_t j = 0; j < spec.features; ++j) {
       float v = 0;
-      if (next < row.features.size() && row.features[next].first == j) v = row.features[next++].second;
+      if (next < row.features.size() && row.features[next].first == j)
+        v = row.features[next++].second;
       std::fprintf(f, ",%.9g", v);
     }
     std::fputc('\n', f);
@@ -78,7 +84,8 @@ Result<SyntheticTruth> WriteSyntheticCsv(const std::string& path, const Syntheti
 Result<SyntheticTruth> WriteSyntheticLibsvm(const std::string& path, const SyntheticSpec& spec) {
   return WriteRows(path, spec, [](std::FILE* f, const Row& row) {
     std::fprintf(f, "%.9g", row.label);
-    for (const auto& [j, v] : row.features) std::fprintf(f, " %lld:%.9g", static_cast<long long>(j + 1), v);
+    for (const auto& [j, v] : row.features)
+      std::fprintf(f, " %lld:%.9g", static_cast<long long>(j + 1), v);
     std::fputc('\n', f);
   });
 }

@@ -28,7 +28,8 @@ std::string GuessFormat(const std::string& path) {
 
 int Predict(PredictFlags& flags) {
   auto& data = flags.options.data;
-  auto format = data::ParseDataFormat(flags.format == "auto" ? GuessFormat(data.path) : flags.format);
+  auto format =
+      data::ParseDataFormat(flags.format == "auto" ? GuessFormat(data.path) : flags.format);
   if (!format.ok()) {
     std::fprintf(stderr, "mrtrain predict: --format: %s\n", format.status().message().c_str());
     return 2;
@@ -71,7 +72,8 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--format", flags->format, "auto, csv, libsvm or idx")
       ->check(CLI::IsMember({"auto", "csv", "libsvm", "idx"}));
   cmd->add_option("--labels", o.data.labels_path, "idx: the labels file");
-  cmd->add_option("--partitions", o.data.num_partitions, "How many partitions to cut the data into");
+  cmd->add_option("--partitions", o.data.num_partitions,
+                  "How many partitions to cut the data into");
   cmd->add_flag("--header", o.data.csv_header, "csv: the first line is a header");
   cmd->add_option("--label-column", o.data.label_column, "csv: label column name or index");
   cmd->add_option("--delimiter", flags->delimiter, "csv: field delimiter");

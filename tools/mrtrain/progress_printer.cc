@@ -16,8 +16,8 @@ void ProgressPrinter::OnRound(int64_t epoch, int64_t round, int64_t rounds_per_e
   std::string bar(filled, '#');
   bar.resize(kWidth, '.');
   std::fprintf(out_, "\r\033[Kepoch %lld/%lld [%s] %3d%% round %lld/%lld %.1fs",
-               static_cast<long long>(epoch + 1), static_cast<long long>(total_epochs),
-               bar.c_str(), static_cast<int>(fraction * 100), static_cast<long long>(round + 1),
+               static_cast<long long>(epoch + 1), static_cast<long long>(total_epochs), bar.c_str(),
+               static_cast<int>(fraction * 100), static_cast<long long>(round + 1),
                static_cast<long long>(rounds_per_epoch), elapsed_sec);
   std::fflush(out_);
 }

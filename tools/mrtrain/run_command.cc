@@ -48,7 +48,8 @@ int Run(const RunFlags& flags) {
 
 void AddRunCommand(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<RunFlags>();
-  CLI::App* cmd = app.add_subcommand("run", "Train a job in local mode (all roles in this process)");
+  CLI::App* cmd =
+      app.add_subcommand("run", "Train a job in local mode (all roles in this process)");
   cmd->add_option("job", flags->spec_path, "Job spec (YAML)")->required();
   cmd->add_option("--set", flags->overrides,
                   "Override a spec key, e.g. --set training.epochs=3 (repeatable)");

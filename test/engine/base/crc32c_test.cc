@@ -1,7 +1,8 @@
 #include "engine/base/crc32c.h"
 
-#include <catch2/catch.hpp>
 #include <string>
+
+#include <catch2/catch.hpp>
 
 #include "engine/base/status.h"
 #include "engine/base/thread_pool.h"

@@ -19,10 +19,9 @@ TEST_CASE("param keys pack tensor and block and sort by tensor then block", "[en
 }
 
 TEST_CASE("layout cuts tensors into blocks with a short last block", "[engine]") {
-  auto layout = ModelLayout::Create(
-      {TensorSpec{"W", {10, 7}, TensorSpec::Role::kWeight},
-       TensorSpec{"b", {7}, TensorSpec::Role::kBias}},
-      32);
+  auto layout = ModelLayout::Create({TensorSpec{"W", {10, 7}, TensorSpec::Role::kWeight},
+                                     TensorSpec{"b", {7}, TensorSpec::Role::kBias}},
+                                    32);
   REQUIRE(layout.ok());
   CHECK(layout->num_parameters() == 77);
   CHECK(layout->num_blocks(0) == 3);  // 70 floats: 32 + 32 + 6
@@ -49,8 +48,8 @@ TEST_CASE("layout rejects duplicate names and bad shapes with the tensor named",
 
 TEST_CASE("initialisers are seeded, bounded and leave biases at zero", "[engine]") {
   auto layout = std::make_shared<ModelLayout>(
-      ModelLayout::Create({TensorSpec{"W", {100, 50}}, TensorSpec{"b", {50}, TensorSpec::Role::kBias}},
-                          64)
+      ModelLayout::Create(
+          {TensorSpec{"W", {100, 50}}, TensorSpec{"b", {50}, TensorSpec::Role::kBias}}, 64)
           .value());
   ModelState a = ModelState::Zeros(layout, 0), b = ModelState::Zeros(layout, 0),
              c = ModelState::Zeros(layout, 0);
@@ -79,8 +78,8 @@ TEST_CASE("initialisers are seeded, bounded and leave biases at zero", "[engine]
 }
 
 TEST_CASE("block reads and writes touch only their range", "[engine]") {
-  auto layout = std::make_shared<ModelLayout>(
-      ModelLayout::Create({TensorSpec{"W", {10}}}, 4).value());
+  auto layout =
+      std::make_shared<ModelLayout>(ModelLayout::Create({TensorSpec{"W", {10}}}, 4).value());
   ModelState s = ModelState::Zeros(layout, 1);
   CHECK(s.slots.size() == 1);
   float in[2] = {1.5f, -2.5f};

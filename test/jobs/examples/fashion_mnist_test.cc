@@ -1,8 +1,9 @@
 // Accuracy floors on short runs of the example jobs over the real Fashion-MNIST data, so a
 // broken gradient, update rule, shuffle or data reader fails CI. The full-length runs reach
 // 84.7% (softmax) and 88.4% (MLP); see the README.
-#include <catch2/catch.hpp>
 #include <filesystem>
+
+#include <catch2/catch.hpp>
 
 #include "jobs/spec/job_spec.h"
 #include "runtime/local/local_job.h"
@@ -11,8 +12,7 @@
 namespace mrtrain {
 namespace {
 
-constexpr const char* kTrainImages =
-    "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
+constexpr const char* kTrainImages = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 
 runtime::TrainingResult TrainExample(const std::string& spec_path,
                                      std::vector<std::string> overrides) {

@@ -1,8 +1,9 @@
 #include "runtime/local/local_job.h"
 
-#include <catch2/catch.hpp>
 #include <algorithm>
 #include <filesystem>
+
+#include <catch2/catch.hpp>
 
 #include "runtime/checkpoint/checkpoint.h"
 #include "test/testing/temp_dir.h"
@@ -16,12 +17,17 @@ using testing::TempDir;
 // A softmax job over a synthetic 4-class dataset with known weights.
 std::string SoftmaxSpec(const std::string& train, const std::string& test, const std::string& out) {
   return "data:\n"
-         "  train: {path: " + train + ", format: csv, partitions: 5}\n"
-         "  test: {path: " + test + ", format: csv, partitions: 2}\n"
+         "  train: {path: " +
+         train +
+         ", format: csv, partitions: 5}\n"
+         "  test: {path: " +
+         test +
+         ", format: csv, partitions: 2}\n"
          "model: {type: softmax, block_size: 16}\n"
          "update: {rule: adam, learning_rate: 0.1}\n"
          "training: {epochs: 4, rounds_per_epoch: 6, seed: 3, threads: 2}\n"
-         "output: {dir: " + out + ", checkpoint: {every_epochs: 1, keep: 10}}\n";
+         "output: {dir: " +
+         out + ", checkpoint: {every_epochs: 1, keep: 10}}\n";
 }
 
 struct SyntheticFiles {
@@ -70,8 +76,7 @@ TEST_CASE("local mode learns a synthetic softmax problem", "[runtime]") {
   CHECK(model->model_type == "softmax");
 }
 
-TEST_CASE("final model is byte-identical across shuffle modes, reducers and threads",
-          "[runtime]") {
+TEST_CASE("final model is byte-identical across shuffle modes, reducers and threads", "[runtime]") {
   SyntheticFiles files;
   const std::string base = SoftmaxSpec(files.train, files.test, files.dir.File("a"));
   REQUIRE(Train(base, {}).ok());
@@ -84,7 +89,8 @@ TEST_CASE("final model is byte-identical across shuffle modes, reducers and thre
   std::vector<Variant> variants = {
       {"sort, 1 reducer", {"shuffle.mode=sort"}},
       {"hash, 3 reducers", {"shuffle.reducers=3"}},
-      {"sort, 3 reducers, 1 thread", {"shuffle.mode=sort", "shuffle.reducers=3", "training.threads=1"}},
+      {"sort, 3 reducers, 1 thread",
+       {"shuffle.mode=sort", "shuffle.reducers=3", "training.threads=1"}},
       {"hash, 7 reducers, 3 threads", {"shuffle.reducers=7", "training.threads=3"}},
   };
   for (const auto& v : variants) {
@@ -99,8 +105,7 @@ TEST_CASE("final model is byte-identical across shuffle modes, reducers and thre
   CHECK(TempDir::Read(files.dir.File("seed4/model.mrt")) != reference);
 }
 
-TEST_CASE("resume after a crash ends with the same bytes as an uninterrupted run",
-          "[runtime]") {
+TEST_CASE("resume after a crash ends with the same bytes as an uninterrupted run", "[runtime]") {
   SyntheticFiles files;
   const std::string out = files.dir.File("out");
   const std::string yaml = SoftmaxSpec(files.train, files.test, out);
@@ -129,9 +134,10 @@ TEST_CASE("resume after a crash ends with the same bytes as an uninterrupted run
 TEST_CASE("model averaging trains and stays deterministic across reducers", "[runtime]") {
   SyntheticFiles files;
   const std::string yaml = SoftmaxSpec(files.train, files.test, files.dir.File("avg1"));
-  std::vector<std::string> avg = {"training.mode=model_averaging", "update.rule=average",
-                                  "update.learning_rate=1", "training.local_learning_rate=0.5",
-                                  "training.local_batch_size=20", "training.rounds_per_epoch=2"};
+  std::vector<std::string> avg = {
+      "training.mode=model_averaging", "update.rule=average",
+      "update.learning_rate=1",        "training.local_learning_rate=0.5",
+      "training.local_batch_size=20",  "training.rounds_per_epoch=2"};
   auto one = Train(yaml, avg);
   REQUIRE(one.ok());
   CHECK(*one->last->test_accuracy > 0.85);

@@ -1,7 +1,8 @@
 #include "runtime/worker/map_task.h"
 
-#include <catch2/catch.hpp>
 #include <set>
+
+#include <catch2/catch.hpp>
 
 #include "engine/tensor/model_state.h"
 #include "test/runtime/worker/sum_mapper.h"

@@ -1,8 +1,9 @@
 #include "shuffle/merge/key_grouper.h"
 
-#include <catch2/catch.hpp>
 #include <cstring>
 #include <map>
+
+#include <catch2/catch.hpp>
 
 #include "engine/api/random.h"
 #include "shuffle/buffer/map_output_buffer.h"

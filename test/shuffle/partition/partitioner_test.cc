@@ -1,7 +1,8 @@
 #include "shuffle/partition/partitioner.h"
 
-#include <catch2/catch.hpp>
 #include <set>
+
+#include <catch2/catch.hpp>
 
 #include "test/shuffle/shuffle_test_util.h"
 

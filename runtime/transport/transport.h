@@ -1,0 +1,162 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "engine/base/status.h"
+#include "runtime/protocol/protocol_constants.h"
+
+// The one interface master and workers use to reach each other, so local mode (in-process) and
+// distributed mode (TCP) run the same code. See in_process_transport.h and tcp_transport.h.
+//
+// Threads. A Transport runs one thread of its own, the transport thread. Every callback runs on
+// it, one at a time: ConnectionHandler callbacks, Connect's `done`, Post()ed functions and
+// RunAfter() timers. Code driven only by callbacks therefore needs no locks. Callbacks must not
+// block (no waiting on other threads, no long computation: hand heavy work to a compute pool,
+// which Post()s the result back) and must not throw; a callback that throws anyway has its
+// connection closed with kInternal and an error logged.
+//
+// Lifetimes. The Transport owns its listeners and live connections. A std::shared_ptr<Connection>
+// handed out may be kept past Close() or Stop() or the Transport's destruction: it then refuses
+// to send, and touches nothing of the Transport.
+namespace mrtrain::runtime {
+
+class Connection;
+
+// Callbacks for the connections of one Listen() or one Connect(). Each connection keeps its own
+// copy. Only on_message is required.
+struct ConnectionHandler {
+  // Once per connection, after the handshake and before any on_message: for Listen(), each
+  // accepted connection; for Connect(), just before `done` gets the connection.
+  std::function<void(const std::shared_ptr<Connection>&)> on_open;
+
+  // Once per frame the peer sent, in the order it sent them.
+  std::function<void(const std::shared_ptr<Connection>&, MessageType type, std::string payload)>
+      on_message;
+
+  // Exactly once per connection that was opened, last of its callbacks:
+  //   OK                  this side called Close(), and the queued frames were written (or the
+  //                       close timeout ran out);
+  //   kUnavailable        the peer closed or reset the connection, or the transport stopped;
+  //   kCorruption         the peer broke the protocol (bad frame or checksum, a handshake frame
+  //                       after the handshake);
+  //   kInternal           a callback threw.
+  std::function<void(const std::shared_ptr<Connection>&, const Status&)> on_closed;
+};
+
+// How much a connection buffers and how long a sender waits for a slow peer.
+struct TransportLimits {
+  // A frame's payload may not be longer (for both sending and receiving).
+  uint32_t max_frame_payload_bytes = kDefaultMaxFramePayloadBytes;
+  // Bytes queued on one connection (sent by the caller, not yet written to the socket or
+  // delivered) beyond which Send() waits; see Connection::Send.
+  size_t send_budget_bytes = 64u << 20;
+  // The longest Send() waits for the queue to drain below the budget.
+  std::chrono::milliseconds send_timeout{60000};
+};
+
+// One established, authenticated connection. Thread-safe: Send() and Close() may be called from
+// any thread.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // Queues one frame. Frames of one connection are written, and delivered, in Send() order.
+  // Returns OK once the frame is queued: that says nothing about delivery, which only a reply
+  // confirms. Errors:
+  //   kInvalidArgument    payload longer than TransportLimits::max_frame_payload_bytes;
+  //   kUnavailable        the connection is closing or closed (Close(), the peer, Stop());
+  //   kDeadlineExceeded   the queue stayed over the budget for send_timeout.
+  // Backpressure: when the connection already queues send_budget_bytes or more, Send() called
+  // off the transport thread BLOCKS until the queue drains below the budget, so a slow peer
+  // makes its senders wait instead of buffering without bound. On the transport thread it never
+  // blocks (that would deadlock: the transport thread drains the queue) and queues beyond the
+  // budget; callbacks should therefore only send replies bounded by what they received, and
+  // leave bulk sending (map outputs) to other threads. A frame larger than the whole budget is
+  // accepted when the queue is empty.
+  virtual Status Send(MessageType type, std::string payload) = 0;
+
+  // Closes the connection: frames already queued are still written (bounded by the
+  // transport's close timeout), then on_closed(OK) runs on the transport thread. Send() fails
+  // from the moment Close() is called, and no on_message starts after Close() returns. Safe to
+  // call more than once and after the peer has gone.
+  virtual void Close() = 0;
+
+  // The peer's address for logs: "127.0.0.1:40123", "inproc://master (client 2)".
+  virtual const std::string& peer() const = 0;
+};
+
+// A timer started by Transport::RunAfter().
+class TimerHandle {
+ public:
+  TimerHandle() = default;
+  explicit TimerHandle(std::shared_ptr<std::atomic<bool>> cancelled)
+      : cancelled_(std::move(cancelled)) {}
+
+  // The function will not run if Cancel() is called on the transport thread before it does;
+  // from another thread it may already be running. Idempotent; no-op on a default handle.
+  void Cancel() {
+    if (cancelled_) cancelled_->store(true);
+  }
+  bool cancelled() const { return cancelled_ && cancelled_->load(); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+};
+
+class Transport {
+ public:
+  using ConnectCallback = std::function<void(Result<std::shared_ptr<Connection>>)>;
+
+  virtual ~Transport() = default;
+
+  // Starts accepting connections at `address` ("host:port" for TCP, port 0 picks a free one;
+  // "inproc://name" in-process, "inproc://" picks a name), each served by a copy of `handler`.
+  // Returns the bound address, to hand to peers. Synchronous; callable from any thread.
+  // Errors: kInvalidArgument (malformed address), kUnavailable (the address is in use),
+  // kIOError (the OS refused), kFailedPrecondition (after Stop()).
+  virtual Result<std::string> Listen(const std::string& address, ConnectionHandler handler) = 0;
+
+  // Opens a connection to `address` and runs the handshake, within a bounded time. `done` runs
+  // once on the transport thread, with the connection (after handler.on_open) or the error:
+  // kUnavailable (refused, unreachable, nothing listening), kDeadlineExceeded (no handshake in
+  // time), kFailedPrecondition (wrong secret, version or mode: retrying will not help),
+  // kCorruption (the peer does not speak the protocol). Retrying is the caller's choice.
+  // After Stop(), `done` runs at once on the calling thread with kFailedPrecondition.
+  virtual void Connect(const std::string& address, ConnectionHandler handler,
+                       ConnectCallback done) = 0;
+
+  // Runs `fn` on the transport thread, after the callbacks already queued. Dropped (destroyed
+  // unrun) once Stop() has been called.
+  virtual void Post(std::function<void()> fn) = 0;
+
+  // Runs `fn` on the transport thread after `delay`, unless cancelled or stopped first: the
+  // bound for every wait (a reply that never comes, a heartbeat that stops).
+  virtual TimerHandle RunAfter(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+
+  // True on the transport thread.
+  virtual bool InTransportThread() const = 0;
+
+  // Stops listening, closes every connection (each open one gets on_closed(kUnavailable,
+  // "transport stopped")), fails pending connects, drops pending posts and timers, and ends the
+  // transport thread. Returns promptly; idempotent. From a callback it does the same but returns
+  // before the transport thread ends (the destructor joins it).
+  // The destructor calls Stop(). REQUIRES: the Transport is not destroyed on its own thread.
+  virtual void Stop() = 0;
+};
+
+// Encodes `message` (a struct of runtime/protocol/messages.h, found by argument-dependent lookup)
+// and sends it. Errors: those of Encode and Connection::Send.
+template <typename M>
+Status SendMessage(Connection& connection, const M& message) {
+  MRTRAIN_ASSIGN_OR_RETURN(std::string payload, Encode(message));
+  return connection.Send(M::kType, std::move(payload));
+}
+
+}  // namespace mrtrain::runtime
