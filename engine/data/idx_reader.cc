@@ -19,6 +19,12 @@ constexpr size_t kChunkBytes = 1 << 20;
 constexpr size_t kParkedStreams = 4;
 // Bounds the size of one record, so products of untrusted dimensions cannot overflow.
 constexpr int64_t kMaxRecordValues = int64_t{1} << 31;
+// Bounds the data of a file (count < 2^32 records of < 2^33 bytes could pass 2^63), so that
+// offsets and sizes computed from the header fit in int64_t.
+constexpr int64_t kMaxDataBytes = int64_t{1} << 62;
+// Deflate cannot expand data by more than about 1032:1, so a gzip file claiming more data than
+// that over its compressed size is damaged, and its claim must not size an allocation.
+constexpr int64_t kMaxGzipExpansion = 1032;
 
 uint32_t LoadBigEndian32(const unsigned char* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
@@ -79,15 +85,29 @@ Result<IdxHeader> ReadHeader(const std::string& path, bool is_labels) {
     }
   }
   header.data_offset = 4 + 4 * ndims;
+  if (header.count > kMaxDataBytes / header.record_bytes()) {
+    return CorruptionError(path + ": " + std::to_string(header.count) + " records of " +
+                           std::to_string(header.record_bytes()) +
+                           " bytes are more than 2^62 bytes");
+  }
   return header;
 }
 
-// A gzip file's length is known only after decompressing it, so only plain files are checked
-// here; LoadPartition catches short gzip files.
-Status CheckPlainSize(const IdxHeader& h) {
-  if (IsGzipPath(h.path)) return Status::Ok();
+// LoadPartition allocates a partition's floats before reading them, so the header's claim is
+// checked against the file first. A plain file must have exactly the size the header gives. A
+// gzip file's length is known only after decompressing it (LoadPartition catches short ones),
+// so its claim is only bounded by what its compressed size can hold: a damaged header then
+// costs at most a few thousand times the file's size, never what the header says.
+Status CheckSize(const IdxHeader& h) {
   MRTRAIN_ASSIGN_OR_RETURN(int64_t size, FileSize(h.path));
   const int64_t expected = h.data_offset + h.count * h.record_bytes();
+  if (IsGzipPath(h.path)) {
+    if (expected / kMaxGzipExpansion <= size) return Status::Ok();
+    return CorruptionError(h.path + ": the header gives " + std::to_string(h.count) +
+                           " records of " + std::to_string(h.record_bytes()) +
+                           " bytes, more than a gzip file of " + std::to_string(size) +
+                           " bytes can hold");
+  }
   if (size == expected) return Status::Ok();
   std::string message = h.path + ": expected " + std::to_string(expected) + " bytes for " +
                         std::to_string(h.count) + " records of " +
@@ -141,8 +161,9 @@ class IdxDataset : public Dataset {
                     float* dst) const {
     MRTRAIN_ASSIGN_OR_RETURN(auto source,
                              streams_.Open(h.path, h.data_offset + first * h.record_bytes()));
-    const int64_t chunk_records =
-        std::max<int64_t>(1, static_cast<int64_t>(kChunkBytes) / h.record_bytes());
+    // No more than the partition needs: a small one should not cost a whole chunk.
+    const int64_t chunk_records = std::min(
+        std::max<int64_t>(1, static_cast<int64_t>(kChunkBytes) / h.record_bytes()), last - first);
     std::vector<unsigned char> raw(chunk_records * h.record_bytes());
     for (int64_t r = first; r < last; r += chunk_records) {
       const int64_t n = std::min(chunk_records, last - r);
@@ -220,8 +241,8 @@ Result<std::unique_ptr<Dataset>> OpenIdxDataset(const DatasetSpec& spec,
     return InvalidArgumentError("idx: " + std::to_string(spec.num_partitions) + " partitions for " +
                                 std::to_string(images.count) + " records in " + images.path);
   }
-  MRTRAIN_RETURN_IF_ERROR(CheckPlainSize(images));
-  MRTRAIN_RETURN_IF_ERROR(CheckPlainSize(labels));
+  MRTRAIN_RETURN_IF_ERROR(CheckSize(images));
+  MRTRAIN_RETURN_IF_ERROR(CheckSize(labels));
   return std::unique_ptr<Dataset>(
       std::make_unique<IdxDataset>(spec, std::move(files), std::move(images), std::move(labels)));
 }

@@ -7,6 +7,14 @@ namespace mrtrain::data {
 namespace {
 
 constexpr size_t kChunkBytes = 1 << 20;
+// The first buffer for a range (or a prefix, in LineNumberAt) shorter than a chunk: small
+// partitions then cost no more than they hold. A power of two, like kChunkBytes, so that
+// doubling reaches kMaxLineBytes exactly.
+constexpr size_t kSmallChunkBytes = 1 << 16;
+
+size_t FirstBufferBytes(int64_t bytes_wanted) {
+  return bytes_wanted < static_cast<int64_t>(kChunkBytes) ? kSmallChunkBytes : kChunkBytes;
+}
 
 }  // namespace
 
@@ -25,7 +33,7 @@ LineReader::LineReader(std::unique_ptr<ByteSource> source, int64_t start, bool s
     : source_(std::move(source)),
       end_(end),
       skip_first_(skip_first),
-      buf_(kChunkBytes),
+      buf_(FirstBufferBytes(end - start)),
       buf_offset_(start) {}
 
 Result<bool> LineReader::Next(std::string_view* line, int64_t* offset) {
@@ -78,7 +86,7 @@ Result<bool> LineReader::Refill() {
 
 Result<int64_t> LineNumberAt(const std::string& path, int64_t offset) {
   MRTRAIN_ASSIGN_OR_RETURN(auto source, ByteSource::Open(path));
-  std::vector<char> buf(kChunkBytes);
+  std::vector<char> buf(FirstBufferBytes(offset));
   int64_t line = 1;
   int64_t pos = 0;
   while (pos < offset) {

@@ -11,7 +11,17 @@ MapOutputBuffer::MapOutputBuffer(const ModelLayout* layout, const Partitioner* p
     : layout_(layout),
       partitioner_(partitioner),
       budget_bytes_(budget_bytes),
-      runs_(partitioner->num_shards()) {}
+      runs_(partitioner->num_shards()) {
+  // Reserve each shard's share of the model up front (capped by the budget): dense models
+  // emit all of it, and growing a vector of that size by doubling would copy it twice more.
+  // Pages reserved but never written are never touched, so sparse models pay only address
+  // space.
+  std::vector<int64_t> floats(runs_.size(), 0);
+  for (ParamKey key : layout->keys()) floats[partitioner->ShardOf(key)] += layout->Range(key).length;
+  for (size_t s = 0; s < runs_.size(); ++s) {
+    runs_[s].values.reserve(std::min<int64_t>(floats[s], budget_bytes / sizeof(float)));
+  }
+}
 
 Status MapOutputBuffer::Add(ParamKey key, const float* values) {
   if (!layout_->IsValid(key)) {

@@ -1,12 +1,13 @@
 // libFuzzer target for the csv reader (engine/data/csv_reader.cc).
 //
 // Input: one flags byte, then the text of up to three files separated by NUL bytes
-// (WriteTextDataset). Flags:
+// (WriteTextDataset), or of one file. Flags:
 //   bit 0      csv_header
 //   bits 1-2   label_column: "0", "-1", "2" or the name "y"
 //   bits 3-4   delimiter: ',', '\t', ';' or ' '
 //   bit 5      scale 0.5 instead of the default
 //   bit 6      files named *.csv.gz: read through zlib (which passes plain bytes through)
+//   bit 7      one file holding all the bytes, NULs included (for real gzip streams)
 
 #include <cstddef>
 #include <cstdint>
@@ -26,7 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec.delimiter = ",\t; "[(flags >> 3) & 3];
   spec.scale = (flags & 0x20) != 0 ? 0.5 : 0;
   spec.path = mrtrain::fuzz::WriteTextDataset(data + 1, size - 1,
-                                              (flags & 0x40) != 0 ? ".csv.gz" : ".csv");
+                                              (flags & 0x40) != 0 ? ".csv.gz" : ".csv",
+                                              /*one_file=*/(flags & 0x80) != 0);
   mrtrain::fuzz::ExerciseDataset(spec, {1, 2, 3, 7});
   return 0;
 }

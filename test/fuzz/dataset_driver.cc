@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/base/check.h"
+#include "engine/base/log.h"
 #include "engine/data/partition_data.h"
 #include "test/fuzz/scratch_files.h"
 
@@ -108,6 +109,7 @@ void Append(const PartitionData& d, AllRows* all) {
 std::optional<AllRows> LoadAll(const DatasetSpec& spec) {
   Result<std::unique_ptr<data::Dataset>> dataset = data::Dataset::Open(spec);
   if (!dataset.ok()) {
+    if (getenv("DBG")) fprintf(stderr, "DBG open: %s\n", dataset.status().message().c_str());
     MRTRAIN_CHECK(!dataset.status().message().empty());
     return std::nullopt;
   }
@@ -119,6 +121,7 @@ std::optional<AllRows> LoadAll(const DatasetSpec& spec) {
     MRTRAIN_CHECK(!(*dataset)->DescribePartition(p).empty());
     Result<PartitionData> part = (*dataset)->LoadPartition(p);
     if (!part.ok()) {
+      if (getenv("DBG")) fprintf(stderr, "DBG load: %s\n", part.status().message().c_str());
       MRTRAIN_CHECK(!part.status().message().empty());
       complete = false;
       continue;  // the later partitions still get parsed, for coverage
@@ -133,6 +136,9 @@ std::optional<AllRows> LoadAll(const DatasetSpec& spec) {
 }  // namespace
 
 void ExerciseDataset(DatasetSpec spec, const std::vector<int64_t>& partition_counts) {
+  // A warning per input (gzip files are not split) would drown the fuzzer's own output.
+  static const bool quiet = SetLogLevel("error");
+  (void)quiet;
   std::optional<AllRows> first_fail, first_skip;
   for (int64_t count : partition_counts) {
     spec.num_partitions = count;
@@ -140,6 +146,7 @@ void ExerciseDataset(DatasetSpec spec, const std::vector<int64_t>& partition_cou
     std::optional<AllRows> fail = LoadAll(spec);
     spec.on_bad_record = BadRecordPolicy::kSkip;
     std::optional<AllRows> skip = LoadAll(spec);
+    if (getenv("DBG")) fprintf(stderr, "DBG P=%ld fail=%d skip=%d rows=%ld skipped=%ld\n", (long)count, fail.has_value(), skip.has_value(), skip ? (long)skip->num_rows : -1L, skip ? (long)skip->skipped : -1L);
     // kFail succeeds exactly when there is nothing to skip.
     MRTRAIN_CHECK(fail.has_value() == (skip.has_value() && skip->skipped == 0));
     if (fail) MRTRAIN_CHECK(SameRows(*fail, *skip));
@@ -153,8 +160,9 @@ void ExerciseDataset(DatasetSpec spec, const std::vector<int64_t>& partition_cou
   }
 }
 
-std::string WriteTextDataset(const uint8_t* data, size_t size, const std::string& suffix) {
-  constexpr int kMaxFiles = 3;
+std::string WriteTextDataset(const uint8_t* data, size_t size, const std::string& suffix,
+                             bool one_file) {
+  const int kMaxFiles = one_file ? 1 : 3;
   const std::string folder = ResetScratchFolder("text");
   const uint8_t* end = data + size;
   for (int i = 0; i < kMaxFiles; ++i) {

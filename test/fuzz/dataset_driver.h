@@ -25,9 +25,11 @@ namespace mrtrain::fuzz {
 void ExerciseDataset(data::DatasetSpec spec, const std::vector<int64_t>& partition_counts);
 
 // Writes the input of a text-format target as the files of a dataset folder and returns the
-// folder: the bytes are cut at NUL bytes (which no text record holds) into at most three files,
-// part-0<suffix>, part-1<suffix>, ..., the last one keeping any further NULs. So one input can
-// test a dataset that spans files, with a header per file and partitions across file ends.
-std::string WriteTextDataset(const uint8_t* data, size_t size, const std::string& suffix);
+// folder. Unless `one_file`, the bytes are cut at NUL bytes (which no text record holds) into
+// at most three files, part-0<suffix>, part-1<suffix>, ..., the last one keeping any further
+// NULs, so that one input can test a dataset that spans files, with a header per file and
+// partitions across file ends; `one_file` keeps them whole (a real gzip stream has NULs).
+std::string WriteTextDataset(const uint8_t* data, size_t size, const std::string& suffix,
+                             bool one_file);
 
 }  // namespace mrtrain::fuzz

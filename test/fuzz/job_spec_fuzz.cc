@@ -1,8 +1,8 @@
 // libFuzzer target for the job spec parser (jobs/spec): yaml-cpp, the typed getters, the
 // section readers, --set overrides and the fingerprint.
 //
-// Input: YAML text. It is parsed whole, and once more with its last line taken off and
-// applied as an override ("key.path=value", as after --set).
+// Input: YAML text. It is parsed whole, and when its last line holds an '=', once more with
+// that line taken off and applied as an override ("key.path=value", as after --set).
 
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +31,7 @@ bool IsLowerHex(const std::string& s) {
 // deterministic fingerprint.
 void ParseAndCheck(const std::string& text, const std::vector<std::string>& overrides) {
   Result<JobSpec> spec = mrtrain::jobs::ParseJobSpec(text, "fuzz.yaml", overrides);
+  if (getenv("DBG")) fprintf(stderr, "DBG spec: %s\n", spec.status().message().c_str());
   if (!spec.ok()) {
     MRTRAIN_CHECK(spec.status().code() == StatusCode::kInvalidArgument);
     MRTRAIN_CHECK(!spec.status().message().empty());
@@ -51,9 +52,12 @@ void ParseAndCheck(const std::string& text, const std::vector<std::string>& over
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   ParseAndCheck(text, {});
-  const size_t newline = text.rfind('\n');
-  if (newline != std::string::npos) {
-    ParseAndCheck(text.substr(0, newline), {text.substr(newline + 1)});
+  // The last line (before a final newline) is an override when it holds an '='.
+  const std::string body = !text.empty() && text.back() == '\n' ? text.substr(0, size - 1) : text;
+  const size_t newline = body.rfind('\n');
+  const std::string last = body.substr(newline == std::string::npos ? 0 : newline + 1);
+  if (last.find('=') != std::string::npos) {
+    ParseAndCheck(body.substr(0, body.size() - last.size()), {last});
   }
   return 0;
 }

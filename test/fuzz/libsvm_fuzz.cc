@@ -1,11 +1,12 @@
 // libFuzzer target for the libsvm reader (engine/data/libsvm_reader.cc).
 //
 // Input: one flags byte, then the text of up to three files separated by NUL bytes
-// (WriteTextDataset). Flags:
+// (WriteTextDataset), or of one file. Flags:
 //   bit 0      zero_based
 //   bits 1-3   num_features: 0 (inferred), 1, 2, 3, 5, 10, 1000 or 2^32
 //   bit 5      scale 0.5 instead of the default
 //   bit 6      files named *.svm.gz: read through zlib (which passes plain bytes through)
+//   bit 7      one file holding all the bytes, NULs included (for real gzip streams)
 
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec.num_features = kNumFeatures[(flags >> 1) & 7];
   spec.scale = (flags & 0x20) != 0 ? 0.5 : 0;
   spec.path = mrtrain::fuzz::WriteTextDataset(data + 1, size - 1,
-                                              (flags & 0x40) != 0 ? ".svm.gz" : ".svm");
+                                              (flags & 0x40) != 0 ? ".svm.gz" : ".svm",
+                                              /*one_file=*/(flags & 0x80) != 0);
   mrtrain::fuzz::ExerciseDataset(spec, {1, 2, 3, 7});
   return 0;
 }

@@ -181,6 +181,33 @@ TEST_CASE("a truncated gzip idx file fails only the partitions it cuts, naming t
                                        "per record");
 }
 
+TEST_CASE("an idx header claiming more data than its file can hold fails at open", "[data]") {
+  // Found by test/fuzz:idx_fuzz: a partition's floats are allocated from the header's counts
+  // before they are read, so the claim must be checked first.
+  TempDir dir;
+  SECTION("a gzip file claiming more than deflate can expand to") {
+    // 5 records of 2^30 bytes from a few dozen compressed bytes.
+    WriteGzip(dir.File("img.gz"), IdxFile(kUbyte, {5, 1u << 15, 1u << 15}, Pixels()));
+    WriteGzip(dir.File("lab.gz"), IdxFile(kUbyte, {5}, Labels(5)));
+    auto dataset = Dataset::Open(IdxSpec(dir.File("img.gz"), dir.File("lab.gz"), 1));
+    REQUIRE_FALSE(dataset.ok());
+    CHECK(dataset.status().code() == StatusCode::kCorruption);
+    CHECK(dataset.status().message().rfind(
+              dir.File("img.gz") + ": the header gives 5 records of 1073741824 bytes, more than "
+                                   "a gzip file of ",
+              0) == 0);
+  }
+  SECTION("dimensions whose data would pass 2^62 bytes") {
+    std::string images = dir.Write("img", IdxFile(kFloat, {0xFFFFFFFFu, 1u << 31}, ""));
+    std::string labels = dir.Write("lab", IdxFile(kFloat, {0xFFFFFFFFu}, ""));
+    auto dataset = Dataset::Open(IdxSpec(images, labels, 1));
+    REQUIRE_FALSE(dataset.ok());
+    CHECK(dataset.status().code() == StatusCode::kCorruption);
+    CHECK(dataset.status().message() ==
+          images + ": 4294967295 records of 8589934592 bytes are more than 2^62 bytes");
+  }
+}
+
 TEST_CASE("gzip idx data after the last record is corruption", "[data]") {
   TempDir dir;
   WriteGzip(dir.File("img.gz"), IdxFile(kUbyte, {5, 2, 3}, Pixels() + "extra"));
