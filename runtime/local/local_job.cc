@@ -7,6 +7,7 @@
 #include "engine/base/log.h"
 #include "engine/base/thread_pool.h"
 #include "engine/data/dataset.h"
+#include "engine/data/partition_cache.h"
 #include "engine/models/registry.h"
 #include "engine/tensor/blas.h"
 #include "engine/updaters/registry.h"
@@ -23,23 +24,26 @@ int ThreadsFor(const jobs::JobSpec& spec) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-// Parses every partition of a dataset in parallel ("parse once": they stay in memory for all
-// epochs). Errors name the set and the partition's extent.
+// Parses every partition of a dataset in parallel through the partition cache ("parse once":
+// local mode needs all of them before training, to learn the data's shape, and keeps them for
+// all epochs). Errors name the set and the partition's extent.
 Result<PartitionList> LoadAll(const data::DatasetSpec& spec, const std::string& set,
                               ThreadPool& pool) {
   auto opened = data::Dataset::Open(spec);
   if (!opened.ok()) return opened.status().WithContext("data." + set);
   const data::Dataset& dataset = **opened;
+  data::PartitionCache cache(&dataset);
   const int64_t n = dataset.num_partitions();
-  std::vector<Result<data::PartitionData>> loaded(n, InternalError("not loaded"));
-  pool.ParallelFor(n, [&](int64_t p) { loaded[p] = dataset.LoadPartition(p); });
+  std::vector<Result<std::shared_ptr<const data::PartitionData>>> loaded(
+      n, InternalError("not loaded"));
+  pool.ParallelFor(n, [&](int64_t p) { loaded[p] = cache.Get(p); });
   PartitionList parts;
   for (int64_t p = 0; p < n; ++p) {
     if (!loaded[p].ok()) {
       return loaded[p].status().WithContext("data." + set + " partition " + std::to_string(p) +
                                             " (" + dataset.DescribePartition(p) + ")");
     }
-    parts.push_back(std::make_shared<const data::PartitionData>(std::move(loaded[p]).value()));
+    parts.push_back(*loaded[p]);
   }
   return parts;
 }

@@ -1,0 +1,323 @@
+#include "runtime/protocol/messages.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "test/runtime/protocol/allocation_tracker.h"
+
+namespace mrtrain::runtime::msg {
+namespace {
+
+template <typename M>
+M RoundTrip(const M& in) {
+  Result<std::string> bytes = Encode(in);
+  REQUIRE(bytes.ok());
+  M out;
+  Status s = Decode(*bytes, &out);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  // Re-encoding gives the same bytes: nothing was lost or reordered.
+  Result<std::string> again = Encode(out);
+  REQUIRE(again.ok());
+  CHECK(*again == *bytes);
+  return out;
+}
+
+// Every strict prefix of a valid payload, and the payload with a byte appended, is rejected
+// cleanly.
+template <typename M>
+void CheckTruncationsRejected(const M& m) {
+  std::string bytes = *Encode(m);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    M out;
+    Status s = Decode(std::string_view(bytes).substr(0, n), &out);
+    INFO("prefix of " << n << " bytes");
+    CHECK(s.code() == StatusCode::kCorruption);
+  }
+  M out;
+  Status s = Decode(bytes + "x", &out);
+  CHECK(s.code() == StatusCode::kCorruption);
+  CHECK_THAT(s.message(), Catch::Contains("trailing"));
+}
+
+void PutU64(std::string* s, size_t at, uint64_t v) { std::memcpy(&(*s)[at], &v, 8); }
+
+PushRun SamplePushRun() {
+  PushRun m;
+  m.job_id = 7;
+  m.epoch = 3;
+  m.round = 2;
+  m.partition = 11;
+  m.shard = 1;
+  m.attempt = 2;
+  m.keys = {ParamKey(0, 5).packed(), ParamKey(1, 0).packed(), ParamKey(2, 9).packed()};
+  m.offsets = {0, 4, 4, 7};
+  m.values = {1.5f, -2.f, 3.25f, 0.f, 1e-30f, -0.f, 6.f};
+  return m;
+}
+
+TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
+  Hello hello{"node-3:4411", 8, "10.0.0.3:7071"};
+  Hello h = RoundTrip(hello);
+  CHECK(h.worker_name == "node-3:4411");
+  CHECK(h.slots == 8);
+  CHECK(h.data_address == "10.0.0.3:7071");
+
+  Welcome w = RoundTrip(Welcome{42, 1500});
+  CHECK(w.worker_id == 42);
+  CHECK(w.heartbeat_interval_ms == 1500);
+
+  Heartbeat hb = RoundTrip(Heartbeat{42, 99, 3});
+  CHECK(hb.worker_id == 42);
+  CHECK(hb.sequence == 99);
+  CHECK(hb.running_tasks == 3);
+
+  RunMapTask task = RoundTrip(RunMapTask{5, 2, 1, 17, 3, 40, 0.125});
+  CHECK(task.job_id == 5);
+  CHECK(task.epoch == 2);
+  CHECK(task.round == 1);
+  CHECK(task.partition == 17);
+  CHECK(task.attempt == 3);
+  CHECK(task.step == 40);
+  CHECK(task.learning_rate == 0.125);
+
+  MapTaskDone done = RoundTrip(MapTaskDone{5, 2, 1, 17, 3, 12.5, 1000, 870, 1 << 20});
+  CHECK(done.loss_sum == 12.5);
+  CHECK(done.examples == 1000);
+  CHECK(done.correct == 870);
+  CHECK(done.bytes_sent == 1 << 20);
+  CHECK(done.partition == 17);
+
+  TaskFailed failed{5, TaskKind::kReduce, 2, 1, -1, 4, 1, StatusCode::kPluginError,
+                    "plugin threw: bad row at data/part-3.csv:17"};
+  TaskFailed f = RoundTrip(failed);
+  CHECK(f.kind == TaskKind::kReduce);
+  CHECK(f.shard == 4);
+  CHECK(f.partition == -1);
+  CHECK(f.code == StatusCode::kPluginError);
+  CHECK(f.message == failed.message);
+
+  ReduceRound rr = RoundTrip(ReduceRound{5, 2, 1, 3, 41, 0.01, 60000});
+  CHECK(rr.shard == 3);
+  CHECK(rr.step == 41);
+  CHECK(rr.learning_rate == 0.01);
+  CHECK(rr.example_count == 60000);
+
+  ShardCommitted sc = RoundTrip(ShardCommitted{5, 2, 1, 3, 41});
+  CHECK(sc.shard == 3);
+  CHECK(sc.step == 41);
+
+  ShardMap map = RoundTrip(ShardMap{5, 2, {"10.0.0.1:7071", "", "[::1]:7071"}});
+  CHECK(map.shard_addresses == std::vector<std::string>{"10.0.0.1:7071", "", "[::1]:7071"});
+
+  JobSpecText spec = RoundTrip(JobSpecText{0, "model: softmax\nepochs: 3\n"});
+  CHECK(spec.yaml == "model: softmax\nepochs: 3\n");
+
+  JobStatus status = RoundTrip(JobStatus{5, JobState::kFailed, R"({"error":"x"})"});
+  CHECK(status.state == JobState::kFailed);
+  CHECK(status.json == R"({"error":"x"})");
+
+  EpochReport report = RoundTrip(EpochReport{5, 3, R"({"epoch":3,"loss":0.41})"});
+  CHECK(report.epoch == 3);
+  CHECK(report.json_line == R"({"epoch":3,"loss":0.41})");
+
+  CHECK(RoundTrip(Shutdown{"master exiting"}).reason == "master exiting");
+  CHECK(RoundTrip(Shutdown{}).reason.empty());
+}
+
+TEST_CASE("data-plane messages round trip", "[runtime][protocol]") {
+  PushRun push = RoundTrip(SamplePushRun());
+  CHECK(push.job_id == 7);
+  CHECK(push.epoch == 3);
+  CHECK(push.round == 2);
+  CHECK(push.partition == 11);
+  CHECK(push.shard == 1);
+  CHECK(push.attempt == 2);
+  CHECK(push.keys == SamplePushRun().keys);
+  CHECK(push.offsets == SamplePushRun().offsets);
+  CHECK(std::memcmp(push.values.data(), SamplePushRun().values.data(), 7 * sizeof(float)) == 0);
+
+  PushRun empty = RoundTrip(PushRun{});
+  CHECK(empty.keys.empty());
+  CHECK(empty.offsets == std::vector<int64_t>{0});
+
+  PullParams pull = RoundTrip(PullParams{77, 5, 2, 40, {1, 2, 3}});
+  CHECK(pull.request_id == 77);
+  CHECK(pull.shard == 2);
+  CHECK(pull.step == 40);
+  CHECK(pull.keys == std::vector<uint64_t>{1, 2, 3});
+
+  ParamsReply reply;
+  reply.request_id = 77;
+  reply.step = 40;
+  reply.keys = {1, 2};
+  reply.offsets = {0, 1, 3};
+  reply.values = {0.5f, 0.25f, 0.125f};
+  ParamsReply r = RoundTrip(reply);
+  CHECK(r.request_id == 77);
+  CHECK(r.values == reply.values);
+}
+
+TEST_CASE("payload is exactly the documented fields: no archive header, blocks contiguous",
+          "[runtime][protocol]") {
+  // Heartbeat: worker_id u32, sequence u64, running_tasks u32.
+  std::string hb = *Encode(Heartbeat{0x01020304, 0x1112131415161718ull, 9});
+  REQUIRE(hb.size() == 16);
+  CHECK(hb.substr(0, 4) == std::string("\x04\x03\x02\x01", 4));
+  CHECK(static_cast<uint8_t>(hb[4]) == 0x18);
+  CHECK(static_cast<uint8_t>(hb[12]) == 9);
+
+  // PushRun: 6 scalars (5 x 8 + 4 bytes), then three counted blocks.
+  PushRun m;
+  m.keys.assign(1000, 1);
+  m.offsets.assign(1001, 0);
+  for (int i = 0; i <= 1000; ++i) m.offsets[i] = 100 * i;
+  m.values.assign(100000, 0.5f);
+  std::string bytes = *Encode(m);
+  CHECK(bytes.size() == 5 * 8 + 4 + (8 + 1000 * 8) + (8 + 1001 * 8) + (8 + 100000 * 4));
+  size_t values_at = bytes.size() - 100000 * 4;
+  float first = 0;
+  std::memcpy(&first, bytes.data() + values_at, 4);
+  CHECK(first == 0.5f);
+
+  // Text: a u64 count and the bytes.
+  std::string shutdown = *Encode(Shutdown{"bye"});
+  CHECK(shutdown == std::string("\x03\0\0\0\0\0\0\0bye", 11));
+}
+
+TEST_CASE("truncated and padded payloads are rejected for every message", "[runtime][protocol]") {
+  CheckTruncationsRejected(Hello{"w", 2, "h:1"});
+  CheckTruncationsRejected(Welcome{1, 2});
+  CheckTruncationsRejected(Heartbeat{1, 2, 3});
+  CheckTruncationsRejected(RunMapTask{1, 2, 3, 4, 5, 6, 0.5});
+  CheckTruncationsRejected(MapTaskDone{1, 2, 3, 4, 5, 6, 7, 8, 9});
+  CheckTruncationsRejected(
+      TaskFailed{1, TaskKind::kMap, 2, 3, 4, -1, 0, StatusCode::kIOError, "disk"});
+  CheckTruncationsRejected(ReduceRound{1, 2, 3, 4, 5, 0.5, 7});
+  CheckTruncationsRejected(ShardCommitted{1, 2, 3, 4, 5});
+  CheckTruncationsRejected(ShardMap{1, 2, {"a:1", "b:2"}});
+  CheckTruncationsRejected(JobSpecText{1, "x: 1"});
+  CheckTruncationsRejected(JobStatus{1, JobState::kRunning, "{}"});
+  CheckTruncationsRejected(EpochReport{1, 2, "{}"});
+  CheckTruncationsRejected(Shutdown{"x"});
+  CheckTruncationsRejected(SamplePushRun());
+  CheckTruncationsRejected(PullParams{1, 2, 3, 4, {5, 6}});
+  ParamsReply reply;
+  reply.keys = {1};
+  reply.offsets = {0, 2};
+  reply.values = {1, 2};
+  CheckTruncationsRejected(reply);
+}
+
+TEST_CASE("sizes over their cap are rejected before anything is allocated",
+          "[runtime][protocol]") {
+  SECTION("a text count over its cap") {
+    std::string bytes = *Encode(Shutdown{"x"});
+    PutU64(&bytes, 0, kMaxTextBytes + 1);
+    Shutdown out;
+    testing::AllocationTracker tracker;
+    Status s = Decode(bytes, &out);
+    CHECK(s.code() == StatusCode::kCorruption);
+    CHECK_THAT(s.message(), Catch::Contains("reason") && Catch::Contains("cap"));
+    CHECK(tracker.largest_request() < 4096);
+  }
+  SECTION("a key count over its cap") {
+    std::string bytes = *Encode(PullParams{1, 2, 3, 4, {5}});
+    PutU64(&bytes, 32, kMaxKeysPerMessage + 1);
+    PullParams out;
+    testing::AllocationTracker tracker;
+    Status s = Decode(bytes, &out);
+    CHECK(s.code() == StatusCode::kCorruption);
+    CHECK_THAT(s.message(), Catch::Contains("keys") && Catch::Contains("cap"));
+    CHECK(tracker.largest_request() < 4096);
+  }
+  SECTION("a count under its cap but beyond the bytes present") {
+    PushRun m;
+    std::string bytes = *Encode(m);
+    size_t values_count_at = bytes.size() - 8;  // empty values: just its count
+    PutU64(&bytes, values_count_at, kMaxValuesPerMessage);  // 256 MiB of floats claimed
+    PushRun out;
+    testing::AllocationTracker tracker;
+    Status s = Decode(bytes, &out);
+    CHECK(s.code() == StatusCode::kCorruption);
+    CHECK_THAT(s.message(), Catch::Contains("bytes are left"));
+    CHECK(tracker.largest_request() < 4096);
+  }
+  SECTION("a shard list count over its cap") {
+    std::string bytes = *Encode(ShardMap{1, 2, {}});
+    PutU64(&bytes, 16, kMaxShardsPerMessage + 1);
+    ShardMap out;
+    CHECK(Decode(bytes, &out).code() == StatusCode::kCorruption);
+  }
+  SECTION("encode refuses what the peer would refuse") {
+    Hello hello;
+    hello.worker_name.assign(kMaxNameBytes + 1, 'w');
+    Result<std::string> r = Encode(hello);
+    CHECK(r.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(r.status().message(), Catch::Contains("worker_name"));
+  }
+}
+
+TEST_CASE("broken invariants are rejected on both sides", "[runtime][protocol]") {
+  SECTION("run offsets that do not match keys or values") {
+    PushRun m = SamplePushRun();
+    m.offsets = {0, 4, 3, 7};
+    CHECK(Encode(m).status().code() == StatusCode::kInvalidArgument);
+    m.offsets = {0, 4, 4, 8};
+    CHECK(Encode(m).status().code() == StatusCode::kInvalidArgument);
+    m.offsets = {0, 7};
+    CHECK(Encode(m).status().code() == StatusCode::kInvalidArgument);
+
+    std::string bytes = *Encode(SamplePushRun());
+    // offsets[1] sits after 44 bytes of scalars, the keys block (8 + 24) and offsets' count.
+    PutU64(&bytes, 44 + 32 + 8 + 8, 100);
+    PushRun out;
+    Status s = Decode(bytes, &out);
+    CHECK(s.code() == StatusCode::kCorruption);
+    CHECK_THAT(s.message(), Catch::Contains("offsets"));
+  }
+  SECTION("a task failure without an error code or with an unknown kind") {
+    TaskFailed m{1, TaskKind::kMap, 0, 0, 0, -1, 0, StatusCode::kOk, "?"};
+    CHECK(Encode(m).status().code() == StatusCode::kInvalidArgument);
+    m.code = StatusCode::kIOError;
+    std::string bytes = *Encode(m);
+    bytes[8] = 7;  // kind
+    TaskFailed out;
+    CHECK(Decode(bytes, &out).code() == StatusCode::kCorruption);
+  }
+  SECTION("an unknown job state") {
+    std::string bytes = *Encode(JobStatus{1, JobState::kRunning, ""});
+    bytes[8] = 9;
+    JobStatus out;
+    CHECK(Decode(bytes, &out).code() == StatusCode::kCorruption);
+  }
+}
+
+TEST_CASE("a failed decode leaves the output untouched", "[runtime][protocol]") {
+  Hello out{"keep", 1, "me:1"};
+  CHECK_FALSE(Decode("garbage", &out).ok());
+  CHECK(out.worker_name == "keep");
+}
+
+TEST_CASE("runs move in and out of PushRun", "[runtime][protocol]") {
+  shuffle::Run run;
+  float a[] = {1, 2, 3};
+  run.Append(ParamKey(3, 4), a, 3);
+  run.Append(ParamKey(0, 1), a, 1);
+  PushRun m;
+  SetRun(run, &m);
+  CHECK(m.keys == std::vector<uint64_t>{ParamKey(3, 4).packed(), ParamKey(0, 1).packed()});
+  CHECK(m.offsets == std::vector<int64_t>{0, 3, 4});
+  PushRun decoded = *DecodeAs<PushRun>(*Encode(m));
+  shuffle::Run back = TakeRun(&decoded);
+  CHECK(back.keys == run.keys);
+  CHECK(back.offsets == run.offsets);
+  CHECK(back.values == run.values);
+  CHECK(decoded.values.empty());
+}
+
+}  // namespace
+}  // namespace mrtrain::runtime::msg
