@@ -25,15 +25,22 @@ Result<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path, in
   // lines that start at or after `begin`.
   const int64_t start = begin > 0 ? begin - 1 : 0;
   MRTRAIN_ASSIGN_OR_RETURN(auto source, ByteSource::Open(path, start));
-  return std::unique_ptr<LineReader>(new LineReader(std::move(source), start, begin > 0, end));
+  // A plain file's size also bounds what can be read; a gzip file's is unknown until read.
+  int64_t readable = end - start;
+  if (!IsGzipPath(path)) {
+    MRTRAIN_ASSIGN_OR_RETURN(int64_t size, FileSize(path));
+    readable = std::min(readable, size - start);
+  }
+  return std::unique_ptr<LineReader>(
+      new LineReader(std::move(source), start, begin > 0, end, FirstBufferBytes(readable)));
 }
 
 LineReader::LineReader(std::unique_ptr<ByteSource> source, int64_t start, bool skip_first,
-                       int64_t end)
+                       int64_t end, size_t buffer_bytes)
     : source_(std::move(source)),
       end_(end),
       skip_first_(skip_first),
-      buf_(FirstBufferBytes(end - start)),
+      buf_(buffer_bytes),
       buf_offset_(start) {}
 
 Result<bool> LineReader::Next(std::string_view* line, int64_t* offset) {

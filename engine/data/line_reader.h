@@ -37,7 +37,8 @@ class LineReader {
   static constexpr size_t kMaxLineBytes = size_t{1} << 30;
 
  private:
-  LineReader(std::unique_ptr<ByteSource> source, int64_t start, bool skip_first, int64_t end);
+  LineReader(std::unique_ptr<ByteSource> source, int64_t start, bool skip_first, int64_t end,
+             size_t buffer_bytes);
 
   // Moves the unread bytes to the front of the buffer and reads more after them. Returns
   // false at the end of the file.

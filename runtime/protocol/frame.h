@@ -58,8 +58,10 @@ class FrameDecoder {
 
   // The error that killed the decoder, or OK.
   const Status& status() const { return status_; }
-  // Bytes fed but not yet returned in a frame, including a partial header.
-  size_t buffered_bytes() const { return (in_.size() - pos_) + payload_.size(); }
+  // Bytes fed but not yet returned in a frame, headers included.
+  size_t buffered_bytes() const {
+    return (in_.size() - pos_) + (have_header_ ? kFrameHeaderBytes + payload_.size() : 0);
+  }
   // True between frames: no partial header or payload is held.
   bool at_frame_boundary() const { return !have_header_ && in_.size() == pos_; }
 

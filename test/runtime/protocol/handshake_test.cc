@@ -108,6 +108,7 @@ TEST_CASE("a wrong secret fails the handshake in either direction", "[runtime][p
   SECTION("the client does not know the secret: the server refuses its proof") {
     Handshake honest(HandshakeRole::kClient, Secret(kSecret));
     Handshake server(HandshakeRole::kServer, Secret(kSecret));
+    REQUIRE(server.Start().ok());
     auto hello = *honest.Start();
     auto challenge = server.OnFrame(static_cast<uint16_t>(hello[0].type), hello[0].payload);
     REQUIRE(challenge.ok());

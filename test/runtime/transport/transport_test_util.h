@@ -1,0 +1,118 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "runtime/protocol/handshake.h"
+#include "runtime/transport/transport.h"
+
+namespace mrtrain::testing {
+
+// Every wait in these tests is bounded by this.
+inline constexpr std::chrono::seconds kWait{30};
+
+struct Received {
+  std::shared_ptr<runtime::Connection> connection;
+  runtime::MessageType type;
+  std::string payload;
+};
+
+// Records what a ConnectionHandler sees, for tests to wait on. Thread-safe.
+class Inbox {
+ public:
+  // A handler that records into this inbox; `on_message` (optional) also runs for each message,
+  // on the transport thread, before it is recorded.
+  runtime::ConnectionHandler Handler(
+      std::function<void(const std::shared_ptr<runtime::Connection>&, runtime::MessageType,
+                         const std::string&)>
+          on_message = nullptr);
+
+  // Waits until `done()` holds (checked under the inbox lock); false on timeout.
+  bool WaitUntil(const std::function<bool()>& done,
+                 std::chrono::milliseconds timeout = kWait);
+  bool WaitForMessages(size_t n) { return WaitUntil([&] { return messages_.size() >= n; }); }
+  bool WaitForOpened(size_t n) { return WaitUntil([&] { return opened_.size() >= n; }); }
+  bool WaitForClosed(size_t n) { return WaitUntil([&] { return closed_.size() >= n; }); }
+
+  std::vector<Received> messages();
+  std::vector<std::shared_ptr<runtime::Connection>> opened();
+  std::vector<Status> closed();
+  // Message callbacks that ran on a thread other than the transport's (should stay 0).
+  int off_thread_callbacks() const { return off_thread_; }
+  void set_transport(runtime::Transport* t) { transport_ = t; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<Received> messages_;
+  std::vector<std::shared_ptr<runtime::Connection>> opened_;
+  std::vector<Status> closed_;
+  runtime::Transport* transport_ = nullptr;
+  std::atomic<int> off_thread_{0};
+};
+
+// Connect() made synchronous, bounded by kWait.
+Result<std::shared_ptr<runtime::Connection>> ConnectAndWait(runtime::Transport& transport,
+                                                            const std::string& address,
+                                                            runtime::ConnectionHandler handler);
+
+// A deterministic payload of n bytes, different for each seed.
+std::string Pattern(size_t n, uint32_t seed);
+
+// A plain blocking TCP client socket, for playing a broken or hostile peer. Every read is
+// bounded by a receive timeout.
+class RawSocket {
+ public:
+  RawSocket() = default;
+  ~RawSocket();
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+
+  // Connects to "127.0.0.1:port".
+  Status Connect(const std::string& address);
+  // Writes all bytes; false if the peer has gone.
+  bool Write(const std::string& bytes);
+  // True if the peer closes (EOF or reset) within `timeout`, discarding what it sends before.
+  bool ClosedByPeerWithin(std::chrono::milliseconds timeout);
+  // Runs the client side of the handshake over this socket.
+  Status Handshake(const runtime::HandshakeConfig& config);
+  // Stops reading: the kernel buffers fill and the peer's writes stall.
+  int fd() const { return fd_; }
+
+ private:
+  // Reads one frame (bounded by kWait).
+  Result<std::pair<uint16_t, std::string>> ReadFrame();
+
+  int fd_ = -1;
+  std::string pending_;
+};
+
+// A TCP server on 127.0.0.1 that completes the server side of the handshake on the first
+// connection and then never reads again: the slowest possible reducer.
+class StalledServer {
+ public:
+  explicit StalledServer(runtime::HandshakeConfig config);
+  ~StalledServer();
+  const std::string& address() const { return address_; }
+  // Waits until the handshake on the accepted connection is done.
+  bool WaitForHandshake();
+
+ private:
+  int listen_fd_ = -1;
+  int conn_fd_ = -1;
+  std::string address_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool handshake_done_ = false;
+  Status status_;
+};
+
+}  // namespace mrtrain::testing
