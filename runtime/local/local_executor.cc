@@ -45,10 +45,13 @@ Result<api::MapStats> LocalExecutor::RunRound(const RoundRequest& request) {
   const int64_t num_shards = static_cast<int64_t>(parts_.shards.size());
   std::vector<Status> reduced(num_shards);
   pool_.ParallelFor(num_shards, [&](int64_t s) {
-    std::vector<const shuffle::Run*> runs(num_partitions);
-    for (int64_t p = 0; p < num_partitions; ++p) runs[p] = &outputs[p]->runs[s];
-    reduced[s] = parts_.shards[s]->Reduce(runs, update);
-    if (reduced[s].ok()) parts_.shards[s]->StoreParamsTo(&params_);  // the next round's pull
+    // The shuffle: every partition's run for shard s goes to its host, as pushes would.
+    ShardHost& host = *parts_.shards[s];
+    for (int64_t p = 0; p < num_partitions && reduced[s].ok(); ++p) {
+      reduced[s] = host.AcceptRun(request.step, p, std::move(outputs[p]->runs[s]));
+    }
+    if (reduced[s].ok()) reduced[s] = host.Reduce(update);
+    if (reduced[s].ok()) host.shard().StoreParamsTo(&params_);  // the next round's pull
   });
   for (const Status& s : reduced) MRTRAIN_RETURN_IF_ERROR(s);
   params_.step = request.step;
@@ -83,7 +86,7 @@ Result<api::MapStats> LocalExecutor::Evaluate(EvalSet set) {
 
 Result<ModelState> LocalExecutor::Snapshot() {
   ModelState state = params_;
-  for (const auto& shard : parts_.shards) shard->StoreTo(&state);  // params and slots
+  for (const auto& host : parts_.shards) host->shard().StoreTo(&state);  // params and slots
   return state;
 }
 

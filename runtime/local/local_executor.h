@@ -11,7 +11,7 @@
 #include "runtime/master/round_executor.h"
 #include "runtime/worker/map_task.h"
 #include "runtime/worker/mapper_pool.h"
-#include "runtime/worker/reducer_shard.h"
+#include "runtime/worker/shard_host.h"
 #include "shuffle/partition/partitioner.h"
 
 namespace mrtrain::runtime {
@@ -23,7 +23,7 @@ struct LocalJobParts {
   std::vector<std::shared_ptr<const data::PartitionData>> train;  // partition order
   std::vector<std::shared_ptr<const data::PartitionData>> test, validation;
   std::vector<std::unique_ptr<api::Mapper>> mappers;  // one per pool thread
-  std::vector<std::unique_ptr<ReducerShard>> shards;
+  std::vector<std::unique_ptr<ShardHost>> shards;
   std::unique_ptr<shuffle::Partitioner> partitioner;
   ModelState state;  // the starting parameters, slots and step
 };

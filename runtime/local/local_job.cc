@@ -13,6 +13,8 @@
 #include "engine/updaters/registry.h"
 #include "runtime/checkpoint/checkpoint_dir.h"
 #include "runtime/local/local_executor.h"
+#include "runtime/worker/reducer_shard.h"
+#include "runtime/worker/shard_host.h"
 
 namespace mrtrain::runtime {
 namespace {
@@ -216,7 +218,8 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
         s, parts.layout, shuffle::KeysOfShard(*parts.partitioner, *parts.layout, s),
         std::move(rule), static_cast<float>(spec.l1), static_cast<float>(spec.l2));
     shard->LoadFrom(parts.state);
-    parts.shards.push_back(std::move(shard));
+    parts.shards.push_back(
+        std::make_unique<ShardHost>(std::move(shard), static_cast<int64_t>(parts.train.size())));
   }
   log->info(
       "job {}: {} train partitions, {} parameters in {} blocks, {} reducer shards, {} threads",

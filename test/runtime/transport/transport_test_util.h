@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -7,9 +8,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/base/status.h"
+#include "runtime/protocol/frame.h"
 #include "runtime/protocol/handshake.h"
 #include "runtime/transport/transport.h"
 
@@ -83,15 +87,12 @@ class RawSocket {
   bool ClosedByPeerWithin(std::chrono::milliseconds timeout);
   // Runs the client side of the handshake over this socket.
   Status Handshake(const runtime::HandshakeConfig& config);
-  // Stops reading: the kernel buffers fill and the peer's writes stall.
-  int fd() const { return fd_; }
-
- private:
   // Reads one frame (bounded by kWait).
   Result<std::pair<uint16_t, std::string>> ReadFrame();
 
+ private:
   int fd_ = -1;
-  std::string pending_;
+  runtime::FrameDecoder decoder_{runtime::kMaxHandshakeFramePayloadBytes};
 };
 
 // A TCP server on 127.0.0.1 that completes the server side of the handshake on the first
