@@ -39,8 +39,8 @@ struct Cluster {
       options.handshake.secret = "conformance secret";
       options.limits = limits;
       options.handshake_timeout = std::chrono::seconds(10);
-      server_owner = std::move(*MakeTcpTransport(options));
-      client_owner = std::move(*MakeTcpTransport(options));
+      server_owner = MakeTcpTransport(options).value();
+      client_owner = MakeTcpTransport(options).value();
       client = client_owner.get();
       listen_address = "127.0.0.1:0";
     } else {
@@ -315,7 +315,7 @@ TEST_CASE("a sender to a peer that stops reading waits, then times out", "[runti
   TcpOptions options;
   options.handshake.secret = "s";
   options.limits = limits;
-  auto client = std::move(*MakeTcpTransport(options));
+  auto client = MakeTcpTransport(options).value();
   testing::StalledServer server(options.handshake);
   auto conn = ConnectAndWait(*client, server.address(), Inbox().Handler());
   REQUIRE(conn.ok());
