@@ -18,8 +18,8 @@ namespace mrtrain::data {
 //
 // Open reads only the headers and checks them against the files' sizes: kCorruption for a bad
 // magic, a plain file of the wrong size, or a gzip file too small to hold what its header
-// claims even at deflate's highest ratio; kInvalidArgument for a missing labels_path, several files,
-// mismatched counts or more partitions than records. LoadPartition reads only up to its
+// claims even at deflate's highest ratio; kInvalidArgument for a missing labels_path, several
+// files, mismatched counts or more partitions than records. LoadPartition reads only up to its
 // range's end. A gzip file must be decompressed from its start, so a partition resumes from
 // the stream an earlier partition of this dataset left parked (StreamCache): loading
 // partitions in increasing order decompresses each file about once per concurrent loader;

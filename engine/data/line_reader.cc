@@ -7,13 +7,15 @@ namespace mrtrain::data {
 namespace {
 
 constexpr size_t kChunkBytes = 1 << 20;
-// The first buffer for a range (or a prefix, in LineNumberAt) shorter than a chunk: small
-// partitions then cost no more than they hold. A power of two, like kChunkBytes, so that
-// doubling reaches kMaxLineBytes exactly.
-constexpr size_t kSmallChunkBytes = 1 << 16;
+constexpr size_t kMinBufferBytes = 1 << 12;
 
-size_t FirstBufferBytes(int64_t bytes_wanted) {
-  return bytes_wanted < static_cast<int64_t>(kChunkBytes) ? kSmallChunkBytes : kChunkBytes;
+// The first buffer for reading `readable` bytes: a chunk, or for less than that the smallest
+// power of two that holds them, so that a small partition costs no more than it holds. Powers
+// of two, so that doubling for a long line reaches kMaxLineBytes exactly.
+size_t FirstBufferBytes(int64_t readable) {
+  size_t bytes = kMinBufferBytes;
+  while (bytes < kChunkBytes && static_cast<int64_t>(bytes) < readable) bytes *= 2;
+  return bytes;
 }
 
 }  // namespace

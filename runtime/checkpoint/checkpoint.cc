@@ -23,6 +23,7 @@ namespace {
 using checkpoint_format::kFormatVersion;
 using checkpoint_format::kMagic;
 using checkpoint_format::kMagicSize;
+using checkpoint_format::kMaxBlockSize;
 using checkpoint_format::kPreambleSize;
 using checkpoint_format::kRoleBias;
 using checkpoint_format::kRoleWeight;
@@ -120,6 +121,10 @@ Status CheckWritable(const Checkpoint& c) {
     return InternalError("negative data shape");
   }
   if (c.state.layout == nullptr) return InternalError("the state has no layout");
+  if (c.state.layout->block_size() > kMaxBlockSize) {
+    return InternalError("block_size " + std::to_string(c.state.layout->block_size()) +
+                         " exceeds the limit of " + std::to_string(kMaxBlockSize));
+  }
   MRTRAIN_RETURN_IF_ERROR(CheckStrings(c));
   return CheckArrays(c.state);
 }

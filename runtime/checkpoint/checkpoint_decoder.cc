@@ -13,6 +13,7 @@
 namespace mrtrain::runtime {
 namespace {
 
+using checkpoint_format::kMaxBlockSize;
 using checkpoint_format::kMinHyperparameterBytes;
 using checkpoint_format::kMinTensorBytes;
 using checkpoint_format::kRoleBias;
@@ -171,8 +172,13 @@ Status DecodeHeader(BoundedReader* r, Checkpoint* c, int64_t* block_size) {
   MRTRAIN_RETURN_IF_ERROR(r->String(&c->update_rule, "update_rule"));
   MRTRAIN_RETURN_IF_ERROR(DecodeHyperparameters(r, &c->model_params));
   MRTRAIN_RETURN_IF_ERROR(DecodeDataShape(r, &c->data_shape));
-  // ModelLayout::Create judges the value; here it only has to be a number.
-  return r->I64(block_size, "block_size");
+  const uint64_t at = r->position();
+  MRTRAIN_RETURN_IF_ERROR(r->I64(block_size, "block_size"));
+  // ModelLayout::Create judges the rest, but its arithmetic needs the upper bound first.
+  if (*block_size <= kMaxBlockSize) return Status::Ok();
+  return r->Error("block_size at byte " + std::to_string(at) + " is " +
+                  std::to_string(*block_size) + ", more than the limit of " +
+                  std::to_string(kMaxBlockSize));
 }
 
 // Reads rank and dims and returns the element count, or an error when a dimension is not

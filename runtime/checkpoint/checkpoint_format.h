@@ -22,6 +22,10 @@ inline constexpr size_t kPreambleSize = kMagicSize + sizeof(uint32_t);
 // total_length (u64) + crc32c (u32) at the very end of the file.
 inline constexpr size_t kTrailerSize = sizeof(uint64_t) + sizeof(uint32_t);
 
+// The largest block_size, the job spec's limit (model.block_size in jobs/spec/SCHEMA.md).
+// Larger values would overflow ModelLayout's block count and size the reducers' buffers.
+inline constexpr int64_t kMaxBlockSize = int64_t{1} << 30;
+
 // TensorSpec::Role on disk (one byte). Values are fixed forever: append, never renumber.
 inline constexpr uint8_t kRoleWeight = 0;
 inline constexpr uint8_t kRoleBias = 1;

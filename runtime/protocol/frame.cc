@@ -105,8 +105,8 @@ Status FrameDecoder::ParseHeader() {
   uint16_t version = GetU16(h + 4);
   uint32_t length = GetU32(h + 8);
   if (magic != kFrameMagic) {
-    return CorruptionError("bad frame magic " + Hex32(magic) + " (expected " +
-                           Hex32(kFrameMagic) + ", \"MRTF\"): the peer does not speak mrtrain");
+    return CorruptionError("bad frame magic " + Hex32(magic) + " (expected " + Hex32(kFrameMagic) +
+                           ", \"MRTF\"): the peer does not speak mrtrain");
   }
   if (version != kProtocolVersion) {
     return CorruptionError("unsupported protocol version " + std::to_string(version) +

@@ -71,7 +71,7 @@ class FrameDecoder {
 
   uint32_t max_payload_bytes_;
   Status status_;
-  std::string in_;   // fed bytes not yet consumed, from in_[pos_]
+  std::string in_;  // fed bytes not yet consumed, from in_[pos_]
   size_t pos_ = 0;
   bool have_header_ = false;
   uint16_t type_ = 0;

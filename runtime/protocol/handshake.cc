@@ -1,5 +1,8 @@
 #include "runtime/protocol/handshake.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -9,10 +12,6 @@
 #include <fstream>
 #include <iterator>
 #include <utility>
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "engine/base/log.h"
 
@@ -64,8 +63,8 @@ std::string Printable(std::string_view text) {
 }
 
 void TrimTrailingWhitespace(std::string* s) {
-  while (!s->empty() && (s->back() == '\n' || s->back() == '\r' || s->back() == ' ' ||
-                         s->back() == '\t')) {
+  while (!s->empty() &&
+         (s->back() == '\n' || s->back() == '\r' || s->back() == ' ' || s->back() == '\t')) {
     s->pop_back();
   }
 }
@@ -148,7 +147,7 @@ Result<std::vector<HandshakeFrame>> Handshake::Step(uint16_t type, std::string_v
     default:
       break;
   }
-  static constexpr const char* kExpected[] = {"nothing", "Hello",  "Challenge", "Proof",
+  static constexpr const char* kExpected[] = {"nothing", "Hello",   "Challenge", "Proof",
                                               "Accept",  "nothing", "nothing"};
   return CorruptionError(UnexpectedFrame(type, kExpected[static_cast<int>(state_)]));
 }
@@ -267,16 +266,18 @@ Result<std::string> LoadClusterSecret(const std::string& file_path, const char* 
       char mode[8];
       std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
       Logger("transport")
-          ->warn("cluster secret file {} has mode {}: group or others can access it; run "
-                 "chmod 600 {}",
-                 file_path, mode, file_path);
+          ->warn(
+              "cluster secret file {} has mode {}: group or others can access it; run "
+              "chmod 600 {}",
+              file_path, mode, file_path);
     }
     std::ifstream in(file_path, std::ios::binary);
     if (!in.is_open()) return IOError("cannot open cluster secret file " + file_path);
     secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     if (in.bad()) return IOError("cannot read cluster secret file " + file_path);
     TrimTrailingWhitespace(&secret);
-    if (secret.empty()) return InvalidArgumentError("cluster secret file " + file_path + " is empty");
+    if (secret.empty())
+      return InvalidArgumentError("cluster secret file " + file_path + " is empty");
     return secret;
   }
   const char* value = env_var_name != nullptr ? std::getenv(env_var_name) : nullptr;

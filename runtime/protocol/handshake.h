@@ -83,7 +83,15 @@ class Handshake {
   static HandshakeFrame RejectFrame(const Status& why);
 
  private:
-  enum class State { kNew, kAwaitHello, kAwaitChallenge, kAwaitProof, kAwaitAccept, kDone, kFailed };
+  enum class State {
+    kNew,
+    kAwaitHello,
+    kAwaitChallenge,
+    kAwaitProof,
+    kAwaitAccept,
+    kDone,
+    kFailed
+  };
   using Nonce = std::array<uint8_t, kHandshakeNonceBytes>;
   using Proof = std::array<uint8_t, kHandshakeProofBytes>;
 

@@ -28,7 +28,8 @@ class StringSink : public std::streambuf {
     return n;
   }
   int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof())) out_->push_back(traits_type::to_char_type(c));
+    if (!traits_type::eq_int_type(c, traits_type::eof()))
+      out_->push_back(traits_type::to_char_type(c));
     return traits_type::not_eof(c);
   }
 
@@ -59,7 +60,8 @@ std::string CapMessage(const char* message, const char* field, uint64_t n, uint6
 // element by element. Both stop at the first error and keep it.
 class Writer {
  public:
-  Writer(std::string* out, const char* message) : sink_(out), ar_(sink_, kArchiveFlags), message_(message) {}
+  Writer(std::string* out, const char* message)
+      : sink_(out), ar_(sink_, kArchiveFlags), message_(message) {}
 
   template <typename T>
   void Scalar(const T& v) {
@@ -108,7 +110,8 @@ class Writer {
 
 class Reader {
  public:
-  Reader(std::string_view in, const char* message) : source_(in), ar_(source_, kArchiveFlags), message_(message) {}
+  Reader(std::string_view in, const char* message)
+      : source_(in), ar_(source_, kArchiveFlags), message_(message) {}
 
   template <typename T>
   void Scalar(T& v) {
@@ -148,8 +151,7 @@ class Reader {
   // Every byte must have been used.
   Status Finish() {
     if (status_.ok() && source_.remaining() != 0) {
-      Fail(std::string(message_) + ": " + std::to_string(source_.remaining()) +
-           " trailing bytes");
+      Fail(std::string(message_) + ": " + std::to_string(source_.remaining()) + " trailing bytes");
     }
     return status_;
   }
@@ -299,6 +301,7 @@ void Visit(Io& io, PushRun& m) {
   io.Scalar(m.job_id);
   io.Scalar(m.epoch);
   io.Scalar(m.round);
+  io.Scalar(m.step);
   io.Scalar(m.partition);
   io.Scalar(m.shard);
   io.Scalar(m.attempt);
@@ -323,6 +326,16 @@ void Visit(Io& io, ParamsReply& m) {
   io.Array(m.keys, kMaxKeysPerMessage, "keys");
   io.Array(m.offsets, kMaxKeysPerMessage + 1, "offsets");
   io.Array(m.values, kMaxValuesPerMessage, "values");
+}
+
+template <class Io>
+void Visit(Io& io, PushAck& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.step);
+  io.Scalar(m.partition);
+  io.Scalar(m.shard);
+  io.Scalar(m.attempt);
+  io.Scalar(m.duplicate);
 }
 
 // ---- Invariants beyond the caps: empty when the message is sound ----
@@ -361,6 +374,11 @@ std::string Problem(const TaskFailed& m) {
   if (m.code <= StatusCode::kOk || m.code > StatusCode::kInternal) {
     return "status code " + std::to_string(static_cast<int>(m.code)) + " is not an error";
   }
+  return {};
+}
+
+std::string Problem(const PushAck& m) {
+  if (m.duplicate > 1) return "duplicate is " + std::to_string(m.duplicate) + ", not 0 or 1";
   return {};
 }
 
@@ -434,8 +452,8 @@ shuffle::Run TakeRun(PushRun* msg) {
   return run;
 }
 
-#define MRTRAIN_MESSAGE_CODEC(M)                                                      \
-  Result<std::string> Encode(const M& m) { return EncodeMessage(m); }                 \
+#define MRTRAIN_MESSAGE_CODEC(M)                                      \
+  Result<std::string> Encode(const M& m) { return EncodeMessage(m); } \
   Status Decode(std::string_view payload, M* m) { return DecodeMessage(payload, m); }
 
 MRTRAIN_MESSAGE_CODEC(Hello)
@@ -454,6 +472,7 @@ MRTRAIN_MESSAGE_CODEC(Shutdown)
 MRTRAIN_MESSAGE_CODEC(PushRun)
 MRTRAIN_MESSAGE_CODEC(PullParams)
 MRTRAIN_MESSAGE_CODEC(ParamsReply)
+MRTRAIN_MESSAGE_CODEC(PushAck)
 
 #undef MRTRAIN_MESSAGE_CODEC
 

@@ -39,8 +39,8 @@ struct Hello {
 // master -> worker: registration accepted.
 struct Welcome {
   static constexpr MessageType kType = MessageType::kWelcome;
-  uint32_t worker_id = 0;              // the worker's id for the life of the master
-  int64_t heartbeat_interval_ms = 0;   // how often the master expects a Heartbeat
+  uint32_t worker_id = 0;             // the worker's id for the life of the master
+  int64_t heartbeat_interval_ms = 0;  // how often the master expects a Heartbeat
 };
 
 // worker -> master, every heartbeat_interval_ms.
@@ -119,7 +119,7 @@ struct ShardCommitted {
 struct ShardMap {
   static constexpr MessageType kType = MessageType::kShardMap;
   uint64_t job_id = 0;
-  int64_t epoch = 0;  // the map holds from this epoch on
+  int64_t epoch = 0;                         // the map holds from this epoch on
   std::vector<std::string> shard_addresses;  // <= kMaxShardsPerMessage, each <= kMaxNameBytes
 };
 
@@ -163,12 +163,26 @@ struct PushRun {
   uint64_t job_id = 0;
   int64_t epoch = 0;
   int64_t round = 0;
+  int64_t step = 0;  // the update these gradients are for (ShardHost keys runs by it)
   int64_t partition = 0;
   int64_t shard = 0;
   int32_t attempt = 0;
-  std::vector<uint64_t> keys;    // packed ParamKeys (<= kMaxKeysPerMessage)
+  std::vector<uint64_t> keys;       // packed ParamKeys (<= kMaxKeysPerMessage)
   std::vector<int64_t> offsets{0};  // keys.size() + 1 entries, from 0 up to values.size()
-  std::vector<float> values;     // <= kMaxValuesPerMessage
+  std::vector<float> values;        // <= kMaxValuesPerMessage
+};
+
+// reducer shard host -> mapper: the PushRun of (step, partition, shard, attempt) is stored, or
+// was a duplicate of a run already stored (dropped, which is fine: every attempt computes the
+// same bytes). A map task reports MapTaskDone once every shard has acknowledged its run.
+struct PushAck {
+  static constexpr MessageType kType = MessageType::kPushAck;
+  uint64_t job_id = 0;
+  int64_t step = 0;
+  int64_t partition = 0;
+  int64_t shard = 0;
+  int32_t attempt = 0;
+  uint8_t duplicate = 0;  // 1 when the shard already had this partition's run for the step
 };
 
 // Moves `run` into msg's keys, offsets and values (keys are copied as packed u64).
@@ -182,7 +196,7 @@ struct PullParams {
   uint64_t request_id = 0;  // echoed in the reply
   uint64_t job_id = 0;
   int64_t shard = 0;
-  int64_t step = 0;            // the parameters wanted are those after `step` updates
+  int64_t step = 0;  // the asking task's step: it wants the parameters after step - 1 updates
   std::vector<uint64_t> keys;  // packed ParamKeys (<= kMaxKeysPerMessage)
 };
 
@@ -214,6 +228,7 @@ Result<std::string> Encode(const Shutdown& m);
 Result<std::string> Encode(const PushRun& m);
 Result<std::string> Encode(const PullParams& m);
 Result<std::string> Encode(const ParamsReply& m);
+Result<std::string> Encode(const PushAck& m);
 
 Status Decode(std::string_view payload, Hello* m);
 Status Decode(std::string_view payload, Welcome* m);
@@ -231,6 +246,7 @@ Status Decode(std::string_view payload, Shutdown* m);
 Status Decode(std::string_view payload, PushRun* m);
 Status Decode(std::string_view payload, PullParams* m);
 Status Decode(std::string_view payload, ParamsReply* m);
+Status Decode(std::string_view payload, PushAck* m);
 
 // MRTRAIN_ASSIGN_OR_RETURN(auto task, msg::DecodeAs<msg::RunMapTask>(payload));
 template <typename M>

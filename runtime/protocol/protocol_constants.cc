@@ -4,27 +4,50 @@ namespace mrtrain::runtime {
 
 std::string MessageTypeName(uint16_t type) {
   switch (static_cast<MessageType>(type)) {
-    case MessageType::kHandshakeHello: return "HandshakeHello";
-    case MessageType::kHandshakeChallenge: return "HandshakeChallenge";
-    case MessageType::kHandshakeProof: return "HandshakeProof";
-    case MessageType::kHandshakeAccept: return "HandshakeAccept";
-    case MessageType::kHandshakeReject: return "HandshakeReject";
-    case MessageType::kHello: return "Hello";
-    case MessageType::kWelcome: return "Welcome";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kRunMapTask: return "RunMapTask";
-    case MessageType::kMapTaskDone: return "MapTaskDone";
-    case MessageType::kTaskFailed: return "TaskFailed";
-    case MessageType::kReduceRound: return "ReduceRound";
-    case MessageType::kShardCommitted: return "ShardCommitted";
-    case MessageType::kJobSpecText: return "JobSpecText";
-    case MessageType::kJobStatus: return "JobStatus";
-    case MessageType::kEpochReport: return "EpochReport";
-    case MessageType::kShutdown: return "Shutdown";
-    case MessageType::kShardMap: return "ShardMap";
-    case MessageType::kPushRun: return "PushRun";
-    case MessageType::kPullParams: return "PullParams";
-    case MessageType::kParamsReply: return "ParamsReply";
+    case MessageType::kHandshakeHello:
+      return "HandshakeHello";
+    case MessageType::kHandshakeChallenge:
+      return "HandshakeChallenge";
+    case MessageType::kHandshakeProof:
+      return "HandshakeProof";
+    case MessageType::kHandshakeAccept:
+      return "HandshakeAccept";
+    case MessageType::kHandshakeReject:
+      return "HandshakeReject";
+    case MessageType::kHello:
+      return "Hello";
+    case MessageType::kWelcome:
+      return "Welcome";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kRunMapTask:
+      return "RunMapTask";
+    case MessageType::kMapTaskDone:
+      return "MapTaskDone";
+    case MessageType::kTaskFailed:
+      return "TaskFailed";
+    case MessageType::kReduceRound:
+      return "ReduceRound";
+    case MessageType::kShardCommitted:
+      return "ShardCommitted";
+    case MessageType::kJobSpecText:
+      return "JobSpecText";
+    case MessageType::kJobStatus:
+      return "JobStatus";
+    case MessageType::kEpochReport:
+      return "EpochReport";
+    case MessageType::kShutdown:
+      return "Shutdown";
+    case MessageType::kShardMap:
+      return "ShardMap";
+    case MessageType::kPushRun:
+      return "PushRun";
+    case MessageType::kPullParams:
+      return "PullParams";
+    case MessageType::kParamsReply:
+      return "ParamsReply";
+    case MessageType::kPushAck:
+      return "PushAck";
   }
   return "type " + std::to_string(type);
 }

@@ -30,12 +30,12 @@ inline constexpr size_t kMaxRejectReasonBytes = 256;
 
 // ---- Collection caps, checked by Decode before anything is allocated ----
 
-inline constexpr uint64_t kMaxNameBytes = 1024;               // worker names, addresses
-inline constexpr uint64_t kMaxTextBytes = 1u << 20;           // error messages, JSON lines
-inline constexpr uint64_t kMaxJobSpecBytes = 16u << 20;       // a job spec's YAML text
-inline constexpr uint64_t kMaxKeysPerMessage = 1u << 24;      // keys in one run or pull
-inline constexpr uint64_t kMaxValuesPerMessage = 64u << 20;   // floats in one run (256 MiB)
-inline constexpr uint64_t kMaxShardsPerMessage = 1u << 16;    // entries of a shard map
+inline constexpr uint64_t kMaxNameBytes = 1024;              // worker names, addresses
+inline constexpr uint64_t kMaxTextBytes = 1u << 20;          // error messages, JSON lines
+inline constexpr uint64_t kMaxJobSpecBytes = 16u << 20;      // a job spec's YAML text
+inline constexpr uint64_t kMaxKeysPerMessage = 1u << 24;     // keys in one run or pull
+inline constexpr uint64_t kMaxValuesPerMessage = 64u << 20;  // floats in one run (256 MiB)
+inline constexpr uint64_t kMaxShardsPerMessage = 1u << 16;   // entries of a shard map
 
 // ---- Message types ----
 
@@ -67,6 +67,7 @@ enum class MessageType : uint16_t {
   kPushRun = 64,
   kPullParams = 65,
   kParamsReply = 66,
+  kPushAck = 67,
 };
 
 inline constexpr bool IsHandshakeType(uint16_t type) { return type >= 1 && type <= 15; }

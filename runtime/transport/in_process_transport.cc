@@ -61,11 +61,11 @@ class Core {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  std::deque<std::function<void()>> tasks_;                    // guarded by mu_
+  std::deque<std::function<void()>> tasks_;                         // guarded by mu_
   std::multimap<Clock::time_point, std::function<void()>> timers_;  // guarded by mu_
-  std::map<std::string, ConnectionHandler> listeners_;         // guarded by mu_
-  uint64_t next_auto_name_ = 0;                                // guarded by mu_
-  bool stopping_ = false;                                      // guarded by mu_
+  std::map<std::string, ConnectionHandler> listeners_;              // guarded by mu_
+  uint64_t next_auto_name_ = 0;                                     // guarded by mu_
+  bool stopping_ = false;                                           // guarded by mu_
 
   // Dispatcher thread only: every opened, not yet closed connection.
   std::set<std::shared_ptr<InProcessConnection>> live_;
@@ -102,7 +102,7 @@ class InProcessConnection : public Connection,
   const std::string peer_;
   const InProcessOptions options_;
 
-  SendBudget budget_;                // bytes sent by this end and not yet delivered
+  SendBudget budget_;                 // bytes sent by this end and not yet delivered
   std::atomic<bool> closing_{false};  // Close() called, or finished
 
   // Dispatcher thread only.
@@ -236,8 +236,7 @@ void InProcessConnection::Close() {
     // Queued behind the frames already sent, so the peer gets them first. If the transport is
     // stopping, its shutdown finishes this connection instead.
     core->Post([self = shared_from_this()] {
-      self->CloseBoth(Status::Ok(),
-                      Status(StatusCode::kUnavailable, "peer closed the connection"));
+      self->CloseBoth(Status::Ok(), Status(StatusCode::kUnavailable, "peer closed the connection"));
     });
   }
 }
@@ -275,8 +274,8 @@ void InProcessConnection::Deliver(uint16_t type, std::string bytes) {
     handler_.on_message(shared_from_this(), static_cast<MessageType>(frame->type),
                         std::move(frame->payload));
   } catch (const std::exception& e) {
-    Logger("transport")->error("on_message for {} threw: {}; closing the connection", peer_,
-                               e.what());
+    Logger("transport")
+        ->error("on_message for {} threw: {}; closing the connection", peer_, e.what());
     CloseBoth(InternalError(std::string("on_message threw: ") + e.what()),
               Status(StatusCode::kUnavailable, "peer failed"));
   } catch (...) {

@@ -1,3 +1,6 @@
+// The TCP transport: sessions (one per connection) and the transport that owns them. Both live in
+// this one file on purpose: every translation unit that includes Asio costs 10-15 s to compile,
+// and nothing outside needs to see either class (tcp_transport.h exposes only the factory).
 #include "runtime/transport/tcp_transport.h"
 
 #include <algorithm>
@@ -141,8 +144,8 @@ class TcpSession : public Connection, public std::enable_shared_from_this<TcpSes
   Handshake handshake_;
   FrameDecoder decoder_{kMaxHandshakeFramePayloadBytes};
   std::vector<char> read_buf_;
-  Status close_status_;  // what on_closed reports when a graceful close ends
-  std::optional<tcp::socket> socket_;  // reset by Fail(), as are the timer and resolver
+  Status close_status_;                      // what on_closed reports when a graceful close ends
+  std::optional<tcp::socket> socket_;        // reset by Fail(), as are the timer and resolver
   std::optional<asio::steady_timer> timer_;  // handshake deadline, then close deadline
   std::optional<tcp::resolver> resolver_;
 
@@ -151,9 +154,9 @@ class TcpSession : public Connection, public std::enable_shared_from_this<TcpSes
   SendBudget budget_;
 
   std::mutex mu_;
-  std::deque<OutFrame> outbox_;   // guarded by mu_; front() is being written when writing_
-  bool writing_ = false;          // guarded by mu_; a WriteNext is posted or a write in flight
-  bool outbox_closed_ = false;    // guarded by mu_; set by Fail()
+  std::deque<OutFrame> outbox_;  // guarded by mu_; front() is being written when writing_
+  bool writing_ = false;         // guarded by mu_; a WriteNext is posted or a write in flight
+  bool outbox_closed_ = false;   // guarded by mu_; set by Fail()
 };
 
 class TcpTransport : public Transport {
@@ -269,9 +272,8 @@ void TcpSession::Close() {
   if (closing_.exchange(true)) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (outbox_closed_) return;
-  asio::post(executor_, [self = shared_from_this()] {
-    self->BeginClose(Status::Ok(), self->close_timeout_);
-  });
+  asio::post(executor_,
+             [self = shared_from_this()] { self->BeginClose(Status::Ok(), self->close_timeout_); });
 }
 
 void TcpSession::StartAccepted() {
@@ -279,9 +281,9 @@ void TcpSession::StartAccepted() {
   socket_->set_option(tcp::no_delay(true), ec);
   socket_->set_option(asio::socket_base::keep_alive(true), ec);
   ArmTimer(handshake_timeout_, State::kHandshaking,
-           Status(StatusCode::kDeadlineExceeded,
-                  "no handshake from " + peer_ + " within " +
-                      std::to_string(handshake_timeout_.count()) + " ms"));
+           Status(StatusCode::kDeadlineExceeded, "no handshake from " + peer_ + " within " +
+                                                     std::to_string(handshake_timeout_.count()) +
+                                                     " ms"));
   Result<std::vector<HandshakeFrame>> first = handshake_.Start();  // nothing for a server
   if (!first.ok()) return Fail(first.status());
   ReadMore();
@@ -304,10 +306,9 @@ void TcpSession::StartConnect(const std::string& host, const std::string& port) 
       host, port, [self](const error_code& e, const tcp::resolver::results_type& endpoints) {
         if (self->state_ == State::kClosed) return;
         if (e) return self->Fail(ErrorCodeToStatus(e, "resolve " + self->peer_));
-        asio::async_connect(*self->socket_, endpoints,
-                            [self](const error_code& e2, const tcp::endpoint&) {
-                              self->OnConnected(e2);
-                            });
+        asio::async_connect(
+            *self->socket_, endpoints,
+            [self](const error_code& e2, const tcp::endpoint&) { self->OnConnected(e2); });
       });
 }
 
@@ -338,8 +339,7 @@ void TcpSession::ArmTimer(std::chrono::milliseconds delay, State expected, Statu
   timer_->async_wait([self = shared_from_this(), expected, why](const error_code& ec) {
     if (ec || self->state_ == State::kClosed) return;
     bool handshaking = self->state_ == State::kConnecting || self->state_ == State::kHandshaking;
-    bool expected_handshaking =
-        expected == State::kConnecting || expected == State::kHandshaking;
+    bool expected_handshaking = expected == State::kConnecting || expected == State::kHandshaking;
     if (expected_handshaking && handshaking) {
       Log()->warn("closing connection {}: {}", self->peer_, why.message());
       self->Fail(why);
@@ -350,10 +350,9 @@ void TcpSession::ArmTimer(std::chrono::milliseconds delay, State expected, Statu
 }
 
 void TcpSession::ReadMore() {
-  socket_->async_read_some(asio::buffer(read_buf_),
-                           [self = shared_from_this()](const error_code& ec, size_t n) {
-                             self->OnRead(ec, n);
-                           });
+  socket_->async_read_some(
+      asio::buffer(read_buf_),
+      [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
 }
 
 void TcpSession::OnRead(const error_code& ec, size_t n) {
@@ -499,10 +498,9 @@ void TcpSession::WriteNext() {
     if (state_ == State::kClosing) Fail(close_status_);
     return;
   }
-  asio::async_write(*socket_, buffers,
-                    [self = shared_from_this()](const error_code& ec, size_t) {
-                      self->OnWritten(ec);
-                    });
+  asio::async_write(*socket_, buffers, [self = shared_from_this()](const error_code& ec, size_t) {
+    self->OnWritten(ec);
+  });
 }
 
 void TcpSession::OnWritten(const error_code& ec) {
@@ -591,7 +589,8 @@ TcpTransport::~TcpTransport() {
 }
 
 Result<std::string> TcpTransport::Listen(const std::string& address, ConnectionHandler handler) {
-  if (stopped_) return FailedPreconditionError("cannot listen on " + address + ": transport stopped");
+  if (stopped_)
+    return FailedPreconditionError("cannot listen on " + address + ": transport stopped");
   MRTRAIN_ASSIGN_OR_RETURN(auto host_port, SplitHostPort(address));
   error_code ec;
   tcp::resolver resolver(io_);
@@ -645,8 +644,8 @@ void TcpTransport::Connect(const std::string& address, ConnectionHandler handler
   }
   asio::post(io_, [this, address, handler = std::move(handler), done = std::move(done)]() mutable {
     if (stopped_) {
-      return done(Status(StatusCode::kUnavailable,
-                         "cannot connect to " + address + ": transport stopped"));
+      return done(
+          Status(StatusCode::kUnavailable, "cannot connect to " + address + ": transport stopped"));
     }
     Result<std::pair<std::string, std::string>> host_port = SplitHostPort(address);
     if (!host_port.ok()) return done(host_port.status());
@@ -738,8 +737,9 @@ void TcpTransport::ShutdownOnThread() {
 Result<std::unique_ptr<Transport>> MakeTcpTransport(const TcpOptions& options) {
   MRTRAIN_RETURN_IF_ERROR(ValidateHandshakeConfig(options.handshake));
   if (options.handshake.insecure) {
-    Log()->warn("TCP transport without a cluster secret (--insecure): any process that can "
-                "reach these ports can join the cluster");
+    Log()->warn(
+        "TCP transport without a cluster secret (--insecure): any process that can "
+        "reach these ports can join the cluster");
   }
   return std::unique_ptr<Transport>(std::make_unique<TcpTransport>(options));
 }

@@ -22,9 +22,12 @@
 // which Post()s the result back) and must not throw; a callback that throws anyway has its
 // connection closed with kInternal and an error logged.
 //
-// Lifetimes. The Transport owns its listeners and live connections. A std::shared_ptr<Connection>
-// handed out may be kept past Close() or Stop() or the Transport's destruction: it then refuses
-// to send, and touches nothing of the Transport.
+// Lifetimes. The Transport owns its listeners and live connections. Callbacks may run until
+// Stop() returns (on_closed runs during it), so whatever they refer to must outlive Stop() or the
+// Transport. A std::shared_ptr<Connection> handed out may be kept past Close(), Stop() or the
+// Transport's destruction: it then refuses to send and touches nothing of the Transport. A
+// connection keeps its handler (and what the handler captures) until the connection is destroyed,
+// so a handler that owns its connections should capture weakly to avoid a reference cycle.
 namespace mrtrain::runtime {
 
 class Connection;

@@ -54,7 +54,6 @@ void CheckRoundTrip(const Checkpoint& ckpt, const std::string& file) {
 
 void CheckCheckpoint(const std::string& path, const std::string& file) {
   Result<Checkpoint> ckpt = mrtrain::runtime::ReadCheckpointFile(path);
-  if (getenv("DBG")) fprintf(stderr, "DBG ckpt: %s\n", ckpt.status().message().c_str());
   if (ckpt.ok()) {
     CheckRoundTrip(*ckpt, file);
     return;
@@ -66,7 +65,6 @@ void CheckCheckpoint(const std::string& path, const std::string& file) {
 
 void CheckNpz(const std::string& path) {
   Result<std::vector<mrtrain::runtime::NpyArray>> arrays = mrtrain::runtime::ReadNpz(path);
-  if (getenv("DBG")) fprintf(stderr, "DBG npz: %s %zu\n", arrays.status().message().c_str(), arrays.ok() ? arrays->size() : 0);
   if (!arrays.ok()) {
     MRTRAIN_CHECK(arrays.status().code() == StatusCode::kCorruption);
     MRTRAIN_CHECK(!arrays.status().message().empty());

@@ -26,9 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec.label_column = kLabelColumns[(flags >> 1) & 3];
   spec.delimiter = ",\t; "[(flags >> 3) & 3];
   spec.scale = (flags & 0x20) != 0 ? 0.5 : 0;
-  spec.path = mrtrain::fuzz::WriteTextDataset(data + 1, size - 1,
-                                              (flags & 0x40) != 0 ? ".csv.gz" : ".csv",
-                                              /*one_file=*/(flags & 0x80) != 0);
+  spec.path =
+      mrtrain::fuzz::WriteTextDataset(data + 1, size - 1, (flags & 0x40) != 0 ? ".csv.gz" : ".csv",
+                                      /*one_file=*/(flags & 0x80) != 0);
   mrtrain::fuzz::ExerciseDataset(spec, {1, 2, 3, 7});
   return 0;
 }

@@ -33,7 +33,8 @@ struct AllRows {
 
 template <typename T>
 bool SameBytes(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 // The rows, not the per-partition statistics: skipped counts differ between policies.
@@ -109,7 +110,6 @@ void Append(const PartitionData& d, AllRows* all) {
 std::optional<AllRows> LoadAll(const DatasetSpec& spec) {
   Result<std::unique_ptr<data::Dataset>> dataset = data::Dataset::Open(spec);
   if (!dataset.ok()) {
-    if (getenv("DBG")) fprintf(stderr, "DBG open: %s\n", dataset.status().message().c_str());
     MRTRAIN_CHECK(!dataset.status().message().empty());
     return std::nullopt;
   }
@@ -121,7 +121,6 @@ std::optional<AllRows> LoadAll(const DatasetSpec& spec) {
     MRTRAIN_CHECK(!(*dataset)->DescribePartition(p).empty());
     Result<PartitionData> part = (*dataset)->LoadPartition(p);
     if (!part.ok()) {
-      if (getenv("DBG")) fprintf(stderr, "DBG load: %s\n", part.status().message().c_str());
       MRTRAIN_CHECK(!part.status().message().empty());
       complete = false;
       continue;  // the later partitions still get parsed, for coverage
@@ -146,7 +145,6 @@ void ExerciseDataset(DatasetSpec spec, const std::vector<int64_t>& partition_cou
     std::optional<AllRows> fail = LoadAll(spec);
     spec.on_bad_record = BadRecordPolicy::kSkip;
     std::optional<AllRows> skip = LoadAll(spec);
-    if (getenv("DBG")) fprintf(stderr, "DBG P=%ld fail=%d skip=%d rows=%ld skipped=%ld\n", (long)count, fail.has_value(), skip.has_value(), skip ? (long)skip->num_rows : -1L, skip ? (long)skip->skipped : -1L);
     // kFail succeeds exactly when there is nothing to skip.
     MRTRAIN_CHECK(fail.has_value() == (skip.has_value() && skip->skipped == 0));
     if (fail) MRTRAIN_CHECK(SameRows(*fail, *skip));

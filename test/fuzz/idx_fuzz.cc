@@ -27,8 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec.format = mrtrain::data::DataFormat::kIdx;
   spec.path = WriteScratchFile((flags & 1) != 0 ? "idx/images.gz" : "idx/images", images,
                                data + size - images);
-  spec.labels_path = WriteScratchFile((flags & 2) != 0 ? "idx/labels.gz" : "idx/labels", labels,
-                                      labels_size);
+  spec.labels_path =
+      WriteScratchFile((flags & 2) != 0 ? "idx/labels.gz" : "idx/labels", labels, labels_size);
   spec.scale = (flags & 4) != 0 ? 2 : 0;
   mrtrain::fuzz::ExerciseDataset(spec, {1, 2, 3, 5});
   return 0;

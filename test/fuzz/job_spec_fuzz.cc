@@ -31,7 +31,6 @@ bool IsLowerHex(const std::string& s) {
 // deterministic fingerprint.
 void ParseAndCheck(const std::string& text, const std::vector<std::string>& overrides) {
   Result<JobSpec> spec = mrtrain::jobs::ParseJobSpec(text, "fuzz.yaml", overrides);
-  if (getenv("DBG")) fprintf(stderr, "DBG spec: %s\n", spec.status().message().c_str());
   if (!spec.ok()) {
     MRTRAIN_CHECK(spec.status().code() == StatusCode::kInvalidArgument);
     MRTRAIN_CHECK(!spec.status().message().empty());

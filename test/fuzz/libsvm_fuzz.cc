@@ -24,9 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec.zero_based = (flags & 1) != 0;
   spec.num_features = kNumFeatures[(flags >> 1) & 7];
   spec.scale = (flags & 0x20) != 0 ? 0.5 : 0;
-  spec.path = mrtrain::fuzz::WriteTextDataset(data + 1, size - 1,
-                                              (flags & 0x40) != 0 ? ".svm.gz" : ".svm",
-                                              /*one_file=*/(flags & 0x80) != 0);
+  spec.path =
+      mrtrain::fuzz::WriteTextDataset(data + 1, size - 1, (flags & 0x40) != 0 ? ".svm.gz" : ".svm",
+                                      /*one_file=*/(flags & 0x80) != 0);
   mrtrain::fuzz::ExerciseDataset(spec, {1, 2, 3, 7});
   return 0;
 }

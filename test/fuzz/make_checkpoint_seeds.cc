@@ -77,9 +77,10 @@ int main(int argc, char** argv) {
   const std::string npz = ReadAll(folder + "/.tmp.npz");
   std::remove(tmp.c_str());
   std::remove((folder + "/.tmp.npz").c_str());
-  const bool ok = WriteAll(folder + "/valid.mrt", '\0' + file) &&
-                  WriteAll(folder + "/valid_unsealed.mrt", '\1' + file.substr(0, file.size() - 12)) &&
-                  WriteAll(folder + "/valid.npz", '\0' + npz);
+  const bool ok =
+      WriteAll(folder + "/valid.mrt", '\0' + file) &&
+      WriteAll(folder + "/valid_unsealed.mrt", '\1' + file.substr(0, file.size() - 12)) &&
+      WriteAll(folder + "/valid.npz", '\0' + npz);
   if (!ok) std::fprintf(stderr, "cannot write the seeds in %s\n", folder.c_str());
   return ok ? 0 : 1;
 }

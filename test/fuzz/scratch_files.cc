@@ -57,8 +57,7 @@ std::string WriteScratchFile(const std::string& name, const uint8_t* data, size_
 }
 
 std::string WriteScratchFile(const std::string& name, const std::string& contents) {
-  return WriteScratchFile(name, reinterpret_cast<const uint8_t*>(contents.data()),
-                          contents.size());
+  return WriteScratchFile(name, reinterpret_cast<const uint8_t*>(contents.data()), contents.size());
 }
 
 std::string ResetScratchFolder(const std::string& name) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/base/crc32c.h"
+#include "engine/tensor/model_layout.h"
 #include "test/runtime/checkpoint/sample_checkpoint.h"
 #include "test/testing/temp_dir.h"
 
@@ -265,6 +267,7 @@ TEST_CASE("a corrupted length or count fails cleanly without a large allocation"
       {"fingerprint length", o.fingerprint, 0xFFFFFFFF, 4},
       {"hyperparameter count", o.hyperparameter_count, 0xFFFFFFFF, 4},
       {"block_size", o.block_size, 0, 8},
+      {"block_size past the limit", o.block_size, 0x7FFFFFFFFFFFFFFF, 8},
       {"tensor count", o.tensor_count, 0xFFFFFFFF, 4},
       {"tensor count past the layout limit", o.tensor_count, 70000, 4},
       {"tensor name length", o.w1_name, 0xFFFFFFFF, 4},
@@ -293,6 +296,23 @@ TEST_CASE("a corrupted length or count fails cleanly without a large allocation"
       CHECK(largest <= good.size());
     }
   }
+}
+
+TEST_CASE("a block_size past the job spec's limit is corruption, not an overflow", "[runtime]") {
+  // Found by test/fuzz:checkpoint_fuzz: ModelLayout::Create computed size + block_size - 1.
+  TempDir dir;
+  std::string bytes = WriteSample(dir, "good.mrt");
+  const SampleOffsets o = Locate(bytes);
+  PutLittleEndian(&bytes, o.block_size, 0x7FFFFFFFFFFFFFFF, 8);
+  Reseal(&bytes);
+  size_t largest = 0;
+  Result<Checkpoint> read = ReadBytes(dir, bytes, &largest);
+  REQUIRE_FALSE(read.ok());
+  CHECK(read.status().code() == StatusCode::kCorruption);
+  CHECK(read.status().message() == dir.File("damaged.mrt") + ": block_size at byte " +
+                                       std::to_string(o.block_size) +
+                                       " is 9223372036854775807, more than the limit of "
+                                       "1073741824");
 }
 
 TEST_CASE("a newer format version is refused naming both versions", "[runtime]") {
@@ -359,6 +379,11 @@ TEST_CASE("an inconsistent state is refused before anything is written", "[runti
   }
   SECTION("no layout") {
     c.state.layout = nullptr;
+    CHECK(WriteCheckpointFile(dir.File("x.mrt"), c).code() == StatusCode::kInternal);
+  }
+  SECTION("a block_size the reader would refuse") {
+    c.state.layout = std::make_shared<const ModelLayout>(
+        ModelLayout::Create(c.state.layout->specs(), (int64_t{1} << 30) + 1).value());
     CHECK(WriteCheckpointFile(dir.File("x.mrt"), c).code() == StatusCode::kInternal);
   }
   CHECK(Names(dir.path()).empty());

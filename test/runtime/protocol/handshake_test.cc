@@ -1,5 +1,6 @@
 #include "runtime/protocol/handshake.h"
 
+#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -8,7 +9,6 @@
 #include <string>
 
 #include <catch2/catch.hpp>
-#include <openssl/evp.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 
 #include "engine/base/log.h"

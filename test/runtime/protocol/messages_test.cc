@@ -50,6 +50,7 @@ PushRun SamplePushRun() {
   m.job_id = 7;
   m.epoch = 3;
   m.round = 2;
+  m.step = 23;
   m.partition = 11;
   m.shard = 1;
   m.attempt = 2;
@@ -91,7 +92,14 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   CHECK(done.bytes_sent == 1 << 20);
   CHECK(done.partition == 17);
 
-  TaskFailed failed{5, TaskKind::kReduce, 2, 1, -1, 4, 1, StatusCode::kPluginError,
+  TaskFailed failed{5,
+                    TaskKind::kReduce,
+                    2,
+                    1,
+                    -1,
+                    4,
+                    1,
+                    StatusCode::kPluginError,
                     "plugin threw: bad row at data/part-3.csv:17"};
   TaskFailed f = RoundTrip(failed);
   CHECK(f.kind == TaskKind::kReduce);
@@ -133,6 +141,7 @@ TEST_CASE("data-plane messages round trip", "[runtime][protocol]") {
   CHECK(push.job_id == 7);
   CHECK(push.epoch == 3);
   CHECK(push.round == 2);
+  CHECK(push.step == 23);
   CHECK(push.partition == 11);
   CHECK(push.shard == 1);
   CHECK(push.attempt == 2);
@@ -159,6 +168,15 @@ TEST_CASE("data-plane messages round trip", "[runtime][protocol]") {
   ParamsReply r = RoundTrip(reply);
   CHECK(r.request_id == 77);
   CHECK(r.values == reply.values);
+
+  PushAck ack = RoundTrip(PushAck{7, 23, 11, 1, 2, 1});
+  CHECK(ack.step == 23);
+  CHECK(ack.partition == 11);
+  CHECK(ack.shard == 1);
+  CHECK(ack.attempt == 2);
+  CHECK(ack.duplicate == 1);
+  PushAck bad_ack{7, 23, 11, 1, 2, 2};
+  CHECK(Encode(bad_ack).status().code() == StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("payload is exactly the documented fields: no archive header, blocks contiguous",
@@ -170,14 +188,14 @@ TEST_CASE("payload is exactly the documented fields: no archive header, blocks c
   CHECK(static_cast<uint8_t>(hb[4]) == 0x18);
   CHECK(static_cast<uint8_t>(hb[12]) == 9);
 
-  // PushRun: 6 scalars (5 x 8 + 4 bytes), then three counted blocks.
+  // PushRun: 7 scalars (6 x 8 + 4 bytes), then three counted blocks.
   PushRun m;
   m.keys.assign(1000, 1);
   m.offsets.assign(1001, 0);
   for (int i = 0; i <= 1000; ++i) m.offsets[i] = 100 * i;
   m.values.assign(100000, 0.5f);
   std::string bytes = *Encode(m);
-  CHECK(bytes.size() == 5 * 8 + 4 + (8 + 1000 * 8) + (8 + 1001 * 8) + (8 + 100000 * 4));
+  CHECK(bytes.size() == 6 * 8 + 4 + (8 + 1000 * 8) + (8 + 1001 * 8) + (8 + 100000 * 4));
   size_t values_at = bytes.size() - 100000 * 4;
   float first = 0;
   std::memcpy(&first, bytes.data() + values_at, 4);
@@ -205,6 +223,7 @@ TEST_CASE("truncated and padded payloads are rejected for every message", "[runt
   CheckTruncationsRejected(Shutdown{"x"});
   CheckTruncationsRejected(SamplePushRun());
   CheckTruncationsRejected(PullParams{1, 2, 3, 4, {5, 6}});
+  CheckTruncationsRejected(PushAck{1, 2, 3, 4, 5, 0});
   ParamsReply reply;
   reply.keys = {1};
   reply.offsets = {0, 2};
@@ -212,8 +231,7 @@ TEST_CASE("truncated and padded payloads are rejected for every message", "[runt
   CheckTruncationsRejected(reply);
 }
 
-TEST_CASE("sizes over their cap are rejected before anything is allocated",
-          "[runtime][protocol]") {
+TEST_CASE("sizes over their cap are rejected before anything is allocated", "[runtime][protocol]") {
   SECTION("a text count over its cap") {
     std::string bytes = *Encode(Shutdown{"x"});
     PutU64(&bytes, 0, kMaxTextBytes + 1);
@@ -237,7 +255,7 @@ TEST_CASE("sizes over their cap are rejected before anything is allocated",
   SECTION("a count under its cap but beyond the bytes present") {
     PushRun m;
     std::string bytes = *Encode(m);
-    size_t values_count_at = bytes.size() - 8;  // empty values: just its count
+    size_t values_count_at = bytes.size() - 8;              // empty values: just its count
     PutU64(&bytes, values_count_at, kMaxValuesPerMessage);  // 256 MiB of floats claimed
     PushRun out;
     testing::AllocationTracker tracker;
@@ -272,8 +290,8 @@ TEST_CASE("broken invariants are rejected on both sides", "[runtime][protocol]")
     CHECK(Encode(m).status().code() == StatusCode::kInvalidArgument);
 
     std::string bytes = *Encode(SamplePushRun());
-    // offsets[1] sits after 44 bytes of scalars, the keys block (8 + 24) and offsets' count.
-    PutU64(&bytes, 44 + 32 + 8 + 8, 100);
+    // offsets[1] sits after 52 bytes of scalars, the keys block (8 + 24) and offsets' count.
+    PutU64(&bytes, 52 + 32 + 8 + 8, 100);
     PushRun out;
     Status s = Decode(bytes, &out);
     CHECK(s.code() == StatusCode::kCorruption);

@@ -86,8 +86,8 @@ TEST_CASE("hostile peers are cut off while a good client keeps working", "[runti
   SECTION("another protocol version") {
     RawSocket raw;
     REQUIRE(raw.Connect(*address).ok());
-    std::string frame = EncodeFrame(static_cast<uint16_t>(MessageType::kHandshakeHello),
-                                    std::string(35, '\0'));
+    std::string frame =
+        EncodeFrame(static_cast<uint16_t>(MessageType::kHandshakeHello), std::string(35, '\0'));
     frame[4] = 2;
     raw.Write(frame);
     CHECK(raw.ClosedByPeerWithin(testing::kWait));
@@ -139,8 +139,8 @@ TEST_CASE("hostile peers are cut off while a good client keeps working", "[runti
     RawSocket raw;
     REQUIRE(raw.Connect(*address).ok());
     REQUIRE(raw.Handshake(HandshakeConfig{kSecret, false}).ok());
-    raw.Write(EncodeFrame(static_cast<uint16_t>(MessageType::kHandshakeHello),
-                          std::string(35, '\0')));
+    raw.Write(
+        EncodeFrame(static_cast<uint16_t>(MessageType::kHandshakeHello), std::string(35, '\0')));
     CHECK(raw.ClosedByPeerWithin(testing::kWait));
     REQUIRE(server_inbox.WaitForClosed(1));
     CHECK(server_inbox.closed()[0].code() == StatusCode::kCorruption);

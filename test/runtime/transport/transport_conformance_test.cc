@@ -61,14 +61,17 @@ TEST_CASE("messages flow both ways in order", "[runtime][transport]") {
   Cluster cluster(kind);
   constexpr int kCount = 2000;
 
-  // The server echoes every Hello back as a Welcome, on the transport thread.
+  // The server echoes every Hello back as a Welcome, on the transport thread. Catch2's macros
+  // are not thread-safe: other threads count failures, the test thread checks the counts.
+  auto failed_sends = std::make_shared<std::atomic<int>>(0);
   Inbox server_inbox;
   server_inbox.set_transport(cluster.server);
-  auto echo = [](const std::shared_ptr<Connection>& c, MessageType type, const std::string& p) {
-    if (type == MessageType::kHello) REQUIRE(c->Send(MessageType::kWelcome, p).ok());
+  auto echo = [failed_sends](const std::shared_ptr<Connection>& c, MessageType type,
+                             const std::string& p) {
+    if (type == MessageType::kHello && !c->Send(MessageType::kWelcome, p).ok()) ++*failed_sends;
   };
-  Result<std::string> address = cluster.server->Listen(cluster.listen_address,
-                                                       server_inbox.Handler(echo));
+  Result<std::string> address =
+      cluster.server->Listen(cluster.listen_address, server_inbox.Handler(echo));
   REQUIRE(address.ok());
 
   Inbox client_inbox;
@@ -81,13 +84,14 @@ TEST_CASE("messages flow both ways in order", "[runtime][transport]") {
   // Client -> server from this thread while the server pushes its own stream from another.
   std::thread pusher([&] {
     for (int i = 0; i < kCount; ++i) {
-      REQUIRE(server_side->Send(MessageType::kHeartbeat, Pattern(i % 300, i)).ok());
+      if (!server_side->Send(MessageType::kHeartbeat, Pattern(i % 300, i)).ok()) ++*failed_sends;
     }
   });
   for (int i = 0; i < kCount; ++i) {
     REQUIRE((*conn)->Send(MessageType::kHello, Pattern(i % 500, i)).ok());
   }
   pusher.join();
+  CHECK(*failed_sends == 0);
 
   REQUIRE(client_inbox.WaitForMessages(2 * kCount));
   REQUIRE(server_inbox.WaitForMessages(kCount));
@@ -113,8 +117,7 @@ TEST_CASE("messages flow both ways in order", "[runtime][transport]") {
   CHECK(client_inbox.off_thread_callbacks() == 0);
 }
 
-TEST_CASE("typed messages travel with SendMessage and decode on arrival",
-          "[runtime][transport]") {
+TEST_CASE("typed messages travel with SendMessage and decode on arrival", "[runtime][transport]") {
   std::string kind = GENERATE(as<std::string>{}, "inproc", "tcp");
   Cluster cluster(kind);
   Inbox server_inbox;
@@ -138,8 +141,10 @@ TEST_CASE("a 64 MiB payload arrives intact", "[runtime][transport]") {
   INFO(kind);
   Cluster cluster(kind);
   Inbox server_inbox;
-  auto echo = [](const std::shared_ptr<Connection>& c, MessageType, const std::string& p) {
-    REQUIRE(c->Send(MessageType::kParamsReply, p).ok());
+  auto failed_sends = std::make_shared<std::atomic<int>>(0);
+  auto echo = [failed_sends](const std::shared_ptr<Connection>& c, MessageType,
+                             const std::string& p) {
+    if (!c->Send(MessageType::kParamsReply, p).ok()) ++*failed_sends;
   };
   auto address = cluster.server->Listen(cluster.listen_address, server_inbox.Handler(echo));
   REQUIRE(address.ok());
@@ -155,6 +160,7 @@ TEST_CASE("a 64 MiB payload arrives intact", "[runtime][transport]") {
   CHECK(got[0].payload.size() == big.size());
   CHECK(got[0].payload == big);
   CHECK(got[1].payload == "after");
+  CHECK(*failed_sends == 0);
 }
 
 TEST_CASE("a payload over the frame limit is refused by Send", "[runtime][transport]") {
@@ -173,8 +179,7 @@ TEST_CASE("a payload over the frame limit is refused by Send", "[runtime][transp
   REQUIRE(server_inbox.WaitForMessages(1));
 }
 
-TEST_CASE("Close delivers what was sent, then both sides hear of it once",
-          "[runtime][transport]") {
+TEST_CASE("Close delivers what was sent, then both sides hear of it once", "[runtime][transport]") {
   std::string kind = GENERATE(as<std::string>{}, "inproc", "tcp");
   INFO(kind);
   Cluster cluster(kind);
@@ -209,7 +214,8 @@ TEST_CASE("connecting to an address nobody listens on fails", "[runtime][transpo
   std::string nowhere = kind == "tcp" ? "127.0.0.1:1" : "inproc://nobody";
   auto conn = ConnectAndWait(*cluster.client, nowhere, Inbox().Handler());
   CHECK(conn.status().code() == StatusCode::kUnavailable);
-  auto bad = ConnectAndWait(*cluster.client, kind == "tcp" ? "no-port" : "tcp://x", Inbox().Handler());
+  auto bad =
+      ConnectAndWait(*cluster.client, kind == "tcp" ? "no-port" : "tcp://x", Inbox().Handler());
   CHECK(bad.status().code() == StatusCode::kInvalidArgument);
 }
 
@@ -269,7 +275,8 @@ TEST_CASE("Stop with live connections returns promptly and closes each once",
   for (const Status& s : server_inbox.closed()) CHECK(s.code() == StatusCode::kUnavailable);
   REQUIRE(client_inbox.WaitForClosed(3));
   for (const Status& s : client_inbox.closed()) CHECK(s.code() == StatusCode::kUnavailable);
-  for (auto& c : conns) CHECK(c->Send(MessageType::kHeartbeat, "x").code() == StatusCode::kUnavailable);
+  for (auto& c : conns)
+    CHECK(c->Send(MessageType::kHeartbeat, "x").code() == StatusCode::kUnavailable);
   CHECK(cluster.server->Listen(cluster.listen_address, Inbox().Handler()).status().code() ==
         StatusCode::kFailedPrecondition);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -340,9 +347,7 @@ TEST_CASE("a sender to a peer that stops reading waits, then times out", "[runti
 
   // A sender blocked on a full queue is released by Stop.
   std::promise<Status> blocked;
-  std::thread sender([&] {
-    blocked.set_value((*conn)->Send(MessageType::kPushRun, chunk));
-  });
+  std::thread sender([&] { blocked.set_value((*conn)->Send(MessageType::kPushRun, chunk)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   client->Stop();
   auto f = blocked.get_future();

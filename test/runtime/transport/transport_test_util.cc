@@ -19,60 +19,96 @@ using runtime::Connection;
 using runtime::ConnectionHandler;
 using runtime::MessageType;
 
+struct Inbox::State {
+  std::mutex mu;
+  std::condition_variable changed;
+  std::vector<Received> messages;
+  std::vector<std::shared_ptr<Connection>> opened;
+  std::vector<Status> closed;
+  std::atomic<runtime::Transport*> transport{nullptr};
+  std::atomic<int> off_thread{0};
+};
+
+Inbox::Inbox() : state_(std::make_shared<State>()) {}
+
 ConnectionHandler Inbox::Handler(
     std::function<void(const std::shared_ptr<Connection>&, MessageType, const std::string&)>
         on_message) {
   ConnectionHandler handler;
-  handler.on_open = [this](const std::shared_ptr<Connection>& c) {
-    std::lock_guard<std::mutex> lock(mu_);
-    opened_.push_back(c);
-    changed_.notify_all();
+  // Weak: the state holds connections, which hold these handlers.
+  std::weak_ptr<State> weak = state_;
+  handler.on_open = [weak](const std::shared_ptr<Connection>& c) {
+    auto state = weak.lock();
+    if (!state) return;
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->opened.push_back(c);
+    state->changed.notify_all();
   };
-  handler.on_message = [this, on_message](const std::shared_ptr<Connection>& c, MessageType type,
+  handler.on_message = [weak, on_message](const std::shared_ptr<Connection>& c, MessageType type,
                                           std::string payload) {
-    if (transport_ != nullptr && !transport_->InTransportThread()) ++off_thread_;
+    auto state = weak.lock();
+    if (!state) return;
+    runtime::Transport* t = state->transport;
+    if (t != nullptr && !t->InTransportThread()) ++state->off_thread;
     if (on_message) on_message(c, type, payload);
-    std::lock_guard<std::mutex> lock(mu_);
-    messages_.push_back({c, type, std::move(payload)});
-    changed_.notify_all();
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->messages.push_back({c, type, std::move(payload)});
+    state->changed.notify_all();
   };
-  handler.on_closed = [this](const std::shared_ptr<Connection>&, const Status& s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_.push_back(s);
-    changed_.notify_all();
+  handler.on_closed = [weak](const std::shared_ptr<Connection>&, const Status& s) {
+    auto state = weak.lock();
+    if (!state) return;
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->closed.push_back(s);
+    state->changed.notify_all();
   };
   return handler;
 }
 
 bool Inbox::WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return changed_.wait_for(lock, timeout, done);
+  std::unique_lock<std::mutex> lock(state_->mu);
+  return state_->changed.wait_for(lock, timeout, done);
+}
+
+bool Inbox::WaitForMessages(size_t n) {
+  return WaitUntil([&] { return state_->messages.size() >= n; });
+}
+
+bool Inbox::WaitForOpened(size_t n) {
+  return WaitUntil([&] { return state_->opened.size() >= n; });
+}
+
+bool Inbox::WaitForClosed(size_t n) {
+  return WaitUntil([&] { return state_->closed.size() >= n; });
 }
 
 std::vector<Received> Inbox::messages() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return messages_;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->messages;
 }
 
 std::vector<std::shared_ptr<Connection>> Inbox::opened() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return opened_;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->opened;
 }
 
 std::vector<Status> Inbox::closed() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return closed_;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->closed;
 }
+
+int Inbox::off_thread_callbacks() const { return state_->off_thread; }
+
+void Inbox::set_transport(runtime::Transport* t) { state_->transport = t; }
 
 Result<std::shared_ptr<Connection>> ConnectAndWait(runtime::Transport& transport,
                                                    const std::string& address,
                                                    ConnectionHandler handler) {
   auto promise = std::make_shared<std::promise<Result<std::shared_ptr<Connection>>>>();
   auto future = promise->get_future();
-  transport.Connect(address, std::move(handler),
-                    [promise](Result<std::shared_ptr<Connection>> r) {
-                      promise->set_value(std::move(r));
-                    });
+  transport.Connect(address, std::move(handler), [promise](Result<std::shared_ptr<Connection>> r) {
+    promise->set_value(std::move(r));
+  });
   if (future.wait_for(kWait) != std::future_status::ready) {
     return Status(StatusCode::kDeadlineExceeded, "test: connect did not finish");
   }
@@ -126,7 +162,8 @@ bool WriteAll(int fd, const std::string& bytes) {
 Status RunHandshake(int fd, runtime::FrameDecoder* decoder, runtime::Handshake& handshake) {
   auto first = handshake.Start();
   if (!first.ok()) return first.status();
-  for (auto& f : *first) WriteAll(fd, runtime::EncodeFrame(static_cast<uint16_t>(f.type), f.payload));
+  for (auto& f : *first)
+    WriteAll(fd, runtime::EncodeFrame(static_cast<uint16_t>(f.type), f.payload));
   while (!handshake.done()) {
     auto frame = ReadOneFrame(fd, decoder);
     if (!frame.ok()) return frame.status();

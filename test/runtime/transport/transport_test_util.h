@@ -28,38 +28,35 @@ struct Received {
   std::string payload;
 };
 
-// Records what a ConnectionHandler sees, for tests to wait on. Thread-safe.
+// Records what a ConnectionHandler sees, for tests to wait on. Thread-safe. The handlers share
+// the inbox's state, so they stay valid whichever of the inbox and the transport goes first.
 class Inbox {
  public:
+  Inbox();
+
   // A handler that records into this inbox; `on_message` (optional) also runs for each message,
   // on the transport thread, before it is recorded.
-  runtime::ConnectionHandler Handler(
-      std::function<void(const std::shared_ptr<runtime::Connection>&, runtime::MessageType,
-                         const std::string&)>
-          on_message = nullptr);
+  runtime::ConnectionHandler Handler(std::function<void(const std::shared_ptr<runtime::Connection>&,
+                                                        runtime::MessageType, const std::string&)>
+                                         on_message = nullptr);
 
   // Waits until `done()` holds (checked under the inbox lock); false on timeout.
-  bool WaitUntil(const std::function<bool()>& done,
-                 std::chrono::milliseconds timeout = kWait);
-  bool WaitForMessages(size_t n) { return WaitUntil([&] { return messages_.size() >= n; }); }
-  bool WaitForOpened(size_t n) { return WaitUntil([&] { return opened_.size() >= n; }); }
-  bool WaitForClosed(size_t n) { return WaitUntil([&] { return closed_.size() >= n; }); }
+  bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = kWait);
+  bool WaitForMessages(size_t n);
+  bool WaitForOpened(size_t n);
+  bool WaitForClosed(size_t n);
 
   std::vector<Received> messages();
   std::vector<std::shared_ptr<runtime::Connection>> opened();
   std::vector<Status> closed();
   // Message callbacks that ran on a thread other than the transport's (should stay 0).
-  int off_thread_callbacks() const { return off_thread_; }
-  void set_transport(runtime::Transport* t) { transport_ = t; }
+  int off_thread_callbacks() const;
+  // REQUIRES: `t` outlives the handlers' use (set before connecting).
+  void set_transport(runtime::Transport* t);
 
  private:
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::vector<Received> messages_;
-  std::vector<std::shared_ptr<runtime::Connection>> opened_;
-  std::vector<Status> closed_;
-  runtime::Transport* transport_ = nullptr;
-  std::atomic<int> off_thread_{0};
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 // Connect() made synchronous, bounded by kWait.

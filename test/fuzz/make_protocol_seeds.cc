@@ -1,0 +1,96 @@
+// Writes the seeds of corpus/frame_decoder_fuzz and corpus/message_decode_fuzz (README.md):
+//   bazel run //test/fuzz:make_protocol_seeds -- $PWD/test/fuzz/corpus
+// Valid encodings from the real encoders, so the fuzzers start past the length checks.
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "engine/base/check.h"
+#include "runtime/protocol/frame.h"
+#include "runtime/protocol/handshake.h"
+#include "runtime/protocol/messages.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace msg = mrtrain::runtime::msg;
+using mrtrain::runtime::MessageType;
+
+void Write(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+  MRTRAIN_CHECK(out.good());
+}
+
+// A message seed: the index of M in message_decode_fuzz.cc's table, then its payload.
+template <typename M>
+void WriteMessage(const fs::path& dir, int index, const std::string& name, const M& m) {
+  auto bytes = msg::Encode(m);
+  MRTRAIN_CHECK(bytes.ok());
+  Write(dir / name, std::string(1, static_cast<char>(index)) + *bytes);
+}
+
+std::string Frame(MessageType type, const std::string& payload) {
+  return mrtrain::runtime::EncodeFrame(static_cast<uint16_t>(type), payload);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+    return 2;
+  }
+  const fs::path messages = fs::path(argv[1]) / "message_decode_fuzz";
+  const fs::path frames = fs::path(argv[1]) / "frame_decoder_fuzz";
+  fs::create_directories(messages);
+  fs::create_directories(frames);
+
+  WriteMessage(messages, 0, "hello", msg::Hello{"worker-1", 4, "127.0.0.1:7071"});
+  WriteMessage(messages, 1, "welcome", msg::Welcome{3, 1000});
+  WriteMessage(messages, 2, "heartbeat", msg::Heartbeat{3, 17, 2});
+  WriteMessage(messages, 3, "run_map_task", msg::RunMapTask{1, 2, 0, 5, 1, 9, 0.1});
+  WriteMessage(messages, 4, "map_task_done", msg::MapTaskDone{1, 2, 0, 5, 1, 3.5, 100, 90, 4096});
+  WriteMessage(messages, 5, "task_failed",
+               msg::TaskFailed{1, msg::TaskKind::kMap, 2, 0, 5, -1, 1,
+                               mrtrain::StatusCode::kCorruption, "bad line 3"});
+  WriteMessage(messages, 6, "reduce_round", msg::ReduceRound{1, 2, 0, 1, 9, 0.1, 6000});
+  WriteMessage(messages, 7, "shard_committed", msg::ShardCommitted{1, 2, 0, 1, 9});
+  WriteMessage(messages, 8, "shard_map", msg::ShardMap{1, 2, {"a:1", "b:2"}});
+  WriteMessage(messages, 9, "job_spec_text", msg::JobSpecText{0, "model: linear\n"});
+  WriteMessage(messages, 10, "job_status", msg::JobStatus{1, msg::JobState::kRunning, "{}"});
+  WriteMessage(messages, 11, "epoch_report", msg::EpochReport{1, 2, "{\"loss\":1}"});
+  WriteMessage(messages, 12, "shutdown", msg::Shutdown{"bye"});
+  msg::PushRun push;
+  push.keys = {1, 2};
+  push.offsets = {0, 2, 3};
+  push.values = {1, 2, 3};
+  WriteMessage(messages, 13, "push_run", push);
+  WriteMessage(messages, 14, "pull_params", msg::PullParams{1, 1, 0, 9, {1, 2, 3}});
+  msg::ParamsReply reply;
+  reply.keys = {7};
+  reply.offsets = {0, 2};
+  reply.values = {0.5f, 0.25f};
+  WriteMessage(messages, 15, "params_reply", reply);
+  WriteMessage(messages, 16, "push_ack", msg::PushAck{1, 9, 5, 0, 1, 0});
+
+  // Frame streams: a flags byte (see frame_decoder_fuzz.cc), then frames.
+  std::string hello = std::string("\x01\x00\x00", 3) + std::string(32, 'n');  // insecure
+  std::string handshake = Frame(MessageType::kHandshakeHello, hello) +
+                          Frame(MessageType::kHandshakeProof, std::string(32, '\0'));
+  Write(frames / "insecure_handshake_then_messages",
+        std::string(1, '\x03') + handshake + Frame(MessageType::kHeartbeat, "hb") +
+            Frame(MessageType::kPushRun, *msg::Encode(push)));
+  Write(frames / "byte_by_byte_small_limit",
+        std::string(1, '\x04') + handshake + Frame(MessageType::kShutdown, "x"));
+  std::string bad_crc = Frame(MessageType::kHeartbeat, "payload");
+  bad_crc.back() ^= 1;
+  Write(frames / "bad_crc", std::string(1, '\x01') + bad_crc);
+  Write(frames / "bad_magic", std::string(1, '\x02') + "GET / HTTP/1.1\r\n\r\n");
+  Write(frames / "empty_payloads", std::string(1, '\x0b') +
+                                       Frame(MessageType::kHandshakeAccept, "") +
+                                       Frame(MessageType::kHandshakeReject, "no"));
+  return 0;
+}
