@@ -139,17 +139,46 @@ void ReadModelParams(SpecMap* m, const std::string& type, JobSpec* spec) {
   }
 }
 
-// Returns model.type when it is valid.
-std::optional<std::string> ReadModel(SpecMap* top, JobSpec* spec) {
-  std::optional<SpecMap> m =
-      top->Map("model", {"type", "hidden", "classes", "init", "init_scale", "block_size"});
+// model.plugin instead of model.type: the mapper comes from a library under `plugins`, and its
+// settings from model.params, which the plugin checks itself when it is created.
+void ReadModelPlugin(SpecMap* m, bool has_plugins, JobSpec* spec) {
+  if (m->Has("type")) {
+    m->Report("type", "give model.type or model.plugin, not both");
+  }
+  for (const char* k : {"hidden", "classes"}) {
+    if (m->Has(k)) {
+      m->Report(k,
+                "only for built-in model types; with model.plugin put settings under "
+                "model.params");
+    }
+  }
+  if (auto v = m->String("plugin")) {
+    spec->model_plugin = *v;
+    spec->model_type = "plugin:" + *v;
+    if (!has_plugins) m->Report("plugin", "needs the library that exports it under plugins:");
+  }
+  if (auto v = m->Settings("params")) spec->model_params = api::Hyperparameters(std::move(*v));
+}
+
+// Returns model.type when it is valid (never for a plugin model).
+std::optional<std::string> ReadModel(SpecMap* top, bool has_plugins, JobSpec* spec) {
+  std::optional<SpecMap> m = top->Map("model", {"type", "hidden", "classes", "init", "init_scale",
+                                                "block_size", "plugin", "params"});
   if (!m) return std::nullopt;
-  const std::vector<std::string> types = {"linear", "logistic", "softmax", "mlp"};
-  std::optional<std::string> type = m->Choice("type", types);
-  if (!m->Has("type")) m->ReportMissing("type", "allowed: " + JoinNames(types));
-  if (type) {
-    spec->model_type = *type;
-    ReadModelParams(&*m, *type, spec);
+  std::optional<std::string> type;
+  if (m->Has("plugin")) {
+    ReadModelPlugin(&*m, has_plugins, spec);
+  } else {
+    const std::vector<std::string> types = {"linear", "logistic", "softmax", "mlp"};
+    type = m->Choice("type", types);
+    if (!m->Has("type")) {
+      m->ReportMissing("type", "allowed: " + JoinNames(types));
+    }
+    if (m->Has("params")) m->Report("params", "only with model.plugin");
+    if (type) {
+      spec->model_type = *type;
+      ReadModelParams(&*m, *type, spec);
+    }
   }
   std::optional<std::string> init = m->Choice("init", {"zeros", "uniform", "xavier", "he"});
   if (init) {
@@ -252,24 +281,49 @@ void ReadSchedule(SpecMap* update, JobSpec* spec) {
   }
 }
 
+// update.plugin instead of update.rule: the reducer comes from a library under `plugins`, and
+// its settings from update.params.
+void ReadUpdatePlugin(SpecMap* m, bool has_plugins, JobSpec* spec) {
+  if (m->Has("rule")) m->Report("rule", "give update.rule or update.plugin, not both");
+  for (const char* k : {"momentum", "beta1", "beta2", "epsilon", "initial_accumulator"}) {
+    if (m->Has(k)) {
+      m->Report(k,
+                "only for built-in rules; with update.plugin put settings under "
+                "update.params");
+    }
+  }
+  if (auto v = m->String("plugin")) {
+    spec->update_plugin = *v;
+    spec->update_rule = "plugin:" + *v;
+    if (!has_plugins) m->Report("plugin", "needs the library that exports it under plugins:");
+  }
+  if (auto v = m->Settings("params")) spec->update_params = api::Hyperparameters(std::move(*v));
+}
+
 void ReadUpdate(SpecMap* top, const std::optional<std::string>& model_type,
-                const std::optional<JobSpec::Mode>& mode, JobSpec* spec) {
+                const std::optional<JobSpec::Mode>& mode, bool has_plugins, JobSpec* spec) {
   std::optional<SpecMap> m =
       top->Map("update", {"rule", "learning_rate", "momentum", "beta1", "beta2", "epsilon",
-                          "initial_accumulator", "l1", "l2", "schedule"});
+                          "initial_accumulator", "l1", "l2", "schedule", "plugin", "params"});
   if (!m) return;
-  std::optional<std::string> rule =
-      m->Choice("rule", {"sgd", "momentum", "nesterov", "adagrad", "adam", "average"});
-  if (rule) spec->update_rule = *rule;
-  // `average` replaces the model by the average of the local models; its learning rate is the
-  // step from the old model toward that average, so 1 is the natural default.
-  if (spec->update_rule == "average") spec->learning_rate = 1.0;
-  if (auto v = m->Number("learning_rate", NumberRange::Positive())) spec->learning_rate = *v;
-  if (!m->Has("rule") || rule) ReadRuleParams(&*m, spec->update_rule, spec);
-  if (rule == "average" && mode && *mode != JobSpec::Mode::kModelAveraging) {
-    m->Report("rule",
-              "rule average needs training.mode: model_averaging; training.mode is "
-              "minibatch");
+  if (m->Has("plugin")) {
+    ReadUpdatePlugin(&*m, has_plugins, spec);
+    if (auto v = m->Number("learning_rate", NumberRange::Positive())) spec->learning_rate = *v;
+  } else {
+    if (m->Has("params")) m->Report("params", "only with update.plugin");
+    std::optional<std::string> rule =
+        m->Choice("rule", {"sgd", "momentum", "nesterov", "adagrad", "adam", "average"});
+    if (rule) spec->update_rule = *rule;
+    // `average` replaces the model by the average of the local models; its learning rate is the
+    // step from the old model toward that average, so 1 is the natural default.
+    if (spec->update_rule == "average") spec->learning_rate = 1.0;
+    if (auto v = m->Number("learning_rate", NumberRange::Positive())) spec->learning_rate = *v;
+    if (!m->Has("rule") || rule) ReadRuleParams(&*m, spec->update_rule, spec);
+    if (rule == "average" && mode && *mode != JobSpec::Mode::kModelAveraging) {
+      m->Report("rule",
+                "rule average needs training.mode: model_averaging; training.mode is "
+                "minibatch");
+    }
   }
   if (model_type) {
     RejectUnless(&*m, "l1", {"linear", "logistic", "softmax"}, "model type", "model.type",
@@ -322,7 +376,7 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   if (!root.IsMap() && !root.IsNull()) {
     return InvalidArgumentError(source + ":" + std::to_string(root.Mark().line + 1) +
                                 ": a job spec is a map of sections (name, data, model, update, "
-                                "training, shuffle, output)");
+                                "training, shuffle, output, plugins)");
   }
   SpecErrors errors(source);
   ApplyOverrides(overrides, &root, &errors);
@@ -332,12 +386,15 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   spec.source_path = source;
   spec.name = DefaultName(source);
   SpecMap top(&errors, root, "",
-              {"name", "data", "model", "update", "training", "shuffle", "output"});
+              {"name", "data", "model", "update", "training", "shuffle", "output", "plugins"});
   if (auto v = top.String("name")) spec.name = *v;
+  if (auto v = top.StringList("plugins")) spec.plugins = std::move(*v);
+  // Whether `plugins` was given at all; a malformed list has already been reported.
+  const bool has_plugins = top.Has("plugins");
   ReadData(&top, &spec);
-  std::optional<std::string> model_type = ReadModel(&top, &spec);
+  std::optional<std::string> model_type = ReadModel(&top, has_plugins, &spec);
   std::optional<JobSpec::Mode> mode = ReadTraining(&top, &spec);
-  ReadUpdate(&top, model_type, mode, &spec);
+  ReadUpdate(&top, model_type, mode, has_plugins, &spec);
   ReadShuffle(&top, &spec);
   ReadOutput(&top, &spec);
   if (!errors.empty()) return errors.ToStatus();

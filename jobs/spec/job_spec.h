@@ -18,25 +18,33 @@ struct JobSpec {
   std::string name;         // `name`, default: the spec file's stem
   std::string source_path;  // the file it came from ("<string>" when parsed from text)
 
+  // plugins: shared libraries offering mappers and reducers (engine/api/plugin.h), in lookup
+  // order, as written (relative paths are relative to the working directory).
+  std::vector<std::string> plugins;
+
   // data:
   data::DatasetSpec train;                      // data.train (required)
   std::optional<data::DatasetSpec> test;        // data.test
   std::optional<data::DatasetSpec> validation;  // data.validation
 
   // model:
-  std::string model_type;                 // model.type: linear | logistic | softmax | mlp
+  std::string model_type;                 // model.type: linear | logistic | softmax | mlp;
+                                          // "plugin:NAME" for a plugin model
+  std::string model_plugin;               // model.plugin: a mapper from `plugins`, or empty
   api::Hyperparameters model_params;      // model keys other than type/init/init_scale/block_size,
-                                          // e.g. hidden: "128,64", classes: "10"
+                                          // e.g. hidden: "128,64", classes: "10"; for a plugin,
+                                          // model.params
   InitScheme init = InitScheme::kXavier;  // model.init
   double init_scale = 0.01;               // model.init_scale (uniform only)
   int64_t block_size = 16384;             // model.block_size, floats per ParamKey block
 
   // update:
   std::string update_rule = "sgd";     // update.rule: sgd | momentum | nesterov | adagrad | adam |
-                                       // average
+                                       // average; "plugin:NAME" for a plugin rule
+  std::string update_plugin;           // update.plugin: a reducer from `plugins`, or empty
   double learning_rate = 0.01;         // update.learning_rate
   api::Hyperparameters update_params;  // rule-specific keys: momentum, beta1, beta2, epsilon,
-                                       // initial_accumulator
+                                       // initial_accumulator; for a plugin, update.params
   double l1 = 0;                       // update.l1 (linear, logistic and softmax models only)
   double l2 = 0;                       // update.l2
 
@@ -70,8 +78,10 @@ struct JobSpec {
 
   // A digest (hex SHA-256) of everything that decides the trained bytes: data, model, update,
   // training (except threads) and seed. Shuffle mode, reducer count, thread count and output
-  // settings are left out because they do not change the result. Used to refuse resuming a
-  // checkpoint with a different spec.
+  // settings are left out because they do not change the result. With plugins, it also covers
+  // the SHA-256 of each library's bytes as read now ("unreadable" when it cannot be read), so a
+  // rebuilt plugin counts as a different job. Used to refuse resuming a checkpoint with a
+  // different spec.
   std::string Fingerprint() const;
 };
 

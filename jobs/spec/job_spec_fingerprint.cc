@@ -3,7 +3,11 @@
 #include <openssl/evp.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <system_error>
 
 #include "engine/base/check.h"
 #include "jobs/spec/job_spec.h"
@@ -96,6 +100,20 @@ std::string Sha256Hex(const std::string& bytes) {
   return hex;
 }
 
+// The digest of a plugin library's bytes, or "unreadable": a fingerprint is a pure function of
+// what it can see, and loading the library reports the real error. Only regular files are read,
+// so a path such as /dev/zero cannot hang it.
+std::string FileSha256Hex(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return "unreadable";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "unreadable";
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) return "unreadable";
+  return Sha256Hex(bytes.str());
+}
+
 }  // namespace
 
 std::string JobSpec::Fingerprint() const {
@@ -106,6 +124,15 @@ std::string JobSpec::Fingerprint() const {
   AddDataset("data.train.", train, &t);
   AddOptionalDataset("data.test.", test, &t);
   AddOptionalDataset("data.validation.", validation, &t);
+
+  // Only present with plugins, so fingerprints of jobs without them stay as they were.
+  for (size_t i = 0; i < plugins.size(); ++i) {
+    const std::string key = "plugins." + std::to_string(i);
+    t.Add(key + ".path", plugins[i]);
+    t.Add(key + ".sha256", FileSha256Hex(plugins[i]));
+  }
+  if (!model_plugin.empty()) t.Add("model.plugin", model_plugin);
+  if (!update_plugin.empty()) t.Add("update.plugin", update_plugin);
 
   t.Add("model.type", model_type);
   t.AddParams("model.", model_params);

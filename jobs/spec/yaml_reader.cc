@@ -281,6 +281,74 @@ std::optional<std::vector<int64_t>> SpecMap::IntList(const std::string& key, Int
   return out;
 }
 
+std::optional<std::vector<std::string>> SpecMap::StringList(const std::string& key) {
+  if (!Has(key)) return std::nullopt;
+  const Entry& entry = entries_.at(key);
+  if (!entry.value.IsSequence() || entry.value.size() == 0) {
+    ReportExpected(key, entry, "a non-empty list of strings");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  for (size_t i = 0; i < entry.value.size(); ++i) {
+    const YAML::Node item = entry.value[i];
+    if (item.IsScalar() && !item.Scalar().empty()) {
+      out.push_back(item.Scalar());
+      continue;
+    }
+    errors_->Add(PathOf(key) + "[" + std::to_string(i) + "]", item.Mark(),
+                 "expected a non-empty string, got " + DescribeValue(item));
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+std::optional<std::map<std::string, std::string>> SpecMap::Settings(const std::string& key) {
+  if (!Has(key)) return std::nullopt;
+  const Entry& entry = entries_.at(key);
+  std::map<std::string, std::string> out;
+  if (entry.value.IsNull()) return out;
+  if (!entry.value.IsMap()) {
+    ReportExpected(key, entry, "a map of settings");
+    return std::nullopt;
+  }
+  bool ok = true;
+  for (const auto& kv : entry.value) {
+    const std::string name = kv.first.IsScalar() ? kv.first.Scalar() : "";
+    const std::string path = PathOf(key) + "." + name;
+    if (name.empty()) {
+      errors_->Add(PathOf(key), kv.first.Mark(), "setting names must be non-empty strings");
+      ok = false;
+      continue;
+    }
+    if (out.count(name) != 0) {
+      errors_->Add(path, kv.first.Mark(), "duplicate key");
+      ok = false;
+      continue;
+    }
+    if (kv.second.IsScalar()) {
+      out[name] = kv.second.Scalar();
+      continue;
+    }
+    std::string joined;
+    bool list_ok = kv.second.IsSequence();
+    for (size_t i = 0; list_ok && i < kv.second.size(); ++i) {
+      list_ok = kv.second[i].IsScalar();
+      if (list_ok) joined += (i == 0 ? "" : ",") + kv.second[i].Scalar();
+    }
+    if (!list_ok) {
+      errors_->Add(path, kv.second.Mark(),
+                   "expected a scalar or a list of scalars, got " + DescribeValue(kv.second));
+      ok = false;
+      continue;
+    }
+    out[name] = joined;
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
 std::optional<SpecMap> SpecMap::Map(const std::string& key, std::vector<std::string> allowed) {
   if (!Has(key)) return SpecMap(errors_, PathOf(key));
   const Entry& entry = entries_.at(key);

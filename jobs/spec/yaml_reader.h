@@ -115,6 +115,11 @@ class SpecMap {
                                     const std::vector<std::string>& allowed);
   // A non-empty list of integers in `range`.
   std::optional<std::vector<int64_t>> IntList(const std::string& key, IntRange range);
+  // A non-empty list of non-empty strings.
+  std::optional<std::vector<std::string>> StringList(const std::string& key);
+  // A free-form map of settings (a plugin's `params`): each value a scalar, kept as written, or
+  // a list of scalars, kept joined by commas ("128,64"). An empty or null map gives no settings.
+  std::optional<std::map<std::string, std::string>> Settings(const std::string& key);
   // The section under `key`, empty when absent; nullopt (and an error) when not a map.
   std::optional<SpecMap> Map(const std::string& key, std::vector<std::string> allowed);
   // True when `key` holds an unquoted integer (as opposed to a name).

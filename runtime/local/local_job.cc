@@ -9,6 +9,7 @@
 #include "engine/data/dataset.h"
 #include "engine/data/partition_cache.h"
 #include "engine/models/registry.h"
+#include "engine/plugin/plugin_library.h"
 #include "engine/tensor/blas.h"
 #include "engine/updaters/registry.h"
 #include "runtime/checkpoint/checkpoint_dir.h"
@@ -104,12 +105,31 @@ Result<std::vector<api::TensorSpec>> DescribeModel(api::Mapper& mapper,
   }
 }
 
-Result<std::unique_ptr<api::Mapper>> MakeMapper(const jobs::JobSpec& spec) {
-  return models::CreateBuiltinMapper(spec.model_type, spec.model_params);
+// Loads the job's plugin libraries; errors name `plugins` and the library.
+Result<plugin::PluginSet> LoadPlugins(const jobs::JobSpec& spec) {
+  auto loaded = plugin::PluginSet::Load(spec.plugins);
+  if (!loaded.ok()) return loaded.status().WithContext("plugins");
+  return loaded;
 }
 
-Result<std::unique_ptr<api::Reducer>> MakeRule(const jobs::JobSpec& spec) {
-  return updaters::CreateBuiltinReducer(spec.update_rule, spec.update_params);
+Result<std::unique_ptr<api::Mapper>> MakeMapper(const jobs::JobSpec& spec,
+                                                const plugin::PluginSet& plugins) {
+  if (spec.model_plugin.empty()) {
+    return models::CreateBuiltinMapper(spec.model_type, spec.model_params);
+  }
+  auto mapper = plugins.CreateMapper(spec.model_plugin, spec.model_params);
+  if (!mapper.ok()) return mapper.status().WithContext("model.plugin");
+  return mapper;
+}
+
+Result<std::unique_ptr<api::Reducer>> MakeRule(const jobs::JobSpec& spec,
+                                               const plugin::PluginSet& plugins) {
+  if (spec.update_plugin.empty()) {
+    return updaters::CreateBuiltinReducer(spec.update_rule, spec.update_params);
+  }
+  auto rule = plugins.CreateReducer(spec.update_plugin, spec.update_params);
+  if (!rule.ok()) return rule.status().WithContext("update.plugin");
+  return rule;
 }
 
 }  // namespace
@@ -127,8 +147,9 @@ Status ValidateJob(const jobs::JobSpec& spec) {
     auto opened = data::Dataset::Open(*spec.validation);
     if (!opened.ok()) return opened.status().WithContext("data.validation");
   }
-  MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec));
-  MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec));
+  MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
+  MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, plugins));
+  MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, plugins));
   (void)mapper;
   (void)rule;
   return Status::Ok();
@@ -143,6 +164,9 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
   blas::SetBlasThreads(1);
   ThreadPool loader(threads);
 
+  // Loaded first, so a bad library fails the job before any data is read. Every mapper and
+  // reducer made from them keeps its library loaded for as long as it lives.
+  MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
   LocalJobParts parts;
   MRTRAIN_ASSIGN_OR_RETURN(parts.train, LoadAll(spec.train, "train", loader));
   if (spec.test) {
@@ -161,7 +185,7 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
   parts.num_features = shape.num_features;
 
   for (int t = 0; t < threads; ++t) {
-    MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec));
+    MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, plugins));
     parts.mappers.push_back(std::move(mapper));
   }
   std::vector<api::TensorSpec> specs;
@@ -177,7 +201,7 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
   metadata.data_shape = shape;
   metadata.update_rule = spec.update_rule;
 
-  MRTRAIN_ASSIGN_OR_RETURN(auto probe_rule, MakeRule(spec));
+  MRTRAIN_ASSIGN_OR_RETURN(auto probe_rule, MakeRule(spec, plugins));
   const int num_slots = probe_rule->NumSlots();
   int64_t start_epoch = 0;
   parts.state = ModelState::Zeros(parts.layout, num_slots);
@@ -213,7 +237,7 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
                                                              : shuffle::ShuffleMode::kHash,
       *parts.layout, spec.reducers);
   for (int s = 0; s < spec.reducers; ++s) {
-    MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec));
+    MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, plugins));
     auto shard = std::make_unique<ReducerShard>(
         s, parts.layout, shuffle::KeysOfShard(*parts.partitioner, *parts.layout, s),
         std::move(rule), static_cast<float>(spec.l1), static_cast<float>(spec.l2));

@@ -9,6 +9,7 @@
 
 #include "engine/base/thread_pool.h"
 #include "engine/models/registry.h"
+#include "engine/plugin/plugin_library.h"
 #include "engine/tensor/blas.h"
 #include "runtime/checkpoint/checkpoint.h"
 #include "runtime/worker/map_task.h"
@@ -83,6 +84,23 @@ Status WriteAtomically(const std::string& path, const std::string& header,
   return Status::Ok();
 }
 
+// The model's mapper: built in, or "plugin:NAME" from the given plugin libraries.
+Result<std::unique_ptr<api::Mapper>> MakeMapper(const Checkpoint& model,
+                                                const plugin::PluginSet& plugins,
+                                                const PredictOptions& options) {
+  const std::string prefix = "plugin:";
+  if (model.model_type.compare(0, prefix.size(), prefix) != 0) {
+    return models::CreateBuiltinMapper(model.model_type, model.model_params);
+  }
+  const std::string name = model.model_type.substr(prefix.size());
+  if (plugins.libraries().empty()) {
+    return InvalidArgumentError(options.model_path +
+                                ": the model was trained with plugin mapper '" + name +
+                                "'; pass the library with --plugin PATH");
+  }
+  return plugins.CreateMapper(name, model.model_params);
+}
+
 }  // namespace
 
 Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
@@ -92,10 +110,10 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
                           ? options.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   blas::SetBlasThreads(1);
+  MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, plugin::PluginSet::Load(options.plugins));
   std::vector<std::unique_ptr<api::Mapper>> mappers;
   for (int t = 0; t < threads; ++t) {
-    MRTRAIN_ASSIGN_OR_RETURN(auto mapper,
-                             models::CreateBuiltinMapper(model.model_type, model.model_params));
+    MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(model, plugins, options));
     try {
       auto specs = mapper->DescribeModel(model.data_shape);
       if (specs.size() != model.state.layout->specs().size()) {

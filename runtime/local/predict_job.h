@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/base/status.h"
 #include "engine/data/dataset.h"
@@ -13,6 +14,9 @@ struct PredictOptions {
   data::DatasetSpec data;  // the rows to predict; labels are carried into the output
   std::string out_path;    // CSV: row,label,prediction,score_0,...
   int threads = 0;         // 0 = the number of cores
+  // Plugin libraries to look the model's mapper up in, for a model trained with model.plugin
+  // (its checkpoint records model type "plugin:NAME"; the library itself is not stored).
+  std::vector<std::string> plugins;
 };
 
 struct PredictSummary {

@@ -83,6 +83,8 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--on-bad-record", flags->on_bad_record, "fail or skip")
       ->check(CLI::IsMember({"fail", "skip"}));
   cmd->add_option("--threads", o.threads, "Threads (0: all cores)");
+  cmd->add_option("--plugin", o.plugins,
+                  "A plugin library (repeatable), for a model trained with model.plugin");
   cmd->callback([flags, exit_code] { *exit_code = Predict(*flags); });
 }
 

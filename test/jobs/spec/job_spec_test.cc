@@ -244,10 +244,10 @@ TEST_CASE("an unknown key names its line, path and the allowed keys", "[jobs]") 
   std::string yaml = std::string(kMinimal) + "update:\n  rule: sgd\n  lerning_rate: 0.1\n";
   CHECK(ErrorOf(yaml) ==
         "job.yaml:9: update.lerning_rate: unknown key; allowed: rule, learning_rate, momentum, "
-        "beta1, beta2, epsilon, initial_accumulator, l1, l2, schedule");
+        "beta1, beta2, epsilon, initial_accumulator, l1, l2, schedule, plugin, params");
   CHECK(ErrorOf(std::string(kMinimal) + "epochs: 3\n") ==
         "job.yaml:7: epochs: unknown key; allowed: name, data, model, update, training, shuffle, "
-        "output");
+        "output, plugins");
 }
 
 TEST_CASE("a value of the wrong type names its line and what is allowed", "[jobs]") {
@@ -444,7 +444,7 @@ TEST_CASE("a YAML syntax error names its line", "[jobs]") {
         "job.yaml:7: YAML syntax error: illegal flow end");
   CHECK(ErrorOf("- just\n- a list\n") ==
         "job.yaml:1: a job spec is a map of sections (name, data, model, update, training, "
-        "shuffle, output)");
+        "shuffle, output, plugins)");
 }
 
 TEST_CASE("hostile YAML gives an error, never an exception or a crash", "[jobs]") {
@@ -505,7 +505,8 @@ TEST_CASE("errors in overridden values name the override instead of a line", "[j
         "--set training.epochs: training.epochs: expected an integer >= 1, got 'abc'");
   CHECK(ErrorOf(kMinimal, {"update.lerning_rate=0.1"}) ==
         "--set update.lerning_rate: update.lerning_rate: unknown key; allowed: rule, "
-        "learning_rate, momentum, beta1, beta2, epsilon, initial_accumulator, l1, l2, schedule");
+        "learning_rate, momentum, beta1, beta2, epsilon, initial_accumulator, l1, l2, schedule, "
+        "plugin, params");
   CHECK(ErrorOf(kMinimal, {"update={rule: adam, momentum: 0.9}"}) ==
         "--set update: update.momentum: only for rules momentum, nesterov; update.rule is adam");
   CHECK(ErrorOf(kMinimal, {"model={hidden: [3]}"}) ==

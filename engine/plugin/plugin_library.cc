@@ -1,0 +1,235 @@
+#include "engine/plugin/plugin_library.h"
+
+#include <exception>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include <boost/dll/shared_library.hpp>
+
+#include "engine/base/log.h"
+
+namespace mrtrain::plugin {
+namespace {
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "none" : out;
+}
+
+// A Mapper made by a plugin. Forwards every call unchanged (exceptions included: the map task
+// catches them and fails the task) and keeps the library loaded while the object lives.
+// Member order matters: impl_ is destroyed before library_ lets the code go.
+class PluginMapper final : public api::Mapper {
+ public:
+  PluginMapper(std::shared_ptr<PluginLibrary> library, std::unique_ptr<api::Mapper> impl)
+      : library_(std::move(library)), impl_(std::move(impl)) {}
+
+  std::vector<api::TensorSpec> DescribeModel(const api::DataShape& shape) override {
+    return impl_->DescribeModel(shape);
+  }
+  void Gradient(const api::MapContext& ctx, const api::Rows& rows, const api::ParamsView& params,
+                api::GradientSink& sink, api::MapStats& stats) override {
+    impl_->Gradient(ctx, rows, params, sink, stats);
+  }
+  void Evaluate(const api::Rows& rows, const api::ParamsView& params,
+                api::MapStats& stats) override {
+    impl_->Evaluate(rows, params, stats);
+  }
+  int NumOutputs() const override { return impl_->NumOutputs(); }
+  void Predict(const api::Rows& rows, const api::ParamsView& params, float* predicted,
+               float* scores) override {
+    impl_->Predict(rows, params, predicted, scores);
+  }
+
+ private:
+  std::shared_ptr<PluginLibrary> library_;
+  std::unique_ptr<api::Mapper> impl_;
+};
+
+// A Reducer made by a plugin; as PluginMapper.
+class PluginReducer final : public api::Reducer {
+ public:
+  PluginReducer(std::shared_ptr<PluginLibrary> library, std::unique_ptr<api::Reducer> impl)
+      : library_(std::move(library)), impl_(std::move(impl)) {}
+
+  int NumSlots() const override { return impl_->NumSlots(); }
+  void Update(const api::UpdateContext& ctx, const float* grad, float* params, float* const* slots,
+              int64_t n) override {
+    impl_->Update(ctx, grad, params, slots, n);
+  }
+
+ private:
+  std::shared_ptr<PluginLibrary> library_;
+  std::unique_ptr<api::Reducer> impl_;
+};
+
+// The one guard around plugin factories: anything thrown becomes kPluginError.
+template <typename T, typename Factory>
+Result<std::unique_ptr<T>> CallFactory(const std::string& what, Factory factory,
+                                       const api::Hyperparameters& params) {
+  T* made = nullptr;
+  try {
+    made = factory(params);
+  } catch (const std::exception& e) {
+    return PluginError(what + ": " + e.what());
+  } catch (...) {
+    return PluginError(what + ": unknown exception");
+  }
+  if (made == nullptr) return PluginError(what + ": the factory returned null");
+  return std::unique_ptr<T>(made);
+}
+
+}  // namespace
+
+struct PluginLibrary::Handle {
+  boost::dll::shared_library library;
+};
+
+Result<std::shared_ptr<PluginLibrary>> PluginLibrary::Load(const std::string& path) {
+  std::error_code exists_error;
+  if (!std::filesystem::exists(path, exists_error)) {
+    return NotFoundError(path + ": plugin library not found");
+  }
+  auto handle = std::make_unique<Handle>();
+  boost::dll::fs::error_code ec;
+  // An absolute path, so that "libx.so" means the file here, not a search of the system's
+  // library folders; RTLD_LOCAL, so two plugins may define the same symbols.
+  handle->library.load(std::filesystem::absolute(path, exists_error), ec,
+                       boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+  if (ec) {
+    return PluginError(path + ": cannot load: " + ec.message());
+  }
+  if (!handle->library.has(api::kPluginEntryPoint)) {
+    return PluginError(path + ": no entry point " + api::kPluginEntryPoint +
+                       ": not an mrtrain plugin (define one with MRTRAIN_PLUGIN from "
+                       "engine/api/plugin.h)");
+  }
+  auto& entry = handle->library.get<api::PluginEntryPointFn>(api::kPluginEntryPoint);
+  const api::PluginInfo* info = entry();
+  if (info == nullptr) return PluginError(path + ": the entry point returned null");
+  if (info->api_version != api::kApiVersion) {
+    return PluginError(path + ": built for plugin API " + std::to_string(info->api_version) +
+                       ", this mrtrain speaks " + std::to_string(api::kApiVersion) +
+                       "; rebuild the plugin against this mrtrain's engine/api headers");
+  }
+  if (info->num_entries < 0 || (info->num_entries > 0 && info->entries == nullptr)) {
+    return PluginError(path + ": malformed plugin table");
+  }
+  for (int i = 0; i < info->num_entries; ++i) {
+    const api::PluginEntry& e = info->entries[i];
+    if (e.name == nullptr || (e.create_mapper == nullptr) == (e.create_reducer == nullptr)) {
+      return PluginError(path + ": malformed plugin table entry " + std::to_string(i));
+    }
+    for (int j = 0; j < i; ++j) {
+      const api::PluginEntry& earlier = info->entries[j];
+      if ((earlier.create_mapper == nullptr) == (e.create_mapper == nullptr) &&
+          std::string(earlier.name) == e.name) {
+        return PluginError(path + ": registers '" + e.name + "' twice");
+      }
+    }
+  }
+  std::shared_ptr<PluginLibrary> library(new PluginLibrary(path, std::move(handle), info));
+  Logger("plugin")->info("loaded plugin {} ({})", path, library->DescribeExports());
+  return library;
+}
+
+PluginLibrary::PluginLibrary(std::string path, std::unique_ptr<Handle> handle,
+                             const api::PluginInfo* info)
+    : path_(std::move(path)), handle_(std::move(handle)), info_(info) {}
+
+PluginLibrary::~PluginLibrary() = default;
+
+const api::PluginEntry* PluginLibrary::FindEntry(const std::string& name, bool mapper) const {
+  for (int i = 0; i < info_->num_entries; ++i) {
+    const api::PluginEntry& e = info_->entries[i];
+    if ((mapper ? e.create_mapper != nullptr : e.create_reducer != nullptr) && name == e.name) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<std::string> PluginLibrary::MapperNames() const {
+  std::vector<std::string> names;
+  for (int i = 0; i < info_->num_entries; ++i) {
+    if (info_->entries[i].create_mapper != nullptr) names.emplace_back(info_->entries[i].name);
+  }
+  return names;
+}
+
+std::vector<std::string> PluginLibrary::ReducerNames() const {
+  std::vector<std::string> names;
+  for (int i = 0; i < info_->num_entries; ++i) {
+    if (info_->entries[i].create_reducer != nullptr) names.emplace_back(info_->entries[i].name);
+  }
+  return names;
+}
+
+std::string PluginLibrary::DescribeExports() const {
+  return "mappers: " + Join(MapperNames()) + "; reducers: " + Join(ReducerNames());
+}
+
+Result<std::unique_ptr<api::Mapper>> PluginLibrary::CreateMapper(
+    const std::string& name, const api::Hyperparameters& params) {
+  const api::PluginEntry* e = FindEntry(name, /*mapper=*/true);
+  if (e == nullptr) {
+    return NotFoundError(path_ + ": exports no mapper '" + name + "' (" + DescribeExports() + ")");
+  }
+  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Mapper> impl,
+                           CallFactory<api::Mapper>(path_ + ": creating mapper '" + name + "'",
+                                                    e->create_mapper, params));
+  return std::unique_ptr<api::Mapper>(
+      std::make_unique<PluginMapper>(shared_from_this(), std::move(impl)));
+}
+
+Result<std::unique_ptr<api::Reducer>> PluginLibrary::CreateReducer(
+    const std::string& name, const api::Hyperparameters& params) {
+  const api::PluginEntry* e = FindEntry(name, /*mapper=*/false);
+  if (e == nullptr) {
+    return NotFoundError(path_ + ": exports no reducer '" + name + "' (" + DescribeExports() + ")");
+  }
+  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Reducer> impl,
+                           CallFactory<api::Reducer>(path_ + ": creating reducer '" + name + "'",
+                                                     e->create_reducer, params));
+  return std::unique_ptr<api::Reducer>(
+      std::make_unique<PluginReducer>(shared_from_this(), std::move(impl)));
+}
+
+Result<PluginSet> PluginSet::Load(const std::vector<std::string>& paths) {
+  PluginSet set;
+  for (const std::string& path : paths) {
+    MRTRAIN_ASSIGN_OR_RETURN(auto library, PluginLibrary::Load(path));
+    set.libraries_.push_back(std::move(library));
+  }
+  return set;
+}
+
+Status PluginSet::NotExported(const std::string& kind, const std::string& name) const {
+  std::string listing;
+  for (const auto& library : libraries_) {
+    listing +=
+        (listing.empty() ? "" : "; ") + library->path() + " exports " + library->DescribeExports();
+  }
+  if (listing.empty()) listing = "no plugins are loaded; list libraries under plugins:";
+  return NotFoundError("no plugin exports " + kind + " '" + name + "' (" + listing + ")");
+}
+
+Result<std::unique_ptr<api::Mapper>> PluginSet::CreateMapper(
+    const std::string& name, const api::Hyperparameters& params) const {
+  for (const auto& library : libraries_) {
+    if (library->HasMapper(name)) return library->CreateMapper(name, params);
+  }
+  return NotExported("mapper", name);
+}
+
+Result<std::unique_ptr<api::Reducer>> PluginSet::CreateReducer(
+    const std::string& name, const api::Hyperparameters& params) const {
+  for (const auto& library : libraries_) {
+    if (library->HasReducer(name)) return library->CreateReducer(name, params);
+  }
+  return NotExported("reducer", name);
+}
+
+}  // namespace mrtrain::plugin

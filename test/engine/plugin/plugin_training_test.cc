@@ -1,0 +1,156 @@
+// Training in local mode with mappers and reducers from plugin libraries.
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "engine/base/status.h"
+#include "jobs/spec/job_spec.h"
+#include "runtime/checkpoint/checkpoint.h"
+#include "runtime/local/local_job.h"
+#include "runtime/local/predict_job.h"
+#include "test/testing/temp_dir.h"
+#include "tools/data/synthetic.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+using testing::TempDir;
+
+const char kExample[] = "jobs/plugins/libmrtrain_example_plugins.so";
+const char kTestPlugins[] = "test/engine/plugin/libtest_plugins.so";
+
+jobs::JobSpec ParseSpec(const std::string& yaml) {
+  auto spec = jobs::ParseJobSpec(yaml, "job.yaml");
+  INFO(spec.status().ToString());
+  REQUIRE(spec.ok());
+  return *spec;
+}
+
+// A regression job on `train` using the example plugins.
+std::string HuberSpec(const std::string& train, const std::string& out) {
+  return std::string("plugins: [") + kExample +
+         "]\n"
+         "data:\n"
+         "  train: {path: " +
+         train +
+         ", format: csv, partitions: 4}\n"
+         "model: {plugin: huber, params: {delta: 1.0}, init: zeros, block_size: 4}\n"
+         "update: {plugin: clipped_sgd, params: {clip: 5}, learning_rate: 0.2}\n"
+         "training: {epochs: 8, rounds_per_epoch: 10, seed: 5, threads: 2}\n"
+         "shuffle: {reducers: 2}\n"
+         "output: {dir: " +
+         out + ", checkpoint: {every_epochs: 0}}\n";
+}
+
+TEST_CASE("local mode learns known weights with a plugin mapper and reducer", "[runtime]") {
+  TempDir dir;
+  tools::SyntheticSpec s;
+  s.task = tools::SyntheticSpec::Task::kRegression;
+  s.rows = 2000;
+  s.features = 6;
+  s.noise = 0.01;
+  s.seed = 9;
+  const std::string train = dir.File("train.csv");
+  auto truth = tools::WriteSyntheticCsv(train, s);
+  REQUIRE(truth.ok());
+
+  const jobs::JobSpec spec = ParseSpec(HuberSpec(train, dir.File("out")));
+  auto result = RunLocalJob(spec, LocalRunOptions(), nullptr);
+  INFO(result.status().ToString());
+  REQUIRE(result.ok());
+  REQUIRE(result->last);
+  CHECK(result->last->examples == 2000);
+  CHECK(result->last->train_loss < 1e-3);
+
+  auto model = ReadCheckpointFile(result->model_path);
+  REQUIRE(model.ok());
+  CHECK(model->model_type == "plugin:huber");
+  CHECK(model->update_rule == "plugin:clipped_sgd");
+  const std::vector<float>& w = model->state.tensors.at(0);
+  REQUIRE(w.size() == truth->weights.size());
+  for (size_t j = 0; j < w.size(); ++j) {
+    INFO("feature " << j);
+    CHECK(std::abs(w[j] - truth->weights[j]) < 0.02);
+  }
+  CHECK(std::abs(model->state.tensors.at(1)[0] - truth->bias[0]) < 0.02);
+
+  // Predicting needs the library again: the checkpoint names the mapper, not the file.
+  PredictOptions predict;
+  predict.model_path = result->model_path;
+  predict.data = spec.train;
+  predict.out_path = dir.File("predictions.csv");
+  predict.threads = 1;
+  auto without = RunPredictJob(predict);
+  REQUIRE_FALSE(without.ok());
+  CHECK(without.status().message() ==
+        result->model_path +
+            ": the model was trained with plugin mapper 'huber'; pass the library with --plugin "
+            "PATH");
+  predict.plugins = {kExample};
+  auto with = RunPredictJob(predict);
+  INFO(with.status().ToString());
+  REQUIRE(with.ok());
+  CHECK(with->rows == 2000);
+  const std::string csv = TempDir::Read(predict.out_path);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') >= 2000);
+}
+
+TEST_CASE("a plugin mapper that throws fails the job with its message and task", "[runtime]") {
+  TempDir dir;
+  tools::SyntheticSpec s;
+  s.rows = 200;
+  s.features = 3;
+  const std::string train = dir.File("train.csv");
+  REQUIRE(tools::WriteSyntheticCsv(train, s).ok());
+  const std::string yaml = std::string("plugins: [") + kTestPlugins +
+                           "]\n"
+                           "data: {train: {path: " +
+                           train +
+                           ", format: csv, partitions: 2}}\n"
+                           "model: {plugin: thrower, params: {fail_epoch: 1}}\n"
+                           "training: {epochs: 3, threads: 1}\n"
+                           "output: {dir: " +
+                           dir.File("out") + "}\n";
+  auto result = RunLocalJob(ParseSpec(yaml), LocalRunOptions(), nullptr);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.status().code() == StatusCode::kPluginError);
+  const std::string message = result.status().message();
+  INFO(message);
+  CHECK(message.find("thrower gave up on purpose") != std::string::npos);
+  CHECK(message.find("mapper failed") != std::string::npos);
+  CHECK(message.find("epoch 1") != std::string::npos);
+}
+
+TEST_CASE("validation reports plugin problems before running", "[runtime]") {
+  TempDir dir;
+  const std::string train = dir.Write("train.csv", "1,2\n3,4\n");
+  auto validate = [&](const std::string& plugins, const std::string& model) {
+    return ValidateJob(ParseSpec("plugins: [" + plugins + "]\ndata: {train: {path: " + train +
+                                 ", format: csv, partitions: 1}}\nmodel: " + model +
+                                 "\noutput: {dir: " + dir.File("out") + "}\n"));
+  };
+  CHECK(validate(kExample, "{plugin: huber}").ok());
+  Status unknown = validate(kExample, "{plugin: hubber}");
+  CHECK(unknown.code() == StatusCode::kNotFound);
+  CHECK(unknown.message() == std::string("model.plugin: no plugin exports mapper 'hubber' (") +
+                                 kExample + " exports mappers: huber; reducers: clipped_sgd)");
+  Status bad_param = validate(kExample, "{plugin: huber, params: {delta: -1}}");
+  CHECK(bad_param.code() == StatusCode::kPluginError);
+  CHECK(bad_param.message() ==
+        std::string("model.plugin: ") + kExample + ": creating mapper 'huber': delta must be > 0");
+  Status wrong_version = validate("test/engine/plugin/libwrong_version.so", "{plugin: huber}");
+  CHECK(wrong_version.message() ==
+        "plugins: test/engine/plugin/libwrong_version.so: built for plugin API 2, this mrtrain "
+        "speaks 1; rebuild the plugin against this mrtrain's engine/api headers");
+  Status no_entry = validate("test/engine/plugin/libno_entry_point.so", "{plugin: huber}");
+  CHECK(no_entry.code() == StatusCode::kPluginError);
+  CHECK(no_entry.message().find("no entry point mrtrain_plugin_v1: not an mrtrain plugin") !=
+        std::string::npos);
+}
+
+}  // namespace
+}  // namespace mrtrain::runtime

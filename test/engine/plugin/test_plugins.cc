@@ -1,0 +1,57 @@
+// Plugins that misbehave on purpose, for the loader and guard tests.
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/api/plugin.h"
+
+namespace {
+
+using mrtrain::api::Hyperparameters;
+
+// A one-weight linear model whose Gradient throws from epoch `fail_epoch` (default 0).
+class ThrowingMapper : public mrtrain::api::Mapper {
+ public:
+  explicit ThrowingMapper(const Hyperparameters& params)
+      : fail_epoch_(params.GetInt("fail_epoch", 0)) {}
+  std::vector<mrtrain::api::TensorSpec> DescribeModel(
+      const mrtrain::api::DataShape& shape) override {
+    return {{"w", {shape.num_features}, mrtrain::api::TensorSpec::Role::kWeight}};
+  }
+  void Gradient(const mrtrain::api::MapContext& ctx, const mrtrain::api::Rows& rows,
+                const mrtrain::api::ParamsView& /*params*/, mrtrain::api::GradientSink& /*sink*/,
+                mrtrain::api::MapStats& stats) override {
+    if (ctx.epoch >= fail_epoch_) throw std::runtime_error("thrower gave up on purpose");
+    stats.examples += rows.num_rows;
+  }
+  void Evaluate(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
+                mrtrain::api::MapStats& stats) override {
+    stats.examples += rows.num_rows;
+  }
+  int NumOutputs() const override { return 1; }
+  void Predict(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
+               float* predicted, float* scores) override {
+    for (int64_t i = 0; i < rows.num_rows; ++i) predicted[i] = scores[i] = 0;
+  }
+
+ private:
+  int64_t fail_epoch_;
+};
+
+// A reducer whose constructor rejects every setting it is given.
+class PickyReducer : public mrtrain::api::Reducer {
+ public:
+  explicit PickyReducer(const Hyperparameters& params) {
+    if (!params.values().empty()) {
+      throw std::invalid_argument("picky takes no params, got " + params.values().begin()->first);
+    }
+  }
+  int NumSlots() const override { return 0; }
+  void Update(const mrtrain::api::UpdateContext& /*ctx*/, const float* /*grad*/, float* /*params*/,
+              float* const* /*slots*/, int64_t /*n*/) override {}
+};
+
+}  // namespace
+
+MRTRAIN_PLUGIN(MRTRAIN_MAPPER("thrower", ThrowingMapper), MRTRAIN_REDUCER("picky", PickyReducer))
