@@ -64,6 +64,7 @@ struct JobSpec {
   uint64_t seed = 1;                 // training.seed
   int threads = 0;                   // training.threads; 0 = the number of cores
   int64_t chunk_rows = 256;          // training.chunk_rows: rows per mapper call
+  int max_attempts = 4;              // training.max_attempts: tries per task before the job fails
 
   // shuffle:
   enum class ShuffleMode { kHash, kSort };

@@ -1,12 +1,15 @@
 #include "runtime/local/local_executor.h"
 
+#include "engine/base/log.h"
+
 namespace mrtrain::runtime {
 
 LocalExecutor::LocalExecutor(const jobs::JobSpec& spec, LocalJobParts parts, int threads)
     : parts_(std::move(parts)),
       mappers_(std::move(parts_.mappers)),
       pool_(threads),
-      row_orders_(spec.seed) {
+      row_orders_(spec.seed),
+      max_attempts_(spec.max_attempts) {
   config_.layout = parts_.layout.get();
   config_.num_features = parts_.num_features;
   config_.rounds_per_epoch = spec.rounds_per_epoch;
@@ -25,9 +28,19 @@ Result<api::MapStats> LocalExecutor::RunRound(const RoundRequest& request) {
   const api::ParamsView view = params_.View();
   pool_.ParallelFor(num_partitions, [&](int64_t p) {
     auto mapper = mappers_.Borrow();
-    TaskId task{request.epoch, request.round, p, 0};
-    outputs[p] = RunMapTask(config_, task, *parts_.train[p], view, *mapper, *parts_.partitioner,
-                            row_orders_);
+    // Every attempt computes the same bytes, so retrying a failed task is safe; a transient
+    // failure (a plugin's flaky resource) costs time, never a different model.
+    for (int attempt = 0; attempt < max_attempts_; ++attempt) {
+      TaskId task{request.epoch, request.round, p, attempt};
+      outputs[p] = RunMapTask(config_, task, *parts_.train[p], view, *mapper, *parts_.partitioner,
+                              row_orders_);
+      if (outputs[p].ok()) return;
+      Logger("local")->warn("{} failed: {}", task.ToString(), outputs[p].status().message());
+    }
+    outputs[p] = Status(
+        outputs[p].status().code(),
+        "map task for partition " + std::to_string(p) + " failed " + std::to_string(max_attempts_) +
+            " times (training.max_attempts); last: " + outputs[p].status().message());
   });
   api::MapStats stats;
   for (int64_t p = 0; p < num_partitions; ++p) {  // partition order

@@ -48,6 +48,7 @@ class LocalExecutor : public RoundExecutor {
   MapperPool mappers_;
   ThreadPool pool_;
   RowOrderCache row_orders_;
+  const int max_attempts_;
   // The parameters map tasks read, pulled from the shards after every round. Its slots are
   // stale: Snapshot takes them from the shards.
   ModelState params_;

@@ -167,5 +167,19 @@ TEST_CASE("bad records fail the job naming file and line, or are skipped and cou
   CHECK(skipped->last->examples == 3000);
 }
 
+TEST_CASE("a task failing every attempt fails the job after max_attempts, naming the cause",
+          "[runtime]") {
+  SyntheticFiles files;
+  // Logistic regression on 4-class labels: the mapper rejects label 2 on every attempt.
+  const std::string yaml = SoftmaxSpec(files.train, files.test, files.dir.File("retry"));
+  auto failed = Train(yaml, {"model.type=logistic", "training.max_attempts=3"});
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().code() == StatusCode::kPluginError);
+  const std::string& m = failed.status().message();
+  CHECK(m.find("failed 3 times") != std::string::npos);
+  CHECK(m.find("attempt 2") != std::string::npos);
+  CHECK(m.find("label") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace mrtrain::runtime
