@@ -30,7 +30,8 @@ Result<ModelLayout> ModelLayout::Create(std::vector<api::TensorSpec> specs, int6
                                     std::to_string(d) + "; dimensions must be positive");
       }
     }
-    int64_t blocks = (spec.size() + block_size - 1) / block_size;
+    // (size - 1) / b + 1 rather than (size + b - 1) / b: no overflow for block sizes near INT64_MAX.
+    int64_t blocks = (spec.size() - 1) / block_size + 1;
     if (static_cast<uint64_t>(blocks) >= ParamKey::kMaxBlocks) {
       return InvalidArgumentError("tensor '" + spec.name + "' needs too many blocks");
     }
@@ -43,7 +44,7 @@ Result<ModelLayout> ModelLayout::Create(std::vector<api::TensorSpec> specs, int6
 }
 
 int64_t ModelLayout::num_blocks(int tensor) const {
-  return (specs_[tensor].size() + block_size_ - 1) / block_size_;
+  return (specs_[tensor].size() - 1) / block_size_ + 1;
 }
 
 bool ModelLayout::IsValid(ParamKey key) const {
