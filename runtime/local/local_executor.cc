@@ -45,9 +45,7 @@ Result<api::MapStats> LocalExecutor::RunRound(const RoundRequest& request) {
   api::MapStats stats;
   for (int64_t p = 0; p < num_partitions; ++p) {  // partition order
     if (!outputs[p].ok()) return outputs[p].status();
-    stats.loss_sum += outputs[p]->stats.loss_sum;
-    stats.examples += outputs[p]->stats.examples;
-    stats.correct += outputs[p]->stats.correct;
+    AddStats(outputs[p]->stats, &stats);
   }
 
   RoundUpdate update;
@@ -90,9 +88,7 @@ Result<api::MapStats> LocalExecutor::Evaluate(EvalSet set) {
   api::MapStats total;
   for (auto& r : results) {
     if (!r.ok()) return r.status();
-    total.loss_sum += r->loss_sum;
-    total.examples += r->examples;
-    total.correct += r->correct;
+    AddStats(*r, &total);
   }
   return total;
 }

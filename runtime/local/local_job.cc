@@ -135,24 +135,16 @@ Result<std::unique_ptr<api::Reducer>> MakeRule(const jobs::JobSpec& spec,
 }  // namespace
 
 Status ValidateJob(const jobs::JobSpec& spec) {
-  for (auto [set, ds] : {std::make_pair("train", &spec.train)}) {
-    auto opened = data::Dataset::Open(*ds);
-    if (!opened.ok()) return opened.status().WithContext(std::string("data.") + set);
-  }
-  if (spec.test) {
-    auto opened = data::Dataset::Open(*spec.test);
-    if (!opened.ok()) return opened.status().WithContext("data.test");
-  }
-  if (spec.validation) {
-    auto opened = data::Dataset::Open(*spec.validation);
-    if (!opened.ok()) return opened.status().WithContext("data.validation");
-  }
+  auto check_opens = [](const data::DatasetSpec& ds, const std::string& set) {
+    auto opened = data::Dataset::Open(ds);
+    return opened.ok() ? Status::Ok() : opened.status().WithContext("data." + set);
+  };
+  MRTRAIN_RETURN_IF_ERROR(check_opens(spec.train, "train"));
+  if (spec.test) MRTRAIN_RETURN_IF_ERROR(check_opens(*spec.test, "test"));
+  if (spec.validation) MRTRAIN_RETURN_IF_ERROR(check_opens(*spec.validation, "validation"));
   MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
-  MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, plugins));
-  MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, plugins));
-  (void)mapper;
-  (void)rule;
-  return Status::Ok();
+  MRTRAIN_RETURN_IF_ERROR(MakeMapper(spec, plugins).status());
+  return MakeRule(spec, plugins).status();
 }
 
 Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOptions& options,
@@ -203,6 +195,12 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
 
   MRTRAIN_ASSIGN_OR_RETURN(auto probe_rule, MakeRule(spec, plugins));
   const int num_slots = probe_rule->NumSlots();
+  constexpr int kMaxSlots = 64;  // a plugin's answer sizes allocations: bound it
+  if (num_slots < 0 || num_slots > kMaxSlots) {
+    return PluginError("update rule " + spec.update_rule + " asks for " +
+                       std::to_string(num_slots) + " state slots; allowed 0 to " +
+                       std::to_string(kMaxSlots));
+  }
   int64_t start_epoch = 0;
   parts.state = ModelState::Zeros(parts.layout, num_slots);
   InitializeParameters(spec.init, static_cast<float>(spec.init_scale), spec.seed, &parts.state);

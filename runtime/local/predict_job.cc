@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <exception>
-#include <filesystem>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -11,6 +10,7 @@
 #include "engine/models/registry.h"
 #include "engine/plugin/plugin_library.h"
 #include "engine/tensor/blas.h"
+#include "runtime/checkpoint/atomic_file.h"
 #include "runtime/checkpoint/checkpoint.h"
 #include "runtime/worker/map_task.h"
 #include "runtime/worker/mapper_pool.h"
@@ -25,7 +25,8 @@ struct PartPredictions {
   int64_t skipped = 0;
 };
 
-// Predicts one partition's rows and renders them as CSV lines; `first_row` numbers them.
+// Predicts one partition's rows and renders them as CSV lines without the row number, which
+// WriteAtomically adds once the partitions' row counts are known.
 Status PredictPart(const data::PartitionData& part, int64_t num_features,
                    const api::ParamsView& params, api::Mapper& mapper, PartPredictions* out) {
   const int outputs = mapper.NumOutputs();
@@ -60,7 +61,7 @@ Status PredictPart(const data::PartitionData& part, int64_t num_features,
 
 Status WriteAtomically(const std::string& path, const std::string& header,
                        const std::vector<PartPredictions>& parts, int64_t* row_counter) {
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = TempPathFor(path);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return IOError("cannot write " + tmp);
@@ -76,12 +77,13 @@ Status WriteAtomically(const std::string& path, const std::string& header,
       }
     }
     out.flush();
-    if (!out) return IOError("cannot write " + tmp);
+    if (!out) {
+      std::remove(tmp.c_str());
+      return IOError("cannot write " + tmp);
+    }
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return IOError("cannot rename " + tmp + " to " + path + ": " + ec.message());
-  return Status::Ok();
+  MRTRAIN_RETURN_IF_ERROR(FsyncPath(tmp));
+  return CommitTempFile(tmp, path);
 }
 
 // The model's mapper: built in, or "plugin:NAME" from the given plugin libraries.

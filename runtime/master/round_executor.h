@@ -18,6 +18,14 @@ struct RoundRequest {
 
 enum class EvalSet { kTest, kValidation };
 
+// to += from. Statistics of tasks are always added in partition order, so the float sum of
+// losses is the same however the tasks were spread.
+inline void AddStats(const api::MapStats& from, api::MapStats* to) {
+  to->loss_sum += from.loss_sum;
+  to->examples += from.examples;
+  to->correct += from.correct;
+}
+
 // Runs the rounds of a job: every partition's map task at the current parameters, the shuffle
 // of their outputs to reducer shards, and the shards' updates, so that afterwards the
 // parameters are those of the next step. The training loop drives it; local mode runs it in one

@@ -106,8 +106,8 @@ Status TaskScheduler::OnFailed(int64_t partition, int attempt, const std::string
   --load_[worker];
   running_.erase(it);
   if (++failures_[partition] >= max_attempts_) {
-    return Status(cause.code(), "map task for partition " + std::to_string(partition) +
-                                    " failed " + std::to_string(failures_[partition]) +
+    return Status(cause.code(), "map task for partition " + std::to_string(partition) + " failed " +
+                                    std::to_string(failures_[partition]) +
                                     " times; last on worker " + worker + " (attempt " +
                                     std::to_string(attempt) + "): " + cause.message());
   }

@@ -51,8 +51,7 @@ class TaskScheduler {
 
   // A worker reports a failed attempt. Returns the error that fails the job once the task has
   // failed max_attempts times; otherwise the task is pending again.
-  Status OnFailed(int64_t partition, int attempt, const std::string& worker,
-                  const Status& cause);
+  Status OnFailed(int64_t partition, int attempt, const std::string& worker, const Status& cause);
 
   bool RoundDone() const { return done_.size() == static_cast<size_t>(num_partitions_); }
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
@@ -73,13 +72,13 @@ class TaskScheduler {
   const int64_t num_partitions_;
   const int max_attempts_;
 
-  std::map<std::string, int> slots_;           // worker -> slots
-  std::map<std::string, int> load_;            // worker -> running tasks
-  std::map<int64_t, std::string> sticky_;      // partition -> worker that last ran it
-  std::set<int64_t> pending_;                  // ascending: lower partitions go first
-  std::map<int64_t, Running> running_;         // partition -> its live attempt
-  std::map<int64_t, int> next_attempt_;        // partition -> next attempt number
-  std::map<int64_t, int> failures_;            // partition -> failed attempts this round
+  std::map<std::string, int> slots_;       // worker -> slots
+  std::map<std::string, int> load_;        // worker -> running tasks
+  std::map<int64_t, std::string> sticky_;  // partition -> worker that last ran it
+  std::set<int64_t> pending_;              // ascending: lower partitions go first
+  std::map<int64_t, Running> running_;     // partition -> its live attempt
+  std::map<int64_t, int> next_attempt_;    // partition -> next attempt number
+  std::map<int64_t, int> failures_;        // partition -> failed attempts this round
   std::set<int64_t> done_;
   int64_t dropped_results_ = 0;
 };

@@ -10,6 +10,7 @@
 
 #include "engine/base/log.h"
 #include "engine/updaters/schedule.h"
+#include "runtime/checkpoint/atomic_file.h"
 #include "runtime/checkpoint/checkpoint.h"
 #include "runtime/checkpoint/checkpoint_dir.h"
 #include "runtime/checkpoint/npz_writer.h"
@@ -56,10 +57,17 @@ Status TrimMetrics(const std::string& path, int64_t keep_epochs) {
     }
   }
   in.close();
-  std::ofstream out(path, std::ios::trunc);
-  out << kept;
-  if (!out) return IOError("cannot rewrite " + path);
-  return Status::Ok();
+  // Rewritten atomically: a crash here must not lose the lines of epochs already committed.
+  const std::string tmp = TempPathFor(path);
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << kept;
+    if (!out) {
+      std::remove(tmp.c_str());
+      return IOError("cannot rewrite " + path);
+    }
+  }
+  return CommitTempFile(tmp, path);
 }
 
 Checkpoint MakeCheckpoint(const JobMetadata& metadata, int64_t epochs_done, ModelState state) {
@@ -159,9 +167,7 @@ Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetad
       request.learning_rate = lr =
           updaters::LearningRateAt(schedule, epoch, round, rounds, spec.epochs);
       MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats, executor.RunRound(request));
-      train.loss_sum += stats.loss_sum;
-      train.examples += stats.examples;
-      train.correct += stats.correct;
+      AddStats(stats, &train);
       if (observer) observer->OnRound(epoch, round, rounds, spec.epochs, Seconds(run_start));
     }
     const double train_sec = Seconds(epoch_start);
@@ -187,8 +193,9 @@ Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetad
         report.validation_accuracy = acc;
       }
     }
+    // The last epoch's checkpoint is written below, from the same snapshot as the final model.
     const bool last_epoch = epoch + 1 == spec.epochs;
-    if (last_epoch || (spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0)) {
+    if (!last_epoch && spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0) {
       MRTRAIN_ASSIGN_OR_RETURN(ModelState state, executor.Snapshot());
       MRTRAIN_RETURN_IF_ERROR(
           checkpoints.Save(MakeCheckpoint(metadata, epoch + 1, std::move(state))));
@@ -210,11 +217,12 @@ Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetad
   }
 
   MRTRAIN_ASSIGN_OR_RETURN(ModelState final_state, executor.Snapshot());
+  const Checkpoint final_model = MakeCheckpoint(metadata, spec.epochs, std::move(final_state));
+  if (result.last) MRTRAIN_RETURN_IF_ERROR(checkpoints.Save(final_model));
   result.model_path = spec.output_dir + "/model.mrt";
   result.npz_path = spec.output_dir + "/model.npz";
-  MRTRAIN_RETURN_IF_ERROR(WriteNpz(result.npz_path, final_state));
-  MRTRAIN_RETURN_IF_ERROR(WriteCheckpointFile(
-      result.model_path, MakeCheckpoint(metadata, spec.epochs, std::move(final_state))));
+  MRTRAIN_RETURN_IF_ERROR(WriteNpz(result.npz_path, final_model.state));
+  MRTRAIN_RETURN_IF_ERROR(WriteCheckpointFile(result.model_path, final_model));
   return result;
 }
 

@@ -25,6 +25,7 @@ ReducerShard::ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layo
   }
   params_.assign(size, 0.0f);
   slots_.assign(rule_->NumSlots(), std::vector<float>(size, 0.0f));
+  slot_ptrs_.resize(slots_.size());
   sum_scratch_.resize(layout_->block_size());
 }
 
@@ -89,8 +90,7 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     shuffle::SumInPartitionOrder(group, sum_scratch_.data());
     const BlockRange r = layout_->Range(group.key);
     const int64_t at = offset_of_[group.key];
-    float* slot_ptrs[8];
-    for (size_t k = 0; k < slots_.size() && k < 8; ++k) slot_ptrs[k] = &slots_[k][at];
+    for (size_t k = 0; k < slots_.size(); ++k) slot_ptrs_[k] = &slots_[k][at];
     api::UpdateContext ctx;
     ctx.step = update.step;
     ctx.learning_rate = update.learning_rate;
@@ -99,13 +99,12 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     ctx.spec = &layout_->specs()[r.tensor];
     try {
       updaters::ApplyUpdate(*rule_, ctx, sum_scratch_.data(), update.example_count, l1_, l2_,
-                            &params_[at], slot_ptrs, r.length, &update_scratch_);
+                            &params_[at], slot_ptrs_.data(), r.length, &update_scratch_);
     } catch (const std::exception& e) {
       status = PluginError("shard " + std::to_string(shard_id_) + ": update rule failed on " +
                            ctx.spec->name + ": " + e.what());
     }
   };
-  if (slots_.size() > 8) return InvalidArgumentError("update rules may keep at most 8 slots");
   if (update.sorted_runs) {
     shuffle::GroupSortedRuns(runs, apply);
   } else {

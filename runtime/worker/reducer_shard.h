@@ -64,6 +64,7 @@ class ReducerShard {
   std::unordered_map<ParamKey, int64_t> offset_of_;  // key -> offset in params_ and slots_[k]
   std::vector<float> params_;
   std::vector<std::vector<float>> slots_;
+  std::vector<float*> slot_ptrs_;  // per update: slots_[k] at the block's offset
   std::vector<float> sum_scratch_;
   std::vector<float> update_scratch_;
 };

@@ -78,6 +78,18 @@ TEST_CASE("mrtrain run trains, prints one line per epoch and writes the model", 
   CHECK(metrics.find("\"test_accuracy\"") != std::string::npos);
 }
 
+TEST_CASE("mrtrain run draws a progress bar for a terminal", "[tools]") {
+  Job job;
+  Output out = Mrtrain("run --progress bar " + job.spec);
+  INFO(out.text);
+  REQUIRE(out.exit_code == 0);
+  CHECK(out.text.find("\r\033[Kepoch 1/3 [") != std::string::npos);
+  CHECK(out.text.find("100% round 20/20") != std::string::npos);
+  CHECK(out.text.find("epoch 3/3 train_loss=") != std::string::npos);
+  // Without a terminal (this pipe) the default prints epoch lines only.
+  CHECK(Mrtrain("run " + job.spec).text.find('\r') == std::string::npos);
+}
+
 TEST_CASE("mrtrain run --resume reaches the bytes of an uninterrupted run", "[tools]") {
   Job job;
   REQUIRE(Mrtrain("run " + job.spec).exit_code == 0);
