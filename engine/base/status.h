@@ -60,6 +60,13 @@ inline Status IOError(std::string m) { return Status(StatusCode::kIOError, std::
 inline Status FailedPreconditionError(std::string m) {
   return Status(StatusCode::kFailedPrecondition, std::move(m));
 }
+inline Status UnavailableError(std::string m) {
+  return Status(StatusCode::kUnavailable, std::move(m));
+}
+inline Status DeadlineExceededError(std::string m) {
+  return Status(StatusCode::kDeadlineExceeded, std::move(m));
+}
+inline Status AbortedError(std::string m) { return Status(StatusCode::kAborted, std::move(m)); }
 inline Status PluginError(std::string m) { return Status(StatusCode::kPluginError, std::move(m)); }
 inline Status InternalError(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 

@@ -408,7 +408,12 @@ Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& so
                              const std::vector<std::string>& overrides) {
   // yaml-cpp reports with exceptions; none may leave the library (STYLE.md section 5).
   try {
-    return ParseTree(yaml_text, source, overrides);
+    Result<JobSpec> spec = ParseTree(yaml_text, source, overrides);
+    if (spec.ok()) {
+      spec->text = yaml_text;
+      spec->overrides = overrides;
+    }
+    return spec;
   } catch (const YAML::Exception& e) {
     std::string where = e.mark.line < 0 ? source : source + ":" + std::to_string(e.mark.line + 1);
     return InvalidArgumentError(where + ": " + e.msg);

@@ -17,6 +17,10 @@ namespace mrtrain::jobs {
 struct JobSpec {
   std::string name;         // `name`, default: the spec file's stem
   std::string source_path;  // the file it came from ("<string>" when parsed from text)
+  // The text and overrides it was parsed from: what the master ships to workers, which parse it
+  // themselves so every process holds the same spec.
+  std::string text;
+  std::vector<std::string> overrides;
 
   // plugins: shared libraries offering mappers and reducers (engine/api/plugin.h), in lookup
   // order, as written (relative paths are relative to the working directory).

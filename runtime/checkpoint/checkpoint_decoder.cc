@@ -1,30 +1,28 @@
 #include "runtime/checkpoint/checkpoint_decoder.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <limits>
-#include <memory>
 #include <utility>
 
-#include "engine/tensor/model_layout.h"
+#include "engine/base/crc32c.h"
 #include "engine/tensor/param_key.h"
-#include "runtime/checkpoint/checkpoint_format.h"
+#include "runtime/checkpoint/atomic_file.h"
 
 namespace mrtrain::runtime {
 namespace {
 
+using checkpoint_format::FileKind;
+using checkpoint_format::kMagicSize;
 using checkpoint_format::kMaxBlockSize;
 using checkpoint_format::kMinHyperparameterBytes;
-using checkpoint_format::kMinTensorBytes;
+using checkpoint_format::kPreambleSize;
 using checkpoint_format::kRoleBias;
 using checkpoint_format::kRoleWeight;
-
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "tensors are read as their in-memory bytes, which the format defines as "
-              "little-endian floats");
-
-// The largest float count whose byte size still fits in 63 bits.
-constexpr uint64_t kMaxFloats = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / 4;
+using checkpoint_format::kTrailerSize;
 
 std::string Quoted(const std::string& name) { return "'" + name + "'"; }
 
@@ -35,6 +33,217 @@ uint64_t DecodeLittleEndian(const uint8_t* p, int n) {
   for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
   return v;
 }
+
+std::string Hex32(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%08x", v);
+  return buf;
+}
+
+bool FitsU32(size_t n) { return n <= std::numeric_limits<uint32_t>::max(); }
+
+// ---- Writing ----
+
+void ChecksummedWriter::PutBytes(const void* data, size_t n) {
+  if (error_ != 0 || n == 0) return;
+  if (std::fwrite(data, 1, n, file_) != n) {
+    error_ = errno != 0 ? errno : EIO;
+    return;
+  }
+  crc_ = Crc32cExtend(crc_, data, n);
+  bytes_ += n;
+}
+
+void ChecksummedWriter::PutString(const std::string& s) {
+  PutU32(static_cast<uint32_t>(s.size()));
+  PutBytes(s.data(), s.size());
+}
+
+void ChecksummedWriter::PutLittleEndian(uint64_t v, int n) {
+  uint8_t buf[8];
+  for (int i = 0; i < n; ++i) buf[i] = static_cast<uint8_t>(v >> (8 * i));
+  PutBytes(buf, n);
+}
+
+namespace {
+
+// Writes, flushes and fsyncs `tmp`. Leaves removing it on failure to the caller.
+Result<WrittenFile> WriteTemp(const std::string& tmp, const FileKind& kind,
+                              const std::function<void(ChecksummedWriter*)>& encode_body) {
+  FILE* file = std::fopen(tmp.c_str(), "wb");
+  if (file == nullptr) return ErrnoError("cannot create", tmp, errno);
+  ChecksummedWriter w(file);
+  w.PutBytes(kind.magic, kMagicSize);
+  w.PutU32(kind.version);
+  encode_body(&w);
+  w.PutU64(w.bytes() + kTrailerSize);
+  const uint32_t crc = w.crc();  // covers everything before it, total_length included
+  w.PutU32(crc);
+  int err = w.error();
+  if (err == 0 && std::fflush(file) != 0) err = errno;
+  if (err == 0 && fsync(fileno(file)) != 0) err = errno;
+  if (std::fclose(file) != 0 && err == 0) err = errno;
+  if (err != 0) return ErrnoError("cannot write", tmp, err);
+  return WrittenFile{w.bytes(), crc};
+}
+
+}  // namespace
+
+Result<WrittenFile> WriteFramedFile(const std::string& path, const FileKind& kind,
+                                    const std::function<void(ChecksummedWriter*)>& encode_body) {
+  const std::string tmp = TempPathFor(path);
+  Result<WrittenFile> written = WriteTemp(tmp, kind, encode_body);
+  if (!written.ok()) {
+    std::remove(tmp.c_str());
+    return written;
+  }
+  MRTRAIN_RETURN_IF_ERROR(CommitTempFile(tmp, path));
+  return written;
+}
+
+// ---- Judging the frame ----
+
+namespace {
+
+Result<FilePtr> OpenForRead(const std::string& path, const FileKind& kind, uint64_t* size) {
+  FilePtr file(std::fopen(path.c_str(), "rb"));
+  if (file == nullptr) {
+    const int err = errno;
+    if (err == ENOENT) return NotFoundError(path + ": no such " + kind.noun + " file");
+    return ErrnoError("cannot open", path, err);
+  }
+  struct stat st;
+  if (fstat(fileno(file.get()), &st) != 0) return ErrnoError("cannot stat", path, errno);
+  if (!S_ISREG(st.st_mode)) return IOError(path + ": not a regular file");
+  *size = static_cast<uint64_t>(st.st_size);
+  return file;
+}
+
+Status Seek(FILE* file, const std::string& path, uint64_t offset) {
+  if (fseeko(file, static_cast<off_t>(offset), SEEK_SET) == 0) return Status::Ok();
+  return ErrnoError("cannot seek in", path, errno);
+}
+
+// Reads exactly `n` bytes at `offset` of a file known to be at least offset + n long.
+Status ReadAt(FILE* file, const std::string& path, uint64_t offset, void* out, size_t n) {
+  MRTRAIN_RETURN_IF_ERROR(Seek(file, path, offset));
+  if (std::fread(out, 1, n, file) == n) return Status::Ok();
+  const int err = std::ferror(file) ? errno : EIO;
+  return ErrnoError("cannot read", path, err);
+}
+
+// Checks the magic and returns the format version. Zero is never valid; a version above
+// kind.version is for the caller to judge.
+Result<uint32_t> ReadPreamble(FILE* file, const std::string& path, uint64_t size,
+                              const FileKind& kind) {
+  uint8_t preamble[kPreambleSize] = {};
+  const size_t have = static_cast<size_t>(std::min<uint64_t>(size, kPreambleSize));
+  MRTRAIN_RETURN_IF_ERROR(ReadAt(file, path, 0, preamble, have));
+  if (std::memcmp(preamble, kind.magic, std::min(have, kMagicSize)) != 0) {
+    return CorruptionError(path + ": not an mrtrain " + kind.noun + " (bad magic)");
+  }
+  if (have < kPreambleSize) {
+    return CorruptionError(path + ": truncated at byte " + std::to_string(size) +
+                           ": expected the " + std::to_string(kPreambleSize) +
+                           "-byte preamble (magic and format version)");
+  }
+  const uint32_t version = static_cast<uint32_t>(DecodeLittleEndian(preamble + kMagicSize, 4));
+  if (version == 0) {
+    return CorruptionError(path + ": unknown " + kind.noun + " format version 0");
+  }
+  return version;
+}
+
+Status NewerVersionError(const std::string& path, const FileKind& kind, uint32_t version) {
+  return FailedPreconditionError(path + ": written in " + kind.noun + " format version " +
+                                 std::to_string(version) +
+                                 ", but this build reads versions up to " +
+                                 std::to_string(kind.version) + "; resume with a newer mrtrain");
+}
+
+// `intact` when the file is long enough to have a trailer and the length it records is the
+// file's size: then the file was not cut short and the stored CRC is worth checking.
+Status ProbeTrailer(FramedInput* in) {
+  in->intact = false;
+  if (in->size < kPreambleSize + kTrailerSize) return Status::Ok();
+  uint8_t trailer[kTrailerSize];
+  MRTRAIN_RETURN_IF_ERROR(
+      ReadAt(in->file.get(), in->path, in->size - kTrailerSize, trailer, kTrailerSize));
+  in->intact = DecodeLittleEndian(trailer, 8) == in->size;
+  in->stored_crc = static_cast<uint32_t>(DecodeLittleEndian(trailer + 8, 4));
+  return Status::Ok();
+}
+
+// CRC32C of everything before the stored CRC, streamed in chunks so that checking costs no
+// memory in proportion to the file.
+Status VerifyChecksum(const FramedInput& in) {
+  constexpr uint64_t kChunk = 1 << 20;
+  const uint64_t covered = in.size - sizeof(uint32_t);
+  std::vector<uint8_t> buffer(static_cast<size_t>(std::min(covered, kChunk)));
+  uint32_t crc = 0;
+  MRTRAIN_RETURN_IF_ERROR(Seek(in.file.get(), in.path, 0));
+  for (uint64_t left = covered; left > 0;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kChunk));
+    if (std::fread(buffer.data(), 1, n, in.file.get()) != n) {
+      return ErrnoError("cannot read", in.path, std::ferror(in.file.get()) ? errno : EIO);
+    }
+    crc = Crc32cExtend(crc, buffer.data(), n);
+    left -= n;
+  }
+  if (crc == in.stored_crc) return Status::Ok();
+  return CorruptionError(in.path + ": checksum mismatch (stored " + Hex32(in.stored_crc) +
+                         ", computed " + Hex32(crc) + ")");
+}
+
+// The body decoded although the trailer does not record the file's size: say whether the
+// file ends inside the trailer, runs on past it, or has a damaged trailer. Always an error.
+Status DiagnoseTrailer(BoundedReader* reader, uint64_t size) {
+  const uint64_t at = reader->position();
+  uint8_t trailer[kTrailerSize];
+  MRTRAIN_RETURN_IF_ERROR(reader->Bytes(trailer, kTrailerSize, "the trailer"));
+  if (reader->remaining() > 0) {
+    return reader->Error(std::to_string(reader->remaining()) +
+                         " unexpected bytes after the trailer, which ends at byte " +
+                         std::to_string(reader->position()));
+  }
+  return reader->Error("the trailer at byte " + std::to_string(at) + " records a length of " +
+                       std::to_string(DecodeLittleEndian(trailer, 8)) +
+                       " bytes, but the file has " + std::to_string(size));
+}
+
+}  // namespace
+
+Result<FramedInput> OpenFramedFile(const std::string& path, const FileKind& kind) {
+  FramedInput in;
+  in.path = path;
+  MRTRAIN_ASSIGN_OR_RETURN(in.file, OpenForRead(path, kind, &in.size));
+  MRTRAIN_ASSIGN_OR_RETURN(const uint32_t version,
+                           ReadPreamble(in.file.get(), path, in.size, kind));
+  // With the trailer intact the checksum is verified before anything is decoded. Without it
+  // the file was cut short (or its trailer damaged): decoding anyway, with every length
+  // bounded by the file, tells the user which field the file ends in.
+  MRTRAIN_RETURN_IF_ERROR(ProbeTrailer(&in));
+  if (in.intact) MRTRAIN_RETURN_IF_ERROR(VerifyChecksum(in));
+  // Every version keeps the preamble and trailer (FORMAT.md), so a newer version with a sound
+  // trailer is genuine, while a damaged version field failed the checksum just above.
+  if (version > kind.version) return NewerVersionError(path, kind, version);
+  MRTRAIN_RETURN_IF_ERROR(Seek(in.file.get(), path, kPreambleSize));
+  return in;
+}
+
+BoundedReader FramedInput::Body() const {
+  return BoundedReader(file.get(), path, kPreambleSize, intact ? size - kTrailerSize : size, size,
+                       /*truncated=*/!intact);
+}
+
+Status FinishBody(BoundedReader* body, const FramedInput& in) {
+  if (!in.intact) return DiagnoseTrailer(body, in.size);
+  if (body->remaining() == 0) return Status::Ok();
+  return body->Error(std::to_string(body->remaining()) + " unexpected bytes at byte " +
+                     std::to_string(body->position()) + ", before the trailer");
+}
+
+// ---- Decoding fields ----
 
 BoundedReader::BoundedReader(FILE* file, std::string name, uint64_t position, uint64_t limit,
                              uint64_t file_size, bool truncated)
@@ -108,6 +317,14 @@ Status BoundedReader::I64(int64_t* out, const std::string& what) {
   return Status::Ok();
 }
 
+Status BoundedReader::NonNegative(int64_t* out, const std::string& what) {
+  const uint64_t at = position_;
+  MRTRAIN_RETURN_IF_ERROR(I64(out, what));
+  if (*out >= 0) return Status::Ok();
+  return Error(what + " at byte " + std::to_string(at) + " is negative (" + std::to_string(*out) +
+               ")");
+}
+
 Status BoundedReader::String(std::string* out, const std::string& what) {
   uint32_t length = 0;
   MRTRAIN_RETURN_IF_ERROR(U32(&length, "the length of " + what));
@@ -124,15 +341,44 @@ Status BoundedReader::Floats(std::vector<float>* out, uint64_t count, const std:
   return Bytes(out->data(), count * sizeof(float), what);
 }
 
-namespace {
+// ---- Shared field groups ----
 
-Status DecodeNonNegative(BoundedReader* r, const std::string& what, int64_t* out) {
-  const uint64_t at = r->position();
-  MRTRAIN_RETURN_IF_ERROR(r->I64(out, what));
-  if (*out >= 0) return Status::Ok();
-  return r->Error(what + " at byte " + std::to_string(at) + " is negative (" +
-                  std::to_string(*out) + ")");
+Status CheckJobHeader(const JobHeader& h) {
+  if (h.epochs_done < 0) return InternalError("negative epochs_done");
+  if (h.step < 0) return InternalError("negative step");
+  if (h.data_shape.num_features < 0 || h.data_shape.num_classes < 0) {
+    return InternalError("negative data shape");
+  }
+  if (h.block_size > kMaxBlockSize) {
+    return InternalError("block_size " + std::to_string(h.block_size) + " exceeds the limit of " +
+                         std::to_string(kMaxBlockSize));
+  }
+  bool ok = FitsU32(h.fingerprint.size()) && FitsU32(h.model_type.size()) &&
+            FitsU32(h.update_rule.size()) && FitsU32(h.model_params.values().size());
+  for (const auto& [key, value] : h.model_params.values()) {
+    ok = ok && FitsU32(key.size()) && FitsU32(value.size());
+  }
+  return ok ? Status::Ok() : InternalError("a string or hyperparameter count exceeds 4 GiB");
 }
+
+void EncodeJobHeader(const JobHeader& h, ChecksummedWriter* w) {
+  w->PutI64(h.epochs_done);
+  w->PutI64(h.step);
+  w->PutString(h.fingerprint);
+  w->PutString(h.model_type);
+  w->PutString(h.update_rule);
+  w->PutU32(static_cast<uint32_t>(h.model_params.values().size()));
+  for (const auto& [key, value] : h.model_params.values()) {  // std::map: sorted, so stable
+    w->PutString(key);
+    w->PutString(value);
+  }
+  w->PutI64(h.data_shape.num_features);
+  w->PutI64(h.data_shape.num_classes);
+  w->PutU8(h.data_shape.is_sparse ? 1 : 0);
+  w->PutI64(h.block_size);
+}
+
+namespace {
 
 Status DecodeHyperparameters(BoundedReader* r, api::Hyperparameters* out) {
   uint32_t count = 0;
@@ -155,30 +401,13 @@ Status DecodeHyperparameters(BoundedReader* r, api::Hyperparameters* out) {
 }
 
 Status DecodeDataShape(BoundedReader* r, api::DataShape* out) {
-  MRTRAIN_RETURN_IF_ERROR(DecodeNonNegative(r, "num_features", &out->num_features));
-  MRTRAIN_RETURN_IF_ERROR(DecodeNonNegative(r, "num_classes", &out->num_classes));
+  MRTRAIN_RETURN_IF_ERROR(r->NonNegative(&out->num_features, "num_features"));
+  MRTRAIN_RETURN_IF_ERROR(r->NonNegative(&out->num_classes, "num_classes"));
   uint8_t is_sparse = 0;
   MRTRAIN_RETURN_IF_ERROR(r->U8(&is_sparse, "is_sparse"));
   if (is_sparse > 1) return r->Error("is_sparse is " + std::to_string(is_sparse) + ", not 0 or 1");
   out->is_sparse = is_sparse == 1;
   return Status::Ok();
-}
-
-Status DecodeHeader(BoundedReader* r, Checkpoint* c, int64_t* block_size) {
-  MRTRAIN_RETURN_IF_ERROR(DecodeNonNegative(r, "epochs_done", &c->epochs_done));
-  MRTRAIN_RETURN_IF_ERROR(DecodeNonNegative(r, "step", &c->state.step));
-  MRTRAIN_RETURN_IF_ERROR(r->String(&c->fingerprint, "fingerprint"));
-  MRTRAIN_RETURN_IF_ERROR(r->String(&c->model_type, "model_type"));
-  MRTRAIN_RETURN_IF_ERROR(r->String(&c->update_rule, "update_rule"));
-  MRTRAIN_RETURN_IF_ERROR(DecodeHyperparameters(r, &c->model_params));
-  MRTRAIN_RETURN_IF_ERROR(DecodeDataShape(r, &c->data_shape));
-  const uint64_t at = r->position();
-  MRTRAIN_RETURN_IF_ERROR(r->I64(block_size, "block_size"));
-  // ModelLayout::Create judges the rest, but its arithmetic needs the upper bound first.
-  if (*block_size <= kMaxBlockSize) return Status::Ok();
-  return r->Error("block_size at byte " + std::to_string(at) + " is " +
-                  std::to_string(*block_size) + ", more than the limit of " +
-                  std::to_string(kMaxBlockSize));
 }
 
 // Reads rank and dims and returns the element count, or an error when a dimension is not
@@ -200,8 +429,33 @@ Status DecodeShape(BoundedReader* r, const std::string& what, api::TensorSpec* s
   return Status::Ok();
 }
 
-Status DecodeTensor(BoundedReader* r, size_t index, api::TensorSpec* spec,
-                    std::vector<float>* data) {
+}  // namespace
+
+Status DecodeJobHeader(BoundedReader* r, JobHeader* h) {
+  MRTRAIN_RETURN_IF_ERROR(r->NonNegative(&h->epochs_done, "epochs_done"));
+  MRTRAIN_RETURN_IF_ERROR(r->NonNegative(&h->step, "step"));
+  MRTRAIN_RETURN_IF_ERROR(r->String(&h->fingerprint, "fingerprint"));
+  MRTRAIN_RETURN_IF_ERROR(r->String(&h->model_type, "model_type"));
+  MRTRAIN_RETURN_IF_ERROR(r->String(&h->update_rule, "update_rule"));
+  MRTRAIN_RETURN_IF_ERROR(DecodeHyperparameters(r, &h->model_params));
+  MRTRAIN_RETURN_IF_ERROR(DecodeDataShape(r, &h->data_shape));
+  const uint64_t at = r->position();
+  MRTRAIN_RETURN_IF_ERROR(r->I64(&h->block_size, "block_size"));
+  // ModelLayout::Create judges the rest, but its arithmetic needs the upper bound first.
+  if (h->block_size <= kMaxBlockSize) return Status::Ok();
+  return r->Error("block_size at byte " + std::to_string(at) + " is " +
+                  std::to_string(h->block_size) + ", more than the limit of " +
+                  std::to_string(kMaxBlockSize));
+}
+
+void EncodeSpec(const api::TensorSpec& spec, ChecksummedWriter* w) {
+  w->PutString(spec.name);
+  w->PutU8(spec.role == api::TensorSpec::Role::kBias ? kRoleBias : kRoleWeight);
+  w->PutU32(static_cast<uint32_t>(spec.shape.size()));
+  for (int64_t d : spec.shape) w->PutI64(d);
+}
+
+Status DecodeSpec(BoundedReader* r, size_t index, api::TensorSpec* spec, uint64_t* size) {
   MRTRAIN_RETURN_IF_ERROR(r->String(&spec->name, "the name of tensor " + std::to_string(index)));
   const std::string what = "tensor " + Quoted(spec->name);
   uint8_t role = 0;
@@ -210,60 +464,7 @@ Status DecodeTensor(BoundedReader* r, size_t index, api::TensorSpec* spec,
     return r->Error(what + " has unknown role " + std::to_string(role));
   }
   spec->role = role == kRoleBias ? api::TensorSpec::Role::kBias : api::TensorSpec::Role::kWeight;
-  uint64_t size = 0;
-  MRTRAIN_RETURN_IF_ERROR(DecodeShape(r, what, spec, &size));
-  return r->Floats(data, size, what);
-}
-
-Status DecodeTensors(BoundedReader* r, std::vector<api::TensorSpec>* specs,
-                     std::vector<std::vector<float>>* tensors) {
-  uint32_t count = 0;
-  MRTRAIN_RETURN_IF_ERROR(r->U32(&count, "the tensor count"));
-  if (count > ParamKey::kMaxTensors) {
-    return r->Error("the tensor count " + std::to_string(count) + " exceeds the limit of " +
-                    std::to_string(ParamKey::kMaxTensors));
-  }
-  MRTRAIN_RETURN_IF_ERROR(r->CheckCount(count, kMinTensorBytes, "tensors"));
-  for (uint32_t t = 0; t < count; ++t) {
-    // Grown one tensor at a time: memory follows the bytes actually read.
-    specs->emplace_back();
-    tensors->emplace_back();
-    MRTRAIN_RETURN_IF_ERROR(DecodeTensor(r, t, &specs->back(), &tensors->back()));
-  }
-  return Status::Ok();
-}
-
-Status DecodeSlots(BoundedReader* r, ModelState* state) {
-  uint32_t count = 0;
-  MRTRAIN_RETURN_IF_ERROR(r->U32(&count, "the slot count"));
-  const auto& specs = state->layout->specs();
-  // num_parameters() >= 1 for any valid layout, so this bounds the count by the file size.
-  const uint64_t slot_bytes = static_cast<uint64_t>(state->layout->num_parameters()) * 4;
-  MRTRAIN_RETURN_IF_ERROR(r->CheckCount(count, slot_bytes, "slots"));
-  state->slots.assign(count, std::vector<std::vector<float>>(specs.size()));
-  for (uint32_t k = 0; k < count; ++k) {
-    for (size_t t = 0; t < specs.size(); ++t) {
-      const std::string what = "slot " + std::to_string(k) + " of tensor " + Quoted(specs[t].name);
-      MRTRAIN_RETURN_IF_ERROR(
-          r->Floats(&state->slots[k][t], static_cast<uint64_t>(specs[t].size()), what));
-    }
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
-Status DecodeBody(BoundedReader* r, Checkpoint* c) {
-  int64_t block_size = 0;
-  MRTRAIN_RETURN_IF_ERROR(DecodeHeader(r, c, &block_size));
-  std::vector<api::TensorSpec> specs;
-  std::vector<std::vector<float>> tensors;
-  MRTRAIN_RETURN_IF_ERROR(DecodeTensors(r, &specs, &tensors));
-  Result<ModelLayout> layout = ModelLayout::Create(std::move(specs), block_size);
-  if (!layout.ok()) return r->Error("invalid model layout: " + layout.status().message());
-  c->state.layout = std::make_shared<const ModelLayout>(std::move(layout).value());
-  c->state.tensors = std::move(tensors);
-  return DecodeSlots(r, &c->state);
+  return DecodeShape(r, what, spec, size);
 }
 
 }  // namespace mrtrain::runtime

@@ -3,21 +3,275 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <set>
 #include <system_error>
 #include <utility>
 
 #include "engine/base/check.h"
 #include "engine/base/log.h"
+#include "engine/tensor/model_layout.h"
+#include "engine/tensor/model_state.h"
 
 namespace mrtrain::runtime {
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr char kPrefix[] = "ckpt-";
-constexpr char kSuffix[] = ".mrt";
+constexpr char kManifestSuffix[] = ".manifest";
+constexpr char kTempInfix[] = ".tmp.";  // TempPathFor's
 
 std::string JoinPath(const std::string& dir, const std::string& name) {
   return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// "ckpt-000003": the checkpoint's shard directory, and its manifest's name without suffix.
+std::string EpochName(int64_t epochs_done) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%s%06" PRId64, kPrefix, epochs_done);
+  return buf;
+}
+
+std::string ManifestName(int64_t epochs_done) { return EpochName(epochs_done) + kManifestSuffix; }
+
+// "ckpt-000003/shard-00001-of-00003.mrts", relative to the checkpoint directory.
+std::string ShardName(int64_t epochs_done, int shard, int num_shards) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "/shard-%05d-of-%05d.mrts", shard, num_shards);
+  return EpochName(epochs_done) + buf;
+}
+
+// The epoch of a name EpochName made, or nullopt for any other name ("ckpt-3",
+// "ckpt-0000003", "notes").
+std::optional<int64_t> ParseEpochName(const std::string& name) {
+  const size_t prefix = sizeof(kPrefix) - 1;
+  constexpr size_t kMaxDigits = 18;  // stays within int64_t
+  if (name.size() <= prefix || name.size() > prefix + kMaxDigits ||
+      name.compare(0, prefix, kPrefix) != 0) {
+    return std::nullopt;
+  }
+  int64_t epochs = 0;
+  for (size_t i = prefix; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+    epochs = epochs * 10 + (name[i] - '0');
+  }
+  // Only the canonical spelling counts, so one epoch never has two names.
+  if (EpochName(epochs) != name) return std::nullopt;
+  return epochs;
+}
+
+std::optional<int64_t> ParseManifestName(const std::string& name) {
+  if (!EndsWith(name, kManifestSuffix)) return std::nullopt;
+  return ParseEpochName(name.substr(0, name.size() - (sizeof(kManifestSuffix) - 1)));
+}
+
+// "<target>.tmp.<digits>" (TempPathFor) -> target.
+std::optional<std::string> TempTarget(const std::string& name) {
+  const size_t at = name.rfind(kTempInfix);
+  const size_t digits = at + sizeof(kTempInfix) - 1;
+  if (at == std::string::npos || at == 0 || digits == name.size()) return std::nullopt;
+  for (size_t i = digits; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+  }
+  return name.substr(0, at);
+}
+
+// Deleting is tidying up: a leftover wastes disk but harms nothing, and the next commit tries
+// again.
+void RemoveLogged(const fs::path& path, const char* what) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) Logger("checkpoint")->warn("cannot delete {} {}: {}", what, path.string(), ec.message());
+}
+
+// Deletes the temporary files of interrupted writes in a committed shard directory.
+void RemoveTempFiles(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (TempTarget(it->path().filename().string())) {
+      RemoveLogged(it->path(), "stale temporary file");
+    }
+  }
+}
+
+// ---- Assembling a checkpoint ----
+
+uint64_t SaturatingMul(uint64_t a, uint64_t b) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  return a != 0 && b > kMax / a ? kMax : a * b;
+}
+
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  return b > std::numeric_limits<uint64_t>::max() - a ? std::numeric_limits<uint64_t>::max()
+                                                      : a + b;
+}
+
+// Checks that every shard file is there with the size the manifest records and returns their
+// total size, before anything is read or allocated for them.
+Result<uint64_t> CheckShardSizes(const CheckpointManifest& m, const std::vector<std::string>& paths,
+                                 const std::string& manifest_path) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    std::error_code ec;
+    const uint64_t size = fs::file_size(paths[i], ec);
+    if (ec == std::errc::no_such_file_or_directory) {
+      return CorruptionError(paths[i] + ": missing, but " + manifest_path + " lists it as shard " +
+                             std::to_string(i));
+    }
+    if (ec) return IOError("cannot stat " + paths[i] + ": " + ec.message());
+    if (size != m.shards[i].bytes) {
+      return CorruptionError(paths[i] + ": has " + std::to_string(size) +
+                             " bytes, but the manifest records " +
+                             std::to_string(m.shards[i].bytes));
+    }
+    total = SaturatingAdd(total, size);
+  }
+  return total;
+}
+
+// The manifest's layout, once the shard files are known to be large enough for its
+// parameters and slots: that bounds what the layout and the state allocate by bytes on disk.
+Result<std::shared_ptr<const ModelLayout>> LayoutOf(const CheckpointManifest& m,
+                                                    uint64_t shard_bytes,
+                                                    const std::string& manifest_path) {
+  uint64_t parameters = 0;
+  for (const auto& spec : m.tensors) {
+    uint64_t size = 1;
+    for (int64_t d : spec.shape) size = SaturatingMul(size, static_cast<uint64_t>(d));
+    parameters = SaturatingAdd(parameters, size);
+  }
+  const uint64_t floats = SaturatingMul(parameters, 1 + static_cast<uint64_t>(m.num_slots));
+  if (SaturatingMul(floats, sizeof(float)) > shard_bytes) {
+    return CorruptionError(manifest_path + ": the shard files have " + std::to_string(shard_bytes) +
+                           " bytes, too few for " + std::to_string(parameters) +
+                           " parameters and " + std::to_string(m.num_slots) + " slots");
+  }
+  Result<ModelLayout> layout = ModelLayout::Create(m.tensors, m.block_size);
+  if (!layout.ok()) {
+    return CorruptionError(manifest_path + ": invalid model layout: " + layout.status().message());
+  }
+  return std::make_shared<const ModelLayout>(std::move(layout).value());
+}
+
+Status CheckShardHeader(const ShardFile& s, const CheckpointManifest& m, size_t index,
+                        const std::string& path, const std::string& manifest_path) {
+  const auto mismatch = [&](const std::string& what, const std::string& got,
+                            const std::string& want) {
+    return CorruptionError(path + ": " + what + " is " + got + ", but " + manifest_path +
+                           " records " + want);
+  };
+  const auto shard_of = [](int64_t shard, int64_t num_shards) {
+    return std::to_string(shard) + " of " + std::to_string(num_shards);
+  };
+  if (s.epochs_done != m.epochs_done) {
+    return mismatch("epochs_done", std::to_string(s.epochs_done), std::to_string(m.epochs_done));
+  }
+  if (s.step != m.step) return mismatch("step", std::to_string(s.step), std::to_string(m.step));
+  if (s.fingerprint != m.fingerprint) {
+    return mismatch("the fingerprint", "'" + s.fingerprint + "'", "'" + m.fingerprint + "'");
+  }
+  if (static_cast<size_t>(s.shard) != index ||
+      static_cast<size_t>(s.num_shards) != m.shards.size()) {
+    return mismatch("the shard", shard_of(s.shard, s.num_shards),
+                    shard_of(static_cast<int64_t>(index), static_cast<int64_t>(m.shards.size())));
+  }
+  if (s.num_slots != m.num_slots) {
+    return mismatch("num_slots", std::to_string(s.num_slots), std::to_string(m.num_slots));
+  }
+  return Status::Ok();
+}
+
+std::string BlockName(const ModelLayout& layout, ParamKey key) {
+  return "block " + std::to_string(key.block()) + " of tensor '" +
+         layout.specs()[key.tensor()].name + "'";
+}
+
+// Which shard file holds each block of a layout, so that a block held twice or by nobody is
+// found. Not thread-safe.
+class BlockOwners {
+ public:
+  explicit BlockOwners(const ModelLayout& layout) : layout_(layout) {
+    int64_t blocks = 0;
+    for (int t = 0; t < layout.num_tensors(); ++t) {
+      first_.push_back(blocks);
+      blocks += layout.num_blocks(t);
+    }
+    owner_.assign(static_cast<size_t>(blocks), -1);
+  }
+
+  // The shard index holding `key` so far, or -1. REQUIRES: layout.IsValid(key).
+  int64_t& owner(ParamKey key) { return owner_[first_[key.tensor()] + key.block()]; }
+
+  // kCorruption naming the first block no shard file holds.
+  Status CheckComplete(const std::string& manifest_path) const {
+    const auto missing = std::find(owner_.begin(), owner_.end(), -1);
+    if (missing == owner_.end()) return Status::Ok();
+    const ParamKey key = layout_.keys()[static_cast<size_t>(missing - owner_.begin())];
+    return CorruptionError(manifest_path + ": no shard file holds " + BlockName(layout_, key));
+  }
+
+ private:
+  const ModelLayout& layout_;   // outlives this
+  std::vector<int64_t> first_;  // first_[t]: the position of tensor t's block 0 in keys()
+  std::vector<int64_t> owner_;  // by position in layout_.keys()
+};
+
+// Copies the blocks of shard file `index` (read from paths[index]) into `state`.
+Status PlaceBlocks(const ShardFile& s, size_t index, const std::vector<std::string>& paths,
+                   BlockOwners* owners, ModelState* state) {
+  const ModelLayout& layout = *state->layout;
+  const std::string& path = paths[index];
+  size_t at = 0;
+  for (ParamKey key : s.keys) {
+    if (!layout.IsValid(key)) {
+      return CorruptionError(path + ": holds block " + std::to_string(key.block()) + " of tensor " +
+                             std::to_string(key.tensor()) + ", which the model does not have");
+    }
+    int64_t& owner = owners->owner(key);
+    if (owner >= 0) {
+      return CorruptionError(path + ": holds " + BlockName(layout, key) + ", which " +
+                             paths[static_cast<size_t>(owner)] + " holds too");
+    }
+    owner = static_cast<int64_t>(index);
+    const BlockRange r = layout.Range(key);
+    const size_t length = static_cast<size_t>(r.length);
+    if (s.values.size() - at < length * (1 + state->slots.size())) {
+      return CorruptionError(path + ": has " + std::to_string(s.values.size()) +
+                             " values, too few for its blocks");
+    }
+    state->WriteBlock(key, s.values.data() + at);
+    at += length;
+    for (auto& slot : state->slots) {
+      std::memcpy(slot[r.tensor].data() + r.offset, s.values.data() + at, length * sizeof(float));
+      at += length;
+    }
+  }
+  if (at == s.values.size()) return Status::Ok();
+  return CorruptionError(path + ": has " + std::to_string(s.values.size()) + " values, " +
+                         std::to_string(s.values.size() - at) + " more than its blocks hold");
+}
+
+Checkpoint CheckpointOf(const CheckpointManifest& m, std::shared_ptr<const ModelLayout> layout) {
+  Checkpoint c;
+  c.epochs_done = m.epochs_done;
+  c.fingerprint = m.fingerprint;
+  c.model_type = m.model_type;
+  c.model_params = m.model_params;
+  c.data_shape = m.data_shape;
+  c.update_rule = m.update_rule;
+  c.state = ModelState::Zeros(std::move(layout), m.num_slots);
+  c.state.step = m.step;
+  return c;
 }
 
 }  // namespace
@@ -26,85 +280,129 @@ CheckpointDir::CheckpointDir(std::string dir, int keep) : dir_(std::move(dir)), 
   MRTRAIN_CHECK(keep_ >= 1);
 }
 
-std::string CheckpointDir::FileName(int64_t epochs_done) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%s%06" PRId64 "%s", kPrefix, epochs_done, kSuffix);
-  return buf;
+std::string CheckpointDir::ShardPath(int64_t epochs_done, int shard, int num_shards) const {
+  MRTRAIN_DCHECK(epochs_done >= 0 && shard >= 0 && shard < num_shards);
+  return JoinPath(dir_, ShardName(epochs_done, shard, num_shards));
 }
 
-std::optional<int64_t> CheckpointDir::ParseFileName(const std::string& name) {
-  const size_t prefix = sizeof(kPrefix) - 1, suffix = sizeof(kSuffix) - 1;
-  constexpr size_t kMaxDigits = 18;  // stays within int64_t
-  if (name.size() <= prefix + suffix || name.size() > prefix + kMaxDigits + suffix) {
-    return std::nullopt;
-  }
-  int64_t epochs = 0;
-  for (size_t i = prefix; i < name.size() - suffix; ++i) {
-    if (name[i] < '0' || name[i] > '9') return std::nullopt;
-    epochs = epochs * 10 + (name[i] - '0');
-  }
-  // Only the canonical spelling counts, so one epoch never has two files.
-  if (FileName(epochs) != name) return std::nullopt;
-  return epochs;
+std::string CheckpointDir::ManifestPath(int64_t epochs_done) const {
+  MRTRAIN_DCHECK(epochs_done >= 0);
+  return JoinPath(dir_, ManifestName(epochs_done));
 }
 
-std::vector<std::string> CheckpointDir::List() const {
-  std::vector<std::pair<int64_t, std::string>> found;
+Result<ShardFileInfo> CheckpointDir::WriteShard(const ShardFile& shard) const {
+  const std::string name = ShardName(shard.epochs_done, shard.shard, shard.num_shards);
+  MRTRAIN_ASSIGN_OR_RETURN(ShardFileInfo info, WriteShardFile(JoinPath(dir_, name), shard));
+  info.name = name;
+  return info;
+}
+
+Status CheckpointDir::Commit(const CheckpointManifest& manifest) {
+  const int64_t epoch = manifest.epochs_done;
+  const std::string path = ManifestPath(epoch);
+  const int num_shards = static_cast<int>(manifest.shards.size());
+  for (int i = 0; i < num_shards; ++i) {
+    const std::string want = ShardName(epoch, i, num_shards);
+    if (manifest.shards[i].name != want) {
+      return InternalError("cannot write manifest " + path + ": shard " + std::to_string(i) +
+                           " is named '" + manifest.shards[i].name + "', not '" + want + "'");
+    }
+  }
   std::error_code ec;
-  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (auto epochs = ParseFileName(name)) found.emplace_back(*epochs, JoinPath(dir_, name));
-  }
-  std::sort(found.begin(), found.end());
-  std::vector<std::string> paths;
-  paths.reserve(found.size());
-  for (auto& entry : found) paths.push_back(std::move(entry.second));
-  return paths;
-}
-
-Status CheckpointDir::Save(const Checkpoint& ckpt) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  fs::create_directories(dir_, ec);
   if (ec) return IOError("cannot create checkpoint directory " + dir_ + ": " + ec.message());
-  const std::string path = JoinPath(dir_, FileName(ckpt.epochs_done));
-  MRTRAIN_RETURN_IF_ERROR(WriteCheckpointFile(path, ckpt));
-  Logger("checkpoint")->debug("wrote {} (epoch {})", path, ckpt.epochs_done);
-  Prune();
+  MRTRAIN_RETURN_IF_ERROR(WriteManifestFile(path, manifest));
+  Logger("checkpoint")->debug("committed {} (epoch {}, {} shard files)", path, epoch, num_shards);
+  Prune(epoch);
   return Status::Ok();
 }
 
-void CheckpointDir::Prune() const {
-  const std::vector<std::string> paths = List();
-  const size_t excess = paths.size() > static_cast<size_t>(keep_) ? paths.size() - keep_ : 0;
-  for (size_t i = 0; i < excess; ++i) {
-    std::error_code ec;
-    // A leftover old checkpoint wastes disk but harms nothing: the next save tries again.
-    if (!std::filesystem::remove(paths[i], ec) && ec) {
-      Logger("checkpoint")->warn("cannot delete old checkpoint {}: {}", paths[i], ec.message());
+void CheckpointDir::Prune(int64_t committed) const {
+  std::vector<int64_t> epochs = ListEpochs();
+  // Later manifests, left by a run that got further before it crashed, are not counted: they
+  // would otherwise push out the one just committed.
+  epochs.erase(std::upper_bound(epochs.begin(), epochs.end(), committed), epochs.end());
+  for (size_t i = 0; i + static_cast<size_t>(keep_) < epochs.size(); ++i) {
+    RemoveLogged(ManifestPath(epochs[i]), "old checkpoint manifest");
+    RemoveLogged(JoinPath(dir_, EpochName(epochs[i])), "old shard directory");
+  }
+  RemoveLeftovers(committed);
+}
+
+void CheckpointDir::RemoveLeftovers(int64_t committed) const {
+  const std::vector<int64_t> listed = ListEpochs();
+  const std::set<int64_t> with_manifest(listed.begin(), listed.end());
+  std::error_code ec;
+  for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::error_code type_ec;
+    if (it->is_directory(type_ec)) {
+      const std::optional<int64_t> epoch = ParseEpochName(name);
+      if (!epoch || *epoch > committed) continue;
+      if (with_manifest.count(*epoch) == 0) {
+        RemoveLogged(it->path(), "shard directory without a manifest");
+      } else {
+        RemoveTempFiles(it->path());
+      }
+    } else if (const std::optional<std::string> target = TempTarget(name)) {
+      const std::optional<int64_t> epoch = ParseManifestName(*target);
+      if (epoch && *epoch <= committed) RemoveLogged(it->path(), "stale temporary file");
     }
   }
 }
 
+std::vector<int64_t> CheckpointDir::ListEpochs() const {
+  std::vector<int64_t> epochs;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (auto epoch = ParseManifestName(it->path().filename().string())) epochs.push_back(*epoch);
+  }
+  std::sort(epochs.begin(), epochs.end());
+  return epochs;
+}
+
+Result<Checkpoint> CheckpointDir::Load(int64_t epochs_done) const {
+  const std::string manifest_path = ManifestPath(epochs_done);
+  MRTRAIN_ASSIGN_OR_RETURN(const CheckpointManifest m, ReadManifestFile(manifest_path));
+  if (m.epochs_done != epochs_done) {
+    return CorruptionError(manifest_path + ": records epoch " + std::to_string(m.epochs_done));
+  }
+  std::vector<std::string> paths;
+  for (const auto& shard : m.shards) paths.push_back(JoinPath(dir_, shard.name));
+  MRTRAIN_ASSIGN_OR_RETURN(const uint64_t shard_bytes, CheckShardSizes(m, paths, manifest_path));
+  MRTRAIN_ASSIGN_OR_RETURN(auto layout, LayoutOf(m, shard_bytes, manifest_path));
+  Checkpoint ckpt = CheckpointOf(m, layout);
+  BlockOwners owners(*layout);
+  for (size_t i = 0; i < paths.size(); ++i) {
+    // One shard file at a time: memory is the state plus the largest shard file.
+    MRTRAIN_ASSIGN_OR_RETURN(const ShardFile shard, ReadShardFile(paths[i], m.shards[i]));
+    MRTRAIN_RETURN_IF_ERROR(CheckShardHeader(shard, m, i, paths[i], manifest_path));
+    MRTRAIN_RETURN_IF_ERROR(PlaceBlocks(shard, i, paths, &owners, &ckpt.state));
+  }
+  MRTRAIN_RETURN_IF_ERROR(owners.CheckComplete(manifest_path));
+  return ckpt;
+}
+
 Result<Checkpoint> CheckpointDir::LoadLatest() const {
-  const std::vector<std::string> paths = List();
+  const std::vector<int64_t> epochs = ListEpochs();
   std::string tried;
-  for (auto it = paths.rbegin(); it != paths.rend(); ++it) {
-    Result<Checkpoint> ckpt = ReadCheckpointFile(*it);
+  for (auto it = epochs.rbegin(); it != epochs.rend(); ++it) {
+    Result<Checkpoint> ckpt = Load(*it);
     if (ckpt.ok()) return ckpt;
     const Status& error = ckpt.status();
-    // kNotFound: deleted since List(), e.g. by a concurrent Prune(); nothing to report.
+    // kNotFound: deleted since ListEpochs(), e.g. by a concurrent Prune(); nothing to report.
     if (error.code() != StatusCode::kCorruption && error.code() != StatusCode::kNotFound) {
       return error;
     }
     if (error.code() == StatusCode::kCorruption) {
-      // The message starts with the file's path.
+      // The message starts with the damaged file's path.
       Logger("checkpoint")
-          ->warn("skipping damaged checkpoint {}; falling back to the previous one",
-                 error.message());
+          ->warn("skipping damaged checkpoint of epoch {}: {}; falling back to the previous one",
+                 *it, error.message());
     }
     tried += (tried.empty() ? "" : "; ") + error.message();
   }
-  if (paths.empty()) return NotFoundError("no checkpoint in " + dir_);
+  if (epochs.empty()) return NotFoundError("no checkpoint in " + dir_);
   return NotFoundError("no valid checkpoint in " + dir_ + "; tried: " + tried);
 }
 

@@ -1,53 +1,89 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/base/status.h"
 #include "runtime/checkpoint/checkpoint.h"
+#include "runtime/checkpoint/shard_file.h"
 
 namespace mrtrain::runtime {
 
-// The checkpoints of one job in one directory: a file "ckpt-%06d.mrt" per saved epoch (the
-// number is Checkpoint::epochs_done), of which the newest `keep` are kept. Temporary files of
-// interrupted writes and unrelated files are ignored. Holds no open files; not thread-safe:
-// one process (the master) saves into a directory, and readers elsewhere only ever see
-// complete files because each is renamed into place.
+// The sharded checkpoints of one job in one directory (FORMAT.md). The checkpoint after epoch
+// 3 of a job with three reducer shards is
+//
+//   dir/ckpt-000003/shard-00000-of-00003.mrts   written by each shard host (WriteShard)
+//   dir/ckpt-000003/shard-00001-of-00003.mrts
+//   dir/ckpt-000003/shard-00002-of-00003.mrts
+//   dir/ckpt-000003.manifest                    written last by the master (Commit)
+//
+// and exists once its manifest does; the newest `keep` are kept. Unrelated files are left
+// alone. Holds no open files and no state beyond its constants: shard hosts and the master
+// each make their own. Thread-compatible; shard hosts may write their shard files
+// concurrently, one process (the master) commits, and readers anywhere see only complete
+// files because each is renamed into place.
 class CheckpointDir {
  public:
   // REQUIRES: keep >= 1.
   CheckpointDir(std::string dir, int keep);
 
-  // Writes `ckpt` atomically as FileName(ckpt.epochs_done), creating the directory if needed,
-  // then deletes all but the newest `keep` checkpoints by epoch number (a failed deletion is
-  // logged and does not fail the save). kIOError when the directory cannot be created or the
-  // file cannot be written; no partial file is left under the final name.
-  Status Save(const Checkpoint& ckpt);
+  // Where shard `shard` of `num_shards` of the checkpoint after `epochs_done` goes, e.g.
+  // "dir/ckpt-000003/shard-00001-of-00003.mrts". Creates nothing.
+  // REQUIRES: epochs_done >= 0, 0 <= shard < num_shards.
+  std::string ShardPath(int64_t epochs_done, int shard, int num_shards) const;
+  // "dir/ckpt-000003.manifest". REQUIRES: epochs_done >= 0.
+  std::string ManifestPath(int64_t epochs_done) const;
 
-  // The newest checkpoint that reads back. A truncated or corrupt one (kCorruption) is logged
-  // as a warning naming the file and the error, and the one before it is tried. Fails with
-  //   kNotFound when none is valid, listing every file tried and why;
-  //   any other error of ReadCheckpointFile (kIOError, kFailedPrecondition for a newer format)
-  //   as it is: falling back then would quietly resume from an older epoch.
+  // Writes `shard` to ShardPath(...) with WriteShardFile, creating the directories, and
+  // returns what the master's manifest needs: the name relative to dir(), size and CRC.
+  // Errors as WriteShardFile's.
+  Result<ShardFileInfo> WriteShard(const ShardFile& shard) const;
+
+  // Writes ManifestPath(manifest.epochs_done) atomically: the commit point of the checkpoint.
+  // Then deletes, logging failures without failing the commit:
+  //  - of the checkpoints up to the committed epoch, all but the newest `keep` by epoch number
+  //    (each manifest before its shard directory, so a crash in between leaves no half
+  //    checkpoint that looks whole);
+  //  - what interrupted checkpoints up to the committed epoch left: shard directories without
+  //    a manifest, and temporary files of manifests and in committed shard directories.
+  // Later epochs are never touched: shard hosts may be writing them.
+  // kInternal, writing nothing, when a shard file is not named as WriteShard names it (every
+  // file of a checkpoint must be in the directory that pruning deletes) or the manifest would
+  // not read back (WriteManifestFile); kIOError when the directory cannot be created or the
+  // manifest cannot be written.
+  Status Commit(const CheckpointManifest& manifest);
+
+  // The checkpoint after `epochs_done`, assembled from its manifest and shard files. Each shard
+  // file must have the size and CRC the manifest records, be of the manifest's epoch, step,
+  // fingerprint, slot count and shard index, and the blocks of all of them must cover every
+  // block of the layout exactly once. Fails with
+  //   kNotFound            when there is no such manifest;
+  //   kCorruption          when the manifest or a shard file is damaged, missing or
+  //                        inconsistent, naming the file;
+  //   kIOError, kFailedPrecondition (a newer format) as the readers report them.
+  // Memory: the whole state plus the largest shard file, allocated only once the shard files
+  // on disk are known to be large enough to hold it.
+  Result<Checkpoint> Load(int64_t epochs_done) const;
+
+  // The newest checkpoint that loads. One that is corrupt (kCorruption, in its manifest or any
+  // shard file) is logged as a warning naming the file and the error, and the one before it is
+  // tried. Fails with
+  //   kNotFound when none is valid, listing every checkpoint tried and why;
+  //   any other error of Load (kIOError, kFailedPrecondition for a newer format) as it is:
+  //   falling back then would quietly resume from an older epoch.
   Result<Checkpoint> LoadLatest() const;
 
-  // Paths of the checkpoints, oldest first by epoch number. Empty when the directory does
-  // not exist or cannot be read.
-  std::vector<std::string> List() const;
-
-  // "ckpt-000003.mrt" for 3. REQUIRES: epochs_done >= 0.
-  static std::string FileName(int64_t epochs_done);
-  // The epoch of a name FileName made, or nullopt for any other name ("ckpt-3.mrt",
-  // "ckpt-000003.mrt.tmp.42", "notes.txt").
-  static std::optional<int64_t> ParseFileName(const std::string& name);
+  // The epochs that have a manifest, ascending. Empty when the directory does not exist or
+  // cannot be read.
+  std::vector<int64_t> ListEpochs() const;
 
   const std::string& dir() const { return dir_; }
 
  private:
-  // Deletes all but the newest keep_ checkpoints.
-  void Prune() const;
+  // The deletions after committing epoch `committed` (see Commit).
+  void Prune(int64_t committed) const;
+  void RemoveLeftovers(int64_t committed) const;
 
   // Constant after construction.
   std::string dir_;

@@ -1,20 +1,36 @@
 #pragma once
 
-// Constants of the checkpoint file format. The grammar is in runtime/checkpoint/FORMAT.md;
-// change both together, and bump kFormatVersion for any change a version-1 reader would
-// misread.
+// Constants of the checkpoint file formats: the whole checkpoint (.mrt), the shard file
+// (.mrts) and the manifest (.manifest). The grammars are in runtime/checkpoint/FORMAT.md;
+// change both together, and bump a format's version for any change a reader of the current
+// version would misread.
 
 #include <cstddef>
 #include <cstdint>
 
 namespace mrtrain::runtime::checkpoint_format {
 
-// "MRTCKPT" and a NUL: eight bytes that no text file or other format of ours starts with.
+// Eight bytes that no text file or other format of ours starts with, one per format.
 inline constexpr char kMagic[8] = {'M', 'R', 'T', 'C', 'K', 'P', 'T', '\0'};
+inline constexpr char kShardMagic[8] = {'M', 'R', 'T', 'S', 'H', 'R', 'D', '\0'};
+inline constexpr char kManifestMagic[8] = {'M', 'R', 'T', 'M', 'N', 'F', 'T', '\0'};
 inline constexpr size_t kMagicSize = sizeof(kMagic);
 
-// The version this build writes, and the newest it reads.
+// The version this build writes, and the newest it reads, of each format.
 inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kShardFormatVersion = 1;
+inline constexpr uint32_t kManifestFormatVersion = 1;
+
+// What tells the formats apart: each wraps its own body in the same preamble and trailer.
+struct FileKind {
+  const char* magic;  // kMagicSize bytes
+  uint32_t version;   // the version this build writes and the newest it reads
+  const char* noun;   // names the file in messages: "not an mrtrain <noun>"
+};
+inline constexpr FileKind kCheckpointFile = {kMagic, kFormatVersion, "checkpoint"};
+inline constexpr FileKind kShardFile = {kShardMagic, kShardFormatVersion, "checkpoint shard"};
+inline constexpr FileKind kManifestFile = {kManifestMagic, kManifestFormatVersion,
+                                           "checkpoint manifest"};
 
 // magic + version: what a reader checks before it trusts anything else.
 inline constexpr size_t kPreambleSize = kMagicSize + sizeof(uint32_t);
@@ -32,9 +48,12 @@ inline constexpr uint8_t kRoleBias = 1;
 
 // The smallest encodings, used to reject a count before anything is allocated for it: a
 // string is at least its u32 length; a hyperparameter is two strings; a tensor is a name,
-// a role byte, a u32 rank, one i64 dimension and one float.
+// a role byte, a u32 rank, one i64 dimension and one float, and a tensor spec in a manifest
+// the same without the float; a manifest's shard entry is a name, a u64 size and a u32 CRC.
 inline constexpr uint64_t kMinStringBytes = 4;
 inline constexpr uint64_t kMinHyperparameterBytes = 2 * kMinStringBytes;
-inline constexpr uint64_t kMinTensorBytes = kMinStringBytes + 1 + 4 + 8 + 4;
+inline constexpr uint64_t kMinSpecBytes = kMinStringBytes + 1 + 4 + 8;
+inline constexpr uint64_t kMinTensorBytes = kMinSpecBytes + 4;
+inline constexpr uint64_t kMinShardEntryBytes = kMinStringBytes + 8 + 4;
 
 }  // namespace mrtrain::runtime::checkpoint_format

@@ -12,14 +12,12 @@ struct LocalRunOptions {
   bool resume = false;
 };
 
-// Trains a job in this process: every partition's map task, the shuffle and the reducer
-// shards run here on a thread pool, through the same map task, shuffle and shard code a
-// cluster runs. Deterministic: same spec, same bytes, whatever the thread or shard count.
+// Trains a job in this process: a real master and one worker (with training.threads task
+// slots, hosting every reducer shard) over the in-process transport, so local mode runs, and
+// debugs, the very code a cluster runs. Deterministic: same spec, same bytes, whatever the
+// thread, shard or worker count. REQUIRES: `spec` came from ParseJobSpec or LoadJobSpec (its
+// text is what the worker parses).
 Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOptions& options,
                                    TrainingObserver* observer);
-
-// Checks what can be checked without training: the data paths resolve and their headers
-// parse, the model type and update rule exist and accept their hyperparameters.
-Status ValidateJob(const jobs::JobSpec& spec);
 
 }  // namespace mrtrain::runtime

@@ -4,7 +4,7 @@
 
 #include "engine/api/views.h"
 #include "engine/base/status.h"
-#include "engine/tensor/model_state.h"
+#include "runtime/checkpoint/checkpoint_dir.h"
 
 namespace mrtrain::runtime {
 
@@ -42,8 +42,11 @@ class RoundExecutor {
   virtual bool HasEvalSet(EvalSet set) const = 0;
   virtual Result<api::MapStats> Evaluate(EvalSet set) = 0;
 
-  // Parameters, update-rule slots and step, as whole tensors (for checkpoints).
-  virtual Result<ModelState> Snapshot() = 0;
+  // Writes the checkpoint of the current parameters and update-rule slots into `dir`: every
+  // reducer shard writes its file, then the manifest is committed. `manifest` comes with the
+  // job's metadata and epochs_done; the executor adds the step, the model's layout and the
+  // shards. The master never holds the whole model.
+  virtual Status SaveCheckpoint(CheckpointManifest manifest, CheckpointDir& dir) = 0;
 };
 
 }  // namespace mrtrain::runtime

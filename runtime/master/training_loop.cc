@@ -70,16 +70,15 @@ Status TrimMetrics(const std::string& path, int64_t keep_epochs) {
   return CommitTempFile(tmp, path);
 }
 
-Checkpoint MakeCheckpoint(const JobMetadata& metadata, int64_t epochs_done, ModelState state) {
-  Checkpoint c;
-  c.epochs_done = epochs_done;
-  c.fingerprint = metadata.fingerprint;
-  c.model_type = metadata.model_type;
-  c.model_params = metadata.model_params;
-  c.data_shape = metadata.data_shape;
-  c.update_rule = metadata.update_rule;
-  c.state = std::move(state);
-  return c;
+CheckpointManifest ManifestOf(const JobMetadata& metadata, int64_t epochs_done) {
+  CheckpointManifest m;
+  m.epochs_done = epochs_done;
+  m.fingerprint = metadata.fingerprint;
+  m.model_type = metadata.model_type;
+  m.model_params = metadata.model_params;
+  m.data_shape = metadata.data_shape;
+  m.update_rule = metadata.update_rule;
+  return m;
 }
 
 std::string FormatSeconds(double s) {
@@ -193,12 +192,12 @@ Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetad
         report.validation_accuracy = acc;
       }
     }
-    // The last epoch's checkpoint is written below, from the same snapshot as the final model.
+    // The last epoch is always checkpointed: the final model is read back from it.
     const bool last_epoch = epoch + 1 == spec.epochs;
-    if (!last_epoch && spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0) {
-      MRTRAIN_ASSIGN_OR_RETURN(ModelState state, executor.Snapshot());
+    if (last_epoch ||
+        (spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0)) {
       MRTRAIN_RETURN_IF_ERROR(
-          checkpoints.Save(MakeCheckpoint(metadata, epoch + 1, std::move(state))));
+          executor.SaveCheckpoint(ManifestOf(metadata, epoch + 1), checkpoints));
     }
     report.train_sec = train_sec;
     report.epoch_sec = Seconds(epoch_start);
@@ -216,9 +215,8 @@ Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetad
     result.last = report;
   }
 
-  MRTRAIN_ASSIGN_OR_RETURN(ModelState final_state, executor.Snapshot());
-  const Checkpoint final_model = MakeCheckpoint(metadata, spec.epochs, std::move(final_state));
-  if (result.last) MRTRAIN_RETURN_IF_ERROR(checkpoints.Save(final_model));
+  // Assembled once, at the end, from the shards' files: the whole model in one place.
+  MRTRAIN_ASSIGN_OR_RETURN(const Checkpoint final_model, checkpoints.Load(spec.epochs));
   result.model_path = spec.output_dir + "/model.mrt";
   result.npz_path = spec.output_dir + "/model.npz";
   MRTRAIN_RETURN_IF_ERROR(WriteNpz(result.npz_path, final_model.state));

@@ -240,6 +240,7 @@ void Visit(Io& io, TaskFailed& m) {
   io.Scalar(m.partition);
   io.Scalar(m.shard);
   io.Scalar(m.attempt);
+  io.Enum(m.set);
   io.Enum(m.code);
   io.Text(m.message, kMaxTextBytes, "message");
 }
@@ -275,6 +276,116 @@ template <class Io>
 void Visit(Io& io, JobSpecText& m) {
   io.Scalar(m.job_id);
   io.Text(m.yaml, kMaxJobSpecBytes, "yaml");
+  io.Text(m.source, kMaxNameBytes, "source");
+  io.TextList(m.overrides, kMaxOverrides, kMaxNameBytes, "overrides");
+  io.Text(m.working_dir, kMaxNameBytes, "working_dir");
+  io.Scalar(m.resume);
+}
+
+template <class Io>
+void Visit(Io& io, JobReady& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.phase);
+  io.Scalar(m.train_partitions);
+  io.Scalar(m.test_partitions);
+  io.Scalar(m.validation_partitions);
+}
+
+template <class Io>
+void Visit(Io& io, LoadPartition& m) {
+  io.Scalar(m.job_id);
+  io.Enum(m.set);
+  io.Scalar(m.partition);
+  io.Scalar(m.attempt);
+}
+
+template <class Io>
+void Visit(Io& io, PartitionLoaded& m) {
+  io.Scalar(m.job_id);
+  io.Enum(m.set);
+  io.Scalar(m.partition);
+  io.Scalar(m.attempt);
+  io.Scalar(m.rows);
+  io.Scalar(m.num_cols);
+  io.Scalar(m.is_sparse);
+  io.Scalar(m.labels_integral);
+  io.Scalar(m.max_label);
+  io.Scalar(m.skipped_records);
+  io.TextList(m.skipped_samples, kMaxSkippedSamples, kMaxTextBytes, "skipped_samples");
+}
+
+template <class Io>
+void Visit(Io& io, StartTraining& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.num_features);
+  io.Scalar(m.num_classes);
+  io.Scalar(m.is_sparse);
+  io.Scalar(m.resume_epochs);
+  io.Scalar(m.step);
+  io.Array(m.hosted_shards, kMaxShardsPerMessage, "hosted_shards");
+  io.TextList(m.shard_addresses, kMaxShardsPerMessage, kMaxNameBytes, "shard_addresses");
+}
+
+template <class Io>
+void Visit(Io& io, EvaluateTask& m) {
+  io.Scalar(m.job_id);
+  io.Enum(m.set);
+  io.Scalar(m.partition);
+  io.Scalar(m.attempt);
+  io.Scalar(m.step);
+}
+
+template <class Io>
+void Visit(Io& io, EvalDone& m) {
+  io.Scalar(m.job_id);
+  io.Enum(m.set);
+  io.Scalar(m.partition);
+  io.Scalar(m.attempt);
+  io.Scalar(m.loss_sum);
+  io.Scalar(m.examples);
+  io.Scalar(m.correct);
+}
+
+template <class Io>
+void Visit(Io& io, SaveShard& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.shard);
+  io.Scalar(m.epochs_done);
+  io.Text(m.path, kMaxNameBytes, "path");
+}
+
+template <class Io>
+void Visit(Io& io, ShardSaved& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.shard);
+  io.Scalar(m.epochs_done);
+  io.Scalar(m.bytes);
+  io.Scalar(m.crc32c);
+}
+
+template <class Io>
+void Visit(Io& io, EndJob& m) {
+  io.Scalar(m.job_id);
+}
+
+template <class Io>
+void Visit(Io& io, StatusRequest& m) {
+  io.Scalar(m.unused);
+}
+
+template <class Io>
+void Visit(Io& io, CancelJob& m) {
+  io.Scalar(m.job_id);
+}
+
+template <class Io>
+void Visit(Io& io, RoundProgress& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.epoch);
+  io.Scalar(m.round);
+  io.Scalar(m.rounds_per_epoch);
+  io.Scalar(m.epochs);
+  io.Scalar(m.elapsed_sec);
 }
 
 template <class Io>
@@ -323,6 +434,7 @@ template <class Io>
 void Visit(Io& io, ParamsReply& m) {
   io.Scalar(m.request_id);
   io.Scalar(m.step);
+  io.Text(m.error, kMaxTextBytes, "error");
   io.Array(m.keys, kMaxKeysPerMessage, "keys");
   io.Array(m.offsets, kMaxKeysPerMessage + 1, "offsets");
   io.Array(m.values, kMaxValuesPerMessage, "values");
@@ -336,6 +448,7 @@ void Visit(Io& io, PushAck& m) {
   io.Scalar(m.shard);
   io.Scalar(m.attempt);
   io.Scalar(m.duplicate);
+  io.Text(m.error, kMaxTextBytes, "error");
 }
 
 // ---- Invariants beyond the caps: empty when the message is sound ----
@@ -367,10 +480,16 @@ std::string RunProblem(const std::vector<uint64_t>& keys, const std::vector<int6
 std::string Problem(const PushRun& m) { return RunProblem(m.keys, m.offsets, m.values); }
 std::string Problem(const ParamsReply& m) { return RunProblem(m.keys, m.offsets, m.values); }
 
+std::string SetProblem(DataSet set) {
+  if (set > DataSet::kValidation) return "unknown data set " + std::to_string(static_cast<int>(set));
+  return {};
+}
+
 std::string Problem(const TaskFailed& m) {
-  if (m.kind != TaskKind::kMap && m.kind != TaskKind::kReduce) {
+  if (m.kind > TaskKind::kSave) {
     return "unknown task kind " + std::to_string(static_cast<int>(m.kind));
   }
+  if (std::string p = SetProblem(m.set); !p.empty()) return p;
   if (m.code <= StatusCode::kOk || m.code > StatusCode::kInternal) {
     return "status code " + std::to_string(static_cast<int>(m.code)) + " is not an error";
   }
@@ -386,6 +505,16 @@ std::string Problem(const JobStatus& m) {
   if (m.state > JobState::kFailed) {
     return "unknown job state " + std::to_string(static_cast<int>(m.state));
   }
+  return {};
+}
+
+std::string Problem(const LoadPartition& m) { return SetProblem(m.set); }
+std::string Problem(const PartitionLoaded& m) { return SetProblem(m.set); }
+std::string Problem(const EvaluateTask& m) { return SetProblem(m.set); }
+std::string Problem(const EvalDone& m) { return SetProblem(m.set); }
+
+std::string Problem(const JobReady& m) {
+  if (m.phase > JobReady::kTraining) return "unknown phase " + std::to_string(m.phase);
   return {};
 }
 
@@ -433,14 +562,18 @@ Status DecodeMessage(std::string_view payload, M* m) {
 
 }  // namespace
 
-void SetRun(shuffle::Run run, PushRun* msg) {
+namespace {
+
+template <typename M>
+void SetRunOf(shuffle::Run run, M* msg) {
   msg->keys.resize(run.keys.size());
   for (size_t i = 0; i < run.keys.size(); ++i) msg->keys[i] = run.keys[i].packed();
   msg->offsets = std::move(run.offsets);
   msg->values = std::move(run.values);
 }
 
-shuffle::Run TakeRun(PushRun* msg) {
+template <typename M>
+shuffle::Run TakeRunOf(M* msg) {
   shuffle::Run run;
   run.keys.resize(msg->keys.size());
   for (size_t i = 0; i < msg->keys.size(); ++i) run.keys[i] = ParamKey::FromPacked(msg->keys[i]);
@@ -451,6 +584,13 @@ shuffle::Run TakeRun(PushRun* msg) {
   msg->values.clear();
   return run;
 }
+
+}  // namespace
+
+void SetRun(shuffle::Run run, PushRun* msg) { SetRunOf(std::move(run), msg); }
+void SetRun(shuffle::Run run, ParamsReply* msg) { SetRunOf(std::move(run), msg); }
+shuffle::Run TakeRun(PushRun* msg) { return TakeRunOf(msg); }
+shuffle::Run TakeRun(ParamsReply* msg) { return TakeRunOf(msg); }
 
 #define MRTRAIN_MESSAGE_CODEC(M)                                      \
   Result<std::string> Encode(const M& m) { return EncodeMessage(m); } \
@@ -473,6 +613,18 @@ MRTRAIN_MESSAGE_CODEC(PushRun)
 MRTRAIN_MESSAGE_CODEC(PullParams)
 MRTRAIN_MESSAGE_CODEC(ParamsReply)
 MRTRAIN_MESSAGE_CODEC(PushAck)
+MRTRAIN_MESSAGE_CODEC(JobReady)
+MRTRAIN_MESSAGE_CODEC(LoadPartition)
+MRTRAIN_MESSAGE_CODEC(PartitionLoaded)
+MRTRAIN_MESSAGE_CODEC(StartTraining)
+MRTRAIN_MESSAGE_CODEC(EvaluateTask)
+MRTRAIN_MESSAGE_CODEC(EvalDone)
+MRTRAIN_MESSAGE_CODEC(SaveShard)
+MRTRAIN_MESSAGE_CODEC(ShardSaved)
+MRTRAIN_MESSAGE_CODEC(EndJob)
+MRTRAIN_MESSAGE_CODEC(StatusRequest)
+MRTRAIN_MESSAGE_CODEC(CancelJob)
+MRTRAIN_MESSAGE_CODEC(RoundProgress)
 
 #undef MRTRAIN_MESSAGE_CODEC
 

@@ -77,7 +77,18 @@ struct MapTaskDone {
   int64_t bytes_sent = 0;  // payload bytes of the PushRun messages the task sent
 };
 
-enum class TaskKind : uint8_t { kMap = 0, kReduce = 1 };
+// What a task of the master's is about; TaskFailed says which kind failed.
+enum class TaskKind : uint8_t {
+  kMap = 0,       // a map task (partition)
+  kReduce = 1,    // a reducer shard's update (shard)
+  kLoad = 2,      // loading a partition into a worker's cache (set, partition)
+  kEvaluate = 3,  // evaluating a held-out partition (set, partition)
+  kSetup = 4,     // setting a job up on a worker (parsing, plugins, datasets, shards)
+  kSave = 5,      // writing a reducer shard's checkpoint file (shard)
+};
+
+// The dataset a load or evaluation task reads.
+enum class DataSet : uint8_t { kTrain = 0, kTest = 1, kValidation = 2 };
 
 // worker -> master: one attempt of a task failed; the master retries it or fails the job.
 struct TaskFailed {
@@ -89,6 +100,7 @@ struct TaskFailed {
   int64_t partition = -1;  // map tasks
   int64_t shard = -1;      // reduce tasks
   int32_t attempt = 0;
+  DataSet set = DataSet::kTrain;            // load and evaluate tasks
   StatusCode code = StatusCode::kInternal;  // never kOk
   std::string message;                      // <= kMaxTextBytes
 };
@@ -123,11 +135,142 @@ struct ShardMap {
   std::vector<std::string> shard_addresses;  // <= kMaxShardsPerMessage, each <= kMaxNameBytes
 };
 
-// submit client -> master (job_id 0: the master assigns one), master -> workers.
+// submit client -> master (job_id 0: the master assigns one), master -> workers. Every process
+// parses the same text with the same overrides, and resolves relative paths against the
+// submitter's working directory, so all of them see one spec.
 struct JobSpecText {
   static constexpr MessageType kType = MessageType::kJobSpecText;
   uint64_t job_id = 0;
-  std::string yaml;  // the job spec file's text (<= kMaxJobSpecBytes)
+  std::string yaml;                    // the job spec file's text (<= kMaxJobSpecBytes)
+  std::string source;                  // the file's name, for error messages (<= kMaxNameBytes)
+  std::vector<std::string> overrides;  // "key.path=value" (<= kMaxOverrides, each <= kMaxNameBytes)
+  std::string working_dir;             // absolute (<= kMaxNameBytes)
+  uint8_t resume = 0;                  // 1: continue from the newest valid checkpoint
+};
+
+// worker -> master: the worker has done what the master asked of it for a job: parsed the spec
+// and opened the datasets (kSpec), or built the model and loaded its reducer shards (kTraining).
+struct JobReady {
+  static constexpr MessageType kType = MessageType::kJobReady;
+  enum Phase : uint8_t { kSpec = 0, kTraining = 1 };
+  uint64_t job_id = 0;
+  uint8_t phase = kSpec;
+  // kSpec: the partition counts of the datasets as opened (0 for a set the job lacks).
+  int64_t train_partitions = 0;
+  int64_t test_partitions = 0;
+  int64_t validation_partitions = 0;
+};
+
+// master -> worker: read one partition into the worker's cache (it stays there for the job, and
+// the partition's map tasks follow it) and describe it.
+struct LoadPartition {
+  static constexpr MessageType kType = MessageType::kLoadPartition;
+  uint64_t job_id = 0;
+  DataSet set = DataSet::kTrain;
+  int64_t partition = 0;
+  int32_t attempt = 0;
+};
+
+// worker -> master: what the master needs of a loaded partition to fix the data's shape.
+struct PartitionLoaded {
+  static constexpr MessageType kType = MessageType::kPartitionLoaded;
+  uint64_t job_id = 0;
+  DataSet set = DataSet::kTrain;
+  int64_t partition = 0;
+  int32_t attempt = 0;
+  int64_t rows = 0;
+  int64_t num_cols = 0;
+  uint8_t is_sparse = 0;
+  uint8_t labels_integral = 1;  // every label a non-negative whole number
+  float max_label = -1;         // -1 for no rows
+  int64_t skipped_records = 0;
+  std::vector<std::string> skipped_samples;  // <= kMaxSkippedSamples, each <= kMaxTextBytes
+};
+
+// master -> every worker of a job: the data's shape (so every worker builds the same model), the
+// reducer shards this worker hosts, and where every shard lives.
+struct StartTraining {
+  static constexpr MessageType kType = MessageType::kStartTraining;
+  uint64_t job_id = 0;
+  int64_t num_features = 0;
+  int64_t num_classes = 0;
+  uint8_t is_sparse = 0;
+  int64_t resume_epochs = 0;  // > 0: hosts load their shards from that epoch's checkpoint
+  int64_t step = 0;           // updates applied before the first round
+  std::vector<int64_t> hosted_shards;        // <= kMaxShardsPerMessage
+  std::vector<std::string> shard_addresses;  // [s]: data address of shard s's host
+};
+
+// master -> worker: evaluate a held-out partition at the parameters after `step` updates.
+struct EvaluateTask {
+  static constexpr MessageType kType = MessageType::kEvaluateTask;
+  uint64_t job_id = 0;
+  DataSet set = DataSet::kTest;
+  int64_t partition = 0;
+  int32_t attempt = 0;
+  int64_t step = 0;
+};
+
+// worker -> master.
+struct EvalDone {
+  static constexpr MessageType kType = MessageType::kEvalDone;
+  uint64_t job_id = 0;
+  DataSet set = DataSet::kTest;
+  int64_t partition = 0;
+  int32_t attempt = 0;
+  double loss_sum = 0;
+  int64_t examples = 0;
+  int64_t correct = 0;
+};
+
+// master -> reducer shard host: write the shard's parameters and slots to `path` (the job's
+// checkpoint directory, which every host and the master see).
+struct SaveShard {
+  static constexpr MessageType kType = MessageType::kSaveShard;
+  uint64_t job_id = 0;
+  int64_t shard = 0;
+  int64_t epochs_done = 0;
+  std::string path;  // <= kMaxNameBytes
+};
+
+// reducer shard host -> master: the file is durable; the master records it in the manifest.
+struct ShardSaved {
+  static constexpr MessageType kType = MessageType::kShardSaved;
+  uint64_t job_id = 0;
+  int64_t shard = 0;
+  int64_t epochs_done = 0;
+  uint64_t bytes = 0;
+  uint32_t crc32c = 0;
+};
+
+// master -> workers: the job is over; drop its state (caches, shards, plugins).
+struct EndJob {
+  static constexpr MessageType kType = MessageType::kEndJob;
+  uint64_t job_id = 0;
+};
+
+// status client -> master; the master replies with one JobStatus (job_id 0) whose json lists
+// workers and jobs.
+struct StatusRequest {
+  static constexpr MessageType kType = MessageType::kStatusRequest;
+  uint8_t unused = 0;
+};
+
+// submit client -> master: cancel the job (the client's Ctrl-C).
+struct CancelJob {
+  static constexpr MessageType kType = MessageType::kCancelJob;
+  uint64_t job_id = 0;
+};
+
+// master -> submit client: a round finished (drives the progress bar).
+struct RoundProgress {
+  static constexpr MessageType kType = MessageType::kRoundProgress;
+  uint64_t job_id = 0;
+  int64_t epoch = 0;  // 0-based
+  int64_t round = 0;  // 0-based
+  int64_t rounds_per_epoch = 0;
+  int64_t epochs = 0;
+  double elapsed_sec = 0;
 };
 
 enum class JobState : uint8_t { kQueued = 0, kRunning = 1, kSucceeded = 2, kFailed = 3 };
@@ -183,12 +326,9 @@ struct PushAck {
   int64_t shard = 0;
   int32_t attempt = 0;
   uint8_t duplicate = 0;  // 1 when the shard already had this partition's run for the step
+  std::string error;      // non-empty: the run was refused (unknown job or shard, bad keys)
 };
 
-// Moves `run` into msg's keys, offsets and values (keys are copied as packed u64).
-void SetRun(shuffle::Run run, PushRun* msg);
-// Moves the run out of msg, leaving its arrays empty.
-shuffle::Run TakeRun(PushRun* msg);
 
 // mapper -> reducer shard host: send me the current parameters of these keys.
 struct PullParams {
@@ -204,11 +344,19 @@ struct PullParams {
 struct ParamsReply {
   static constexpr MessageType kType = MessageType::kParamsReply;
   uint64_t request_id = 0;
-  int64_t step = 0;
+  int64_t step = 0;    // updates applied to the parameters sent
+  std::string error;   // non-empty: no parameters (unknown job or shard, or not at that step)
   std::vector<uint64_t> keys;
   std::vector<int64_t> offsets{0};
   std::vector<float> values;
 };
+
+// Moves `run` into msg's keys, offsets and values (keys are copied as packed u64).
+void SetRun(shuffle::Run run, PushRun* msg);
+void SetRun(shuffle::Run run, ParamsReply* msg);
+// Moves the run out of msg, leaving its arrays empty.
+shuffle::Run TakeRun(PushRun* msg);
+shuffle::Run TakeRun(ParamsReply* msg);
 
 // ---- Encoding ----
 
@@ -229,6 +377,18 @@ Result<std::string> Encode(const PushRun& m);
 Result<std::string> Encode(const PullParams& m);
 Result<std::string> Encode(const ParamsReply& m);
 Result<std::string> Encode(const PushAck& m);
+Result<std::string> Encode(const JobReady& m);
+Result<std::string> Encode(const LoadPartition& m);
+Result<std::string> Encode(const PartitionLoaded& m);
+Result<std::string> Encode(const StartTraining& m);
+Result<std::string> Encode(const EvaluateTask& m);
+Result<std::string> Encode(const EvalDone& m);
+Result<std::string> Encode(const SaveShard& m);
+Result<std::string> Encode(const ShardSaved& m);
+Result<std::string> Encode(const EndJob& m);
+Result<std::string> Encode(const StatusRequest& m);
+Result<std::string> Encode(const CancelJob& m);
+Result<std::string> Encode(const RoundProgress& m);
 
 Status Decode(std::string_view payload, Hello* m);
 Status Decode(std::string_view payload, Welcome* m);
@@ -247,6 +407,18 @@ Status Decode(std::string_view payload, PushRun* m);
 Status Decode(std::string_view payload, PullParams* m);
 Status Decode(std::string_view payload, ParamsReply* m);
 Status Decode(std::string_view payload, PushAck* m);
+Status Decode(std::string_view payload, JobReady* m);
+Status Decode(std::string_view payload, LoadPartition* m);
+Status Decode(std::string_view payload, PartitionLoaded* m);
+Status Decode(std::string_view payload, StartTraining* m);
+Status Decode(std::string_view payload, EvaluateTask* m);
+Status Decode(std::string_view payload, EvalDone* m);
+Status Decode(std::string_view payload, SaveShard* m);
+Status Decode(std::string_view payload, ShardSaved* m);
+Status Decode(std::string_view payload, EndJob* m);
+Status Decode(std::string_view payload, StatusRequest* m);
+Status Decode(std::string_view payload, CancelJob* m);
+Status Decode(std::string_view payload, RoundProgress* m);
 
 // MRTRAIN_ASSIGN_OR_RETURN(auto task, msg::DecodeAs<msg::RunMapTask>(payload));
 template <typename M>

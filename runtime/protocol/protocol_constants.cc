@@ -40,6 +40,30 @@ std::string MessageTypeName(uint16_t type) {
       return "Shutdown";
     case MessageType::kShardMap:
       return "ShardMap";
+    case MessageType::kJobReady:
+      return "JobReady";
+    case MessageType::kLoadPartition:
+      return "LoadPartition";
+    case MessageType::kPartitionLoaded:
+      return "PartitionLoaded";
+    case MessageType::kStartTraining:
+      return "StartTraining";
+    case MessageType::kEvaluateTask:
+      return "EvaluateTask";
+    case MessageType::kEvalDone:
+      return "EvalDone";
+    case MessageType::kSaveShard:
+      return "SaveShard";
+    case MessageType::kShardSaved:
+      return "ShardSaved";
+    case MessageType::kEndJob:
+      return "EndJob";
+    case MessageType::kStatusRequest:
+      return "StatusRequest";
+    case MessageType::kCancelJob:
+      return "CancelJob";
+    case MessageType::kRoundProgress:
+      return "RoundProgress";
     case MessageType::kPushRun:
       return "PushRun";
     case MessageType::kPullParams:

@@ -36,6 +36,8 @@ inline constexpr uint64_t kMaxJobSpecBytes = 16u << 20;      // a job spec's YAM
 inline constexpr uint64_t kMaxKeysPerMessage = 1u << 24;     // keys in one run or pull
 inline constexpr uint64_t kMaxValuesPerMessage = 64u << 20;  // floats in one run (256 MiB)
 inline constexpr uint64_t kMaxShardsPerMessage = 1u << 16;   // entries of a shard map
+inline constexpr uint64_t kMaxOverrides = 1024;              // --set overrides of a job
+inline constexpr uint64_t kMaxSkippedSamples = 64;           // bad records quoted per partition
 
 // ---- Message types ----
 
@@ -63,6 +65,18 @@ enum class MessageType : uint16_t {
   kEpochReport = 26,
   kShutdown = 27,
   kShardMap = 28,
+  kJobReady = 29,
+  kLoadPartition = 30,
+  kPartitionLoaded = 31,
+  kStartTraining = 32,
+  kEvaluateTask = 33,
+  kEvalDone = 34,
+  kSaveShard = 35,
+  kShardSaved = 36,
+  kEndJob = 37,
+  kStatusRequest = 38,
+  kCancelJob = 39,
+  kRoundProgress = 40,
 
   kPushRun = 64,
   kPullParams = 65,

@@ -59,6 +59,34 @@ void ReducerShard::StoreParamsTo(ModelState* state) const {
   }
 }
 
+std::vector<float> ReducerShard::StateBlocks() const {
+  std::vector<float> values;
+  values.reserve(params_.size() * (1 + slots_.size()));
+  for (ParamKey key : keys_) {
+    const int64_t length = layout_->Range(key).length;
+    const int64_t offset = offset_of_.at(key);
+    values.insert(values.end(), &params_[offset], &params_[offset] + length);
+    for (const std::vector<float>& slot : slots_) {
+      values.insert(values.end(), &slot[offset], &slot[offset] + length);
+    }
+  }
+  return values;
+}
+
+shuffle::Run ReducerShard::ParamsRun() const {
+  shuffle::Run run;
+  run.keys = keys_;
+  run.offsets.reserve(keys_.size() + 1);
+  run.values.reserve(params_.size());
+  for (ParamKey key : keys_) {
+    const int64_t length = layout_->Range(key).length;
+    const float* block = &params_[offset_of_.at(key)];
+    run.values.insert(run.values.end(), block, block + length);
+    run.offsets.push_back(static_cast<int64_t>(run.values.size()));
+  }
+  return run;
+}
+
 Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
                             const RoundUpdate& update) {
   // Validate every run before touching state, so a bad input leaves the shard as it was.

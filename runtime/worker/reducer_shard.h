@@ -49,6 +49,14 @@ class ReducerShard {
   // the update rule throws. Keys no partition sent are left unchanged.
   Status Reduce(const std::vector<const shuffle::Run*>& runs, const RoundUpdate& update);
 
+  // The owned blocks in key order, each as its parameters followed by its part of every slot:
+  // the values of the shard's checkpoint file.
+  std::vector<float> StateBlocks() const;
+  int num_slots() const { return static_cast<int>(slots_.size()); }
+
+  // The owned blocks' current parameters as a run, in key order: what a parameter pull returns.
+  shuffle::Run ParamsRun() const;
+
   // Copies the current parameters of owned block `key` to out. kNotFound for a key not owned.
   Status ReadBlock(ParamKey key, float* out) const;
 

@@ -4,8 +4,8 @@
 
 namespace mrtrain::runtime {
 
-ShardHost::ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions)
-    : shard_(std::move(shard)), num_partitions_(num_partitions) {}
+ShardHost::ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions, int64_t step)
+    : shard_(std::move(shard)), num_partitions_(num_partitions), last_reduced_step_(step) {}
 
 Status ShardHost::AcceptRun(int64_t step, int64_t partition, shuffle::Run run) {
   if (partition < 0 || partition >= num_partitions_) {

@@ -19,7 +19,8 @@ namespace mrtrain::runtime {
 // bytes. Not thread-safe: the worker calls it from its event loop.
 class ShardHost {
  public:
-  ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions);
+  // `step`: the updates already applied to the shard's parameters (0, or a checkpoint's step).
+  ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions, int64_t step = 0);
 
   // Keeps partition p's run for `step`. kCorruption for a partition out of range; runs for a
   // step already reduced, or a partition already received, are dropped (Ok, counted).
@@ -40,7 +41,7 @@ class ShardHost {
  private:
   std::unique_ptr<ReducerShard> shard_;
   const int64_t num_partitions_;
-  int64_t last_reduced_step_ = 0;
+  int64_t last_reduced_step_;
   int64_t dropped_runs_ = 0;
   // step -> partition -> run
   std::map<int64_t, std::map<int64_t, shuffle::Run>> pending_;

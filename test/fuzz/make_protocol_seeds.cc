@@ -54,12 +54,12 @@ int main(int argc, char** argv) {
   WriteMessage(messages, 3, "run_map_task", msg::RunMapTask{1, 2, 0, 5, 1, 9, 0.1});
   WriteMessage(messages, 4, "map_task_done", msg::MapTaskDone{1, 2, 0, 5, 1, 3.5, 100, 90, 4096});
   WriteMessage(messages, 5, "task_failed",
-               msg::TaskFailed{1, msg::TaskKind::kMap, 2, 0, 5, -1, 1,
+               msg::TaskFailed{1, msg::TaskKind::kMap, 2, 0, 5, -1, 1, msg::DataSet::kTrain,
                                mrtrain::StatusCode::kCorruption, "bad line 3"});
   WriteMessage(messages, 6, "reduce_round", msg::ReduceRound{1, 2, 0, 1, 9, 0.1, 6000});
   WriteMessage(messages, 7, "shard_committed", msg::ShardCommitted{1, 2, 0, 1, 9});
   WriteMessage(messages, 8, "shard_map", msg::ShardMap{1, 2, {"a:1", "b:2"}});
-  WriteMessage(messages, 9, "job_spec_text", msg::JobSpecText{0, "model: linear\n"});
+  WriteMessage(messages, 9, "job_spec_text", msg::JobSpecText{0, "model: linear\n", "job.yaml", {"seed=2"}, "/w", 0});
   WriteMessage(messages, 10, "job_status", msg::JobStatus{1, msg::JobState::kRunning, "{}"});
   WriteMessage(messages, 11, "epoch_report", msg::EpochReport{1, 2, "{\"loss\":1}"});
   WriteMessage(messages, 12, "shutdown", msg::Shutdown{"bye"});
@@ -74,7 +74,25 @@ int main(int argc, char** argv) {
   reply.offsets = {0, 2};
   reply.values = {0.5f, 0.25f};
   WriteMessage(messages, 15, "params_reply", reply);
-  WriteMessage(messages, 16, "push_ack", msg::PushAck{1, 9, 5, 0, 1, 0});
+  WriteMessage(messages, 16, "push_ack", msg::PushAck{1, 9, 5, 0, 1, 0, ""});
+  WriteMessage(messages, 17, "job_ready", msg::JobReady{1, msg::JobReady::kSpec, 4, 1, 0});
+  WriteMessage(messages, 18, "load_partition",
+               msg::LoadPartition{1, msg::DataSet::kTest, 2, 0});
+  WriteMessage(messages, 19, "partition_loaded",
+               msg::PartitionLoaded{1, msg::DataSet::kTrain, 2, 0, 100, 784, 0, 1, 9.0f, 1,
+                                    {"a.csv:3: bad"}});
+  WriteMessage(messages, 20, "start_training",
+               msg::StartTraining{1, 784, 10, 0, 0, 0, {0}, {"a:1", "b:2"}});
+  WriteMessage(messages, 21, "evaluate_task",
+               msg::EvaluateTask{1, msg::DataSet::kValidation, 0, 0, 7});
+  WriteMessage(messages, 22, "eval_done",
+               msg::EvalDone{1, msg::DataSet::kTest, 0, 0, 2.5, 10, 9});
+  WriteMessage(messages, 23, "save_shard", msg::SaveShard{1, 0, 3, "/out/ckpt/shard"});
+  WriteMessage(messages, 24, "shard_saved", msg::ShardSaved{1, 0, 3, 4096, 77});
+  WriteMessage(messages, 25, "end_job", msg::EndJob{1});
+  WriteMessage(messages, 26, "status_request", msg::StatusRequest{0});
+  WriteMessage(messages, 27, "cancel_job", msg::CancelJob{1});
+  WriteMessage(messages, 28, "round_progress", msg::RoundProgress{1, 0, 3, 10, 2, 0.5});
 
   // Frame streams: a flags byte (see frame_decoder_fuzz.cc), then frames.
   std::string hello = std::string("\x01\x00\x00", 3) + std::string(32, 'n');  // insecure

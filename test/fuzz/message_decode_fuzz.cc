@@ -40,6 +40,18 @@ constexpr Decoder kDecoders[] = {
     DecodeAndReencode<msg::Shutdown>,    DecodeAndReencode<msg::PushRun>,
     DecodeAndReencode<msg::PullParams>,  DecodeAndReencode<msg::ParamsReply>,
     DecodeAndReencode<msg::PushAck>,
+    DecodeAndReencode<msg::JobReady>,
+    DecodeAndReencode<msg::LoadPartition>,
+    DecodeAndReencode<msg::PartitionLoaded>,
+    DecodeAndReencode<msg::StartTraining>,
+    DecodeAndReencode<msg::EvaluateTask>,
+    DecodeAndReencode<msg::EvalDone>,
+    DecodeAndReencode<msg::SaveShard>,
+    DecodeAndReencode<msg::ShardSaved>,
+    DecodeAndReencode<msg::EndJob>,
+    DecodeAndReencode<msg::StatusRequest>,
+    DecodeAndReencode<msg::CancelJob>,
+    DecodeAndReencode<msg::RoundProgress>,
 };
 
 }  // namespace

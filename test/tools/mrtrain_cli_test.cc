@@ -95,7 +95,7 @@ TEST_CASE("mrtrain run --resume reaches the bytes of an uninterrupted run", "[to
   REQUIRE(Mrtrain("run " + job.spec).exit_code == 0);
   const std::string reference = TempDir::Read(job.dir.File("out/model.mrt"));
   std::filesystem::remove(job.dir.File("out/model.mrt"));
-  std::filesystem::remove(job.dir.File("out/checkpoints/ckpt-000003.mrt"));
+  std::filesystem::remove(job.dir.File("out/checkpoints/ckpt-000003.manifest"));
   Output resumed = Mrtrain("run --resume " + job.spec);
   INFO(resumed.text);
   REQUIRE(resumed.exit_code == 0);

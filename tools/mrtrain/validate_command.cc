@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "jobs/spec/job_spec.h"
-#include "runtime/local/local_job.h"
+#include "runtime/job/job_setup.h"
 #include "tools/mrtrain/commands.h"
 
 namespace mrtrain::tools {

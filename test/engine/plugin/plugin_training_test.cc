@@ -10,6 +10,7 @@
 #include "engine/base/status.h"
 #include "jobs/spec/job_spec.h"
 #include "runtime/checkpoint/checkpoint.h"
+#include "runtime/job/job_setup.h"
 #include "runtime/local/local_job.h"
 #include "runtime/local/predict_job.h"
 #include "test/testing/temp_dir.h"

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "jobs/spec/job_spec.h"
+#include "runtime/job/job_setup.h"
 #include "runtime/local/local_job.h"
 #include "test/testing/temp_dir.h"
 #include "tools/data/synthetic.h"

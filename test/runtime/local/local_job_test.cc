@@ -115,8 +115,8 @@ TEST_CASE("resume after a crash ends with the same bytes as an uninterrupted run
   namespace fs = std::filesystem;
   fs::remove(out + "/model.mrt");
   fs::remove(out + "/model.npz");
-  fs::remove(out + "/checkpoints/ckpt-000003.mrt");
-  fs::remove(out + "/checkpoints/ckpt-000004.mrt");
+  fs::remove(out + "/checkpoints/ckpt-000003.manifest");
+  fs::remove(out + "/checkpoints/ckpt-000004.manifest");
   auto resumed = Train(yaml, {}, /*resume=*/true);
   REQUIRE(resumed.ok());
   CHECK(TempDir::Read(out + "/model.mrt") == reference);

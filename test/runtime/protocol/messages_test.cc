@@ -99,6 +99,7 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
                     -1,
                     4,
                     1,
+                    DataSet::kTrain,
                     StatusCode::kPluginError,
                     "plugin threw: bad row at data/part-3.csv:17"};
   TaskFailed f = RoundTrip(failed);
@@ -121,8 +122,36 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   ShardMap map = RoundTrip(ShardMap{5, 2, {"10.0.0.1:7071", "", "[::1]:7071"}});
   CHECK(map.shard_addresses == std::vector<std::string>{"10.0.0.1:7071", "", "[::1]:7071"});
 
-  JobSpecText spec = RoundTrip(JobSpecText{0, "model: softmax\nepochs: 3\n"});
+  JobSpecText spec = RoundTrip(JobSpecText{
+      0, "model: softmax\nepochs: 3\n", "job.yaml", {"training.epochs=2", "seed=3"}, "/home/a", 1});
   CHECK(spec.yaml == "model: softmax\nepochs: 3\n");
+  CHECK(spec.source == "job.yaml");
+  CHECK(spec.overrides == std::vector<std::string>{"training.epochs=2", "seed=3"});
+  CHECK(spec.working_dir == "/home/a");
+  CHECK(spec.resume == 1);
+
+  PartitionLoaded loaded = RoundTrip(PartitionLoaded{
+      5, DataSet::kTest, 3, 1, 1000, 784, 0, 1, 9.0f, 2, {"a.csv:3: bad", "a.csv:9: bad"}});
+  CHECK(loaded.set == DataSet::kTest);
+  CHECK(loaded.num_cols == 784);
+  CHECK(loaded.max_label == 9.0f);
+  CHECK(loaded.skipped_samples.size() == 2);
+
+  StartTraining start =
+      RoundTrip(StartTraining{5, 784, 10, 0, 3, 700, {0, 2}, {"a:1", "b:2", "a:1"}});
+  CHECK(start.hosted_shards == std::vector<int64_t>{0, 2});
+  CHECK(start.shard_addresses.size() == 3);
+  CHECK(start.resume_epochs == 3);
+  CHECK(start.step == 700);
+
+  EvalDone eval = RoundTrip(EvalDone{5, DataSet::kValidation, 2, 0, 12.5, 100, 90});
+  CHECK(eval.set == DataSet::kValidation);
+  CHECK(eval.loss_sum == 12.5);
+  CHECK(eval.correct == 90);
+
+  ShardSaved saved = RoundTrip(ShardSaved{5, 1, 3, 4096, 0xdeadbeefu});
+  CHECK(saved.crc32c == 0xdeadbeefu);
+  CHECK(saved.bytes == 4096);
 
   JobStatus status = RoundTrip(JobStatus{5, JobState::kFailed, R"({"error":"x"})"});
   CHECK(status.state == JobState::kFailed);
@@ -169,13 +198,13 @@ TEST_CASE("data-plane messages round trip", "[runtime][protocol]") {
   CHECK(r.request_id == 77);
   CHECK(r.values == reply.values);
 
-  PushAck ack = RoundTrip(PushAck{7, 23, 11, 1, 2, 1});
+  PushAck ack = RoundTrip(PushAck{7, 23, 11, 1, 2, 1, ""});
   CHECK(ack.step == 23);
   CHECK(ack.partition == 11);
   CHECK(ack.shard == 1);
   CHECK(ack.attempt == 2);
   CHECK(ack.duplicate == 1);
-  PushAck bad_ack{7, 23, 11, 1, 2, 2};
+  PushAck bad_ack{7, 23, 11, 1, 2, 2, ""};
   CHECK(Encode(bad_ack).status().code() == StatusCode::kInvalidArgument);
 }
 
@@ -213,17 +242,17 @@ TEST_CASE("truncated and padded payloads are rejected for every message", "[runt
   CheckTruncationsRejected(RunMapTask{1, 2, 3, 4, 5, 6, 0.5});
   CheckTruncationsRejected(MapTaskDone{1, 2, 3, 4, 5, 6, 7, 8, 9});
   CheckTruncationsRejected(
-      TaskFailed{1, TaskKind::kMap, 2, 3, 4, -1, 0, StatusCode::kIOError, "disk"});
+      TaskFailed{1, TaskKind::kMap, 2, 3, 4, -1, 0, DataSet::kTrain, StatusCode::kIOError, "disk"});
   CheckTruncationsRejected(ReduceRound{1, 2, 3, 4, 5, 0.5, 7});
   CheckTruncationsRejected(ShardCommitted{1, 2, 3, 4, 5});
   CheckTruncationsRejected(ShardMap{1, 2, {"a:1", "b:2"}});
-  CheckTruncationsRejected(JobSpecText{1, "x: 1"});
+  CheckTruncationsRejected(JobSpecText{1, "x: 1", "j.yaml", {"a=1"}, "/w", 0});
   CheckTruncationsRejected(JobStatus{1, JobState::kRunning, "{}"});
   CheckTruncationsRejected(EpochReport{1, 2, "{}"});
   CheckTruncationsRejected(Shutdown{"x"});
   CheckTruncationsRejected(SamplePushRun());
   CheckTruncationsRejected(PullParams{1, 2, 3, 4, {5, 6}});
-  CheckTruncationsRejected(PushAck{1, 2, 3, 4, 5, 0});
+  CheckTruncationsRejected(PushAck{1, 2, 3, 4, 5, 0, "no such shard"});
   ParamsReply reply;
   reply.keys = {1};
   reply.offsets = {0, 2};
@@ -298,7 +327,7 @@ TEST_CASE("broken invariants are rejected on both sides", "[runtime][protocol]")
     CHECK_THAT(s.message(), Catch::Contains("offsets"));
   }
   SECTION("a task failure without an error code or with an unknown kind") {
-    TaskFailed m{1, TaskKind::kMap, 0, 0, 0, -1, 0, StatusCode::kOk, "?"};
+    TaskFailed m{1, TaskKind::kMap, 0, 0, 0, -1, 0, DataSet::kTrain, StatusCode::kOk, "?"};
     CHECK(Encode(m).status().code() == StatusCode::kInvalidArgument);
     m.code = StatusCode::kIOError;
     std::string bytes = *Encode(m);

@@ -1,0 +1,1049 @@
+#include "runtime/master/master_service.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/base/log.h"
+#include "runtime/checkpoint/checkpoint_dir.h"
+#include "runtime/job/job_setup.h"
+#include "runtime/master/round_executor.h"
+#include "runtime/master/task_scheduler.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const char* SetName(msg::DataSet set) {
+  switch (set) {
+    case msg::DataSet::kTrain:
+      return "train";
+    case msg::DataSet::kTest:
+      return "test";
+    case msg::DataSet::kValidation:
+      return "validation";
+  }
+  return "?";
+}
+
+std::string WorkerKey(uint32_t id) { return std::to_string(id); }
+
+struct WorkerEntry {
+  uint32_t id = 0;
+  std::string name;
+  int slots = 1;
+  std::string data_address;
+  std::shared_ptr<Connection> connection;
+};
+
+// One step of a running job that waits for workers: a set of tasks over partitions (load, map,
+// evaluate; planned by a TaskScheduler), or one request per worker (spec, start) or per reducer
+// shard (reduce, save). Lives on the job thread's stack; the transport thread reaches it only
+// through Impl::current_ under Impl::mu_.
+struct Step {
+  enum class Kind { kSpec, kLoad, kStart, kMap, kReduce, kEvaluate, kSave };
+  Kind kind = Kind::kSpec;
+  std::string what;  // "epoch 3 round 5: map tasks", for errors
+  msg::DataSet set = msg::DataSet::kTrain;
+  int64_t epoch = 0;
+  int64_t round = 0;
+
+  // Task steps: the plan, and how to send task (partition, attempt) to a worker.
+  TaskScheduler* scheduler = nullptr;
+  std::function<Status(const WorkerEntry&, int64_t partition, int attempt)> launch_task;
+  // Per-target steps: the workers (spec, start) or shards (reduce, save) still to answer, and
+  // how to send the request to one.
+  std::set<int64_t> waiting;
+  std::function<Status(int64_t target)> launch_target;
+
+  // Results, by partition or shard.
+  std::vector<api::MapStats> stats;
+  std::vector<PartitionSummary> summaries;
+  std::vector<msg::ShardSaved> saved;
+  std::vector<msg::JobReady> ready;
+
+  bool finished = false;
+  std::promise<Status> done;
+};
+
+struct QueuedJob {
+  uint64_t id = 0;
+  msg::JobSpecText text;
+  std::shared_ptr<JobListener> listener;
+};
+
+// What `mrtrain status` shows of a job.
+struct JobRecord {
+  std::string name;
+  std::string state = "queued";
+  std::string error;
+  int64_t epochs_done = 0;
+  int64_t epochs = 0;
+};
+
+// Streams a job's progress to a submit client over its connection.
+class RemoteListener : public JobListener {
+ public:
+  RemoteListener(uint64_t job_id, std::shared_ptr<Connection> connection)
+      : job_id_(job_id), connection_(std::move(connection)) {}
+
+  void OnRound(int64_t epoch, int64_t round, int64_t rounds_per_epoch, int64_t total_epochs,
+               double elapsed_sec) override {
+    Send(msg::RoundProgress{job_id_, epoch, round, rounds_per_epoch, total_epochs, elapsed_sec});
+  }
+  void OnEpoch(const EpochReport& report) override {
+    Send(msg::EpochReport{job_id_, report.epoch, report.ToJson()});
+  }
+  void OnFinished(const Status& status, const TrainingResult* result) override {
+    nlohmann::json j;
+    j["job_id"] = job_id_;
+    if (status.ok()) {
+      j["model"] = result->model_path;
+      j["npz"] = result->npz_path;
+      j["finished_before"] = !result->last.has_value();
+    } else {
+      j["error"] = status.ToString();
+    }
+    Send(msg::JobStatus{job_id_, status.ok() ? msg::JobState::kSucceeded : msg::JobState::kFailed,
+                        j.dump()});
+  }
+
+ private:
+  template <typename M>
+  void Send(const M& m) {
+    Status s = SendMessage(*connection_, m);  // a gone client is not the job's problem
+    if (!s.ok()) Logger("master")->debug("cannot update the submitter: {}", s.ToString());
+  }
+
+  const uint64_t job_id_;
+  const std::shared_ptr<Connection> connection_;
+};
+
+}  // namespace
+
+class MasterService::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(Transport* transport, MasterOptions options)
+      : transport_(transport), options_(std::move(options)) {}
+
+  Result<std::string> Start();
+  uint64_t Submit(msg::JobSpecText job, std::shared_ptr<JobListener> listener);
+  void Cancel(uint64_t job_id);
+  std::string StatusJson() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return StatusJsonLocked();
+  }
+  int64_t control_bytes() const { return control_bytes_.load(); }
+  void Stop(bool shutdown_workers);
+
+  // ---- Used by the job's RoundExecutor (on the job thread) ----
+  Result<api::MapStats> MapRound(const RoundRequest& request);
+  Status ReduceRound(const RoundRequest& request, int64_t examples);
+  Result<api::MapStats> EvaluateSet(msg::DataSet set, int64_t step);
+  Status SaveShards(CheckpointManifest manifest, CheckpointDir& dir);
+  bool HasSet(msg::DataSet set) const { return partitions_[static_cast<int>(set)] > 0; }
+
+ private:
+  // ---- Transport thread ----
+  ConnectionHandler Handler();
+  void OnMessage(const std::shared_ptr<Connection>& c, MessageType type, std::string payload);
+  void OnClosed(const std::shared_ptr<Connection>& c, const Status& status);
+  void OnWorkerLostLocked(uint32_t id, const std::string& why);
+  void OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::DataSet set, int64_t epoch,
+                        int64_t round, int64_t partition, int attempt, uint32_t worker,
+                        const std::function<void(Step&)>& apply);
+  void OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target,
+                          const std::function<void(Step&)>& apply);
+  void OnTaskFailedLocked(const msg::TaskFailed& failed, uint32_t worker);
+  void PumpLocked(Step& step);
+  void CompleteLocked(Step& step, const Status& status);
+  std::string StatusJsonLocked() const;
+  template <typename M>
+  Status SendCounted(Connection& c, const M& m) {
+    MRTRAIN_ASSIGN_OR_RETURN(std::string payload, Encode(m));
+    control_bytes_ += static_cast<int64_t>(payload.size());
+    return c.Send(M::kType, std::move(payload));
+  }
+  template <typename M>
+  Status SendToWorkerLocked(uint32_t id, const M& m) {
+    auto it = workers_.find(id);
+    if (it == workers_.end()) return UnavailableError("worker " + WorkerKey(id) + " is gone");
+    return SendCounted(*it->second.connection, m);
+  }
+
+  // ---- Job thread ----
+  void JobLoop();
+  void RunJob(QueuedJob& job);
+  Result<TrainingResult> Train(QueuedJob& job, jobs::JobSpec* spec_out);
+  Status RunStep(Step& step);
+  Status AwaitWorkers();
+  Status LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
+                 std::vector<PartitionSummary>* summaries);
+
+  Transport* const transport_;
+  const MasterOptions options_;
+  const std::shared_ptr<spdlog::logger> log_ = Logger("master");
+  std::atomic<int64_t> control_bytes_{0};
+
+  mutable std::mutex mu_;
+  std::condition_variable queue_cv_;
+  bool stopping_ = false;
+  std::thread job_thread_;
+  std::deque<QueuedJob> queue_;
+  uint64_t next_job_id_ = 1;
+  std::map<uint64_t, JobRecord> records_;
+  std::map<uint32_t, WorkerEntry> workers_;
+  uint32_t next_worker_id_ = 1;
+  std::map<const Connection*, uint32_t> worker_of_;
+  std::map<const Connection*, uint64_t> submitter_of_;  // submit client -> its job
+  int64_t dropped_results_ = 0;
+
+  // The running job; written by the job thread under mu_.
+  uint64_t active_job_ = 0;
+  bool cancelled_ = false;
+  Status job_error_;                      // set when the job can no longer succeed
+  std::vector<uint32_t> job_workers_;     // ascending
+  std::vector<uint32_t> shard_hosts_;     // [shard] -> worker
+  std::unique_ptr<TaskScheduler> schedulers_[3];  // by DataSet; sticky across steps
+  int64_t partitions_[3] = {0, 0, 0};
+  int64_t step_count_ = 0;  // updates applied
+  Step* current_ = nullptr;
+};
+
+// A RoundExecutor over the cluster, for the training loop.
+class ClusterExecutor : public RoundExecutor {
+ public:
+  ClusterExecutor(MasterService::Impl* master, const ModelLayout& layout, int num_slots,
+                  int64_t step)
+      : master_(master), layout_(layout), num_slots_(num_slots), step_(step) {}
+
+  Result<api::MapStats> RunRound(const RoundRequest& request) override {
+    MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats, master_->MapRound(request));
+    MRTRAIN_RETURN_IF_ERROR(master_->ReduceRound(request, stats.examples));
+    step_ = request.step;
+    return stats;
+  }
+  bool HasEvalSet(EvalSet set) const override { return master_->HasSet(ToDataSet(set)); }
+  Result<api::MapStats> Evaluate(EvalSet set) override {
+    return master_->EvaluateSet(ToDataSet(set), step_);
+  }
+  Status SaveCheckpoint(CheckpointManifest manifest, CheckpointDir& dir) override {
+    manifest.step = step_;
+    manifest.tensors = layout_.specs();
+    manifest.block_size = layout_.block_size();
+    manifest.num_slots = num_slots_;
+    return master_->SaveShards(std::move(manifest), dir);
+  }
+
+ private:
+  static msg::DataSet ToDataSet(EvalSet set) {
+    return set == EvalSet::kTest ? msg::DataSet::kTest : msg::DataSet::kValidation;
+  }
+  MasterService::Impl* const master_;
+  const ModelLayout& layout_;
+  const int num_slots_;
+  int64_t step_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+
+Result<std::string> MasterService::Impl::Start() {
+  MRTRAIN_ASSIGN_OR_RETURN(std::string address,
+                           transport_->Listen(options_.listen_address, Handler()));
+  job_thread_ = std::thread([this] { JobLoop(); });
+  log_->info("master listening on {}", address);
+  return address;
+}
+
+void MasterService::Impl::Stop(bool shutdown_workers) {
+  std::vector<std::shared_ptr<Connection>> connections;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !job_thread_.joinable()) return;
+    stopping_ = true;
+    cancelled_ = true;
+    if (current_) CompleteLocked(*current_, AbortedError("the master is stopping"));
+    for (auto& [id, w] : workers_) {
+      if (shutdown_workers) (void)SendCounted(*w.connection, msg::Shutdown{"the master is stopping"});
+      connections.push_back(w.connection);
+    }
+  }
+  queue_cv_.notify_all();
+  if (job_thread_.joinable()) job_thread_.join();
+  for (auto& c : connections) c->Close();
+  // Jobs that never ran are failed, so no submitter waits for ever.
+  std::deque<QueuedJob> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    left.swap(queue_);
+  }
+  for (QueuedJob& job : left) {
+    if (job.listener) job.listener->OnFinished(AbortedError("the master stopped"), nullptr);
+  }
+}
+
+uint64_t MasterService::Impl::Submit(msg::JobSpecText job, std::shared_ptr<JobListener> listener) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = next_job_id_++;
+    job.job_id = id;
+    records_[id].name = job.source;
+    queue_.push_back(QueuedJob{id, std::move(job), std::move(listener)});
+  }
+  queue_cv_.notify_all();
+  return id;
+}
+
+void MasterService::Impl::Cancel(uint64_t job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (job_id == active_job_) {
+    cancelled_ = true;
+    if (current_) CompleteLocked(*current_, AbortedError("job cancelled"));
+    return;
+  }
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->id != job_id) continue;
+    records_[job_id].state = "cancelled";
+    // Told outside the queue: the listener may send on a connection.
+    auto listener = it->listener;
+    queue_.erase(it);
+    if (listener) {
+      std::thread([listener] { listener->OnFinished(AbortedError("job cancelled"), nullptr); })
+          .detach();
+    }
+    return;
+  }
+}
+
+std::string MasterService::Impl::StatusJsonLocked() const {
+  nlohmann::json j;
+  j["workers"] = nlohmann::json::array();
+  for (const auto& [id, w] : workers_) {
+    j["workers"].push_back(
+        {{"id", id}, {"name", w.name}, {"slots", w.slots}, {"data_address", w.data_address}});
+  }
+  j["jobs"] = nlohmann::json::array();
+  for (const auto& [id, r] : records_) {
+    nlohmann::json job = {{"id", id},
+                          {"name", r.name},
+                          {"state", r.state},
+                          {"epochs_done", r.epochs_done},
+                          {"epochs", r.epochs}};
+    if (!r.error.empty()) job["error"] = r.error;
+    j["jobs"].push_back(job);
+  }
+  j["control_bytes"] = control_bytes_.load();
+  j["dropped_results"] = dropped_results_;
+  return j.dump();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transport thread
+
+ConnectionHandler MasterService::Impl::Handler() {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  ConnectionHandler h;
+  h.on_message = [weak](const std::shared_ptr<Connection>& c, MessageType type,
+                        std::string payload) {
+    if (auto self = weak.lock()) {
+      self->OnMessage(c, type, std::move(payload));
+    } else {
+      c->Close();
+    }
+  };
+  h.on_closed = [weak](const std::shared_ptr<Connection>& c, const Status& status) {
+    if (auto self = weak.lock()) self->OnClosed(c, status);
+  };
+  return h;
+}
+
+void MasterService::Impl::OnClosed(const std::shared_ptr<Connection>& c, const Status& status) {
+  uint64_t cancel = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = worker_of_.find(c.get()); it != worker_of_.end()) {
+      const uint32_t id = it->second;
+      worker_of_.erase(it);
+      OnWorkerLostLocked(id, status.ok() ? "disconnected" : status.ToString());
+    }
+    if (auto it = submitter_of_.find(c.get()); it != submitter_of_.end()) {
+      cancel = it->second;
+      submitter_of_.erase(it);
+    }
+  }
+  // Nobody is left to tell the outcome to (the submitter's Ctrl-C closes the connection too).
+  if (cancel != 0) {
+    log_->info("the submitter of job {} went away; cancelling it", cancel);
+    Cancel(cancel);
+  }
+}
+
+void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  log_->warn("worker {} ({}) lost: {}", id, it->second.name, why);
+  const std::string name = it->second.name;
+  workers_.erase(it);
+  auto in_job = std::find(job_workers_.begin(), job_workers_.end(), id);
+  if (in_job == job_workers_.end()) return;
+  job_workers_.erase(in_job);
+  for (auto& s : schedulers_) {
+    if (s) s->RemoveWorker(WorkerKey(id));
+  }
+  std::string problem;
+  for (size_t s = 0; s < shard_hosts_.size(); ++s) {
+    if (shard_hosts_[s] == id) {
+      problem = "worker " + WorkerKey(id) + " (" + name + ") hosting reducer shard " +
+                std::to_string(s) + " was lost: " + why;
+      break;
+    }
+  }
+  if (problem.empty() && job_workers_.empty()) problem = "every worker of the job was lost";
+  if (!problem.empty()) {
+    job_error_ = UnavailableError(problem);
+    if (current_) CompleteLocked(*current_, job_error_);
+    return;
+  }
+  if (!current_) return;
+  if (current_->scheduler) {
+    PumpLocked(*current_);  // its tasks go elsewhere
+  } else if (current_->waiting.count(id)) {
+    CompleteLocked(*current_, UnavailableError("worker " + WorkerKey(id) + " (" + name +
+                                               ") was lost during " + current_->what));
+  }
+}
+
+void MasterService::Impl::CompleteLocked(Step& step, const Status& status) {
+  if (step.finished) return;
+  step.finished = true;
+  step.done.set_value(status);
+}
+
+void MasterService::Impl::PumpLocked(Step& step) {
+  for (const TaskAssignment& a : step.scheduler->Assign()) {
+    auto it = workers_.find(static_cast<uint32_t>(std::stoul(a.worker)));
+    if (it == workers_.end()) continue;  // its loss is being handled
+    Status sent = step.launch_task(it->second, a.partition, a.attempt);
+    if (!sent.ok()) log_->warn("cannot send a task to worker {}: {}", a.worker, sent.ToString());
+  }
+}
+
+void MasterService::Impl::OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::DataSet set,
+                                           int64_t epoch, int64_t round, int64_t partition,
+                                           int attempt, uint32_t worker,
+                                           const std::function<void(Step&)>& apply) {
+  Step* step = current_;
+  if (!step || step->kind != kind || job != active_job_ || step->set != set ||
+      step->epoch != epoch || step->round != round) {
+    ++dropped_results_;  // a late or duplicate result of a finished step
+    return;
+  }
+  if (step->scheduler->OnDone(partition, attempt, WorkerKey(worker)) !=
+      TaskScheduler::Outcome::kAccepted) {
+    ++dropped_results_;
+    return;
+  }
+  apply(*step);
+  if (step->scheduler->RoundDone()) {
+    CompleteLocked(*step, Status::Ok());
+  } else {
+    PumpLocked(*step);
+  }
+}
+
+void MasterService::Impl::OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target,
+                                             const std::function<void(Step&)>& apply) {
+  Step* step = current_;
+  if (!step || step->kind != kind || job != active_job_ || step->waiting.erase(target) == 0) {
+    ++dropped_results_;
+    return;
+  }
+  apply(*step);
+  if (step->waiting.empty()) CompleteLocked(*step, Status::Ok());
+}
+
+void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t worker) {
+  Step* step = current_;
+  if (!step || f.job_id != active_job_) {
+    ++dropped_results_;
+    return;
+  }
+  const std::string name = workers_.count(worker) ? workers_[worker].name : "?";
+  const Status cause(f.code, f.message);
+  switch (f.kind) {
+    case msg::TaskKind::kMap:
+    case msg::TaskKind::kLoad:
+    case msg::TaskKind::kEvaluate: {
+      const Step::Kind kind = f.kind == msg::TaskKind::kMap    ? Step::Kind::kMap
+                              : f.kind == msg::TaskKind::kLoad ? Step::Kind::kLoad
+                                                               : Step::Kind::kEvaluate;
+      if (step->kind != kind || step->set != f.set ||
+          (kind == Step::Kind::kMap && (step->epoch != f.epoch || step->round != f.round))) {
+        ++dropped_results_;
+        return;
+      }
+      log_->warn("{}: partition {} attempt {} failed on worker {} ({}): {}", step->what,
+                 f.partition, f.attempt, worker, name, cause.ToString());
+      Status failed = step->scheduler->OnFailed(f.partition, f.attempt, WorkerKey(worker), cause);
+      if (!failed.ok()) {
+        CompleteLocked(*step, failed.WithContext(std::string("data.") + SetName(f.set) + ", " +
+                                                 step->what + " (worker " + WorkerKey(worker) +
+                                                 " is " + name + ")"));
+      } else {
+        PumpLocked(*step);
+      }
+      return;
+    }
+    case msg::TaskKind::kReduce:
+    case msg::TaskKind::kSave:
+    case msg::TaskKind::kSetup: {
+      const std::string where =
+          f.kind == msg::TaskKind::kSetup
+              ? "worker " + WorkerKey(worker) + " (" + name + ")"
+              : "reducer shard " + std::to_string(f.shard) + " on worker " + WorkerKey(worker) +
+                    " (" + name + ")";
+      CompleteLocked(*step, Status(f.code, step->what + ": " + where + ": " + f.message));
+      return;
+    }
+  }
+}
+
+void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, MessageType type,
+                                    std::string payload) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto worker_it = worker_of_.find(c.get());
+  const bool is_worker = worker_it != worker_of_.end();
+  if (is_worker) control_bytes_ += static_cast<int64_t>(payload.size());
+  const uint32_t worker = is_worker ? worker_it->second : 0;
+  auto bad = [&](const Status& s) {
+    log_->error("bad {} from {}: {}; closing", MessageTypeName(static_cast<uint16_t>(type)),
+                c->peer(), s.ToString());
+    c->Close();
+  };
+  if (!is_worker) {
+    switch (type) {
+      case MessageType::kHello: {
+        auto m = msg::DecodeAs<msg::Hello>(payload);
+        if (!m.ok()) return bad(m.status());
+        control_bytes_ += static_cast<int64_t>(payload.size());
+        WorkerEntry w;
+        w.id = next_worker_id_++;
+        w.name = m->worker_name;
+        w.slots = std::max<int>(1, static_cast<int>(m->slots));
+        w.data_address = m->data_address;
+        w.connection = c;
+        worker_of_[c.get()] = w.id;
+        log_->info("worker {} ({}) joined: {} slots, data plane at {}", w.id, w.name, w.slots,
+                   w.data_address);
+        (void)SendCounted(*c, msg::Welcome{w.id, 0});
+        workers_[w.id] = std::move(w);
+        queue_cv_.notify_all();  // a job may be waiting for workers
+        return;
+      }
+      case MessageType::kJobSpecText: {
+        auto m = msg::DecodeAs<msg::JobSpecText>(payload);
+        if (!m.ok()) return bad(m.status());
+        const uint64_t id = next_job_id_++;
+        m->job_id = id;
+        records_[id].name = m->source;
+        submitter_of_[c.get()] = id;
+        log_->info("job {} submitted from {} ({})", id, c->peer(), m->source);
+        (void)SendMessage(*c, msg::JobStatus{id, msg::JobState::kQueued,
+                                             nlohmann::json{{"job_id", id}}.dump()});
+        queue_.push_back(QueuedJob{id, std::move(*m), std::make_shared<RemoteListener>(id, c)});
+        queue_cv_.notify_all();
+        return;
+      }
+      case MessageType::kStatusRequest:
+        (void)SendMessage(*c, msg::JobStatus{0, msg::JobState::kRunning, StatusJsonLocked()});
+        return;
+      case MessageType::kCancelJob: {
+        auto m = msg::DecodeAs<msg::CancelJob>(payload);
+        if (!m.ok()) return bad(m.status());
+        // Cancel takes the lock itself: run it after this callback.
+        transport_->Post([self = shared_from_this(), id = m->job_id] { self->Cancel(id); });
+        return;
+      }
+      default:
+        log_->warn("{} sent {} before saying who it is; closing", c->peer(),
+                   MessageTypeName(static_cast<uint16_t>(type)));
+        c->Close();
+        return;
+    }
+  }
+
+  switch (type) {
+    case MessageType::kHeartbeat:
+      return;
+    case MessageType::kJobReady: {
+      auto m = msg::DecodeAs<msg::JobReady>(payload);
+      if (!m.ok()) return bad(m.status());
+      const Step::Kind kind = m->phase == msg::JobReady::kSpec ? Step::Kind::kSpec
+                                                              : Step::Kind::kStart;
+      OnTargetDoneLocked(kind, m->job_id, worker, [&](Step& s) { s.ready.push_back(*m); });
+      return;
+    }
+    case MessageType::kPartitionLoaded: {
+      auto m = msg::DecodeAs<msg::PartitionLoaded>(payload);
+      if (!m.ok()) return bad(m.status());
+      OnTaskDoneLocked(Step::Kind::kLoad, m->job_id, m->set, 0, 0, m->partition, m->attempt,
+                       worker, [&](Step& s) {
+                         PartitionSummary& p = s.summaries[m->partition];
+                         p.rows = m->rows;
+                         p.num_cols = m->num_cols;
+                         p.is_sparse = m->is_sparse != 0;
+                         p.labels_integral = m->labels_integral != 0;
+                         p.max_label = m->max_label;
+                         p.skipped_records = m->skipped_records;
+                         p.skipped_samples = std::move(m->skipped_samples);
+                       });
+      return;
+    }
+    case MessageType::kMapTaskDone: {
+      auto m = msg::DecodeAs<msg::MapTaskDone>(payload);
+      if (!m.ok()) return bad(m.status());
+      OnTaskDoneLocked(Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round,
+                       m->partition, m->attempt, worker, [&](Step& s) {
+                         s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples,
+                                                               m->correct};
+                       });
+      return;
+    }
+    case MessageType::kEvalDone: {
+      auto m = msg::DecodeAs<msg::EvalDone>(payload);
+      if (!m.ok()) return bad(m.status());
+      OnTaskDoneLocked(Step::Kind::kEvaluate, m->job_id, m->set, 0, 0, m->partition, m->attempt,
+                       worker, [&](Step& s) {
+                         s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples,
+                                                               m->correct};
+                       });
+      return;
+    }
+    case MessageType::kShardCommitted: {
+      auto m = msg::DecodeAs<msg::ShardCommitted>(payload);
+      if (!m.ok()) return bad(m.status());
+      if (current_ && current_->kind == Step::Kind::kReduce && current_->round != m->round) {
+        ++dropped_results_;
+        return;
+      }
+      OnTargetDoneLocked(Step::Kind::kReduce, m->job_id, m->shard, [](Step&) {});
+      return;
+    }
+    case MessageType::kShardSaved: {
+      auto m = msg::DecodeAs<msg::ShardSaved>(payload);
+      if (!m.ok()) return bad(m.status());
+      if (current_ && current_->kind == Step::Kind::kSave && current_->epoch != m->epochs_done) {
+        ++dropped_results_;
+        return;
+      }
+      OnTargetDoneLocked(Step::Kind::kSave, m->job_id, m->shard,
+                         [&](Step& s) { s.saved[m->shard] = *m; });
+      return;
+    }
+    case MessageType::kTaskFailed: {
+      auto m = msg::DecodeAs<msg::TaskFailed>(payload);
+      if (!m.ok()) return bad(m.status());
+      OnTaskFailedLocked(*m, worker);
+      return;
+    }
+    default:
+      log_->warn("ignoring {} from worker {}", MessageTypeName(static_cast<uint16_t>(type)),
+                 worker);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job thread
+
+void MasterService::Impl::JobLoop() {
+  while (true) {
+    QueuedJob job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    RunJob(job);
+  }
+}
+
+Status MasterService::Impl::RunStep(Step& step) {
+  std::future<Status> done = step.done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return AbortedError(stopping_ ? "the master is stopping" : "job cancelled");
+    if (!job_error_.ok()) return job_error_;
+    current_ = &step;
+    if (step.scheduler) {
+      PumpLocked(step);
+    } else {
+      for (int64_t target : std::set<int64_t>(step.waiting)) {
+        Status sent = step.launch_target(target);
+        if (!sent.ok()) CompleteLocked(step, sent.WithContext(step.what));
+      }
+      if (step.waiting.empty()) CompleteLocked(step, Status::Ok());
+    }
+  }
+  const bool ready = done.wait_for(options_.step_timeout) == std::future_status::ready;
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = nullptr;
+  if (ready) return done.get();
+  std::string outstanding;
+  if (step.scheduler) {
+    outstanding = std::to_string(step.scheduler->num_running()) + " tasks still running";
+  } else {
+    for (int64_t t : step.waiting) outstanding += (outstanding.empty() ? "" : ", ") + std::to_string(t);
+    outstanding = "no answer from " +
+                  std::string(step.kind == Step::Kind::kReduce || step.kind == Step::Kind::kSave
+                                  ? "reducer shards "
+                                  : "workers ") +
+                  outstanding;
+  }
+  return DeadlineExceededError(step.what + " did not finish within " +
+                               std::to_string(options_.step_timeout.count()) + " ms: " +
+                               outstanding);
+}
+
+Status MasterService::Impl::AwaitWorkers() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const bool any = queue_cv_.wait_for(lock, options_.worker_wait,
+                                      [&] { return stopping_ || cancelled_ || !workers_.empty(); });
+  if (stopping_ || cancelled_) return AbortedError("job cancelled");
+  if (!any) {
+    return UnavailableError("no worker registered within " +
+                            std::to_string(options_.worker_wait.count()) +
+                            " ms; start some with `mrtrain worker --master ADDRESS`");
+  }
+  job_workers_.clear();
+  for (const auto& [id, w] : workers_) job_workers_.push_back(id);
+  return Status::Ok();
+}
+
+Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
+                                    std::vector<PartitionSummary>* summaries) {
+  const int index = static_cast<int>(set);
+  Step step;
+  step.kind = Step::Kind::kLoad;
+  step.set = set;
+  step.what = std::string("loading data.") + SetName(set);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    schedulers_[index] = std::make_unique<TaskScheduler>(partitions_[index], spec.max_attempts);
+    for (uint32_t id : job_workers_) schedulers_[index]->AddWorker(WorkerKey(id), workers_[id].slots);
+    schedulers_[index]->StartRound();
+    step.scheduler = schedulers_[index].get();
+  }
+  step.summaries.resize(partitions_[index]);
+  const uint64_t job = active_job_;
+  step.launch_task = [this, job, set](const WorkerEntry& w, int64_t p, int attempt) {
+    return SendCounted(*w.connection, msg::LoadPartition{job, set, p, attempt});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
+  *summaries = std::move(step.summaries);
+  return Status::Ok();
+}
+
+Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSpec* spec_out) {
+  const msg::JobSpecText& text = queued.text;
+  MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec,
+                           jobs::ParseJobSpec(text.yaml, text.source, text.overrides));
+  ResolveRelativePaths(text.working_dir, &spec);
+  *spec_out = spec;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    records_[queued.id].name = spec.name;
+    records_[queued.id].epochs = spec.epochs;
+  }
+  // Everything the master can check alone fails the job before any worker is involved.
+  MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
+  MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, plugins));
+  MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, plugins));
+
+  CheckpointDir checkpoints(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
+  int64_t start_epoch = 0;
+  int64_t start_step = 0;
+  const std::string fingerprint = spec.Fingerprint();
+  if (text.resume) {
+    auto latest = checkpoints.LoadLatest();
+    if (latest.ok()) {
+      if (latest->fingerprint != fingerprint) {
+        return FailedPreconditionError(
+            "cannot resume: the checkpoints in " + spec.output_dir +
+            "/checkpoints were written by a different job spec (fingerprint " +
+            latest->fingerprint.substr(0, 12) + ", this spec " + fingerprint.substr(0, 12) + ")");
+      }
+      start_epoch = latest->epochs_done;
+      start_step = latest->state.step;
+      log_->info("resuming job {} after epoch {}", spec.name, start_epoch);
+    } else if (latest.status().code() == StatusCode::kNotFound) {
+      log_->info("no checkpoint to resume in {}; starting from scratch", spec.output_dir);
+    } else {
+      return latest.status();
+    }
+  }
+
+  MRTRAIN_RETURN_IF_ERROR(AwaitWorkers());
+  const uint64_t job = queued.id;
+
+  // 1. Every worker parses the spec and opens the datasets.
+  Step setup;
+  setup.kind = Step::Kind::kSpec;
+  setup.what = "job setup";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    setup.waiting.insert(job_workers_.begin(), job_workers_.end());
+  }
+  setup.launch_target = [&](int64_t w) {
+    msg::JobSpecText m = text;
+    m.job_id = job;
+    return SendToWorkerLocked(static_cast<uint32_t>(w), m);
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
+  for (const msg::JobReady& r : setup.ready) {
+    const msg::JobReady& first = setup.ready.front();
+    if (r.train_partitions != first.train_partitions || r.test_partitions != first.test_partitions ||
+        r.validation_partitions != first.validation_partitions) {
+      return FailedPreconditionError(
+          "the workers see different datasets (train partitions " +
+          std::to_string(first.train_partitions) + " vs " + std::to_string(r.train_partitions) +
+          "): every worker must see the same files under the same paths");
+    }
+  }
+  partitions_[0] = setup.ready.front().train_partitions;
+  partitions_[1] = setup.ready.front().test_partitions;
+  partitions_[2] = setup.ready.front().validation_partitions;
+
+  // 2. The partitions are loaded into the workers' caches (where their tasks will then run), and
+  // their summaries fix the data's shape.
+  std::vector<PartitionSummary> train, test, validation;
+  MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kTrain, spec, &train));
+  if (partitions_[1] > 0) MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kTest, spec, &test));
+  if (partitions_[2] > 0) {
+    MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kValidation, spec, &validation));
+  }
+  JobMetadata metadata;
+  for (const auto* set : {&train, &test, &validation}) {
+    for (const PartitionSummary& p : *set) {
+      metadata.skipped_records += p.skipped_records;
+      for (const std::string& why : p.skipped_samples) log_->warn("skipped {}", why);
+    }
+  }
+  const api::DataShape shape = ShapeOf(train, spec);
+  MRTRAIN_RETURN_IF_ERROR(CheckWidth(test, shape, "test"));
+  MRTRAIN_RETURN_IF_ERROR(CheckWidth(validation, shape, "validation"));
+  MRTRAIN_ASSIGN_OR_RETURN(ModelLayout layout, LayoutFor(*mapper, shape, spec));
+
+  // 3. Reducer shards go round-robin over the workers; every worker builds the model.
+  Step start;
+  start.kind = Step::Kind::kStart;
+  start.what = "model setup";
+  std::vector<std::string> addresses;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shard_hosts_.clear();
+    for (int s = 0; s < spec.reducers; ++s) {
+      const uint32_t host = job_workers_[s % job_workers_.size()];
+      shard_hosts_.push_back(host);
+      addresses.push_back(workers_[host].data_address);
+    }
+    start.waiting.insert(job_workers_.begin(), job_workers_.end());
+    step_count_ = start_step;
+  }
+  start.launch_target = [&](int64_t w) {
+    msg::StartTraining m;
+    m.job_id = job;
+    m.num_features = shape.num_features;
+    m.num_classes = shape.num_classes;
+    m.is_sparse = shape.is_sparse;
+    m.resume_epochs = start_epoch;
+    m.step = start_step;
+    for (size_t s = 0; s < shard_hosts_.size(); ++s) {
+      if (shard_hosts_[s] == static_cast<uint32_t>(w)) m.hosted_shards.push_back(s);
+    }
+    m.shard_addresses = addresses;
+    return SendToWorkerLocked(static_cast<uint32_t>(w), m);
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(start));
+  log_->info("job {} ({}): {} parameters in {} blocks, {} train partitions, {} reducer shards "
+             "on {} workers",
+             job, spec.name, layout.num_parameters(), layout.keys().size(), partitions_[0],
+             spec.reducers, job_workers_.size());
+
+  metadata.fingerprint = fingerprint;
+  metadata.model_type = spec.model_type;
+  metadata.model_params = spec.model_params;
+  metadata.data_shape = shape;
+  metadata.update_rule = spec.update_rule;
+  ClusterExecutor executor(this, layout, rule->NumSlots(), start_step);
+  return RunTrainingLoop(spec, metadata, executor, start_epoch, queued.listener.get());
+}
+
+void MasterService::Impl::RunJob(QueuedJob& queued) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_job_ = queued.id;
+    cancelled_ = false;
+    job_error_ = Status::Ok();
+    records_[queued.id].state = "running";
+  }
+  jobs::JobSpec spec;
+  Result<TrainingResult> result = Train(queued, &spec);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint32_t id : job_workers_) (void)SendToWorkerLocked(id, msg::EndJob{queued.id});
+    JobRecord& record = records_[queued.id];
+    record.state = result.ok() ? "succeeded" : "failed";
+    if (!result.ok()) record.error = result.status().ToString();
+    if (result.ok() && result->last) record.epochs_done = result->last->epoch;
+    active_job_ = 0;
+    job_workers_.clear();
+    shard_hosts_.clear();
+    for (auto& s : schedulers_) s.reset();
+    for (auto& n : partitions_) n = 0;
+  }
+  if (result.ok()) {
+    log_->info("job {} ({}) succeeded: {}", queued.id, spec.name, result->model_path);
+  } else {
+    log_->error("job {} ({}) failed: {}", queued.id, spec.name, result.status().ToString());
+  }
+  if (queued.listener) {
+    queued.listener->OnFinished(result.status(), result.ok() ? &*result : nullptr);
+  }
+}
+
+Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request) {
+  Step step;
+  step.kind = Step::Kind::kMap;
+  step.epoch = request.epoch;
+  step.round = request.round;
+  step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
+              std::to_string(request.round + 1) + ": map tasks";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    schedulers_[0]->StartRound();
+    step.scheduler = schedulers_[0].get();
+  }
+  step.stats.resize(partitions_[0]);
+  const uint64_t job = active_job_;
+  step.launch_task = [this, job, request](const WorkerEntry& w, int64_t p, int attempt) {
+    return SendCounted(*w.connection, msg::RunMapTask{job, request.epoch, request.round, p,
+                                                      attempt, request.step,
+                                                      request.learning_rate});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
+  api::MapStats total;
+  for (const api::MapStats& s : step.stats) AddStats(s, &total);  // partition order
+  return total;
+}
+
+Status MasterService::Impl::ReduceRound(const RoundRequest& request, int64_t examples) {
+  Step step;
+  step.kind = Step::Kind::kReduce;
+  step.epoch = request.epoch;
+  step.round = request.round;
+  step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
+              std::to_string(request.round + 1) + ": reduce";
+  const uint64_t job = active_job_;
+  for (size_t s = 0; s < shard_hosts_.size(); ++s) step.waiting.insert(static_cast<int64_t>(s));
+  step.launch_target = [this, job, request, examples](int64_t s) {
+    return SendToWorkerLocked(shard_hosts_[s],
+                              msg::ReduceRound{job, request.epoch, request.round, s, request.step,
+                                               request.learning_rate, examples});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
+  std::lock_guard<std::mutex> lock(mu_);
+  step_count_ = request.step;
+  return Status::Ok();
+}
+
+Result<api::MapStats> MasterService::Impl::EvaluateSet(msg::DataSet set, int64_t step_count) {
+  const int index = static_cast<int>(set);
+  Step step;
+  step.kind = Step::Kind::kEvaluate;
+  step.set = set;
+  step.what = std::string("evaluating data.") + SetName(set);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    schedulers_[index]->StartRound();
+    step.scheduler = schedulers_[index].get();
+  }
+  step.stats.resize(partitions_[index]);
+  const uint64_t job = active_job_;
+  step.launch_task = [this, job, set, step_count](const WorkerEntry& w, int64_t p, int attempt) {
+    return SendCounted(*w.connection, msg::EvaluateTask{job, set, p, attempt, step_count});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
+  api::MapStats total;
+  for (const api::MapStats& s : step.stats) AddStats(s, &total);
+  return total;
+}
+
+Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDir& dir) {
+  Step step;
+  step.kind = Step::Kind::kSave;
+  step.epoch = manifest.epochs_done;
+  step.what = "checkpoint after epoch " + std::to_string(manifest.epochs_done);
+  const uint64_t job = active_job_;
+  const int num_shards = static_cast<int>(shard_hosts_.size());
+  for (int s = 0; s < num_shards; ++s) step.waiting.insert(s);
+  step.saved.resize(num_shards);
+  step.launch_target = [&, job](int64_t s) {
+    return SendToWorkerLocked(
+        shard_hosts_[s],
+        msg::SaveShard{job, s, manifest.epochs_done,
+                       dir.ShardPath(manifest.epochs_done, static_cast<int>(s), num_shards)});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
+  for (int s = 0; s < num_shards; ++s) {
+    ShardFileInfo info;
+    // The manifest names shard files relative to the checkpoint directory.
+    info.name = dir.ShardPath(manifest.epochs_done, s, num_shards).substr(dir.dir().size() + 1);
+    info.bytes = step.saved[s].bytes;
+    info.crc32c = step.saved[s].crc32c;
+    manifest.shards.push_back(info);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    records_[active_job_].epochs_done = manifest.epochs_done;
+  }
+  return dir.Commit(manifest);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+MasterService::MasterService(Transport* transport, MasterOptions options)
+    : impl_(std::make_shared<Impl>(transport, std::move(options))) {}
+
+MasterService::~MasterService() { Stop(); }
+
+Result<std::string> MasterService::Start() { return impl_->Start(); }
+
+uint64_t MasterService::Submit(msg::JobSpecText job, std::shared_ptr<JobListener> listener) {
+  return impl_->Submit(std::move(job), std::move(listener));
+}
+
+void MasterService::Cancel(uint64_t job_id) { impl_->Cancel(job_id); }
+
+std::string MasterService::StatusJson() const { return impl_->StatusJson(); }
+
+int64_t MasterService::control_bytes() const { return impl_->control_bytes(); }
+
+void MasterService::Stop(bool shutdown_workers) { impl_->Stop(shutdown_workers); }
+
+}  // namespace mrtrain::runtime

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/base/status.h"
+#include "runtime/master/training_loop.h"
+#include "runtime/protocol/messages.h"
+#include "runtime/transport/transport.h"
+
+namespace mrtrain::runtime {
+
+struct MasterOptions {
+  std::string listen_address;  // "host:port" (port 0 picks one) or "inproc://"
+  // How long a job waits for its first worker before it fails.
+  std::chrono::milliseconds worker_wait{60000};
+  // The bound on each step of a job (a round's map tasks, its reduces, an evaluation, a save):
+  // past it the job fails naming what it still waits for.
+  std::chrono::milliseconds step_timeout{600000};
+};
+
+// A job's progress as its submitter sees it: the training loop's observer calls, then
+// OnFinished once. Called on the master's job thread, one job at a time.
+class JobListener : public TrainingObserver {
+ public:
+  // `result` is set when status is OK.
+  virtual void OnFinished(const Status& status, const TrainingResult* result) {}
+};
+
+// The master: the control plane of a cluster. Workers register with it; it runs the submitted
+// jobs one after another on the workers that are connected when a job starts: sets the job up
+// on them, has them load the partitions (a partition's tasks then stay on the worker that cached
+// it), fixes the data's shape, places the reducer shards, and drives the training loop round by
+// round (map tasks in waves over the workers' slots, then the shards' reduces), evaluations and
+// checkpoints (shards write their files, the master commits the manifest). Only task-sized
+// messages pass through it: gradients and parameters go worker to worker.
+//
+// Submit and status clients connect to the same address: a JobSpecText queues a job (the
+// connection then streams RoundProgress, EpochReport and a final JobStatus; closing it cancels
+// the job), a StatusRequest gets one JobStatus with the workers and jobs as JSON.
+class MasterService {
+ public:
+  // `transport` must outlive the service (in local mode the workers share it).
+  MasterService(Transport* transport, MasterOptions options);
+  ~MasterService();
+  MasterService(const MasterService&) = delete;
+  MasterService& operator=(const MasterService&) = delete;
+
+  // Listens and starts the job thread. Returns the bound address.
+  Result<std::string> Start();
+
+  // Queues a job; `listener` follows it. Thread-safe. Returns the job's id.
+  uint64_t Submit(msg::JobSpecText job, std::shared_ptr<JobListener> listener);
+
+  // Cancels a queued or running job: it fails with kAborted. Thread-safe; unknown ids are ignored.
+  void Cancel(uint64_t job_id);
+
+  // Workers and jobs as one JSON object (what `mrtrain status` prints).
+  std::string StatusJson() const;
+
+  // Payload bytes of the control-plane messages the master has sent and received since it
+  // started: the figure that must not grow with the model's size.
+  int64_t control_bytes() const;
+
+  // Fails the running job, tells the workers to shut down (when `shutdown_workers`), closes every
+  // connection and joins the job thread. Idempotent.
+  void Stop(bool shutdown_workers = false);
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace mrtrain::runtime

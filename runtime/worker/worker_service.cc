@@ -1,0 +1,982 @@
+#include "runtime/worker/worker_service.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "engine/base/log.h"
+#include "engine/data/dataset.h"
+#include "engine/data/partition_cache.h"
+#include "engine/tensor/blas.h"
+#include "engine/tensor/model_state.h"
+#include "runtime/checkpoint/checkpoint_dir.h"
+#include "runtime/checkpoint/shard_file.h"
+#include "runtime/job/job_setup.h"
+#include "runtime/protocol/messages.h"
+#include "runtime/worker/map_task.h"
+#include "runtime/worker/mapper_pool.h"
+#include "runtime/worker/row_order.h"
+#include "runtime/worker/shard_host.h"
+#include "shuffle/partition/partitioner.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+using Params = std::shared_ptr<const ModelState>;
+
+std::string DefaultName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "worker");
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+int SetIndex(msg::DataSet set) { return static_cast<int>(set); }
+const char* SetName(msg::DataSet set) {
+  switch (set) {
+    case msg::DataSet::kTrain:
+      return "train";
+    case msg::DataSet::kTest:
+      return "test";
+    case msg::DataSet::kValidation:
+      return "validation";
+  }
+  return "?";
+}
+
+// Waits for `future` at most `timeout`; `what` names the wait in the error.
+template <typename T>
+Result<T> Await(std::future<Result<T>>& future, std::chrono::milliseconds timeout,
+                const std::string& what) {
+  if (future.wait_for(timeout) != std::future_status::ready) {
+    return DeadlineExceededError("no " + what + " within " + std::to_string(timeout.count()) +
+                                 " ms");
+  }
+  return future.get();
+}
+
+// A reducer shard this worker hosts, with the lock that serialises its pushes, pulls, reduces
+// and saves (they come from different pool threads).
+struct HostedShard {
+  std::mutex mu;
+  std::unique_ptr<ShardHost> host;
+};
+
+// What a job needs once the master has fixed the data's shape. Built once by StartTraining,
+// then only read (shards have their own locks).
+struct TrainingParts {
+  std::shared_ptr<const ModelLayout> layout;
+  std::unique_ptr<MapperPool> mappers;
+  std::unique_ptr<shuffle::Partitioner> partitioner;
+  MapTaskConfig config;
+  std::unique_ptr<RowOrderCache> row_orders;
+  std::vector<std::string> shard_addresses;
+  std::map<int64_t, std::unique_ptr<HostedShard>> shards;
+  int num_slots = 0;
+};
+
+// One job on this worker.
+struct WorkerJob {
+  uint64_t id = 0;
+  jobs::JobSpec spec;
+  plugin::PluginSet plugins;  // outlives every mapper and rule made from it (declared first)
+  std::unique_ptr<data::Dataset> datasets[3];
+  std::unique_ptr<data::PartitionCache> caches[3];
+
+  std::mutex mu;
+  std::shared_ptr<TrainingParts> training;  // guarded by mu; set once
+  // Parameters pulled for map and evaluation tasks, by updates applied; the first task to need a
+  // step pulls it and the others wait for that pull. Guarded by mu.
+  std::map<int64_t, std::shared_future<Result<Params>>> params;
+
+  Result<std::shared_ptr<TrainingParts>> Training() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!training) return FailedPreconditionError("job " + std::to_string(id) + " is not set up");
+    return training;
+  }
+};
+
+using AckKey = std::tuple<uint64_t, int64_t, int64_t, int64_t, int32_t>;  // job step part shard att
+
+}  // namespace
+
+class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(Transport* transport, WorkerOptions options)
+      : transport_(transport),
+        options_(std::move(options)),
+        compute_(options_.slots),
+        shard_pool_(std::max(2u, std::thread::hardware_concurrency())) {}
+
+  Status Start();
+  Status Wait() { return finished_future_.get(); }
+  void Stop(const Status& why);
+
+ private:
+  // ---- Connections ----
+  ConnectionHandler ControlHandler();
+  ConnectionHandler DataHandler();
+  ConnectionHandler PeerHandler();
+  void OnControl(MessageType type, std::string payload);
+  void OnData(const std::shared_ptr<Connection>& from, MessageType type, std::string payload);
+  void OnPeer(MessageType type, std::string payload);
+  Result<std::shared_ptr<Connection>> Peer(const std::string& address);
+  void Finish(const Status& status);
+
+  template <typename M>
+  void ToMaster(const M& m) {
+    std::shared_ptr<Connection> control;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      control = control_;
+    }
+    if (!control) return;
+    Status sent = SendMessage(*control, m);
+    if (!sent.ok()) log_->warn("cannot report to the master: {}", sent.ToString());
+  }
+  void ReportFailure(msg::TaskFailed failed, const Status& cause);
+
+  // Runs fn on a pool, keeping the service alive meanwhile.
+  template <typename Fn>
+  void Spawn(boost::asio::thread_pool& pool, Fn fn) {
+    boost::asio::post(pool, [self = shared_from_this(), fn = std::move(fn)]() mutable { fn(); });
+  }
+
+  std::shared_ptr<WorkerJob> FindJob(uint64_t id);
+
+  // ---- Jobs ----
+  Status SetUpJob(const msg::JobSpecText& text, msg::JobReady* ready);
+  Status StartTraining(const msg::StartTraining& start);
+  Status LoadPartition(const msg::LoadPartition& task, msg::PartitionLoaded* loaded);
+  Status RunMap(const msg::RunMapTask& task, msg::MapTaskDone* done);
+  Status Evaluate(const msg::EvaluateTask& task, msg::EvalDone* done);
+  Result<Params> ParamsAfter(WorkerJob& job, const TrainingParts& parts, int64_t updates);
+  Result<Params> Pull(WorkerJob& job, const TrainingParts& parts, int64_t updates);
+
+  // ---- Hosted shards ----
+  Result<HostedShard*> Shard(uint64_t job_id, int64_t shard);
+  void AcceptPush(const std::shared_ptr<Connection>& from, std::string payload);
+  void ServePull(const std::shared_ptr<Connection>& from, std::string payload);
+  Status Reduce(const msg::ReduceRound& round);
+  Status SaveShard(const msg::SaveShard& save, msg::ShardSaved* saved);
+
+  // Constant after construction.
+  Transport* const transport_;
+  const WorkerOptions options_;
+  const std::shared_ptr<spdlog::logger> log_ = Logger("worker");
+
+  boost::asio::thread_pool compute_;
+  boost::asio::thread_pool shard_pool_;
+
+  std::mutex mu_;
+  std::shared_ptr<Connection> control_;  // guarded by mu_
+  std::string data_address_;             // set by Start
+  std::map<uint64_t, std::shared_ptr<WorkerJob>> jobs_;            // guarded by mu_
+  std::map<std::string, std::shared_ptr<Connection>> peers_;       // guarded by mu_
+  uint64_t next_request_ = 1;                                      // guarded by mu_
+  std::map<uint64_t, std::promise<Result<msg::ParamsReply>>> pulls_;  // guarded by mu_
+  std::map<AckKey, std::promise<Result<msg::PushAck>>> acks_;         // guarded by mu_
+  bool finished_ = false;                                          // guarded by mu_
+  std::promise<Status> finished_promise_;
+  std::shared_future<Status> finished_future_ = finished_promise_.get_future().share();
+  std::promise<Status> registered_;  // set once, by Welcome or the control connection's end
+  bool registered_set_ = false;      // guarded by mu_
+};
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+Status WorkerService::Impl::Start() {
+  blas::SetBlasThreads(1);  // tasks run in parallel on the pool; results must not depend on cores
+  MRTRAIN_ASSIGN_OR_RETURN(data_address_, transport_->Listen(options_.data_address, DataHandler()));
+  const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+  Status last = UnavailableError("not tried");
+  while (true) {
+    std::promise<Result<std::shared_ptr<Connection>>> connected;
+    auto future = connected.get_future();
+    transport_->Connect(options_.master_address, ControlHandler(),
+                        [&connected](Result<std::shared_ptr<Connection>> c) {
+                          connected.set_value(std::move(c));
+                        });
+    Result<std::shared_ptr<Connection>> c = future.get();  // Connect is itself bounded
+    if (c.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      control_ = *c;
+      break;
+    }
+    last = c.status();
+    // A wrong secret or version will not get better by retrying.
+    if (last.code() == StatusCode::kFailedPrecondition ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return last.WithContext("cannot reach the master at " + options_.master_address);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  msg::Hello hello;
+  hello.worker_name = options_.name.empty() ? DefaultName() : options_.name;
+  hello.slots = static_cast<uint32_t>(options_.slots);
+  hello.data_address = data_address_;
+  std::shared_ptr<Connection> control;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    control = control_;
+  }
+  MRTRAIN_RETURN_IF_ERROR(SendMessage(*control, hello));
+  auto welcome = registered_.get_future();
+  if (welcome.wait_for(options_.connect_timeout) != std::future_status::ready) {
+    return DeadlineExceededError("the master at " + options_.master_address +
+                                 " did not answer the registration");
+  }
+  MRTRAIN_RETURN_IF_ERROR(welcome.get());
+  log_->info("worker {} registered with {}; data plane at {}, {} task slots", hello.worker_name,
+             options_.master_address, data_address_, options_.slots);
+  return Status::Ok();
+}
+
+void WorkerService::Impl::Finish(const Status& status) {
+  std::vector<std::promise<Result<msg::ParamsReply>>> pulls;
+  std::vector<std::promise<Result<msg::PushAck>>> acks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!registered_set_) {
+      registered_set_ = true;
+      registered_.set_value(status.ok() ? UnavailableError("closed before registering") : status);
+    }
+    if (finished_) return;
+    finished_ = true;
+    for (auto& [id, p] : pulls_) pulls.push_back(std::move(p));
+    for (auto& [key, p] : acks_) acks.push_back(std::move(p));
+    pulls_.clear();
+    acks_.clear();
+  }
+  const Status failed = UnavailableError("the worker is stopping");
+  for (auto& p : pulls) p.set_value(failed);
+  for (auto& p : acks) p.set_value(failed);
+  finished_promise_.set_value(status);
+}
+
+void WorkerService::Impl::Stop(const Status& why) {
+  Finish(why);
+  std::shared_ptr<Connection> control;
+  std::map<std::string, std::shared_ptr<Connection>> peers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    control = std::move(control_);
+    peers.swap(peers_);
+  }
+  if (control) control->Close();
+  for (auto& [address, c] : peers) c->Close();
+  compute_.join();
+  shard_pool_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  jobs_.clear();
+}
+
+ConnectionHandler WorkerService::Impl::ControlHandler() {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  ConnectionHandler h;
+  h.on_message = [weak](const std::shared_ptr<Connection>& c, MessageType type,
+                        std::string payload) {
+    if (auto self = weak.lock()) {
+      self->OnControl(type, std::move(payload));
+    } else {
+      c->Close();
+    }
+  };
+  h.on_closed = [weak](const std::shared_ptr<Connection>&, const Status& status) {
+    if (auto self = weak.lock()) {
+      self->Finish(UnavailableError("lost the connection to the master: " + status.ToString()));
+    }
+  };
+  return h;
+}
+
+ConnectionHandler WorkerService::Impl::DataHandler() {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  ConnectionHandler h;
+  h.on_message = [weak](const std::shared_ptr<Connection>& c, MessageType type,
+                        std::string payload) {
+    if (auto self = weak.lock()) {
+      self->OnData(c, type, std::move(payload));
+    } else {
+      c->Close();
+    }
+  };
+  return h;
+}
+
+ConnectionHandler WorkerService::Impl::PeerHandler() {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  ConnectionHandler h;
+  h.on_message = [weak](const std::shared_ptr<Connection>& c, MessageType type,
+                        std::string payload) {
+    if (auto self = weak.lock()) self->OnPeer(type, std::move(payload));
+  };
+  h.on_closed = [weak](const std::shared_ptr<Connection>& c, const Status& status) {
+    auto self = weak.lock();
+    if (!self) return;
+    std::lock_guard<std::mutex> lock(self->mu_);
+    for (auto it = self->peers_.begin(); it != self->peers_.end(); ++it) {
+      if (it->second == c) {
+        self->peers_.erase(it);
+        break;
+      }
+    }
+  };
+  return h;
+}
+
+Result<std::shared_ptr<Connection>> WorkerService::Impl::Peer(const std::string& address) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return UnavailableError("the worker is stopping");
+    auto it = peers_.find(address);
+    if (it != peers_.end()) return it->second;
+  }
+  auto connected = std::make_shared<std::promise<Result<std::shared_ptr<Connection>>>>();
+  auto future = connected->get_future();
+  transport_->Connect(address, PeerHandler(), [connected](Result<std::shared_ptr<Connection>> c) {
+    connected->set_value(std::move(c));
+  });
+  MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<Connection> c,
+                           Await(future, options_.reply_timeout, "connection to " + address));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = peers_.emplace(address, c);
+  if (!inserted) c->Close();  // another thread connected first; use its connection
+  return it->second;
+}
+
+std::shared_ptr<WorkerJob> WorkerService::Impl::FindJob(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second;
+}
+
+void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause) {
+  failed.code = cause.code() == StatusCode::kOk ? StatusCode::kInternal : cause.code();
+  failed.message = cause.message().substr(0, 4096);
+  log_->warn("task failed (job {}, kind {}, partition {}, shard {}, attempt {}): {}",
+             failed.job_id, static_cast<int>(failed.kind), failed.partition, failed.shard,
+             failed.attempt, cause.ToString());
+  ToMaster(failed);
+}
+
+void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
+  // Decoding control messages is cheap; the work goes to the pools.
+  auto bad = [&](const Status& s) {
+    log_->error("bad {} from the master: {}", MessageTypeName(static_cast<uint16_t>(type)),
+                s.ToString());
+  };
+  switch (type) {
+    case MessageType::kWelcome: {
+      auto m = msg::DecodeAs<msg::Welcome>(payload);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!registered_set_) {
+        registered_set_ = true;
+        registered_.set_value(m.ok() ? Status::Ok() : m.status());
+      }
+      return;
+    }
+    case MessageType::kJobSpecText: {
+      auto m = msg::DecodeAs<msg::JobSpecText>(payload);
+      if (!m.ok()) return bad(m.status());
+      Spawn(shard_pool_, [this, m = std::move(*m)] {
+        msg::JobReady ready;
+        Status s = SetUpJob(m, &ready);
+        if (s.ok()) return ToMaster(ready);
+        msg::TaskFailed f;
+        f.job_id = m.job_id;
+        f.kind = msg::TaskKind::kSetup;
+        ReportFailure(f, s);
+      });
+      return;
+    }
+    case MessageType::kStartTraining: {
+      auto m = msg::DecodeAs<msg::StartTraining>(payload);
+      if (!m.ok()) return bad(m.status());
+      Spawn(shard_pool_, [this, m = std::move(*m)] {
+        Status s = StartTraining(m);
+        if (s.ok()) return ToMaster(msg::JobReady{m.job_id, msg::JobReady::kTraining, 0, 0, 0});
+        msg::TaskFailed f;
+        f.job_id = m.job_id;
+        f.kind = msg::TaskKind::kSetup;
+        ReportFailure(f, s);
+      });
+      return;
+    }
+    case MessageType::kLoadPartition: {
+      auto m = msg::DecodeAs<msg::LoadPartition>(payload);
+      if (!m.ok()) return bad(m.status());
+      Spawn(compute_, [this, m = std::move(*m)] {
+        msg::PartitionLoaded loaded;
+        Status s = LoadPartition(m, &loaded);
+        if (s.ok()) return ToMaster(loaded);
+        msg::TaskFailed f;
+        f.job_id = m.job_id;
+        f.kind = msg::TaskKind::kLoad;
+        f.set = m.set;
+        f.partition = m.partition;
+        f.attempt = m.attempt;
+        ReportFailure(f, s);
+      });
+      return;
+    }
+    case MessageType::kRunMapTask: {
+      auto m = msg::DecodeAs<msg::RunMapTask>(payload);
+      if (!m.ok()) return bad(m.status());
+      Spawn(compute_, [this, m = std::move(*m)] {
+        msg::MapTaskDone done;
+        Status s = RunMap(m, &done);
+        if (s.ok()) return ToMaster(done);
+        msg::TaskFailed f;
+        f.job_id = m.job_id;
+        f.kind = msg::TaskKind::kMap;
+        f.epoch = m.epoch;
+        f.round = m.round;
+        f.partition = m.partition;
+        f.attempt = m.attempt;
+        ReportFailure(f, s);
+      });
+      return;
+    }
+    case MessageType::kEvaluateTask: {
+      auto m = msg::DecodeAs<msg::EvaluateTask>(payload);
+      if (!m.ok()) return bad(m.status());
+      Spawn(compute_, [this, m = std::move(*m)] {
+        msg::EvalDone done;
+        Status s = Evaluate(m, &done);
+        if (s.ok()) return ToMaster(done);
+        msg::TaskFailed f;
+        f.job_id = m.job_id;
+        f.kind = msg::TaskKind::kEvaluate;
+        f.set = m.set;
+        f.partition = m.partition;
+        f.attempt = m.attempt;
+        ReportFailure(f, s);
+      });
+      return;
+    }
+    case MessageType::kReduceRound: {
+      auto m = msg::DecodeAs<msg::ReduceRound>(payload);
+      if (!m.ok()) return bad(m.status());
+      Spawn(shard_pool_, [this, m = std::move(*m)] {
+        Status s = Reduce(m);
+        if (s.ok()) {
+          return ToMaster(msg::ShardCommitted{m.job_id, m.epoch, m.round, m.shard, m.step});
+        }
+        msg::TaskFailed f;
+        f.job_id = m.job_id;
+        f.kind = msg::TaskKind::kReduce;
+        f.epoch = m.epoch;
+        f.round = m.round;
+        f.shard = m.shard;
+        ReportFailure(f, s);
+      });
+      return;
+    }
+    case MessageType::kSaveShard: {
+      auto m = msg::DecodeAs<msg::SaveShard>(payload);
+      if (!m.ok()) return bad(m.status());
+      Spawn(shard_pool_, [this, m = std::move(*m)] {
+        msg::ShardSaved saved;
+        Status s = SaveShard(m, &saved);
+        if (s.ok()) return ToMaster(saved);
+        msg::TaskFailed f;
+        f.job_id = m.job_id;
+        f.kind = msg::TaskKind::kSave;
+        f.shard = m.shard;
+        ReportFailure(f, s);
+      });
+      return;
+    }
+    case MessageType::kEndJob: {
+      auto m = msg::DecodeAs<msg::EndJob>(payload);
+      if (!m.ok()) return bad(m.status());
+      // Tasks still running keep their job alive through their own reference.
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.erase(m->job_id);
+      return;
+    }
+    case MessageType::kShutdown: {
+      auto m = msg::DecodeAs<msg::Shutdown>(payload);
+      log_->info("the master asked this worker to stop: {}", m.ok() ? m->reason : "?");
+      Finish(Status::Ok());
+      return;
+    }
+    default:
+      log_->warn("ignoring {} from the master", MessageTypeName(static_cast<uint16_t>(type)));
+  }
+}
+
+void WorkerService::Impl::OnData(const std::shared_ptr<Connection>& from, MessageType type,
+                                 std::string payload) {
+  switch (type) {
+    case MessageType::kPushRun:
+      Spawn(shard_pool_, [this, from, payload = std::move(payload)]() mutable {
+        AcceptPush(from, std::move(payload));
+      });
+      return;
+    case MessageType::kPullParams:
+      Spawn(shard_pool_, [this, from, payload = std::move(payload)]() mutable {
+        ServePull(from, std::move(payload));
+      });
+      return;
+    default:
+      log_->warn("{} sent {} on the data plane; closing", from->peer(),
+                 MessageTypeName(static_cast<uint16_t>(type)));
+      from->Close();
+  }
+}
+
+void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
+  if (type == MessageType::kParamsReply) {
+    auto m = msg::DecodeAs<msg::ParamsReply>(payload);
+    if (!m.ok()) return log_->error("bad ParamsReply: {}", m.status().ToString());
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pulls_.find(m->request_id);
+    if (it == pulls_.end()) return;  // its task gave up waiting
+    it->second.set_value(std::move(*m));
+    pulls_.erase(it);
+  } else if (type == MessageType::kPushAck) {
+    auto m = msg::DecodeAs<msg::PushAck>(payload);
+    if (!m.ok()) return log_->error("bad PushAck: {}", m.status().ToString());
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = acks_.find(AckKey{m->job_id, m->step, m->partition, m->shard, m->attempt});
+    if (it == acks_.end()) return;
+    it->second.set_value(std::move(*m));
+    acks_.erase(it);
+  } else {
+    log_->warn("ignoring {} from a peer", MessageTypeName(static_cast<uint16_t>(type)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs
+
+Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady* ready) {
+  auto job = std::make_shared<WorkerJob>();
+  job->id = text.job_id;
+  MRTRAIN_ASSIGN_OR_RETURN(job->spec, jobs::ParseJobSpec(text.yaml, text.source, text.overrides));
+  ResolveRelativePaths(text.working_dir, &job->spec);
+  MRTRAIN_ASSIGN_OR_RETURN(job->plugins, LoadPlugins(job->spec));
+  const data::DatasetSpec* specs[3] = {&job->spec.train,
+                                       job->spec.test ? &*job->spec.test : nullptr,
+                                       job->spec.validation ? &*job->spec.validation : nullptr};
+  int64_t counts[3] = {0, 0, 0};
+  for (int i = 0; i < 3; ++i) {
+    if (!specs[i]) continue;
+    auto opened = data::Dataset::Open(*specs[i]);
+    if (!opened.ok()) {
+      return opened.status().WithContext(std::string("data.") +
+                                         SetName(static_cast<msg::DataSet>(i)));
+    }
+    job->datasets[i] = std::move(*opened);
+    job->caches[i] = std::make_unique<data::PartitionCache>(job->datasets[i].get());
+    counts[i] = job->datasets[i]->num_partitions();
+  }
+  *ready = msg::JobReady{text.job_id, msg::JobReady::kSpec, counts[0], counts[1], counts[2]};
+  std::lock_guard<std::mutex> lock(mu_);
+  jobs_[job->id] = std::move(job);
+  return Status::Ok();
+}
+
+Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
+  std::shared_ptr<WorkerJob> job = FindJob(start.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(start.job_id) + " is not set up here");
+  const jobs::JobSpec& spec = job->spec;
+  auto parts = std::make_shared<TrainingParts>();
+  api::DataShape shape;
+  shape.num_features = start.num_features;
+  shape.num_classes = start.num_classes;
+  shape.is_sparse = start.is_sparse != 0;
+
+  std::vector<std::unique_ptr<api::Mapper>> mappers;
+  std::optional<ModelLayout> layout;
+  for (int t = 0; t < options_.slots; ++t) {
+    MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, job->plugins));
+    MRTRAIN_ASSIGN_OR_RETURN(ModelLayout l, LayoutFor(*mapper, shape, spec));  // each learns it
+    layout = std::move(l);
+    mappers.push_back(std::move(mapper));
+  }
+  parts->layout = std::make_shared<const ModelLayout>(std::move(*layout));
+  parts->mappers = std::make_unique<MapperPool>(std::move(mappers));
+  parts->partitioner = shuffle::MakePartitioner(
+      spec.shuffle_mode == jobs::JobSpec::ShuffleMode::kSort ? shuffle::ShuffleMode::kSort
+                                                             : shuffle::ShuffleMode::kHash,
+      *parts->layout, spec.reducers);
+  if (static_cast<int64_t>(start.shard_addresses.size()) != spec.reducers) {
+    return InvalidArgumentError("the master placed " +
+                                std::to_string(start.shard_addresses.size()) +
+                                " reducer shards; the spec has " + std::to_string(spec.reducers));
+  }
+  parts->shard_addresses = start.shard_addresses;
+  MapTaskConfig& config = parts->config;
+  config.layout = parts->layout.get();
+  config.num_features = shape.num_features;
+  config.rounds_per_epoch = spec.rounds_per_epoch;
+  config.chunk_rows = spec.chunk_rows;
+  config.seed = spec.seed;
+  config.buffer_bytes = spec.shuffle_buffer_bytes;
+  config.model_averaging = spec.mode == jobs::JobSpec::Mode::kModelAveraging;
+  config.local_learning_rate = spec.local_learning_rate;
+  config.local_batch_size = spec.local_batch_size;
+  parts->row_orders = std::make_unique<RowOrderCache>(spec.seed);
+
+  if (!start.hosted_shards.empty()) {
+    MRTRAIN_ASSIGN_OR_RETURN(auto probe, MakeRule(spec, job->plugins));
+    parts->num_slots = probe->NumSlots();
+    // The starting state: the checkpoint to resume from, or the seeded initial parameters
+    // (every host computes the same ones and keeps its blocks).
+    ModelState state;
+    if (start.resume_epochs > 0) {
+      CheckpointDir dir(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
+      MRTRAIN_ASSIGN_OR_RETURN(Checkpoint ckpt, dir.Load(start.resume_epochs));
+      state = std::move(ckpt.state);
+      if (state.tensors.size() != static_cast<size_t>(parts->layout->num_tensors()) ||
+          state.slots.size() != static_cast<size_t>(parts->num_slots)) {
+        return FailedPreconditionError("cannot resume: the checkpoint's model does not match");
+      }
+      state.layout = parts->layout;
+    } else {
+      state = ModelState::Zeros(parts->layout, parts->num_slots);
+      InitializeParameters(spec.init, static_cast<float>(spec.init_scale), spec.seed, &state);
+    }
+    const int64_t num_partitions = job->datasets[0]->num_partitions();
+    for (int64_t s : start.hosted_shards) {
+      if (s < 0 || s >= spec.reducers) {
+        return InvalidArgumentError("no reducer shard " + std::to_string(s));
+      }
+      MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, job->plugins));
+      auto shard = std::make_unique<ReducerShard>(
+          static_cast<int>(s), parts->layout,
+          shuffle::KeysOfShard(*parts->partitioner, *parts->layout, static_cast<int>(s)),
+          std::move(rule), static_cast<float>(spec.l1), static_cast<float>(spec.l2));
+      shard->LoadFrom(state);
+      auto hosted = std::make_unique<HostedShard>();
+      hosted->host = std::make_unique<ShardHost>(std::move(shard), num_partitions, start.step);
+      parts->shards[s] = std::move(hosted);
+    }
+  }
+  // Connect to every shard host now, so the first round does not pay for it.
+  for (const std::string& address : parts->shard_addresses) {
+    MRTRAIN_RETURN_IF_ERROR(Peer(address).status());
+  }
+  std::lock_guard<std::mutex> lock(job->mu);
+  job->training = std::move(parts);
+  return Status::Ok();
+}
+
+Status WorkerService::Impl::LoadPartition(const msg::LoadPartition& task,
+                                          msg::PartitionLoaded* loaded) {
+  std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
+  data::PartitionCache* cache = job->caches[SetIndex(task.set)].get();
+  if (!cache || task.partition < 0 || task.partition >= cache->dataset().num_partitions()) {
+    return InvalidArgumentError(std::string("no partition ") + std::to_string(task.partition) +
+                                " in data." + SetName(task.set));
+  }
+  auto partition = cache->Get(task.partition);
+  if (!partition.ok()) {
+    return partition.status().WithContext(std::string("data.") + SetName(task.set) +
+                                          " partition " + std::to_string(task.partition) + " (" +
+                                          cache->dataset().DescribePartition(task.partition) + ")");
+  }
+  const PartitionSummary s = Summarize(**partition);
+  loaded->job_id = task.job_id;
+  loaded->set = task.set;
+  loaded->partition = task.partition;
+  loaded->attempt = task.attempt;
+  loaded->rows = s.rows;
+  loaded->num_cols = s.num_cols;
+  loaded->is_sparse = s.is_sparse;
+  loaded->labels_integral = s.labels_integral;
+  loaded->max_label = s.max_label;
+  loaded->skipped_records = s.skipped_records;
+  loaded->skipped_samples = s.skipped_samples;
+  if (loaded->skipped_samples.size() > kMaxSkippedSamples) {
+    loaded->skipped_samples.resize(kMaxSkippedSamples);
+  }
+  return Status::Ok();
+}
+
+Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& parts,
+                                         int64_t updates) {
+  const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
+  std::vector<std::future<Result<msg::ParamsReply>>> replies;
+  for (int64_t s = 0; s < num_shards; ++s) {
+    MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<Connection> peer, Peer(parts.shard_addresses[s]));
+    msg::PullParams pull;
+    pull.job_id = job.id;
+    pull.shard = s;
+    pull.step = updates + 1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return UnavailableError("the worker is stopping");
+      pull.request_id = next_request_++;
+      replies.push_back(pulls_[pull.request_id].get_future());
+    }
+    MRTRAIN_RETURN_IF_ERROR(SendMessage(*peer, pull));
+  }
+  auto state = std::make_shared<ModelState>(ModelState::Zeros(parts.layout, 0));
+  state->step = updates;
+  size_t keys_seen = 0;
+  for (int64_t s = 0; s < num_shards; ++s) {
+    const std::string what = "parameters from reducer shard " + std::to_string(s) + " at " +
+                             parts.shard_addresses[s];
+    MRTRAIN_ASSIGN_OR_RETURN(msg::ParamsReply reply,
+                             Await(replies[s], options_.reply_timeout, what));
+    if (!reply.error.empty()) return UnavailableError(what + ": " + reply.error);
+    if (reply.step != updates) {
+      return FailedPreconditionError(what + ": the shard holds step " +
+                                     std::to_string(reply.step) + ", wanted " +
+                                     std::to_string(updates));
+    }
+    for (size_t i = 0; i < reply.keys.size(); ++i) {
+      const ParamKey key = ParamKey::FromPacked(reply.keys[i]);
+      const int64_t length = reply.offsets[i + 1] - reply.offsets[i];
+      if (!parts.layout->IsValid(key) || parts.layout->Range(key).length != length) {
+        return CorruptionError(what + ": block " + std::to_string(key.block()) + " of tensor " +
+                               std::to_string(key.tensor()) + " does not fit the model");
+      }
+      state->WriteBlock(key, reply.values.data() + reply.offsets[i]);
+    }
+    keys_seen += reply.keys.size();
+  }
+  if (keys_seen != parts.layout->keys().size()) {
+    return CorruptionError("the reducer shards sent " + std::to_string(keys_seen) +
+                           " blocks; the model has " +
+                           std::to_string(parts.layout->keys().size()));
+  }
+  return Params(std::move(state));
+}
+
+Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingParts& parts,
+                                                int64_t updates) {
+  std::promise<Result<Params>> promise;
+  std::shared_future<Result<Params>> future;
+  bool mine = false;
+  {
+    std::lock_guard<std::mutex> lock(job.mu);
+    auto it = job.params.find(updates);
+    if (it != job.params.end()) {
+      future = it->second;
+    } else {
+      future = promise.get_future().share();
+      job.params[updates] = future;
+      mine = true;
+      // Only the newest steps are still asked for (a straggler may want the previous one).
+      while (job.params.size() > 2) job.params.erase(job.params.begin());
+    }
+  }
+  if (mine) {
+    Result<Params> pulled = Pull(job, parts, updates);
+    if (!pulled.ok()) {  // let the next attempt pull again
+      std::lock_guard<std::mutex> lock(job.mu);
+      job.params.erase(updates);
+    }
+    promise.set_value(std::move(pulled));
+  }
+  if (future.wait_for(options_.reply_timeout) != std::future_status::ready) {
+    return DeadlineExceededError("no parameters for step " + std::to_string(updates));
+  }
+  return future.get();
+}
+
+Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, msg::MapTaskDone* done) {
+  std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
+  MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->caches[0]->Get(task.partition));
+  MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step - 1));
+  const TaskId id{task.epoch, task.round, task.partition, task.attempt};
+  MapTaskOutput output;
+  {
+    auto mapper = parts->mappers->Borrow();
+    MRTRAIN_ASSIGN_OR_RETURN(output,
+                             RunMapTask(parts->config, id, *partition, params->View(), *mapper,
+                                        *parts->partitioner, *parts->row_orders));
+  }
+  // Push one run to every shard, empty ones too: a shard reduces once it has every partition's.
+  const int64_t num_shards = static_cast<int64_t>(parts->shard_addresses.size());
+  std::vector<std::future<Result<msg::PushAck>>> acks;
+  int64_t bytes_sent = 0;
+  for (int64_t s = 0; s < num_shards; ++s) {
+    MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<Connection> peer, Peer(parts->shard_addresses[s]));
+    msg::PushRun push;
+    push.job_id = task.job_id;
+    push.epoch = task.epoch;
+    push.round = task.round;
+    push.step = task.step;
+    push.partition = task.partition;
+    push.shard = s;
+    push.attempt = task.attempt;
+    msg::SetRun(std::move(output.runs[s]), &push);
+    MRTRAIN_ASSIGN_OR_RETURN(std::string payload, msg::Encode(push));
+    push = msg::PushRun();  // the payload has the bytes now
+    bytes_sent += static_cast<int64_t>(payload.size());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return UnavailableError("the worker is stopping");
+      acks.push_back(
+          acks_[AckKey{task.job_id, task.step, task.partition, s, task.attempt}].get_future());
+    }
+    // Blocks while the connection is over its send budget: a slow reducer makes us wait.
+    MRTRAIN_RETURN_IF_ERROR(peer->Send(MessageType::kPushRun, std::move(payload)));
+  }
+  for (int64_t s = 0; s < num_shards; ++s) {
+    const std::string what = "acknowledgement of the push to reducer shard " + std::to_string(s);
+    MRTRAIN_ASSIGN_OR_RETURN(msg::PushAck ack, Await(acks[s], options_.reply_timeout, what));
+    if (!ack.error.empty()) return UnavailableError("reducer shard " + std::to_string(s) +
+                                                    " refused the run: " + ack.error);
+  }
+  done->job_id = task.job_id;
+  done->epoch = task.epoch;
+  done->round = task.round;
+  done->partition = task.partition;
+  done->attempt = task.attempt;
+  done->loss_sum = output.stats.loss_sum;
+  done->examples = output.stats.examples;
+  done->correct = output.stats.correct;
+  done->bytes_sent = bytes_sent;
+  return Status::Ok();
+}
+
+Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDone* done) {
+  std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
+  MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
+  data::PartitionCache* cache = job->caches[SetIndex(task.set)].get();
+  if (!cache) return InvalidArgumentError(std::string("the job has no data.") + SetName(task.set));
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, cache->Get(task.partition));
+  MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step));
+  auto mapper = parts->mappers->Borrow();
+  MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats,
+                           EvaluatePartition(*partition, parts->config.num_features, 1024,
+                                             params->View(), *mapper));
+  *done = msg::EvalDone{task.job_id, task.set,    task.partition, task.attempt,
+                        stats.loss_sum, stats.examples, stats.correct};
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosted shards
+
+Result<HostedShard*> WorkerService::Impl::Shard(uint64_t job_id, int64_t shard) {
+  std::shared_ptr<WorkerJob> job = FindJob(job_id);
+  if (!job) return NotFoundError("job " + std::to_string(job_id) + " is not running here");
+  MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
+  auto it = parts->shards.find(shard);
+  if (it == parts->shards.end()) {
+    return NotFoundError("reducer shard " + std::to_string(shard) + " of job " +
+                         std::to_string(job_id) + " is not hosted here");
+  }
+  // The job (and so the shard) stays alive while the master runs rounds on it: EndJob comes
+  // only after the last round and save.
+  return it->second.get();
+}
+
+void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
+                                     std::string payload) {
+  auto push = msg::DecodeAs<msg::PushRun>(payload);
+  payload = std::string();
+  if (!push.ok()) {
+    log_->error("bad PushRun from {}: {}; closing", from->peer(), push.status().ToString());
+    return from->Close();
+  }
+  msg::PushAck ack{push->job_id, push->step, push->partition, push->shard, push->attempt, 0, ""};
+  Result<HostedShard*> shard = Shard(push->job_id, push->shard);
+  if (!shard.ok()) {
+    ack.error = shard.status().message();
+  } else {
+    std::lock_guard<std::mutex> lock((*shard)->mu);
+    const int64_t dropped = (*shard)->host->dropped_runs();
+    Status accepted =
+        (*shard)->host->AcceptRun(push->step, push->partition, msg::TakeRun(&*push));
+    if (!accepted.ok()) ack.error = accepted.message();
+    ack.duplicate = (*shard)->host->dropped_runs() != dropped;
+  }
+  Status sent = SendMessage(*from, ack);
+  if (!sent.ok()) log_->warn("cannot acknowledge a push to {}: {}", from->peer(), sent.ToString());
+}
+
+void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
+                                    std::string payload) {
+  auto pull = msg::DecodeAs<msg::PullParams>(payload);
+  if (!pull.ok()) {
+    log_->error("bad PullParams from {}: {}; closing", from->peer(), pull.status().ToString());
+    return from->Close();
+  }
+  msg::ParamsReply reply;
+  reply.request_id = pull->request_id;
+  Result<HostedShard*> shard = Shard(pull->job_id, pull->shard);
+  if (!shard.ok()) {
+    reply.error = shard.status().message();
+  } else {
+    std::lock_guard<std::mutex> lock((*shard)->mu);
+    reply.step = (*shard)->host->last_reduced_step();
+    if (reply.step == pull->step - 1) msg::SetRun((*shard)->host->shard().ParamsRun(), &reply);
+  }
+  Status sent = SendMessage(*from, reply);
+  if (!sent.ok()) log_->warn("cannot answer a pull from {}: {}", from->peer(), sent.ToString());
+}
+
+Status WorkerService::Impl::Reduce(const msg::ReduceRound& round) {
+  MRTRAIN_ASSIGN_OR_RETURN(HostedShard * shard, Shard(round.job_id, round.shard));
+  std::shared_ptr<WorkerJob> job = FindJob(round.job_id);
+  RoundUpdate update;
+  update.step = round.step;
+  update.learning_rate = round.learning_rate;
+  update.example_count = static_cast<double>(round.example_count);
+  update.sorted_runs = job && job->spec.shuffle_mode == jobs::JobSpec::ShuffleMode::kSort;
+  std::lock_guard<std::mutex> lock(shard->mu);
+  if (shard->host->last_reduced_step() == round.step) return Status::Ok();  // a repeated request
+  return shard->host->Reduce(update);
+}
+
+Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, msg::ShardSaved* saved) {
+  MRTRAIN_ASSIGN_OR_RETURN(HostedShard * shard, Shard(save.job_id, save.shard));
+  std::shared_ptr<WorkerJob> job = FindJob(save.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(save.job_id) + " is not running here");
+  ShardFile file;
+  {
+    std::lock_guard<std::mutex> lock(shard->mu);
+    const ReducerShard& reducer = shard->host->shard();
+    file.keys = reducer.keys();  // ascending, as KeysOfShard gives them
+    file.values = reducer.StateBlocks();
+    file.num_slots = reducer.num_slots();
+    file.step = shard->host->last_reduced_step();
+  }
+  file.epochs_done = save.epochs_done;
+  file.shard = static_cast<int32_t>(save.shard);
+  file.num_shards = job->spec.reducers;
+  file.fingerprint = job->spec.Fingerprint();
+  MRTRAIN_ASSIGN_OR_RETURN(ShardFileInfo info, WriteShardFile(save.path, file));
+  *saved = msg::ShardSaved{save.job_id, save.shard, save.epochs_done, info.bytes, info.crc32c};
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+WorkerService::WorkerService(Transport* transport, WorkerOptions options) {
+  if (options.slots <= 0) options.slots = std::max(1u, std::thread::hardware_concurrency());
+  impl_ = std::make_shared<Impl>(transport, std::move(options));
+}
+
+WorkerService::~WorkerService() { Stop(); }
+
+Status WorkerService::Start() { return impl_->Start(); }
+
+Status WorkerService::Wait() { return impl_->Wait(); }
+
+void WorkerService::Stop() { impl_->Stop(Status::Ok()); }
+
+}  // namespace mrtrain::runtime

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "engine/base/status.h"
+#include "runtime/transport/transport.h"
+
+namespace mrtrain::runtime {
+
+struct WorkerOptions {
+  std::string master_address;          // "host:port", or "inproc://name" in local mode
+  std::string data_address;            // where to listen for pushes and pulls ("127.0.0.1:0")
+  std::string name;                    // for logs and the status page; default "host:pid"
+  int slots = 0;                       // tasks run at once, each with its own mapper; 0 = cores
+  // How long Start() keeps retrying the master (it may still be starting).
+  std::chrono::milliseconds connect_timeout{30000};
+  // The bound on every wait for a peer: a parameter pull, a push's acknowledgement.
+  std::chrono::milliseconds reply_timeout{120000};
+};
+
+// A worker: registers with the master, then runs what it is sent. For each job it parses the
+// spec, loads its partitions once into a cache (the master sends a partition's tasks back to the
+// worker that loaded it), runs map tasks (pull the parameters from the reducer shard hosts,
+// compute, push one run per shard, report to the master) and evaluation tasks, and hosts the
+// reducer shards the master places on it (stores pushed runs, serves pulls, reduces a round when
+// the master says every run is in, writes its checkpoint files). Gradients and parameters go
+// worker to worker; the master sees only task-sized messages.
+//
+// Threads: transport callbacks only decode and hand work on: tasks to a compute pool of `slots`
+// threads, shard work (pushes, pulls, reduces, job setup) to a second pool, so a map task waiting
+// for its acknowledgements never blocks the shard work that sends them.
+class WorkerService {
+ public:
+  // `transport` must outlive the service (in local mode the master shares it).
+  WorkerService(Transport* transport, WorkerOptions options);
+  ~WorkerService();
+  WorkerService(const WorkerService&) = delete;
+  WorkerService& operator=(const WorkerService&) = delete;
+
+  // Listens for the data plane, connects to the master (retrying until connect_timeout) and
+  // registers. Errors: those of Listen, and kUnavailable / kFailedPrecondition (wrong secret)
+  // from connecting.
+  Status Start();
+
+  // Blocks until the master tells the worker to shut down (OK) or the connection to the master
+  // is lost (kUnavailable), or Stop() is called.
+  Status Wait();
+
+  // Closes the connections and stops the pools, failing whatever waits. Idempotent.
+  void Stop();
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace mrtrain::runtime
