@@ -1,14 +1,21 @@
 #include "engine/base/crc32c.h"
 
+#include <cstring>
+
 #include <boost/crc.hpp>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace mrtrain {
 namespace {
-// Boost.CRC's table-driven engine with the Castagnoli polynomial (reflected, as in iSCSI).
-using Crc32cEngine = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
-}  // namespace
 
-uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
+// Boost.CRC's table-driven engine with the Castagnoli polynomial (reflected, as in iSCSI): the
+// portable path, about 0.4 GB/s.
+using Crc32cEngine = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
+
+uint32_t PortableExtend(uint32_t crc, const void* data, size_t n) {
   // Continue from a finished checksum: undo the final xor, and since Boost keeps the register
   // of a reflected CRC bit-reversed, hand it the reversed value.
   uint32_t reg = crc ^ 0xFFFFFFFF, reversed = 0;
@@ -16,6 +23,35 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
   Crc32cEngine engine(reversed);
   engine.process_bytes(data, n);
   return engine.checksum();
+}
+
+#if defined(__x86_64__)
+// SSE4.2 has an instruction for exactly this polynomial, 8 bytes at a time: tens of times the
+// table's speed, which matters because every frame of shuffle data is checksummed twice.
+__attribute__((target("sse4.2"))) uint32_t HardwareExtend(uint32_t crc, const void* data,
+                                                          size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t reg = crc ^ 0xFFFFFFFFu;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    reg = _mm_crc32_u64(reg, word);
+  }
+  auto reg32 = static_cast<uint32_t>(reg);
+  for (; n > 0; --n, ++p) reg32 = _mm_crc32_u8(reg32, *p);
+  return reg32 ^ 0xFFFFFFFFu;
+}
+
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+#endif
+
+}  // namespace
+
+uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
+#if defined(__x86_64__)
+  if (kHaveSse42) return HardwareExtend(crc, data, n);
+#endif
+  return PortableExtend(crc, data, n);
 }
 
 uint32_t Crc32c(const void* data, size_t n) { return Crc32cExtend(0, data, n); }

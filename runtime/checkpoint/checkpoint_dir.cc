@@ -78,8 +78,9 @@ std::optional<int64_t> ParseManifestName(const std::string& name) {
 // "<target>.tmp.<digits>" (TempPathFor) -> target.
 std::optional<std::string> TempTarget(const std::string& name) {
   const size_t at = name.rfind(kTempInfix);
+  if (at == std::string::npos || at == 0) return std::nullopt;
   const size_t digits = at + sizeof(kTempInfix) - 1;
-  if (at == std::string::npos || at == 0 || digits == name.size()) return std::nullopt;
+  if (digits == name.size()) return std::nullopt;
   for (size_t i = digits; i < name.size(); ++i) {
     if (name[i] < '0' || name[i] > '9') return std::nullopt;
   }

@@ -171,8 +171,9 @@ Status CheckSpecs(const std::vector<api::TensorSpec>& specs) {
       return InternalError("a tensor name or rank exceeds 4 GiB");
     }
     for (int64_t d : spec.shape) {
-      if (d < 1)
+      if (d < 1) {
         return InternalError("tensor '" + spec.name + "' has dimension " + std::to_string(d));
+      }
     }
   }
   return Status::Ok();

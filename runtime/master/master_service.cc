@@ -40,6 +40,19 @@ const char* SetName(msg::DataSet set) {
 
 std::string WorkerKey(uint32_t id) { return std::to_string(id); }
 
+constexpr int kTasksPerSlot = 2;
+
+// A worker listening on all interfaces says "0.0.0.0:port"; its peers reach it at the address
+// the master sees it connect from.
+std::string ReachableAddress(const std::string& data_address, const std::string& peer) {
+  const size_t colon = data_address.rfind(':');
+  const std::string host = data_address.substr(0, colon == std::string::npos ? 0 : colon);
+  if (host != "0.0.0.0" && host != "[::]" && host != "::") return data_address;
+  const size_t peer_colon = peer.rfind(':');
+  if (peer_colon == std::string::npos) return data_address;
+  return peer.substr(0, peer_colon) + data_address.substr(colon);
+}
+
 struct WorkerEntry {
   uint32_t id = 0;
   std::string name;
@@ -395,11 +408,14 @@ void MasterService::Impl::OnClosed(const std::shared_ptr<Connection>& c, const S
 void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
-  log_->warn("worker {} ({}) lost: {}", id, it->second.name, why);
   const std::string name = it->second.name;
   workers_.erase(it);
   auto in_job = std::find(job_workers_.begin(), job_workers_.end(), id);
-  if (in_job == job_workers_.end()) return;
+  if (in_job == job_workers_.end() || stopping_) {
+    log_->info("worker {} ({}) left: {}", id, name, why);
+    return;
+  }
+  log_->warn("worker {} ({}) lost during job {}: {}", id, name, active_job_, why);
   job_workers_.erase(in_job);
   for (auto& s : schedulers_) {
     if (s) s->RemoveWorker(WorkerKey(id));
@@ -544,7 +560,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         w.id = next_worker_id_++;
         w.name = m->worker_name;
         w.slots = std::max<int>(1, static_cast<int>(m->slots));
-        w.data_address = m->data_address;
+        w.data_address = ReachableAddress(m->data_address, c->peer());
         w.connection = c;
         worker_of_[c.get()] = w.id;
         log_->info("worker {} ({}) joined: {} slots, data plane at {}", w.id, w.name, w.slots,
@@ -721,14 +737,17 @@ Status MasterService::Impl::RunStep(Step& step) {
 }
 
 Status MasterService::Impl::AwaitWorkers() {
+  const size_t wanted = static_cast<size_t>(std::max(1, options_.min_workers));
   std::unique_lock<std::mutex> lock(mu_);
-  const bool any = queue_cv_.wait_for(lock, options_.worker_wait,
-                                      [&] { return stopping_ || cancelled_ || !workers_.empty(); });
+  const bool enough = queue_cv_.wait_for(lock, options_.worker_wait, [&] {
+    return stopping_ || cancelled_ || workers_.size() >= wanted;
+  });
   if (stopping_ || cancelled_) return AbortedError("job cancelled");
-  if (!any) {
-    return UnavailableError("no worker registered within " +
+  if (!enough) {
+    return UnavailableError(std::to_string(workers_.size()) + " of " + std::to_string(wanted) +
+                            " workers registered within " +
                             std::to_string(options_.worker_wait.count()) +
-                            " ms; start some with `mrtrain worker --master ADDRESS`");
+                            " ms; start them with `mrtrain worker --master ADDRESS`");
   }
   job_workers_.clear();
   for (const auto& [id, w] : workers_) job_workers_.push_back(id);
@@ -745,7 +764,11 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
   {
     std::lock_guard<std::mutex> lock(mu_);
     schedulers_[index] = std::make_unique<TaskScheduler>(partitions_[index], spec.max_attempts);
-    for (uint32_t id : job_workers_) schedulers_[index]->AddWorker(WorkerKey(id), workers_[id].slots);
+    // Each worker gets two tasks per slot: the second waits in its queue, so a slot never idles
+    // for the round trip of a MapTaskDone and the next RunMapTask.
+    for (uint32_t id : job_workers_) {
+      schedulers_[index]->AddWorker(WorkerKey(id), kTasksPerSlot * workers_[id].slots);
+    }
     schedulers_[index]->StartRound();
     step.scheduler = schedulers_[index].get();
   }

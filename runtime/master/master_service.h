@@ -14,7 +14,9 @@ namespace mrtrain::runtime {
 
 struct MasterOptions {
   std::string listen_address;  // "host:port" (port 0 picks one) or "inproc://"
-  // How long a job waits for its first worker before it fails.
+  // A job starts once this many workers have registered (all that are there then take part),
+  // and fails if they have not within worker_wait.
+  int min_workers = 1;
   std::chrono::milliseconds worker_wait{60000};
   // The bound on each step of a job (a round's map tasks, its reduces, an evaluation, a save):
   // past it the job fails naming what it still waits for.

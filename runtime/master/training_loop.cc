@@ -109,8 +109,38 @@ std::string EpochReport::ToJson() const {
   j["train_sec"] = train_sec;
   j["epoch_sec"] = epoch_sec;
   j["elapsed_sec"] = elapsed_sec;
+  j["eta_sec"] = eta_sec;
   j["skipped_records"] = skipped_records;
   return j.dump();
+}
+
+Result<EpochReport> EpochReport::FromJson(const std::string& json) {
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return CorruptionError("not an epoch report: " + json.substr(0, 200));
+  EpochReport r;
+  try {
+    r.epoch = j.at("epoch").get<int64_t>();
+    r.epochs = j.at("epochs").get<int64_t>();
+    r.examples = j.at("examples").get<int64_t>();
+    r.train_loss = j.at("train_loss").get<double>();
+    r.train_accuracy = j.at("train_accuracy").get<double>();
+    if (j.contains("test_loss")) r.test_loss = j["test_loss"].get<double>();
+    if (j.contains("test_accuracy")) r.test_accuracy = j["test_accuracy"].get<double>();
+    if (j.contains("validation_loss")) r.validation_loss = j["validation_loss"].get<double>();
+    if (j.contains("validation_accuracy")) {
+      r.validation_accuracy = j["validation_accuracy"].get<double>();
+    }
+    r.learning_rate = j.at("learning_rate").get<double>();
+    r.examples_per_sec = j.at("examples_per_sec").get<double>();
+    r.train_sec = j.at("train_sec").get<double>();
+    r.epoch_sec = j.at("epoch_sec").get<double>();
+    r.elapsed_sec = j.at("elapsed_sec").get<double>();
+    r.skipped_records = j.at("skipped_records").get<int64_t>();
+    if (j.contains("eta_sec")) r.eta_sec = j["eta_sec"].get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    return CorruptionError(std::string("bad epoch report: ") + e.what());
+  }
+  return r;
 }
 
 std::string EpochReport::ToLine() const {

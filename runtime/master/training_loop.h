@@ -41,6 +41,9 @@ struct EpochReport {
 
   // One JSON object on one line (no trailing newline).
   std::string ToJson() const;
+  // Reads what ToJson wrote (how a submit client gets the master's reports). kCorruption for
+  // anything else.
+  static Result<EpochReport> FromJson(const std::string& json);
   // "epoch 3/10 train_loss=0.4123 ... test_accuracy=0.8512 examples/s=... elapsed=2.1s eta=4.9s"
   std::string ToLine() const;
 };

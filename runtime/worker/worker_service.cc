@@ -34,6 +34,7 @@ namespace {
 
 using Params = std::shared_ptr<const ModelState>;
 
+
 std::string DefaultName() {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "worker");
@@ -107,6 +108,16 @@ struct WorkerJob {
 
 using AckKey = std::tuple<uint64_t, int64_t, int64_t, int64_t, int32_t>;  // job step part shard att
 
+// A map task whose runs are pushed and whose acknowledgements are awaited. The compute slot is
+// free meanwhile: the last acknowledgement (on the transport thread) reports the task.
+struct PendingPushes {
+  msg::MapTaskDone done;  // sent once every shard has acknowledged
+  std::vector<AckKey> keys;
+  int64_t remaining = 0;
+  bool finished = false;  // reported (done, failed or timed out)
+  TimerHandle timeout;
+};
+
 }  // namespace
 
 class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
@@ -118,7 +129,10 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
         shard_pool_(std::max(2u, std::thread::hardware_concurrency())) {}
 
   Status Start();
-  Status Wait() { return finished_future_.get(); }
+  std::optional<Status> Wait(std::chrono::milliseconds timeout) {
+    if (finished_future_.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+    return finished_future_.get();
+  }
   void Stop(const Status& why);
 
  private:
@@ -157,7 +171,9 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Status SetUpJob(const msg::JobSpecText& text, msg::JobReady* ready);
   Status StartTraining(const msg::StartTraining& start);
   Status LoadPartition(const msg::LoadPartition& task, msg::PartitionLoaded* loaded);
-  Status RunMap(const msg::RunMapTask& task, msg::MapTaskDone* done);
+  // Computes the task and pushes its runs; MapTaskDone follows when every shard has
+  // acknowledged. An error means the task failed and nothing more will be reported.
+  Status RunMap(const msg::RunMapTask& task);
   Status Evaluate(const msg::EvaluateTask& task, msg::EvalDone* done);
   Result<Params> ParamsAfter(WorkerJob& job, const TrainingParts& parts, int64_t updates);
   Result<Params> Pull(WorkerJob& job, const TrainingParts& parts, int64_t updates);
@@ -184,7 +200,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   std::map<std::string, std::shared_ptr<Connection>> peers_;       // guarded by mu_
   uint64_t next_request_ = 1;                                      // guarded by mu_
   std::map<uint64_t, std::promise<Result<msg::ParamsReply>>> pulls_;  // guarded by mu_
-  std::map<AckKey, std::promise<Result<msg::PushAck>>> acks_;         // guarded by mu_
+  std::map<AckKey, std::shared_ptr<PendingPushes>> acks_;             // guarded by mu_
   bool finished_ = false;                                          // guarded by mu_
   std::promise<Status> finished_promise_;
   std::shared_future<Status> finished_future_ = finished_promise_.get_future().share();
@@ -244,7 +260,6 @@ Status WorkerService::Impl::Start() {
 
 void WorkerService::Impl::Finish(const Status& status) {
   std::vector<std::promise<Result<msg::ParamsReply>>> pulls;
-  std::vector<std::promise<Result<msg::PushAck>>> acks;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!registered_set_) {
@@ -254,13 +269,11 @@ void WorkerService::Impl::Finish(const Status& status) {
     if (finished_) return;
     finished_ = true;
     for (auto& [id, p] : pulls_) pulls.push_back(std::move(p));
-    for (auto& [key, p] : acks_) acks.push_back(std::move(p));
     pulls_.clear();
     acks_.clear();
   }
   const Status failed = UnavailableError("the worker is stopping");
   for (auto& p : pulls) p.set_value(failed);
-  for (auto& p : acks) p.set_value(failed);
   finished_promise_.set_value(status);
 }
 
@@ -434,9 +447,8 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       auto m = msg::DecodeAs<msg::RunMapTask>(payload);
       if (!m.ok()) return bad(m.status());
       Spawn(compute_, [this, m = std::move(*m)] {
-        msg::MapTaskDone done;
-        Status s = RunMap(m, &done);
-        if (s.ok()) return ToMaster(done);
+        Status s = RunMap(m);
+        if (s.ok()) return;
         msg::TaskFailed f;
         f.job_id = m.job_id;
         f.kind = msg::TaskKind::kMap;
@@ -508,7 +520,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
     }
     case MessageType::kShutdown: {
       auto m = msg::DecodeAs<msg::Shutdown>(payload);
-      log_->info("the master asked this worker to stop: {}", m.ok() ? m->reason : "?");
+      log_->debug("the master asked this worker to stop: {}", m.ok() ? m->reason : "?");
       Finish(Status::Ok());
       return;
     }
@@ -549,11 +561,28 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
   } else if (type == MessageType::kPushAck) {
     auto m = msg::DecodeAs<msg::PushAck>(payload);
     if (!m.ok()) return log_->error("bad PushAck: {}", m.status().ToString());
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = acks_.find(AckKey{m->job_id, m->step, m->partition, m->shard, m->attempt});
-    if (it == acks_.end()) return;
-    it->second.set_value(std::move(*m));
-    acks_.erase(it);
+    std::shared_ptr<PendingPushes> task;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = acks_.find(AckKey{m->job_id, m->step, m->partition, m->shard, m->attempt});
+      if (it == acks_.end()) return;  // its task already failed or timed out
+      task = std::move(it->second);
+      acks_.erase(it);
+      if (m->error.empty() && --task->remaining > 0) return;
+          for (const AckKey& key : task->keys) acks_.erase(key);
+      task->finished = true;
+      task->timeout.Cancel();
+    }
+    if (m->error.empty()) return ToMaster(task->done);
+    msg::TaskFailed f;
+    f.job_id = task->done.job_id;
+    f.kind = msg::TaskKind::kMap;
+    f.epoch = task->done.epoch;
+    f.round = task->done.round;
+    f.partition = task->done.partition;
+    f.attempt = task->done.attempt;
+    ReportFailure(f, UnavailableError("reducer shard " + std::to_string(m->shard) +
+                                      " refused the run: " + m->error));
   } else {
     log_->warn("ignoring {} from a peer", MessageTypeName(static_cast<uint16_t>(type)));
   }
@@ -791,7 +820,7 @@ Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingPa
   return future.get();
 }
 
-Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, msg::MapTaskDone* done) {
+Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
   std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
   if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
@@ -807,10 +836,12 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, msg::MapTaskDone
   }
   // Push one run to every shard, empty ones too: a shard reduces once it has every partition's.
   const int64_t num_shards = static_cast<int64_t>(parts->shard_addresses.size());
-  std::vector<std::future<Result<msg::PushAck>>> acks;
-  int64_t bytes_sent = 0;
+  auto pending = std::make_shared<PendingPushes>();
+  pending->done = msg::MapTaskDone{task.job_id,           task.epoch,        task.round,
+                                   task.partition,        task.attempt,      output.stats.loss_sum,
+                                   output.stats.examples, output.stats.correct, 0};
+  std::vector<std::string> payloads(num_shards);
   for (int64_t s = 0; s < num_shards; ++s) {
-    MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<Connection> peer, Peer(parts->shard_addresses[s]));
     msg::PushRun push;
     push.job_id = task.job_id;
     push.epoch = task.epoch;
@@ -820,33 +851,51 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, msg::MapTaskDone
     push.shard = s;
     push.attempt = task.attempt;
     msg::SetRun(std::move(output.runs[s]), &push);
-    MRTRAIN_ASSIGN_OR_RETURN(std::string payload, msg::Encode(push));
-    push = msg::PushRun();  // the payload has the bytes now
-    bytes_sent += static_cast<int64_t>(payload.size());
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (finished_) return UnavailableError("the worker is stopping");
-      acks.push_back(
-          acks_[AckKey{task.job_id, task.step, task.partition, s, task.attempt}].get_future());
-    }
-    // Blocks while the connection is over its send budget: a slow reducer makes us wait.
-    MRTRAIN_RETURN_IF_ERROR(peer->Send(MessageType::kPushRun, std::move(payload)));
+    MRTRAIN_ASSIGN_OR_RETURN(payloads[s], msg::Encode(push));
+    pending->done.bytes_sent += static_cast<int64_t>(payloads[s].size());
+    pending->keys.push_back(AckKey{task.job_id, task.step, task.partition, s, task.attempt});
   }
+  pending->remaining = num_shards;
+  {
+    // Registered before the first send: an acknowledgement may come back at once.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return UnavailableError("the worker is stopping");
+    for (const AckKey& key : pending->keys) acks_[key] = pending;
+  }
+  // Whatever stops the pushes (a failed send, no acknowledgement in time) fails the task once.
+  auto give_up = [this, pending](const Status& why) -> Status {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending->finished) return Status::Ok();
+    pending->finished = true;
+    for (const AckKey& key : pending->keys) acks_.erase(key);
+    return why;
+  };
   for (int64_t s = 0; s < num_shards; ++s) {
-    const std::string what = "acknowledgement of the push to reducer shard " + std::to_string(s);
-    MRTRAIN_ASSIGN_OR_RETURN(msg::PushAck ack, Await(acks[s], options_.reply_timeout, what));
-    if (!ack.error.empty()) return UnavailableError("reducer shard " + std::to_string(s) +
-                                                    " refused the run: " + ack.error);
+    auto peer = Peer(parts->shard_addresses[s]);
+    // Blocks while the connection is over its send budget: a slow reducer makes us wait.
+    Status sent = peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(payloads[s]))
+                            : peer.status();
+    if (!sent.ok()) return give_up(sent.WithContext("push to reducer shard " + std::to_string(s)));
   }
-  done->job_id = task.job_id;
-  done->epoch = task.epoch;
-  done->round = task.round;
-  done->partition = task.partition;
-  done->attempt = task.attempt;
-  done->loss_sum = output.stats.loss_sum;
-  done->examples = output.stats.examples;
-  done->correct = output.stats.correct;
-  done->bytes_sent = bytes_sent;
+  std::weak_ptr<Impl> weak = shared_from_this();
+  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, give_up, task] {
+    auto self = weak.lock();
+    if (!self) return;
+    Status timed_out = give_up(DeadlineExceededError(
+        "no acknowledgement of the pushes from every reducer shard within the reply timeout"));
+    if (timed_out.ok()) return;
+    msg::TaskFailed f;
+    f.job_id = task.job_id;
+    f.kind = msg::TaskKind::kMap;
+    f.epoch = task.epoch;
+    f.round = task.round;
+    f.partition = task.partition;
+    f.attempt = task.attempt;
+    self->ReportFailure(f, timed_out);
+  });
+  std::lock_guard<std::mutex> lock(mu_);
+  pending->timeout = timer;
+  if (pending->finished) timer.Cancel();
   return Status::Ok();
 }
 
@@ -975,7 +1024,9 @@ WorkerService::~WorkerService() { Stop(); }
 
 Status WorkerService::Start() { return impl_->Start(); }
 
-Status WorkerService::Wait() { return impl_->Wait(); }
+std::optional<Status> WorkerService::Wait(std::chrono::milliseconds timeout) {
+  return impl_->Wait(timeout);
+}
 
 void WorkerService::Stop() { impl_->Stop(Status::Ok()); }
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "engine/base/status.h"
@@ -44,9 +45,10 @@ class WorkerService {
   // from connecting.
   Status Start();
 
-  // Blocks until the master tells the worker to shut down (OK) or the connection to the master
-  // is lost (kUnavailable), or Stop() is called.
-  Status Wait();
+  // Waits up to `timeout` for the worker's end: OK when the master told it to shut down (or
+  // Stop() was called), kUnavailable when the connection to the master was lost. nullopt while
+  // it still runs.
+  std::optional<Status> Wait(std::chrono::milliseconds timeout);
 
   // Closes the connections and stops the pools, failing whatever waits. Idempotent.
   void Stop();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <future>
 #include <map>
@@ -11,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "engine/base/log.h"
 #include "engine/tensor/param_key.h"
@@ -43,7 +45,7 @@ runtime::TcpOptions TcpOptionsWithSecret(const std::string& secret) {
 
 // ---- The child: every reducer shard in one process ----
 
-// What the child's transport thread records for its main thread. Thread-safe.
+// What the child's threads record for its main thread. Thread-safe.
 class ShardHostTally {
  public:
   void AddFloats(int64_t n) {
@@ -59,10 +61,13 @@ class ShardHostTally {
     ++closed_;
     changed_.notify_all();
   }
-  // Waits until `connections` have closed; true when all went well and `floats` arrived.
-  bool WaitAndCheck(int connections, int64_t floats) {
+  void WaitClosed(int connections) {
     std::unique_lock<std::mutex> lock(mu_);
     changed_.wait(lock, [&] { return closed_ >= connections; });
+  }
+  // True when nothing failed and exactly `floats` were decoded.
+  bool Check(int64_t floats) {
+    std::lock_guard<std::mutex> lock(mu_);
     if (floats_ != floats) {
       Log()->error("the shard host decoded {} floats, expected {}", floats_, floats);
     }
@@ -78,13 +83,7 @@ class ShardHostTally {
 };
 
 // What a reducer shard host does with a push: decode it fully, take the run, acknowledge it.
-// On the transport thread, as the worker feeds its ShardHost from its event loop.
-Status AcceptPush(Connection& connection, MessageType type, const std::string& payload,
-                  ShardHostTally* tally) {
-  if (type != MessageType::kPushRun) {
-    return CorruptionError("the shard host got a " +
-                           runtime::MessageTypeName(static_cast<uint16_t>(type)));
-  }
+Status AcceptPush(Connection& connection, const std::string& payload, ShardHostTally* tally) {
   msg::PushRun push;
   MRTRAIN_RETURN_IF_ERROR(msg::Decode(payload, &push));
   shuffle::Run run = msg::TakeRun(&push);
@@ -98,9 +97,61 @@ Status AcceptPush(Connection& connection, MessageType type, const std::string& p
   return runtime::SendMessage(connection, ack);
 }
 
+// Threads that accept pushes, as the worker's shard pool does: the transport thread hands each
+// payload over and goes back to reading. Thread-safe; Join() before the tally goes away.
+class PushPool {
+ public:
+  PushPool(int threads, ShardHostTally* tally) : tally_(tally) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~PushPool() { Join(); }
+
+  void Add(std::shared_ptr<Connection> from, std::string payload) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.emplace_back(std::move(from), std::move(payload));
+    ready_.notify_one();
+  }
+  // Accepts what is queued, then ends the threads.
+  void Join() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      ready_.notify_all();
+    }
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mu_);
+      ready_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      auto [from, payload] = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      Status accepted = AcceptPush(*from, payload, tally_);
+      if (accepted.ok()) continue;
+      Log()->error("shard host: {}", accepted.ToString());
+      tally_->MarkFailed();
+      from->Close();
+    }
+  }
+
+  ShardHostTally* const tally_;
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<std::pair<std::shared_ptr<Connection>, std::string>> queue_;  // guarded by mu_
+  bool stop_ = false;                                                      // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
 int ServeShards(const std::function<void(const std::string&)>& announce,
                 const ShuffleOptions& options, const std::string& secret) {
-  ShardHostTally tally;  // outlives the transport, whose callbacks use it
+  // Both outlive the transport, whose callbacks use them.
+  ShardHostTally tally;
+  PushPool pool(static_cast<int>(std::max(2u, std::thread::hardware_concurrency())), &tally);
   Result<std::unique_ptr<runtime::Transport>> transport =
       runtime::MakeTcpTransport(TcpOptionsWithSecret(secret));
   if (!transport.ok()) {
@@ -108,11 +159,10 @@ int ServeShards(const std::function<void(const std::string&)>& announce,
     return 1;
   }
   ConnectionHandler handler;
-  handler.on_message = [&tally](const std::shared_ptr<Connection>& c, MessageType type,
-                                std::string payload) {
-    Status accepted = AcceptPush(*c, type, payload, &tally);
-    if (accepted.ok()) return;
-    Log()->error("shard host: {}", accepted.ToString());
+  handler.on_message = [&](const std::shared_ptr<Connection>& c, MessageType type,
+                           std::string payload) {
+    if (type == MessageType::kPushRun) return pool.Add(c, std::move(payload));
+    Log()->error("shard host: got a {}", runtime::MessageTypeName(static_cast<uint16_t>(type)));
     tally.MarkFailed();
     c->Close();
   };
@@ -127,10 +177,11 @@ int ServeShards(const std::function<void(const std::string&)>& announce,
     return 1;
   }
   announce(*address);
-  bool ok = tally.WaitAndCheck(
-      options.shards, options.params * options.senders * (options.warmup_tasks + options.tasks));
+  tally.WaitClosed(options.shards);
   (*transport)->Stop();
-  return ok ? 0 : 2;
+  pool.Join();
+  const int64_t floats = options.params * options.senders * (options.warmup_tasks + options.tasks);
+  return tally.Check(floats) ? 0 : 2;
 }
 
 // ---- The parent: map tasks pushing runs ----

@@ -30,9 +30,9 @@ struct ShuffleThroughput {
 //
 //   this process (mapper)                          child process (reducer shard host)
 //   `senders` threads, each one map task a wave    TcpTransport, Listen("127.0.0.1:0")
-//     SetRun -> Encode -> Connection::Send  ──►    on the transport thread, per PushRun:
-//     (one PushRun per shard, one connection         Decode -> TakeRun -> send PushAck
-//      per shard, shared by the senders)
+//     SetRun -> Encode -> Connection::Send  ──►    the transport thread hands each PushRun to
+//     (one PushRun per shard, one connection         a pool (the worker's shard pool), which
+//      per shard, shared by the senders)             does Decode -> TakeRun -> send PushAck
 //     wait for every shard's PushAck        ◄──
 //
 // Both ends use MakeTcpTransport with the HMAC handshake and a secret generated for the run,

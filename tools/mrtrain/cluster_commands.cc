@@ -1,0 +1,241 @@
+// The cluster's commands: master, worker, submit and status.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/master/master_service.h"
+#include "runtime/worker/worker_service.h"
+#include "tools/launch/process_group.h"
+#include "tools/mrtrain/cluster_flags.h"
+#include "tools/mrtrain/commands.h"
+#include "tools/mrtrain/progress_printer.h"
+#include "tools/mrtrain/submit_client.h"
+
+namespace mrtrain::tools {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct MasterFlags {
+  ClusterFlags cluster;
+  std::string listen = "0.0.0.0:7070";
+  std::string address_file;
+  int worker_wait_sec = 60;
+  int min_workers = 1;
+};
+
+int Master(const MasterFlags& flags) {
+  ScopedSignalForwarding signals;
+  auto transport = MakeClusterTransport(flags.cluster);
+  if (!transport.ok()) {
+    std::fprintf(stderr, "mrtrain master: %s\n", transport.status().message().c_str());
+    return 2;
+  }
+  runtime::MasterOptions options;
+  options.listen_address = flags.listen;
+  options.worker_wait = std::chrono::seconds(flags.worker_wait_sec);
+  options.min_workers = flags.min_workers;
+  runtime::MasterService master(transport->get(), options);
+  auto address = master.Start();
+  if (!address.ok()) {
+    std::fprintf(stderr, "mrtrain master: cannot listen on %s: %s\n", flags.listen.c_str(),
+                 address.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("master listening on %s\n", address->c_str());
+  std::fflush(stdout);
+  if (!flags.address_file.empty()) {
+    Status written = WriteFileAtomically(flags.address_file, *address);
+    if (!written.ok()) {
+      std::fprintf(stderr, "mrtrain master: %s\n", written.ToString().c_str());
+      return 1;
+    }
+  }
+  while (signals.received_signal() == 0) std::this_thread::sleep_for(100ms);
+  master.Stop(/*shutdown_workers=*/true);
+  (*transport)->Stop();
+  return 0;
+}
+
+struct WorkerFlags {
+  ClusterFlags cluster;
+  std::string master;
+  std::string listen;
+  int slots = 0;
+  std::string name;
+};
+
+int Worker(const WorkerFlags& flags) {
+  ScopedSignalForwarding signals;
+  auto master = MasterAddress(flags.master);
+  if (!master.ok()) {
+    std::fprintf(stderr, "mrtrain worker: %s\n", master.status().message().c_str());
+    return 2;
+  }
+  auto transport = MakeClusterTransport(flags.cluster);
+  if (!transport.ok()) {
+    std::fprintf(stderr, "mrtrain worker: %s\n", transport.status().message().c_str());
+    return 2;
+  }
+  runtime::WorkerOptions options;
+  options.master_address = *master;
+  // Other workers must reach this one's data plane: on a cluster every interface (the master
+  // tells them the address it sees us on), on loopback only loopback.
+  options.data_address =
+      !flags.listen.empty() ? flags.listen : IsLoopback(*master) ? "127.0.0.1:0" : "0.0.0.0:0";
+  options.slots = flags.slots;
+  options.name = flags.name;
+  runtime::WorkerService worker(transport->get(), options);
+  Status started = worker.Start();
+  if (!started.ok()) {
+    std::fprintf(stderr, "mrtrain worker: %s\n", started.ToString().c_str());
+    return 1;
+  }
+  std::optional<Status> ended;
+  while (!ended && signals.received_signal() == 0) ended = worker.Wait(100ms);
+  worker.Stop();
+  (*transport)->Stop();
+  if (ended && !ended->ok()) {
+    std::fprintf(stderr, "mrtrain worker: %s\n", ended->ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+struct SubmitFlags {
+  ClusterFlags cluster;
+  std::string master;
+  std::string spec_path;
+  std::vector<std::string> overrides;
+  bool resume = false;
+  std::string progress = "auto";
+};
+
+int Submit(const SubmitFlags& flags) {
+  ScopedSignalForwarding signals;
+  auto master = MasterAddress(flags.master);
+  auto job = ReadJob(flags.spec_path, flags.overrides, flags.resume);
+  if (!master.ok() || !job.ok()) {
+    std::fprintf(stderr, "mrtrain submit: %s\n",
+                 (master.ok() ? job.status() : master.status()).message().c_str());
+    return 2;
+  }
+  auto transport = MakeClusterTransport(flags.cluster);
+  if (!transport.ok()) {
+    std::fprintf(stderr, "mrtrain submit: %s\n", transport.status().message().c_str());
+    return 2;
+  }
+  ProgressPrinter printer(stdout, flags.progress == "bar" ||
+                                      (flags.progress == "auto" && isatty(STDOUT_FILENO)));
+  JobOutcome outcome = FollowJob(**transport, *master, std::move(*job), printer, &signals);
+  (*transport)->Stop();
+  std::fprintf(outcome.exit_code == 0 ? stdout : stderr, "%s\n", outcome.summary.c_str());
+  return outcome.exit_code;
+}
+
+struct StatusFlags {
+  ClusterFlags cluster;
+  std::string master;
+  bool json = false;
+};
+
+int PrintStatus(const StatusFlags& flags) {
+  auto master = MasterAddress(flags.master);
+  if (!master.ok()) {
+    std::fprintf(stderr, "mrtrain status: %s\n", master.status().message().c_str());
+    return 2;
+  }
+  auto transport = MakeClusterTransport(flags.cluster);
+  if (!transport.ok()) {
+    std::fprintf(stderr, "mrtrain status: %s\n", transport.status().message().c_str());
+    return 2;
+  }
+  auto status = QueryStatus(**transport, *master);
+  (*transport)->Stop();
+  if (!status.ok()) {
+    std::fprintf(stderr, "mrtrain status: %s\n", status.status().ToString().c_str());
+    return 1;
+  }
+  if (flags.json) {
+    std::printf("%s\n", status->c_str());
+    return 0;
+  }
+  const nlohmann::json j = nlohmann::json::parse(*status, nullptr, false);
+  if (!j.is_object()) {
+    std::fprintf(stderr, "mrtrain status: the master sent no JSON object\n");
+    return 1;
+  }
+  std::printf("master %s: %zu workers, %zu jobs\n", master->c_str(), j["workers"].size(),
+              j["jobs"].size());
+  for (const auto& w : j["workers"]) {
+    std::printf("  worker %d  %-24s slots=%d  data=%s\n", w.value("id", 0),
+                w.value("name", std::string()).c_str(), w.value("slots", 0),
+                w.value("data_address", std::string()).c_str());
+  }
+  for (const auto& job : j["jobs"]) {
+    std::printf("  job %d  %-24s %-9s epochs %lld/%lld%s%s\n", job.value("id", 0),
+                job.value("name", std::string()).c_str(),
+                job.value("state", std::string()).c_str(),
+                static_cast<long long>(job.value("epochs_done", 0LL)),
+                static_cast<long long>(job.value("epochs", 0LL)),
+                job.contains("error") ? "  " : "",
+                job.value("error", std::string()).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddClusterCommands(CLI::App& app, int* exit_code) {
+  auto master = std::make_shared<MasterFlags>();
+  CLI::App* m = app.add_subcommand("master", "Run a master: workers register, jobs are submitted");
+  m->add_option("--listen", master->listen, "HOST:PORT to listen on (port 0 picks a free one)");
+  m->add_option("--address-file", master->address_file,
+                "Write the bound HOST:PORT here once listening (for scripts)");
+  m->add_option("--min-workers", master->min_workers,
+                "Workers a job waits for before it starts")
+      ->check(CLI::Range(1, 100000));
+  m->add_option("--worker-wait", master->worker_wait_sec,
+                "Seconds a job waits for --min-workers workers before it fails");
+  AddClusterFlags(m, &master->cluster);
+  m->callback([master, exit_code] { *exit_code = Master(*master); });
+
+  auto worker = std::make_shared<WorkerFlags>();
+  CLI::App* w = app.add_subcommand("worker", "Run a worker for a master");
+  w->add_option("--master", worker->master, "The master's HOST:PORT; else $MASTER_ADDR:$MASTER_PORT");
+  w->add_option("--listen", worker->listen,
+                "HOST:PORT for the data plane (default: any port, all interfaces; loopback "
+                "when the master is on loopback)");
+  w->add_option("--slots", worker->slots, "Tasks run at once (default: the number of cores)");
+  w->add_option("--name", worker->name, "Name on the status page (default: host:pid)");
+  AddClusterFlags(w, &worker->cluster);
+  w->callback([worker, exit_code] { *exit_code = Worker(*worker); });
+
+  auto submit = std::make_shared<SubmitFlags>();
+  CLI::App* s = app.add_subcommand("submit", "Run a job on a cluster and follow it");
+  s->add_option("job", submit->spec_path, "Job spec (YAML)")->required();
+  s->add_option("--master", submit->master, "The master's HOST:PORT; else $MASTER_ADDR:$MASTER_PORT");
+  s->add_option("--set", submit->overrides, "Override a spec key (repeatable)");
+  s->add_flag("--resume", submit->resume,
+              "Continue from the newest valid checkpoint in output.dir/checkpoints");
+  s->add_option("--progress", submit->progress, "auto, bar or lines")
+      ->check(CLI::IsMember({"auto", "bar", "lines"}));
+  AddClusterFlags(s, &submit->cluster);
+  s->callback([submit, exit_code] { *exit_code = Submit(*submit); });
+
+  auto status = std::make_shared<StatusFlags>();
+  CLI::App* st = app.add_subcommand("status", "List a master's workers and jobs");
+  st->add_option("--master", status->master, "The master's HOST:PORT; else $MASTER_ADDR:$MASTER_PORT");
+  st->add_flag("--json", status->json, "Print the master's JSON as it is");
+  AddClusterFlags(st, &status->cluster);
+  st->callback([status, exit_code] { *exit_code = PrintStatus(*status); });
+}
+
+}  // namespace mrtrain::tools

@@ -1,0 +1,61 @@
+#include "tools/mrtrain/cluster_flags.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include "runtime/checkpoint/atomic_file.h"
+#include "runtime/protocol/handshake.h"
+
+namespace mrtrain::tools {
+
+void AddClusterFlags(CLI::App* cmd, ClusterFlags* flags) {
+  cmd->add_option("--secret-file", flags->secret_file,
+                  std::string("File holding the cluster secret (chmod 600); else $") +
+                      kSecretEnv);
+  cmd->add_flag("--insecure", flags->insecure,
+                "Run without a cluster secret (only the protocol version is checked)");
+}
+
+Result<std::unique_ptr<runtime::Transport>> MakeClusterTransport(const ClusterFlags& flags) {
+  runtime::TcpOptions options;
+  auto secret = runtime::LoadClusterSecret(flags.secret_file, kSecretEnv);
+  if (secret.ok()) {
+    options.handshake.secret = std::move(*secret);
+  } else if (secret.status().code() == StatusCode::kNotFound && flags.insecure) {
+    options.handshake.insecure = true;
+  } else if (secret.status().code() == StatusCode::kNotFound) {
+    return InvalidArgumentError(std::string("no cluster secret: give --secret-file FILE or set $") +
+                                kSecretEnv + " (the same on every node), or --insecure");
+  } else {
+    return secret.status();
+  }
+  return runtime::MakeTcpTransport(options);
+}
+
+Result<std::string> MasterAddress(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* host = std::getenv("MASTER_ADDR");
+  if (!host || !*host) {
+    return InvalidArgumentError("no master: give --master HOST:PORT or set MASTER_ADDR");
+  }
+  const char* port = std::getenv("MASTER_PORT");
+  return std::string(host) + ":" +
+         (port && *port ? std::string(port) : std::to_string(kDefaultMasterPort));
+}
+
+bool IsLoopback(const std::string& address) {
+  return address.rfind("127.", 0) == 0 || address.rfind("localhost:", 0) == 0 ||
+         address.rfind("[::1]:", 0) == 0;
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = runtime::TempPathFor(path);
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) return IOError("cannot write " + tmp);
+  }
+  return runtime::CommitTempFile(tmp, path);
+}
+
+}  // namespace mrtrain::tools

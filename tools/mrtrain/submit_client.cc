@@ -1,0 +1,166 @@
+#include "tools/mrtrain/submit_client.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "jobs/spec/job_spec.h"
+
+namespace mrtrain::tools {
+namespace {
+
+using namespace std::chrono_literals;
+namespace msg = runtime::msg;
+
+// A connection to the master whose replies land in promises the caller waits on.
+Result<std::shared_ptr<runtime::Connection>> Connect(runtime::Transport& transport,
+                                                     const std::string& address,
+                                                     runtime::ConnectionHandler handler) {
+  std::promise<Result<std::shared_ptr<runtime::Connection>>> connected;
+  auto future = connected.get_future();
+  transport.Connect(address, std::move(handler),
+                    [&connected](Result<std::shared_ptr<runtime::Connection>> c) {
+                      connected.set_value(std::move(c));
+                    });
+  Result<std::shared_ptr<runtime::Connection>> c = future.get();  // Connect is bounded
+  if (!c.ok()) return c.status().WithContext("cannot reach the master at " + address);
+  return c;
+}
+
+}  // namespace
+
+Result<msg::JobSpecText> ReadJob(const std::string& path,
+                                 const std::vector<std::string>& overrides, bool resume) {
+  // Parsed here first, so a bad spec fails before it travels, with the same file:line errors.
+  MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec, jobs::LoadJobSpec(path, overrides));
+  msg::JobSpecText job;
+  job.yaml = spec.text;
+  job.source = path;
+  job.overrides = overrides;
+  job.working_dir = std::filesystem::current_path().string();
+  job.resume = resume ? 1 : 0;
+  return job;
+}
+
+JobOutcome FollowJob(runtime::Transport& transport, const std::string& address,
+                     msg::JobSpecText job, runtime::TrainingObserver& observer,
+                     const ScopedSignalForwarding* interrupt) {
+  struct Shared {
+    std::mutex mu;
+    uint64_t job_id = 0;
+    std::promise<JobOutcome> outcome;
+    bool done = false;
+    void Finish(JobOutcome o) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (done) return;
+      done = true;
+      outcome.set_value(std::move(o));
+    }
+  };
+  auto shared = std::make_shared<Shared>();
+  runtime::ConnectionHandler handler;
+  handler.on_message = [shared, &observer](const std::shared_ptr<runtime::Connection>&,
+                                           runtime::MessageType type, std::string payload) {
+    switch (type) {
+      case runtime::MessageType::kRoundProgress: {
+        auto m = msg::DecodeAs<msg::RoundProgress>(payload);
+        if (m.ok()) observer.OnRound(m->epoch, m->round, m->rounds_per_epoch, m->epochs,
+                                     m->elapsed_sec);
+        return;
+      }
+      case runtime::MessageType::kEpochReport: {
+        auto m = msg::DecodeAs<msg::EpochReport>(payload);
+        if (!m.ok()) return;
+        auto report = runtime::EpochReport::FromJson(m->json_line);
+        if (report.ok()) observer.OnEpoch(*report);
+        return;
+      }
+      case runtime::MessageType::kJobStatus: {
+        auto m = msg::DecodeAs<msg::JobStatus>(payload);
+        if (!m.ok()) return shared->Finish({1, "bad status from the master: " + m.status().ToString()});
+        auto j = nlohmann::json::parse(m->json, nullptr, false);
+        if (m->state == msg::JobState::kQueued) {
+          std::lock_guard<std::mutex> lock(shared->mu);
+          shared->job_id = m->job_id;
+          return;
+        }
+        if (m->state == msg::JobState::kSucceeded) {
+          std::string summary = "model: " + j.value("model", std::string("?")) +
+                                " (NumPy: " + j.value("npz", std::string("?")) + ")";
+          if (j.value("finished_before", false)) {
+            summary = "the job had already finished all epochs; " + summary;
+          }
+          return shared->Finish({0, summary});
+        }
+        if (m->state == msg::JobState::kFailed) {
+          return shared->Finish({1, "job failed: " + j.value("error", m->json)});
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  };
+  handler.on_closed = [shared](const std::shared_ptr<runtime::Connection>&, const Status& s) {
+    shared->Finish({1, "lost the connection to the master: " + s.ToString()});
+  };
+  auto connection = Connect(transport, address, handler);
+  if (!connection.ok()) return {1, connection.status().ToString()};
+  Status sent = runtime::SendMessage(**connection, job);
+  if (!sent.ok()) return {1, "cannot submit: " + sent.ToString()};
+
+  std::future<JobOutcome> outcome = shared->outcome.get_future();
+  while (outcome.wait_for(100ms) != std::future_status::ready) {
+    const int signo = interrupt ? interrupt->received_signal() : 0;
+    if (signo == 0) continue;
+    uint64_t id;
+    {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      id = shared->job_id;
+    }
+    if (id != 0) (void)runtime::SendMessage(**connection, msg::CancelJob{id});
+    // The master fails the job at its next step; give it a moment to say so, then go.
+    outcome.wait_for(10s);
+    (*connection)->Close();
+    return {128 + signo, "interrupted: job " + std::to_string(id) + " cancelled"};
+  }
+  (*connection)->Close();
+  return outcome.get();
+}
+
+Result<std::string> QueryStatus(runtime::Transport& transport, const std::string& address) {
+  auto reply = std::make_shared<std::promise<Result<std::string>>>();
+  auto replied = std::make_shared<std::once_flag>();
+  runtime::ConnectionHandler handler;
+  handler.on_message = [reply, replied](const std::shared_ptr<runtime::Connection>&,
+                                        runtime::MessageType type, std::string payload) {
+    if (type != runtime::MessageType::kJobStatus) return;
+    auto m = msg::DecodeAs<msg::JobStatus>(payload);
+    std::call_once(*replied, [&] {
+      reply->set_value(m.ok() ? Result<std::string>(m->json) : Result<std::string>(m.status()));
+    });
+  };
+  handler.on_closed = [reply, replied](const std::shared_ptr<runtime::Connection>&,
+                                       const Status& s) {
+    std::call_once(*replied, [&] {
+      reply->set_value(UnavailableError("the master closed the connection: " + s.ToString()));
+    });
+  };
+  MRTRAIN_ASSIGN_OR_RETURN(auto connection, Connect(transport, address, handler));
+  MRTRAIN_RETURN_IF_ERROR(runtime::SendMessage(*connection, msg::StatusRequest{}));
+  auto future = reply->get_future();
+  if (future.wait_for(10s) != std::future_status::ready) {
+    connection->Close();
+    return DeadlineExceededError("the master at " + address + " did not answer within 10 s");
+  }
+  connection->Close();
+  return future.get();
+}
+
+}  // namespace mrtrain::tools
