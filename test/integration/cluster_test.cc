@@ -1,0 +1,326 @@
+// Multi-process tests of the distributed runtime: a real master and real worker processes of
+// the mrtrain binary on 127.0.0.1, ports picked by the OS, every wait bounded and every process
+// reaped (ProcessGroup), as a user would run them.
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "test/testing/temp_dir.h"
+#include "tools/data/synthetic.h"
+#include "tools/launch/process_group.h"
+
+namespace mrtrain {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+using tools::ProcessGroup;
+
+const char kBinary[] = "tools/mrtrain/mrtrain";
+const char kSecret[] = "MRTRAIN_SECRET=integration-test-secret-0123456789";
+
+struct Output {
+  int exit_code = -1;
+  std::string text;  // stdout and stderr
+};
+
+// Runs the binary to its end (bounded by `timeout`) with the test's secret.
+Output Mrtrain(const std::string& args, int timeout_sec = 120) {
+  const std::string cmd = std::string(kSecret) + " timeout " + std::to_string(timeout_sec) +
+                          " " + kBinary + " " + args + " 2>&1";
+  Output out;
+  std::FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.text.append(buf, n);
+  const int status = pclose(pipe);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+// A master and workers that stay up across the jobs of one test.
+class Cluster {
+ public:
+  explicit Cluster(TempDir& dir, int min_workers = 1) : dir_(dir) {
+    const std::string address_file = dir.File("master.address");
+    auto master = group_.Spawn({kBinary, "master", "--listen", "127.0.0.1:0", "--address-file",
+                                address_file, "--min-workers", std::to_string(min_workers),
+                                "--worker-wait", "60"},
+                               {kSecret}, dir.File("master.log"));
+    REQUIRE(master.ok());
+    master_ = *master;
+    auto address = group_.WaitForFile(address_file, 30s, master_);
+    INFO(address.status().ToString());
+    REQUIRE(address.ok());
+    address_ = *address;
+  }
+
+  // Starts `n` more workers, each with one task slot, and waits until the master lists them.
+  void AddWorkers(int n) {
+    for (int i = 0; i < n; ++i) {
+      const std::string name = "w" + std::to_string(workers_++);
+      auto pid = group_.Spawn({kBinary, "worker", "--master", address_, "--slots", "1", "--name",
+                               name},
+                              {kSecret}, dir_.File(name + ".log"));
+      REQUIRE(pid.ok());
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (static_cast<int>(Status()["workers"].size()) < workers_) {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+
+  nlohmann::json Status() {
+    Output out = Mrtrain("status --json --master " + address_, 30);
+    INFO(out.text);
+    REQUIRE(out.exit_code == 0);
+    return nlohmann::json::parse(out.text);
+  }
+
+  Output Submit(const std::string& spec, const std::string& extra = "") {
+    return Mrtrain("submit " + spec + " --master " + address_ + " " + extra);
+  }
+
+  const std::string& address() const { return address_; }
+  ProcessGroup& group() { return group_; }
+
+ private:
+  TempDir& dir_;
+  ProcessGroup group_;
+  pid_t master_ = 0;
+  std::string address_;
+  int workers_ = 0;
+};
+
+// A binary classification job on synthetic data; `extra` is appended to the spec.
+std::string WriteJob(TempDir& dir, const std::string& name, const std::string& model,
+                     const std::string& shuffle) {
+  if (!std::filesystem::exists(dir.File("train.svm"))) {
+    tools::SyntheticSpec s;
+    s.task = tools::SyntheticSpec::Task::kBinary;
+    s.features = 8;
+    s.rows = 3000;
+    s.seed = 3;
+    REQUIRE(tools::WriteSyntheticLibsvm(dir.File("train.svm"), s).ok());
+  }
+  return dir.Write(name + ".yaml",
+                   "data:\n"
+                   "  train: {path: " + dir.File("train.svm") +
+                       ", format: libsvm, partitions: 5, features: 8}\n"
+                       "  test: {path: " + dir.File("train.svm") +
+                       ", format: libsvm, partitions: 2, features: 8}\n"
+                       "model: " + model + "\n"
+                       "update: {rule: adam, learning_rate: 0.05}\n"
+                       "training: {epochs: 2, rounds_per_epoch: 6, seed: 7}\n"
+                       "shuffle: " + shuffle + "\n"
+                       "output: {dir: " + dir.File(name) + "}\n");
+}
+
+std::string ModelBytes(TempDir& dir, const std::string& name) {
+  return TempDir::Read(dir.File(name + "/model.mrt"));
+}
+
+TEST_CASE("the final model is byte-identical in local mode and on 1, 2 and 4 workers, with 1 "
+          "and 3 reducers and hash and sort shuffle",
+          "[integration]") {
+  TempDir dir;
+  const std::string mlp = "{type: mlp, hidden: [16], init: xavier, block_size: 8}";
+  // Reference: local mode, one process.
+  const std::string local = WriteJob(dir, "local", mlp, "{mode: hash, reducers: 1}");
+  Output ran = Mrtrain("run " + local);
+  INFO(ran.text);
+  REQUIRE(ran.exit_code == 0);
+  const std::string reference = ModelBytes(dir, "local");
+  REQUIRE(reference.size() > 100);
+
+  Cluster cluster(dir);
+  struct Variant {
+    int workers;  // in the cluster when the job starts
+    const char* shuffle;
+  };
+  // Workers stay connected between jobs; the master runs them one after another.
+  const Variant variants[] = {{1, "{mode: hash, reducers: 1}"},
+                              {1, "{mode: sort, reducers: 3}"},
+                              {2, "{mode: sort, reducers: 1}"},
+                              {2, "{mode: hash, reducers: 3}"},
+                              {4, "{mode: hash, reducers: 3}"},
+                              {4, "{mode: sort, reducers: 1}"}};
+  int workers = 0;
+  int i = 0;
+  for (const Variant& v : variants) {
+    if (v.workers > workers) {
+      cluster.AddWorkers(v.workers - workers);
+      workers = v.workers;
+    }
+    const std::string name = "cluster" + std::to_string(i++);
+    Output out = cluster.Submit(WriteJob(dir, name, mlp, v.shuffle));
+    INFO(v.workers << " workers, shuffle " << v.shuffle << "\n" << out.text);
+    REQUIRE(out.exit_code == 0);
+    CHECK(out.text.find("epoch 2/2 train_loss=") != std::string::npos);
+    CHECK(ModelBytes(dir, name) == reference);
+  }
+  // The status page lists the workers and every job with its outcome.
+  nlohmann::json status = cluster.Status();
+  CHECK(status["workers"].size() == 4);
+  REQUIRE(status["jobs"].size() == std::size(variants));
+  for (const auto& job : status["jobs"]) CHECK(job["state"] == "succeeded");
+}
+
+TEST_CASE("the master's bytes per epoch do not grow with the model's size", "[integration]") {
+  TempDir dir;
+  Cluster cluster(dir);
+  cluster.AddWorkers(2);
+  // Same data, rounds and partitions; the second model has 20,000 times the parameters.
+  const std::string small =
+      WriteJob(dir, "small", "{type: logistic, block_size: 4096}", "{reducers: 2}");
+  const std::string large =
+      WriteJob(dir, "large", "{type: mlp, hidden: [20000], block_size: 4096}", "{reducers: 2}");
+  auto bytes_of = [&](const std::string& spec) {
+    const int64_t before = cluster.Status()["control_bytes"].get<int64_t>();
+    Output out = cluster.Submit(spec);
+    INFO(out.text);
+    REQUIRE(out.exit_code == 0);
+    return cluster.Status()["control_bytes"].get<int64_t>() - before;
+  };
+  const int64_t small_bytes = bytes_of(small);
+  const int64_t large_bytes = bytes_of(large);
+  const auto small_size = std::filesystem::file_size(dir.File("small/model.mrt"));
+  const auto large_size = std::filesystem::file_size(dir.File("large/model.mrt"));
+  INFO("control-plane bytes: small model " << small_bytes << ", large model " << large_bytes
+                                           << "; model files " << small_size << " and "
+                                           << large_size);
+  REQUIRE(large_size > 1000 * small_size);
+  // Only the spec text and the numbers in the messages differ.
+  CHECK(large_bytes < small_bytes * 11 / 10);
+  CHECK(large_bytes < static_cast<int64_t>(large_size) / 10);
+}
+
+TEST_CASE("submit reports a failing job with its cause and a non-zero exit; the cluster serves "
+          "the next job",
+          "[integration]") {
+  TempDir dir;
+  Cluster cluster(dir);
+  cluster.AddWorkers(1);
+  const std::string good =
+      WriteJob(dir, "good", "{type: logistic}", "{reducers: 1}");
+  Output bad = cluster.Submit(good, "--set data.train.path=" + dir.File("missing.svm"));
+  INFO(bad.text);
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.text.find("missing.svm") != std::string::npos);
+  Output ok = cluster.Submit(good);
+  INFO(ok.text);
+  CHECK(ok.exit_code == 0);
+  nlohmann::json status = cluster.Status();
+  REQUIRE(status["jobs"].size() == 2);
+  CHECK(status["jobs"][0]["state"] == "failed");
+  CHECK(status["jobs"][1]["state"] == "succeeded");
+}
+
+TEST_CASE("a worker with the wrong secret is refused and the master keeps serving",
+          "[integration]") {
+  TempDir dir;
+  Cluster cluster(dir);
+  // Mrtrain() sets the right secret in the environment; this worker reads a wrong one from a
+  // file, which comes first.
+  const std::string secret_file = dir.Write("wrong.secret", "not-the-cluster-secret\n");
+  std::filesystem::permissions(secret_file, std::filesystem::perms::owner_read |
+                                                std::filesystem::perms::owner_write);
+  Output refused =
+      Mrtrain("worker --master " + cluster.address() + " --secret-file " + secret_file, 30);
+  INFO(refused.text);
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.text.find("cannot reach the master") != std::string::npos);
+  cluster.AddWorkers(1);
+  Output ok = cluster.Submit(WriteJob(dir, "after", "{type: logistic}", "{reducers: 1}"));
+  INFO(ok.text);
+  CHECK(ok.exit_code == 0);
+}
+
+TEST_CASE("a master without a secret refuses to start unless --insecure", "[integration]") {
+  const std::string cmd = std::string("env -u MRTRAIN_SECRET timeout 30 ") + kBinary +
+                          " master --listen 127.0.0.1:0 2>&1";
+  std::FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string text;
+  char buf[1024];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) text.append(buf, n);
+  const int status = pclose(pipe);
+  INFO(text);
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(text.find("--insecure") != std::string::npos);
+}
+
+TEST_CASE("Ctrl-C on submit cancels the job", "[integration]") {
+  TempDir dir;
+  Cluster cluster(dir);
+  cluster.AddWorkers(1);
+  const std::string spec = WriteJob(dir, "long", "{type: mlp, hidden: [64]}", "{reducers: 1}");
+  auto submit = cluster.group().Spawn(
+      {kBinary, "submit", spec, "--master", cluster.address(), "--progress", "lines", "--set",
+       "training.epochs=1000"},
+      {kSecret}, dir.File("submit.log"));
+  REQUIRE(submit.ok());
+  // Wait until the job runs, then interrupt the client as a terminal would.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (true) {
+    nlohmann::json jobs = cluster.Status()["jobs"];
+    if (!jobs.empty() && jobs[0]["epochs_done"].get<int64_t>() >= 1) break;
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE(kill(*submit, SIGINT) == 0);
+  auto code = cluster.group().Wait(*submit, 30s);
+  REQUIRE(code.ok());
+  CHECK(*code == 130);
+  const auto cancelled_by = std::chrono::steady_clock::now() + 30s;
+  while (cluster.Status()["jobs"][0]["state"] == "running") {
+    REQUIRE(std::chrono::steady_clock::now() < cancelled_by);
+    std::this_thread::sleep_for(100ms);
+  }
+  nlohmann::json job = cluster.Status()["jobs"][0];
+  CHECK(job["state"] == "failed");
+  CHECK(job["error"].get<std::string>().find("cancelled") != std::string::npos);
+}
+
+TEST_CASE("run --workers N trains on a local cluster and leaves no process behind",
+          "[integration]") {
+  TempDir dir;
+  // Orphans of the run become our children, so a leftover process would show up here.
+  REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  const std::string mlp = "{type: mlp, hidden: [16], init: xavier, block_size: 8}";
+  const std::string spec = WriteJob(dir, "multi", mlp, "{mode: hash, reducers: 3}");
+  Output local = Mrtrain("run " + WriteJob(dir, "single", mlp, "{mode: hash, reducers: 3}"));
+  REQUIRE(local.exit_code == 0);
+  Output multi = Mrtrain("run " + spec + " --workers 3");
+  INFO(multi.text);
+  REQUIRE(multi.exit_code == 0);
+  CHECK(ModelBytes(dir, "multi") == ModelBytes(dir, "single"));
+  std::this_thread::sleep_for(200ms);
+  int leftovers = 0;
+  while (waitpid(-1, nullptr, WNOHANG) > 0) ++leftovers;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string pid, comm, state;
+    pid_t ppid = 0;
+    if (stat >> pid >> comm >> state >> ppid && ppid == getpid()) ++leftovers;
+  }
+  CHECK(leftovers == 0);
+  REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
+}
+
+}  // namespace
+}  // namespace mrtrain
