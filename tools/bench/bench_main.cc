@@ -4,6 +4,13 @@
 //   compute floor: the same model's gradients over the same in-memory rows by a plain loop of
 //   OpenBLAS calls (tools/bench/compute_floor.h), in one process with no engine around it.
 //
+//   cluster_epoch/<job>: the same job on a master and N worker processes over loopback TCP,
+//   against local mode's epoch time measured just before.
+//
+//   round_cost: the fixed cost of one round (map tasks, shuffle, reduce, parameter pulls) with
+//   a tiny model on 2 worker processes, in milliseconds: epoch time / rounds, with so little
+//   data per round that computing it is negligible. Local mode's figure alongside.
+//
 // Run from the repository root: bazel run --config=opt //tools/bench [-- --epochs 3]
 #include <unistd.h>
 
@@ -22,7 +29,9 @@
 #include "engine/tensor/blas.h"
 #include "jobs/spec/job_spec.h"
 #include "runtime/local/local_job.h"
+#include "tools/bench/cluster_bench.h"
 #include "tools/bench/compute_floor.h"
+#include "tools/data/synthetic.h"
 
 namespace mrtrain::bench {
 namespace {
@@ -42,7 +51,8 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-int BenchJob(const std::string& spec_path, int epochs, const std::string& tmp_dir) {
+int BenchJob(const std::string& spec_path, int epochs, int cluster_workers,
+             const std::string& tmp_dir) {
   auto spec =
       jobs::LoadJobSpec(spec_path, {"training.epochs=" + std::to_string(epochs),
                                     "output.dir=" + tmp_dir, "output.checkpoint.every_epochs=0"});
@@ -95,6 +105,53 @@ int BenchJob(const std::string& spec_path, int epochs, const std::string& tmp_di
       "(openblas %d threads %.3f, 1 thread %.3f), ratio %.2f\n",
       spec->name.c_str(), engine, times.accuracy, best_floor, cores, Median(floor_threaded),
       Median(floor_single), engine / best_floor);
+  if (cluster_workers <= 0) return 0;
+  auto cluster = TrainOnLoopbackCluster(*spec, cluster_workers,
+                                        std::max(1, cores / cluster_workers));
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
+    return 1;
+  }
+  const double distributed = Median(*cluster);
+  std::printf("cluster_epoch/%s: %d workers %.3f s/epoch, local mode %.3f s/epoch, ratio %.2f\n",
+              spec->name.c_str(), cluster_workers, distributed, engine, distributed / engine);
+  return 0;
+}
+
+// round_cost: a logistic model on 8 features, 2 partitions of 1000 rows, 500 rounds an epoch
+// (2 rows per partition per round).
+int BenchRoundCost(int epochs, const std::string& tmp_dir) {
+  tools::SyntheticSpec data;
+  data.task = tools::SyntheticSpec::Task::kBinary;
+  data.rows = 2000;
+  data.features = 8;
+  const std::string csv = tmp_dir + "/tiny.csv";
+  if (!tools::WriteSyntheticCsv(csv, data).ok()) return 1;
+  const int64_t rounds = 500;
+  auto spec = jobs::ParseJobSpec(
+      "data: {train: {path: " + csv + ", format: csv, partitions: 2}}\n"
+      "model: {type: logistic}\n"
+      "update: {rule: sgd, learning_rate: 0.1}\n"
+      "training: {epochs: " + std::to_string(epochs) + ", rounds_per_epoch: " +
+          std::to_string(rounds) + "}\n"
+      "output: {dir: " + tmp_dir + "/tiny, checkpoint: {every_epochs: 0}}\n",
+      "round_cost.yaml");
+  if (!spec.ok()) {
+    std::fprintf(stderr, "%s\n", spec.status().ToString().c_str());
+    return 1;
+  }
+  EpochTimes local;
+  auto ran = runtime::RunLocalJob(*spec, runtime::LocalRunOptions{}, &local);
+  auto cluster = TrainOnLoopbackCluster(*spec, 2, 1);
+  if (!ran.ok() || !cluster.ok()) {
+    std::fprintf(stderr, "%s\n",
+                 (ran.ok() ? cluster.status() : ran.status()).ToString().c_str());
+    return 1;
+  }
+  std::printf("round_cost: 2 workers %.3f ms/round, local mode %.3f ms/round (%lld rounds an "
+              "epoch, tiny model)\n",
+              Median(*cluster) / rounds * 1000, Median(local.seconds) / rounds * 1000,
+              static_cast<long long>(rounds));
   return 0;
 }
 
@@ -102,6 +159,11 @@ int BenchJob(const std::string& spec_path, int epochs, const std::string& tmp_di
 }  // namespace mrtrain::bench
 
 int main(int argc, char** argv) {
+  // A worker process of a cluster benchmark: `bench --worker-of ADDRESS --slots N`.
+  if (argc == 5 && std::string(argv[1]) == mrtrain::bench::kWorkerFlag) {
+    mrtrain::SetLogLevel("warn");
+    return mrtrain::bench::ServeAsWorker(argv[2], std::atoi(argv[4]));
+  }
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(dir) != 0) std::perror("chdir");
   }
@@ -112,12 +174,18 @@ int main(int argc, char** argv) {
                                     "jobs/examples/fashion_mnist_softmax.yaml"};
   app.add_option("--epochs", epochs, "Epochs per measurement (median reported)");
   app.add_option("--spec", specs, "Job specs to measure");
+  int cluster_workers = 2;
+  app.add_option("--workers", cluster_workers,
+                 "Worker processes for cluster_epoch (0 skips the cluster figures)");
   CLI11_PARSE(app, argc, argv);
   mrtrain::SetLogLevel("warn");
   char tmp[] = "/tmp/mrtrain-bench-XXXXXX";
   if (!mkdtemp(tmp)) return 1;
   int rc = 0;
-  for (const auto& spec : specs) rc |= mrtrain::bench::BenchJob(spec, epochs, tmp);
+  for (const auto& spec : specs) {
+    rc |= mrtrain::bench::BenchJob(spec, epochs, cluster_workers, tmp);
+  }
+  if (cluster_workers > 0) rc |= mrtrain::bench::BenchRoundCost(epochs, tmp);
   std::string cleanup = std::string("rm -rf ") + tmp;
   if (std::system(cleanup.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", tmp);
   return rc;

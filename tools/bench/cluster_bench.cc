@@ -1,0 +1,101 @@
+#include "tools/bench/cluster_bench.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+
+#include "runtime/master/master_service.h"
+#include "runtime/protocol/handshake.h"
+#include "runtime/transport/tcp_transport.h"
+#include "runtime/worker/worker_service.h"
+#include "tools/launch/process_group.h"
+
+namespace mrtrain::bench {
+namespace {
+
+constexpr char kSecretEnv[] = "MRTRAIN_SECRET";
+
+class Collector : public runtime::JobListener {
+ public:
+  void OnEpoch(const runtime::EpochReport& r) override { seconds.push_back(r.train_sec); }
+  void OnFinished(const Status& status, const runtime::TrainingResult*) override {
+    done.set_value(status);
+  }
+  std::vector<double> seconds;
+  std::promise<Status> done;
+};
+
+Result<std::unique_ptr<runtime::Transport>> Transport(const std::string& secret) {
+  runtime::TcpOptions options;
+  options.handshake.secret = secret;
+  return runtime::MakeTcpTransport(options);
+}
+
+}  // namespace
+
+Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, int workers,
+                                                   int slots) {
+  MRTRAIN_ASSIGN_OR_RETURN(std::string secret, runtime::GenerateClusterSecret());
+  MRTRAIN_ASSIGN_OR_RETURN(auto transport, Transport(secret));
+  runtime::MasterOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.min_workers = workers;
+  runtime::MasterService master(transport.get(), options);
+  MRTRAIN_ASSIGN_OR_RETURN(std::string address, master.Start());
+
+  char self[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return IOError("cannot find /proc/self/exe");
+  tools::ProcessGroup group;
+  for (int w = 0; w < workers; ++w) {
+    MRTRAIN_RETURN_IF_ERROR(group
+                                .Spawn({std::string(self, n), kWorkerFlag, address, "--slots",
+                                        std::to_string(slots)},
+                                       {std::string(kSecretEnv) + "=" + secret}, "")
+                                .status());
+  }
+  runtime::msg::JobSpecText job;
+  job.yaml = spec.text;
+  job.source = spec.source_path;
+  job.overrides = spec.overrides;
+  job.working_dir = std::filesystem::current_path().string();
+  auto collector = std::make_shared<Collector>();
+  auto done = collector->done.get_future();
+  master.Submit(job, collector);
+  Status status = done.get();  // the master bounds every step
+  master.Stop(/*shutdown_workers=*/true);
+  transport->Stop();
+  MRTRAIN_RETURN_IF_ERROR(group.StopAll(std::chrono::seconds(5)));
+  MRTRAIN_RETURN_IF_ERROR(status);
+  return collector->seconds;
+}
+
+int ServeAsWorker(const std::string& master_address, int slots) {
+  const char* secret = std::getenv(kSecretEnv);
+  auto transport = Transport(secret ? secret : "");
+  if (!transport.ok()) {
+    std::fprintf(stderr, "bench worker: %s\n", transport.status().ToString().c_str());
+    return 1;
+  }
+  runtime::WorkerOptions options;
+  options.master_address = master_address;
+  options.data_address = "127.0.0.1:0";
+  options.slots = slots;
+  runtime::WorkerService worker(transport->get(), options);
+  Status started = worker.Start();
+  if (!started.ok()) {
+    std::fprintf(stderr, "bench worker: %s\n", started.ToString().c_str());
+    return 1;
+  }
+  std::optional<Status> ended;
+  while (!ended) ended = worker.Wait(std::chrono::seconds(1));
+  worker.Stop();
+  (*transport)->Stop();
+  return 0;
+}
+
+}  // namespace mrtrain::bench

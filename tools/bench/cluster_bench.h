@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "jobs/spec/job_spec.h"
+
+namespace mrtrain::bench {
+
+// The hidden flag that makes the benchmark binary a worker: `bench --worker-of HOST:PORT`.
+inline constexpr char kWorkerFlag[] = "--worker-of";
+
+// Trains `spec` on a master in this process and `workers` worker processes (this binary
+// re-executed with kWorkerFlag), each with `slots` task slots, over TCP on 127.0.0.1 with a
+// secret made for the run. Returns each epoch's training time (rounds only), in seconds.
+Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, int workers,
+                                                   int slots);
+
+// The worker side: registers with the master and serves until it is told to stop. Returns the
+// process's exit code.
+int ServeAsWorker(const std::string& master_address, int slots);
+
+}  // namespace mrtrain::bench
