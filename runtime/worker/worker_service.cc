@@ -840,19 +840,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
   pending->done = msg::MapTaskDone{task.job_id,           task.epoch,        task.round,
                                    task.partition,        task.attempt,      output.stats.loss_sum,
                                    output.stats.examples, output.stats.correct, 0};
-  std::vector<std::string> payloads(num_shards);
   for (int64_t s = 0; s < num_shards; ++s) {
-    msg::PushRun push;
-    push.job_id = task.job_id;
-    push.epoch = task.epoch;
-    push.round = task.round;
-    push.step = task.step;
-    push.partition = task.partition;
-    push.shard = s;
-    push.attempt = task.attempt;
-    msg::SetRun(std::move(output.runs[s]), &push);
-    MRTRAIN_ASSIGN_OR_RETURN(payloads[s], msg::Encode(push));
-    pending->done.bytes_sent += static_cast<int64_t>(payloads[s].size());
     pending->keys.push_back(AckKey{task.job_id, task.step, task.partition, s, task.attempt});
   }
   pending->remaining = num_shards;
@@ -870,10 +858,32 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
     for (const AckKey& key : pending->keys) acks_.erase(key);
     return why;
   };
+  int64_t bytes_sent = 0;
   for (int64_t s = 0; s < num_shards; ++s) {
+    // Each run is encoded just before it is sent, so its bytes flow while the next is encoded
+    // and at most one encoded copy exists at a time.
+    msg::PushRun push;
+    push.job_id = task.job_id;
+    push.epoch = task.epoch;
+    push.round = task.round;
+    push.step = task.step;
+    push.partition = task.partition;
+    push.shard = s;
+    push.attempt = task.attempt;
+    msg::SetRun(std::move(output.runs[s]), &push);
+    Result<std::string> payload = msg::Encode(push);
+    if (!payload.ok()) return give_up(payload.status());
+    push = msg::PushRun();
+    bytes_sent += static_cast<int64_t>(payload->size());
+    if (s + 1 == num_shards) {
+      // Before the last send: only the last acknowledgement completes the task and reads it,
+      // under the same lock.
+      std::lock_guard<std::mutex> lock(mu_);
+      pending->done.bytes_sent = bytes_sent;
+    }
     auto peer = Peer(parts->shard_addresses[s]);
     // Blocks while the connection is over its send budget: a slow reducer makes us wait.
-    Status sent = peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(payloads[s]))
+    Status sent = peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(*payload))
                             : peer.status();
     if (!sent.ok()) return give_up(sent.WithContext("push to reducer shard " + std::to_string(s)));
   }
