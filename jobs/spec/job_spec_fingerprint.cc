@@ -1,7 +1,5 @@
 // JobSpec::Fingerprint(): a digest of everything that decides the trained bytes.
 
-#include <openssl/evp.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +8,7 @@
 #include <system_error>
 
 #include "engine/base/check.h"
+#include "engine/base/sha256.h"
 #include "jobs/spec/job_spec.h"
 #include "jobs/spec/yaml_reader.h"
 
@@ -85,21 +84,6 @@ void AddOptionalDataset(const std::string& prefix, const std::optional<data::Dat
   }
 }
 
-std::string Sha256Hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  // Cannot fail short of a broken libcrypto; a wrong fingerprint would let a checkpoint resume
-  // under the wrong spec, so stop rather than go on.
-  MRTRAIN_CHECK(EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) == 1);
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
-  }
-  return hex;
-}
-
 // The digest of a plugin library's bytes, or "unreadable": a fingerprint is a pure function of
 // what it can see, and loading the library reports the real error. Only regular files are read,
 // so a path such as /dev/zero cannot hang it.
@@ -128,7 +112,8 @@ std::string JobSpec::Fingerprint() const {
   // Only present with plugins, so fingerprints of jobs without them stay as they were.
   for (size_t i = 0; i < plugins.size(); ++i) {
     const std::string key = "plugins." + std::to_string(i);
-    t.Add(key + ".path", plugins[i]);
+    // The bytes, not the path: workers load the library shipped to them from their own cache,
+    // and a library moved elsewhere is still the same job.
     t.Add(key + ".sha256", FileSha256Hex(plugins[i]));
   }
   if (!model_plugin.empty()) t.Add("model.plugin", model_plugin);

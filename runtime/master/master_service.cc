@@ -18,6 +18,7 @@
 #include "engine/base/log.h"
 #include "runtime/checkpoint/checkpoint_dir.h"
 #include "runtime/job/job_setup.h"
+#include "runtime/job/shipped_job.h"
 #include "runtime/master/round_executor.h"
 #include "runtime/master/task_scheduler.h"
 
@@ -784,9 +785,10 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
 
 Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSpec* spec_out) {
   const msg::JobSpecText& text = queued.text;
-  MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec,
-                           jobs::ParseJobSpec(text.yaml, text.source, text.overrides));
-  ResolveRelativePaths(text.working_dir, &spec);
+  MRTRAIN_ASSIGN_OR_RETURN(
+      jobs::JobSpec spec,
+      UnpackJob(text, options_.plugin_cache_dir.empty() ? DefaultPluginCacheDir()
+                                                        : options_.plugin_cache_dir));
   *spec_out = spec;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -21,6 +21,8 @@ struct MasterOptions {
   // The bound on each step of a job (a round's map tasks, its reduces, an evaluation, a save):
   // past it the job fails naming what it still waits for.
   std::chrono::milliseconds step_timeout{600000};
+  // Where shipped plugin libraries are kept; "" = DefaultPluginCacheDir().
+  std::string plugin_cache_dir;
 };
 
 // A job's progress as its submitter sees it: the training loop's observer calls, then

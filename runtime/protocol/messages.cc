@@ -280,6 +280,8 @@ void Visit(Io& io, JobSpecText& m) {
   io.TextList(m.overrides, kMaxOverrides, kMaxNameBytes, "overrides");
   io.Text(m.working_dir, kMaxNameBytes, "working_dir");
   io.Scalar(m.resume);
+  io.TextList(m.plugin_sha256, kMaxPlugins, 64, "plugin_sha256");
+  io.TextList(m.plugin_bytes, kMaxPlugins, kMaxPluginBytes, "plugin_bytes");
 }
 
 template <class Io>
@@ -504,6 +506,14 @@ std::string Problem(const PushAck& m) {
 std::string Problem(const JobStatus& m) {
   if (m.state > JobState::kFailed) {
     return "unknown job state " + std::to_string(static_cast<int>(m.state));
+  }
+  return {};
+}
+
+std::string Problem(const JobSpecText& m) {
+  if (m.plugin_sha256.size() != m.plugin_bytes.size()) {
+    return std::to_string(m.plugin_sha256.size()) + " plugin digests for " +
+           std::to_string(m.plugin_bytes.size()) + " libraries";
   }
   return {};
 }

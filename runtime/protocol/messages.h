@@ -146,6 +146,10 @@ struct JobSpecText {
   std::vector<std::string> overrides;  // "key.path=value" (<= kMaxOverrides, each <= kMaxNameBytes)
   std::string working_dir;             // absolute (<= kMaxNameBytes)
   uint8_t resume = 0;                  // 1: continue from the newest valid checkpoint
+  // The spec's plugin libraries, shipped (runtime/job/plugin_shipping.h): both empty, or one
+  // entry per `plugins` path (<= kMaxPlugins, each library <= kMaxPluginBytes).
+  std::vector<std::string> plugin_sha256;
+  std::vector<std::string> plugin_bytes;
 };
 
 // worker -> master: the worker has done what the master asked of it for a job: parsed the spec

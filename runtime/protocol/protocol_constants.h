@@ -38,6 +38,8 @@ inline constexpr uint64_t kMaxValuesPerMessage = 64u << 20;  // floats in one ru
 inline constexpr uint64_t kMaxShardsPerMessage = 1u << 16;   // entries of a shard map
 inline constexpr uint64_t kMaxOverrides = 1024;              // --set overrides of a job
 inline constexpr uint64_t kMaxSkippedSamples = 64;           // bad records quoted per partition
+inline constexpr uint64_t kMaxPlugins = 16;                  // plugin libraries of one job
+inline constexpr uint64_t kMaxPluginBytes = 64u << 20;       // one shipped plugin library
 
 // ---- Message types ----
 

@@ -22,6 +22,7 @@
 #include "runtime/checkpoint/checkpoint_dir.h"
 #include "runtime/checkpoint/shard_file.h"
 #include "runtime/job/job_setup.h"
+#include "runtime/job/shipped_job.h"
 #include "runtime/protocol/messages.h"
 #include "runtime/worker/map_task.h"
 #include "runtime/worker/mapper_pool.h"
@@ -594,8 +595,7 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
 Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady* ready) {
   auto job = std::make_shared<WorkerJob>();
   job->id = text.job_id;
-  MRTRAIN_ASSIGN_OR_RETURN(job->spec, jobs::ParseJobSpec(text.yaml, text.source, text.overrides));
-  ResolveRelativePaths(text.working_dir, &job->spec);
+  MRTRAIN_ASSIGN_OR_RETURN(job->spec, UnpackJob(text, options_.plugin_cache_dir));
   MRTRAIN_ASSIGN_OR_RETURN(job->plugins, LoadPlugins(job->spec));
   const data::DatasetSpec* specs[3] = {&job->spec.train,
                                        job->spec.test ? &*job->spec.test : nullptr,
@@ -1027,6 +1027,7 @@ Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, msg::ShardSave
 
 WorkerService::WorkerService(Transport* transport, WorkerOptions options) {
   if (options.slots <= 0) options.slots = std::max(1u, std::thread::hardware_concurrency());
+  if (options.plugin_cache_dir.empty()) options.plugin_cache_dir = DefaultPluginCacheDir();
   impl_ = std::make_shared<Impl>(transport, std::move(options));
 }
 

@@ -15,6 +15,7 @@ struct WorkerOptions {
   std::string data_address;            // where to listen for pushes and pulls ("127.0.0.1:0")
   std::string name;                    // for logs and the status page; default "host:pid"
   int slots = 0;                       // tasks run at once, each with its own mapper; 0 = cores
+  std::string plugin_cache_dir;        // shipped plugin libraries; "" = DefaultPluginCacheDir()
   // How long Start() keeps retrying the master (it may still be starting).
   std::chrono::milliseconds connect_timeout{30000};
   // The bound on every wait for a peer: a parameter pull, a push's acknowledgement.

@@ -59,7 +59,9 @@ int main(int argc, char** argv) {
   WriteMessage(messages, 6, "reduce_round", msg::ReduceRound{1, 2, 0, 1, 9, 0.1, 6000});
   WriteMessage(messages, 7, "shard_committed", msg::ShardCommitted{1, 2, 0, 1, 9});
   WriteMessage(messages, 8, "shard_map", msg::ShardMap{1, 2, {"a:1", "b:2"}});
-  WriteMessage(messages, 9, "job_spec_text", msg::JobSpecText{0, "model: linear\n", "job.yaml", {"seed=2"}, "/w", 0});
+  WriteMessage(messages, 9, "job_spec_text",
+               msg::JobSpecText{0, "model: linear\n", "job.yaml", {"seed=2"}, "/w", 0,
+                                {std::string(64, '0')}, {"\x7f" "ELF"}});
   WriteMessage(messages, 10, "job_status", msg::JobStatus{1, msg::JobState::kRunning, "{}"});
   WriteMessage(messages, 11, "epoch_report", msg::EpochReport{1, 2, "{\"loss\":1}"});
   WriteMessage(messages, 12, "shutdown", msg::Shutdown{"bye"});

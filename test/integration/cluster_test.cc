@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "engine/base/sha256.h"
 #include "test/testing/temp_dir.h"
 #include "tools/data/synthetic.h"
 #include "tools/launch/process_group.h"
@@ -57,7 +58,7 @@ class Cluster {
     const std::string address_file = dir.File("master.address");
     auto master = group_.Spawn({kBinary, "master", "--listen", "127.0.0.1:0", "--address-file",
                                 address_file, "--min-workers", std::to_string(min_workers),
-                                "--worker-wait", "60"},
+                                "--worker-wait", "60", "--plugin-cache", dir.File("cache-master")},
                                {kSecret}, dir.File("master.log"));
     REQUIRE(master.ok());
     master_ = *master;
@@ -72,7 +73,7 @@ class Cluster {
     for (int i = 0; i < n; ++i) {
       const std::string name = "w" + std::to_string(workers_++);
       auto pid = group_.Spawn({kBinary, "worker", "--master", address_, "--slots", "1", "--name",
-                               name},
+                               name, "--plugin-cache", dir_.File("cache-" + name)},
                               {kSecret}, dir_.File(name + ".log"));
       REQUIRE(pid.ok());
     }
@@ -227,6 +228,50 @@ TEST_CASE("submit reports a failing job with its cause and a non-zero exit; the 
   REQUIRE(status["jobs"].size() == 2);
   CHECK(status["jobs"][0]["state"] == "failed");
   CHECK(status["jobs"][1]["state"] == "succeeded");
+}
+
+TEST_CASE("submit ships plugin libraries; workers load the copy whose SHA-256 they checked",
+          "[integration]") {
+  TempDir dir;
+  // The submitter's own copy of the example plugins, next to its spec and data.
+  std::filesystem::copy_file("jobs/plugins/libmrtrain_example_plugins.so",
+                             dir.File("libexample.so"));
+  tools::SyntheticSpec s;
+  s.task = tools::SyntheticSpec::Task::kRegression;
+  s.rows = 2000;
+  s.features = 6;
+  s.seed = 4;
+  REQUIRE(tools::WriteSyntheticCsv(dir.File("huber.csv"), s).ok());
+  const std::string spec = dir.Write(
+      "huber.yaml", "plugins: [" + dir.File("libexample.so") +
+                        "]\n"
+                        "data: {train: {path: " + dir.File("huber.csv") +
+                        ", format: csv, partitions: 4}}\n"
+                        "model: {plugin: huber, params: {delta: 1.0}, init: zeros}\n"
+                        "update: {plugin: clipped_sgd, params: {clip: 5}, learning_rate: 0.2}\n"
+                        "training: {epochs: 3, rounds_per_epoch: 10, seed: 5}\n"
+                        "shuffle: {reducers: 2}\n"
+                        "output: {dir: " + dir.File("huber") + "}\n");
+  const std::string library = TempDir::Read(dir.File("libexample.so"));
+  Cluster cluster(dir);
+  cluster.AddWorkers(2);
+  REQUIRE(Mrtrain("validate " + spec).exit_code == 0);
+  // A cached file under the library's name whose bytes are something else must never load.
+  const std::string digest = Sha256Hex(library);
+  dir.Write("cache-w0/" + digest + ".so", "not a library");
+
+  Output out = cluster.Submit(spec);
+  INFO(out.text);
+  REQUIRE(out.exit_code == 0);
+  for (const char* cache : {"cache-master", "cache-w0", "cache-w1"}) {
+    INFO(cache);
+    CHECK(TempDir::Read(dir.File(std::string(cache) + "/" + digest + ".so")) == library);
+  }
+  // Trained as in local mode, byte for byte.
+  Output local = Mrtrain("run " + spec + " --set output.dir=" + dir.File("huber-local"));
+  REQUIRE(local.exit_code == 0);
+  CHECK(TempDir::Read(dir.File("huber/model.mrt")) ==
+        TempDir::Read(dir.File("huber-local/model.mrt")));
 }
 
 TEST_CASE("a worker with the wrong secret is refused and the master keeps serving",

@@ -29,6 +29,7 @@ struct MasterFlags {
   std::string address_file;
   int worker_wait_sec = 60;
   int min_workers = 1;
+  std::string plugin_cache;
 };
 
 int Master(const MasterFlags& flags) {
@@ -42,6 +43,7 @@ int Master(const MasterFlags& flags) {
   options.listen_address = flags.listen;
   options.worker_wait = std::chrono::seconds(flags.worker_wait_sec);
   options.min_workers = flags.min_workers;
+  options.plugin_cache_dir = flags.plugin_cache;
   runtime::MasterService master(transport->get(), options);
   auto address = master.Start();
   if (!address.ok()) {
@@ -70,6 +72,7 @@ struct WorkerFlags {
   std::string listen;
   int slots = 0;
   std::string name;
+  std::string plugin_cache;
 };
 
 int Worker(const WorkerFlags& flags) {
@@ -92,6 +95,7 @@ int Worker(const WorkerFlags& flags) {
       !flags.listen.empty() ? flags.listen : IsLoopback(*master) ? "127.0.0.1:0" : "0.0.0.0:0";
   options.slots = flags.slots;
   options.name = flags.name;
+  options.plugin_cache_dir = flags.plugin_cache;
   runtime::WorkerService worker(transport->get(), options);
   Status started = worker.Start();
   if (!started.ok()) {
@@ -204,6 +208,8 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1, 100000));
   m->add_option("--worker-wait", master->worker_wait_sec,
                 "Seconds a job waits for --min-workers workers before it fails");
+  m->add_option("--plugin-cache", master->plugin_cache,
+                "Where shipped plugin libraries are kept (default: ~/.cache/mrtrain/plugins)");
   AddClusterFlags(m, &master->cluster);
   m->callback([master, exit_code] { *exit_code = Master(*master); });
 
@@ -215,6 +221,8 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
                 "when the master is on loopback)");
   w->add_option("--slots", worker->slots, "Tasks run at once (default: the number of cores)");
   w->add_option("--name", worker->name, "Name on the status page (default: host:pid)");
+  w->add_option("--plugin-cache", worker->plugin_cache,
+                "Where shipped plugin libraries are kept (default: ~/.cache/mrtrain/plugins)");
   AddClusterFlags(w, &worker->cluster);
   w->callback([worker, exit_code] { *exit_code = Worker(*worker); });
 

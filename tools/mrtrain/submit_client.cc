@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/spec/job_spec.h"
+#include "runtime/job/shipped_job.h"
 
 namespace mrtrain::tools {
 namespace {
@@ -39,13 +40,8 @@ Result<msg::JobSpecText> ReadJob(const std::string& path,
                                  const std::vector<std::string>& overrides, bool resume) {
   // Parsed here first, so a bad spec fails before it travels, with the same file:line errors.
   MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec, jobs::LoadJobSpec(path, overrides));
-  msg::JobSpecText job;
-  job.yaml = spec.text;
-  job.source = path;
-  job.overrides = overrides;
-  job.working_dir = std::filesystem::current_path().string();
-  job.resume = resume ? 1 : 0;
-  return job;
+  // The plugin libraries travel with it: the cluster's nodes need not see this machine's files.
+  return runtime::PackJob(spec, std::filesystem::current_path().string(), resume);
 }
 
 JobOutcome FollowJob(runtime::Transport& transport, const std::string& address,

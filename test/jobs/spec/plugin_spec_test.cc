@@ -83,6 +83,11 @@ TEST_CASE("the fingerprint covers plugin names, params and library bytes", "[job
   const std::string base = spec("1").Fingerprint();
   CHECK(spec("1").Fingerprint() == base);
   CHECK(spec("2").Fingerprint() != base);
+  // The same bytes elsewhere are the same job (workers load shipped copies from their cache).
+  const std::string copy = dir.Write("copy/libp.so", "first build");
+  CHECK(Parse(std::string(kHead) + "plugins: [" + copy +
+              "]\nmodel: {plugin: huber, params: {delta: 1}}\n")
+            .Fingerprint() == base);
   dir.Write("libp.so", "second build");
   CHECK(spec("1").Fingerprint() != base);
 }

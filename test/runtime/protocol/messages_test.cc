@@ -122,13 +122,24 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   ShardMap map = RoundTrip(ShardMap{5, 2, {"10.0.0.1:7071", "", "[::1]:7071"}});
   CHECK(map.shard_addresses == std::vector<std::string>{"10.0.0.1:7071", "", "[::1]:7071"});
 
-  JobSpecText spec = RoundTrip(JobSpecText{
-      0, "model: softmax\nepochs: 3\n", "job.yaml", {"training.epochs=2", "seed=3"}, "/home/a", 1});
+  JobSpecText spec = RoundTrip(JobSpecText{0,
+                                            "model: softmax\nepochs: 3\n",
+                                            "job.yaml",
+                                            {"training.epochs=2", "seed=3"},
+                                            "/home/a",
+                                            1,
+                                            {std::string(64, 'a')},
+                                            {std::string("\x7f" "ELF\0\1", 6)}});
   CHECK(spec.yaml == "model: softmax\nepochs: 3\n");
   CHECK(spec.source == "job.yaml");
   CHECK(spec.overrides == std::vector<std::string>{"training.epochs=2", "seed=3"});
   CHECK(spec.working_dir == "/home/a");
   CHECK(spec.resume == 1);
+  CHECK(spec.plugin_sha256 == std::vector<std::string>{std::string(64, 'a')});
+  CHECK(spec.plugin_bytes == std::vector<std::string>{std::string("\x7f" "ELF\0\1", 6)});
+  JobSpecText unpaired;
+  unpaired.plugin_bytes = {"lib"};
+  CHECK(Encode(unpaired).status().code() == StatusCode::kInvalidArgument);
 
   PartitionLoaded loaded = RoundTrip(PartitionLoaded{
       5, DataSet::kTest, 3, 1, 1000, 784, 0, 1, 9.0f, 2, {"a.csv:3: bad", "a.csv:9: bad"}});
@@ -246,7 +257,7 @@ TEST_CASE("truncated and padded payloads are rejected for every message", "[runt
   CheckTruncationsRejected(ReduceRound{1, 2, 3, 4, 5, 0.5, 7});
   CheckTruncationsRejected(ShardCommitted{1, 2, 3, 4, 5});
   CheckTruncationsRejected(ShardMap{1, 2, {"a:1", "b:2"}});
-  CheckTruncationsRejected(JobSpecText{1, "x: 1", "j.yaml", {"a=1"}, "/w", 0});
+  CheckTruncationsRejected(JobSpecText{1, "x: 1", "j.yaml", {"a=1"}, "/w", 0, {}, {}});
   CheckTruncationsRejected(JobStatus{1, JobState::kRunning, "{}"});
   CheckTruncationsRejected(EpochReport{1, 2, "{}"});
   CheckTruncationsRejected(Shutdown{"x"});
