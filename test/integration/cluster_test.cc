@@ -29,6 +29,7 @@ using testing::TempDir;
 using tools::ProcessGroup;
 
 const char kBinary[] = "tools/mrtrain/mrtrain";
+const char kTestPlugins[] = "test/engine/plugin/libtest_plugins.so";
 const char kSecret[] = "MRTRAIN_SECRET=integration-test-secret-0123456789";
 
 struct Output {
@@ -221,13 +222,30 @@ TEST_CASE("submit reports a failing job with its cause and a non-zero exit; the 
   INFO(bad.text);
   CHECK(bad.exit_code == 1);
   CHECK(bad.text.find("missing.svm") != std::string::npos);
+  // A plugin that throws fails its task on every attempt: the job ends naming the plugin's
+  // message and the partition, and the worker lives on for the next job.
+  const std::string throwing = dir.Write(
+      "throwing.yaml", "plugins: [" + std::filesystem::absolute(kTestPlugins).string() +
+                           "]\n"
+                           "data: {train: {path: " + dir.File("train.svm") +
+                           ", format: libsvm, partitions: 2}}\n"
+                           "model: {plugin: thrower}\n"
+                           "training: {epochs: 1, max_attempts: 3}\n"
+                           "output: {dir: " + dir.File("throwing") + "}\n");
+  Output thrown = cluster.Submit(throwing);
+  INFO(thrown.text);
+  CHECK(thrown.exit_code == 1);
+  CHECK(thrown.text.find("thrower gave up on purpose") != std::string::npos);
+  CHECK(thrown.text.find("failed 3 times") != std::string::npos);
+  CHECK(thrown.text.find("partition") != std::string::npos);
   Output ok = cluster.Submit(good);
   INFO(ok.text);
   CHECK(ok.exit_code == 0);
   nlohmann::json status = cluster.Status();
-  REQUIRE(status["jobs"].size() == 2);
+  REQUIRE(status["jobs"].size() == 3);
   CHECK(status["jobs"][0]["state"] == "failed");
-  CHECK(status["jobs"][1]["state"] == "succeeded");
+  CHECK(status["jobs"][1]["state"] == "failed");
+  CHECK(status["jobs"][2]["state"] == "succeeded");
 }
 
 TEST_CASE("submit ships plugin libraries; workers load the copy whose SHA-256 they checked",

@@ -71,7 +71,7 @@ TEST_CASE("an unknown name lists what the libraries export", "[engine]") {
   CHECK(r.status().code() == StatusCode::kNotFound);
   CHECK(r.status().message() == "no plugin exports mapper 'hubber' (" + std::string(kExample) +
                                     " exports mappers: huber; reducers: clipped_sgd; " +
-                                    kTestPlugins + " exports mappers: thrower; reducers: picky)");
+                                    kTestPlugins + " exports mappers: thrower, flaky; reducers: picky)");
   // A reducer's name is not a mapper's.
   CHECK_FALSE(set->CreateMapper("clipped_sgd", api::Hyperparameters()).ok());
 }

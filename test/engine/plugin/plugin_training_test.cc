@@ -126,6 +126,36 @@ TEST_CASE("a plugin mapper that throws fails the job with its message and task",
   CHECK(message.find("epoch 1") != std::string::npos);
 }
 
+TEST_CASE("a transient plugin error is retried and the job ends as one without errors",
+          "[runtime]") {
+  TempDir dir;
+  tools::SyntheticSpec s;
+  s.task = tools::SyntheticSpec::Task::kRegression;
+  s.rows = 400;
+  s.features = 4;
+  const std::string train = dir.File("train.csv");
+  REQUIRE(tools::WriteSyntheticCsv(train, s).ok());
+  auto yaml = [&](int failures, const std::string& out) {
+    return std::string("plugins: [") + kTestPlugins +
+           "]\n"
+           "data: {train: {path: " + train + ", format: csv, partitions: 2}}\n"
+           "model: {plugin: flaky, params: {failures: " + std::to_string(failures) +
+           "}, init: zeros}\n"
+           "update: {rule: sgd, learning_rate: 0.1}\n"
+           "training: {epochs: 2, rounds_per_epoch: 4, threads: 1, max_attempts: 4}\n"
+           "output: {dir: " + dir.File(out) + "}\n";
+  };
+  // Attempts compute the same bytes, so three failed attempts change nothing but time (the
+  // spec's params differ, so model.mrt headers do; the tensors in model.npz must not).
+  auto healthy = RunLocalJob(ParseSpec(yaml(0, "healthy")), LocalRunOptions(), nullptr);
+  INFO(healthy.status().ToString());
+  REQUIRE(healthy.ok());
+  auto flaky = RunLocalJob(ParseSpec(yaml(3, "flaky")), LocalRunOptions(), nullptr);
+  INFO(flaky.status().ToString());
+  REQUIRE(flaky.ok());
+  CHECK(TempDir::Read(dir.File("healthy/model.npz")) == TempDir::Read(dir.File("flaky/model.npz")));
+}
+
 TEST_CASE("validation reports plugin problems before running", "[runtime]") {
   TempDir dir;
   const std::string train = dir.Write("train.csv", "1,2\n3,4\n");
