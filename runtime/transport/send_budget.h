@@ -10,8 +10,9 @@
 
 namespace mrtrain::runtime {
 
-// Counts the bytes queued on one connection and makes senders wait while they are over budget:
-// the backpressure of Connection::Send (transport.h). Both transports use it. Thread-safe.
+// Counts bytes in flight and makes senders wait while they are over budget: the backpressure
+// of Connection::Send (transport.h; both transports use it per connection) and of a worker's
+// unacknowledged shuffle pushes. Thread-safe.
 class SendBudget {
  public:
   SendBudget(size_t budget_bytes, std::chrono::milliseconds timeout);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <tuple>
 #include <utility>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/post.hpp>
@@ -24,6 +25,7 @@
 #include "runtime/job/job_setup.h"
 #include "runtime/job/shipped_job.h"
 #include "runtime/protocol/messages.h"
+#include "runtime/transport/send_budget.h"
 #include "runtime/worker/map_task.h"
 #include "runtime/worker/mapper_pool.h"
 #include "runtime/worker/row_order.h"
@@ -117,6 +119,17 @@ struct PendingPushes {
   int64_t remaining = 0;
   bool finished = false;  // reported (done, failed or timed out)
   TimerHandle timeout;
+  // [shard]: bytes of the push to the shard counted in the worker's unacknowledged budget and
+  // not yet given back (sent, not acknowledged).
+  std::vector<size_t> held;
+
+  // Takes the held bytes of one shard, or of all, for release. REQUIRES: the worker's mu_.
+  size_t Take(int64_t shard) { return std::exchange(held[shard], 0); }
+  size_t TakeAll() {
+    size_t total = 0;
+    for (size_t& h : held) total += std::exchange(h, 0);
+    return total;
+  }
 };
 
 }  // namespace
@@ -127,7 +140,8 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
       : transport_(transport),
         options_(std::move(options)),
         compute_(options_.slots),
-        shard_pool_(std::max(2u, std::thread::hardware_concurrency())) {}
+        shard_pool_(std::max(2u, std::thread::hardware_concurrency())),
+        unacked_(options_.push_budget_bytes, options_.reply_timeout) {}
 
   Status Start();
   std::optional<Status> Wait(std::chrono::milliseconds timeout) {
@@ -202,6 +216,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   uint64_t next_request_ = 1;                                      // guarded by mu_
   std::map<uint64_t, std::promise<Result<msg::ParamsReply>>> pulls_;  // guarded by mu_
   std::map<AckKey, std::shared_ptr<PendingPushes>> acks_;             // guarded by mu_
+  SendBudget unacked_;  // bytes pushed and not yet acknowledged, across this worker's tasks
   bool finished_ = false;                                          // guarded by mu_
   std::promise<Status> finished_promise_;
   std::shared_future<Status> finished_future_ = finished_promise_.get_future().share();
@@ -273,6 +288,7 @@ void WorkerService::Impl::Finish(const Status& status) {
     pulls_.clear();
     acks_.clear();
   }
+  unacked_.Close();
   const Status failed = UnavailableError("the worker is stopping");
   for (auto& p : pulls) p.set_value(failed);
   finished_promise_.set_value(status);
@@ -563,17 +579,25 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
     auto m = msg::DecodeAs<msg::PushAck>(payload);
     if (!m.ok()) return log_->error("bad PushAck: {}", m.status().ToString());
     std::shared_ptr<PendingPushes> task;
+    size_t released = 0;
+    bool complete = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = acks_.find(AckKey{m->job_id, m->step, m->partition, m->shard, m->attempt});
       if (it == acks_.end()) return;  // its task already failed or timed out
       task = std::move(it->second);
       acks_.erase(it);
-      if (m->error.empty() && --task->remaining > 0) return;
-          for (const AckKey& key : task->keys) acks_.erase(key);
-      task->finished = true;
-      task->timeout.Cancel();
+      released = task->Take(m->shard);
+      if (!m->error.empty() || --task->remaining == 0) {
+        for (const AckKey& key : task->keys) acks_.erase(key);
+        released += task->TakeAll();
+        task->finished = true;
+        task->timeout.Cancel();
+        complete = true;
+      }
     }
+    unacked_.Release(released);
+    if (!complete) return;
     if (m->error.empty()) return ToMaster(task->done);
     msg::TaskFailed f;
     f.job_id = task->done.job_id;
@@ -844,6 +868,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
     pending->keys.push_back(AckKey{task.job_id, task.step, task.partition, s, task.attempt});
   }
   pending->remaining = num_shards;
+  pending->held.assign(num_shards, 0);
   {
     // Registered before the first send: an acknowledgement may come back at once.
     std::lock_guard<std::mutex> lock(mu_);
@@ -852,10 +877,15 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
   }
   // Whatever stops the pushes (a failed send, no acknowledgement in time) fails the task once.
   auto give_up = [this, pending](const Status& why) -> Status {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (pending->finished) return Status::Ok();
-    pending->finished = true;
-    for (const AckKey& key : pending->keys) acks_.erase(key);
+    size_t released;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending->finished) return Status::Ok();
+      pending->finished = true;
+      for (const AckKey& key : pending->keys) acks_.erase(key);
+      released = pending->TakeAll();
+    }
+    unacked_.Release(released);
     return why;
   };
   int64_t bytes_sent = 0;
@@ -881,8 +911,23 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
       std::lock_guard<std::mutex> lock(mu_);
       pending->done.bytes_sent = bytes_sent;
     }
+    // Bounded memory: the worker's unacknowledged pushes stay within push_budget_bytes, so a
+    // slow reducer (acknowledging late) makes its mappers wait here instead of piling runs up
+    // in its queue. The connection's own send budget bounds what waits to be written.
+    const size_t bytes = payload->size();
+    Status reserved = unacked_.Acquire(bytes, /*may_wait=*/true, parts->shard_addresses[s]);
+    if (!reserved.ok()) {
+      return give_up(reserved.WithContext("push to reducer shard " + std::to_string(s)));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending->finished) {  // an earlier shard refused the run meanwhile
+        unacked_.Release(bytes);
+        return Status::Ok();
+      }
+      pending->held[s] = bytes;
+    }
     auto peer = Peer(parts->shard_addresses[s]);
-    // Blocks while the connection is over its send budget: a slow reducer makes us wait.
     Status sent = peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(*payload))
                             : peer.status();
     if (!sent.ok()) return give_up(sent.WithContext("push to reducer shard " + std::to_string(s)));

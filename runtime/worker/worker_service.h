@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,10 @@ struct WorkerOptions {
   std::string name;                    // for logs and the status page; default "host:pid"
   int slots = 0;                       // tasks run at once, each with its own mapper; 0 = cores
   std::string plugin_cache_dir;        // shipped plugin libraries; "" = DefaultPluginCacheDir()
+  // Bytes of shuffle pushes sent and not yet acknowledged, across the worker's tasks: past it
+  // a task waits before sending (a slow reducer slows its mappers down instead of buffering).
+  // A single push larger than the budget is sent when nothing else is outstanding.
+  size_t push_budget_bytes = size_t{512} << 20;
   // How long Start() keeps retrying the master (it may still be starting).
   std::chrono::milliseconds connect_timeout{30000};
   // The bound on every wait for a peer: a parameter pull, a push's acknowledgement.

@@ -73,6 +73,7 @@ struct WorkerFlags {
   int slots = 0;
   std::string name;
   std::string plugin_cache;
+  int64_t push_budget_kb = 512 * 1024;
 };
 
 int Worker(const WorkerFlags& flags) {
@@ -96,6 +97,7 @@ int Worker(const WorkerFlags& flags) {
   options.slots = flags.slots;
   options.name = flags.name;
   options.plugin_cache_dir = flags.plugin_cache;
+  options.push_budget_bytes = static_cast<size_t>(flags.push_budget_kb) << 10;
   runtime::WorkerService worker(transport->get(), options);
   Status started = worker.Start();
   if (!started.ok()) {
@@ -221,6 +223,9 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
                 "when the master is on loopback)");
   w->add_option("--slots", worker->slots, "Tasks run at once (default: the number of cores)");
   w->add_option("--name", worker->name, "Name on the status page (default: host:pid)");
+  w->add_option("--push-budget-kb", worker->push_budget_kb,
+                "KiB of shuffle pushes sent and not yet acknowledged before tasks wait")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   w->add_option("--plugin-cache", worker->plugin_cache,
                 "Where shipped plugin libraries are kept (default: ~/.cache/mrtrain/plugins)");
   AddClusterFlags(w, &worker->cluster);
