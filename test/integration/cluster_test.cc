@@ -368,7 +368,23 @@ TEST_CASE("Ctrl-C on submit cancels the job", "[integration]") {
   CHECK(job["error"].get<std::string>().find("cancelled") != std::string::npos);
 }
 
-TEST_CASE("run --workers N trains on a local cluster and leaves no process behind",
+// Our children that are still there (reaping the finished ones): with PR_SET_CHILD_SUBREAPER,
+// orphans of the processes we started count too.
+int LiveChildren() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  int live = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string pid, comm, state;
+    pid_t ppid = 0;
+    if (stat >> pid >> comm >> state >> ppid && ppid == getpid()) ++live;
+  }
+  return live;
+}
+
+TEST_CASE("run --workers N trains on a local cluster and leaves no process behind, on exit "
+          "and on a signal",
           "[integration]") {
   TempDir dir;
   // Orphans of the run become our children, so a leftover process would show up here.
@@ -382,16 +398,48 @@ TEST_CASE("run --workers N trains on a local cluster and leaves no process behin
   REQUIRE(multi.exit_code == 0);
   CHECK(ModelBytes(dir, "multi") == ModelBytes(dir, "single"));
   std::this_thread::sleep_for(200ms);
-  int leftovers = 0;
-  while (waitpid(-1, nullptr, WNOHANG) > 0) ++leftovers;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream stat(entry.path() / "stat");
-    std::string pid, comm, state;
-    pid_t ppid = 0;
-    if (stat >> pid >> comm >> state >> ppid && ppid == getpid()) ++leftovers;
+  CHECK(LiveChildren() == 0);
+
+  // Interrupted mid-job, it stops its master and workers before it exits.
+  {
+    ProcessGroup group;
+    auto run = group.Spawn({kBinary, "run", spec, "--workers", "2", "--progress", "lines", "--set",
+                            "training.epochs=1000", "--set", "output.dir=" + dir.File("long")},
+                           {}, dir.File("long.log"));
+    REQUIRE(run.ok());
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!std::filesystem::exists(dir.File("long/checkpoints/ckpt-000001.manifest"))) {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      REQUIRE_FALSE(group.Poll(*run));
+      std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(kill(*run, SIGTERM) == 0);
+    auto code = group.Wait(*run, 30s);
+    REQUIRE(code.ok());
+    CHECK(*code == 128 + SIGTERM);
   }
-  CHECK(leftovers == 0);
+  std::this_thread::sleep_for(200ms);
+  CHECK(LiveChildren() == 0);
   REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
+}
+
+TEST_CASE("a worker finds its master from MASTER_ADDR and MASTER_PORT", "[integration]") {
+  TempDir dir;
+  Cluster cluster(dir);
+  const std::string& address = cluster.address();
+  const size_t colon = address.rfind(':');
+  auto worker = cluster.group().Spawn(
+      {kBinary, "worker", "--name", "from-env"},
+      {kSecret, "MASTER_ADDR=" + address.substr(0, colon), "MASTER_PORT=" + address.substr(colon + 1)},
+      dir.File("env-worker.log"));
+  REQUIRE(worker.ok());
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (cluster.Status()["workers"].empty()) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    REQUIRE_FALSE(cluster.group().Poll(*worker));
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(cluster.Status()["workers"][0]["name"] == "from-env");
 }
 
 }  // namespace
