@@ -9,13 +9,12 @@
 #   DIR/share/mrtrain/examples/example_plugins.cc       an example plugin (docs/plugins.md)
 #   DIR/share/mrtrain/examples/huber_plugin.yaml        a job spec using it
 #
-# Files come from the runfiles of //tools:install (see tools/BUILD). Installing again replaces
+# Files come from the runfiles of //tools:install: tools/BUILD puts there the binary, the `hdrs`
+# of //engine/api and the `srcs` of the example plugin library. Installing again replaces
 # them; each file is written next to its destination and renamed into place, so a running
 # mrtrain is never overwritten in place. A relative DIR is taken from the directory `bazel run`
 # was started in.
 set -eu
-
-HEADERS="hyperparameters.h mapper.h plugin.h random.h reducer.h version.h views.h"
 
 usage() {
   echo "usage: bazel run --config=opt //tools:install -- --prefix DIR"
@@ -65,30 +64,49 @@ if command -v ldd >/dev/null 2>&1; then
 $missing_libs"
 fi
 
-mkdir -p "$prefix" 2>/dev/null || fail "cannot create prefix $prefix"
-[ -d "$prefix" ] && [ -w "$prefix" ] || fail "prefix $prefix is not a writable directory"
+case "$(readlink -f "$mrtrain_bin")" in
+  */bazel-out/*-opt/bin/*) ;;
+  *) echo "install: warning: not an optimised build; use bazel run --config=opt" >&2 ;;
+esac
 
-# install_file SRC DEST MODE: copies SRC (following runfiles symlinks) to DEST atomically.
-install_file() {
-  dest_dir=$(dirname "$2")
-  mkdir -p "$dest_dir" 2>/dev/null || fail "cannot create $dest_dir"
-  tmp="$2.install-tmp.$$"
-  cp -L "$1" "$tmp" 2>/dev/null || { rm -f "$tmp"; fail "cannot write $tmp"; }
-  chmod "$3" "$tmp"
-  mv -f "$tmp" "$2" || { rm -f "$tmp"; fail "cannot replace $2"; }
+mkdir -p "$prefix" 2>/dev/null || fail "cannot create prefix $prefix"
+if [ ! -d "$prefix" ] || [ ! -w "$prefix" ]; then fail "prefix $prefix is not a writable directory"; fi
+
+# new_temp DEST: prints the name of a new empty file beside DEST, creating DEST's directory.
+new_temp() {
+  mkdir -p "$(dirname "$1")" 2>/dev/null || fail "cannot create $(dirname "$1")"
+  mktemp "$1.install-tmp.XXXXXX" 2>/dev/null || fail "cannot write in $(dirname "$1")"
+}
+
+# commit TMP DEST MODE: gives TMP its mode and renames it to DEST.
+commit() {
+  chmod "$3" "$1"
+  mv -f "$1" "$2" || { rm -f "$1"; fail "cannot replace $2"; }
   echo "installed $2"
 }
 
+# install_file SRC DEST MODE: copies SRC (following runfiles symlinks) to DEST.
+install_file() {
+  tmp=$(new_temp "$2")
+  cp -L "$1" "$tmp" || { rm -f "$tmp"; fail "cannot copy $1 to $tmp"; }
+  commit "$tmp" "$2" "$3"
+}
+
+[ -f "$runfiles/engine/api/plugin.h" ] || fail "missing engine/api/plugin.h in the runfiles"
+[ -f "$runfiles/jobs/plugins/example_plugins.cc" ] ||
+  fail "missing jobs/plugins/example_plugins.cc in the runfiles"
+
 install_file "$mrtrain_bin" "$prefix/bin/mrtrain" 755
-for h in $HEADERS; do
-  install_file "$runfiles/engine/api/$h" "$prefix/include/mrtrain/engine/api/$h" 644
+for header in "$runfiles"/engine/api/*.h; do
+  install_file "$header" "$prefix/include/mrtrain/engine/api/$(basename "$header")" 644
 done
 examples="$prefix/share/mrtrain/examples"
-install_file "$runfiles/jobs/plugins/example_plugins.cc" "$examples/example_plugins.cc" 644
+for source in "$runfiles"/jobs/plugins/*.cc; do
+  install_file "$source" "$examples/$(basename "$source")" 644
+done
 
 # The example spec, with paths relative to the directory the plugin is built in.
-spec_tmp="${TMPDIR:-/tmp}/mrtrain-install-spec.$$"
-trap 'rm -f "$spec_tmp"' EXIT
+spec_tmp=$(new_temp "$examples/huber_plugin.yaml")
 cat >"$spec_tmp" <<EOF
 # Robust linear regression from a plugin library: the Huber-loss mapper and the
 # gradient-clipping SGD reducer of example_plugins.cc (docs/plugins.md in the mrtrain sources).
@@ -133,7 +151,7 @@ training:
 output:
   dir: out/huber_plugin
 EOF
-install_file "$spec_tmp" "$examples/huber_plugin.yaml" 644
+commit "$spec_tmp" "$examples/huber_plugin.yaml" 644
 
 echo "mrtrain is installed in $prefix: run $prefix/bin/mrtrain; compile plugins with" \
   "-I$prefix/include/mrtrain"
