@@ -158,6 +158,7 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
   int64_t rows = 0;
   MRTRAIN_RETURN_IF_ERROR(WriteAtomically(options.out_path, header, parts, &rows));
   PredictSummary summary;
+  summary.classifier = model.data_shape.num_classes > 0;
   for (const auto& part : parts) {
     summary.rows += part.rows;
     summary.correct += part.correct;

@@ -21,7 +21,8 @@ struct PredictOptions {
 
 struct PredictSummary {
   int64_t rows = 0;
-  int64_t correct = 0;  // predictions equal to the label (classifiers)
+  bool classifier = false;  // the model predicts class indices (its data had classes)
+  int64_t correct = 0;      // predictions equal to the label (classifiers only)
   int64_t skipped_records = 0;
 };
 

@@ -49,7 +49,8 @@ int Predict(PredictFlags& flags) {
   }
   std::printf("predicted %lld rows into %s", static_cast<long long>(summary->rows),
               flags.options.out_path.c_str());
-  if (summary->rows > 0) {
+  // Accuracy means something for class predictions only; a regression's are never exactly equal.
+  if (summary->rows > 0 && summary->classifier) {
     std::printf(" (accuracy against the data's labels: %.4f)",
                 double(summary->correct) / summary->rows);
   }
