@@ -73,6 +73,7 @@ struct Step {
   msg::DataSet set = msg::DataSet::kTrain;
   int64_t epoch = 0;
   int64_t round = 0;
+  int64_t update = 0;  // reduce: the step (update count) the shards must commit
 
   // Task steps: the plan, and how to send task (partition, attempt) to a worker.
   TaskScheduler* scheduler = nullptr;
@@ -327,6 +328,7 @@ void MasterService::Impl::Cancel(uint64_t job_id) {
   if (job_id == active_job_) {
     cancelled_ = true;
     if (current_) CompleteLocked(*current_, AbortedError("job cancelled"));
+    queue_cv_.notify_all();  // it may be waiting for workers
     return;
   }
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
@@ -528,6 +530,20 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
     case msg::TaskKind::kReduce:
     case msg::TaskKind::kSave:
     case msg::TaskKind::kSetup: {
+      // Only a failure of what runs now fails it: a stale report is dropped.
+      const bool current =
+          f.kind == msg::TaskKind::kReduce
+              ? step->kind == Step::Kind::kReduce && step->epoch == f.epoch &&
+                    step->round == f.round && step->waiting.count(f.shard)
+          : f.kind == msg::TaskKind::kSave
+              ? step->kind == Step::Kind::kSave && step->epoch == f.epoch &&
+                    step->waiting.count(f.shard)
+              : (step->kind == Step::Kind::kSpec || step->kind == Step::Kind::kStart) &&
+                    step->waiting.count(worker);
+      if (!current) {
+        ++dropped_results_;
+        return;
+      }
       const std::string where =
           f.kind == msg::TaskKind::kSetup
               ? "worker " + WorkerKey(worker) + " (" + name + ")"
@@ -653,7 +669,10 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
     case MessageType::kShardCommitted: {
       auto m = msg::DecodeAs<msg::ShardCommitted>(payload);
       if (!m.ok()) return bad(m.status());
-      if (current_ && current_->kind == Step::Kind::kReduce && current_->round != m->round) {
+      // A repeated or late commit of another step must not complete this reduce.
+      if (current_ && current_->kind == Step::Kind::kReduce &&
+          (current_->epoch != m->epoch || current_->round != m->round ||
+           current_->update != m->step)) {
         ++dropped_results_;
         return;
       }
@@ -695,6 +714,11 @@ void MasterService::Impl::JobLoop() {
       if (stopping_) return;
       job = std::move(queue_.front());
       queue_.pop_front();
+      // Active from the moment it leaves the queue, so a Cancel never falls between the two.
+      active_job_ = job.id;
+      cancelled_ = false;
+      job_error_ = Status::Ok();
+      records_[job.id].state = "running";
     }
     RunJob(job);
   }
@@ -920,20 +944,13 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
 }
 
 void MasterService::Impl::RunJob(QueuedJob& queued) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    active_job_ = queued.id;
-    cancelled_ = false;
-    job_error_ = Status::Ok();
-    records_[queued.id].state = "running";
-  }
   jobs::JobSpec spec;
   Result<TrainingResult> result = Train(queued, &spec);
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (uint32_t id : job_workers_) (void)SendToWorkerLocked(id, msg::EndJob{queued.id});
     JobRecord& record = records_[queued.id];
-    record.state = result.ok() ? "succeeded" : "failed";
+    record.state = result.ok() ? "succeeded" : cancelled_ ? "cancelled" : "failed";
     if (!result.ok()) record.error = result.status().ToString();
     if (result.ok() && result->last) record.epochs_done = result->last->epoch;
     active_job_ = 0;
@@ -982,6 +999,7 @@ Status MasterService::Impl::ReduceRound(const RoundRequest& request, int64_t exa
   step.kind = Step::Kind::kReduce;
   step.epoch = request.epoch;
   step.round = request.round;
+  step.update = request.step;
   step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
               std::to_string(request.round + 1) + ": reduce";
   const uint64_t job = active_job_;

@@ -522,6 +522,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         msg::TaskFailed f;
         f.job_id = m.job_id;
         f.kind = msg::TaskKind::kSave;
+        f.epoch = m.epochs_done;
         f.shard = m.shard;
         ReportFailure(f, s);
       });

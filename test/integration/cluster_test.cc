@@ -364,7 +364,7 @@ TEST_CASE("Ctrl-C on submit cancels the job", "[integration]") {
     std::this_thread::sleep_for(100ms);
   }
   nlohmann::json job = cluster.Status()["jobs"][0];
-  CHECK(job["state"] == "failed");
+  CHECK(job["state"] == "cancelled");
   CHECK(job["error"].get<std::string>().find("cancelled") != std::string::npos);
 }
 

@@ -4,13 +4,16 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/tensor/model_layout.h"
 #include "engine/tensor/model_state.h"
 #include "jobs/spec/job_spec.h"
 #include "runtime/checkpoint/shard_file.h"
 #include "runtime/job/job_setup.h"
+#include "runtime/job/shipped_job.h"
 #include "shuffle/partition/partitioner.h"
 
 namespace mrtrain::testing {
@@ -36,7 +39,10 @@ struct FakeJob {
 class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State> {
  public:
   State(runtime::Transport* transport, FakeWorkerOptions options)
-      : transport_(transport), name_(options.name), options_(std::move(options)) {}
+      : transport_(transport),
+        name_(options.name),
+        plugin_cache_dir_(options.plugin_cache_dir),
+        options_(std::move(options)) {}
 
   // ---- Any thread ----
   FakeWorkerLog Log() const {
@@ -59,6 +65,15 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
   void set_eval_stats(std::function<api::MapStats(const msg::EvaluateTask&)> stats) {
     std::lock_guard<std::mutex> lock(mu_);
     eval_stats_ = std::move(stats);
+  }
+  void set_hold_reduce(std::function<bool(const msg::ReduceRound&)> hold) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_reduce_ = std::move(hold);
+  }
+  void CommitHeldReduces() {
+    std::vector<msg::ReduceRound> held;
+    Update([&] { held.swap(log_.held_reduces); });
+    for (const msg::ReduceRound& m : held) Commit(m);
   }
   void set_num_cols(int64_t num_cols) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -115,14 +130,12 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
   void OnMessage(MessageType type, const std::string& payload) {
     switch (type) {
       case MessageType::kWelcome:
-        return Handle<msg::Welcome>(payload, [&](const msg::Welcome& m) {
-          Update([&] { log_.worker_id = m.worker_id; });
-        });
+        return Handle<msg::Welcome>(
+            payload, [&](const msg::Welcome& m) { Update([&] { log_.worker_id = m.worker_id; }); });
       case MessageType::kJobSpecText:
         return Handle<msg::JobSpecText>(payload, [&](const msg::JobSpecText& m) { OnSpec(m); });
       case MessageType::kLoadPartition:
-        return Handle<msg::LoadPartition>(payload,
-                                          [&](const msg::LoadPartition& m) { OnLoad(m); });
+        return Handle<msg::LoadPartition>(payload, [&](const msg::LoadPartition& m) { OnLoad(m); });
       case MessageType::kStartTraining:
         return Handle<msg::StartTraining>(payload,
                                           [&](const msg::StartTraining& m) { OnStart(m); });
@@ -174,7 +187,7 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
   }
 
   void OnSpec(const msg::JobSpecText& m) {
-    auto spec = jobs::ParseJobSpec(m.yaml, m.source, m.overrides);
+    auto spec = runtime::UnpackJob(m, plugin_cache_dir_);
     if (!spec.ok()) {
       Problem(spec.status().ToString());
       msg::TaskFailed f;
@@ -184,7 +197,6 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       f.message = spec.status().message();
       return Send(f);
     }
-    runtime::ResolveRelativePaths(m.working_dir, &*spec);
     msg::JobReady ready;
     ready.job_id = m.job_id;
     ready.phase = msg::JobReady::kSpec;
@@ -307,8 +319,18 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
   }
 
   void OnReduce(const msg::ReduceRound& m) {
+    bool hold = false;
     Update([&] {
       log_.reduces.push_back(m);
+      hold = hold_reduce_ && hold_reduce_(m);
+      if (hold) log_.held_reduces.push_back(m);
+    });
+    if (!hold) Commit(m);
+  }
+
+  // The shard now holds the parameters after m.step.
+  void Commit(const msg::ReduceRound& m) {
+    Update([&] {
       auto it = jobs_.find(m.job_id);
       if (it != jobs_.end()) it->second.last_step = m.step;
     });
@@ -367,9 +389,8 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       log_.ended_jobs.push_back(m.job_id);
       jobs_.erase(m.job_id);
       auto& held = log_.held;
-      const auto removed = std::remove_if(held.begin(), held.end(), [&](const msg::RunMapTask& t) {
-        return t.job_id == m.job_id;
-      });
+      const auto removed = std::remove_if(
+          held.begin(), held.end(), [&](const msg::RunMapTask& t) { return t.job_id == m.job_id; });
       log_.unanswered_map_tasks -= static_cast<int>(held.end() - removed);
       held.erase(removed, held.end());
     });
@@ -378,13 +399,15 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
   // Constant after construction.
   runtime::Transport* const transport_;
   const std::string name_;
+  const std::string plugin_cache_dir_;
 
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
-  FakeWorkerOptions options_;  // guarded by mu_ (num_cols changes)
-  FakeWorkerLog log_;          // guarded by mu_
-  std::shared_ptr<Connection> connection_;  // guarded by mu_
-  MapScript map_script_;                    // guarded by mu_
+  FakeWorkerOptions options_;                                 // guarded by mu_ (num_cols changes)
+  FakeWorkerLog log_;                                         // guarded by mu_
+  std::shared_ptr<Connection> connection_;                    // guarded by mu_
+  MapScript map_script_;                                      // guarded by mu_
+  std::function<bool(const msg::ReduceRound&)> hold_reduce_;  // guarded by mu_
   std::function<api::MapStats(const msg::EvaluateTask&)> eval_stats_;  // guarded by mu_
   std::map<uint64_t, FakeJob> jobs_;                                   // guarded by mu_
 };
@@ -417,9 +440,9 @@ Result<uint32_t> FakeWorker::Connect(const std::string& master_address,
   if (!answered) return DeadlineExceededError(state_->name() + ": no Welcome from the master");
   const FakeWorkerLog log = state_->Log();
   if (log.worker_id == 0) {
-    return UnavailableError(state_->name() + ": not registered: " +
-                            (log.connect_error.empty() ? "closed before Welcome"
-                                                       : log.connect_error));
+    return UnavailableError(
+        state_->name() + ": not registered: " +
+        (log.connect_error.empty() ? "closed before Welcome" : log.connect_error));
   }
   return log.worker_id;
 }
@@ -429,6 +452,12 @@ void FakeWorker::set_map_script(MapScript script) { state_->set_map_script(std::
 void FakeWorker::set_eval_stats(std::function<api::MapStats(const msg::EvaluateTask&)> stats) {
   state_->set_eval_stats(std::move(stats));
 }
+
+void FakeWorker::set_hold_reduce(std::function<bool(const msg::ReduceRound&)> hold) {
+  state_->set_hold_reduce(std::move(hold));
+}
+
+void FakeWorker::CommitHeldReduces() { state_->CommitHeldReduces(); }
 
 void FakeWorker::set_num_cols(int64_t num_cols) { state_->set_num_cols(num_cols); }
 

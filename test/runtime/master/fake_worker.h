@@ -60,21 +60,24 @@ struct FakeWorkerOptions {
   int64_t rows = 8;
   int64_t num_cols = 4;
   float max_label = 1;
+  // Where shipped plugin libraries would be kept (UnpackJob, as WorkerService does).
+  std::string plugin_cache_dir;
 };
 
 // Everything a fake worker has seen and done, for assertions.
 struct FakeWorkerLog {
-  uint32_t worker_id = 0;  // from Welcome; 0 before
-  bool closed = false;     // the connection is gone (either side closed it)
+  uint32_t worker_id = 0;     // from Welcome; 0 before
+  bool closed = false;        // the connection is gone (either side closed it)
   std::string connect_error;  // why Connect failed
   std::vector<runtime::msg::JobSpecText> specs;
   std::vector<runtime::msg::LoadPartition> loads;
   std::vector<runtime::msg::StartTraining> starts;
   std::vector<runtime::msg::RunMapTask> map_tasks;  // every RunMapTask, in arrival order
   std::vector<runtime::msg::RunMapTask> held;       // received with kHold, not answered yet
-  int unanswered_map_tasks = 0;            // received, not yet answered
-  int max_unanswered_map_tasks = 0;        // the most at any time
+  int unanswered_map_tasks = 0;                     // received, not yet answered
+  int max_unanswered_map_tasks = 0;                 // the most at any time
   std::vector<runtime::msg::ReduceRound> reduces;
+  std::vector<runtime::msg::ReduceRound> held_reduces;  // not committed yet (see set_hold_reduce)
   std::vector<runtime::msg::EvaluateTask> evaluations;
   std::vector<runtime::msg::SaveShard> saves;
   std::vector<uint64_t> ended_jobs;
@@ -84,8 +87,8 @@ struct FakeWorkerLog {
 // A scripted stand-in for WorkerService: connects to a master over a Transport, says Hello and
 // answers the master's messages as a worker would, without data or a model. Map tasks are
 // answered by a MapScript; partitions are "loaded" with the shape in the options; reduces are
-// committed at once; a reducer shard it hosts is saved as a real shard file of zeros in the
-// layout the master expects (built from the spec and the shape StartTraining sends), so the
+// committed at once unless held; a reducer shard it hosts is saved as a real shard file of zeros in
+// the layout the master expects (built from the spec and the shape StartTraining sends), so the
 // master can commit and load the checkpoint. Sends no heartbeats.
 //
 // Thread-safe. Its callbacks run on the transport thread and hold it only weakly, so the
@@ -106,12 +109,17 @@ class FakeWorker {
   void set_map_script(MapScript script);
   // The EvalDone statistics for a held-out partition (default: DefaultMapStats).
   void set_eval_stats(std::function<api::MapStats(const runtime::msg::EvaluateTask&)> stats);
+  // Which later ReduceRounds to hold instead of committing at once (default: none).
+  void set_hold_reduce(std::function<bool(const runtime::msg::ReduceRound&)> hold);
   // The width later PartitionLoaded messages report.
   void set_num_cols(int64_t num_cols);
 
   // Answers every held task by `script` now (from the calling thread), in arrival order;
   // kHold keeps a task held. Delays are ignored.
   void AnswerHeld(const MapScript& script);
+
+  // Commits every held reduce now (from the calling thread).
+  void CommitHeldReduces();
 
   // Sends any message to the master, e.g. a late result.
   template <typename M>
