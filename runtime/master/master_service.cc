@@ -510,8 +510,10 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
       const Step::Kind kind = f.kind == msg::TaskKind::kMap    ? Step::Kind::kMap
                               : f.kind == msg::TaskKind::kLoad ? Step::Kind::kLoad
                                                                : Step::Kind::kEvaluate;
+      // Map failures carry their epoch and round, evaluation failures their step (in round).
       if (step->kind != kind || step->set != f.set ||
-          (kind == Step::Kind::kMap && (step->epoch != f.epoch || step->round != f.round))) {
+          (kind == Step::Kind::kMap && step->epoch != f.epoch) ||
+          (kind != Step::Kind::kLoad && step->round != f.round)) {
         ++dropped_results_;
         return;
       }
@@ -659,8 +661,8 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
     case MessageType::kEvalDone: {
       auto m = msg::DecodeAs<msg::EvalDone>(payload);
       if (!m.ok()) return bad(m.status());
-      OnTaskDoneLocked(Step::Kind::kEvaluate, m->job_id, m->set, 0, 0, m->partition, m->attempt,
-                       worker, [&](Step& s) {
+      OnTaskDoneLocked(Step::Kind::kEvaluate, m->job_id, m->set, 0, m->step, m->partition,
+                       m->attempt, worker, [&](Step& s) {
                          s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples,
                                                                m->correct};
                        });
@@ -1020,6 +1022,7 @@ Result<api::MapStats> MasterService::Impl::EvaluateSet(msg::DataSet set, int64_t
   Step step;
   step.kind = Step::Kind::kEvaluate;
   step.set = set;
+  step.round = step_count;  // EvalDone carries its task's step: older results do not match
   step.what = std::string("evaluating data.") + SetName(set);
   {
     std::lock_guard<std::mutex> lock(mu_);

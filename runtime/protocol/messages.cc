@@ -343,6 +343,7 @@ void Visit(Io& io, EvalDone& m) {
   io.Enum(m.set);
   io.Scalar(m.partition);
   io.Scalar(m.attempt);
+  io.Scalar(m.step);
   io.Scalar(m.loss_sum);
   io.Scalar(m.examples);
   io.Scalar(m.correct);

@@ -96,7 +96,7 @@ struct TaskFailed {
   uint64_t job_id = 0;
   TaskKind kind = TaskKind::kMap;
   int64_t epoch = 0;
-  int64_t round = 0;
+  int64_t round = 0;       // map tasks; evaluate tasks: their step
   int64_t partition = -1;  // map tasks
   int64_t shard = -1;      // reduce tasks
   int32_t attempt = 0;
@@ -222,6 +222,7 @@ struct EvalDone {
   DataSet set = DataSet::kTest;
   int64_t partition = 0;
   int32_t attempt = 0;
+  int64_t step = 0;  // the task's: a late result of an earlier evaluation is told apart
   double loss_sum = 0;
   int64_t examples = 0;
   int64_t correct = 0;

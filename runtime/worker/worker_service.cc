@@ -487,6 +487,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         msg::TaskFailed f;
         f.job_id = m.job_id;
         f.kind = msg::TaskKind::kEvaluate;
+        f.round = m.step;  // the evaluation it belongs to
         f.set = m.set;
         f.partition = m.partition;
         f.attempt = m.attempt;
@@ -967,8 +968,8 @@ Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDon
   MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats,
                            EvaluatePartition(*partition, parts->config.num_features, 1024,
                                              params->View(), *mapper));
-  *done = msg::EvalDone{task.job_id, task.set,    task.partition, task.attempt,
-                        stats.loss_sum, stats.examples, stats.correct};
+  *done = msg::EvalDone{task.job_id,    task.set,       task.partition, task.attempt,
+                        task.step,      stats.loss_sum, stats.examples, stats.correct};
   return Status::Ok();
 }
 

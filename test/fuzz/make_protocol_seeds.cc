@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   WriteMessage(messages, 21, "evaluate_task",
                msg::EvaluateTask{1, msg::DataSet::kValidation, 0, 0, 7});
   WriteMessage(messages, 22, "eval_done",
-               msg::EvalDone{1, msg::DataSet::kTest, 0, 0, 2.5, 10, 9});
+               msg::EvalDone{1, msg::DataSet::kTest, 0, 0, 7, 2.5, 10, 9});
   WriteMessage(messages, 23, "save_shard", msg::SaveShard{1, 0, 3, "/out/ckpt/shard"});
   WriteMessage(messages, 24, "shard_saved", msg::ShardSaved{1, 0, 3, 4096, 77});
   WriteMessage(messages, 25, "end_job", msg::EndJob{1});

@@ -343,7 +343,7 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       log_.evaluations.push_back(m);
       if (eval_stats_) stats = eval_stats_(m);
     });
-    Send(msg::EvalDone{m.job_id, m.set, m.partition, m.attempt, stats.loss_sum, stats.examples,
+    Send(msg::EvalDone{m.job_id, m.set, m.partition, m.attempt, m.step, stats.loss_sum, stats.examples,
                        stats.correct});
   }
 

@@ -155,9 +155,10 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   CHECK(start.resume_epochs == 3);
   CHECK(start.step == 700);
 
-  EvalDone eval = RoundTrip(EvalDone{5, DataSet::kValidation, 2, 0, 12.5, 100, 90});
+  EvalDone eval = RoundTrip(EvalDone{5, DataSet::kValidation, 2, 0, 33, 12.5, 100, 90});
   CHECK(eval.set == DataSet::kValidation);
   CHECK(eval.loss_sum == 12.5);
+  CHECK(eval.step == 33);
   CHECK(eval.correct == 90);
 
   ShardSaved saved = RoundTrip(ShardSaved{5, 1, 3, 4096, 0xdeadbeefu});
