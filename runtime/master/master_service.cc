@@ -184,6 +184,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void OnTaskFailedLocked(const msg::TaskFailed& failed, uint32_t worker);
   void PumpLocked(Step& step);
   void CompleteLocked(Step& step, const Status& status);
+  void TimeOutLocked(Step& step);
   std::string StatusJsonLocked() const;
   template <typename M>
   Status SendCounted(Connection& c, const M& m) {
@@ -235,6 +236,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   int64_t partitions_[3] = {0, 0, 0};
   int64_t step_count_ = 0;  // updates applied
   Step* current_ = nullptr;
+  uint64_t step_token_ = 0;  // counts steps, so a step's timer knows whether it still runs
 };
 
 // A RoundExecutor over the cluster, for the training loop.
@@ -743,24 +745,40 @@ Status MasterService::Impl::RunStep(Step& step) {
       if (step.waiting.empty()) CompleteLocked(step, Status::Ok());
     }
   }
-  const bool ready = done.wait_for(options_.step_timeout) == std::future_status::ready;
+  // The step's bound is a transport timer, so it runs on the transport's clock (a test's fake
+  // one too); the token keeps a late timer from touching a later step.
+  const uint64_t token = ++step_token_;
+  std::weak_ptr<Impl> weak = shared_from_this();
+  TimerHandle timer = transport_->RunAfter(options_.step_timeout, [weak, token] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::lock_guard<std::mutex> lock(self->mu_);
+    if (self->current_ && self->step_token_ == token) self->TimeOutLocked(*self->current_);
+  });
+  Status status = done.get();  // the timer, Cancel and Stop all complete the step
+  timer.Cancel();
   std::lock_guard<std::mutex> lock(mu_);
   current_ = nullptr;
-  if (ready) return done.get();
+  return status;
+}
+
+void MasterService::Impl::TimeOutLocked(Step& step) {
   std::string outstanding;
   if (step.scheduler) {
     outstanding = std::to_string(step.scheduler->num_running()) + " tasks still running";
   } else {
-    for (int64_t t : step.waiting) outstanding += (outstanding.empty() ? "" : ", ") + std::to_string(t);
+    for (int64_t t : step.waiting) {
+      outstanding += (outstanding.empty() ? "" : ", ") + std::to_string(t);
+    }
     outstanding = "no answer from " +
                   std::string(step.kind == Step::Kind::kReduce || step.kind == Step::Kind::kSave
                                   ? "reducer shards "
                                   : "workers ") +
                   outstanding;
   }
-  return DeadlineExceededError(step.what + " did not finish within " +
-                               std::to_string(options_.step_timeout.count()) + " ms: " +
-                               outstanding);
+  CompleteLocked(step, DeadlineExceededError(step.what + " did not finish within " +
+                                             std::to_string(options_.step_timeout.count()) +
+                                             " ms: " + outstanding));
 }
 
 Status MasterService::Impl::AwaitWorkers() {

@@ -22,6 +22,7 @@
 #include <catch2/catch.hpp>
 
 #include "runtime/transport/in_process_transport.h"
+#include "test/runtime/master/fake_clock_transport.h"
 #include "test/runtime/master/fake_worker.h"
 #include "test/testing/temp_dir.h"
 
@@ -139,7 +140,11 @@ std::string SpecYaml(const SpecOptions& o) {
 // stops.
 class Cluster {
  public:
-  explicit Cluster(MasterOptions options = {}) : transport_(MakeInProcessTransport()) {
+  // With `fake_clock`, timers run on a clock the test moves (clock()->Advance).
+  explicit Cluster(MasterOptions options = {}, bool fake_clock = false)
+      : transport_(fake_clock ? std::make_unique<testing::FakeClockTransport>(
+                                    MakeInProcessTransport())
+                              : MakeInProcessTransport()) {
     dir_.Write("train.csv", "1,0.5,0.25,0.125,1\n0,1,2,3,4\n");
     dir_.Write("test.csv", "1,0.5,0.25,0.125,1\n");
     options.listen_address = "inproc://";
@@ -149,6 +154,10 @@ class Cluster {
     if (!address.ok()) FAIL(address.status().ToString());
     address_ = *address;
   }
+  testing::FakeClockTransport* clock() {
+    return dynamic_cast<testing::FakeClockTransport*>(transport_.get());
+  }
+
   ~Cluster() {
     master_->Stop();
     workers_.clear();
@@ -631,6 +640,32 @@ TEST_CASE("a step without an answer fails the job with kDeadlineExceeded naming 
   CHECK(Contains(s.message(), step + " did not finish within 300 ms"));
   CHECK(Contains(s.message(), outstanding));
   CheckNoProblems(a);
+}
+
+TEST_CASE("a step times out on the transport's clock: not before its bound, at once after it",
+          "[runtime][master]") {
+  MasterOptions options;
+  options.step_timeout = std::chrono::hours(1);
+  Cluster cluster(options, /*fake_clock=*/true);
+  FakeWorker& a = cluster.AddWorker("fake-a");
+  a.set_map_script([](const msg::RunMapTask&) { return MapReply::Hold(); });
+  auto listener = std::make_shared<RecordingListener>();
+  cluster.Submit(SpecOptions{}, listener);
+  // The round's map tasks are out and held: the job waits on the step's timer.
+  const auto deadline = Clock::now() + 5s;
+  while (a.log().unanswered_map_tasks < 2) {
+    REQUIRE(Clock::now() < deadline);
+    std::this_thread::sleep_for(5ms);
+  }
+  cluster.clock()->Advance(std::chrono::minutes(59));
+  CHECK_FALSE(listener->WaitFinished(200ms));
+  cluster.clock()->Advance(std::chrono::minutes(1));
+  REQUIRE(listener->WaitFinished(2s));
+  const Status s = listener->status();
+  INFO(s.ToString());
+  CHECK(s.code() == StatusCode::kDeadlineExceeded);
+  CHECK(Contains(s.message(), "epoch 1 round 1: map tasks did not finish within 3600000 ms"));
+  CHECK(Contains(s.message(), "2 tasks still running"));
 }
 
 TEST_CASE("the master's control traffic does not grow with the model's size", "[runtime][master]") {
