@@ -73,7 +73,11 @@ Result<T> Await(std::future<Result<T>>& future, std::chrono::milliseconds timeou
 struct HostedShard {
   std::mutex mu;
   std::unique_ptr<ShardHost> host;
+  size_t param_bytes = 0;  // of the shard's parameters: what a pull returns
 };
+
+// Shard work on messages up to this size runs on the transport thread instead of the pool.
+constexpr size_t kInlineShardWorkBytes = 256 << 10;
 
 // What a job needs once the master has fixed the data's shape. Built once by StartTraining,
 // then only read (shards have their own locks).
@@ -196,7 +200,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   // ---- Hosted shards ----
   Result<HostedShard*> Shard(uint64_t job_id, int64_t shard);
   void AcceptPush(const std::shared_ptr<Connection>& from, std::string payload);
-  void ServePull(const std::shared_ptr<Connection>& from, std::string payload);
+  void ServePull(const std::shared_ptr<Connection>& from, const msg::PullParams& pull);
   Status Reduce(const msg::ReduceRound& round);
   Status SaveShard(const msg::SaveShard& save, msg::ShardSaved* saved);
 
@@ -498,7 +502,9 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
     case MessageType::kReduceRound: {
       auto m = msg::DecodeAs<msg::ReduceRound>(payload);
       if (!m.ok()) return bad(m.status());
-      Spawn(shard_pool_, [this, m = std::move(*m)] {
+      auto shard = Shard(m->job_id, m->shard);
+      const bool small = shard.ok() && (*shard)->param_bytes <= kInlineShardWorkBytes;
+      auto reduce = [this, m = std::move(*m)] {
         Status s = Reduce(m);
         if (s.ok()) {
           return ToMaster(msg::ShardCommitted{m.job_id, m.epoch, m.round, m.shard, m.step});
@@ -510,7 +516,10 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         f.round = m.round;
         f.shard = m.shard;
         ReportFailure(f, s);
-      });
+      };
+      // A small shard reduces here (its inputs are a few small runs): one thread hop less.
+      if (small) return reduce();
+      Spawn(shard_pool_, std::move(reduce));
       return;
     }
     case MessageType::kSaveShard: {
@@ -552,15 +561,28 @@ void WorkerService::Impl::OnData(const std::shared_ptr<Connection>& from, Messag
                                  std::string payload) {
   switch (type) {
     case MessageType::kPushRun:
+      // Small runs are stored here, saving two thread hops per push, which is most of a small
+      // model's round; large ones are decoded on the shard pool, keeping this thread free for
+      // I/O.
+      if (payload.size() <= kInlineShardWorkBytes) return AcceptPush(from, std::move(payload));
       Spawn(shard_pool_, [this, from, payload = std::move(payload)]() mutable {
         AcceptPush(from, std::move(payload));
       });
       return;
-    case MessageType::kPullParams:
-      Spawn(shard_pool_, [this, from, payload = std::move(payload)]() mutable {
-        ServePull(from, std::move(payload));
-      });
+    case MessageType::kPullParams: {
+      auto pull = msg::DecodeAs<msg::PullParams>(payload);
+      if (!pull.ok()) {
+        log_->error("bad PullParams from {}: {}; closing", from->peer(), pull.status().ToString());
+        return from->Close();
+      }
+      // Likewise: a small shard's parameters are sent from here.
+      auto shard = Shard(pull->job_id, pull->shard);
+      if (shard.ok() && (*shard)->param_bytes <= kInlineShardWorkBytes) {
+        return ServePull(from, *pull);
+      }
+      Spawn(shard_pool_, [this, from, pull = std::move(*pull)] { ServePull(from, pull); });
       return;
+    }
     default:
       log_->warn("{} sent {} on the data plane; closing", from->peer(),
                  MessageTypeName(static_cast<uint16_t>(type)));
@@ -717,6 +739,9 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
           std::move(rule), static_cast<float>(spec.l1), static_cast<float>(spec.l2));
       shard->LoadFrom(state);
       auto hosted = std::make_unique<HostedShard>();
+      for (ParamKey key : shard->keys()) {
+        hosted->param_bytes += sizeof(float) * parts->layout->Range(key).length;
+      }
       hosted->host = std::make_unique<ShardHost>(std::move(shard), num_partitions, start.step);
       parts->shards[s] = std::move(hosted);
     }
@@ -1015,12 +1040,8 @@ void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
 }
 
 void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
-                                    std::string payload) {
-  auto pull = msg::DecodeAs<msg::PullParams>(payload);
-  if (!pull.ok()) {
-    log_->error("bad PullParams from {}: {}; closing", from->peer(), pull.status().ToString());
-    return from->Close();
-  }
+                                    const msg::PullParams& request) {
+  const msg::PullParams* pull = &request;
   msg::ParamsReply reply;
   reply.request_id = pull->request_id;
   Result<HostedShard*> shard = Shard(pull->job_id, pull->shard);
