@@ -27,18 +27,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char* SetName(msg::DataSet set) {
-  switch (set) {
-    case msg::DataSet::kTrain:
-      return "train";
-    case msg::DataSet::kTest:
-      return "test";
-    case msg::DataSet::kValidation:
-      return "validation";
-  }
-  return "?";
-}
-
 std::string WorkerKey(uint32_t id) { return std::to_string(id); }
 
 constexpr int kTasksPerSlot = 2;
@@ -523,7 +511,7 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
                  f.partition, f.attempt, worker, name, cause.ToString());
       Status failed = step->scheduler->OnFailed(f.partition, f.attempt, WorkerKey(worker), cause);
       if (!failed.ok()) {
-        CompleteLocked(*step, failed.WithContext(std::string("data.") + SetName(f.set) + ", " +
+        CompleteLocked(*step, failed.WithContext(std::string("data.") + msg::DataSetName(f.set) + ", " +
                                                  step->what + " (worker " + WorkerKey(worker) +
                                                  " is " + name + ")"));
       } else {
@@ -805,7 +793,7 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
   Step step;
   step.kind = Step::Kind::kLoad;
   step.set = set;
-  step.what = std::string("loading data.") + SetName(set);
+  step.what = std::string("loading data.") + msg::DataSetName(set);
   {
     std::lock_guard<std::mutex> lock(mu_);
     schedulers_[index] = std::make_unique<TaskScheduler>(partitions_[index], spec.max_attempts);
@@ -1041,7 +1029,7 @@ Result<api::MapStats> MasterService::Impl::EvaluateSet(msg::DataSet set, int64_t
   step.kind = Step::Kind::kEvaluate;
   step.set = set;
   step.round = step_count;  // EvalDone carries its task's step: older results do not match
-  step.what = std::string("evaluating data.") + SetName(set);
+  step.what = std::string("evaluating data.") + msg::DataSetName(set);
   {
     std::lock_guard<std::mutex> lock(mu_);
     schedulers_[index]->StartRound();

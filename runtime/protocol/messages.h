@@ -89,6 +89,8 @@ enum class TaskKind : uint8_t {
 
 // The dataset a load or evaluation task reads.
 enum class DataSet : uint8_t { kTrain = 0, kTest = 1, kValidation = 2 };
+// "train", "test", "validation": the spec's key under `data`.
+const char* DataSetName(DataSet set);
 
 // worker -> master: one attempt of a task failed; the master retries it or fails the job.
 struct TaskFailed {

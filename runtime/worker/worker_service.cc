@@ -45,18 +45,6 @@ std::string DefaultName() {
 }
 
 int SetIndex(msg::DataSet set) { return static_cast<int>(set); }
-const char* SetName(msg::DataSet set) {
-  switch (set) {
-    case msg::DataSet::kTrain:
-      return "train";
-    case msg::DataSet::kTest:
-      return "test";
-    case msg::DataSet::kValidation:
-      return "validation";
-  }
-  return "?";
-}
-
 // Waits for `future` at most `timeout`; `what` names the wait in the error.
 template <typename T>
 Result<T> Await(std::future<Result<T>>& future, std::chrono::milliseconds timeout,
@@ -654,7 +642,7 @@ Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady
     auto opened = data::Dataset::Open(*specs[i]);
     if (!opened.ok()) {
       return opened.status().WithContext(std::string("data.") +
-                                         SetName(static_cast<msg::DataSet>(i)));
+                                         msg::DataSetName(static_cast<msg::DataSet>(i)));
     }
     job->datasets[i] = std::move(*opened);
     job->caches[i] = std::make_unique<data::PartitionCache>(job->datasets[i].get());
@@ -762,11 +750,11 @@ Status WorkerService::Impl::LoadPartition(const msg::LoadPartition& task,
   data::PartitionCache* cache = job->caches[SetIndex(task.set)].get();
   if (!cache || task.partition < 0 || task.partition >= cache->dataset().num_partitions()) {
     return InvalidArgumentError(std::string("no partition ") + std::to_string(task.partition) +
-                                " in data." + SetName(task.set));
+                                " in data." + msg::DataSetName(task.set));
   }
   auto partition = cache->Get(task.partition);
   if (!partition.ok()) {
-    return partition.status().WithContext(std::string("data.") + SetName(task.set) +
+    return partition.status().WithContext(std::string("data.") + msg::DataSetName(task.set) +
                                           " partition " + std::to_string(task.partition) + " (" +
                                           cache->dataset().DescribePartition(task.partition) + ")");
   }
@@ -986,7 +974,7 @@ Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDon
   if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
   data::PartitionCache* cache = job->caches[SetIndex(task.set)].get();
-  if (!cache) return InvalidArgumentError(std::string("the job has no data.") + SetName(task.set));
+  if (!cache) return InvalidArgumentError(std::string("the job has no data.") + msg::DataSetName(task.set));
   MRTRAIN_ASSIGN_OR_RETURN(auto partition, cache->Get(task.partition));
   MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step));
   auto mapper = parts->mappers->Borrow();
