@@ -1,7 +1,10 @@
 // Multi-process tests of the distributed runtime: a real master and real worker processes of
 // the mrtrain binary on 127.0.0.1, ports picked by the OS, every wait bounded and every process
 // reaped (ProcessGroup), as a user would run them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -319,6 +322,69 @@ TEST_CASE("a worker with the wrong secret is refused and the master keeps servin
   Output ok = cluster.Submit(WriteJob(dir, "after", "{type: logistic}", "{reducers: 1}"));
   INFO(ok.text);
   CHECK(ok.exit_code == 0);
+}
+
+// Sends `bytes` to `address` ("127.0.0.1:port") over a plain TCP socket and closes it.
+void SendRaw(const std::string& address, const std::string& bytes) {
+  const size_t colon = address.rfind(':');
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  REQUIRE(inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    (void)!write(fd, bytes.data(), bytes.size());
+  }
+  close(fd);
+}
+
+TEST_CASE("garbage, a wrong magic, an oversized length and a wrong secret on the master's and "
+          "a worker's ports do not disturb a running job",
+          "[integration]") {
+  TempDir dir;
+  const std::string mlp = "{type: mlp, hidden: [16], init: xavier, block_size: 8}";
+  const std::string local = WriteJob(dir, "local", mlp, "{mode: hash, reducers: 2}");
+  REQUIRE(Mrtrain("run " + local + " --set training.epochs=20").exit_code == 0);
+  Cluster cluster(dir);
+  cluster.AddWorkers(2);
+  const std::string worker_data = cluster.Status()["workers"][0]["data_address"];
+  auto submit = cluster.group().Spawn(
+      {kBinary, "submit", WriteJob(dir, "attacked", mlp, "{mode: hash, reducers: 2}"),
+       "--master", cluster.address(), "--progress", "lines", "--set", "training.epochs=20"},
+      {kSecret}, dir.File("attacked.log"));
+  REQUIRE(submit.ok());
+  // A frame header claiming 4 GiB, one with the wrong magic, random bytes, an HTTP request.
+  std::string oversized("MRTF\x01\x00\x01\x00\xff\xff\xff\xff\0\0\0\0", 16);
+  std::string bad_magic("XXXX\x01\x00\x01\x00\x04\x00\x00\x00\0\0\0\0abcd", 20);
+  std::string noise;
+  for (int i = 0; i < 4096; ++i) noise += static_cast<char>((i * 7919) & 0xff);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  int rounds = 0;
+  while (!cluster.group().Poll(*submit)) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    for (const std::string& target : {cluster.address(), worker_data}) {
+      SendRaw(target, oversized);
+      SendRaw(target, bad_magic);
+      SendRaw(target, noise);
+      SendRaw(target, "GET / HTTP/1.0\r\n\r\n");
+    }
+    if (rounds++ % 5 == 0) {
+      const std::string wrong = dir.Write("wrong.secret", "a-wrong-secret\n");
+      std::filesystem::permissions(wrong, std::filesystem::perms::owner_read |
+                                              std::filesystem::perms::owner_write);
+      CHECK(Mrtrain("status --master " + cluster.address() + " --secret-file " + wrong, 30)
+                .exit_code == 1);
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  auto code = cluster.group().Wait(*submit, 1s);
+  REQUIRE(code.ok());
+  INFO(TempDir::Read(dir.File("attacked.log")));
+  CHECK(*code == 0);
+  CHECK(rounds > 3);
+  CHECK(ModelBytes(dir, "attacked") == ModelBytes(dir, "local"));
+  CHECK(cluster.Status()["workers"].size() == 2);
 }
 
 TEST_CASE("a master without a secret refuses to start unless --insecure", "[integration]") {
