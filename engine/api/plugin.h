@@ -1,6 +1,6 @@
 #pragma once
 
-// How a shared library offers mappers (models) and reducers (update rules) to mrtrain.
+// How a shared library offers mappers (models), reducers (update rules) and combiners to mrtrain.
 //
 // A plugin is a shared library built against the headers of engine/api and nothing else. In
 // exactly one of its source files it lists its classes once:
@@ -8,11 +8,13 @@
 //   #include "engine/api/plugin.h"
 //
 //   MRTRAIN_PLUGIN(MRTRAIN_MAPPER("huber", HuberMapper),
-//                  MRTRAIN_REDUCER("clipped_sgd", ClippedSgdReducer))
+//                  MRTRAIN_REDUCER("clipped_sgd", ClippedSgdReducer),
+//                  MRTRAIN_COMBINER("block_clip", BlockClipCombiner))
 //
 // The contract:
-//   - Each registered class derives from api::Mapper or api::Reducer and has a constructor
-//     taking `const api::Hyperparameters&`: the job spec's `model.params` or `update.params`.
+//   - Each registered class derives from api::Mapper, api::Reducer or api::Combiner and has a
+//     constructor taking `const api::Hyperparameters&`: the job spec's `model.params`,
+//     `update.params` or `combiner.params`.
 //     The constructor should throw std::invalid_argument for a key it does not know or a value
 //     it cannot use; the engine reports that as a plugin error naming the plugin and the name.
 //   - The macro defines one C function, `mrtrain_plugin_v1`, which is `extern "C"`, `noexcept`,
@@ -29,6 +31,7 @@
 //   - Names are unique within one library; across the libraries of one job, the first library
 //     (in the spec's `plugins:` order) exporting a name wins.
 
+#include "engine/api/combiner.h"
 #include "engine/api/hyperparameters.h"
 #include "engine/api/mapper.h"
 #include "engine/api/reducer.h"
@@ -38,12 +41,14 @@ namespace mrtrain::api {
 
 using MapperFactory = Mapper* (*)(const Hyperparameters& params);
 using ReducerFactory = Reducer* (*)(const Hyperparameters& params);
+using CombinerFactory = Combiner* (*)(const Hyperparameters& params);
 
 // One registered class: exactly one of the factories is set.
 struct PluginEntry {
   const char* name;
   MapperFactory create_mapper;
   ReducerFactory create_reducer;
+  CombinerFactory create_combiner;
 };
 
 // What the entry point returns. `api_version` must stay the first member.
@@ -66,7 +71,7 @@ using PluginEntryPointFn = const PluginInfo*() noexcept;
         [](const ::mrtrain::api::Hyperparameters& params) -> ::mrtrain::api::Mapper* { \
           return new cls(params);                                                      \
         },                                                                             \
-        nullptr                                                                        \
+        nullptr, nullptr                                                               \
   }
 
 // A PluginEntry for Reducer subclass `cls` under job-spec name `name` (a string literal).
@@ -74,10 +79,20 @@ using PluginEntryPointFn = const PluginInfo*() noexcept;
   ::mrtrain::api::PluginEntry {                                                                    \
     name, nullptr, [](const ::mrtrain::api::Hyperparameters& params) -> ::mrtrain::api::Reducer* { \
       return new cls(params);                                                                      \
-    }                                                                                              \
+    }, nullptr                                                                                     \
   }
 
-// Defines the plugin's entry point from a list of MRTRAIN_MAPPER / MRTRAIN_REDUCER entries.
+// A PluginEntry for Combiner subclass `cls` under job-spec name `name` (a string literal).
+#define MRTRAIN_COMBINER(name, cls)                                                     \
+  ::mrtrain::api::PluginEntry {                                                         \
+    name, nullptr, nullptr,                                                             \
+        [](const ::mrtrain::api::Hyperparameters& params) -> ::mrtrain::api::Combiner* { \
+          return new cls(params);                                                       \
+        }                                                                               \
+  }
+
+// Defines the plugin's entry point from a list of MRTRAIN_MAPPER / MRTRAIN_REDUCER /
+// MRTRAIN_COMBINER entries.
 // Use once per library, at namespace scope.
 #define MRTRAIN_PLUGIN(...)                                                                       \
   extern "C" __attribute__((visibility("default"))) const ::mrtrain::api::PluginInfo*             \

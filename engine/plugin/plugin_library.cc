@@ -65,6 +65,30 @@ class PluginReducer final : public api::Reducer {
   std::unique_ptr<api::Reducer> impl_;
 };
 
+// A Combiner made by a plugin; as PluginMapper.
+class PluginCombiner final : public api::Combiner {
+ public:
+  PluginCombiner(std::shared_ptr<PluginLibrary> library, std::unique_ptr<api::Combiner> impl)
+      : library_(std::move(library)), impl_(std::move(impl)) {}
+
+  void Combine(const api::CombineContext& ctx, float* values, int64_t n) override {
+    impl_->Combine(ctx, values, n);
+  }
+
+ private:
+  std::shared_ptr<PluginLibrary> library_;
+  std::unique_ptr<api::Combiner> impl_;
+};
+
+// Which factory an entry sets.
+enum class Kind { kMapper, kReducer, kCombiner, kMalformed };
+Kind KindOf(const api::PluginEntry& e) {
+  const int set = (e.create_mapper != nullptr) + (e.create_reducer != nullptr) +
+                  (e.create_combiner != nullptr);
+  if (set != 1) return Kind::kMalformed;
+  return e.create_mapper ? Kind::kMapper : e.create_reducer ? Kind::kReducer : Kind::kCombiner;
+}
+
 // The one guard around plugin factories: anything thrown becomes kPluginError.
 template <typename T, typename Factory>
 Result<std::unique_ptr<T>> CallFactory(const std::string& what, Factory factory,
@@ -119,13 +143,12 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::Load(const std::string& pa
   }
   for (int i = 0; i < info->num_entries; ++i) {
     const api::PluginEntry& e = info->entries[i];
-    if (e.name == nullptr || (e.create_mapper == nullptr) == (e.create_reducer == nullptr)) {
+    if (e.name == nullptr || KindOf(e) == Kind::kMalformed) {
       return PluginError(path + ": malformed plugin table entry " + std::to_string(i));
     }
     for (int j = 0; j < i; ++j) {
       const api::PluginEntry& earlier = info->entries[j];
-      if ((earlier.create_mapper == nullptr) == (e.create_mapper == nullptr) &&
-          std::string(earlier.name) == e.name) {
+      if (KindOf(earlier) == KindOf(e) && std::string(earlier.name) == e.name) {
         return PluginError(path + ": registers '" + e.name + "' twice");
       }
     }
@@ -141,39 +164,52 @@ PluginLibrary::PluginLibrary(std::string path, std::unique_ptr<Handle> handle,
 
 PluginLibrary::~PluginLibrary() = default;
 
-const api::PluginEntry* PluginLibrary::FindEntry(const std::string& name, bool mapper) const {
+const api::PluginEntry* PluginLibrary::FindEntry(const std::string& name, int kind) const {
   for (int i = 0; i < info_->num_entries; ++i) {
     const api::PluginEntry& e = info_->entries[i];
-    if ((mapper ? e.create_mapper != nullptr : e.create_reducer != nullptr) && name == e.name) {
-      return &e;
-    }
+    if (static_cast<int>(KindOf(e)) == kind && name == e.name) return &e;
   }
   return nullptr;
 }
 
-std::vector<std::string> PluginLibrary::MapperNames() const {
+std::vector<std::string> PluginLibrary::NamesOf(int kind) const {
   std::vector<std::string> names;
   for (int i = 0; i < info_->num_entries; ++i) {
-    if (info_->entries[i].create_mapper != nullptr) names.emplace_back(info_->entries[i].name);
+    if (static_cast<int>(KindOf(info_->entries[i])) == kind) {
+      names.emplace_back(info_->entries[i].name);
+    }
   }
   return names;
 }
 
+std::vector<std::string> PluginLibrary::MapperNames() const {
+  return NamesOf(static_cast<int>(Kind::kMapper));
+}
 std::vector<std::string> PluginLibrary::ReducerNames() const {
-  std::vector<std::string> names;
-  for (int i = 0; i < info_->num_entries; ++i) {
-    if (info_->entries[i].create_reducer != nullptr) names.emplace_back(info_->entries[i].name);
-  }
-  return names;
+  return NamesOf(static_cast<int>(Kind::kReducer));
+}
+std::vector<std::string> PluginLibrary::CombinerNames() const {
+  return NamesOf(static_cast<int>(Kind::kCombiner));
+}
+bool PluginLibrary::HasMapper(const std::string& name) const {
+  return FindEntry(name, static_cast<int>(Kind::kMapper)) != nullptr;
+}
+bool PluginLibrary::HasReducer(const std::string& name) const {
+  return FindEntry(name, static_cast<int>(Kind::kReducer)) != nullptr;
+}
+bool PluginLibrary::HasCombiner(const std::string& name) const {
+  return FindEntry(name, static_cast<int>(Kind::kCombiner)) != nullptr;
 }
 
 std::string PluginLibrary::DescribeExports() const {
-  return "mappers: " + Join(MapperNames()) + "; reducers: " + Join(ReducerNames());
+  std::string out = "mappers: " + Join(MapperNames()) + "; reducers: " + Join(ReducerNames());
+  if (!CombinerNames().empty()) out += "; combiners: " + Join(CombinerNames());
+  return out;
 }
 
 Result<std::unique_ptr<api::Mapper>> PluginLibrary::CreateMapper(
     const std::string& name, const api::Hyperparameters& params) {
-  const api::PluginEntry* e = FindEntry(name, /*mapper=*/true);
+  const api::PluginEntry* e = FindEntry(name, static_cast<int>(Kind::kMapper));
   if (e == nullptr) {
     return NotFoundError(path_ + ": exports no mapper '" + name + "' (" + DescribeExports() + ")");
   }
@@ -186,7 +222,7 @@ Result<std::unique_ptr<api::Mapper>> PluginLibrary::CreateMapper(
 
 Result<std::unique_ptr<api::Reducer>> PluginLibrary::CreateReducer(
     const std::string& name, const api::Hyperparameters& params) {
-  const api::PluginEntry* e = FindEntry(name, /*mapper=*/false);
+  const api::PluginEntry* e = FindEntry(name, static_cast<int>(Kind::kReducer));
   if (e == nullptr) {
     return NotFoundError(path_ + ": exports no reducer '" + name + "' (" + DescribeExports() + ")");
   }
@@ -195,6 +231,21 @@ Result<std::unique_ptr<api::Reducer>> PluginLibrary::CreateReducer(
                                                      e->create_reducer, params));
   return std::unique_ptr<api::Reducer>(
       std::make_unique<PluginReducer>(shared_from_this(), std::move(impl)));
+}
+
+Result<std::unique_ptr<api::Combiner>> PluginLibrary::CreateCombiner(
+    const std::string& name, const api::Hyperparameters& params) {
+  const api::PluginEntry* e = FindEntry(name, static_cast<int>(Kind::kCombiner));
+  if (e == nullptr) {
+    return NotFoundError(path_ + ": exports no combiner '" + name + "' (" + DescribeExports() +
+                         ")");
+  }
+  MRTRAIN_ASSIGN_OR_RETURN(
+      std::unique_ptr<api::Combiner> impl,
+      CallFactory<api::Combiner>(path_ + ": creating combiner '" + name + "'",
+                                 e->create_combiner, params));
+  return std::unique_ptr<api::Combiner>(
+      std::make_unique<PluginCombiner>(shared_from_this(), std::move(impl)));
 }
 
 Result<PluginSet> PluginSet::Load(const std::vector<std::string>& paths) {
@@ -230,6 +281,14 @@ Result<std::unique_ptr<api::Reducer>> PluginSet::CreateReducer(
     if (library->HasReducer(name)) return library->CreateReducer(name, params);
   }
   return NotExported("reducer", name);
+}
+
+Result<std::unique_ptr<api::Combiner>> PluginSet::CreateCombiner(
+    const std::string& name, const api::Hyperparameters& params) const {
+  for (const auto& library : libraries_) {
+    if (library->HasCombiner(name)) return library->CreateCombiner(name, params);
+  }
+  return NotExported("combiner", name);
 }
 
 }  // namespace mrtrain::plugin

@@ -33,9 +33,11 @@ class PluginLibrary : public std::enable_shared_from_this<PluginLibrary> {
   const std::string& path() const { return path_; }
   std::vector<std::string> MapperNames() const;
   std::vector<std::string> ReducerNames() const;
-  bool HasMapper(const std::string& name) const { return FindEntry(name, true) != nullptr; }
-  bool HasReducer(const std::string& name) const { return FindEntry(name, false) != nullptr; }
-  // "mappers: huber; reducers: clipped_sgd".
+  std::vector<std::string> CombinerNames() const;
+  bool HasMapper(const std::string& name) const;
+  bool HasReducer(const std::string& name) const;
+  bool HasCombiner(const std::string& name) const;
+  // "mappers: huber; reducers: clipped_sgd", then "; combiners: ..." when there are any.
   std::string DescribeExports() const;
 
   // Creates mapper `name` with `params`. kNotFound when the library exports no mapper of that
@@ -43,14 +45,18 @@ class PluginLibrary : public std::enable_shared_from_this<PluginLibrary> {
   // null. The result keeps this library loaded.
   Result<std::unique_ptr<api::Mapper>> CreateMapper(const std::string& name,
                                                     const api::Hyperparameters& params);
-  // The same for reducers.
+  // The same for reducers and combiners.
   Result<std::unique_ptr<api::Reducer>> CreateReducer(const std::string& name,
                                                       const api::Hyperparameters& params);
+  Result<std::unique_ptr<api::Combiner>> CreateCombiner(const std::string& name,
+                                                        const api::Hyperparameters& params);
 
  private:
   struct Handle;  // the Boost.DLL library, kept out of this header
   PluginLibrary(std::string path, std::unique_ptr<Handle> handle, const api::PluginInfo* info);
-  const api::PluginEntry* FindEntry(const std::string& name, bool mapper) const;
+  // `kind` is the .cc's Kind of entry (mapper, reducer, combiner).
+  const api::PluginEntry* FindEntry(const std::string& name, int kind) const;
+  std::vector<std::string> NamesOf(int kind) const;
 
   // Constant after construction.
   std::string path_;
@@ -73,6 +79,8 @@ class PluginSet {
                                                     const api::Hyperparameters& params) const;
   Result<std::unique_ptr<api::Reducer>> CreateReducer(const std::string& name,
                                                       const api::Hyperparameters& params) const;
+  Result<std::unique_ptr<api::Combiner>> CreateCombiner(const std::string& name,
+                                                        const api::Hyperparameters& params) const;
 
  private:
   Status NotExported(const std::string& kind, const std::string& name) const;

@@ -135,7 +135,33 @@ class ClippedSgdReducer : public mrtrain::api::Reducer {
   float clip_ = 1.0f;
 };
 
+// A map-side combiner that bounds what one partition can contribute to a round: each block of
+// a task's summed gradient is scaled down so that its L2 norm is at most max_norm times the
+// task's example count (per-example norm clipping at the block level, as in DP-SGD or robust
+// training). Blocks within the bound travel unchanged. Params: max_norm (> 0, default 1).
+class BlockClipCombiner : public mrtrain::api::Combiner {
+ public:
+  explicit BlockClipCombiner(const Hyperparameters& params) {
+    CheckKeys(params, {"max_norm"}, "combiner block_clip");
+    max_norm_ = params.GetDouble("max_norm", 1.0);
+    if (!(max_norm_ > 0)) throw std::invalid_argument("max_norm must be > 0");
+  }
+
+  void Combine(const mrtrain::api::CombineContext& ctx, float* values, int64_t n) override {
+    double norm2 = 0;
+    for (int64_t i = 0; i < n; ++i) norm2 += static_cast<double>(values[i]) * values[i];
+    const double bound = max_norm_ * static_cast<double>(ctx.examples);
+    if (norm2 <= bound * bound) return;
+    const float scale = static_cast<float>(bound / std::sqrt(norm2));
+    for (int64_t i = 0; i < n; ++i) values[i] *= scale;
+  }
+
+ private:
+  double max_norm_ = 1.0;
+};
+
 }  // namespace mrtrain_example
 
 MRTRAIN_PLUGIN(MRTRAIN_MAPPER("huber", mrtrain_example::HuberMapper),
-               MRTRAIN_REDUCER("clipped_sgd", mrtrain_example::ClippedSgdReducer))
+               MRTRAIN_REDUCER("clipped_sgd", mrtrain_example::ClippedSgdReducer),
+               MRTRAIN_COMBINER("block_clip", mrtrain_example::BlockClipCombiner))

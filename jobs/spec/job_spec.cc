@@ -345,6 +345,19 @@ void ReadShuffle(SpecMap* top, JobSpec* spec) {
   if (auto v = m->Int("buffer_bytes", IntRange::AtLeast(1))) spec->shuffle_buffer_bytes = *v;
 }
 
+// combiner: {plugin: NAME, params: {...}}: an optional map-side transform from `plugins`.
+void ReadCombiner(SpecMap* top, bool has_plugins, JobSpec* spec) {
+  if (!top->Has("combiner")) return;
+  std::optional<SpecMap> m = top->Map("combiner", {"plugin", "params"});
+  if (!m) return;
+  if (auto v = m->String("plugin")) {
+    spec->combiner_plugin = *v;
+    if (!has_plugins) m->Report("plugin", "needs the library that exports it under plugins:");
+  }
+  if (!m->Has("plugin")) m->ReportMissing("plugin", "expected a combiner from plugins:");
+  if (auto v = m->Settings("params")) spec->combiner_params = api::Hyperparameters(std::move(*v));
+}
+
 void ReadOutput(SpecMap* top, JobSpec* spec) {
   std::optional<SpecMap> m = top->Map("output", {"dir", "checkpoint"});
   if (!m) return;
@@ -377,7 +390,7 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   if (!root.IsMap() && !root.IsNull()) {
     return InvalidArgumentError(source + ":" + std::to_string(root.Mark().line + 1) +
                                 ": a job spec is a map of sections (name, data, model, update, "
-                                "training, shuffle, output, plugins)");
+                                "training, shuffle, output, plugins, combiner)");
   }
   SpecErrors errors(source);
   ApplyOverrides(overrides, &root, &errors);
@@ -387,7 +400,8 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   spec.source_path = source;
   spec.name = DefaultName(source);
   SpecMap top(&errors, root, "",
-              {"name", "data", "model", "update", "training", "shuffle", "output", "plugins"});
+              {"name", "data", "model", "update", "training", "shuffle", "output", "plugins",
+               "combiner"});
   if (auto v = top.String("name")) spec.name = *v;
   if (auto v = top.StringList("plugins")) spec.plugins = std::move(*v);
   // Whether `plugins` was given at all; a malformed list has already been reported.
@@ -397,6 +411,7 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   std::optional<JobSpec::Mode> mode = ReadTraining(&top, &spec);
   ReadUpdate(&top, model_type, mode, has_plugins, &spec);
   ReadShuffle(&top, &spec);
+  ReadCombiner(&top, has_plugins, &spec);
   ReadOutput(&top, &spec);
   if (!errors.empty()) return errors.ToStatus();
   return spec;

@@ -74,6 +74,10 @@ struct JobSpec {
   enum class ShuffleMode { kHash, kSort };
   ShuffleMode shuffle_mode = ShuffleMode::kHash;  // shuffle.mode
   int reducers = 1;                               // shuffle.reducers
+  // combiner.plugin: a map-side transform of each task's summed blocks (engine/api/combiner.h),
+  // or empty for none; combiner.params its settings.
+  std::string combiner_plugin;
+  api::Hyperparameters combiner_params;
   int64_t shuffle_buffer_bytes = 256LL << 20;     // shuffle.buffer_bytes per map task
 
   // output:

@@ -118,6 +118,11 @@ std::string JobSpec::Fingerprint() const {
   }
   if (!model_plugin.empty()) t.Add("model.plugin", model_plugin);
   if (!update_plugin.empty()) t.Add("update.plugin", update_plugin);
+  // Only present with a combiner, so other jobs' fingerprints stay as they were.
+  if (!combiner_plugin.empty()) {
+    t.Add("combiner.plugin", combiner_plugin);
+    t.AddParams("combiner.", combiner_params);
+  }
 
   t.Add("model.type", model_type);
   t.AddParams("model.", model_params);

@@ -43,6 +43,14 @@ Result<std::unique_ptr<api::Mapper>> MakeMapper(const jobs::JobSpec& spec,
   return mapper;
 }
 
+Result<std::unique_ptr<api::Combiner>> MakeCombiner(const jobs::JobSpec& spec,
+                                                    const plugin::PluginSet& plugins) {
+  if (spec.combiner_plugin.empty()) return std::unique_ptr<api::Combiner>();
+  auto combiner = plugins.CreateCombiner(spec.combiner_plugin, spec.combiner_params);
+  if (!combiner.ok()) return combiner.status().WithContext("combiner.plugin");
+  return combiner;
+}
+
 Result<std::unique_ptr<api::Reducer>> MakeRule(const jobs::JobSpec& spec,
                                                const plugin::PluginSet& plugins) {
   std::unique_ptr<api::Reducer> rule;
@@ -131,6 +139,7 @@ Status ValidateJob(const jobs::JobSpec& spec) {
   if (spec.validation) MRTRAIN_RETURN_IF_ERROR(check_opens(*spec.validation, "validation"));
   MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
   MRTRAIN_RETURN_IF_ERROR(MakeMapper(spec, plugins).status());
+  MRTRAIN_RETURN_IF_ERROR(MakeCombiner(spec, plugins).status());
   return MakeRule(spec, plugins).status();
 }
 

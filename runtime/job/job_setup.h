@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/api/combiner.h"
 #include "engine/api/mapper.h"
 #include "engine/api/reducer.h"
 #include "engine/api/views.h"
@@ -28,6 +29,10 @@ Result<plugin::PluginSet> LoadPlugins(const jobs::JobSpec& spec);
 // A mapper of the spec's model (built-in or plugin).
 Result<std::unique_ptr<api::Mapper>> MakeMapper(const jobs::JobSpec& spec,
                                                 const plugin::PluginSet& plugins);
+
+// The spec's combiner, or null when it has none.
+Result<std::unique_ptr<api::Combiner>> MakeCombiner(const jobs::JobSpec& spec,
+                                                    const plugin::PluginSet& plugins);
 
 // An update rule of the spec; kPluginError when a plugin asks for a slot count outside
 // 0..kMaxSlots (it sizes allocations).

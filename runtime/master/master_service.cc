@@ -831,6 +831,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
   MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, plugins));
   MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, plugins));
+  MRTRAIN_RETURN_IF_ERROR(MakeCombiner(spec, plugins).status());
 
   CheckpointDir checkpoints(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
   int64_t start_epoch = 0;

@@ -185,11 +185,41 @@ api::Rows SliceRows(const api::Rows& rows, int64_t begin, int64_t end) {
   return s;
 }
 
+namespace {
+
+// Runs the job's combiner over every block of the task's runs, in place.
+Status Combine(const TaskId& task, api::Combiner& combiner, int64_t examples, api::TaskLog* log,
+               std::vector<shuffle::Run>* runs) {
+  api::CombineContext ctx;
+  ctx.epoch = task.epoch;
+  ctx.round = task.round;
+  ctx.partition = task.partition;
+  ctx.examples = examples;
+  ctx.log = log;
+  try {
+    for (shuffle::Run& run : *runs) {
+      for (size_t i = 0; i < run.keys.size(); ++i) {
+        ctx.tensor = static_cast<int>(run.keys[i].tensor());
+        ctx.block = static_cast<int64_t>(run.keys[i].block());
+        combiner.Combine(ctx, run.values.data() + run.offsets[i],
+                         run.offsets[i + 1] - run.offsets[i]);
+      }
+    }
+  } catch (const std::exception& e) {
+    return PluginError(task.ToString() + ": combiner failed: " + e.what());
+  } catch (...) {
+    return PluginError(task.ToString() + ": combiner failed with an unknown exception");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task,
                                  const data::PartitionData& partition,
                                  const api::ParamsView& params, api::Mapper& mapper,
                                  const shuffle::Partitioner& partitioner,
-                                 RowOrderCache& row_orders) {
+                                 RowOrderCache& row_orders, api::Combiner* combiner) {
   auto order = row_orders.Get(task.epoch, task.partition, partition.num_rows);
   auto [begin, end] = RoundRange(partition.num_rows, task.round, config.rounds_per_epoch);
   data::PartitionData slice;
@@ -223,6 +253,9 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
     }
   }
   out.runs = buffer.Finish();
+  if (combiner) {
+    MRTRAIN_RETURN_IF_ERROR(Combine(task, *combiner, out.stats.examples, &log, &out.runs));
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/api/combiner.h"
 #include "engine/api/mapper.h"
 #include "engine/base/status.h"
 #include "engine/data/partition_data.h"
@@ -36,15 +37,16 @@ struct MapTaskOutput {
 };
 
 // Runs one map task: takes the rows of round `task.round` from the partition's epoch order,
-// calls the mapper over chunks of them, combines what it emits and cuts it into runs for the
-// partitioner's shards. Errors: kPluginError when the mapper throws or emits a bad key (the
-// message names the task); kFailedPrecondition when output exceeds the buffer budget.
+// calls the mapper over chunks of them, sums what it emits per block and cuts it into runs for
+// the partitioner's shards; then the job's combiner, if any, transforms each block. Errors:
+// kPluginError when the mapper or combiner throws or the mapper emits a bad key (the message
+// names the task); kFailedPrecondition when output exceeds the buffer budget.
 // `mapper` serves one task at a time; everything else is shared read-only.
 Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task,
                                  const data::PartitionData& partition,
                                  const api::ParamsView& params, api::Mapper& mapper,
                                  const shuffle::Partitioner& partitioner,
-                                 RowOrderCache& row_orders);
+                                 RowOrderCache& row_orders, api::Combiner* combiner = nullptr);
 
 // The mapper's loss, example count and correct count over a whole partition (no gradients),
 // in chunks of chunk_rows. kPluginError when the mapper throws.

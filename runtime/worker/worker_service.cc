@@ -866,12 +866,15 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
   MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->caches[0]->Get(task.partition));
   MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step - 1));
   const TaskId id{task.epoch, task.round, task.partition, task.attempt};
+  // A combiner serves one task at a time, so each task makes its own (cheap: a constructor).
+  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Combiner> combiner,
+                           MakeCombiner(job->spec, job->plugins));
   MapTaskOutput output;
   {
     auto mapper = parts->mappers->Borrow();
     MRTRAIN_ASSIGN_OR_RETURN(output,
                              RunMapTask(parts->config, id, *partition, params->View(), *mapper,
-                                        *parts->partitioner, *parts->row_orders));
+                                        *parts->partitioner, *parts->row_orders, combiner.get()));
   }
   // Push one run to every shard, empty ones too: a shard reduces once it has every partition's.
   const int64_t num_shards = static_cast<int64_t>(parts->shard_addresses.size());

@@ -26,7 +26,7 @@ TEST_CASE("the example library loads and lists what it exports", "[engine]") {
   REQUIRE(library.ok());
   CHECK((*library)->MapperNames() == std::vector<std::string>{"huber"});
   CHECK((*library)->ReducerNames() == std::vector<std::string>{"clipped_sgd"});
-  CHECK((*library)->DescribeExports() == "mappers: huber; reducers: clipped_sgd");
+  CHECK((*library)->DescribeExports() == "mappers: huber; reducers: clipped_sgd; combiners: block_clip");
 }
 
 TEST_CASE("loading refuses what is not a plugin of this API version", "[engine]") {
@@ -51,7 +51,7 @@ TEST_CASE("loading refuses what is not a plugin of this API version", "[engine]"
     CHECK(r.status().code() == StatusCode::kPluginError);
     CHECK(r.status().message() ==
           std::string(kWrongVersion) +
-              ": built for plugin API 2, this mrtrain speaks 1; rebuild the plugin against this "
+              ": built for plugin API 3, this mrtrain speaks 2; rebuild the plugin against this "
               "mrtrain's engine/api headers");
   }
   SECTION("not a shared library") {
@@ -70,8 +70,8 @@ TEST_CASE("an unknown name lists what the libraries export", "[engine]") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == StatusCode::kNotFound);
   CHECK(r.status().message() == "no plugin exports mapper 'hubber' (" + std::string(kExample) +
-                                    " exports mappers: huber; reducers: clipped_sgd; " +
-                                    kTestPlugins + " exports mappers: thrower, flaky; reducers: picky)");
+                                    " exports mappers: huber; reducers: clipped_sgd; combiners: block_clip; " +
+                                    kTestPlugins + " exports mappers: thrower, flaky; reducers: picky; combiners: throwing_combiner)");
   // A reducer's name is not a mapper's.
   CHECK_FALSE(set->CreateMapper("clipped_sgd", api::Hyperparameters()).ok());
 }

@@ -156,6 +156,31 @@ TEST_CASE("a transient plugin error is retried and the job ends as one without e
   CHECK(TempDir::Read(dir.File("healthy/model.npz")) == TempDir::Read(dir.File("flaky/model.npz")));
 }
 
+TEST_CASE("a combiner that throws fails the task with its message, after max_attempts",
+          "[runtime]") {
+  TempDir dir;
+  tools::SyntheticSpec s;
+  s.task = tools::SyntheticSpec::Task::kRegression;
+  s.rows = 100;
+  s.features = 3;
+  const std::string train = dir.File("train.csv");
+  REQUIRE(tools::WriteSyntheticCsv(train, s).ok());
+  const std::string yaml = std::string("plugins: [") + kTestPlugins +
+                           "]\n"
+                           "data: {train: {path: " + train + ", format: csv, partitions: 2}}\n"
+                           "model: {type: linear}\n"
+                           "combiner: {plugin: throwing_combiner}\n"
+                           "training: {epochs: 1, threads: 1, max_attempts: 2}\n"
+                           "output: {dir: " + dir.File("out") + "}\n";
+  auto result = RunLocalJob(ParseSpec(yaml), LocalRunOptions(), nullptr);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.status().code() == StatusCode::kPluginError);
+  const std::string message = result.status().message();
+  INFO(message);
+  CHECK(message.find("combiner failed: combiner gave up on tensor 0") != std::string::npos);
+  CHECK(message.find("failed 2 times") != std::string::npos);
+}
+
 TEST_CASE("validation reports plugin problems before running", "[runtime]") {
   TempDir dir;
   const std::string train = dir.Write("train.csv", "1,2\n3,4\n");
@@ -168,15 +193,15 @@ TEST_CASE("validation reports plugin problems before running", "[runtime]") {
   Status unknown = validate(kExample, "{plugin: hubber}");
   CHECK(unknown.code() == StatusCode::kNotFound);
   CHECK(unknown.message() == std::string("model.plugin: no plugin exports mapper 'hubber' (") +
-                                 kExample + " exports mappers: huber; reducers: clipped_sgd)");
+                                 kExample + " exports mappers: huber; reducers: clipped_sgd; combiners: block_clip)");
   Status bad_param = validate(kExample, "{plugin: huber, params: {delta: -1}}");
   CHECK(bad_param.code() == StatusCode::kPluginError);
   CHECK(bad_param.message() ==
         std::string("model.plugin: ") + kExample + ": creating mapper 'huber': delta must be > 0");
   Status wrong_version = validate("test/engine/plugin/libwrong_version.so", "{plugin: huber}");
   CHECK(wrong_version.message() ==
-        "plugins: test/engine/plugin/libwrong_version.so: built for plugin API 2, this mrtrain "
-        "speaks 1; rebuild the plugin against this mrtrain's engine/api headers");
+        "plugins: test/engine/plugin/libwrong_version.so: built for plugin API 3, this mrtrain "
+        "speaks 2; rebuild the plugin against this mrtrain's engine/api headers");
   Status no_entry = validate("test/engine/plugin/libno_entry_point.so", "{plugin: huber}");
   CHECK(no_entry.code() == StatusCode::kPluginError);
   CHECK(no_entry.message().find("no entry point mrtrain_plugin_v1: not an mrtrain plugin") !=

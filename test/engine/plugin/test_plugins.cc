@@ -85,6 +85,16 @@ class FlakyMapper : public mrtrain::api::Mapper {
   const int64_t failures_;
 };
 
+// A combiner that throws on the first block it sees.
+class ThrowingCombiner : public mrtrain::api::Combiner {
+ public:
+  explicit ThrowingCombiner(const Hyperparameters& /*params*/) {}
+  void Combine(const mrtrain::api::CombineContext& ctx, float* /*values*/,
+               int64_t /*n*/) override {
+    throw std::runtime_error("combiner gave up on tensor " + std::to_string(ctx.tensor));
+  }
+};
+
 // A reducer whose constructor rejects every setting it is given.
 class PickyReducer : public mrtrain::api::Reducer {
  public:
@@ -101,4 +111,5 @@ class PickyReducer : public mrtrain::api::Reducer {
 }  // namespace
 
 MRTRAIN_PLUGIN(MRTRAIN_MAPPER("thrower", ThrowingMapper), MRTRAIN_MAPPER("flaky", FlakyMapper),
-               MRTRAIN_REDUCER("picky", PickyReducer))
+               MRTRAIN_REDUCER("picky", PickyReducer),
+               MRTRAIN_COMBINER("throwing_combiner", ThrowingCombiner))

@@ -247,7 +247,7 @@ TEST_CASE("an unknown key names its line, path and the allowed keys", "[jobs]") 
         "beta1, beta2, epsilon, initial_accumulator, l1, l2, schedule, plugin, params");
   CHECK(ErrorOf(std::string(kMinimal) + "epochs: 3\n") ==
         "job.yaml:7: epochs: unknown key; allowed: name, data, model, update, training, shuffle, "
-        "output, plugins");
+        "output, plugins, combiner");
 }
 
 TEST_CASE("a value of the wrong type names its line and what is allowed", "[jobs]") {
@@ -444,7 +444,7 @@ TEST_CASE("a YAML syntax error names its line", "[jobs]") {
         "job.yaml:7: YAML syntax error: illegal flow end");
   CHECK(ErrorOf("- just\n- a list\n") ==
         "job.yaml:1: a job spec is a map of sections (name, data, model, update, training, "
-        "shuffle, output, plugins)");
+        "shuffle, output, plugins, combiner)");
 }
 
 TEST_CASE("hostile YAML gives an error, never an exception or a crash", "[jobs]") {
