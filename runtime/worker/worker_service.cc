@@ -80,6 +80,14 @@ struct TrainingParts {
   int num_slots = 0;
 };
 
+// A hosted shard and what keeps it alive: a late push or pull may be handled while EndJob
+// drops the job.
+struct ShardRef {
+  std::shared_ptr<TrainingParts> parts;
+  HostedShard* shard = nullptr;
+  HostedShard* operator->() const { return shard; }
+};
+
 // One job on this worker.
 struct WorkerJob {
   uint64_t id = 0;
@@ -186,7 +194,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Result<Params> Pull(WorkerJob& job, const TrainingParts& parts, int64_t updates);
 
   // ---- Hosted shards ----
-  Result<HostedShard*> Shard(uint64_t job_id, int64_t shard);
+  Result<ShardRef> Shard(uint64_t job_id, int64_t shard);
   void AcceptPush(const std::shared_ptr<Connection>& from, std::string payload);
   void ServePull(const std::shared_ptr<Connection>& from, const msg::PullParams& pull);
   Status Reduce(const msg::ReduceRound& round);
@@ -992,7 +1000,7 @@ Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDon
 // ---------------------------------------------------------------------------------------------
 // Hosted shards
 
-Result<HostedShard*> WorkerService::Impl::Shard(uint64_t job_id, int64_t shard) {
+Result<ShardRef> WorkerService::Impl::Shard(uint64_t job_id, int64_t shard) {
   std::shared_ptr<WorkerJob> job = FindJob(job_id);
   if (!job) return NotFoundError("job " + std::to_string(job_id) + " is not running here");
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
@@ -1001,9 +1009,8 @@ Result<HostedShard*> WorkerService::Impl::Shard(uint64_t job_id, int64_t shard) 
     return NotFoundError("reducer shard " + std::to_string(shard) + " of job " +
                          std::to_string(job_id) + " is not hosted here");
   }
-  // The job (and so the shard) stays alive while the master runs rounds on it: EndJob comes
-  // only after the last round and save.
-  return it->second.get();
+  HostedShard* hosted = it->second.get();
+  return ShardRef{std::move(parts), hosted};
 }
 
 void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
@@ -1015,7 +1022,7 @@ void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
     return from->Close();
   }
   msg::PushAck ack{push->job_id, push->step, push->partition, push->shard, push->attempt, 0, ""};
-  Result<HostedShard*> shard = Shard(push->job_id, push->shard);
+  Result<ShardRef> shard = Shard(push->job_id, push->shard);
   if (!shard.ok()) {
     ack.error = shard.status().message();
   } else {
@@ -1035,7 +1042,7 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
   const msg::PullParams* pull = &request;
   msg::ParamsReply reply;
   reply.request_id = pull->request_id;
-  Result<HostedShard*> shard = Shard(pull->job_id, pull->shard);
+  Result<ShardRef> shard = Shard(pull->job_id, pull->shard);
   if (!shard.ok()) {
     reply.error = shard.status().message();
   } else {
@@ -1048,7 +1055,7 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
 }
 
 Status WorkerService::Impl::Reduce(const msg::ReduceRound& round) {
-  MRTRAIN_ASSIGN_OR_RETURN(HostedShard * shard, Shard(round.job_id, round.shard));
+  MRTRAIN_ASSIGN_OR_RETURN(ShardRef shard, Shard(round.job_id, round.shard));
   std::shared_ptr<WorkerJob> job = FindJob(round.job_id);
   RoundUpdate update;
   update.step = round.step;
@@ -1061,7 +1068,7 @@ Status WorkerService::Impl::Reduce(const msg::ReduceRound& round) {
 }
 
 Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, msg::ShardSaved* saved) {
-  MRTRAIN_ASSIGN_OR_RETURN(HostedShard * shard, Shard(save.job_id, save.shard));
+  MRTRAIN_ASSIGN_OR_RETURN(ShardRef shard, Shard(save.job_id, save.shard));
   std::shared_ptr<WorkerJob> job = FindJob(save.job_id);
   if (!job) return NotFoundError("job " + std::to_string(save.job_id) + " is not running here");
   ShardFile file;
