@@ -48,6 +48,7 @@ struct WorkerEntry {
   int slots = 1;
   std::string data_address;
   std::shared_ptr<Connection> connection;
+  int64_t last_heard = 0;  // the liveness tick of its latest message
 };
 
 // One step of a running job that waits for workers: a set of tasks over partitions (load, map,
@@ -164,6 +165,8 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void OnMessage(const std::shared_ptr<Connection>& c, MessageType type, std::string payload);
   void OnClosed(const std::shared_ptr<Connection>& c, const Status& status);
   void OnWorkerLostLocked(uint32_t id, const std::string& why);
+  void ScheduleLivenessCheck();
+  void CheckLiveness();
   void OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::DataSet set, int64_t epoch,
                         int64_t round, int64_t partition, int attempt, uint32_t worker,
                         const std::function<void(Step&)>& apply);
@@ -225,6 +228,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   int64_t step_count_ = 0;  // updates applied
   Step* current_ = nullptr;
   uint64_t step_token_ = 0;  // counts steps, so a step's timer knows whether it still runs
+  int64_t tick_ = 0;         // liveness checks so far (heartbeat_interval apart)
 };
 
 // A RoundExecutor over the cluster, for the training loop.
@@ -269,8 +273,42 @@ Result<std::string> MasterService::Impl::Start() {
   MRTRAIN_ASSIGN_OR_RETURN(std::string address,
                            transport_->Listen(options_.listen_address, Handler()));
   job_thread_ = std::thread([this] { JobLoop(); });
+  if (options_.heartbeat_timeout.count() > 0) ScheduleLivenessCheck();
   log_->info("master listening on {}", address);
   return address;
+}
+
+void MasterService::Impl::ScheduleLivenessCheck() {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  transport_->RunAfter(options_.heartbeat_interval, [weak] {
+    if (auto self = weak.lock()) self->CheckLiveness();
+  });
+}
+
+// Runs every heartbeat_interval on the transport's clock: a worker silent for longer than the
+// timeout (a crashed host, a cut link, a paused process) is lost, whatever its socket says.
+void MasterService::Impl::CheckLiveness() {
+  std::vector<std::shared_ptr<Connection>> silent;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    ++tick_;
+    const int64_t limit = std::max<int64_t>(
+        1, options_.heartbeat_timeout.count() / std::max<int64_t>(1, options_.heartbeat_interval.count()));
+    std::vector<uint32_t> lost;
+    for (const auto& [id, w] : workers_) {
+      if (tick_ - w.last_heard > limit) lost.push_back(id);
+    }
+    for (uint32_t id : lost) {
+      silent.push_back(workers_[id].connection);
+      worker_of_.erase(workers_[id].connection.get());
+      OnWorkerLostLocked(id, "nothing heard for " +
+                                 std::to_string(options_.heartbeat_timeout.count()) +
+                                 " ms (heartbeat timeout)");
+    }
+  }
+  for (const auto& c : silent) c->Close();
+  ScheduleLivenessCheck();
 }
 
 void MasterService::Impl::Stop(bool shutdown_workers) {
@@ -554,6 +592,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
   const bool is_worker = worker_it != worker_of_.end();
   if (is_worker) control_bytes_ += static_cast<int64_t>(payload.size());
   const uint32_t worker = is_worker ? worker_it->second : 0;
+  if (is_worker) workers_[worker].last_heard = tick_;
   auto bad = [&](const Status& s) {
     log_->error("bad {} from {}: {}; closing", MessageTypeName(static_cast<uint16_t>(type)),
                 c->peer(), s.ToString());
@@ -574,7 +613,8 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         worker_of_[c.get()] = w.id;
         log_->info("worker {} ({}) joined: {} slots, data plane at {}", w.id, w.name, w.slots,
                    w.data_address);
-        (void)SendCounted(*c, msg::Welcome{w.id, 0});
+        w.last_heard = tick_;
+        (void)SendCounted(*c, msg::Welcome{w.id, options_.heartbeat_interval.count()});
         workers_[w.id] = std::move(w);
         queue_cv_.notify_all();  // a job may be waiting for workers
         return;

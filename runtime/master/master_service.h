@@ -21,6 +21,11 @@ struct MasterOptions {
   // The bound on each step of a job (a round's map tasks, its reduces, an evaluation, a save):
   // past it the job fails naming what it still waits for.
   std::chrono::milliseconds step_timeout{600000};
+  // Workers send a heartbeat every heartbeat_interval; one from which nothing has come for
+  // heartbeat_timeout is declared lost (its connection closed, its tasks re-run elsewhere).
+  // A zero timeout turns the check off.
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds heartbeat_timeout{10000};
   // Where shipped plugin libraries are kept; "" = DefaultPluginCacheDir().
   std::string plugin_cache_dir;
 };

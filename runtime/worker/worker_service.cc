@@ -173,6 +173,9 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
     if (!sent.ok()) log_->warn("cannot report to the master: {}", sent.ToString());
   }
   void ReportFailure(msg::TaskFailed failed, const Status& cause);
+  // Sends heartbeat `sequence` now and the next one after `interval`, on the transport thread
+  // (so a busy compute pool never delays them), until the worker finishes.
+  void SendHeartbeats(uint32_t worker_id, std::chrono::milliseconds interval, uint64_t sequence);
 
   // Runs fn on a pool, keeping the service alive meanwhile.
   template <typename Fn>
@@ -391,6 +394,19 @@ std::shared_ptr<WorkerJob> WorkerService::Impl::FindJob(uint64_t id) {
   return it == jobs_.end() ? nullptr : it->second;
 }
 
+void WorkerService::Impl::SendHeartbeats(uint32_t worker_id, std::chrono::milliseconds interval,
+                                         uint64_t sequence) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return;
+  }
+  ToMaster(msg::Heartbeat{worker_id, sequence, 0});
+  std::weak_ptr<Impl> weak = shared_from_this();
+  transport_->RunAfter(interval, [weak, worker_id, interval, sequence] {
+    if (auto self = weak.lock()) self->SendHeartbeats(worker_id, interval, sequence + 1);
+  });
+}
+
 void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause) {
   failed.code = cause.code() == StatusCode::kOk ? StatusCode::kInternal : cause.code();
   failed.message = cause.message().substr(0, 4096);
@@ -409,10 +425,15 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
   switch (type) {
     case MessageType::kWelcome: {
       auto m = msg::DecodeAs<msg::Welcome>(payload);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!registered_set_) {
-        registered_set_ = true;
-        registered_.set_value(m.ok() ? Status::Ok() : m.status());
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!registered_set_) {
+          registered_set_ = true;
+          registered_.set_value(m.ok() ? Status::Ok() : m.status());
+        }
+      }
+      if (m.ok() && m->heartbeat_interval_ms > 0) {
+        SendHeartbeats(m->worker_id, std::chrono::milliseconds(m->heartbeat_interval_ms), 0);
       }
       return;
     }

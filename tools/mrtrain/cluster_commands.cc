@@ -30,6 +30,8 @@ struct MasterFlags {
   int worker_wait_sec = 60;
   int min_workers = 1;
   std::string plugin_cache;
+  int64_t heartbeat_ms = 1000;
+  int64_t heartbeat_timeout_ms = 10000;
 };
 
 int Master(const MasterFlags& flags) {
@@ -43,6 +45,8 @@ int Master(const MasterFlags& flags) {
   options.listen_address = flags.listen;
   options.worker_wait = std::chrono::seconds(flags.worker_wait_sec);
   options.min_workers = flags.min_workers;
+  options.heartbeat_interval = std::chrono::milliseconds(flags.heartbeat_ms);
+  options.heartbeat_timeout = std::chrono::milliseconds(flags.heartbeat_timeout_ms);
   options.plugin_cache_dir = flags.plugin_cache;
   runtime::MasterService master(transport->get(), options);
   auto address = master.Start();
@@ -210,6 +214,11 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1, 100000));
   m->add_option("--worker-wait", master->worker_wait_sec,
                 "Seconds a job waits for --min-workers workers before it fails");
+  m->add_option("--heartbeat-ms", master->heartbeat_ms, "How often workers send a heartbeat")
+      ->check(CLI::Range(int64_t{10}, int64_t{3600000}));
+  m->add_option("--heartbeat-timeout-ms", master->heartbeat_timeout_ms,
+                "A worker silent this long is lost and its tasks re-run (0: never)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
   m->add_option("--plugin-cache", master->plugin_cache,
                 "Where shipped plugin libraries are kept (default: ~/.cache/mrtrain/plugins)");
   AddClusterFlags(m, &master->cluster);

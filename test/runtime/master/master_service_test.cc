@@ -646,6 +646,7 @@ TEST_CASE("a step times out on the transport's clock: not before its bound, at o
           "[runtime][master]") {
   MasterOptions options;
   options.step_timeout = std::chrono::hours(1);
+  options.heartbeat_timeout = std::chrono::milliseconds(0);  // the fake workers send none
   Cluster cluster(options, /*fake_clock=*/true);
   FakeWorker& a = cluster.AddWorker("fake-a");
   a.set_map_script([](const msg::RunMapTask&) { return MapReply::Hold(); });
@@ -666,6 +667,34 @@ TEST_CASE("a step times out on the transport's clock: not before its bound, at o
   CHECK(s.code() == StatusCode::kDeadlineExceeded);
   CHECK(Contains(s.message(), "epoch 1 round 1: map tasks did not finish within 3600000 ms"));
   CHECK(Contains(s.message(), "2 tasks still running"));
+}
+
+TEST_CASE("a worker silent for the heartbeat timeout is declared lost; one that talks stays",
+          "[runtime][master]") {
+  MasterOptions options;
+  options.heartbeat_interval = std::chrono::seconds(1);
+  options.heartbeat_timeout = std::chrono::seconds(5);
+  Cluster cluster(options, /*fake_clock=*/true);
+  FakeWorker& silent = cluster.AddWorker("silent");
+  FakeWorker& talking = cluster.AddWorker("talking");
+  for (int second = 1; second <= 7; ++second) {
+    // The in-process transport delivers in Send order and runs due timers after what is
+    // queued, so the master hears this heartbeat before the clock moves on.
+    REQUIRE(talking.Send(msg::Heartbeat{2, static_cast<uint64_t>(second), 0}).ok());
+    cluster.clock()->Advance(std::chrono::seconds(1));
+    // The check ran once it has set its next timer (the only timer: no job runs).
+    const auto deadline = Clock::now() + 2s;
+    while (cluster.clock()->pending_timers() == 0) {
+      REQUIRE(Clock::now() < deadline);
+      std::this_thread::sleep_for(1ms);
+    }
+    if (second <= 5) CHECK(cluster.StatusJson()["workers"].size() == 2);
+  }
+  REQUIRE(silent.WaitUntil([](const FakeWorkerLog& log) { return log.closed; }));
+  const auto workers = cluster.StatusJson()["workers"];
+  REQUIRE(workers.size() == 1);
+  CHECK(workers[0]["name"] == "talking");
+  CHECK_FALSE(talking.log().closed);
 }
 
 TEST_CASE("the master's control traffic does not grow with the model's size", "[runtime][master]") {
