@@ -111,16 +111,19 @@ struct PluginLibrary::Handle {
   boost::dll::shared_library library;
 };
 
-Result<std::shared_ptr<PluginLibrary>> PluginLibrary::Load(const std::string& path) {
+Result<std::shared_ptr<PluginLibrary>> PluginLibrary::Load(const std::string& file,
+                                                          const std::string& name) {
+  // Messages and logs say `path`: the library as the user named it.
+  const std::string& path = name.empty() ? file : name;
   std::error_code exists_error;
-  if (!std::filesystem::exists(path, exists_error)) {
+  if (!std::filesystem::exists(file, exists_error)) {
     return NotFoundError(path + ": plugin library not found");
   }
   auto handle = std::make_unique<Handle>();
   boost::dll::fs::error_code ec;
   // An absolute path, so that "libx.so" means the file here, not a search of the system's
   // library folders; RTLD_LOCAL, so two plugins may define the same symbols.
-  handle->library.load(std::filesystem::absolute(path, exists_error), ec,
+  handle->library.load(std::filesystem::absolute(file, exists_error), ec,
                        boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
   if (ec) {
     return PluginError(path + ": cannot load: " + ec.message());
@@ -154,7 +157,8 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::Load(const std::string& pa
     }
   }
   std::shared_ptr<PluginLibrary> library(new PluginLibrary(path, std::move(handle), info));
-  Logger("plugin")->info("loaded plugin {} ({})", path, library->DescribeExports());
+  Logger("plugin")->info("loaded plugin {}{} ({})", path, file == path ? "" : " from " + file,
+                         library->DescribeExports());
   return library;
 }
 
@@ -248,10 +252,12 @@ Result<std::unique_ptr<api::Combiner>> PluginLibrary::CreateCombiner(
       std::make_unique<PluginCombiner>(shared_from_this(), std::move(impl)));
 }
 
-Result<PluginSet> PluginSet::Load(const std::vector<std::string>& paths) {
+Result<PluginSet> PluginSet::Load(const std::vector<std::string>& paths,
+                                  const std::vector<std::string>& names) {
   PluginSet set;
-  for (const std::string& path : paths) {
-    MRTRAIN_ASSIGN_OR_RETURN(auto library, PluginLibrary::Load(path));
+  for (size_t i = 0; i < paths.size(); ++i) {
+    MRTRAIN_ASSIGN_OR_RETURN(auto library,
+                             PluginLibrary::Load(paths[i], i < names.size() ? names[i] : ""));
     set.libraries_.push_back(std::move(library));
   }
   return set;

@@ -24,7 +24,10 @@ class PluginLibrary : public std::enable_shared_from_this<PluginLibrary> {
   //   kPluginError          it cannot be loaded (dlopen's message), has no entry point ("not an
   //                         mrtrain plugin"), was built for another plugin API version, or
   //                         exports a malformed table
-  static Result<std::shared_ptr<PluginLibrary>> Load(const std::string& path);
+  // `name`, when given, is what errors and logs call the library (the path the user wrote, for
+  // a copy loaded from elsewhere); by default `file`.
+  static Result<std::shared_ptr<PluginLibrary>> Load(const std::string& file,
+                                                     const std::string& name = "");
 
   ~PluginLibrary();
   PluginLibrary(const PluginLibrary&) = delete;
@@ -68,8 +71,10 @@ class PluginLibrary : public std::enable_shared_from_this<PluginLibrary> {
 // in turn. Cheap to copy (shares the libraries).
 class PluginSet {
  public:
-  // Loads every library; the first failure is returned.
-  static Result<PluginSet> Load(const std::vector<std::string>& paths);
+  // Loads every library; the first failure is returned. names[i], when given, is what messages
+  // call paths[i] (see PluginLibrary::Load).
+  static Result<PluginSet> Load(const std::vector<std::string>& paths,
+                                const std::vector<std::string>& names = {});
 
   const std::vector<std::shared_ptr<PluginLibrary>>& libraries() const { return libraries_; }
 

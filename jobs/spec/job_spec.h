@@ -25,6 +25,9 @@ struct JobSpec {
   // plugins: shared libraries offering mappers and reducers (engine/api/plugin.h), in lookup
   // order, as written (relative paths are relative to the working directory).
   std::vector<std::string> plugins;
+  // When `plugins` point at checked copies of shipped libraries (runtime/job/shipped_job.h):
+  // the paths as the spec wrote them, which messages use. Empty otherwise.
+  std::vector<std::string> plugin_names;
 
   // data:
   data::DatasetSpec train;                      // data.train (required)

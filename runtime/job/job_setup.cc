@@ -28,7 +28,7 @@ void ResolveRelativePaths(const std::string& working_dir, jobs::JobSpec* spec) {
 }
 
 Result<plugin::PluginSet> LoadPlugins(const jobs::JobSpec& spec) {
-  auto loaded = plugin::PluginSet::Load(spec.plugins);
+  auto loaded = plugin::PluginSet::Load(spec.plugins, spec.plugin_names);
   if (!loaded.ok()) return loaded.status().WithContext("plugins");
   return loaded;
 }

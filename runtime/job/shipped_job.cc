@@ -79,19 +79,26 @@ Status UseShippedPlugins(const std::vector<ShippedPlugin>& shipped, const std::s
       MRTRAIN_RETURN_IF_ERROR(FsyncPath(tmp));
       MRTRAIN_RETURN_IF_ERROR(CommitTempFile(tmp, cached));
     }
+    spec->plugin_names.push_back(name);
     spec->plugins[i] = cached;
   }
   return Status::Ok();
 }
 
-Result<msg::JobSpecText> PackJob(const jobs::JobSpec& spec, const std::string& working_dir,
-                                 bool resume) {
+msg::JobSpecText JobTextOf(const jobs::JobSpec& spec, const std::string& working_dir,
+                           bool resume) {
   msg::JobSpecText job;
   job.yaml = spec.text;
   job.source = spec.source_path;
   job.overrides = spec.overrides;
   job.working_dir = working_dir;
   job.resume = resume ? 1 : 0;
+  return job;
+}
+
+Result<msg::JobSpecText> PackJob(const jobs::JobSpec& spec, const std::string& working_dir,
+                                 bool resume) {
+  msg::JobSpecText job = JobTextOf(spec, working_dir, resume);
   jobs::JobSpec resolved = spec;
   ResolveRelativePaths(working_dir, &resolved);
   MRTRAIN_ASSIGN_OR_RETURN(std::vector<ShippedPlugin> plugins, ReadPluginsToShip(resolved));

@@ -33,6 +33,11 @@ Result<std::vector<ShippedPlugin>> ReadPluginsToShip(const jobs::JobSpec& spec);
 Status UseShippedPlugins(const std::vector<ShippedPlugin>& shipped, const std::string& cache_dir,
                          jobs::JobSpec* spec);
 
+// The job without its libraries' bytes: receivers load them from the spec's paths, which is
+// right where every role shares one machine's files (local mode, benchmarks).
+msg::JobSpecText JobTextOf(const jobs::JobSpec& spec, const std::string& working_dir,
+                           bool resume);
+
 // The job as the submitter sends it: the spec's text and overrides, `working_dir` for relative
 // paths, and its plugin libraries' bytes. Errors of ReadPluginsToShip.
 Result<msg::JobSpecText> PackJob(const jobs::JobSpec& spec, const std::string& working_dir,

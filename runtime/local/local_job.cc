@@ -2,8 +2,8 @@
 
 #include <filesystem>
 #include <future>
-#include <thread>
 
+#include "runtime/job/shipped_job.h"
 #include "runtime/master/master_service.h"
 #include "runtime/transport/in_process_transport.h"
 #include "runtime/worker/worker_service.h"
@@ -55,20 +55,14 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
   worker_options.master_address = address;
   worker_options.data_address = "inproc://";
   worker_options.name = "local";
-  worker_options.slots =
-      spec.threads > 0 ? spec.threads : static_cast<int>(std::thread::hardware_concurrency());
+  worker_options.slots = spec.threads;  // 0: the number of cores
   WorkerService worker(transport.get(), worker_options);
   MRTRAIN_RETURN_IF_ERROR(worker.Start());
 
-  msg::JobSpecText job;
-  job.yaml = spec.text;
-  job.source = spec.source_path;
-  job.overrides = spec.overrides;
-  job.working_dir = std::filesystem::current_path().string();
-  job.resume = options.resume ? 1 : 0;
   auto listener = std::make_shared<LocalListener>(observer);
   auto outcome = listener->outcome();
-  master.Submit(std::move(job), listener);
+  master.Submit(JobTextOf(spec, std::filesystem::current_path().string(), options.resume),
+                listener);
   // The master bounds every step of the job, so this wait ends.
   Result<TrainingResult> result = outcome.get();
   master.Stop(/*shutdown_workers=*/true);

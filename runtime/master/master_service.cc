@@ -195,6 +195,8 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void RunJob(QueuedJob& job);
   Result<TrainingResult> Train(QueuedJob& job, jobs::JobSpec* spec_out);
   Status RunStep(Step& step);
+  // Runs `step` as one round of tasks over the partitions of `set`, planned by its scheduler.
+  Status RunTasks(msg::DataSet set, Step& step);
   Status AwaitWorkers();
   Status LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
                  std::vector<PartitionSummary>* summaries);
@@ -230,6 +232,13 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   uint64_t step_token_ = 0;  // counts steps, so a step's timer knows whether it still runs
   int64_t tick_ = 0;         // liveness checks so far (heartbeat_interval apart)
 };
+
+// Statistics of tasks, added in partition order so the float sums do not depend on who ran what.
+static api::MapStats SumInPartitionOrder(const std::vector<api::MapStats>& by_partition) {
+  api::MapStats total;
+  for (const api::MapStats& s : by_partition) AddStats(s, &total);
+  return total;
+}
 
 // A RoundExecutor over the cluster, for the training loop.
 class ClusterExecutor : public RoundExecutor {
@@ -529,7 +538,8 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
     ++dropped_results_;
     return;
   }
-  const std::string name = workers_.count(worker) ? workers_[worker].name : "?";
+  auto it = workers_.find(worker);
+  const std::string name = it != workers_.end() ? it->second.name : "?";
   const Status cause(f.code, f.message);
   switch (f.kind) {
     case msg::TaskKind::kMap:
@@ -809,6 +819,19 @@ void MasterService::Impl::TimeOutLocked(Step& step) {
                                              " ms: " + outstanding));
 }
 
+Status MasterService::Impl::RunTasks(msg::DataSet set, Step& step) {
+  const int index = static_cast<int>(set);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    schedulers_[index]->StartRound();
+    step.scheduler = schedulers_[index].get();
+  }
+  step.set = set;
+  step.stats.resize(partitions_[index]);
+  step.summaries.resize(partitions_[index]);
+  return RunStep(step);
+}
+
 Status MasterService::Impl::AwaitWorkers() {
   const size_t wanted = static_cast<size_t>(std::max(1, options_.min_workers));
   std::unique_lock<std::mutex> lock(mu_);
@@ -830,27 +853,24 @@ Status MasterService::Impl::AwaitWorkers() {
 Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
                                     std::vector<PartitionSummary>* summaries) {
   const int index = static_cast<int>(set);
-  Step step;
-  step.kind = Step::Kind::kLoad;
-  step.set = set;
-  step.what = std::string("loading data.") + msg::DataSetName(set);
   {
+    // The set's scheduler lives for the job: it remembers where each partition was loaded.
     std::lock_guard<std::mutex> lock(mu_);
     schedulers_[index] = std::make_unique<TaskScheduler>(partitions_[index], spec.max_attempts);
     // Each worker gets two tasks per slot: the second waits in its queue, so a slot never idles
     // for the round trip of a MapTaskDone and the next RunMapTask.
     for (uint32_t id : job_workers_) {
-      schedulers_[index]->AddWorker(WorkerKey(id), kTasksPerSlot * workers_[id].slots);
+      schedulers_[index]->AddWorker(WorkerKey(id), kTasksPerSlot * workers_.at(id).slots);
     }
-    schedulers_[index]->StartRound();
-    step.scheduler = schedulers_[index].get();
   }
-  step.summaries.resize(partitions_[index]);
+  Step step;
+  step.kind = Step::Kind::kLoad;
+  step.what = std::string("loading data.") + msg::DataSetName(set);
   const uint64_t job = active_job_;
   step.launch_task = [this, job, set](const WorkerEntry& w, int64_t p, int attempt) {
     return SendCounted(*w.connection, msg::LoadPartition{job, set, p, attempt});
   };
-  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
+  MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
   *summaries = std::move(step.summaries);
   return Status::Ok();
 }
@@ -954,6 +974,8 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   std::vector<std::string> addresses;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Workers may have been lost since the last step returned.
+    if (job_workers_.empty()) return UnavailableError("every worker of the job was lost");
     shard_hosts_.clear();
     for (int s = 0; s < spec.reducers; ++s) {
       const uint32_t host = job_workers_[s % job_workers_.size()];
@@ -1025,22 +1047,14 @@ Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request)
   step.round = request.round;
   step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
               std::to_string(request.round + 1) + ": map tasks";
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    schedulers_[0]->StartRound();
-    step.scheduler = schedulers_[0].get();
-  }
-  step.stats.resize(partitions_[0]);
   const uint64_t job = active_job_;
   step.launch_task = [this, job, request](const WorkerEntry& w, int64_t p, int attempt) {
     return SendCounted(*w.connection, msg::RunMapTask{job, request.epoch, request.round, p,
                                                       attempt, request.step,
                                                       request.learning_rate});
   };
-  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
-  api::MapStats total;
-  for (const api::MapStats& s : step.stats) AddStats(s, &total);  // partition order
-  return total;
+  MRTRAIN_RETURN_IF_ERROR(RunTasks(msg::DataSet::kTrain, step));
+  return SumInPartitionOrder(step.stats);
 }
 
 Status MasterService::Impl::ReduceRound(const RoundRequest& request, int64_t examples) {
@@ -1065,26 +1079,16 @@ Status MasterService::Impl::ReduceRound(const RoundRequest& request, int64_t exa
 }
 
 Result<api::MapStats> MasterService::Impl::EvaluateSet(msg::DataSet set, int64_t step_count) {
-  const int index = static_cast<int>(set);
   Step step;
   step.kind = Step::Kind::kEvaluate;
-  step.set = set;
   step.round = step_count;  // EvalDone carries its task's step: older results do not match
   step.what = std::string("evaluating data.") + msg::DataSetName(set);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    schedulers_[index]->StartRound();
-    step.scheduler = schedulers_[index].get();
-  }
-  step.stats.resize(partitions_[index]);
   const uint64_t job = active_job_;
   step.launch_task = [this, job, set, step_count](const WorkerEntry& w, int64_t p, int attempt) {
     return SendCounted(*w.connection, msg::EvaluateTask{job, set, p, attempt, step_count});
   };
-  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
-  api::MapStats total;
-  for (const api::MapStats& s : step.stats) AddStats(s, &total);
-  return total;
+  MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
+  return SumInPartitionOrder(step.stats);
 }
 
 Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDir& dir) {

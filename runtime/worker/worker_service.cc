@@ -44,7 +44,51 @@ std::string DefaultName() {
   return std::string(host) + ":" + std::to_string(getpid());
 }
 
-int SetIndex(msg::DataSet set) { return static_cast<int>(set); }
+// The TaskFailed that reports a failure of each kind of work, naming it as the master does.
+msg::TaskFailed FailureOf(msg::TaskKind kind, uint64_t job_id) {
+  msg::TaskFailed f;
+  f.job_id = job_id;
+  f.kind = kind;
+  return f;
+}
+template <typename MapTaskLike>  // msg::RunMapTask or msg::MapTaskDone
+msg::TaskFailed MapFailureOf(const MapTaskLike& m) {
+  msg::TaskFailed f = FailureOf(msg::TaskKind::kMap, m.job_id);
+  f.epoch = m.epoch;
+  f.round = m.round;
+  f.partition = m.partition;
+  f.attempt = m.attempt;
+  return f;
+}
+msg::TaskFailed FailureOf(const msg::LoadPartition& m) {
+  msg::TaskFailed f = FailureOf(msg::TaskKind::kLoad, m.job_id);
+  f.set = m.set;
+  f.partition = m.partition;
+  f.attempt = m.attempt;
+  return f;
+}
+msg::TaskFailed FailureOf(const msg::EvaluateTask& m) {
+  msg::TaskFailed f = FailureOf(msg::TaskKind::kEvaluate, m.job_id);
+  f.round = m.step;  // the evaluation it belongs to
+  f.set = m.set;
+  f.partition = m.partition;
+  f.attempt = m.attempt;
+  return f;
+}
+msg::TaskFailed FailureOf(const msg::ReduceRound& m) {
+  msg::TaskFailed f = FailureOf(msg::TaskKind::kReduce, m.job_id);
+  f.epoch = m.epoch;
+  f.round = m.round;
+  f.shard = m.shard;
+  return f;
+}
+msg::TaskFailed FailureOf(const msg::SaveShard& m) {
+  msg::TaskFailed f = FailureOf(msg::TaskKind::kSave, m.job_id);
+  f.epoch = m.epochs_done;
+  f.shard = m.shard;
+  return f;
+}
+
 // Waits for `future` at most `timeout`; `what` names the wait in the error.
 template <typename T>
 Result<T> Await(std::future<Result<T>>& future, std::chrono::milliseconds timeout,
@@ -101,6 +145,24 @@ struct WorkerJob {
   // Parameters pulled for map and evaluation tasks, by updates applied; the first task to need a
   // step pulls it and the others wait for that pull. Guarded by mu.
   std::map<int64_t, std::shared_future<Result<Params>>> params;
+
+  // Partition p of `set` from the cache, parsed on first use. Errors name the set, the
+  // partition and its extent; a partition the job does not have is kInvalidArgument (the
+  // master's message came from elsewhere), never an out-of-range read.
+  Result<std::shared_ptr<const data::PartitionData>> Partition(msg::DataSet set, int64_t p) {
+    data::PartitionCache* cache = caches[static_cast<int>(set)].get();
+    if (!cache || p < 0 || p >= cache->dataset().num_partitions()) {
+      return InvalidArgumentError("no partition " + std::to_string(p) + " in data." +
+                                  msg::DataSetName(set));
+    }
+    auto partition = cache->Get(p);
+    if (!partition.ok()) {
+      return partition.status().WithContext(std::string("data.") + msg::DataSetName(set) +
+                                            " partition " + std::to_string(p) + " (" +
+                                            cache->dataset().DescribePartition(p) + ")");
+    }
+    return partition;
+  }
 
   Result<std::shared_ptr<TrainingParts>> Training() {
     std::lock_guard<std::mutex> lock(mu);
@@ -444,10 +506,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         msg::JobReady ready;
         Status s = SetUpJob(m, &ready);
         if (s.ok()) return ToMaster(ready);
-        msg::TaskFailed f;
-        f.job_id = m.job_id;
-        f.kind = msg::TaskKind::kSetup;
-        ReportFailure(f, s);
+        ReportFailure(FailureOf(msg::TaskKind::kSetup, m.job_id), s);
       });
       return;
     }
@@ -457,10 +516,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       Spawn(shard_pool_, [this, m = std::move(*m)] {
         Status s = StartTraining(m);
         if (s.ok()) return ToMaster(msg::JobReady{m.job_id, msg::JobReady::kTraining, 0, 0, 0});
-        msg::TaskFailed f;
-        f.job_id = m.job_id;
-        f.kind = msg::TaskKind::kSetup;
-        ReportFailure(f, s);
+        ReportFailure(FailureOf(msg::TaskKind::kSetup, m.job_id), s);
       });
       return;
     }
@@ -471,13 +527,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         msg::PartitionLoaded loaded;
         Status s = LoadPartition(m, &loaded);
         if (s.ok()) return ToMaster(loaded);
-        msg::TaskFailed f;
-        f.job_id = m.job_id;
-        f.kind = msg::TaskKind::kLoad;
-        f.set = m.set;
-        f.partition = m.partition;
-        f.attempt = m.attempt;
-        ReportFailure(f, s);
+        ReportFailure(FailureOf(m), s);
       });
       return;
     }
@@ -487,14 +537,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       Spawn(compute_, [this, m = std::move(*m)] {
         Status s = RunMap(m);
         if (s.ok()) return;
-        msg::TaskFailed f;
-        f.job_id = m.job_id;
-        f.kind = msg::TaskKind::kMap;
-        f.epoch = m.epoch;
-        f.round = m.round;
-        f.partition = m.partition;
-        f.attempt = m.attempt;
-        ReportFailure(f, s);
+        ReportFailure(MapFailureOf(m), s);
       });
       return;
     }
@@ -505,14 +548,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         msg::EvalDone done;
         Status s = Evaluate(m, &done);
         if (s.ok()) return ToMaster(done);
-        msg::TaskFailed f;
-        f.job_id = m.job_id;
-        f.kind = msg::TaskKind::kEvaluate;
-        f.round = m.step;  // the evaluation it belongs to
-        f.set = m.set;
-        f.partition = m.partition;
-        f.attempt = m.attempt;
-        ReportFailure(f, s);
+        ReportFailure(FailureOf(m), s);
       });
       return;
     }
@@ -526,13 +562,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         if (s.ok()) {
           return ToMaster(msg::ShardCommitted{m.job_id, m.epoch, m.round, m.shard, m.step});
         }
-        msg::TaskFailed f;
-        f.job_id = m.job_id;
-        f.kind = msg::TaskKind::kReduce;
-        f.epoch = m.epoch;
-        f.round = m.round;
-        f.shard = m.shard;
-        ReportFailure(f, s);
+        ReportFailure(FailureOf(m), s);
       };
       // A small shard reduces here (its inputs are a few small runs): one thread hop less.
       if (small) return reduce();
@@ -546,12 +576,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         msg::ShardSaved saved;
         Status s = SaveShard(m, &saved);
         if (s.ok()) return ToMaster(saved);
-        msg::TaskFailed f;
-        f.job_id = m.job_id;
-        f.kind = msg::TaskKind::kSave;
-        f.epoch = m.epochs_done;
-        f.shard = m.shard;
-        ReportFailure(f, s);
+        ReportFailure(FailureOf(m), s);
       });
       return;
     }
@@ -640,14 +665,7 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
     unacked_.Release(released);
     if (!complete) return;
     if (m->error.empty()) return ToMaster(task->done);
-    msg::TaskFailed f;
-    f.job_id = task->done.job_id;
-    f.kind = msg::TaskKind::kMap;
-    f.epoch = task->done.epoch;
-    f.round = task->done.round;
-    f.partition = task->done.partition;
-    f.attempt = task->done.attempt;
-    ReportFailure(f, UnavailableError("reducer shard " + std::to_string(m->shard) +
+    ReportFailure(MapFailureOf(task->done), UnavailableError("reducer shard " + std::to_string(m->shard) +
                                       " refused the run: " + m->error));
   } else {
     log_->warn("ignoring {} from a peer", MessageTypeName(static_cast<uint16_t>(type)));
@@ -776,18 +794,8 @@ Status WorkerService::Impl::LoadPartition(const msg::LoadPartition& task,
                                           msg::PartitionLoaded* loaded) {
   std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
   if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
-  data::PartitionCache* cache = job->caches[SetIndex(task.set)].get();
-  if (!cache || task.partition < 0 || task.partition >= cache->dataset().num_partitions()) {
-    return InvalidArgumentError(std::string("no partition ") + std::to_string(task.partition) +
-                                " in data." + msg::DataSetName(task.set));
-  }
-  auto partition = cache->Get(task.partition);
-  if (!partition.ok()) {
-    return partition.status().WithContext(std::string("data.") + msg::DataSetName(task.set) +
-                                          " partition " + std::to_string(task.partition) + " (" +
-                                          cache->dataset().DescribePartition(task.partition) + ")");
-  }
-  const PartitionSummary s = Summarize(**partition);
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->Partition(task.set, task.partition));
+  const PartitionSummary s = Summarize(*partition);
   loaded->job_id = task.job_id;
   loaded->set = task.set;
   loaded->partition = task.partition;
@@ -892,7 +900,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
   std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
   if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
-  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->caches[0]->Get(task.partition));
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->Partition(msg::DataSet::kTrain, task.partition));
   MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step - 1));
   const TaskId id{task.epoch, task.round, task.partition, task.attempt};
   // A combiner serves one task at a time, so each task makes its own (cheap: a constructor).
@@ -986,14 +994,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
     Status timed_out = give_up(DeadlineExceededError(
         "no acknowledgement of the pushes from every reducer shard within the reply timeout"));
     if (timed_out.ok()) return;
-    msg::TaskFailed f;
-    f.job_id = task.job_id;
-    f.kind = msg::TaskKind::kMap;
-    f.epoch = task.epoch;
-    f.round = task.round;
-    f.partition = task.partition;
-    f.attempt = task.attempt;
-    self->ReportFailure(f, timed_out);
+    self->ReportFailure(MapFailureOf(task), timed_out);
   });
   std::lock_guard<std::mutex> lock(mu_);
   pending->timeout = timer;
@@ -1005,9 +1006,7 @@ Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDon
   std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
   if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
-  data::PartitionCache* cache = job->caches[SetIndex(task.set)].get();
-  if (!cache) return InvalidArgumentError(std::string("the job has no data.") + msg::DataSetName(task.set));
-  MRTRAIN_ASSIGN_OR_RETURN(auto partition, cache->Get(task.partition));
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->Partition(task.set, task.partition));
   MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step));
   auto mapper = parts->mappers->Borrow();
   MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats,

@@ -244,6 +244,12 @@ TEST_CASE("submit reports a failing job with its cause and a non-zero exit; the 
                            "model: {plugin: thrower}\n"
                            "training: {epochs: 1, max_attempts: 3}\n"
                            "output: {dir: " + dir.File("throwing") + "}\n");
+  // A name no library exports is reported before any task runs, naming the library.
+  Output unknown = cluster.Submit(throwing, "--set model.plugin=hubber");
+  INFO(unknown.text);
+  CHECK(unknown.exit_code == 1);
+  CHECK(unknown.text.find("no plugin exports mapper 'hubber'") != std::string::npos);
+  CHECK(unknown.text.find("libtest_plugins.so exports mappers: thrower") != std::string::npos);
   Output thrown = cluster.Submit(throwing);
   INFO(thrown.text);
   CHECK(thrown.exit_code == 1);
@@ -254,10 +260,11 @@ TEST_CASE("submit reports a failing job with its cause and a non-zero exit; the 
   INFO(ok.text);
   CHECK(ok.exit_code == 0);
   nlohmann::json status = cluster.Status();
-  REQUIRE(status["jobs"].size() == 3);
+  REQUIRE(status["jobs"].size() == 4);
   CHECK(status["jobs"][0]["state"] == "failed");
   CHECK(status["jobs"][1]["state"] == "failed");
-  CHECK(status["jobs"][2]["state"] == "succeeded");
+  CHECK(status["jobs"][2]["state"] == "failed");
+  CHECK(status["jobs"][3]["state"] == "succeeded");
 }
 
 TEST_CASE("submit ships plugin libraries; workers load the copy whose SHA-256 they checked",

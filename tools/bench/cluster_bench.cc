@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <future>
 
+#include "runtime/job/shipped_job.h"
 #include "runtime/master/master_service.h"
 #include "runtime/protocol/handshake.h"
 #include "runtime/transport/tcp_transport.h"
@@ -58,14 +59,10 @@ Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, in
                                        {std::string(kSecretEnv) + "=" + secret}, "")
                                 .status());
   }
-  runtime::msg::JobSpecText job;
-  job.yaml = spec.text;
-  job.source = spec.source_path;
-  job.overrides = spec.overrides;
-  job.working_dir = std::filesystem::current_path().string();
   auto collector = std::make_shared<Collector>();
   auto done = collector->done.get_future();
-  master.Submit(job, collector);
+  master.Submit(runtime::JobTextOf(spec, std::filesystem::current_path().string(), false),
+                collector);
   Status status = done.get();  // the master bounds every step
   master.Stop(/*shutdown_workers=*/true);
   transport->Stop();
