@@ -10,6 +10,7 @@
 #include "engine/data/csv_reader.h"
 #include "engine/data/idx_reader.h"
 #include "engine/data/libsvm_reader.h"
+#include "engine/data/line_reader.h"
 
 namespace mrtrain::data {
 namespace {
@@ -122,6 +123,22 @@ Result<std::vector<std::string>> ResolveFiles(const std::string& path) {
   // Byte order, not the locale's collation: every process must see the same file order.
   std::sort(files.begin(), files.end());
   return files;
+}
+
+std::optional<std::string> DescribeRow(const PartitionData& partition, int64_t row) {
+  const std::optional<RowSources::Position> at = partition.sources.Find(row);
+  if (!at) return std::nullopt;
+  const std::string& file = partition.sources.files[at->file];
+  if (partition.sources.unit == RowSources::Unit::kRecord) {
+    return file + " record index " + std::to_string(at->run_start + at->after);
+  }
+  // A run's rows sit on consecutive lines, so only its first line needs counting.
+  Result<int64_t> first_line = LineNumberAt(file, at->run_start);
+  if (!first_line.ok()) {
+    return file + " line " + std::to_string(at->after + 1) + " counting from byte " +
+           std::to_string(at->run_start) + " (" + first_line.status().message() + ")";
+  }
+  return file + " line " + std::to_string(*first_line + at->after);
 }
 
 Result<std::unique_ptr<Dataset>> Dataset::Open(const DatasetSpec& spec) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,15 @@ class Dataset {
   DatasetSpec spec_;
   std::vector<std::string> files_;
 };
+
+// Where row `row` of a partition that LoadPartition returned came from, as a user finds it in
+// their data: "/data/train.csv line 1234" (lines counted from 1, header, blank and comment lines
+// included) or "/data/train-images-idx3-ubyte record index 17" (from 0, as FORMAT.md counts).
+// Text rows keep byte offsets, so this reads the row's file up to it: call it to report an error.
+// When the file cannot be read any more, it names the byte offset instead. nullopt for a row
+// without a recorded source (a partition built in memory, or a copy made by Gather).
+// REQUIRES: 0 <= row < partition.num_rows.
+std::optional<std::string> DescribeRow(const PartitionData& partition, int64_t row);
 
 // Expands a path, glob or folder into regular files sorted by byte order (not the locale's), so
 // every process sees the same order. A path naming an existing file or folder is not read as a

@@ -139,6 +139,9 @@ class IdxDataset : public Dataset {
     out.labels.resize(out.num_rows);
     MRTRAIN_RETURN_IF_ERROR(ReadValues(images_, first, last, scale_, out.dense.data()));
     MRTRAIN_RETURN_IF_ERROR(ReadValues(labels_, first, last, 1.0, out.labels.data()));
+    out.sources.unit = RowSources::Unit::kRecord;
+    out.sources.files = {images_.path};
+    out.sources.runs = {{0, first, 0}};
     return out;
   }
 

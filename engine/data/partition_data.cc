@@ -6,6 +6,15 @@
 
 namespace mrtrain::data {
 
+std::optional<RowSources::Position> RowSources::Find(int64_t row) const {
+  // The last run starting at or before `row`.
+  auto it = std::upper_bound(runs.begin(), runs.end(), row,
+                             [](int64_t r, const Run& run) { return r < run.first_row; });
+  if (it == runs.begin() || row < 0) return std::nullopt;
+  --it;
+  return Position{it->file, it->start, row - it->first_row};
+}
+
 api::Rows PartitionData::View(int64_t view_cols) const {
   // A dense row of a different width cannot be reinterpreted; a sparse one can report more
   // columns than it touches. Both are caller bugs that would read out of bounds.
@@ -36,6 +45,7 @@ void PartitionData::Gather(const int64_t* indices, int64_t n, PartitionData* out
   out->labels.resize(n);
   out->skipped_records = 0;
   out->skipped_samples.clear();
+  out->sources = RowSources();
   if (is_sparse) {
     out->row_offsets.reserve(n + 1);
     out->row_offsets.push_back(0);
@@ -66,6 +76,8 @@ int64_t PartitionData::MemoryBytes() const {
   bytes += values.capacity() * sizeof(float);
   bytes += labels.capacity() * sizeof(float);
   for (const std::string& s : skipped_samples) bytes += sizeof(s) + s.capacity();
+  bytes += sources.runs.capacity() * sizeof(RowSources::Run);
+  for (const std::string& f : sources.files) bytes += sizeof(f) + f.capacity();
   return bytes;
 }
 

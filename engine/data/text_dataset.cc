@@ -43,6 +43,16 @@ void ShrinkToFit(PartitionData* out) {
   out->cols.shrink_to_fit();
   out->values.shrink_to_fit();
   out->labels.shrink_to_fit();
+  out->sources.runs.shrink_to_fit();
+}
+
+// Starts a run of rows with the row just appended, whose line starts at byte `offset` of `file`.
+// A partition reads each file in one piece, so a new file can only come after the last one.
+void StartRun(const std::string& file, int64_t offset, PartitionData* out) {
+  RowSources& sources = out->sources;
+  if (sources.files.empty() || sources.files.back() != file) sources.files.push_back(file);
+  sources.runs.push_back({static_cast<int64_t>(out->labels.size()) - 1, offset,
+                          static_cast<int32_t>(sources.files.size() - 1)});
 }
 
 }  // namespace
@@ -82,6 +92,7 @@ Status TextDataset::ParsePiece(const TextSplits::Piece& piece, PartitionData* ou
                            LineReader::Open(files()[piece.file], piece.begin, piece.end));
   std::string_view line;
   LineContext where{piece.file, 0};
+  bool in_run = false;  // the previous line gave a row: a row on this one continues its run
   for (;;) {
     MRTRAIN_ASSIGN_OR_RETURN(bool more, reader->Next(&line, &where.offset));
     if (!more) return Status::Ok();
@@ -91,6 +102,9 @@ Status TextDataset::ParsePiece(const TextSplits::Piece& piece, PartitionData* ou
       mark.Rollback(out);
       MRTRAIN_RETURN_IF_ERROR(HandleBadRecord(status, where, out));
     }
+    const bool gave_row = out->labels.size() > mark.labels;
+    if (gave_row && !in_run) StartRun(files()[piece.file], where.offset, out);
+    in_run = gave_row;
   }
 }
 

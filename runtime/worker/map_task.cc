@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <exception>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "engine/base/log.h"
+#include "engine/data/dataset.h"
 #include "shuffle/buffer/map_output_buffer.h"
 
 namespace mrtrain::runtime {
@@ -112,33 +115,108 @@ Status TaskError(const TaskId& task, const std::string& what) {
   return PluginError(task.ToString() + ": mapper failed: " + what);
 }
 
-// Calls mapper.Gradient, turning exceptions and sink errors into a Status.
-template <typename Sink>
-Status CallGradient(const TaskId& task, api::Mapper& mapper, const api::MapContext& ctx,
-                    const api::Rows& rows, const api::ParamsView& params, Sink& sink,
-                    api::MapStats& stats) {
+// Drops what it is given: the single-row retries that look for a bad record must leave the
+// task's output alone.
+class DiscardSink : public api::GradientSink {
+ public:
+  explicit DiscardSink(int64_t block_size) : block_size_(block_size) {}
+  void AddTensor(int /*tensor_id*/, const float* /*gradient*/) override {}
+  void AddBlock(int /*tensor_id*/, int64_t /*block*/, const float* /*gradient*/) override {}
+  int64_t block_size() const override { return block_size_; }
+
+ private:
+  int64_t block_size_;
+};
+
+// The rows a task maps and where each sits in its partition, to name the record a mapper
+// throws on. Borrows everything.
+struct TaskRows {
+  const data::PartitionData* partition = nullptr;
+  const int64_t* order = nullptr;  // the partition row of each task row; null: the same index
+  api::Rows rows;
+
+  int64_t PartitionRow(int64_t i) const { return order ? order[i] : i; }
+};
+
+// Runs one mapper call; returns what it threw, or nullopt.
+std::optional<std::string> ThrownBy(const std::function<void()>& call) {
   try {
-    mapper.Gradient(ctx, rows, params, sink, stats);
+    call();
   } catch (const std::exception& e) {
-    return TaskError(task, e.what());
+    return std::string(e.what());
   } catch (...) {
-    return TaskError(task, "unknown exception");
+    return std::string("unknown exception");
+  }
+  return std::nullopt;
+}
+
+// After a mapper call threw `what` on task rows [begin, end), calls it again on each of those
+// rows alone (`call_one` takes the one-row view) and names the first row it throws on, as the
+// user finds it in their data; `scope` says what the task rows are. A mapper that throws on no
+// single row failed transiently, or on the combination of rows, and the message says so.
+std::string NameThrowingRecord(const std::string& mapper_name, const TaskRows& task_rows,
+                               int64_t begin, int64_t end, const std::string& what,
+                               const char* scope,
+                               const std::function<void(const api::Rows&)>& call_one) {
+  const std::string mapper = mapper_name.empty() ? "mapper" : "mapper \"" + mapper_name + "\"";
+  for (int64_t i = begin; i < end; ++i) {
+    const std::optional<std::string> thrown =
+        ThrownBy([&] { call_one(SliceRows(task_rows.rows, i, i + 1)); });
+    if (!thrown) continue;
+    const int64_t row = task_rows.PartitionRow(i);
+    const std::string row_name = "row " + std::to_string(row) + " of the partition";
+    const std::optional<std::string> record = data::DescribeRow(*task_rows.partition, row);
+    if (!record) return mapper + " threw on " + row_name + ": " + *thrown;
+    return mapper + " threw on record at " + *record + " (" + row_name + "): " + *thrown;
+  }
+  return mapper + " threw on rows [" + std::to_string(begin) + ", " + std::to_string(end) +
+         ") of the " + scope + " but not on any single row: " + what;
+}
+
+// What every mapper call of one map task shares. Borrows everything.
+struct TaskCalls {
+  const MapTaskConfig& config;
+  const TaskId& task;
+  api::Mapper& mapper;
+  const api::MapContext& ctx;
+  TaskRows rows;  // the round's rows, in epoch order
+};
+
+// Calls mapper.Gradient on task rows [begin, end), turning what it throws (naming the record)
+// and sink errors into a Status.
+template <typename Sink>
+Status CallGradient(const TaskCalls& calls, int64_t begin, int64_t end,
+                    const api::ParamsView& params, Sink& sink, api::MapStats& stats) {
+  const api::Rows chunk = SliceRows(calls.rows.rows, begin, end);
+  const std::optional<std::string> thrown =
+      ThrownBy([&] { calls.mapper.Gradient(calls.ctx, chunk, params, sink, stats); });
+  if (thrown) {
+    DiscardSink discard(calls.config.layout->block_size());
+    auto call_one = [&](const api::Rows& row) {
+      api::MapStats ignored;
+      calls.mapper.Gradient(calls.ctx, row, params, discard, ignored);
+    };
+    return PluginError(calls.task.ToString() + ": " +
+                       NameThrowingRecord(calls.config.mapper_name, calls.rows, begin, end, *thrown,
+                                          "round", call_one));
   }
   if (!sink.status().ok()) {
     if (sink.status().code() == StatusCode::kFailedPrecondition) {
-      return sink.status().WithContext(task.ToString());
+      return sink.status().WithContext(calls.task.ToString());
     }
-    return TaskError(task, sink.status().message());
+    return TaskError(calls.task, sink.status().message());
   }
   return Status::Ok();
 }
 
-// Local SGD over `rows` from `params`; emits -(local - params) * rows into the buffer sink, so
-// that the reducers' division by the round's example count yields the weighted mean delta.
-Status RunLocalSgd(const MapTaskConfig& config, const TaskId& task, const api::MapContext& ctx,
-                   const api::Rows& rows, const api::ParamsView& params, api::Mapper& mapper,
-                   BufferSink& out, api::MapStats& stats) {
+// Local SGD over the task's rows from `params`; emits -(local - params) * rows into the buffer
+// sink, so that the reducers' division by the round's example count yields the weighted mean
+// delta.
+Status RunLocalSgd(const TaskCalls& calls, const api::ParamsView& params, BufferSink& out,
+                   api::MapStats& stats) {
+  const MapTaskConfig& config = calls.config;
   const ModelLayout& layout = *config.layout;
+  const int64_t num_rows = calls.rows.rows.num_rows;
   std::vector<std::vector<float>> local(layout.num_tensors());
   api::ParamsView local_view;
   local_view.specs = &layout.specs();
@@ -148,18 +226,17 @@ Status RunLocalSgd(const MapTaskConfig& config, const TaskId& task, const api::M
   }
   DenseSink grads(&layout);
   const int64_t batch = std::max<int64_t>(1, config.local_batch_size);
-  for (int64_t begin = 0; begin < rows.num_rows; begin += batch) {
-    const int64_t end = std::min(rows.num_rows, begin + batch);
+  for (int64_t begin = 0; begin < num_rows; begin += batch) {
+    const int64_t end = std::min(num_rows, begin + batch);
     grads.Zero();
-    MRTRAIN_RETURN_IF_ERROR(
-        CallGradient(task, mapper, ctx, SliceRows(rows, begin, end), local_view, grads, stats));
+    MRTRAIN_RETURN_IF_ERROR(CallGradient(calls, begin, end, local_view, grads, stats));
     const float step = static_cast<float>(config.local_learning_rate / (end - begin));
     for (int t = 0; t < layout.num_tensors(); ++t) {
       const auto& g = grads.grads()[t];
       for (size_t i = 0; i < g.size(); ++i) local[t][i] -= step * g[i];
     }
   }
-  const float weight = static_cast<float>(rows.num_rows);
+  const float weight = static_cast<float>(num_rows);
   for (int t = 0; t < layout.num_tensors(); ++t) {
     std::vector<float>& delta = local[t];
     for (size_t i = 0; i < delta.size(); ++i) {
@@ -167,7 +244,7 @@ Status RunLocalSgd(const MapTaskConfig& config, const TaskId& task, const api::M
     }
     out.AddTensor(t, delta.data());
   }
-  if (!out.status().ok()) return out.status().WithContext(task.ToString());
+  if (!out.status().ok()) return out.status().WithContext(calls.task.ToString());
   return Status::Ok();
 }
 
@@ -224,7 +301,6 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
   auto [begin, end] = RoundRange(partition.num_rows, task.round, config.rounds_per_epoch);
   data::PartitionData slice;
   partition.Gather(order->data() + begin, end - begin, &slice);
-  const api::Rows rows = slice.View(config.num_features);
 
   api::RandomStream random(config.seed, kMapperStream,
                            task.epoch * config.rounds_per_epoch + task.round, task.partition);
@@ -235,21 +311,21 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
   ctx.partition = task.partition;
   ctx.random = &random;
   ctx.log = &log;
+  const TaskCalls calls{
+      config, task, mapper, ctx,
+      TaskRows{&partition, order->data() + begin, slice.View(config.num_features)}};
+  const int64_t num_rows = calls.rows.rows.num_rows;
 
   shuffle::MapOutputBuffer buffer(config.layout, &partitioner, config.buffer_bytes);
   BufferSink sink(config.layout, &buffer);
   MapTaskOutput out;
   if (config.model_averaging) {
-    if (rows.num_rows > 0) {
-      MRTRAIN_RETURN_IF_ERROR(
-          RunLocalSgd(config, task, ctx, rows, params, mapper, sink, out.stats));
-    }
+    if (num_rows > 0) MRTRAIN_RETURN_IF_ERROR(RunLocalSgd(calls, params, sink, out.stats));
   } else {
     const int64_t chunk = std::max<int64_t>(1, config.chunk_rows);
-    for (int64_t b = 0; b < rows.num_rows; b += chunk) {
-      MRTRAIN_RETURN_IF_ERROR(CallGradient(task, mapper, ctx,
-                                           SliceRows(rows, b, std::min(rows.num_rows, b + chunk)),
-                                           params, sink, out.stats));
+    for (int64_t b = 0; b < num_rows; b += chunk) {
+      MRTRAIN_RETURN_IF_ERROR(
+          CallGradient(calls, b, std::min(num_rows, b + chunk), params, sink, out.stats));
     }
   }
   out.runs = buffer.Finish();
@@ -262,15 +338,21 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
 Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition, int64_t num_features,
                                         int64_t chunk_rows, const api::ParamsView& params,
                                         api::Mapper& mapper) {
-  const api::Rows rows = partition.View(num_features);
+  const TaskRows task_rows{&partition, nullptr, partition.View(num_features)};
+  const api::Rows& rows = task_rows.rows;
   api::MapStats stats;
   const int64_t chunk = std::max<int64_t>(1, chunk_rows);
-  try {
-    for (int64_t b = 0; b < rows.num_rows; b += chunk) {
-      mapper.Evaluate(SliceRows(rows, b, std::min(rows.num_rows, b + chunk)), params, stats);
-    }
-  } catch (const std::exception& e) {
-    return PluginError(std::string("evaluation failed: ") + e.what());
+  for (int64_t b = 0; b < rows.num_rows; b += chunk) {
+    const int64_t e = std::min(rows.num_rows, b + chunk);
+    const std::optional<std::string> thrown =
+        ThrownBy([&] { mapper.Evaluate(SliceRows(rows, b, e), params, stats); });
+    if (!thrown) continue;
+    auto call_one = [&](const api::Rows& row) {
+      api::MapStats ignored;
+      mapper.Evaluate(row, params, ignored);
+    };
+    return PluginError("evaluation failed: " +
+                       NameThrowingRecord("", task_rows, b, e, *thrown, "partition", call_one));
   }
   return stats;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/api/combiner.h"
@@ -18,7 +19,8 @@ namespace mrtrain::runtime {
 // What every map task of a job shares. Constant for the job.
 struct MapTaskConfig {
   const ModelLayout* layout = nullptr;  // must outlive the tasks
-  int64_t num_features = 0;             // the column count mappers see
+  std::string mapper_name;   // model.plugin or model.type, for errors; empty: just "mapper"
+  int64_t num_features = 0;  // the column count mappers see
   int64_t rounds_per_epoch = 1;
   int64_t chunk_rows = 256;  // rows per mapper call; the combiner sums the calls
   uint64_t seed = 1;
@@ -40,7 +42,10 @@ struct MapTaskOutput {
 // calls the mapper over chunks of them, sums what it emits per block and cuts it into runs for
 // the partitioner's shards; then the job's combiner, if any, transforms each block. Errors:
 // kPluginError when the mapper or combiner throws or the mapper emits a bad key (the message
-// names the task); kFailedPrecondition when output exceeds the buffer budget.
+// names the task); kFailedPrecondition when output exceeds the buffer budget. When the mapper
+// throws on a chunk, it is called again on each row of the chunk alone, and the message names
+// the first row it throws on: its file and line or record index (data::DescribeRow) and its
+// row in the partition. Those calls feed nothing the task outputs, which fails anyway.
 // `mapper` serves one task at a time; everything else is shared read-only.
 Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task,
                                  const data::PartitionData& partition,
@@ -49,7 +54,7 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
                                  RowOrderCache& row_orders, api::Combiner* combiner = nullptr);
 
 // The mapper's loss, example count and correct count over a whole partition (no gradients),
-// in chunks of chunk_rows. kPluginError when the mapper throws.
+// in chunks of chunk_rows. kPluginError when the mapper throws, naming the record as RunMapTask.
 Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition, int64_t num_features,
                                         int64_t chunk_rows, const api::ParamsView& params,
                                         api::Mapper& mapper);

@@ -70,6 +70,18 @@ TEST_CASE("idx splits records into equal contiguous ranges, scaled to [0, 1]", "
   CheckPixels(parts, 1.0f / 255);
 }
 
+TEST_CASE("idx rows name their record index in the images file", "[data]") {
+  TempDir dir;
+  std::string images = dir.Write("img.idx3", IdxFile(kUbyte, {5, 2, 3}, Pixels()));
+  std::string labels = dir.Write("lab.idx1", IdxFile(kUbyte, {5}, Labels(5)));
+  auto dataset = Dataset::Open(IdxSpec(images, labels, 2));
+  REQUIRE(dataset.ok());
+  auto parts = LoadAllForTest(**dataset);
+  CHECK(DescribeRow(parts[0], 1) == images + " record index 1");
+  CHECK(DescribeRow(parts[1], 0) == images + " record index 2");
+  CHECK(DescribeRow(parts[1], 2) == images + " record index 4");
+}
+
 TEST_CASE("idx reads gzip files and float32 data", "[data]") {
   TempDir dir;
   SECTION("gzip") {

@@ -78,6 +78,25 @@ TEST_CASE("gather rebuilds csr offsets for sparse rows", "[data]") {
   CHECK(out.labels == std::vector<float>{1, 1, -1});
 }
 
+TEST_CASE("row sources find a row's run and its distance from the run's start", "[data]") {
+  RowSources sources;
+  sources.files = {"a.csv", "b.csv"};
+  sources.runs = {{0, 10, 0}, {3, 50, 0}, {5, 0, 1}};  // first_row, start, file
+  CHECK_FALSE(RowSources().Find(0).has_value());
+  auto at = sources.Find(2);
+  REQUIRE(at.has_value());
+  CHECK((at->file == 0 && at->run_start == 10 && at->after == 2));
+  at = sources.Find(3);
+  CHECK((at->file == 0 && at->run_start == 50 && at->after == 0));
+  at = sources.Find(9);
+  CHECK((at->file == 1 && at->run_start == 0 && at->after == 4));
+
+  PartitionData d = DenseRows();
+  const int64_t before = d.MemoryBytes();
+  d.sources = sources;
+  CHECK(d.MemoryBytes() >= before + 3 * static_cast<int64_t>(sizeof(RowSources::Run)));
+}
+
 TEST_CASE("memory bytes counts every array", "[data]") {
   PartitionData empty;
   PartitionData d = DenseRows();

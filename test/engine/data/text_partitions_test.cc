@@ -1,6 +1,7 @@
 // Partitioning of the text formats: every record lands in exactly one partition for any P,
 // whatever the file boundaries, and partitions keep file order.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -183,6 +184,82 @@ TEST_CASE("gzip files are whole units owned by the partition holding their first
       CHECK(owners == 1);
     }
   }
+}
+
+// "path line N" for every record of `text` (a line starting with a digit), in file order.
+std::vector<std::string> RecordLines(const std::string& path, const std::string& text) {
+  std::vector<std::string> out;
+  int64_t line = 1;
+  for (size_t at = 0; at < text.size(); ++line) {
+    if (text[at] >= '0' && text[at] <= '9') out.push_back(path + " line " + std::to_string(line));
+    const size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) break;
+    at = nl + 1;
+  }
+  return out;
+}
+
+TEST_CASE("every row names the file and line it came from, for any partition count", "[data]") {
+  TempDir dir;
+  // Blank lines, a comment, CRLF endings, an empty file, a gzip file and no final newline.
+  std::string c = "\n# comment\r\n" + LibsvmRecords(13, 7, "\r\n") + "\n" + LibsvmRecords(20, 9);
+  c.pop_back();
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"a.libsvm", LibsvmRecords(0, 13)},
+      {"b.libsvm", ""},
+      {"c.libsvm", c},
+      {"d.libsvm.gz", "\n" + LibsvmRecords(29, 4)},
+      {"e.libsvm", "# two\n# comments\n" + LibsvmRecords(33, 5)}};
+  std::vector<std::string> expected;  // by label
+  for (const auto& [name, text] : files) {
+    if (name.size() > 3 && name.substr(name.size() - 3) == ".gz") {
+      WriteGzip(dir.File(name), text);
+    } else {
+      dir.Write(name, text);
+    }
+    for (std::string& line : RecordLines(dir.File(name), text)) expected.push_back(line);
+  }
+  REQUIRE(expected.size() == 38);
+  for (int64_t p = 1; p <= 7; ++p) {
+    DYNAMIC_SECTION("P = " << p) {
+      DatasetSpec spec;
+      spec.path = dir.path();
+      spec.format = DataFormat::kLibsvm;
+      spec.num_partitions = p;
+      auto dataset = Dataset::Open(spec);
+      REQUIRE(dataset.ok());
+      auto parts = LoadAllForTest(**dataset);
+      CHECK(AllLabels(parts) == Iota(38));
+      for (const PartitionData& part : parts) {
+        for (int64_t r = 0; r < part.num_rows; ++r) {
+          INFO("label " << part.labels[r]);
+          CHECK(DescribeRow(part, r) == expected[static_cast<size_t>(part.labels[r])]);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("csv rows count the header and skipped records in their line numbers", "[data]") {
+  TempDir dir;
+  DatasetSpec spec;
+  spec.path = dir.Write("a.csv", "y,x\n0,1\n1,oops\n\n2,3\n3,4\n");
+  spec.csv_header = true;
+  spec.on_bad_record = BadRecordPolicy::kSkip;
+  auto dataset = Dataset::Open(spec);
+  REQUIRE(dataset.ok());
+  auto part = (*dataset)->LoadPartition(0);
+  REQUIRE(part.ok());
+  REQUIRE(part->labels == std::vector<float>{0, 2, 3});
+  CHECK(DescribeRow(*part, 0) == spec.path + " line 2");
+  CHECK(DescribeRow(*part, 1) == spec.path + " line 5");
+  CHECK(DescribeRow(*part, 2) == spec.path + " line 6");
+  CHECK(part->sources.runs.size() == 2);  // a run breaks only where lines give no row
+
+  PartitionData copy;
+  const int64_t rows[] = {2, 0};
+  part->Gather(rows, 2, &copy);
+  CHECK_FALSE(DescribeRow(copy, 0).has_value());  // a copy maps back through its indices
 }
 
 }  // namespace

@@ -69,9 +69,12 @@ TEST_CASE("an unknown name lists what the libraries export", "[engine]") {
   auto r = set->CreateMapper("hubber", api::Hyperparameters());
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == StatusCode::kNotFound);
-  CHECK(r.status().message() == "no plugin exports mapper 'hubber' (" + std::string(kExample) +
-                                    " exports mappers: huber; reducers: clipped_sgd; combiners: block_clip; " +
-                                    kTestPlugins + " exports mappers: thrower, flaky; reducers: picky; combiners: throwing_combiner)");
+  CHECK(r.status().message() ==
+        "no plugin exports mapper 'hubber' (" + std::string(kExample) +
+            " exports mappers: huber; reducers: clipped_sgd; combiners: block_clip; " +
+            kTestPlugins +
+            " exports mappers: thrower, flaky, bad_record; reducers: picky; combiners: "
+            "throwing_combiner)");
   // A reducer's name is not a mapper's.
   CHECK_FALSE(set->CreateMapper("clipped_sgd", api::Hyperparameters()).ok());
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -122,8 +123,61 @@ TEST_CASE("a plugin mapper that throws fails the job with its message and task",
   const std::string message = result.status().message();
   INFO(message);
   CHECK(message.find("thrower gave up on purpose") != std::string::npos);
-  CHECK(message.find("mapper failed") != std::string::npos);
+  CHECK(message.find("mapper \"thrower\" threw on record at " + train + " line ") != std::string::npos);
   CHECK(message.find("epoch 1") != std::string::npos);
+}
+
+TEST_CASE("a mapper throwing on one record ends the job after max_attempts, naming the record",
+          "[runtime]") {
+  TempDir dir;
+  // Row i has first feature i and sits on line i + 2, under the header.
+  std::string text = "y,x0,x1\n";
+  for (int i = 0; i < 60; ++i) text += std::to_string(i % 3) + "," + std::to_string(i) + ",1\n";
+  const std::string train = dir.Write("train.csv", text);
+  auto run = [&](const std::string& name, const std::string& attempts) {
+    const std::string yaml = std::string("plugins: [") + kTestPlugins +
+                             "]\n"
+                             "data: {train: {path: " +
+                             train +
+                             ", format: csv, header: true, partitions: 3}}\n"
+                             "model: {plugin: bad_record, params: {feature0: 37, trace: " +
+                             dir.File(name) +
+                             "}}\n"
+                             "training: {epochs: 2, threads: 1, chunk_rows: 1000" +
+                             attempts +
+                             "}\n"
+                             "output: {dir: " +
+                             dir.File(name + "_out") + "}\n";
+    return RunLocalJob(ParseSpec(yaml), LocalRunOptions(), nullptr);
+  };
+  // The trace has one line per throwing call: its row count. A call over the whole round (one
+  // chunk) fails each attempt; one single-row call per attempt finds the record.
+  auto calls = [&](const std::string& name, bool single) {
+    std::istringstream trace(TempDir::Read(dir.File(name)));
+    int n = 0;
+    for (std::string rows; std::getline(trace, rows);) n += (rows == "1") == single ? 1 : 0;
+    return n;
+  };
+  auto result = run("three", ", max_attempts: 3");
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.status().code() == StatusCode::kPluginError);
+  std::string message = result.status().message();
+  INFO(message);
+  CHECK(message.find("failed 3 times") != std::string::npos);
+  CHECK(message.find("(epoch 0, round 0, partition 1, attempt 2): mapper \"bad_record\" threw on record at " +
+                     train + " line 39 (row ") != std::string::npos);
+  CHECK(message.find("of the partition): feature 0 is 37, which this model cannot take") !=
+        std::string::npos);
+  CHECK(calls("three", false) == 3);
+  CHECK(calls("three", true) == 3);
+
+  result = run("default", "");  // training.max_attempts defaults to 4
+  REQUIRE_FALSE(result.ok());
+  message = result.status().message();
+  CHECK(message.find("failed 4 times") != std::string::npos);
+  CHECK(message.find(train + " line 39 (row ") != std::string::npos);
+  CHECK(calls("default", false) == 4);
+  CHECK(calls("default", true) == 4);
 }
 
 TEST_CASE("a transient plugin error is retried and the job ends as one without errors",
@@ -145,8 +199,9 @@ TEST_CASE("a transient plugin error is retried and the job ends as one without e
            "training: {epochs: 2, rounds_per_epoch: 4, threads: 1, max_attempts: 4}\n"
            "output: {dir: " + dir.File(out) + "}\n";
   };
-  // Attempts compute the same bytes, so three failed attempts change nothing but time (the
-  // spec's params differ, so model.mrt headers do; the tensors in model.npz must not).
+  // Attempts compute the same bytes, so failed attempts change nothing but time (the spec's
+  // params differ, so model.mrt headers do; the tensors in model.npz must not). The three
+  // faults fail fewer attempts: the single-row calls looking for a bad record use some up.
   auto healthy = RunLocalJob(ParseSpec(yaml(0, "healthy")), LocalRunOptions(), nullptr);
   INFO(healthy.status().ToString());
   REQUIRE(healthy.ok());

@@ -1,6 +1,8 @@
 // Plugins that misbehave on purpose, for the loader and guard tests.
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -85,6 +87,78 @@ class FlakyMapper : public mrtrain::api::Mapper {
   const int64_t failures_;
 };
 
+// Least squares like FlakyMapper, on dense or sparse rows, except that Gradient and Evaluate
+// throw on every call that holds a row whose first feature equals `feature0`: one bad record in
+// the user's data. With `trace: PATH`, every throwing call appends its row count to PATH, one
+// line each, so a test can count attempts (calls over a chunk) and single-row retries.
+class BadRecordMapper : public mrtrain::api::Mapper {
+ public:
+  explicit BadRecordMapper(const Hyperparameters& params)
+      : feature0_(static_cast<float>(params.GetDouble("feature0", 0))),
+        trace_(params.GetString("trace", "")) {}
+  std::vector<mrtrain::api::TensorSpec> DescribeModel(
+      const mrtrain::api::DataShape& shape) override {
+    return {{"w", {shape.num_features}, mrtrain::api::TensorSpec::Role::kWeight}};
+  }
+  void Gradient(const mrtrain::api::MapContext& /*ctx*/, const mrtrain::api::Rows& rows,
+                const mrtrain::api::ParamsView& params, mrtrain::api::GradientSink& sink,
+                mrtrain::api::MapStats& stats) override {
+    Check(rows);
+    std::vector<float> grad(rows.num_cols, 0.0f);
+    for (int64_t i = 0; i < rows.num_rows; ++i) {
+      float residual = -rows.labels[i];
+      ForEachFeature(rows, i, [&](int64_t j, float x) { residual += params.tensors[0][j] * x; });
+      ForEachFeature(rows, i, [&](int64_t j, float x) { grad[j] += residual * x; });
+      stats.loss_sum += 0.5 * residual * residual;
+    }
+    stats.examples += rows.num_rows;
+    sink.AddTensor(0, grad.data());
+  }
+  void Evaluate(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
+                mrtrain::api::MapStats& stats) override {
+    Check(rows);
+    stats.examples += rows.num_rows;
+  }
+  int NumOutputs() const override { return 1; }
+  void Predict(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
+               float* predicted, float* scores) override {
+    for (int64_t i = 0; i < rows.num_rows; ++i) predicted[i] = scores[i] = 0;
+  }
+
+ private:
+  template <typename F>
+  static void ForEachFeature(const mrtrain::api::Rows& rows, int64_t i, F f) {
+    if (!rows.is_sparse) {
+      for (int64_t j = 0; j < rows.num_cols; ++j) f(j, rows.dense[i * rows.num_cols + j]);
+      return;
+    }
+    for (int64_t k = rows.row_offsets[i]; k < rows.row_offsets[i + 1]; ++k) {
+      f(rows.cols[k], rows.values[k]);
+    }
+  }
+
+  static float FirstFeature(const mrtrain::api::Rows& rows, int64_t i) {
+    if (!rows.is_sparse) return rows.num_cols > 0 ? rows.dense[i * rows.num_cols] : 0.0f;
+    const int64_t k = rows.row_offsets[i];
+    return k < rows.row_offsets[i + 1] && rows.cols[k] == 0 ? rows.values[k] : 0.0f;
+  }
+
+  void Check(const mrtrain::api::Rows& rows) const {
+    for (int64_t i = 0; i < rows.num_rows; ++i) {
+      if (FirstFeature(rows, i) != feature0_) continue;
+      if (!trace_.empty()) {
+        std::ofstream(trace_, std::ios::app) << rows.num_rows << "\n";
+      }
+      std::ostringstream what;
+      what << "feature 0 is " << feature0_ << ", which this model cannot take";
+      throw std::invalid_argument(what.str());
+    }
+  }
+
+  const float feature0_;
+  const std::string trace_;
+};
+
 // A combiner that throws on the first block it sees.
 class ThrowingCombiner : public mrtrain::api::Combiner {
  public:
@@ -111,5 +185,6 @@ class PickyReducer : public mrtrain::api::Reducer {
 }  // namespace
 
 MRTRAIN_PLUGIN(MRTRAIN_MAPPER("thrower", ThrowingMapper), MRTRAIN_MAPPER("flaky", FlakyMapper),
+               MRTRAIN_MAPPER("bad_record", BadRecordMapper),
                MRTRAIN_REDUCER("picky", PickyReducer),
                MRTRAIN_COMBINER("throwing_combiner", ThrowingCombiner))

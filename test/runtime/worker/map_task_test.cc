@@ -1,11 +1,17 @@
 #include "runtime/worker/map_task.h"
 
+#include <algorithm>
 #include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "engine/data/dataset.h"
 #include "engine/tensor/model_state.h"
 #include "test/runtime/worker/sum_mapper.h"
+#include "test/testing/temp_dir.h"
 
 namespace mrtrain::runtime {
 namespace {
@@ -98,6 +104,8 @@ TEST_CASE("a throwing mapper fails the task with its message and the task id", "
   REQUIRE_FALSE(out.ok());
   CHECK(out.status().code() == StatusCode::kPluginError);
   CHECK(out.status().message().find("bad record near row 7") != std::string::npos);
+  // Rows built in memory have no file to name: the message names the partition row.
+  CHECK(out.status().message().find("mapper threw on row ") != std::string::npos);
   CHECK(out.status().message().find("epoch 2, round 1, partition 4, attempt 3") !=
         std::string::npos);
 }
@@ -128,6 +136,189 @@ TEST_CASE("model averaging emits the row-weighted negated delta of local SGD", "
   CHECK(run.ValuesOf(1)[0] == Approx(10.0f));
   // w[0]: batches sum row ids; delta = -0.5 * (mean of batch 1 + mean of batch 2) = -0.5 * 9.
   CHECK(run.ValuesOf(0)[0] == Approx(0.5f * 9.0f * 10.0f));
+}
+
+// A one-weight model that throws on a row labelled bad_label (alone or in a chunk), or with
+// only_on_chunks on any call with more than one row: a failure no single row causes.
+class ThrowOnLabelMapper : public api::Mapper {
+ public:
+  float bad_label = -1;
+  bool only_on_chunks = false;
+
+  std::vector<api::TensorSpec> DescribeModel(const api::DataShape& /*shape*/) override {
+    return {api::TensorSpec{"b", {1}, api::TensorSpec::Role::kBias}};
+  }
+  void Gradient(const api::MapContext& /*ctx*/, const api::Rows& rows,
+                const api::ParamsView& /*params*/, api::GradientSink& sink,
+                api::MapStats& stats) override {
+    Check(rows);
+    const float b = static_cast<float>(rows.num_rows);
+    sink.AddTensor(0, &b);
+    stats.examples += rows.num_rows;
+  }
+  void Evaluate(const api::Rows& rows, const api::ParamsView& /*params*/,
+                api::MapStats& stats) override {
+    Check(rows);
+    stats.examples += rows.num_rows;
+  }
+  int NumOutputs() const override { return 1; }
+  void Predict(const api::Rows& rows, const api::ParamsView& /*params*/, float* predicted,
+               float* scores) override {
+    for (int64_t i = 0; i < rows.num_rows; ++i) predicted[i] = scores[i] = 0;
+  }
+
+ private:
+  void Check(const api::Rows& rows) const {
+    if (only_on_chunks && rows.num_rows > 1) throw std::runtime_error("out of scratch space");
+    for (int64_t i = 0; i < rows.num_rows; ++i) {
+      if (rows.labels[i] == bad_label) {
+        throw std::runtime_error("cannot learn label " + std::to_string(int(bad_label)));
+      }
+    }
+  }
+};
+
+// Map tasks over partitions loaded from files, with a mapper that throws on one record.
+struct FileFixture {
+  testing::TempDir dir;
+  ThrowOnLabelMapper mapper;
+  std::shared_ptr<ModelLayout> layout;
+  ModelState state;
+  MapTaskConfig config;
+  shuffle::HashPartitioner partitioner{1};
+  RowOrderCache orders{7};
+
+  FileFixture() {
+    layout = std::make_shared<ModelLayout>(
+        ModelLayout::Create(mapper.DescribeModel(api::DataShape{}), 4).value());
+    state = ModelState::Zeros(layout, 0);
+    config.layout = layout.get();
+    config.mapper_name = "throw_on_label";
+    config.rounds_per_epoch = 1;
+    config.chunk_rows = 4;
+    config.seed = 7;
+  }
+
+  // Partition p of a dataset; fails the test on an error.
+  data::PartitionData Load(const data::DatasetSpec& spec, int64_t p) {
+    auto dataset = data::Dataset::Open(spec);
+    INFO(dataset.status().ToString());
+    REQUIRE(dataset.ok());
+    auto part = (*dataset)->LoadPartition(p);
+    INFO(part.status().ToString());
+    REQUIRE(part.ok());
+    return std::move(*part);
+  }
+
+  // The error of attempt 2 of the map task for partition p in epoch 1 (rows shuffled).
+  std::string Fail(const data::PartitionData& part, int64_t p) {
+    config.num_features = part.num_cols;
+    auto out =
+        RunMapTask(config, TaskId{1, 0, p, 2}, part, state.View(), mapper, partitioner, orders);
+    REQUIRE_FALSE(out.ok());
+    CHECK(out.status().code() == StatusCode::kPluginError);
+    return out.status().message();
+  }
+};
+
+// Where a label sits in a partition.
+int64_t RowOf(const data::PartitionData& part, float label) {
+  auto it = std::find(part.labels.begin(), part.labels.end(), label);
+  REQUIRE(it != part.labels.end());
+  return it - part.labels.begin();
+}
+
+std::string BigEndian32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+
+TEST_CASE("a mapper throwing on one csv record names its file and line", "[runtime]") {
+  FileFixture f;
+  // Label i on line i + 2 up to 12; a blank line 15, inside partition 1, shifts the rest by one.
+  std::string text = "label,a,b\n";
+  for (int i = 0; i < 20; ++i) {
+    if (i == 13) text += "\n";
+    text += std::to_string(i) + "," + std::to_string(2 * i) + ",1\n";
+  }
+  data::DatasetSpec spec;
+  spec.path = f.dir.Write("train.csv", text);
+  spec.csv_header = true;
+  spec.num_partitions = 2;
+  const data::PartitionData part = f.Load(spec, 1);
+  f.mapper.bad_label = 15;
+  const std::string where = "at " + spec.path + " line 18 (row " + std::to_string(RowOf(part, 15)) +
+                            " of the partition): ";
+  SECTION("gradient chunks") {
+    CHECK(f.Fail(part, 1) ==
+          "map task (epoch 1, round 0, partition 1, attempt 2): mapper "
+          "\"throw_on_label\" threw on record " +
+              where + "cannot learn label 15");
+  }
+  SECTION("model averaging's local batches") {
+    f.config.model_averaging = true;
+    f.config.local_batch_size = 3;
+    CHECK(f.Fail(part, 1).find("threw on record " + where) != std::string::npos);
+  }
+  SECTION("evaluation") {
+    auto stats = EvaluatePartition(part, part.num_cols, 4, f.state.View(), f.mapper);
+    REQUIRE_FALSE(stats.ok());
+    CHECK(stats.status().code() == StatusCode::kPluginError);
+    CHECK(stats.status().message() ==
+          "evaluation failed: mapper threw on record " + where + "cannot learn label 15");
+  }
+}
+
+TEST_CASE("a mapper throwing on one libsvm record names its file and line", "[runtime]") {
+  FileFixture f;
+  std::string text = "# exported by a tool\n# labels are record ids\n";
+  for (int i = 0; i < 12; ++i)
+    text += std::to_string(i) + " 1:0.5 " + std::to_string(i + 2) + ":1\n";
+  data::DatasetSpec spec;
+  spec.path = f.dir.Write("train.svm", text);
+  spec.format = data::DataFormat::kLibsvm;
+  spec.num_partitions = 3;
+  const data::PartitionData part = f.Load(spec, 2);
+  f.mapper.bad_label = 10;
+  const std::string message = f.Fail(part, 2);
+  CHECK(message.find("\"throw_on_label\" threw on record at " + spec.path + " line 13 (row " +
+                     std::to_string(RowOf(part, 10)) +
+                     " of the partition): cannot learn label 10") != std::string::npos);
+}
+
+TEST_CASE("a mapper throwing on one idx record names its record index", "[runtime]") {
+  FileFixture f;
+  std::string images = std::string{0, 0, 8, 3} + BigEndian32(6) + BigEndian32(2) + BigEndian32(2);
+  std::string labels = std::string{0, 0, 8, 1} + BigEndian32(6);
+  for (int i = 0; i < 6; ++i) {
+    images += std::string(4, static_cast<char>(i));
+    labels.push_back(static_cast<char>(i));
+  }
+  data::DatasetSpec spec;
+  spec.path = f.dir.Write("images.idx3", images);
+  spec.labels_path = f.dir.Write("labels.idx1", labels);
+  spec.format = data::DataFormat::kIdx;
+  spec.num_partitions = 2;  // records [0, 3) and [3, 6)
+  const data::PartitionData part = f.Load(spec, 1);
+  f.mapper.bad_label = 4;
+  CHECK(f.Fail(part, 1).find("threw on record at " + spec.path +
+                             " record index 4 (row 1 of the partition): cannot learn label 4") !=
+        std::string::npos);
+}
+
+TEST_CASE("a mapper that throws on a chunk but on none of its rows alone says so", "[runtime]") {
+  Fixture f;
+  ThrowOnLabelMapper mapper;
+  mapper.only_on_chunks = true;
+  f.config.rounds_per_epoch = 1;
+  f.config.chunk_rows = 4;
+  data::PartitionData p = TenRows();
+  auto out =
+      RunMapTask(f.config, TaskId{0, 0, 0, 1}, p, f.state.View(), mapper, f.partitioner, f.orders);
+  REQUIRE_FALSE(out.ok());
+  CHECK(out.status().message() ==
+        "map task (epoch 0, round 0, partition 0, attempt 1): mapper threw on rows [0, 4) of the "
+        "round but not on any single row: out of scratch space");
 }
 
 }  // namespace
