@@ -21,6 +21,7 @@
 #include "runtime/job/shipped_job.h"
 #include "runtime/master/round_executor.h"
 #include "runtime/master/task_scheduler.h"
+#include "shuffle/partition/partitioner.h"
 
 namespace mrtrain::runtime {
 namespace {
@@ -30,6 +31,9 @@ using Clock = std::chrono::steady_clock;
 std::string WorkerKey(uint32_t id) { return std::to_string(id); }
 
 constexpr int kTasksPerSlot = 2;
+
+// Reports of a reducer shard host being unreachable, within one job, before it is declared lost.
+constexpr int kUnreachableReports = 3;
 
 // A worker listening on all interfaces says "0.0.0.0:port"; its peers reach it at the address
 // the master sees it connect from.
@@ -71,6 +75,8 @@ struct Step {
   // how to send the request to one.
   std::set<int64_t> waiting;
   std::function<Status(int64_t target)> launch_target;
+  bool admitting = false;               // spec/start of late joiners: a failure leaves one out
+  std::map<int64_t, int> failures;      // save: failed writes by shard
 
   // Results, by partition or shard.
   std::vector<api::MapStats> stats;
@@ -81,6 +87,32 @@ struct Step {
   bool finished = false;
   std::promise<Status> done;
 };
+
+// Where a recovery takes a job back to: the last committed checkpoint (or the job's start).
+struct RestorePoint {
+  int64_t epochs = 0;
+  int64_t step = 0;
+};
+
+// "tensor 0 blocks 3..5, tensor 1 block 0": a reducer shard's keys, for logs.
+std::string DescribeKeys(const std::vector<ParamKey>& keys) {
+  std::string out;
+  size_t i = 0;
+  while (i < keys.size()) {
+    size_t j = i;
+    while (j + 1 < keys.size() && keys[j + 1].tensor() == keys[i].tensor() &&
+           keys[j + 1].block() == keys[j].block() + 1) {
+      ++j;
+    }
+    if (out.size() > 200) return out + ", ...";
+    out += (out.empty() ? "" : ", ") + std::string("tensor ") + std::to_string(keys[i].tensor()) +
+           (i == j ? " block " + std::to_string(keys[i].block())
+                   : " blocks " + std::to_string(keys[i].block()) + ".." +
+                         std::to_string(keys[j].block()));
+    i = j + 1;
+  }
+  return out.empty() ? "no keys" : out;
+}
 
 struct QueuedJob {
   uint64_t id = 0;
@@ -157,6 +189,9 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   Status ReduceRound(const RoundRequest& request, int64_t examples);
   Result<api::MapStats> EvaluateSet(msg::DataSet set, int64_t step);
   Status SaveShards(CheckpointManifest manifest, CheckpointDir& dir);
+  // After a failure of a step: puts the job back together if it can (see RoundExecutor) and
+  // returns the epochs done at the restore point.
+  Result<RestorePoint> Recover(const Status& failure);
   bool HasSet(msg::DataSet set) const { return partitions_[static_cast<int>(set)] > 0; }
 
  private:
@@ -170,12 +205,21 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::DataSet set, int64_t epoch,
                         int64_t round, int64_t partition, int attempt, uint32_t worker,
                         const std::function<void(Step&)>& apply);
-  void OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target,
+  // `worker` sent it: for reduce and save steps it must be the shard's host (a shard that
+  // moved answers only from its new host).
+  void OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target, uint32_t worker,
                           const std::function<void(Step&)>& apply);
   void OnTaskFailedLocked(const msg::TaskFailed& failed, uint32_t worker);
   void PumpLocked(Step& step);
   void CompleteLocked(Step& step, const Status& status);
-  void TimeOutLocked(Step& step);
+  // The step ran past step_timeout: declares the workers it waits for lost (filling
+  // `to_close`) and returns true to give it another step_timeout, or fails it.
+  bool TimeOutLocked(Step& step, std::vector<std::shared_ptr<Connection>>* to_close);
+  void ArmStepTimer(uint64_t token);
+  // "task for data.train partition 3, rows [300, 400) (attempt 1)", for logs and errors.
+  std::string DescribeTask(const Step& step, int64_t partition, int attempt) const;
+  void ScheduleSpeculation();
+  void Speculate();
   std::string StatusJsonLocked() const;
   template <typename M>
   Status SendCounted(Connection& c, const M& m) {
@@ -198,6 +242,19 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // Runs `step` as one round of tasks over the partitions of `set`, planned by its scheduler.
   Status RunTasks(msg::DataSet set, Step& step);
   Status AwaitWorkers();
+  // Sets the job up on registered workers that are not in it yet (they joined late or the
+  // master waits for one because all were lost); those that fail it are left out. With
+  // `start`, they also build the model (the shards stay where they are).
+  Status AdmitJoiners(bool start);
+  // Places the reducer shards round-robin over the job's workers and has every worker build
+  // the model, the shard hosts restoring their shards from the checkpoint after `epochs`
+  // epochs (`step` updates; 0 = the initial parameters).
+  Status PlaceShards(int64_t epochs, int64_t step);
+  // Marks the job's error recoverable or not, completing the current step with it.
+  void FailJobLocked(const Status& error, bool recoverable);
+  // Declares worker `id` lost: closes its connection and re-plans around it.
+  void DropWorkerLocked(uint32_t id, const std::string& why,
+                        std::vector<std::shared_ptr<Connection>>* to_close);
   Status LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
                  std::vector<PartitionSummary>* summaries);
 
@@ -218,15 +275,33 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   std::map<const Connection*, uint32_t> worker_of_;
   std::map<const Connection*, uint64_t> submitter_of_;  // submit client -> its job
   int64_t dropped_results_ = 0;
+  int64_t total_recoveries_ = 0;  // since the master started
+  std::map<uint32_t, int> unreachable_reports_;  // shard host -> mappers' failures to reach it
+  int64_t backup_tasks_ = 0;      // speculative attempts started, since the master started
 
   // The running job; written by the job thread under mu_.
   uint64_t active_job_ = 0;
   bool cancelled_ = false;
-  Status job_error_;                      // set when the job can no longer succeed
+  Status job_error_;                      // set when the job cannot go on as it is
+  bool recoverable_ = false;              // job_error_ is a lost shard host: Recover() can mend it
+  int recoveries_ = 0;                    // since the last committed checkpoint
+  int max_recoveries_ = 4;                // the spec's max_attempts
+  std::set<uint32_t> refused_;            // workers that could not set the job up
+  std::vector<std::string> shard_addresses_;  // [shard] -> its host's data address
+  // The restore point of a recovery: the last committed checkpoint, or where the job started.
+  int64_t committed_epochs_ = 0;
+  int64_t committed_step_ = 0;
+  // What a worker needs to join the job: its spec, and the data's shape.
+  msg::JobSpecText job_text_;
+  api::DataShape shape_;
+  int num_reducers_ = 0;
   std::vector<uint32_t> job_workers_;     // ascending
   std::vector<uint32_t> shard_hosts_;     // [shard] -> worker
   std::unique_ptr<TaskScheduler> schedulers_[3];  // by DataSet; sticky across steps
   int64_t partitions_[3] = {0, 0, 0};
+  std::vector<int64_t> first_rows_[3];      // by DataSet: [p] = rows before partition p, then all
+  std::vector<std::string> shard_ranges_;   // [shard]: its keys, for logs
+  int64_t clock_ms_ = 0;  // advanced by the speculation ticker: task durations on the transport's clock
   int64_t step_count_ = 0;  // updates applied
   Step* current_ = nullptr;
   uint64_t step_token_ = 0;  // counts steps, so a step's timer knows whether it still runs
@@ -257,6 +332,11 @@ class ClusterExecutor : public RoundExecutor {
   Result<api::MapStats> Evaluate(EvalSet set) override {
     return master_->EvaluateSet(ToDataSet(set), step_);
   }
+  Result<int64_t> Recover(const Status& failure) override {
+    MRTRAIN_ASSIGN_OR_RETURN(RestorePoint restored, master_->Recover(failure));
+    step_ = restored.step;
+    return restored.epochs;
+  }
   Status SaveCheckpoint(CheckpointManifest manifest, CheckpointDir& dir) override {
     manifest.step = step_;
     manifest.tensors = layout_.specs();
@@ -283,6 +363,7 @@ Result<std::string> MasterService::Impl::Start() {
                            transport_->Listen(options_.listen_address, Handler()));
   job_thread_ = std::thread([this] { JobLoop(); });
   if (options_.heartbeat_timeout.count() > 0) ScheduleLivenessCheck();
+  if (options_.speculation_multiple > 0) ScheduleSpeculation();
   log_->info("master listening on {}", address);
   return address;
 }
@@ -309,15 +390,49 @@ void MasterService::Impl::CheckLiveness() {
       if (tick_ - w.last_heard > limit) lost.push_back(id);
     }
     for (uint32_t id : lost) {
-      silent.push_back(workers_[id].connection);
-      worker_of_.erase(workers_[id].connection.get());
-      OnWorkerLostLocked(id, "nothing heard for " +
-                                 std::to_string(options_.heartbeat_timeout.count()) +
-                                 " ms (heartbeat timeout)");
+      DropWorkerLocked(id,
+                       "nothing heard for " + std::to_string(options_.heartbeat_timeout.count()) +
+                           " ms (heartbeat timeout)",
+                       &silent);
     }
   }
   for (const auto& c : silent) c->Close();
   ScheduleLivenessCheck();
+}
+
+void MasterService::Impl::ScheduleSpeculation() {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  transport_->RunAfter(options_.speculation_interval, [weak] {
+    if (auto self = weak.lock()) self->Speculate();
+  });
+}
+
+// Runs every speculation_interval on the transport's clock: it is the clock task durations are
+// measured on, and it starts backup attempts of tasks that run far longer than their round's
+// median (a slow disk, a busy host, a hung thread) on other workers; the first to finish wins.
+void MasterService::Impl::Speculate() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    clock_ms_ += options_.speculation_interval.count();
+    Step* step = current_;
+    if (step && step->scheduler && !step->finished) {
+      for (const BackupTask& b : step->scheduler->Speculate(
+               clock_ms_, options_.speculation_multiple, options_.speculation_min.count())) {
+        auto it = workers_.find(static_cast<uint32_t>(std::stoul(b.backup.worker)));
+        if (it == workers_.end()) continue;
+        ++backup_tasks_;
+        log_->warn("{}: {} on worker {} has run {} ms (median {} ms); backup attempt {} on "
+                   "worker {} ({})",
+                   step->what, DescribeTask(*step, b.slow.partition, b.slow.attempt),
+                   b.slow.worker, clock_ms_ - b.slow.started_ms, b.median_ms, b.backup.attempt,
+                   b.backup.worker, it->second.name);
+        Status sent = step->launch_task(it->second, b.backup.partition, b.backup.attempt);
+        if (!sent.ok()) log_->warn("cannot send a backup task: {}", sent.ToString());
+      }
+    }
+  }
+  ScheduleSpeculation();
 }
 
 void MasterService::Impl::Stop(bool shutdown_workers) {
@@ -401,6 +516,8 @@ std::string MasterService::Impl::StatusJsonLocked() const {
   }
   j["control_bytes"] = control_bytes_.load();
   j["dropped_results"] = dropped_results_;
+  j["recoveries"] = total_recoveries_;
+  j["backup_tasks"] = backup_tasks_;
   return j.dump();
 }
 
@@ -460,27 +577,46 @@ void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why
   for (auto& s : schedulers_) {
     if (s) s->RemoveWorker(WorkerKey(id));
   }
-  std::string problem;
+  // Its reducer shards are gone with it: the job goes on once they are placed again and
+  // restored (Recover), which the step now running hands over to by failing.
   for (size_t s = 0; s < shard_hosts_.size(); ++s) {
     if (shard_hosts_[s] == id) {
-      problem = "worker " + WorkerKey(id) + " (" + name + ") hosting reducer shard " +
-                std::to_string(s) + " was lost: " + why;
-      break;
+      return FailJobLocked(UnavailableError("worker " + WorkerKey(id) + " (" + name +
+                                            ") hosting reducer shard " + std::to_string(s) +
+                                            " was lost: " + why),
+                           /*recoverable=*/true);
     }
   }
-  if (problem.empty() && job_workers_.empty()) problem = "every worker of the job was lost";
-  if (!problem.empty()) {
-    job_error_ = UnavailableError(problem);
-    if (current_) CompleteLocked(*current_, job_error_);
-    return;
+  if (job_workers_.empty()) {
+    return FailJobLocked(UnavailableError("every worker of the job was lost"),
+                         /*recoverable=*/true);
   }
   if (!current_) return;
   if (current_->scheduler) {
     PumpLocked(*current_);  // its tasks go elsewhere
-  } else if (current_->waiting.count(id)) {
-    CompleteLocked(*current_, UnavailableError("worker " + WorkerKey(id) + " (" + name +
-                                               ") was lost during " + current_->what));
+  } else if ((current_->kind == Step::Kind::kSpec || current_->kind == Step::Kind::kStart) &&
+             current_->waiting.erase(id) && current_->waiting.empty()) {
+    CompleteLocked(*current_, Status::Ok());  // the job goes on without it
   }
+}
+
+void MasterService::Impl::FailJobLocked(const Status& error, bool recoverable) {
+  if (job_error_.ok()) {
+    job_error_ = error;
+    recoverable_ = recoverable;
+  } else {
+    recoverable_ = recoverable_ && recoverable;
+  }
+  if (current_) CompleteLocked(*current_, job_error_);
+}
+
+void MasterService::Impl::DropWorkerLocked(uint32_t id, const std::string& why,
+                                           std::vector<std::shared_ptr<Connection>>* to_close) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  to_close->push_back(it->second.connection);
+  worker_of_.erase(it->second.connection.get());
+  OnWorkerLostLocked(id, why);
 }
 
 void MasterService::Impl::CompleteLocked(Step& step, const Status& status) {
@@ -490,7 +626,7 @@ void MasterService::Impl::CompleteLocked(Step& step, const Status& status) {
 }
 
 void MasterService::Impl::PumpLocked(Step& step) {
-  for (const TaskAssignment& a : step.scheduler->Assign()) {
+  for (const TaskAssignment& a : step.scheduler->Assign(clock_ms_)) {
     auto it = workers_.find(static_cast<uint32_t>(std::stoul(a.worker)));
     if (it == workers_.end()) continue;  // its loss is being handled
     Status sent = step.launch_task(it->second, a.partition, a.attempt);
@@ -508,7 +644,7 @@ void MasterService::Impl::OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::D
     ++dropped_results_;  // a late or duplicate result of a finished step
     return;
   }
-  if (step->scheduler->OnDone(partition, attempt, WorkerKey(worker)) !=
+  if (step->scheduler->OnDone(partition, attempt, WorkerKey(worker), clock_ms_) !=
       TaskScheduler::Outcome::kAccepted) {
     ++dropped_results_;
     return;
@@ -522,12 +658,17 @@ void MasterService::Impl::OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::D
 }
 
 void MasterService::Impl::OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target,
+                                             uint32_t worker,
                                              const std::function<void(Step&)>& apply) {
   Step* step = current_;
-  if (!step || step->kind != kind || job != active_job_ || step->waiting.erase(target) == 0) {
+  const bool per_shard = kind == Step::Kind::kReduce || kind == Step::Kind::kSave;
+  if (!step || step->kind != kind || job != active_job_ || !step->waiting.count(target) ||
+      (per_shard && (target < 0 || static_cast<size_t>(target) >= shard_hosts_.size() ||
+                     shard_hosts_[target] != worker))) {
     ++dropped_results_;
     return;
   }
+  step->waiting.erase(target);
   apply(*step);
   if (step->waiting.empty()) CompleteLocked(*step, Status::Ok());
 }
@@ -557,7 +698,28 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
       }
       log_->warn("{}: partition {} attempt {} failed on worker {} ({}): {}", step->what,
                  f.partition, f.attempt, worker, name, cause.ToString());
-      Status failed = step->scheduler->OnFailed(f.partition, f.attempt, WorkerKey(worker), cause);
+      // A reducer shard's host that mappers cannot reach is blamed instead of the task (a
+      // task is not the worse for it), and declared lost once it has been reported often
+      // enough, so a host cut off from its peers but not from the master is recovered from.
+      const bool host_unreachable = kind == Step::Kind::kMap && f.shard >= 0 &&
+                                    static_cast<size_t>(f.shard) < shard_hosts_.size() &&
+                                    f.code == StatusCode::kUnavailable;
+      if (host_unreachable) {
+        const uint32_t host = shard_hosts_[f.shard];
+        if (++unreachable_reports_[host] >= kUnreachableReports && workers_.count(host)) {
+          std::vector<std::shared_ptr<Connection>> to_close;
+          DropWorkerLocked(host,
+                           "its reducer shard " + std::to_string(f.shard) +
+                               " could not be reached by mappers " +
+                               std::to_string(kUnreachableReports) + " times; last: " +
+                               f.message,
+                           &to_close);
+          for (auto& c : to_close) transport_->Post([c] { c->Close(); });
+          if (step->finished) return;
+        }
+      }
+      Status failed = step->scheduler->OnFailed(f.partition, f.attempt, WorkerKey(worker), cause,
+                                                /*counts=*/!host_unreachable);
       if (!failed.ok()) {
         CompleteLocked(*step, failed.WithContext(std::string("data.") + msg::DataSetName(f.set) + ", " +
                                                  step->what + " (worker " + WorkerKey(worker) +
@@ -571,13 +733,15 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
     case msg::TaskKind::kSave:
     case msg::TaskKind::kSetup: {
       // Only a failure of what runs now fails it: a stale report is dropped.
+      const bool from_host = f.shard >= 0 && static_cast<size_t>(f.shard) < shard_hosts_.size() &&
+                             shard_hosts_[f.shard] == worker;
       const bool current =
           f.kind == msg::TaskKind::kReduce
               ? step->kind == Step::Kind::kReduce && step->epoch == f.epoch &&
-                    step->round == f.round && step->waiting.count(f.shard)
+                    step->round == f.round && step->waiting.count(f.shard) && from_host
           : f.kind == msg::TaskKind::kSave
               ? step->kind == Step::Kind::kSave && step->epoch == f.epoch &&
-                    step->waiting.count(f.shard)
+                    step->waiting.count(f.shard) && from_host
               : (step->kind == Step::Kind::kSpec || step->kind == Step::Kind::kStart) &&
                     step->waiting.count(worker);
       if (!current) {
@@ -589,6 +753,21 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
               ? "worker " + WorkerKey(worker) + " (" + name + ")"
               : "reducer shard " + std::to_string(f.shard) + " on worker " + WorkerKey(worker) +
                     " (" + name + ")";
+      if (f.kind == msg::TaskKind::kSetup && step->admitting) {
+        // A late joiner that cannot set the job up is left out; the job goes on.
+        log_->warn("{}: {} is left out of job {}: {}", step->what, where, active_job_, f.message);
+        refused_.insert(worker);
+        step->waiting.erase(worker);
+        if (step->waiting.empty()) CompleteLocked(*step, Status::Ok());
+        return;
+      }
+      if (f.kind == msg::TaskKind::kSave && ++step->failures[f.shard] < max_recoveries_) {
+        // A shard file that failed to write (or to read back the same) is written again.
+        log_->warn("{}: {}: {}; writing it again", step->what, where, f.message);
+        Status sent = step->launch_target(f.shard);
+        if (!sent.ok()) CompleteLocked(*step, sent.WithContext(step->what));
+        return;
+      }
       CompleteLocked(*step, Status(f.code, step->what + ": " + where + ": " + f.message));
       return;
     }
@@ -669,7 +848,8 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       if (!m.ok()) return bad(m.status());
       const Step::Kind kind = m->phase == msg::JobReady::kSpec ? Step::Kind::kSpec
                                                               : Step::Kind::kStart;
-      OnTargetDoneLocked(kind, m->job_id, worker, [&](Step& s) { s.ready.push_back(*m); });
+      OnTargetDoneLocked(kind, m->job_id, worker, worker,
+                         [&](Step& s) { s.ready.push_back(*m); });
       return;
     }
     case MessageType::kPartitionLoaded: {
@@ -718,7 +898,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         ++dropped_results_;
         return;
       }
-      OnTargetDoneLocked(Step::Kind::kReduce, m->job_id, m->shard, [](Step&) {});
+      OnTargetDoneLocked(Step::Kind::kReduce, m->job_id, m->shard, worker, [](Step&) {});
       return;
     }
     case MessageType::kShardSaved: {
@@ -728,7 +908,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         ++dropped_results_;
         return;
       }
-      OnTargetDoneLocked(Step::Kind::kSave, m->job_id, m->shard,
+      OnTargetDoneLocked(Step::Kind::kSave, m->job_id, m->shard, worker,
                          [&](Step& s) { s.saved[m->shard] = *m; });
       return;
     }
@@ -785,38 +965,80 @@ Status MasterService::Impl::RunStep(Step& step) {
   }
   // The step's bound is a transport timer, so it runs on the transport's clock (a test's fake
   // one too); the token keeps a late timer from touching a later step.
-  const uint64_t token = ++step_token_;
-  std::weak_ptr<Impl> weak = shared_from_this();
-  TimerHandle timer = transport_->RunAfter(options_.step_timeout, [weak, token] {
-    auto self = weak.lock();
-    if (!self) return;
-    std::lock_guard<std::mutex> lock(self->mu_);
-    if (self->current_ && self->step_token_ == token) self->TimeOutLocked(*self->current_);
-  });
+  uint64_t token;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    token = ++step_token_;
+  }
+  ArmStepTimer(token);
   Status status = done.get();  // the timer, Cancel and Stop all complete the step
-  timer.Cancel();
   std::lock_guard<std::mutex> lock(mu_);
+  ++step_token_;  // its timer, if still armed, now finds nothing to do
   current_ = nullptr;
   return status;
 }
 
-void MasterService::Impl::TimeOutLocked(Step& step) {
-  std::string outstanding;
-  if (step.scheduler) {
-    outstanding = std::to_string(step.scheduler->num_running()) + " tasks still running";
-  } else {
-    for (int64_t t : step.waiting) {
-      outstanding += (outstanding.empty() ? "" : ", ") + std::to_string(t);
+void MasterService::Impl::ArmStepTimer(uint64_t token) {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  transport_->RunAfter(options_.step_timeout, [weak, token] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<std::shared_ptr<Connection>> to_close;
+    bool rearm = false;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (!self->current_ || self->step_token_ != token) return;
+      rearm = self->TimeOutLocked(*self->current_, &to_close);
     }
-    outstanding = "no answer from " +
-                  std::string(step.kind == Step::Kind::kReduce || step.kind == Step::Kind::kSave
-                                  ? "reducer shards "
-                                  : "workers ") +
-                  outstanding;
+    for (const auto& c : to_close) c->Close();
+    if (rearm) self->ArmStepTimer(token);
+  });
+}
+
+bool MasterService::Impl::TimeOutLocked(Step& step,
+                                        std::vector<std::shared_ptr<Connection>>* to_close) {
+  // The workers the step still waits for are stuck (a hung thread keeps heartbeats going):
+  // each is named and declared lost, so its tasks run elsewhere or its shards are restored
+  // elsewhere, instead of the whole job hanging or failing.
+  std::map<uint32_t, std::string> culprits;
+  const std::string limit = std::to_string(options_.step_timeout.count()) + " ms";
+  if (step.scheduler) {
+    for (const RunningTask& t : step.scheduler->Running()) {
+      culprits[static_cast<uint32_t>(std::stoul(t.worker))] +=
+          (culprits.count(static_cast<uint32_t>(std::stoul(t.worker))) ? "; " : "") +
+          DescribeTask(step, t.partition, t.attempt);
+    }
+  } else if (step.kind == Step::Kind::kReduce || step.kind == Step::Kind::kSave) {
+    for (int64_t shard : step.waiting) {
+      culprits[shard_hosts_[shard]] += "reducer shard " + std::to_string(shard) + " (" +
+                                       shard_ranges_[shard] + ")";
+    }
+  } else {
+    for (int64_t w : step.waiting) culprits[static_cast<uint32_t>(w)] += "its setup";
   }
-  CompleteLocked(step, DeadlineExceededError(step.what + " did not finish within " +
-                                             std::to_string(options_.step_timeout.count()) +
-                                             " ms: " + outstanding));
+  if (culprits.empty() || !job_error_.ok()) {
+    CompleteLocked(step, DeadlineExceededError(step.what + " did not finish within " + limit));
+    return false;
+  }
+  for (const auto& [id, what] : culprits) {
+    log_->error("{}: worker {} is stuck on {} for over {}; declaring it lost", step.what, id,
+                what, limit);
+    DropWorkerLocked(id, "stuck on " + what + " in " + step.what + " for over " + limit,
+                     to_close);
+  }
+  return !step.finished;
+}
+
+std::string MasterService::Impl::DescribeTask(const Step& step, int64_t partition,
+                                              int attempt) const {
+  const int set = static_cast<int>(step.set);
+  std::string rows;
+  if (static_cast<size_t>(partition) + 1 < first_rows_[set].size()) {
+    rows = ", rows [" + std::to_string(first_rows_[set][partition]) + ", " +
+           std::to_string(first_rows_[set][partition + 1]) + ")";
+  }
+  return "task for data." + std::string(msg::DataSetName(step.set)) + " partition " +
+         std::to_string(partition) + rows + " (attempt " + std::to_string(attempt) + ")";
 }
 
 Status MasterService::Impl::RunTasks(msg::DataSet set, Step& step) {
@@ -872,6 +1094,9 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
   };
   MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
   *summaries = std::move(step.summaries);
+  std::lock_guard<std::mutex> lock(mu_);
+  first_rows_[index].assign(1, 0);
+  for (const PartitionSummary& p : *summaries) first_rows_[index].push_back(first_rows_[index].back() + p.rows);
   return Status::Ok();
 }
 
@@ -918,6 +1143,11 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
 
   MRTRAIN_RETURN_IF_ERROR(AwaitWorkers());
   const uint64_t job = queued.id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_text_ = text;
+    job_text_.job_id = job;
+  }
 
   // 1. Every worker parses the spec and opens the datasets.
   Step setup;
@@ -927,12 +1157,11 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
     std::lock_guard<std::mutex> lock(mu_);
     setup.waiting.insert(job_workers_.begin(), job_workers_.end());
   }
-  setup.launch_target = [&](int64_t w) {
-    msg::JobSpecText m = text;
-    m.job_id = job;
-    return SendToWorkerLocked(static_cast<uint32_t>(w), m);
+  setup.launch_target = [this](int64_t w) {
+    return SendToWorkerLocked(static_cast<uint32_t>(w), job_text_);
   };
   MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
+  if (setup.ready.empty()) return UnavailableError("every worker of the job was lost");
   for (const msg::JobReady& r : setup.ready) {
     const msg::JobReady& first = setup.ready.front();
     if (r.train_partitions != first.train_partitions || r.test_partitions != first.test_partitions ||
@@ -968,38 +1197,26 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   MRTRAIN_ASSIGN_OR_RETURN(ModelLayout layout, LayoutFor(*mapper, shape, spec));
 
   // 3. Reducer shards go round-robin over the workers; every worker builds the model.
-  Step start;
-  start.kind = Step::Kind::kStart;
-  start.what = "model setup";
-  std::vector<std::string> addresses;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // Workers may have been lost since the last step returned.
-    if (job_workers_.empty()) return UnavailableError("every worker of the job was lost");
-    shard_hosts_.clear();
+    shape_ = shape;
+    num_reducers_ = spec.reducers;
+    committed_epochs_ = start_epoch;
+    committed_step_ = start_step;
+    max_recoveries_ = std::max(1, spec.max_attempts);
+    const auto partitioner = shuffle::MakePartitioner(
+        spec.shuffle_mode == jobs::JobSpec::ShuffleMode::kSort ? shuffle::ShuffleMode::kSort
+                                                               : shuffle::ShuffleMode::kHash,
+        layout, spec.reducers);
+    shard_ranges_.clear();
     for (int s = 0; s < spec.reducers; ++s) {
-      const uint32_t host = job_workers_[s % job_workers_.size()];
-      shard_hosts_.push_back(host);
-      addresses.push_back(workers_[host].data_address);
+      shard_ranges_.push_back(DescribeKeys(shuffle::KeysOfShard(*partitioner, layout, s)));
     }
-    start.waiting.insert(job_workers_.begin(), job_workers_.end());
-    step_count_ = start_step;
   }
-  start.launch_target = [&](int64_t w) {
-    msg::StartTraining m;
-    m.job_id = job;
-    m.num_features = shape.num_features;
-    m.num_classes = shape.num_classes;
-    m.is_sparse = shape.is_sparse;
-    m.resume_epochs = start_epoch;
-    m.step = start_step;
-    for (size_t s = 0; s < shard_hosts_.size(); ++s) {
-      if (shard_hosts_[s] == static_cast<uint32_t>(w)) m.hosted_shards.push_back(s);
-    }
-    m.shard_addresses = addresses;
-    return SendToWorkerLocked(static_cast<uint32_t>(w), m);
-  };
-  MRTRAIN_RETURN_IF_ERROR(RunStep(start));
+  // A worker lost while the shards are placed is recovered from like one lost later.
+  if (Status placed = PlaceShards(start_epoch, start_step); !placed.ok()) {
+    MRTRAIN_RETURN_IF_ERROR(Recover(placed).status());
+  }
   log_->info("job {} ({}): {} parameters in {} blocks, {} train partitions, {} reducer shards "
              "on {} workers",
              job, spec.name, layout.num_parameters(), layout.keys().size(), partitions_[0],
@@ -1012,6 +1229,168 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   metadata.update_rule = spec.update_rule;
   ClusterExecutor executor(this, layout, rule->NumSlots(), start_step);
   return RunTrainingLoop(spec, metadata, executor, start_epoch, queued.listener.get());
+}
+
+Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
+  Step start;
+  start.kind = Step::Kind::kStart;
+  start.what = epochs > 0 || step_count > 0
+                   ? "restoring the reducer shards from the checkpoint after epoch " +
+                         std::to_string(epochs)
+                   : "model setup";
+  const uint64_t job = active_job_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Workers may have been lost since the last step returned.
+    if (job_workers_.empty()) {
+      FailJobLocked(UnavailableError("every worker of the job was lost"), /*recoverable=*/true);
+      return job_error_;
+    }
+    shard_hosts_.clear();
+    shard_addresses_.clear();
+    for (int s = 0; s < num_reducers_; ++s) {
+      const uint32_t host = job_workers_[s % job_workers_.size()];
+      shard_hosts_.push_back(host);
+      shard_addresses_.push_back(workers_[host].data_address);
+    }
+    start.waiting.insert(job_workers_.begin(), job_workers_.end());
+    step_count_ = step_count;
+  }
+  start.launch_target = [this, job, epochs, step_count](int64_t w) {
+    msg::StartTraining m;
+    m.job_id = job;
+    m.num_features = shape_.num_features;
+    m.num_classes = shape_.num_classes;
+    m.is_sparse = shape_.is_sparse;
+    m.resume_epochs = epochs;
+    m.step = step_count;
+    for (size_t s = 0; s < shard_hosts_.size(); ++s) {
+      if (shard_hosts_[s] == static_cast<uint32_t>(w)) m.hosted_shards.push_back(s);
+    }
+    m.shard_addresses = shard_addresses_;
+    return SendToWorkerLocked(static_cast<uint32_t>(w), m);
+  };
+  return RunStep(start);
+}
+
+Status MasterService::Impl::AdmitJoiners(bool start) {
+  std::vector<uint32_t> joiners;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (job_workers_.empty()) {
+      // Every worker was lost: the job waits for one to come (back), as it did at its start.
+      log_->warn("job {} has no workers left; waiting up to {} ms for one to register",
+                 active_job_, options_.worker_wait.count());
+      queue_cv_.wait_for(lock, options_.worker_wait, [&] {
+        if (stopping_ || cancelled_) return true;
+        for (const auto& [id, w] : workers_) {
+          if (!refused_.count(id)) return true;
+        }
+        return false;
+      });
+      if (stopping_ || cancelled_) return AbortedError("job cancelled");
+    }
+    for (const auto& [id, w] : workers_) {
+      if (!refused_.count(id) &&
+          std::find(job_workers_.begin(), job_workers_.end(), id) == job_workers_.end()) {
+        joiners.push_back(id);
+      }
+    }
+  }
+  if (joiners.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return job_workers_.empty() ? UnavailableError("every worker of the job was lost")
+                                : Status::Ok();
+  }
+  Step setup;
+  setup.kind = Step::Kind::kSpec;
+  setup.admitting = true;
+  setup.what = "setting job " + std::to_string(active_job_) + " up on workers that joined";
+  setup.waiting.insert(joiners.begin(), joiners.end());
+  setup.launch_target = [this](int64_t w) {
+    return SendToWorkerLocked(static_cast<uint32_t>(w), job_text_);
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
+  std::vector<uint32_t> admitted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint32_t id : joiners) {
+      if (refused_.count(id) || !workers_.count(id)) continue;
+      admitted.push_back(id);
+    }
+    for (const msg::JobReady& r : setup.ready) {
+      if (r.train_partitions != partitions_[0] || r.test_partitions != partitions_[1] ||
+          r.validation_partitions != partitions_[2]) {
+        // Which worker sent it is not in the message; a mismatch leaves every joiner of this
+        // batch out rather than guess.
+        log_->warn("a worker that joined sees different datasets (train partitions {} vs {}); "
+                   "leaving the joiners out of job {}",
+                   r.train_partitions, partitions_[0], active_job_);
+        for (uint32_t id : admitted) refused_.insert(id);
+        admitted.clear();
+        break;
+      }
+    }
+  }
+  if (admitted.empty()) return Status::Ok();
+  if (start) {
+    Step ready;
+    ready.kind = Step::Kind::kStart;
+    ready.admitting = true;
+    ready.what = "model setup on workers that joined";
+    ready.waiting.insert(admitted.begin(), admitted.end());
+    const uint64_t job = active_job_;
+    ready.launch_target = [this, job](int64_t w) {
+      msg::StartTraining m;
+      m.job_id = job;
+      m.num_features = shape_.num_features;
+      m.num_classes = shape_.num_classes;
+      m.is_sparse = shape_.is_sparse;
+      m.resume_epochs = committed_epochs_;
+      m.step = step_count_;
+      m.shard_addresses = shard_addresses_;  // it hosts no shard
+      return SendToWorkerLocked(static_cast<uint32_t>(w), m);
+    };
+    MRTRAIN_RETURN_IF_ERROR(RunStep(ready));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (uint32_t id : admitted) {
+    if (refused_.count(id) || !workers_.count(id)) continue;
+    job_workers_.insert(std::upper_bound(job_workers_.begin(), job_workers_.end(), id), id);
+    for (auto& s : schedulers_) {
+      if (s) s->AddWorker(WorkerKey(id), kTasksPerSlot * workers_.at(id).slots);
+    }
+    log_->info("worker {} ({}) joined job {}", id, workers_.at(id).name, active_job_);
+  }
+  return Status::Ok();
+}
+
+Result<RestorePoint> MasterService::Impl::Recover(const Status& failure) {
+  Status why = failure;
+  while (true) {
+    RestorePoint point;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!recoverable_ || cancelled_ || stopping_) return failure;
+      if (++recoveries_ > max_recoveries_) {
+        return Status(failure.code(),
+                      "gave up after " + std::to_string(max_recoveries_) +
+                          " recoveries without a checkpoint committed in between; the last: " +
+                          failure.message());
+      }
+      ++total_recoveries_;
+      job_error_ = Status::Ok();
+      recoverable_ = false;
+      point = RestorePoint{committed_epochs_, committed_step_};
+    }
+    log_->warn("job {}: {}; placing the reducer shards again and restoring them from the "
+               "checkpoint after epoch {} (step {})",
+               active_job_, why.ToString(), point.epochs, point.step);
+    Status placed = AdmitJoiners(/*start=*/false);
+    if (placed.ok()) placed = PlaceShards(point.epochs, point.step);
+    if (placed.ok()) return point;
+    why = placed;  // lost another worker meanwhile: try again, while attempts last
+  }
 }
 
 void MasterService::Impl::RunJob(QueuedJob& queued) {
@@ -1027,6 +1406,12 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
     active_job_ = 0;
     job_workers_.clear();
     shard_hosts_.clear();
+    shard_addresses_.clear();
+    refused_.clear();
+    unreachable_reports_.clear();
+    recoverable_ = false;
+    recoveries_ = 0;
+    for (auto& rows : first_rows_) rows.clear();
     for (auto& s : schedulers_) s.reset();
     for (auto& n : partitions_) n = 0;
   }
@@ -1041,6 +1426,18 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
 }
 
 Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request) {
+  bool joiners = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, w] : workers_) {
+      joiners = joiners || (!refused_.count(id) && std::find(job_workers_.begin(),
+                                                             job_workers_.end(),
+                                                             id) == job_workers_.end());
+    }
+  }
+  // Workers that registered since the last round join here and take over their share of the
+  // partitions (a failure to set one up only leaves it out).
+  if (joiners) MRTRAIN_RETURN_IF_ERROR(AdmitJoiners(/*start=*/true));
   Step step;
   step.kind = Step::Kind::kMap;
   step.epoch = request.epoch;
@@ -1115,11 +1512,18 @@ Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDi
     info.crc32c = step.saved[s].crc32c;
     manifest.shards.push_back(info);
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    records_[active_job_].epochs_done = manifest.epochs_done;
+  MRTRAIN_RETURN_IF_ERROR(dir.Commit(manifest));
+  // The new restore point: workers drop the map output they kept for the steps before it.
+  std::lock_guard<std::mutex> lock(mu_);
+  records_[active_job_].epochs_done = manifest.epochs_done;
+  committed_epochs_ = manifest.epochs_done;
+  committed_step_ = manifest.step;
+  recoveries_ = 0;
+  for (uint32_t id : job_workers_) {
+    (void)SendToWorkerLocked(id, msg::CheckpointCommitted{active_job_, manifest.epochs_done,
+                                                          manifest.step});
   }
-  return dir.Commit(manifest);
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,13 @@ struct MasterOptions {
   // A zero timeout turns the check off.
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds heartbeat_timeout{10000};
+  // Speculation: a task whose attempt has run longer than speculation_multiple times the median
+  // of its round's finished tasks, and at least speculation_min, gets a backup attempt on
+  // another worker; the first to finish wins. Checked every speculation_interval, which is
+  // also the resolution task durations are measured with. A zero multiple turns it off.
+  double speculation_multiple = 2.0;
+  std::chrono::milliseconds speculation_min{500};
+  std::chrono::milliseconds speculation_interval{20};
   // Where shipped plugin libraries are kept; "" = DefaultPluginCacheDir().
   std::string plugin_cache_dir;
 };

@@ -47,6 +47,13 @@ class RoundExecutor {
   // job's metadata and epochs_done; the executor adds the step, the model's layout and the
   // shards. The master never holds the whole model.
   virtual Status SaveCheckpoint(CheckpointManifest manifest, CheckpointDir& dir) = 0;
+
+  // Called when one of the calls above failed with `failure`. An executor that can recover
+  // (a lost reducer shard host: the shards are placed again and restored from the last
+  // committed checkpoint) does so and returns the epochs done at that checkpoint: the loop
+  // carries on from there, and since every step is deterministic it ends with the same model.
+  // Otherwise returns `failure`, which ends the job.
+  virtual Result<int64_t> Recover(const Status& failure) { return failure; }
 };
 
 }  // namespace mrtrain::runtime

@@ -1,5 +1,6 @@
 #include "runtime/master/training_loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -91,6 +92,87 @@ std::string FormatSeconds(double s) {
   return buf;
 }
 
+// What every epoch of one run of the loop shares.
+struct LoopContext {
+  const jobs::JobSpec& spec;
+  const JobMetadata& metadata;
+  RoundExecutor& executor;
+  TrainingObserver* observer;
+  const updaters::LearningRateSchedule schedule;
+  CheckpointDir checkpoints;
+  const std::string metrics_path;
+  const int64_t start_epoch;
+  const Clock::time_point run_start = Clock::now();
+};
+
+// Runs epoch `epoch` (0-based): its rounds, evaluations and checkpoint, then its metrics line;
+// reports it unless it is a replay of an epoch <= `reported`.
+Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResult* result) {
+  const jobs::JobSpec& spec = loop.spec;
+  RoundExecutor& executor = loop.executor;
+  TrainingObserver* const observer = loop.observer;
+  const int64_t rounds = spec.rounds_per_epoch;
+  const auto epoch_start = Clock::now();
+  api::MapStats train;
+  double lr = 0;
+  for (int64_t round = 0; round < rounds; ++round) {
+    RoundRequest request;
+    request.epoch = epoch;
+    request.round = round;
+    request.step = epoch * rounds + round + 1;
+    request.learning_rate = lr =
+        updaters::LearningRateAt(loop.schedule, epoch, round, rounds, spec.epochs);
+    MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats, executor.RunRound(request));
+    AddStats(stats, &train);
+    if (observer) observer->OnRound(epoch, round, rounds, spec.epochs, Seconds(loop.run_start));
+  }
+  const double train_sec = Seconds(epoch_start);
+
+  EpochReport report;
+  report.epoch = epoch + 1;
+  report.epochs = spec.epochs;
+  report.examples = train.examples;
+  report.train_loss = train.examples ? train.loss_sum / train.examples : 0;
+  report.train_accuracy = train.examples ? double(train.correct) / train.examples : 0;
+  report.learning_rate = lr;
+  report.skipped_records = loop.metadata.skipped_records;
+  for (EvalSet set : {EvalSet::kValidation, EvalSet::kTest}) {
+    if (!executor.HasEvalSet(set)) continue;
+    MRTRAIN_ASSIGN_OR_RETURN(api::MapStats eval, executor.Evaluate(set));
+    double loss = eval.examples ? eval.loss_sum / eval.examples : 0;
+    double acc = eval.examples ? double(eval.correct) / eval.examples : 0;
+    if (set == EvalSet::kTest) {
+      report.test_loss = loss;
+      report.test_accuracy = acc;
+    } else {
+      report.validation_loss = loss;
+      report.validation_accuracy = acc;
+    }
+  }
+  // The last epoch is always checkpointed: the final model is read back from it.
+  const bool last_epoch = epoch + 1 == spec.epochs;
+  if (last_epoch ||
+      (spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0)) {
+    MRTRAIN_RETURN_IF_ERROR(
+        executor.SaveCheckpoint(ManifestOf(loop.metadata, epoch + 1), loop.checkpoints));
+  }
+  report.train_sec = train_sec;
+  report.epoch_sec = Seconds(epoch_start);
+  report.examples_per_sec = train_sec > 0 ? train.examples / train_sec : 0;
+  report.elapsed_sec = Seconds(loop.run_start);
+  const int64_t done_here = epoch + 1 - loop.start_epoch;
+  report.eta_sec = report.elapsed_sec / done_here * (spec.epochs - epoch - 1);
+  {
+    std::ofstream out(loop.metrics_path, std::ios::app);
+    out << report.ToJson() << "\n";
+    if (!out) return IOError("cannot append to " + loop.metrics_path);
+  }
+  Logger("master")->debug("job {} epoch {}/{} committed", spec.name, epoch + 1, spec.epochs);
+  if (observer && epoch + 1 > reported) observer->OnEpoch(report);
+  result->last = report;
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string EpochReport::ToJson() const {
@@ -178,75 +260,35 @@ Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetad
   } else {
     std::ofstream(metrics_path, std::ios::trunc);
   }
-  CheckpointDir checkpoints(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
-  const auto schedule = ScheduleOf(spec);
-  const int64_t rounds = spec.rounds_per_epoch;
-  const auto run_start = Clock::now();
+  LoopContext loop{spec,
+                   metadata,
+                   executor,
+                   observer,
+                   ScheduleOf(spec),
+                   CheckpointDir(spec.output_dir + "/checkpoints", spec.checkpoint_keep),
+                   metrics_path,
+                   start_epoch};
   TrainingResult result;
 
-  for (int64_t epoch = start_epoch; epoch < spec.epochs; ++epoch) {
-    const auto epoch_start = Clock::now();
-    api::MapStats train;
-    double lr = 0;
-    for (int64_t round = 0; round < rounds; ++round) {
-      RoundRequest request;
-      request.epoch = epoch;
-      request.round = round;
-      request.step = epoch * rounds + round + 1;
-      request.learning_rate = lr =
-          updaters::LearningRateAt(schedule, epoch, round, rounds, spec.epochs);
-      MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats, executor.RunRound(request));
-      AddStats(stats, &train);
-      if (observer) observer->OnRound(epoch, round, rounds, spec.epochs, Seconds(run_start));
+  // Epochs already reported: after a recovery the loop replays from the last checkpoint, and
+  // the replayed epochs (the same numbers again) are not reported twice.
+  int64_t reported = start_epoch;
+  for (int64_t epoch = start_epoch; epoch < spec.epochs;) {
+    Status failed = RunEpoch(loop, epoch, reported, &result);
+    if (failed.ok()) {
+      reported = std::max(reported, epoch + 1);
+      ++epoch;
+      continue;
     }
-    const double train_sec = Seconds(epoch_start);
-
-    EpochReport report;
-    report.epoch = epoch + 1;
-    report.epochs = spec.epochs;
-    report.examples = train.examples;
-    report.train_loss = train.examples ? train.loss_sum / train.examples : 0;
-    report.train_accuracy = train.examples ? double(train.correct) / train.examples : 0;
-    report.learning_rate = lr;
-    report.skipped_records = metadata.skipped_records;
-    for (EvalSet set : {EvalSet::kValidation, EvalSet::kTest}) {
-      if (!executor.HasEvalSet(set)) continue;
-      MRTRAIN_ASSIGN_OR_RETURN(api::MapStats eval, executor.Evaluate(set));
-      double loss = eval.examples ? eval.loss_sum / eval.examples : 0;
-      double acc = eval.examples ? double(eval.correct) / eval.examples : 0;
-      if (set == EvalSet::kTest) {
-        report.test_loss = loss;
-        report.test_accuracy = acc;
-      } else {
-        report.validation_loss = loss;
-        report.validation_accuracy = acc;
-      }
-    }
-    // The last epoch is always checkpointed: the final model is read back from it.
-    const bool last_epoch = epoch + 1 == spec.epochs;
-    if (last_epoch ||
-        (spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0)) {
-      MRTRAIN_RETURN_IF_ERROR(
-          executor.SaveCheckpoint(ManifestOf(metadata, epoch + 1), checkpoints));
-    }
-    report.train_sec = train_sec;
-    report.epoch_sec = Seconds(epoch_start);
-    report.examples_per_sec = train_sec > 0 ? train.examples / train_sec : 0;
-    report.elapsed_sec = Seconds(run_start);
-    const int64_t done_here = epoch + 1 - start_epoch;
-    report.eta_sec = report.elapsed_sec / done_here * (spec.epochs - epoch - 1);
-    {
-      std::ofstream out(metrics_path, std::ios::app);
-      out << report.ToJson() << "\n";
-      if (!out) return IOError("cannot append to " + metrics_path);
-    }
-    log->debug("job {} epoch {}/{} committed", spec.name, epoch + 1, spec.epochs);
-    if (observer) observer->OnEpoch(report);
-    result.last = report;
+    MRTRAIN_ASSIGN_OR_RETURN(const int64_t restart, executor.Recover(failed));
+    log->warn("job {}: {}; carrying on from epoch {} (the last committed checkpoint)", spec.name,
+              failed.ToString(), restart);
+    MRTRAIN_RETURN_IF_ERROR(TrimMetrics(metrics_path, restart));
+    epoch = restart;
   }
 
   // Assembled once, at the end, from the shards' files: the whole model in one place.
-  MRTRAIN_ASSIGN_OR_RETURN(const Checkpoint final_model, checkpoints.Load(spec.epochs));
+  MRTRAIN_ASSIGN_OR_RETURN(const Checkpoint final_model, loop.checkpoints.Load(spec.epochs));
   result.model_path = spec.output_dir + "/model.mrt";
   result.npz_path = spec.output_dir + "/model.npz";
   MRTRAIN_RETURN_IF_ERROR(WriteNpz(result.npz_path, final_model.state));

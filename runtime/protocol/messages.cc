@@ -406,6 +406,13 @@ void Visit(Io& io, RoundProgress& m) {
 }
 
 template <class Io>
+void Visit(Io& io, CheckpointCommitted& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.epochs_done);
+  io.Scalar(m.step);
+}
+
+template <class Io>
 void Visit(Io& io, JobStatus& m) {
   io.Scalar(m.job_id);
   io.Enum(m.state);
@@ -433,6 +440,7 @@ void Visit(Io& io, PushRun& m) {
   io.Scalar(m.partition);
   io.Scalar(m.shard);
   io.Scalar(m.attempt);
+  io.Scalar(m.values_crc32c);
   io.Array(m.keys, kMaxKeysPerMessage, "keys");
   io.Array(m.offsets, kMaxKeysPerMessage + 1, "offsets");
   io.Array(m.values, kMaxValuesPerMessage, "values");
@@ -662,6 +670,7 @@ MRTRAIN_MESSAGE_CODEC(EndJob)
 MRTRAIN_MESSAGE_CODEC(StatusRequest)
 MRTRAIN_MESSAGE_CODEC(CancelJob)
 MRTRAIN_MESSAGE_CODEC(RoundProgress)
+MRTRAIN_MESSAGE_CODEC(CheckpointCommitted)
 
 #undef MRTRAIN_MESSAGE_CODEC
 

@@ -250,6 +250,15 @@ struct ShardSaved {
   uint32_t crc32c = 0;
 };
 
+// master -> workers: the checkpoint after `epochs_done` epochs (`step` updates) is committed.
+// A recovery never goes back past it, so map output kept for steps up to `step` is dropped.
+struct CheckpointCommitted {
+  static constexpr MessageType kType = MessageType::kCheckpointCommitted;
+  uint64_t job_id = 0;
+  int64_t epochs_done = 0;
+  int64_t step = 0;
+};
+
 // master -> workers: the job is over; drop its state (caches, shards, plugins).
 struct EndJob {
   static constexpr MessageType kType = MessageType::kEndJob;
@@ -317,6 +326,10 @@ struct PushRun {
   int64_t partition = 0;
   int64_t shard = 0;
   int32_t attempt = 0;
+  // CRC32C of the values' bytes, set by the map task that computed them: the shard checks it,
+  // so a run corrupted anywhere between the mapper's memory and the shard's (a kept run spilled
+  // to disk, a bit flipped past the frame checksum) is refused, never reduced.
+  uint32_t values_crc32c = 0;
   std::vector<uint64_t> keys;       // packed ParamKeys (<= kMaxKeysPerMessage)
   std::vector<int64_t> offsets{0};  // keys.size() + 1 entries, from 0 up to values.size()
   std::vector<float> values;        // <= kMaxValuesPerMessage
@@ -396,6 +409,7 @@ Result<std::string> Encode(const EndJob& m);
 Result<std::string> Encode(const StatusRequest& m);
 Result<std::string> Encode(const CancelJob& m);
 Result<std::string> Encode(const RoundProgress& m);
+Result<std::string> Encode(const CheckpointCommitted& m);
 
 Status Decode(std::string_view payload, Hello* m);
 Status Decode(std::string_view payload, Welcome* m);
@@ -426,6 +440,7 @@ Status Decode(std::string_view payload, EndJob* m);
 Status Decode(std::string_view payload, StatusRequest* m);
 Status Decode(std::string_view payload, CancelJob* m);
 Status Decode(std::string_view payload, RoundProgress* m);
+Status Decode(std::string_view payload, CheckpointCommitted* m);
 
 // MRTRAIN_ASSIGN_OR_RETURN(auto task, msg::DecodeAs<msg::RunMapTask>(payload));
 template <typename M>

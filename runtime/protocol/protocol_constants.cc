@@ -64,6 +64,8 @@ std::string MessageTypeName(uint16_t type) {
       return "CancelJob";
     case MessageType::kRoundProgress:
       return "RoundProgress";
+    case MessageType::kCheckpointCommitted:
+      return "CheckpointCommitted";
     case MessageType::kPushRun:
       return "PushRun";
     case MessageType::kPullParams:

@@ -79,6 +79,7 @@ enum class MessageType : uint16_t {
   kStatusRequest = 38,
   kCancelJob = 39,
   kRoundProgress = 40,
+  kCheckpointCommitted = 41,
 
   kPushRun = 64,
   kPullParams = 65,

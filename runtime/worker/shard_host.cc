@@ -34,6 +34,13 @@ Status ShardHost::Reduce(const RoundUpdate& update) {
                                             " was already reduced (last " +
                                             std::to_string(last_reduced_step_) + ")");
   }
+  // Steps are applied one after another: a reduce request from before a restart (the shard
+  // restored to an older step) must not skip the steps in between.
+  if (update.step != last_reduced_step_ + 1) {
+    return FailedPreconditionError("shard " + std::to_string(shard_->shard_id()) + " holds step " +
+                                   std::to_string(last_reduced_step_) + "; cannot apply step " +
+                                   std::to_string(update.step));
+  }
   std::vector<int64_t> missing = Missing(update.step);
   if (!missing.empty()) {
     std::string list;

@@ -30,8 +30,8 @@ class ShardHost {
   std::vector<int64_t> Missing(int64_t step) const;
 
   // Applies step update.step from the runs received. kFailedPrecondition, naming the missing
-  // partitions, when some have not arrived (the master must wait or re-run them); kAborted for
-  // a step at or below the last one reduced. Frees the step's runs.
+  // partitions, when some have not arrived (the master must wait or re-run them), or when the step
+  // is not the next one; kAborted for a step at or below the last one reduced. Frees the step's runs.
   Status Reduce(const RoundUpdate& update);
 
   int64_t last_reduced_step() const { return last_reduced_step_; }

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
@@ -15,6 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "engine/base/crc32c.h"
 #include "engine/base/log.h"
 #include "engine/data/dataset.h"
 #include "engine/data/partition_cache.h"
@@ -26,6 +29,7 @@
 #include "runtime/job/shipped_job.h"
 #include "runtime/protocol/messages.h"
 #include "runtime/transport/send_budget.h"
+#include "runtime/worker/map_output_store.h"
 #include "runtime/worker/map_task.h"
 #include "runtime/worker/mapper_pool.h"
 #include "runtime/worker/row_order.h"
@@ -37,6 +41,12 @@ namespace {
 
 using Params = std::shared_ptr<const ModelState>;
 
+
+std::string DefaultSpillRoot() {
+  std::error_code ec;
+  std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+  return (ec ? std::string("/tmp") : tmp.string()) + "/mrtrain-spill";
+}
 
 std::string DefaultName() {
   char host[256] = {};
@@ -139,6 +149,18 @@ struct WorkerJob {
   plugin::PluginSet plugins;  // outlives every mapper and rule made from it (declared first)
   std::unique_ptr<data::Dataset> datasets[3];
   std::unique_ptr<data::PartitionCache> caches[3];
+  std::unique_ptr<MapOutputStore> kept;  // map output until its epoch's checkpoint commits
+
+  // Bumped by every StartTraining: a task handed out before the latest one reports nothing
+  // (its pushes went to the shard placement of before; the master has rolled back since).
+  // Reports check it and are sent under report_mu, so none slips out after the JobReady that
+  // answers a restart.
+  std::mutex report_mu;
+  uint64_t generation = 0;  // guarded by report_mu
+  uint64_t Generation() {
+    std::lock_guard<std::mutex> lock(report_mu);
+    return generation;
+  }
 
   std::mutex mu;
   std::shared_ptr<TrainingParts> training;  // guarded by mu; set once
@@ -176,7 +198,9 @@ using AckKey = std::tuple<uint64_t, int64_t, int64_t, int64_t, int32_t>;  // job
 // A map task whose runs are pushed and whose acknowledgements are awaited. The compute slot is
 // free meanwhile: the last acknowledgement (on the transport thread) reports the task.
 struct PendingPushes {
-  msg::MapTaskDone done;  // sent once every shard has acknowledged
+  std::weak_ptr<WorkerJob> job;
+  uint64_t generation = 0;  // of the job when the task was handed out
+  msg::MapTaskDone done;    // sent once every shard has acknowledged
   std::vector<AckKey> keys;
   int64_t remaining = 0;
   bool finished = false;  // reported (done, failed or timed out)
@@ -234,7 +258,21 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
     Status sent = SendMessage(*control, m);
     if (!sent.ok()) log_->warn("cannot report to the master: {}", sent.ToString());
   }
-  void ReportFailure(msg::TaskFailed failed, const Status& cause);
+  // Reports a failure to the master; with a job, only if it is still in `generation`.
+  void ReportFailure(msg::TaskFailed failed, const Status& cause, WorkerJob* job = nullptr,
+                     uint64_t generation = 0);
+  // Sends a task's report unless the job has been restarted since the task was handed out.
+  template <typename M>
+  void ReportTask(WorkerJob* job, uint64_t generation, const M& m) {
+    if (!job) return;  // the job is over
+    std::lock_guard<std::mutex> lock(job->report_mu);
+    if (job->generation != generation) {
+      log_->debug("dropping a {} from before the job's restart",
+                  MessageTypeName(static_cast<uint16_t>(M::kType)));
+      return;
+    }
+    ToMaster(m);
+  }
   // Sends heartbeat `sequence` now and the next one after `interval`, on the transport thread
   // (so a busy compute pool never delays them), until the worker finishes.
   void SendHeartbeats(uint32_t worker_id, std::chrono::milliseconds interval, uint64_t sequence);
@@ -246,6 +284,12 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   std::shared_ptr<WorkerJob> FindJob(uint64_t id);
+  // The job (nullptr if unknown) and its generation now.
+  std::pair<std::shared_ptr<WorkerJob>, uint64_t> JobAndGeneration(uint64_t id) {
+    std::shared_ptr<WorkerJob> job = FindJob(id);
+    const uint64_t generation = job ? job->Generation() : 0;
+    return {std::move(job), generation};
+  }
 
   // ---- Jobs ----
   Status SetUpJob(const msg::JobSpecText& text, msg::JobReady* ready);
@@ -253,7 +297,14 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Status LoadPartition(const msg::LoadPartition& task, msg::PartitionLoaded* loaded);
   // Computes the task and pushes its runs; MapTaskDone follows when every shard has
   // acknowledged. An error means the task failed and nothing more will be reported.
-  Status RunMap(const msg::RunMapTask& task);
+  // `unreachable_shard` is set when the task failed because a reducer shard's host could not
+  // be reached (the master then blames the host, not the task).
+  Status RunMap(const msg::RunMapTask& task, uint64_t generation, int64_t* unreachable_shard);
+  // The pushes of a map task: kept from an earlier run of (step, partition) when there is one,
+  // else computed (and kept). `stats` gets the task's statistics.
+  Result<std::vector<std::string>> MapOutputFor(WorkerJob& job, const TrainingParts& parts,
+                                                const msg::RunMapTask& task,
+                                                api::MapStats* stats);
   Status Evaluate(const msg::EvaluateTask& task, msg::EvalDone* done);
   Result<Params> ParamsAfter(WorkerJob& job, const TrainingParts& parts, int64_t updates);
   Result<Params> Pull(WorkerJob& job, const TrainingParts& parts, int64_t updates);
@@ -262,8 +313,9 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Result<ShardRef> Shard(uint64_t job_id, int64_t shard);
   void AcceptPush(const std::shared_ptr<Connection>& from, std::string payload);
   void ServePull(const std::shared_ptr<Connection>& from, const msg::PullParams& pull);
-  Status Reduce(const msg::ReduceRound& round);
-  Status SaveShard(const msg::SaveShard& save, msg::ShardSaved* saved);
+  Status Reduce(const msg::ReduceRound& round, const ShardRef& shard);
+  Status SaveShard(const msg::SaveShard& save, const ShardRef& shard, const WorkerJob& job,
+                   msg::ShardSaved* saved);
 
   // Constant after construction.
   Transport* const transport_;
@@ -281,6 +333,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   uint64_t next_request_ = 1;                                      // guarded by mu_
   std::map<uint64_t, std::promise<Result<msg::ParamsReply>>> pulls_;  // guarded by mu_
   std::map<AckKey, std::shared_ptr<PendingPushes>> acks_;             // guarded by mu_
+  std::atomic<int64_t> replayed_tasks_{0};  // map tasks answered from kept output
   SendBudget unacked_;  // bytes pushed and not yet acknowledged, across this worker's tasks
   bool finished_ = false;                                          // guarded by mu_
   std::promise<Status> finished_promise_;
@@ -469,12 +522,14 @@ void WorkerService::Impl::SendHeartbeats(uint32_t worker_id, std::chrono::millis
   });
 }
 
-void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause) {
+void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause,
+                                        WorkerJob* job, uint64_t generation) {
   failed.code = cause.code() == StatusCode::kOk ? StatusCode::kInternal : cause.code();
   failed.message = cause.message().substr(0, 4096);
   log_->warn("task failed (job {}, kind {}, partition {}, shard {}, attempt {}): {}",
              failed.job_id, static_cast<int>(failed.kind), failed.partition, failed.shard,
              failed.attempt, cause.ToString());
+  if (job) return ReportTask(job, generation, failed);
   ToMaster(failed);
 }
 
@@ -520,49 +575,61 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       });
       return;
     }
+    // Tasks and shard work belong to the job's generation when they arrive (see WorkerJob):
+    // their reports are dropped if the job restarts meanwhile.
     case MessageType::kLoadPartition: {
       auto m = msg::DecodeAs<msg::LoadPartition>(payload);
       if (!m.ok()) return bad(m.status());
-      Spawn(compute_, [this, m = std::move(*m)] {
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
         msg::PartitionLoaded loaded;
         Status s = LoadPartition(m, &loaded);
-        if (s.ok()) return ToMaster(loaded);
-        ReportFailure(FailureOf(m), s);
+        if (s.ok()) return ReportTask(job.get(), generation, loaded);
+        ReportFailure(FailureOf(m), s, job.get(), generation);
       });
       return;
     }
     case MessageType::kRunMapTask: {
       auto m = msg::DecodeAs<msg::RunMapTask>(payload);
       if (!m.ok()) return bad(m.status());
-      Spawn(compute_, [this, m = std::move(*m)] {
-        Status s = RunMap(m);
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
+        msg::TaskFailed failed = MapFailureOf(m);
+        Status s = RunMap(m, generation, &failed.shard);
         if (s.ok()) return;
-        ReportFailure(MapFailureOf(m), s);
+        ReportFailure(failed, s, job.get(), generation);
       });
       return;
     }
     case MessageType::kEvaluateTask: {
       auto m = msg::DecodeAs<msg::EvaluateTask>(payload);
       if (!m.ok()) return bad(m.status());
-      Spawn(compute_, [this, m = std::move(*m)] {
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
         msg::EvalDone done;
         Status s = Evaluate(m, &done);
-        if (s.ok()) return ToMaster(done);
-        ReportFailure(FailureOf(m), s);
+        if (s.ok()) return ReportTask(job.get(), generation, done);
+        ReportFailure(FailureOf(m), s, job.get(), generation);
       });
       return;
     }
     case MessageType::kReduceRound: {
       auto m = msg::DecodeAs<msg::ReduceRound>(payload);
       if (!m.ok()) return bad(m.status());
-      auto shard = Shard(m->job_id, m->shard);
-      const bool small = shard.ok() && (*shard)->param_bytes <= kInlineShardWorkBytes;
-      auto reduce = [this, m = std::move(*m)] {
-        Status s = Reduce(m);
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      // The shard is the one hosted now: a restart that replaces it before this runs must not
+      // have its new shard reduced by a request of before.
+      Result<ShardRef> shard = Shard(m->job_id, m->shard);
+      if (!shard.ok()) return ReportFailure(FailureOf(*m), shard.status(), job.get(), generation);
+      const bool small = (*shard)->param_bytes <= kInlineShardWorkBytes;
+      auto reduce = [this, job = job, generation = generation, shard = std::move(*shard),
+                     m = std::move(*m)] {
+        Status s = Reduce(m, shard);
         if (s.ok()) {
-          return ToMaster(msg::ShardCommitted{m.job_id, m.epoch, m.round, m.shard, m.step});
+          return ReportTask(job.get(), generation,
+                            msg::ShardCommitted{m.job_id, m.epoch, m.round, m.shard, m.step});
         }
-        ReportFailure(FailureOf(m), s);
+        ReportFailure(FailureOf(m), s, job.get(), generation);
       };
       // A small shard reduces here (its inputs are a few small runs): one thread hop less.
       if (small) return reduce();
@@ -572,12 +639,23 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
     case MessageType::kSaveShard: {
       auto m = msg::DecodeAs<msg::SaveShard>(payload);
       if (!m.ok()) return bad(m.status());
-      Spawn(shard_pool_, [this, m = std::move(*m)] {
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Result<ShardRef> shard = Shard(m->job_id, m->shard);
+      if (!shard.ok()) return ReportFailure(FailureOf(*m), shard.status(), job.get(), generation);
+      Spawn(shard_pool_, [this, job = job, generation = generation, shard = std::move(*shard),
+                          m = std::move(*m)] {
         msg::ShardSaved saved;
-        Status s = SaveShard(m, &saved);
-        if (s.ok()) return ToMaster(saved);
-        ReportFailure(FailureOf(m), s);
+        Status s = job ? SaveShard(m, shard, *job, &saved) : NotFoundError("the job ended");
+        if (s.ok()) return ReportTask(job.get(), generation, saved);
+        ReportFailure(FailureOf(m), s, job.get(), generation);
       });
+      return;
+    }
+    case MessageType::kCheckpointCommitted: {
+      auto m = msg::DecodeAs<msg::CheckpointCommitted>(payload);
+      if (!m.ok()) return bad(m.status());
+      // No recovery goes back past a committed checkpoint: the output kept for it can go.
+      if (std::shared_ptr<WorkerJob> job = FindJob(m->job_id)) job->kept->DropThrough(m->step);
       return;
     }
     case MessageType::kEndJob: {
@@ -585,7 +663,10 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       if (!m.ok()) return bad(m.status());
       // Tasks still running keep their job alive through their own reference.
       std::lock_guard<std::mutex> lock(mu_);
-      jobs_.erase(m->job_id);
+      if (jobs_.erase(m->job_id) && replayed_tasks_ > 0) {
+        log_->info("job {}: {} map tasks were replayed from kept output", m->job_id,
+                   replayed_tasks_.exchange(0));
+      }
       return;
     }
     case MessageType::kShutdown: {
@@ -664,9 +745,14 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
     }
     unacked_.Release(released);
     if (!complete) return;
-    if (m->error.empty()) return ToMaster(task->done);
-    ReportFailure(MapFailureOf(task->done), UnavailableError("reducer shard " + std::to_string(m->shard) +
-                                      " refused the run: " + m->error));
+    std::shared_ptr<WorkerJob> job = task->job.lock();
+    if (m->error.empty()) return ReportTask(job.get(), task->generation, task->done);
+    // A refused run (a checksum that does not match) must not be replayed from the kept copy.
+    if (job) job->kept->Forget(m->step, m->partition);
+    ReportFailure(MapFailureOf(task->done),
+                  UnavailableError("reducer shard " + std::to_string(m->shard) +
+                                   " refused the run: " + m->error),
+                  job.get(), task->generation);
   } else {
     log_->warn("ignoring {} from a peer", MessageTypeName(static_cast<uint16_t>(type)));
   }
@@ -678,6 +764,10 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
 Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady* ready) {
   auto job = std::make_shared<WorkerJob>();
   job->id = text.job_id;
+  job->kept = std::make_unique<MapOutputStore>(
+      options_.keep_budget_bytes,
+      (options_.spill_dir.empty() ? DefaultSpillRoot() : options_.spill_dir) + "/job" +
+          std::to_string(text.job_id) + "-" + std::to_string(getpid()));
   MRTRAIN_ASSIGN_OR_RETURN(job->spec, UnpackJob(text, options_.plugin_cache_dir));
   MRTRAIN_ASSIGN_OR_RETURN(job->plugins, LoadPlugins(job->spec));
   const data::DatasetSpec* specs[3] = {&job->spec.train,
@@ -736,6 +826,7 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
   config.num_features = shape.num_features;
   config.rounds_per_epoch = spec.rounds_per_epoch;
   config.chunk_rows = spec.chunk_rows;
+  config.mapper_name = spec.model_plugin.empty() ? spec.model_type : spec.model_plugin;
   config.seed = spec.seed;
   config.buffer_bytes = spec.shuffle_buffer_bytes;
   config.model_averaging = spec.mode == jobs::JobSpec::Mode::kModelAveraging;
@@ -785,8 +876,33 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
   for (const std::string& address : parts->shard_addresses) {
     MRTRAIN_RETURN_IF_ERROR(Peer(address).status());
   }
-  std::lock_guard<std::mutex> lock(job->mu);
-  job->training = std::move(parts);
+  // A restart (the master rolled back after losing a shard host) replaces the shards and the
+  // placement; tasks of before report nothing from now on, and their pushes still waiting for
+  // acknowledgements are given up quietly.
+  size_t released = 0;
+  {
+    std::lock_guard<std::mutex> report_lock(job->report_mu);
+    ++job->generation;
+    std::lock_guard<std::mutex> lock(job->mu);
+    job->training = std::move(parts);
+    job->params.clear();  // pulled from the shards of before
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = acks_.begin(); it != acks_.end();) {
+      if (std::get<0>(it->first) != job->id) {
+        ++it;
+        continue;
+      }
+      std::shared_ptr<PendingPushes> pending = it->second;
+      it = acks_.erase(it);
+      if (pending->finished) continue;
+      pending->finished = true;
+      pending->timeout.Cancel();
+      released += pending->TakeAll();
+    }
+  }
+  unacked_.Release(released);
   return Status::Ok();
 }
 
@@ -896,29 +1012,80 @@ Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingPa
   return future.get();
 }
 
-Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
-  std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
-  if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
-  MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
-  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->Partition(msg::DataSet::kTrain, task.partition));
-  MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step - 1));
+Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& job,
+                                                                  const TrainingParts& parts,
+                                                                  const msg::RunMapTask& task,
+                                                                  api::MapStats* stats) {
+  const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
+  // A replay after a restart: the pushes this worker kept, with this attempt's number.
+  Result<std::optional<KeptOutput>> kept = job.kept->Find(task.step, task.partition);
+  if (!kept.ok()) log_->warn("computing the task again: {}", kept.status().ToString());
+  if (kept.ok() && *kept && static_cast<int64_t>((*kept)->pushes.size()) == num_shards) {
+    std::vector<std::string> payloads;
+    for (std::string& bytes : (*kept)->pushes) {
+      MRTRAIN_ASSIGN_OR_RETURN(msg::PushRun push, msg::DecodeAs<msg::PushRun>(bytes));
+      bytes = std::string();
+      push.attempt = task.attempt;
+      MRTRAIN_ASSIGN_OR_RETURN(std::string payload, msg::Encode(push));
+      payloads.push_back(std::move(payload));
+    }
+    *stats = (*kept)->stats;
+    ++replayed_tasks_;
+    return payloads;
+  }
+
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job.Partition(msg::DataSet::kTrain, task.partition));
+  MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(job, parts, task.step - 1));
   const TaskId id{task.epoch, task.round, task.partition, task.attempt};
   // A combiner serves one task at a time, so each task makes its own (cheap: a constructor).
   MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Combiner> combiner,
-                           MakeCombiner(job->spec, job->plugins));
+                           MakeCombiner(job.spec, job.plugins));
   MapTaskOutput output;
   {
-    auto mapper = parts->mappers->Borrow();
+    auto mapper = parts.mappers->Borrow();
     MRTRAIN_ASSIGN_OR_RETURN(output,
-                             RunMapTask(parts->config, id, *partition, params->View(), *mapper,
-                                        *parts->partitioner, *parts->row_orders, combiner.get()));
+                             RunMapTask(parts.config, id, *partition, params->View(), *mapper,
+                                        *parts.partitioner, *parts.row_orders, combiner.get()));
   }
-  // Push one run to every shard, empty ones too: a shard reduces once it has every partition's.
+  // One run to every shard, empty ones too: a shard reduces once it has every partition's.
+  std::vector<std::string> payloads;
+  for (int64_t s = 0; s < num_shards; ++s) {
+    msg::PushRun push;
+    push.job_id = task.job_id;
+    push.epoch = task.epoch;
+    push.round = task.round;
+    push.step = task.step;
+    push.partition = task.partition;
+    push.shard = s;
+    push.attempt = task.attempt;
+    push.values_crc32c = Crc32c(output.runs[s].values.data(),
+                                output.runs[s].values.size() * sizeof(float));
+    msg::SetRun(std::move(output.runs[s]), &push);
+    output.runs[s] = shuffle::Run();
+    MRTRAIN_ASSIGN_OR_RETURN(std::string payload, msg::Encode(push));
+    payloads.push_back(std::move(payload));
+  }
+  *stats = output.stats;
+  // Kept until the epoch's checkpoint commits, for a replay if a shard host is lost before.
+  job.kept->Keep(task.step, task.partition, KeptOutput{output.stats, payloads});
+  return payloads;
+}
+
+Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generation,
+                                  int64_t* unreachable_shard) {
+  std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
+  MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
+  api::MapStats stats;
+  MRTRAIN_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
+                           MapOutputFor(*job, *parts, task, &stats));
   const int64_t num_shards = static_cast<int64_t>(parts->shard_addresses.size());
   auto pending = std::make_shared<PendingPushes>();
-  pending->done = msg::MapTaskDone{task.job_id,           task.epoch,        task.round,
-                                   task.partition,        task.attempt,      output.stats.loss_sum,
-                                   output.stats.examples, output.stats.correct, 0};
+  pending->job = job;
+  pending->generation = generation;
+  pending->done = msg::MapTaskDone{task.job_id,   task.epoch,     task.round,
+                                   task.partition, task.attempt,   stats.loss_sum,
+                                   stats.examples, stats.correct, 0};
   for (int64_t s = 0; s < num_shards; ++s) {
     pending->keys.push_back(AckKey{task.job_id, task.step, task.partition, s, task.attempt});
   }
@@ -944,32 +1111,18 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
     return why;
   };
   int64_t bytes_sent = 0;
+  for (const std::string& p : payloads) bytes_sent += static_cast<int64_t>(p.size());
+  {
+    // Before the first send: only the last acknowledgement completes the task and reads it,
+    // under the same lock.
+    std::lock_guard<std::mutex> lock(mu_);
+    pending->done.bytes_sent = bytes_sent;
+  }
   for (int64_t s = 0; s < num_shards; ++s) {
-    // Each run is encoded just before it is sent, so its bytes flow while the next is encoded
-    // and at most one encoded copy exists at a time.
-    msg::PushRun push;
-    push.job_id = task.job_id;
-    push.epoch = task.epoch;
-    push.round = task.round;
-    push.step = task.step;
-    push.partition = task.partition;
-    push.shard = s;
-    push.attempt = task.attempt;
-    msg::SetRun(std::move(output.runs[s]), &push);
-    Result<std::string> payload = msg::Encode(push);
-    if (!payload.ok()) return give_up(payload.status());
-    push = msg::PushRun();
-    bytes_sent += static_cast<int64_t>(payload->size());
-    if (s + 1 == num_shards) {
-      // Before the last send: only the last acknowledgement completes the task and reads it,
-      // under the same lock.
-      std::lock_guard<std::mutex> lock(mu_);
-      pending->done.bytes_sent = bytes_sent;
-    }
     // Bounded memory: the worker's unacknowledged pushes stay within push_budget_bytes, so a
     // slow reducer (acknowledging late) makes its mappers wait here instead of piling runs up
     // in its queue. The connection's own send budget bounds what waits to be written.
-    const size_t bytes = payload->size();
+    const size_t bytes = payloads[s].size();
     Status reserved = unacked_.Acquire(bytes, /*may_wait=*/true, parts->shard_addresses[s]);
     if (!reserved.ok()) {
       return give_up(reserved.WithContext("push to reducer shard " + std::to_string(s)));
@@ -983,18 +1136,33 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task) {
       pending->held[s] = bytes;
     }
     auto peer = Peer(parts->shard_addresses[s]);
-    Status sent = peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(*payload))
+    Status sent = peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(payloads[s]))
                             : peer.status();
-    if (!sent.ok()) return give_up(sent.WithContext("push to reducer shard " + std::to_string(s)));
+    payloads[s] = std::string();
+    if (!sent.ok()) {
+      if (sent.code() == StatusCode::kUnavailable) *unreachable_shard = s;
+      return give_up(sent.WithContext("push to reducer shard " + std::to_string(s) + " at " +
+                                      parts->shard_addresses[s]));
+    }
   }
   std::weak_ptr<Impl> weak = shared_from_this();
-  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, give_up, task] {
+  std::weak_ptr<WorkerJob> weak_job = job;
+  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, weak_job, give_up,
+                                                                      pending, task, generation] {
     auto self = weak.lock();
     if (!self) return;
-    Status timed_out = give_up(DeadlineExceededError(
-        "no acknowledgement of the pushes from every reducer shard within the reply timeout"));
+    msg::TaskFailed failed = MapFailureOf(task);
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
+        if (pending->held[s] > 0) failed.shard = static_cast<int64_t>(s);  // the first silent one
+      }
+    }
+    Status timed_out = give_up(UnavailableError(
+        "no acknowledgement of the push from reducer shard " + std::to_string(failed.shard) +
+        " within the reply timeout"));
     if (timed_out.ok()) return;
-    self->ReportFailure(MapFailureOf(task), timed_out);
+    self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
   });
   std::lock_guard<std::mutex> lock(mu_);
   pending->timeout = timer;
@@ -1045,6 +1213,11 @@ void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
   Result<ShardRef> shard = Shard(push->job_id, push->shard);
   if (!shard.ok()) {
     ack.error = shard.status().message();
+  } else if (Crc32c(push->values.data(), push->values.size() * sizeof(float)) !=
+             push->values_crc32c) {
+    ack.error = "the run of partition " + std::to_string(push->partition) + " for step " +
+                std::to_string(push->step) + " fails its checksum";
+    log_->warn("refusing a push from {}: {}", from->peer(), ack.error);
   } else {
     std::lock_guard<std::mutex> lock((*shard)->mu);
     const int64_t dropped = (*shard)->host->dropped_runs();
@@ -1074,8 +1247,7 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
   if (!sent.ok()) log_->warn("cannot answer a pull from {}: {}", from->peer(), sent.ToString());
 }
 
-Status WorkerService::Impl::Reduce(const msg::ReduceRound& round) {
-  MRTRAIN_ASSIGN_OR_RETURN(ShardRef shard, Shard(round.job_id, round.shard));
+Status WorkerService::Impl::Reduce(const msg::ReduceRound& round, const ShardRef& shard) {
   std::shared_ptr<WorkerJob> job = FindJob(round.job_id);
   RoundUpdate update;
   update.step = round.step;
@@ -1087,10 +1259,8 @@ Status WorkerService::Impl::Reduce(const msg::ReduceRound& round) {
   return shard->host->Reduce(update);
 }
 
-Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, msg::ShardSaved* saved) {
-  MRTRAIN_ASSIGN_OR_RETURN(ShardRef shard, Shard(save.job_id, save.shard));
-  std::shared_ptr<WorkerJob> job = FindJob(save.job_id);
-  if (!job) return NotFoundError("job " + std::to_string(save.job_id) + " is not running here");
+Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, const ShardRef& shard,
+                                     const WorkerJob& job, msg::ShardSaved* saved) {
   ShardFile file;
   {
     std::lock_guard<std::mutex> lock(shard->mu);
@@ -1102,8 +1272,8 @@ Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, msg::ShardSave
   }
   file.epochs_done = save.epochs_done;
   file.shard = static_cast<int32_t>(save.shard);
-  file.num_shards = job->spec.reducers;
-  file.fingerprint = job->spec.Fingerprint();
+  file.num_shards = job.spec.reducers;
+  file.fingerprint = job.spec.Fingerprint();
   MRTRAIN_ASSIGN_OR_RETURN(ShardFileInfo info, WriteShardFile(save.path, file));
   *saved = msg::ShardSaved{save.job_id, save.shard, save.epochs_done, info.bytes, info.crc32c};
   return Status::Ok();

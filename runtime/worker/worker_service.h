@@ -21,6 +21,11 @@ struct WorkerOptions {
   // a task waits before sending (a slow reducer slows its mappers down instead of buffering).
   // A single push larger than the budget is sent when nothing else is outstanding.
   size_t push_budget_bytes = size_t{512} << 20;
+  // Map output is kept until its epoch's checkpoint commits (a lost reducer shard is restored
+  // from that checkpoint and the steps since are replayed from it): up to keep_budget_bytes in
+  // memory, the rest spilled to files under spill_dir ("" = the system's temporary folder).
+  size_t keep_budget_bytes = size_t{256} << 20;
+  std::string spill_dir;
   // How long Start() keeps retrying the master (it may still be starting).
   std::chrono::milliseconds connect_timeout{30000};
   // The bound on every wait for a peer: a parameter pull, a push's acknowledgement.

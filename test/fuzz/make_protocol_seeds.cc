@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   WriteMessage(messages, 26, "status_request", msg::StatusRequest{0});
   WriteMessage(messages, 27, "cancel_job", msg::CancelJob{1});
   WriteMessage(messages, 28, "round_progress", msg::RoundProgress{1, 0, 3, 10, 2, 0.5});
+  WriteMessage(messages, 29, "checkpoint_committed", msg::CheckpointCommitted{1, 2, 40});
 
   // Frame streams: a flags byte (see frame_decoder_fuzz.cc), then frames.
   std::string hello = std::string("\x01\x00\x00", 3) + std::string(32, 'n');  // insecure

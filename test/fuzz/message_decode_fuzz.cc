@@ -52,6 +52,7 @@ constexpr Decoder kDecoders[] = {
     DecodeAndReencode<msg::StatusRequest>,
     DecodeAndReencode<msg::CancelJob>,
     DecodeAndReencode<msg::RoundProgress>,
+    DecodeAndReencode<msg::CheckpointCommitted>,
 };
 
 }  // namespace

@@ -54,6 +54,7 @@ PushRun SamplePushRun() {
   m.partition = 11;
   m.shard = 1;
   m.attempt = 2;
+  m.values_crc32c = 0xdeadbeef;
   m.keys = {ParamKey(0, 5).packed(), ParamKey(1, 0).packed(), ParamKey(2, 9).packed()};
   m.offsets = {0, 4, 4, 7};
   m.values = {1.5f, -2.f, 3.25f, 0.f, 1e-30f, -0.f, 6.f};
@@ -186,9 +187,15 @@ TEST_CASE("data-plane messages round trip", "[runtime][protocol]") {
   CHECK(push.partition == 11);
   CHECK(push.shard == 1);
   CHECK(push.attempt == 2);
+  CHECK(push.values_crc32c == 0xdeadbeef);
   CHECK(push.keys == SamplePushRun().keys);
   CHECK(push.offsets == SamplePushRun().offsets);
   CHECK(std::memcmp(push.values.data(), SamplePushRun().values.data(), 7 * sizeof(float)) == 0);
+
+  const CheckpointCommitted committed = RoundTrip(CheckpointCommitted{4, 2, 40});
+  CHECK(committed.job_id == 4);
+  CHECK(committed.epochs_done == 2);
+  CHECK(committed.step == 40);
 
   PushRun empty = RoundTrip(PushRun{});
   CHECK(empty.keys.empty());
@@ -236,7 +243,7 @@ TEST_CASE("payload is exactly the documented fields: no archive header, blocks c
   for (int i = 0; i <= 1000; ++i) m.offsets[i] = 100 * i;
   m.values.assign(100000, 0.5f);
   std::string bytes = *Encode(m);
-  CHECK(bytes.size() == 6 * 8 + 4 + (8 + 1000 * 8) + (8 + 1001 * 8) + (8 + 100000 * 4));
+  CHECK(bytes.size() == 6 * 8 + 4 + 4 + (8 + 1000 * 8) + (8 + 1001 * 8) + (8 + 100000 * 4));
   size_t values_at = bytes.size() - 100000 * 4;
   float first = 0;
   std::memcpy(&first, bytes.data() + values_at, 4);
@@ -331,8 +338,8 @@ TEST_CASE("broken invariants are rejected on both sides", "[runtime][protocol]")
     CHECK(Encode(m).status().code() == StatusCode::kInvalidArgument);
 
     std::string bytes = *Encode(SamplePushRun());
-    // offsets[1] sits after 52 bytes of scalars, the keys block (8 + 24) and offsets' count.
-    PutU64(&bytes, 52 + 32 + 8 + 8, 100);
+    // offsets[1] sits after 56 bytes of scalars, the keys block (8 + 24) and offsets' count.
+    PutU64(&bytes, 56 + 32 + 8 + 8, 100);
     PushRun out;
     Status s = Decode(bytes, &out);
     CHECK(s.code() == StatusCode::kCorruption);

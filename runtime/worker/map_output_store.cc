@@ -1,0 +1,191 @@
+#include "runtime/worker/map_output_store.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "engine/base/crc32c.h"
+#include "engine/base/log.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+constexpr char kMagic[8] = {'M', 'R', 'K', 'E', 'P', 'T', '0', '1'};
+
+template <typename T>
+void Put(std::string* out, T v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+// Reads fixed-size fields from a byte string, refusing to read past its end.
+class Cursor {
+ public:
+  explicit Cursor(const std::string& bytes) : bytes_(bytes) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (bytes_.size() - at_ < sizeof *v) return false;
+    std::memcpy(v, bytes_.data() + at_, sizeof *v);
+    at_ += sizeof *v;
+    return true;
+  }
+  bool GetBytes(uint64_t n, std::string* out) {
+    if (bytes_.size() - at_ < n) return false;
+    out->assign(bytes_.data() + at_, n);
+    at_ += n;
+    return true;
+  }
+  size_t left() const { return bytes_.size() - at_; }
+
+ private:
+  const std::string& bytes_;
+  size_t at_ = 0;
+};
+
+size_t BytesOf(const KeptOutput& output) {
+  size_t n = sizeof output.stats;
+  for (const std::string& p : output.pushes) n += p.size();
+  return n;
+}
+
+}  // namespace
+
+MapOutputStore::MapOutputStore(size_t memory_budget_bytes, std::string spill_dir)
+    : memory_budget_bytes_(memory_budget_bytes), spill_dir_(std::move(spill_dir)) {}
+
+MapOutputStore::~MapOutputStore() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!spill_dir_made_) return;
+  std::error_code ec;
+  std::filesystem::remove_all(spill_dir_, ec);
+}
+
+void MapOutputStore::EraseLocked(std::map<Key, Entry>::iterator it) {
+  if (it->second.in_memory) memory_bytes_ -= it->second.bytes;
+  if (!it->second.spill_path.empty()) std::remove(it->second.spill_path.c_str());
+  entries_.erase(it);
+}
+
+Status MapOutputStore::Spill(const Key& key, const KeptOutput& output, std::string* path) {
+  if (!spill_dir_made_) {
+    std::error_code ec;
+    std::filesystem::create_directories(spill_dir_, ec);
+    if (ec) return IOError("cannot create spill folder " + spill_dir_ + ": " + ec.message());
+    spill_dir_made_ = true;
+  }
+  std::string bytes(kMagic, sizeof kMagic);
+  Put(&bytes, output.stats.loss_sum);
+  Put(&bytes, output.stats.examples);
+  Put(&bytes, output.stats.correct);
+  Put(&bytes, static_cast<uint64_t>(output.pushes.size()));
+  for (const std::string& p : output.pushes) {
+    Put(&bytes, static_cast<uint64_t>(p.size()));
+    bytes += p;
+  }
+  Put(&bytes, Crc32c(bytes.data(), bytes.size()));
+  *path = spill_dir_ + "/step" + std::to_string(key.first) + "-partition" +
+          std::to_string(key.second) + ".kept";
+  std::ofstream out(*path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) {
+    std::remove(path->c_str());
+    return IOError("cannot write " + *path);
+  }
+  return Status::Ok();
+}
+
+void MapOutputStore::Keep(int64_t step, int64_t partition, KeptOutput output) {
+  const Key key{step, partition};
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = entries_.find(key); it != entries_.end()) EraseLocked(it);
+  Entry entry;
+  entry.bytes = BytesOf(output);
+  if (memory_bytes_ + entry.bytes <= memory_budget_bytes_) {
+    memory_bytes_ += entry.bytes;
+    entry.in_memory = std::move(output);
+  } else {
+    // Written under the lock: spills are rare (past the budget) and keep their order simple.
+    Status spilled = Spill(key, output, &entry.spill_path);
+    if (!spilled.ok()) {
+      Logger("worker")->warn("cannot keep the map output of step {} partition {}: {}", step,
+                             partition, spilled.ToString());
+      return;
+    }
+  }
+  entries_[key] = std::move(entry);
+}
+
+Result<std::optional<KeptOutput>> MapOutputStore::Find(int64_t step, int64_t partition) {
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(Key{step, partition});
+    if (it == entries_.end()) return std::optional<KeptOutput>();
+    if (it->second.in_memory) return std::optional<KeptOutput>(*it->second.in_memory);
+    path = it->second.spill_path;
+  }
+  Result<KeptOutput> read = ReadKeptOutputFile(path);
+  if (!read.ok()) {
+    Forget(step, partition);
+    return read.status();
+  }
+  return std::optional<KeptOutput>(std::move(*read));
+}
+
+void MapOutputStore::Forget(int64_t step, int64_t partition) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = entries_.find(Key{step, partition}); it != entries_.end()) EraseLocked(it);
+}
+
+void MapOutputStore::DropThrough(int64_t step) {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!entries_.empty() && entries_.begin()->first.first <= step) EraseLocked(entries_.begin());
+}
+
+size_t MapOutputStore::memory_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return memory_bytes_;
+}
+
+int64_t MapOutputStore::spilled_entries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t n = 0;
+  for (const auto& [key, entry] : entries_) n += entry.spill_path.empty() ? 0 : 1;
+  return n;
+}
+
+Result<KeptOutput> ReadKeptOutputFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("cannot open " + path);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto corrupt = [&](const std::string& what) {
+    return CorruptionError("kept map output " + path + ": " + what);
+  };
+  if (bytes.size() < sizeof kMagic + sizeof(uint32_t)) return corrupt("truncated");
+  uint32_t stored_crc;
+  std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof stored_crc, sizeof stored_crc);
+  if (Crc32c(bytes.data(), bytes.size() - sizeof stored_crc) != stored_crc) {
+    return corrupt("checksum mismatch");
+  }
+  if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) return corrupt("bad magic");
+  const std::string body = bytes.substr(sizeof kMagic, bytes.size() - sizeof kMagic - 4);
+  Cursor c(body);
+  KeptOutput out;
+  uint64_t n = 0;
+  if (!c.Get(&out.stats.loss_sum) || !c.Get(&out.stats.examples) || !c.Get(&out.stats.correct) ||
+      !c.Get(&n)) {
+    return corrupt("truncated header");
+  }
+  // Each push needs at least its length field: a count beyond that is a lie, not an allocation.
+  if (n > c.left() / sizeof(uint64_t)) return corrupt("push count " + std::to_string(n));
+  out.pushes.resize(n);
+  for (std::string& p : out.pushes) {
+    uint64_t len = 0;
+    if (!c.Get(&len) || !c.GetBytes(len, &p)) return corrupt("truncated push");
+  }
+  if (c.left() != 0) return corrupt("trailing bytes");
+  return out;
+}
+
+}  // namespace mrtrain::runtime
