@@ -89,14 +89,17 @@ Result<WrittenFile> WriteTemp(const std::string& tmp, const FileKind& kind,
 
 }  // namespace
 
-Result<WrittenFile> WriteFramedFile(const std::string& path, const FileKind& kind,
-                                    const std::function<void(ChecksummedWriter*)>& encode_body) {
+Result<WrittenFile> WriteFramedFile(
+    const std::string& path, const FileKind& kind,
+    const std::function<void(ChecksummedWriter*)>& encode_body,
+    const std::function<void(const std::string& tmp)>& before_commit) {
   const std::string tmp = TempPathFor(path);
   Result<WrittenFile> written = WriteTemp(tmp, kind, encode_body);
   if (!written.ok()) {
     std::remove(tmp.c_str());
     return written;
   }
+  if (before_commit) before_commit(tmp);
   MRTRAIN_RETURN_IF_ERROR(CommitTempFile(tmp, path));
   return written;
 }

@@ -68,9 +68,12 @@ struct WrittenFile {
 // Writes `kind`'s preamble, whatever `encode_body` puts, and the trailer to "<path>.tmp.<pid>",
 // flushes and fsyncs it, renames it over `path` and fsyncs the directory (atomic_file.h).
 // kIOError naming the path and the OS's reason; the temporary file is removed on failure.
-Result<WrittenFile> WriteFramedFile(const std::string& path,
-                                    const checkpoint_format::FileKind& kind,
-                                    const std::function<void(ChecksummedWriter*)>& encode_body);
+// `before_commit`, when set, runs with the temporary file's path once it is complete and before
+// the rename: where fault tests make a writer die, or damage the file, mid-write.
+Result<WrittenFile> WriteFramedFile(
+    const std::string& path, const checkpoint_format::FileKind& kind,
+    const std::function<void(ChecksummedWriter*)>& encode_body,
+    const std::function<void(const std::string& tmp)>& before_commit = {});
 
 // Reads fields front to back from the current position of a FILE* up to `limit`, a byte
 // offset: the start of the trailer when the trailer is intact, else the end of the file.

@@ -296,7 +296,9 @@ ShardFile MakeShardFile(const ModelState& state, std::vector<ParamKey> keys, int
   return s;
 }
 
-Result<ShardFileInfo> WriteShardFile(const std::string& path, const ShardFile& shard) {
+Result<ShardFileInfo> WriteShardFile(
+    const std::string& path, const ShardFile& shard,
+    const std::function<void(const std::string& tmp)>& before_commit) {
   MRTRAIN_RETURN_IF_ERROR(CheckShardFile(shard).WithContext("cannot write shard file " + path));
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   std::error_code ec;
@@ -307,7 +309,7 @@ Result<ShardFileInfo> WriteShardFile(const std::string& path, const ShardFile& s
   MRTRAIN_ASSIGN_OR_RETURN(
       const WrittenFile written,
       WriteFramedFile(path, checkpoint_format::kShardFile,
-                      [&](ChecksummedWriter* w) { EncodeShardFile(shard, w); }));
+                      [&](ChecksummedWriter* w) { EncodeShardFile(shard, w); }, before_commit));
   return ShardFileInfo{path, written.bytes, written.crc};
 }
 

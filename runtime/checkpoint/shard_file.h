@@ -7,6 +7,7 @@
 // manifests and assembles whole checkpoints from them.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,10 @@ ShardFile MakeShardFile(const ModelState& state, std::vector<ParamKey> keys, int
 // given. Fails with kIOError naming the path and the OS's reason (no partial file is left
 // under `path`), or with kInternal when `shard` would not read back as itself (negative
 // epochs_done or step, a shard index out of range, keys out of order), writing nothing.
-Result<ShardFileInfo> WriteShardFile(const std::string& path, const ShardFile& shard);
+// `before_commit`: see WriteFramedFile.
+Result<ShardFileInfo> WriteShardFile(
+    const std::string& path, const ShardFile& shard,
+    const std::function<void(const std::string& tmp)>& before_commit = {});
 
 // Reads a file written by WriteShardFile. Every length is checked against the bytes that
 // remain before anything is allocated for it, and the CRC32C before anything is decoded.

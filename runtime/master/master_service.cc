@@ -19,6 +19,7 @@
 #include "runtime/checkpoint/checkpoint_dir.h"
 #include "runtime/job/job_setup.h"
 #include "runtime/job/shipped_job.h"
+#include "runtime/master/job_journal.h"
 #include "runtime/master/round_executor.h"
 #include "runtime/master/task_scheduler.h"
 #include "shuffle/partition/partitioner.h"
@@ -242,6 +243,12 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // Runs `step` as one round of tasks over the partitions of `set`, planned by its scheduler.
   Status RunTasks(msg::DataSet set, Step& step);
   Status AwaitWorkers();
+  // Queues a job, recording it in the journal. REQUIRES: mu_.
+  void EnqueueLocked(QueuedJob job);
+  // Writes the journal's list of unfinished jobs (when there is a journal). REQUIRES: mu_.
+  void PersistLocked();
+  // Queues the unfinished jobs of the journal (--recover).
+  Status RecoverJobs();
   // Sets the job up on registered workers that are not in it yet (they joined late or the
   // master waits for one because all were lost); those that fail it are left out. With
   // `start`, they also build the model (the shards stay where they are).
@@ -262,6 +269,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   const MasterOptions options_;
   const std::shared_ptr<spdlog::logger> log_ = Logger("master");
   std::atomic<int64_t> control_bytes_{0};
+  std::unique_ptr<JobJournal> journal_;  // set by Start when state_dir is
 
   mutable std::mutex mu_;
   std::condition_variable queue_cv_;
@@ -358,7 +366,53 @@ class ClusterExecutor : public RoundExecutor {
 // ---------------------------------------------------------------------------------------------
 // Lifecycle
 
+void MasterService::Impl::EnqueueLocked(QueuedJob job) {
+  job.text.job_id = job.id;
+  records_[job.id].name = job.text.source;
+  if (journal_) {
+    Status kept = journal_->AddJob(job.id, job.text);
+    if (!kept.ok()) log_->error("job {} will not survive a restart: {}", job.id, kept.ToString());
+  }
+  queue_.push_back(std::move(job));
+  PersistLocked();
+  queue_cv_.notify_all();
+}
+
+void MasterService::Impl::PersistLocked() {
+  if (!journal_) return;
+  std::vector<JournalEntry> unfinished;
+  for (const auto& [id, r] : records_) {
+    if (r.state == "queued" || r.state == "running") {
+      unfinished.push_back(JournalEntry{id, r.state, r.epochs_done});
+    }
+  }
+  Status written = journal_->WriteState(next_job_id_, unfinished);
+  if (!written.ok()) log_->error("cannot record the jobs' state: {}", written.ToString());
+}
+
+Status MasterService::Impl::RecoverJobs() {
+  MRTRAIN_ASSIGN_OR_RETURN(JobJournal::Recovered recovered, journal_->Load());
+  std::lock_guard<std::mutex> lock(mu_);
+  next_job_id_ = std::max(next_job_id_, recovered.next_job_id);
+  for (size_t i = 0; i < recovered.jobs.size(); ++i) {
+    const JournalEntry& e = recovered.jobs[i];
+    msg::JobSpecText text = std::move(recovered.texts[i]);
+    // A job that was running carries on from its newest checkpoint; a queued one starts as
+    // it was submitted.
+    if (e.state == "running") text.resume = true;
+    log_->info("recovering job {} ({}, {} epochs done) from {}", e.id, e.state, e.epochs_done,
+               journal_->dir());
+    records_[e.id].epochs_done = e.epochs_done;
+    EnqueueLocked(QueuedJob{e.id, std::move(text), nullptr});
+  }
+  return Status::Ok();
+}
+
 Result<std::string> MasterService::Impl::Start() {
+  if (!options_.state_dir.empty()) {
+    journal_ = std::make_unique<JobJournal>(options_.state_dir);
+    if (options_.recover) MRTRAIN_RETURN_IF_ERROR(RecoverJobs());
+  }
   MRTRAIN_ASSIGN_OR_RETURN(std::string address,
                            transport_->Listen(options_.listen_address, Handler()));
   job_thread_ = std::thread([this] { JobLoop(); });
@@ -467,11 +521,8 @@ uint64_t MasterService::Impl::Submit(msg::JobSpecText job, std::shared_ptr<JobLi
   {
     std::lock_guard<std::mutex> lock(mu_);
     id = next_job_id_++;
-    job.job_id = id;
-    records_[id].name = job.source;
-    queue_.push_back(QueuedJob{id, std::move(job), std::move(listener)});
+    EnqueueLocked(QueuedJob{id, std::move(job), std::move(listener)});
   }
-  queue_cv_.notify_all();
   return id;
 }
 
@@ -486,6 +537,10 @@ void MasterService::Impl::Cancel(uint64_t job_id) {
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
     if (it->id != job_id) continue;
     records_[job_id].state = "cancelled";
+    if (journal_) {
+      journal_->RemoveJob(job_id);
+      PersistLocked();
+    }
     // Told outside the queue: the listener may send on a connection.
     auto listener = it->listener;
     queue_.erase(it);
@@ -812,14 +867,11 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         auto m = msg::DecodeAs<msg::JobSpecText>(payload);
         if (!m.ok()) return bad(m.status());
         const uint64_t id = next_job_id_++;
-        m->job_id = id;
-        records_[id].name = m->source;
         submitter_of_[c.get()] = id;
         log_->info("job {} submitted from {} ({})", id, c->peer(), m->source);
         (void)SendMessage(*c, msg::JobStatus{id, msg::JobState::kQueued,
                                              nlohmann::json{{"job_id", id}}.dump()});
-        queue_.push_back(QueuedJob{id, std::move(*m), std::make_shared<RemoteListener>(id, c)});
-        queue_cv_.notify_all();
+        EnqueueLocked(QueuedJob{id, std::move(*m), std::make_shared<RemoteListener>(id, c)});
         return;
       }
       case MessageType::kStatusRequest:
@@ -941,6 +993,7 @@ void MasterService::Impl::JobLoop() {
       cancelled_ = false;
       job_error_ = Status::Ok();
       records_[job.id].state = "running";
+      PersistLocked();
     }
     RunJob(job);
   }
@@ -1401,6 +1454,11 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
     for (uint32_t id : job_workers_) (void)SendToWorkerLocked(id, msg::EndJob{queued.id});
     JobRecord& record = records_[queued.id];
     record.state = result.ok() ? "succeeded" : cancelled_ ? "cancelled" : "failed";
+    // A master that stops (or is stopped) mid-job leaves the job to the next one's --recover.
+    if (journal_ && !stopping_) {
+      journal_->RemoveJob(queued.id);
+      PersistLocked();
+    }
     if (!result.ok()) record.error = result.status().ToString();
     if (result.ok() && result->last) record.epochs_done = result->last->epoch;
     active_job_ = 0;
@@ -1519,6 +1577,7 @@ Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDi
   committed_epochs_ = manifest.epochs_done;
   committed_step_ = manifest.step;
   recoveries_ = 0;
+  PersistLocked();
   for (uint32_t id : job_workers_) {
     (void)SendToWorkerLocked(id, msg::CheckpointCommitted{active_job_, manifest.epochs_done,
                                                           manifest.step});

@@ -33,6 +33,11 @@ struct MasterOptions {
   double speculation_multiple = 2.0;
   std::chrono::milliseconds speculation_min{500};
   std::chrono::milliseconds speculation_interval{20};
+  // Where the master records its unfinished jobs (JobJournal); "" = nowhere. With `recover`,
+  // Start() first queues the jobs recorded there: a running one resumes from its newest
+  // checkpoint, with the same final model.
+  std::string state_dir;
+  bool recover = false;
   // Where shipped plugin libraries are kept; "" = DefaultPluginCacheDir().
   std::string plugin_cache_dir;
 };

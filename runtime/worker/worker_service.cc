@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
@@ -25,6 +26,7 @@
 #include "engine/tensor/model_state.h"
 #include "runtime/checkpoint/checkpoint_dir.h"
 #include "runtime/checkpoint/shard_file.h"
+#include "runtime/failpoint/failpoint.h"
 #include "runtime/job/job_setup.h"
 #include "runtime/job/shipped_job.h"
 #include "runtime/protocol/messages.h"
@@ -108,6 +110,12 @@ Result<T> Await(std::future<Result<T>>& future, std::chrono::milliseconds timeou
                                  " ms");
   }
   return future.get();
+}
+
+// What a fault test's `corrupt` does to an encoded PushRun: flips its last byte, which lies in
+// the run's values (the last field) when it has any, so the shard's checksum catches it.
+void CorruptPush(std::string* payload) {
+  if (!payload->empty()) payload->back() ^= 0x5A;
 }
 
 // A reducer shard this worker hosts, with the lock that serialises its pushes, pulls, reduces
@@ -303,8 +311,8 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   // The pushes of a map task: kept from an earlier run of (step, partition) when there is one,
   // else computed (and kept). `stats` gets the task's statistics.
   Result<std::vector<std::string>> MapOutputFor(WorkerJob& job, const TrainingParts& parts,
-                                                const msg::RunMapTask& task,
-                                                api::MapStats* stats);
+                                                const msg::RunMapTask& task, api::MapStats* stats,
+                                                bool* replayed);
   Status Evaluate(const msg::EvaluateTask& task, msg::EvalDone* done);
   Result<Params> ParamsAfter(WorkerJob& job, const TrainingParts& parts, int64_t updates);
   Result<Params> Pull(WorkerJob& job, const TrainingParts& parts, int64_t updates);
@@ -317,9 +325,20 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Status SaveShard(const msg::SaveShard& save, const ShardRef& shard, const WorkerJob& job,
                    msg::ShardSaved* saved);
 
+  failpoint::Coordinates At(const msg::RunMapTask& task) const {
+    failpoint::Coordinates at;
+    at.worker = name_;
+    at.epoch = task.epoch;
+    at.round = task.round;
+    at.partition = task.partition;
+    at.attempt = task.attempt;
+    return at;
+  }
+
   // Constant after construction.
   Transport* const transport_;
   const WorkerOptions options_;
+  const std::string name_ = options_.name.empty() ? DefaultName() : options_.name;
   const std::shared_ptr<spdlog::logger> log_ = Logger("worker");
 
   boost::asio::thread_pool compute_;
@@ -372,7 +391,7 @@ Status WorkerService::Impl::Start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   msg::Hello hello;
-  hello.worker_name = options_.name.empty() ? DefaultName() : options_.name;
+  hello.worker_name = name_;
   hello.slots = static_cast<uint32_t>(options_.slots);
   hello.data_address = data_address_;
   std::shared_ptr<Connection> control;
@@ -624,6 +643,12 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       const bool small = (*shard)->param_bytes <= kInlineShardWorkBytes;
       auto reduce = [this, job = job, generation = generation, shard = std::move(*shard),
                      m = std::move(*m)] {
+        failpoint::Coordinates at;
+        at.worker = name_;
+        at.epoch = m.epoch;
+        at.round = m.round;
+        at.shard = m.shard;
+        if (failpoint::Hit("reduce-before-commit", at) == failpoint::Action::kDrop) return;
         Status s = Reduce(m, shard);
         if (s.ok()) {
           return ReportTask(job.get(), generation,
@@ -1015,7 +1040,8 @@ Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingPa
 Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& job,
                                                                   const TrainingParts& parts,
                                                                   const msg::RunMapTask& task,
-                                                                  api::MapStats* stats) {
+                                                                  api::MapStats* stats,
+                                                                  bool* replayed) {
   const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
   // A replay after a restart: the pushes this worker kept, with this attempt's number.
   Result<std::optional<KeptOutput>> kept = job.kept->Find(task.step, task.partition);
@@ -1031,6 +1057,7 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     }
     *stats = (*kept)->stats;
     ++replayed_tasks_;
+    *replayed = true;
     return payloads;
   }
 
@@ -1077,8 +1104,20 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
   api::MapStats stats;
+  bool replayed = false;
   MRTRAIN_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
-                           MapOutputFor(*job, *parts, task, &stats));
+                           MapOutputFor(*job, *parts, task, &stats, &replayed));
+  if (!replayed) {
+    switch (failpoint::Hit("map-after-compute", At(task))) {
+      case failpoint::Action::kDrop:
+        return Status::Ok();  // the task goes silent: a backup attempt or the bound must notice
+      case failpoint::Action::kCorrupt:
+        if (!payloads.empty()) CorruptPush(&payloads[0]);
+        break;
+      default:
+        break;
+    }
+  }
   const int64_t num_shards = static_cast<int64_t>(parts->shard_addresses.size());
   auto pending = std::make_shared<PendingPushes>();
   pending->job = job;
@@ -1135,6 +1174,11 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
       }
       pending->held[s] = bytes;
     }
+    failpoint::Coordinates at = At(task);
+    at.shard = s;
+    const failpoint::Action fault = failpoint::Hit("shuffle-mid-send", at);
+    if (fault == failpoint::Action::kDrop) continue;  // lost on the way: no acknowledgement
+    if (fault == failpoint::Action::kCorrupt) CorruptPush(&payloads[s]);
     auto peer = Peer(parts->shard_addresses[s]);
     Status sent = peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(payloads[s]))
                             : peer.status();
@@ -1243,6 +1287,10 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
     reply.step = (*shard)->host->last_reduced_step();
     if (reply.step == pull->step - 1) msg::SetRun((*shard)->host->shard().ParamsRun(), &reply);
   }
+  failpoint::Coordinates at;
+  at.worker = name_;
+  at.shard = pull->shard;
+  if (failpoint::Hit("pull-before-reply", at) == failpoint::Action::kDrop) return;
   Status sent = SendMessage(*from, reply);
   if (!sent.ok()) log_->warn("cannot answer a pull from {}: {}", from->peer(), sent.ToString());
 }
@@ -1274,7 +1322,34 @@ Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, const ShardRef
   file.shard = static_cast<int32_t>(save.shard);
   file.num_shards = job.spec.reducers;
   file.fingerprint = job.spec.Fingerprint();
-  MRTRAIN_ASSIGN_OR_RETURN(ShardFileInfo info, WriteShardFile(save.path, file));
+  failpoint::Coordinates at;
+  at.worker = name_;
+  at.epoch = save.epochs_done;
+  at.shard = save.shard;
+  MRTRAIN_ASSIGN_OR_RETURN(
+      ShardFileInfo info, WriteShardFile(save.path, file, [&at](const std::string& tmp) {
+        switch (failpoint::Hit("checkpoint-mid-write", at)) {
+          case failpoint::Action::kDrop:
+            std::remove(tmp.c_str());  // the write is lost: the rename then fails
+            break;
+          case failpoint::Action::kCorrupt: {
+            std::fstream f(tmp, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekg(0, std::ios::end);
+            const std::streamoff middle = f.tellg() / 2;
+            char c = 0;
+            f.seekg(middle);
+            f.get(c);
+            f.seekp(middle);
+            f.put(static_cast<char>(c ^ 0x5A));
+            break;
+          }
+          default:
+            break;
+        }
+      }));
+  // Read back before it is reported: a file damaged on its way to the disk is written again
+  // (the master retries the save) instead of committed into the checkpoint.
+  MRTRAIN_RETURN_IF_ERROR(ReadShardFile(save.path, info).status());
   *saved = msg::ShardSaved{save.job_id, save.shard, save.epochs_done, info.bytes, info.crc32c};
   return Status::Ok();
 }

@@ -22,126 +22,22 @@
 #include "engine/base/sha256.h"
 #include "test/testing/temp_dir.h"
 #include "tools/data/synthetic.h"
+#include "test/integration/cluster_harness.h"
 #include "tools/launch/process_group.h"
 
 namespace mrtrain {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Cluster;
+using testing::kBinary;
+using testing::kSecret;
+using testing::kTestPlugins;
+using testing::ModelBytes;
+using testing::Mrtrain;
+using testing::Output;
 using testing::TempDir;
-using tools::ProcessGroup;
-
-const char kBinary[] = "tools/mrtrain/mrtrain";
-const char kTestPlugins[] = "test/engine/plugin/libtest_plugins.so";
-const char kSecret[] = "MRTRAIN_SECRET=integration-test-secret-0123456789";
-
-struct Output {
-  int exit_code = -1;
-  std::string text;  // stdout and stderr
-};
-
-// Runs the binary to its end (bounded by `timeout`) with the test's secret.
-Output Mrtrain(const std::string& args, int timeout_sec = 120) {
-  const std::string cmd = std::string(kSecret) + " timeout " + std::to_string(timeout_sec) +
-                          " " + kBinary + " " + args + " 2>&1";
-  Output out;
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.text.append(buf, n);
-  const int status = pclose(pipe);
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
-// A master and workers that stay up across the jobs of one test.
-class Cluster {
- public:
-  explicit Cluster(TempDir& dir, int min_workers = 1) : dir_(dir) {
-    const std::string address_file = dir.File("master.address");
-    auto master = group_.Spawn({kBinary, "master", "--listen", "127.0.0.1:0", "--address-file",
-                                address_file, "--min-workers", std::to_string(min_workers),
-                                "--worker-wait", "60", "--plugin-cache", dir.File("cache-master")},
-                               {kSecret}, dir.File("master.log"));
-    REQUIRE(master.ok());
-    master_ = *master;
-    auto address = group_.WaitForFile(address_file, 30s, master_);
-    INFO(address.status().ToString());
-    REQUIRE(address.ok());
-    address_ = *address;
-  }
-
-  // Starts `n` more workers, each with one task slot, and waits until the master lists them.
-  // `extra` flags go to each worker.
-  void AddWorkers(int n, const std::vector<std::string>& extra = {}) {
-    for (int i = 0; i < n; ++i) {
-      const std::string name = "w" + std::to_string(workers_++);
-      std::vector<std::string> argv = {kBinary, "worker",         "--master",
-                                       address_, "--slots",       "1",
-                                       "--name",  name,           "--plugin-cache",
-                                       dir_.File("cache-" + name)};
-      argv.insert(argv.end(), extra.begin(), extra.end());
-      auto pid = group_.Spawn(argv,
-                              {kSecret}, dir_.File(name + ".log"));
-      REQUIRE(pid.ok());
-    }
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (static_cast<int>(Status()["workers"].size()) < workers_) {
-      REQUIRE(std::chrono::steady_clock::now() < deadline);
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-
-  nlohmann::json Status() {
-    Output out = Mrtrain("status --json --master " + address_, 30);
-    INFO(out.text);
-    REQUIRE(out.exit_code == 0);
-    return nlohmann::json::parse(out.text);
-  }
-
-  Output Submit(const std::string& spec, const std::string& extra = "") {
-    return Mrtrain("submit " + spec + " --master " + address_ + " " + extra);
-  }
-
-  const std::string& address() const { return address_; }
-  ProcessGroup& group() { return group_; }
-
- private:
-  TempDir& dir_;
-  ProcessGroup group_;
-  pid_t master_ = 0;
-  std::string address_;
-  int workers_ = 0;
-};
-
-// A binary classification job on synthetic data; `extra` is appended to the spec.
-std::string WriteJob(TempDir& dir, const std::string& name, const std::string& model,
-                     const std::string& shuffle) {
-  if (!std::filesystem::exists(dir.File("train.svm"))) {
-    tools::SyntheticSpec s;
-    s.task = tools::SyntheticSpec::Task::kBinary;
-    s.features = 8;
-    s.rows = 3000;
-    s.seed = 3;
-    REQUIRE(tools::WriteSyntheticLibsvm(dir.File("train.svm"), s).ok());
-  }
-  return dir.Write(name + ".yaml",
-                   "data:\n"
-                   "  train: {path: " + dir.File("train.svm") +
-                       ", format: libsvm, partitions: 5, features: 8}\n"
-                       "  test: {path: " + dir.File("train.svm") +
-                       ", format: libsvm, partitions: 2, features: 8}\n"
-                       "model: " + model + "\n"
-                       "update: {rule: adam, learning_rate: 0.05}\n"
-                       "training: {epochs: 2, rounds_per_epoch: 6, seed: 7}\n"
-                       "shuffle: " + shuffle + "\n"
-                       "output: {dir: " + dir.File(name) + "}\n");
-}
-
-std::string ModelBytes(TempDir& dir, const std::string& name) {
-  return TempDir::Read(dir.File(name + "/model.mrt"));
-}
+using testing::WriteJob;
 
 TEST_CASE("the final model is byte-identical in local mode and on 1, 2 and 4 workers, with 1 "
           "and 3 reducers and hash and sort shuffle",
@@ -475,7 +371,7 @@ TEST_CASE("run --workers N trains on a local cluster and leaves no process behin
 
   // Interrupted mid-job, it stops its master and workers before it exits.
   {
-    ProcessGroup group;
+    tools::ProcessGroup group;
     auto run = group.Spawn({kBinary, "run", spec, "--workers", "2", "--progress", "lines", "--set",
                             "training.epochs=1000", "--set", "output.dir=" + dir.File("long")},
                            {}, dir.File("long.log"));

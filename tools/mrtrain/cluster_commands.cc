@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/failpoint/failpoint.h"
 #include "runtime/master/master_service.h"
 #include "runtime/worker/worker_service.h"
 #include "tools/launch/process_group.h"
@@ -32,6 +33,11 @@ struct MasterFlags {
   std::string plugin_cache;
   int64_t heartbeat_ms = 1000;
   int64_t heartbeat_timeout_ms = 10000;
+  int64_t step_timeout_ms = 600000;
+  double speculation_multiple = 2.0;
+  int64_t speculation_min_ms = 500;
+  std::string state_dir;
+  std::string recover_dir;
 };
 
 int Master(const MasterFlags& flags) {
@@ -48,6 +54,11 @@ int Master(const MasterFlags& flags) {
   options.heartbeat_interval = std::chrono::milliseconds(flags.heartbeat_ms);
   options.heartbeat_timeout = std::chrono::milliseconds(flags.heartbeat_timeout_ms);
   options.plugin_cache_dir = flags.plugin_cache;
+  options.step_timeout = std::chrono::milliseconds(flags.step_timeout_ms);
+  options.speculation_multiple = flags.speculation_multiple;
+  options.speculation_min = std::chrono::milliseconds(flags.speculation_min_ms);
+  options.state_dir = !flags.recover_dir.empty() ? flags.recover_dir : flags.state_dir;
+  options.recover = !flags.recover_dir.empty();
   runtime::MasterService master(transport->get(), options);
   auto address = master.Start();
   if (!address.ok()) {
@@ -78,10 +89,20 @@ struct WorkerFlags {
   std::string name;
   std::string plugin_cache;
   int64_t push_budget_kb = 512 * 1024;
+  int64_t keep_budget_mb = 256;
+  std::string spill_dir;
+  int64_t reconnect_sec = 60;
+  std::string failpoints;
 };
 
 int Worker(const WorkerFlags& flags) {
   ScopedSignalForwarding signals;
+  Status faults = flags.failpoints.empty() ? runtime::failpoint::ConfigureFromEnv()
+                                           : runtime::failpoint::Configure(flags.failpoints);
+  if (!faults.ok()) {
+    std::fprintf(stderr, "mrtrain worker: --failpoints: %s\n", faults.message().c_str());
+    return 2;
+  }
   auto master = MasterAddress(flags.master);
   if (!master.ok()) {
     std::fprintf(stderr, "mrtrain worker: %s\n", master.status().message().c_str());
@@ -102,21 +123,36 @@ int Worker(const WorkerFlags& flags) {
   options.name = flags.name;
   options.plugin_cache_dir = flags.plugin_cache;
   options.push_budget_bytes = static_cast<size_t>(flags.push_budget_kb) << 10;
-  runtime::WorkerService worker(transport->get(), options);
-  Status started = worker.Start();
-  if (!started.ok()) {
-    std::fprintf(stderr, "mrtrain worker: %s\n", started.ToString().c_str());
-    return 1;
+  options.keep_budget_bytes = static_cast<size_t>(flags.keep_budget_mb) << 20;
+  options.spill_dir = flags.spill_dir;
+  bool registered_once = false;
+  while (true) {
+    // After losing the master the worker registers again, with a fresh state, for as long as
+    // --reconnect-sec allows: a master restarted with --recover finds its workers back.
+    if (registered_once) options.connect_timeout = std::chrono::seconds(flags.reconnect_sec);
+    runtime::WorkerService worker(transport->get(), options);
+    Status started = worker.Start();
+    if (!started.ok()) {
+      worker.Stop();
+      (*transport)->Stop();
+      std::fprintf(stderr, "mrtrain worker: %s\n", started.ToString().c_str());
+      return 1;
+    }
+    registered_once = true;
+    std::optional<Status> ended;
+    while (!ended && signals.received_signal() == 0) ended = worker.Wait(100ms);
+    worker.Stop();
+    const bool lost_master = ended && !ended->ok();
+    if (!lost_master || flags.reconnect_sec <= 0 || signals.received_signal() != 0) {
+      (*transport)->Stop();
+      if (lost_master) {
+        std::fprintf(stderr, "mrtrain worker: %s\n", ended->ToString().c_str());
+        return 1;
+      }
+      return 0;
+    }
+    std::fprintf(stderr, "mrtrain worker: %s; registering again\n", ended->ToString().c_str());
   }
-  std::optional<Status> ended;
-  while (!ended && signals.received_signal() == 0) ended = worker.Wait(100ms);
-  worker.Stop();
-  (*transport)->Stop();
-  if (ended && !ended->ok()) {
-    std::fprintf(stderr, "mrtrain worker: %s\n", ended->ToString().c_str());
-    return 1;
-  }
-  return 0;
 }
 
 struct SubmitFlags {
@@ -221,6 +257,20 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
   m->add_option("--plugin-cache", master->plugin_cache,
                 "Where shipped plugin libraries are kept (default: ~/.cache/mrtrain/plugins)");
+  m->add_option("--step-timeout-ms", master->step_timeout_ms,
+                "Bound on each step of a job; workers it still waits for then are declared lost")
+      ->check(CLI::Range(int64_t{100}, int64_t{86400000}));
+  m->add_option("--speculation-multiple", master->speculation_multiple,
+                "A task running this many times its round's median gets a backup attempt "
+                "(0: never)")
+      ->check(CLI::Range(0.0, 1000.0));
+  m->add_option("--speculation-min-ms", master->speculation_min_ms,
+                "... and at least this long")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
+  m->add_option("--state-dir", master->state_dir,
+                "Record unfinished jobs here, for a later --recover");
+  m->add_option("--recover", master->recover_dir,
+                "Resume the unfinished jobs recorded in this --state-dir (and keep recording)");
   AddClusterFlags(m, &master->cluster);
   m->callback([master, exit_code] { *exit_code = Master(*master); });
 
@@ -237,6 +287,18 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   w->add_option("--plugin-cache", worker->plugin_cache,
                 "Where shipped plugin libraries are kept (default: ~/.cache/mrtrain/plugins)");
+  w->add_option("--keep-budget-mb", worker->keep_budget_mb,
+                "MiB of map output kept in memory until its epoch's checkpoint commits (for "
+                "replays after a lost reducer shard); beyond it output is spilled to disk")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  w->add_option("--spill-dir", worker->spill_dir,
+                "Where kept map output is spilled (default: the temporary folder)");
+  w->add_option("--reconnect-sec", worker->reconnect_sec,
+                "After losing the master, keep trying to register again this long (0: exit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400}));
+  w->add_option("--failpoints", worker->failpoints,
+                "Fault injection for tests (see runtime/failpoint/failpoint.h); also "
+                "$MRTRAIN_FAILPOINTS");
   AddClusterFlags(w, &worker->cluster);
   w->callback([worker, exit_code] { *exit_code = Worker(*worker); });
 

@@ -1,0 +1,101 @@
+#include "runtime/master/job_journal.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/checkpoint/atomic_file.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+Status WriteAtomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = TempPathFor(path);
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+      std::remove(tmp.c_str());
+      return IOError("cannot write " + tmp);
+    }
+  }
+  MRTRAIN_RETURN_IF_ERROR(FsyncPath(tmp));
+  return CommitTempFile(tmp, path);
+}
+
+Result<std::string> ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("cannot open " + path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+std::string JobJournal::JobPath(uint64_t id) const {
+  return dir_ + "/job-" + std::to_string(id) + ".msg";
+}
+
+Status JobJournal::AddJob(uint64_t id, const msg::JobSpecText& text) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return IOError("cannot create the master's state folder " + dir_ + ": " + ec.message());
+  MRTRAIN_ASSIGN_OR_RETURN(std::string bytes, msg::Encode(text));
+  return WriteAtomically(JobPath(id), bytes);
+}
+
+void JobJournal::RemoveJob(uint64_t id) { std::remove(JobPath(id).c_str()); }
+
+Status JobJournal::WriteState(uint64_t next_job_id, const std::vector<JournalEntry>& unfinished) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return IOError("cannot create the master's state folder " + dir_ + ": " + ec.message());
+  nlohmann::json j;
+  j["version"] = 1;
+  j["next_job_id"] = next_job_id;
+  j["jobs"] = nlohmann::json::array();
+  for (const JournalEntry& e : unfinished) {
+    j["jobs"].push_back({{"id", e.id}, {"state", e.state}, {"epochs_done", e.epochs_done}});
+  }
+  return WriteAtomically(dir_ + "/state.json", j.dump(2) + "\n");
+}
+
+Result<JobJournal::Recovered> JobJournal::Load() const {
+  Recovered out;
+  const std::string state_path = dir_ + "/state.json";
+  if (!std::filesystem::exists(state_path)) return out;
+  MRTRAIN_ASSIGN_OR_RETURN(std::string text, ReadAll(state_path));
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto bad = [&](const std::string& what) {
+    return CorruptionError(state_path + ": " + what);
+  };
+  if (!j.is_object()) return bad("not a JSON object");
+  if (j.value("version", 0) != 1) return bad("unknown version (expected 1)");
+  if (!j.contains("next_job_id") || !j["next_job_id"].is_number_unsigned()) {
+    return bad("key next_job_id: expected a non-negative integer");
+  }
+  out.next_job_id = j["next_job_id"].get<uint64_t>();
+  if (!j.contains("jobs") || !j["jobs"].is_array()) return bad("key jobs: expected a list");
+  for (const auto& e : j["jobs"]) {
+    if (!e.is_object() || !e.contains("id") || !e["id"].is_number_unsigned() ||
+        !e.contains("state") || !e["state"].is_string()) {
+      return bad("each of jobs needs an id (integer) and a state (string)");
+    }
+    JournalEntry entry;
+    entry.id = e["id"].get<uint64_t>();
+    entry.state = e["state"].get<std::string>();
+    entry.epochs_done = e.value("epochs_done", int64_t{0});
+    MRTRAIN_ASSIGN_OR_RETURN(std::string bytes, ReadAll(JobPath(entry.id)));
+    auto spec = msg::DecodeAs<msg::JobSpecText>(bytes);
+    if (!spec.ok()) return spec.status().WithContext(JobPath(entry.id));
+    if (entry.id >= out.next_job_id) out.next_job_id = entry.id + 1;
+    out.jobs.push_back(entry);
+    out.texts.push_back(std::move(*spec));
+  }
+  return out;
+}
+
+}  // namespace mrtrain::runtime
