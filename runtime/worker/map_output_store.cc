@@ -83,8 +83,10 @@ Status MapOutputStore::Spill(const Key& key, const KeptOutput& output, std::stri
     bytes += p;
   }
   Put(&bytes, Crc32c(bytes.data(), bytes.size()));
+  // A fresh name for every spill: a Find reading an older copy outside the lock never sees
+  // this one half-written.
   *path = spill_dir_ + "/step" + std::to_string(key.first) + "-partition" +
-          std::to_string(key.second) + ".kept";
+          std::to_string(key.second) + "-" + std::to_string(next_spill_++) + ".kept";
   std::ofstream out(*path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();
@@ -125,12 +127,19 @@ Result<std::optional<KeptOutput>> MapOutputStore::Find(int64_t step, int64_t par
     if (it->second.in_memory) return std::optional<KeptOutput>(*it->second.in_memory);
     path = it->second.spill_path;
   }
+  // Read outside the lock (spill files can be large); the entry may be replaced or dropped
+  // meanwhile, which a failed read must not be blamed on.
   Result<KeptOutput> read = ReadKeptOutputFile(path);
-  if (!read.ok()) {
-    Forget(step, partition);
-    return read.status();
+  if (read.ok()) return std::optional<KeptOutput>(std::move(*read));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(Key{step, partition});
+  if (it == entries_.end()) return std::optional<KeptOutput>();  // dropped meanwhile
+  if (it->second.spill_path != path) {                            // replaced meanwhile
+    if (it->second.in_memory) return std::optional<KeptOutput>(*it->second.in_memory);
+    return std::optional<KeptOutput>();  // the caller computes it again: always correct
   }
-  return std::optional<KeptOutput>(std::move(*read));
+  EraseLocked(it);  // this copy is damaged: never replay it
+  return read.status();
 }
 
 void MapOutputStore::Forget(int64_t step, int64_t partition) {

@@ -69,6 +69,7 @@ class MapOutputStore {
   std::map<Key, Entry> entries_;  // guarded by mu_
   size_t memory_bytes_ = 0;       // guarded by mu_
   bool spill_dir_made_ = false;   // guarded by mu_
+  uint64_t next_spill_ = 0;       // guarded by mu_
 };
 
 // Reads a spill file written by MapOutputStore. kCorruption names the file and what is wrong.

@@ -173,7 +173,7 @@ void Skip(const std::string& why) {
   WARN("skipped: needs root and ip netns: " << why);
 }
 
-// Logistic-style classification on synthetic libsvm data, 5 partitions, 2 reducer shards, long
+// An MLP for binary classification on synthetic libsvm data, 5 partitions, 2 reducer shards, long
 // enough (about half a second an epoch) that a link cut just after epoch 1 lands in epoch 2.
 std::string WriteJob(TempDir& dir) {
   tools::SyntheticSpec s;
