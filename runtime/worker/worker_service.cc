@@ -1094,7 +1094,9 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
   }
   *stats = output.stats;
   // Kept until the epoch's checkpoint commits, for a replay if a shard host is lost before.
-  job.kept->Keep(task.step, task.partition, KeptOutput{output.stats, payloads});
+  if (options_.keep_map_output) {
+    job.kept->Keep(task.step, task.partition, KeptOutput{output.stats, payloads});
+  }
   return payloads;
 }
 

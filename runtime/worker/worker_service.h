@@ -26,6 +26,7 @@ struct WorkerOptions {
   // memory, the rest spilled to files under spill_dir ("" = the system's temporary folder).
   size_t keep_budget_bytes = size_t{256} << 20;
   std::string spill_dir;
+  bool keep_map_output = true;  // false: nothing is kept (local mode, where nothing could replay)
   // How long Start() keeps retrying the master (it may still be starting).
   std::chrono::milliseconds connect_timeout{30000};
   // The bound on every wait for a peer: a parameter pull, a push's acknowledgement.

@@ -7,6 +7,9 @@
 //   cluster_epoch/<job>: the same job on a master and N worker processes over loopback TCP,
 //   against local mode's epoch time measured just before.
 //
+//   straggler_epoch/<job>: three worker processes, one slowed by a failpoint (500 ms per map
+//   task), against the same three all healthy: what speculative backup attempts save.
+//
 //   round_cost: the fixed cost of one round (map tasks, shuffle, reduce, parameter pulls) with
 //   a tiny model on 2 worker processes, in milliseconds: epoch time / rounds, with so little
 //   data per round that computing it is negligible. Local mode's figure alongside.
@@ -51,7 +54,7 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-int BenchJob(const std::string& spec_path, int epochs, int cluster_workers,
+int BenchJob(const std::string& spec_path, int epochs, int cluster_workers, bool straggler,
              const std::string& tmp_dir) {
   auto spec =
       jobs::LoadJobSpec(spec_path, {"training.epochs=" + std::to_string(epochs),
@@ -115,6 +118,21 @@ int BenchJob(const std::string& spec_path, int epochs, int cluster_workers,
   const double distributed = Median(*cluster);
   std::printf("cluster_epoch/%s: %d workers %.3f s/epoch, local mode %.3f s/epoch, ratio %.2f\n",
               spec->name.c_str(), cluster_workers, distributed, engine, distributed / engine);
+  if (!straggler) return 0;
+  // straggler_epoch: three workers, one of them slowed by 500 ms per map task, against the
+  // same three healthy; speculative backups should keep the ratio under 1.5.
+  int64_t backups = 0;
+  auto healthy = TrainOnLoopbackCluster(*spec, 3, 1);
+  auto slowed = TrainOnLoopbackCluster(*spec, 3, 1, "map-after-compute=delay(500)", &backups);
+  if (!healthy.ok() || !slowed.ok()) {
+    std::fprintf(stderr, "%s\n",
+                 (healthy.ok() ? slowed.status() : healthy.status()).ToString().c_str());
+    return 1;
+  }
+  std::printf("straggler_epoch/%s: one of 3 workers 500 ms slower per task %.3f s/epoch, all "
+              "healthy %.3f s/epoch, ratio %.2f (%lld backup attempts)\n",
+              spec->name.c_str(), Median(*slowed), Median(*healthy),
+              Median(*slowed) / Median(*healthy), static_cast<long long>(backups));
   return 0;
 }
 
@@ -182,8 +200,9 @@ int main(int argc, char** argv) {
   char tmp[] = "/tmp/mrtrain-bench-XXXXXX";
   if (!mkdtemp(tmp)) return 1;
   int rc = 0;
-  for (const auto& spec : specs) {
-    rc |= mrtrain::bench::BenchJob(spec, epochs, cluster_workers, tmp);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    // The straggler figure for the first job only: it trains twice more on three workers.
+    rc |= mrtrain::bench::BenchJob(specs[i], epochs, cluster_workers, i == 0, tmp);
   }
   if (cluster_workers > 0) rc |= mrtrain::bench::BenchRoundCost(epochs, tmp);
   std::string cleanup = std::string("rm -rf ") + tmp;

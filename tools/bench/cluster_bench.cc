@@ -1,3 +1,5 @@
+#include <nlohmann/json.hpp>
+
 #include "tools/bench/cluster_bench.h"
 
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <future>
 
 #include "runtime/job/shipped_job.h"
+#include "runtime/failpoint/failpoint.h"
 #include "runtime/master/master_service.h"
 #include "runtime/protocol/handshake.h"
 #include "runtime/transport/tcp_transport.h"
@@ -39,7 +42,9 @@ Result<std::unique_ptr<runtime::Transport>> Transport(const std::string& secret)
 }  // namespace
 
 Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, int workers,
-                                                   int slots) {
+                                                   int slots,
+                                                   const std::string& last_worker_failpoints,
+                                                   int64_t* backups) {
   MRTRAIN_ASSIGN_OR_RETURN(std::string secret, runtime::GenerateClusterSecret());
   MRTRAIN_ASSIGN_OR_RETURN(auto transport, Transport(secret));
   runtime::MasterOptions options;
@@ -53,10 +58,13 @@ Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, in
   if (n <= 0) return IOError("cannot find /proc/self/exe");
   tools::ProcessGroup group;
   for (int w = 0; w < workers; ++w) {
+    std::vector<std::string> env = {std::string(kSecretEnv) + "=" + secret,
+                                    "MRTRAIN_FAILPOINTS="};
+    if (w + 1 == workers) env.back() += last_worker_failpoints;
     MRTRAIN_RETURN_IF_ERROR(group
                                 .Spawn({std::string(self, n), kWorkerFlag, address, "--slots",
                                         std::to_string(slots)},
-                                       {std::string(kSecretEnv) + "=" + secret}, "")
+                                       env, "")
                                 .status());
   }
   auto collector = std::make_shared<Collector>();
@@ -64,6 +72,9 @@ Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, in
   master.Submit(runtime::JobTextOf(spec, std::filesystem::current_path().string(), false),
                 collector);
   Status status = done.get();  // the master bounds every step
+  if (backups) {
+    *backups = nlohmann::json::parse(master.StatusJson()).value("backup_tasks", int64_t{0});
+  }
   master.Stop(/*shutdown_workers=*/true);
   transport->Stop();
   MRTRAIN_RETURN_IF_ERROR(group.StopAll(std::chrono::seconds(5)));
@@ -76,6 +87,11 @@ int ServeAsWorker(const std::string& master_address, int slots) {
   auto transport = Transport(secret ? secret : "");
   if (!transport.ok()) {
     std::fprintf(stderr, "bench worker: %s\n", transport.status().ToString().c_str());
+    return 1;
+  }
+  Status faults = runtime::failpoint::ConfigureFromEnv();
+  if (!faults.ok()) {
+    std::fprintf(stderr, "bench worker: %s\n", faults.ToString().c_str());
     return 1;
   }
   runtime::WorkerOptions options;

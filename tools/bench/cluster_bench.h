@@ -14,8 +14,13 @@ inline constexpr char kWorkerFlag[] = "--worker-of";
 // Trains `spec` on a master in this process and `workers` worker processes (this binary
 // re-executed with kWorkerFlag), each with `slots` task slots, over TCP on 127.0.0.1 with a
 // secret made for the run. Returns each epoch's training time (rounds only), in seconds.
+// `last_worker_failpoints`, when set, is the MRTRAIN_FAILPOINTS of the last worker only (a
+// straggler: "map-after-compute=delay(500)"). `backups`, when set, gets the speculative
+// attempts the master started.
 Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, int workers,
-                                                   int slots);
+                                                   int slots,
+                                                   const std::string& last_worker_failpoints = "",
+                                                   int64_t* backups = nullptr);
 
 // The worker side: registers with the master and serves until it is told to stop. Returns the
 // process's exit code.

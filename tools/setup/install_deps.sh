@@ -1,10 +1,11 @@
 #!/bin/sh
-# Installs the Debian 12 packages mrtrain needs to build, test and run its examples.
+# Installs the Debian 12 packages mrtrain needs to build, test and run its examples (iproute2:
+# the multi-host test builds network namespaces with `ip`).
 # Idempotent: apt-get skips what is already installed. Uses sudo when not run as root.
 set -eu
 PACKAGES="bazel-bootstrap bazel-platforms g++ libopenblas-dev libspdlog-dev libfmt-dev catch2
 libyaml-cpp-dev libcli11-dev libboost-dev libboost-serialization-dev zlib1g-dev libssl-dev
-libzip-dev nlohmann-json3-dev dataset-fashion-mnist"
+libzip-dev nlohmann-json3-dev dataset-fashion-mnist iproute2"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=""
