@@ -49,11 +49,12 @@ Cluster::Cluster(TempDir& dir, int min_workers, const std::vector<std::string>& 
   address_ = *address;
 }
 
-std::vector<pid_t> Cluster::AddWorkers(int n, const std::vector<std::string>& extra) {
+std::vector<pid_t> Cluster::AddWorkers(int n, const std::vector<std::string>& extra,
+                                       const std::string& via) {
   std::vector<pid_t> pids;
   for (int i = 0; i < n; ++i) {
     const std::string name = "w" + std::to_string(workers_++);
-    std::vector<std::string> argv = {kBinary,  "worker", "--master",       address_,
+    std::vector<std::string> argv = {kBinary,  "worker", "--master",  via.empty() ? address_ : via,
                                      "--slots", "1",     "--name",         name,
                                      "--plugin-cache",   dir_.File("cache-" + name)};
     argv.insert(argv.end(), extra.begin(), extra.end());

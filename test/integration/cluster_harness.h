@@ -34,8 +34,10 @@ class Cluster {
                    const std::vector<std::string>& master_flags = {});
 
   // Starts `n` more workers named w<i>, each with one task slot, and waits until the master
-  // lists them all. `extra` flags go to each. Returns their pids.
-  std::vector<pid_t> AddWorkers(int n, const std::vector<std::string>& extra = {});
+  // lists them all. `extra` flags go to each; `via`, when set, is the address they reach the
+  // master at (a proxy in front of it). Returns their pids.
+  std::vector<pid_t> AddWorkers(int n, const std::vector<std::string>& extra = {},
+                                const std::string& via = "");
 
   nlohmann::json Status();
   Output Submit(const std::string& spec, const std::string& extra = "");

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test/integration/cluster_harness.h"
+#include "tools/faultproxy/fault_proxy.h"
 #include "test/testing/temp_dir.h"
 
 namespace mrtrain {
@@ -260,6 +262,66 @@ TEST_CASE("a master killed mid-job and started again with --recover finishes the
   CHECK(log.find("recovering job 1 (running") != std::string::npos);
   CHECK(log.find("resuming job") != std::string::npos);
   CHECK(log.find("job 1 (restarted) succeeded") != std::string::npos);
+}
+
+TEST_CASE("network faults between workers and the master (a proxy on each worker's link) end "
+          "with the failure-free model",
+          "[integration][faults]") {
+  TempDir dir;
+  const std::string reference = Reference(dir);
+  struct NetworkScenario {
+    const char* name;
+    int worker;           // whose link to the master gets the fault
+    tools::Mode mode;
+    tools::Direction direction;
+  };
+  const NetworkScenario scenarios[] = {
+      {"20 ms of latency on a shard host's link", 0, tools::Mode::Delay(20ms),
+       tools::Direction::kBoth},
+      {"a shard host's link black-holed", 0, tools::Mode::BlackHole(), tools::Direction::kBoth},
+      {"a link dropped mid-frame", 1, tools::Mode::DropMidFrame(7), tools::Direction::kBoth},
+      {"every frame from a worker duplicated", 2, tools::Mode::Duplicate(),
+       tools::Direction::kClientToServer},
+      {"frames from a worker reordered in pairs", 2, tools::Mode::Reorder(),
+       tools::Direction::kClientToServer},
+  };
+  int identical = 0;
+  for (const NetworkScenario& s : scenarios) {
+    INFO(s.name);
+    Cluster cluster(dir, 3, kMasterFlags);
+    std::vector<std::unique_ptr<tools::FaultProxy>> proxies;
+    for (int i = 0; i < 3; ++i) {
+      proxies.push_back(std::make_unique<tools::FaultProxy>(cluster.address()));
+      Result<std::string> proxy_address = proxies.back()->Start("127.0.0.1:0");
+      REQUIRE(proxy_address.ok());
+      // The worker reaches the master through its proxy; `--master` is only the control link.
+      cluster.AddWorkers(1, {"--reconnect-sec", "30"}, *proxy_address);
+    }
+    const std::string name = "network" + std::to_string(identical);
+    const pid_t submit = cluster.SubmitAsync(WriteJob(dir, name, kModel, kShuffle, kTraining),
+                                             dir.File(name + ".log"));
+    // The fault starts once the job is past its setup.
+    const auto deadline = Clock::now() + 30s;
+    while (!std::filesystem::exists(dir.File(name + "/checkpoints/" + ManifestOfEpoch(1)))) {
+      REQUIRE(Clock::now() < deadline);
+      std::this_thread::sleep_for(5ms);
+    }
+    proxies[s.worker]->SetMode(s.mode, s.direction);
+    const auto faulted = Clock::now();
+    auto code = cluster.group().Wait(submit, 120s);
+    const double rest = Seconds(Clock::now() - faulted);
+    INFO(TempDir::Read(dir.File(name + ".log")));
+    REQUIRE(code.ok());
+    REQUIRE(*code == 0);
+    REQUIRE(ModelBytes(dir, name) == reference);
+    ++identical;
+    const nlohmann::json status = cluster.Status();
+    std::printf("%-50s job done %.2f s after the fault (recoveries %d, backups %d)\n", s.name,
+                rest, status["recoveries"].get<int>(), status["backup_tasks"].get<int>());
+  }
+  std::printf("network faults: %d of %zu scenarios ended byte-identical\n", identical,
+              std::size(scenarios));
+  std::fflush(stdout);
 }
 
 }  // namespace
