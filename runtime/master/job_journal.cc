@@ -1,5 +1,6 @@
 #include "runtime/master/job_journal.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -72,8 +73,13 @@ Result<JobJournal::Recovered> JobJournal::Load() const {
   auto bad = [&](const std::string& what) {
     return CorruptionError(state_path + ": " + what);
   };
+  // Every value's type is checked before it is read: nlohmann's getters throw on a wrong type
+  // and convert out-of-range numbers with undefined behaviour.
   if (!j.is_object()) return bad("not a JSON object");
-  if (j.value("version", 0) != 1) return bad("unknown version (expected 1)");
+  if (!j.contains("version") || !j["version"].is_number_unsigned() ||
+      j["version"].get<uint64_t>() != 1) {
+    return bad("key version: expected 1");
+  }
   if (!j.contains("next_job_id") || !j["next_job_id"].is_number_unsigned()) {
     return bad("key next_job_id: expected a non-negative integer");
   }
@@ -87,7 +93,22 @@ Result<JobJournal::Recovered> JobJournal::Load() const {
     JournalEntry entry;
     entry.id = e["id"].get<uint64_t>();
     entry.state = e["state"].get<std::string>();
-    entry.epochs_done = e.value("epochs_done", int64_t{0});
+    if (entry.state != "queued" && entry.state != "running") {
+      return bad("job " + std::to_string(entry.id) + ": state \"" + entry.state +
+                 "\" (expected queued or running)");
+    }
+    // Ascending and below the largest id, so each job is queued once and next_job_id exceeds
+    // every id.
+    if (entry.id == UINT64_MAX || (!out.jobs.empty() && entry.id <= out.jobs.back().id)) {
+      return bad("job ids must be ascending, each below 2^64-1; got " + std::to_string(entry.id));
+    }
+    if (e.contains("epochs_done")) {
+      if (!e["epochs_done"].is_number_unsigned() ||
+          e["epochs_done"].get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        return bad("job " + std::to_string(entry.id) + ": epochs_done: expected an integer >= 0");
+      }
+      entry.epochs_done = static_cast<int64_t>(e["epochs_done"].get<uint64_t>());
+    }
     MRTRAIN_ASSIGN_OR_RETURN(std::string bytes, ReadAll(JobPath(entry.id)));
     auto spec = msg::DecodeAs<msg::JobSpecText>(bytes);
     if (!spec.ok()) return spec.status().WithContext(JobPath(entry.id));

@@ -257,6 +257,10 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // the model, the shard hosts restoring their shards from the checkpoint after `epochs`
   // epochs (`step` updates; 0 = the initial parameters).
   Status PlaceShards(int64_t epochs, int64_t step);
+  // What `worker` is told to build: the data's shape, the shards it hosts (restored from the
+  // checkpoint after `epochs` epochs, `step` updates) and where every shard lives.
+  // REQUIRES: mu_.
+  msg::StartTraining StartTrainingFor(uint32_t worker, int64_t epochs, int64_t step) const;
   // Marks the job's error recoverable or not, completing the current step with it.
   void FailJobLocked(const Status& error, bool recoverable);
   // Declares worker `id` lost: closes its connection and re-plans around it.
@@ -1284,6 +1288,22 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   return RunTrainingLoop(spec, metadata, executor, start_epoch, queued.listener.get());
 }
 
+msg::StartTraining MasterService::Impl::StartTrainingFor(uint32_t worker, int64_t epochs,
+                                                        int64_t step_count) const {
+  msg::StartTraining m;
+  m.job_id = active_job_;
+  m.num_features = shape_.num_features;
+  m.num_classes = shape_.num_classes;
+  m.is_sparse = shape_.is_sparse;
+  m.resume_epochs = epochs;
+  m.step = step_count;
+  for (size_t s = 0; s < shard_hosts_.size(); ++s) {
+    if (shard_hosts_[s] == worker) m.hosted_shards.push_back(static_cast<int64_t>(s));
+  }
+  m.shard_addresses = shard_addresses_;
+  return m;
+}
+
 Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
   Step start;
   start.kind = Step::Kind::kStart;
@@ -1291,7 +1311,6 @@ Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
                    ? "restoring the reducer shards from the checkpoint after epoch " +
                          std::to_string(epochs)
                    : "model setup";
-  const uint64_t job = active_job_;
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Workers may have been lost since the last step returned.
@@ -1309,19 +1328,9 @@ Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
     start.waiting.insert(job_workers_.begin(), job_workers_.end());
     step_count_ = step_count;
   }
-  start.launch_target = [this, job, epochs, step_count](int64_t w) {
-    msg::StartTraining m;
-    m.job_id = job;
-    m.num_features = shape_.num_features;
-    m.num_classes = shape_.num_classes;
-    m.is_sparse = shape_.is_sparse;
-    m.resume_epochs = epochs;
-    m.step = step_count;
-    for (size_t s = 0; s < shard_hosts_.size(); ++s) {
-      if (shard_hosts_[s] == static_cast<uint32_t>(w)) m.hosted_shards.push_back(s);
-    }
-    m.shard_addresses = shard_addresses_;
-    return SendToWorkerLocked(static_cast<uint32_t>(w), m);
+  start.launch_target = [this, epochs, step_count](int64_t w) {
+    return SendToWorkerLocked(static_cast<uint32_t>(w),
+                              StartTrainingFor(static_cast<uint32_t>(w), epochs, step_count));
   };
   return RunStep(start);
 }
@@ -1392,17 +1401,11 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     ready.admitting = true;
     ready.what = "model setup on workers that joined";
     ready.waiting.insert(admitted.begin(), admitted.end());
-    const uint64_t job = active_job_;
-    ready.launch_target = [this, job](int64_t w) {
-      msg::StartTraining m;
-      m.job_id = job;
-      m.num_features = shape_.num_features;
-      m.num_classes = shape_.num_classes;
-      m.is_sparse = shape_.is_sparse;
-      m.resume_epochs = committed_epochs_;
-      m.step = step_count_;
-      m.shard_addresses = shard_addresses_;  // it hosts no shard
-      return SendToWorkerLocked(static_cast<uint32_t>(w), m);
+    ready.launch_target = [this](int64_t w) {
+      // It hosts no shard: the restore point is only for the record.
+      return SendToWorkerLocked(
+          static_cast<uint32_t>(w),
+          StartTrainingFor(static_cast<uint32_t>(w), committed_epochs_, step_count_));
     };
     MRTRAIN_RETURN_IF_ERROR(RunStep(ready));
   }

@@ -1,7 +1,9 @@
-// Writes the seeds of corpus/frame_decoder_fuzz and corpus/message_decode_fuzz (README.md):
+// Writes the seeds of corpus/frame_decoder_fuzz, corpus/message_decode_fuzz and
+// corpus/frame_rewriter_fuzz (README.md):
 //   bazel run //test/fuzz:make_protocol_seeds -- $PWD/test/fuzz/corpus
 // Valid encodings from the real encoders, so the fuzzers start past the length checks.
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,6 +38,14 @@ std::string Frame(MessageType type, const std::string& payload) {
   return mrtrain::runtime::EncodeFrame(static_cast<uint16_t>(type), payload);
 }
 
+// A frame rewriter seed: mode and index bytes, four piece bytes (see frame_rewriter_fuzz.cc),
+// then the stream.
+void WriteRewriterSeed(const fs::path& dir, const std::string& name, uint8_t mode, uint8_t index,
+                       const char (&pieces)[5], const std::string& stream) {
+  Write(dir / name, std::string{static_cast<char>(mode), static_cast<char>(index)} +
+                        std::string(pieces, 4) + stream);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -45,8 +55,10 @@ int main(int argc, char** argv) {
   }
   const fs::path messages = fs::path(argv[1]) / "message_decode_fuzz";
   const fs::path frames = fs::path(argv[1]) / "frame_decoder_fuzz";
+  const fs::path rewriter = fs::path(argv[1]) / "frame_rewriter_fuzz";
   fs::create_directories(messages);
   fs::create_directories(frames);
+  fs::create_directories(rewriter);
 
   WriteMessage(messages, 0, "hello", msg::Hello{"worker-1", 4, "127.0.0.1:7071"});
   WriteMessage(messages, 1, "welcome", msg::Welcome{3, 1000});
@@ -113,5 +125,24 @@ int main(int argc, char** argv) {
   Write(frames / "empty_payloads", std::string(1, '\x0b') +
                                        Frame(MessageType::kHandshakeAccept, "") +
                                        Frame(MessageType::kHandshakeReject, "no"));
+
+  // Frame rewriter streams: a connection's first frames, at once or in pieces of 0 to 63 bytes.
+  const std::string conversation = handshake + Frame(MessageType::kHeartbeat, "hb") +
+                                   Frame(MessageType::kPushRun, *msg::Encode(push)) +
+                                   Frame(MessageType::kPushAck, "");
+  WriteRewriterSeed(rewriter, "pass_at_once", 0, 0, "\0\0\0\0", conversation);
+  WriteRewriterSeed(rewriter, "duplicate_all_bytewise", 1, 0, "\x01\x01\x01\x01", conversation);
+  WriteRewriterSeed(rewriter, "duplicate_frame_2", 1 | 4, 2, "\x07\x10\x03\x28", conversation);
+  WriteRewriterSeed(rewriter, "reorder_all_pairs", 2, 0, "\x05\x00\x0b\x3f", conversation);
+  WriteRewriterSeed(rewriter, "reorder_pair_at_1", 2 | 4, 1, "\x10\x10\x10\x10", conversation);
+  // Piece faults in bits 6-7: none, duplicate, reorder, none.
+  WriteRewriterSeed(rewriter, "fault_per_piece", 3, 0, "\x05\x4b\x90\xc1", conversation);
+  WriteRewriterSeed(rewriter, "reorder_then_desync", 2, 0, "\x09\x09\x09\x09",
+                    handshake + Frame(MessageType::kHeartbeat, "hb") + "GET / HTTP/1.1\r\n\r\n");
+  // A header claiming more than kDefaultMaxFramePayloadBytes: never held, passes through.
+  std::string oversized = Frame(MessageType::kPushRun, "");
+  oversized[11] = '\x20';  // length 512 MiB
+  WriteRewriterSeed(rewriter, "duplicate_oversized_frame", 1, 0, "\x03\x11\x02\x05",
+                    Frame(MessageType::kHeartbeat, "hb") + oversized + std::string(40, 'p'));
   return 0;
 }
