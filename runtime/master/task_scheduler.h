@@ -38,8 +38,9 @@ struct BackupTask {
 // per worker as it has slots, the rest in later waves as slots free up (no gang scheduling).
 // The first attempt of a task to finish wins (and its worker becomes the partition's sticky
 // one); later finishes of the same task are duplicates. A task that fails max_attempts times
-// fails the round, naming the partition, worker and cause. Tasks that run much longer than the
-// round's median get one backup attempt on another worker (Speculate).
+// fails the round, naming the partition, worker and cause. A task whose only attempt runs much
+// longer than the round's median gets a backup attempt on another worker (Speculate): one at a
+// time, so a task has at most two attempts running.
 // Pure bookkeeping, no clocks or sockets: the master drives it from its event loop and passes
 // the time in. Not thread-safe.
 class TaskScheduler {

@@ -344,7 +344,9 @@ TEST_CASE(
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(100ms);
   }
-  for (const auto& w : status()["workers"]) CHECK(w["name"] != cut);
+  // Kept in a variable: a range-for over a member of a temporary would outlive the temporary.
+  const nlohmann::json workers = status()["workers"];
+  for (const auto& w : workers) CHECK(w["name"] != cut);
 }
 
 }  // namespace
