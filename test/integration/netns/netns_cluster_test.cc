@@ -345,8 +345,8 @@ TEST_CASE(
     std::this_thread::sleep_for(100ms);
   }
   // Kept in a variable: a range-for over a member of a temporary would outlive the temporary.
-  const nlohmann::json workers = status()["workers"];
-  for (const auto& w : workers) CHECK(w["name"] != cut);
+  const nlohmann::json left = status()["workers"];
+  for (const auto& w : left) CHECK(w["name"] != cut);
 }
 
 }  // namespace
