@@ -31,7 +31,7 @@ struct MasterOptions {
   // another worker; the first to finish wins. Checked every speculation_interval, which is
   // also the resolution task durations are measured with. A zero multiple turns it off.
   double speculation_multiple = 2.0;
-  std::chrono::milliseconds speculation_min{500};
+  std::chrono::milliseconds speculation_min{200};
   std::chrono::milliseconds speculation_interval{20};
   // Where the master records its unfinished jobs (JobJournal); "" = nowhere. With `recover`,
   // Start() first queues the jobs recorded there: a running one resumes from its newest

@@ -35,7 +35,7 @@ struct MasterFlags {
   int64_t heartbeat_timeout_ms = 10000;
   int64_t step_timeout_ms = 600000;
   double speculation_multiple = 2.0;
-  int64_t speculation_min_ms = 500;
+  int64_t speculation_min_ms = 200;
   std::string state_dir;
   std::string recover_dir;
 };
