@@ -77,6 +77,7 @@ struct Step {
   std::set<int64_t> waiting;
   std::function<Status(int64_t target)> launch_target;
   bool admitting = false;               // spec/start of late joiners: a failure leaves one out
+  uint64_t placement = 0;               // start: the placement its StartTrainings carry
   std::map<int64_t, int> failures;      // save: failed writes by shard
 
   // Results, by partition or shard.
@@ -300,6 +301,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   int max_recoveries_ = 4;                // the spec's max_attempts
   std::set<uint32_t> refused_;            // workers that could not set the job up
   std::vector<std::string> shard_addresses_;  // [shard] -> its host's data address
+  uint64_t placement_ = 0;                    // placements of the shards so far (all jobs)
   // The restore point of a recovery: the last committed checkpoint, or where the job started.
   int64_t committed_epochs_ = 0;
   int64_t committed_step_ = 0;
@@ -801,7 +803,9 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
           : f.kind == msg::TaskKind::kSave
               ? step->kind == Step::Kind::kSave && step->epoch == f.epoch &&
                     step->waiting.count(f.shard) && from_host
-              : (step->kind == Step::Kind::kSpec || step->kind == Step::Kind::kStart) &&
+              : (step->kind == Step::Kind::kSpec ||
+                 (step->kind == Step::Kind::kStart &&
+                  step->placement == static_cast<uint64_t>(f.round))) &&
                     step->waiting.count(worker);
       if (!current) {
         ++dropped_results_;
@@ -904,6 +908,10 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       if (!m.ok()) return bad(m.status());
       const Step::Kind kind = m->phase == msg::JobReady::kSpec ? Step::Kind::kSpec
                                                               : Step::Kind::kStart;
+      if (kind == Step::Kind::kStart && current_ && current_->placement != m->placement) {
+        ++dropped_results_;  // it answers an earlier placement
+        return;
+      }
       OnTargetDoneLocked(kind, m->job_id, worker, worker,
                          [&](Step& s) { s.ready.push_back(*m); });
       return;
@@ -1301,6 +1309,7 @@ msg::StartTraining MasterService::Impl::StartTrainingFor(uint32_t worker, int64_
     if (shard_hosts_[s] == worker) m.hosted_shards.push_back(static_cast<int64_t>(s));
   }
   m.shard_addresses = shard_addresses_;
+  m.placement = placement_;
   return m;
 }
 
@@ -1320,6 +1329,9 @@ Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
     }
     shard_hosts_.clear();
     shard_addresses_.clear();
+    // Answers to the StartTrainings of an earlier placement (a worker slow to answer before a
+    // recovery) must not count for this one.
+    start.placement = ++placement_;
     for (int s = 0; s < num_reducers_; ++s) {
       const uint32_t host = job_workers_[s % job_workers_.size()];
       shard_hosts_.push_back(host);
@@ -1401,6 +1413,7 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     ready.admitting = true;
     ready.what = "model setup on workers that joined";
     ready.waiting.insert(admitted.begin(), admitted.end());
+    ready.placement = placement_;
     ready.launch_target = [this](int64_t w) {
       // It hosts no shard: the restore point is only for the record.
       return SendToWorkerLocked(

@@ -305,6 +305,7 @@ void Visit(Io& io, JobReady& m) {
   io.Scalar(m.train_partitions);
   io.Scalar(m.test_partitions);
   io.Scalar(m.validation_partitions);
+  io.Scalar(m.placement);
 }
 
 template <class Io>
@@ -340,6 +341,7 @@ void Visit(Io& io, StartTraining& m) {
   io.Scalar(m.step);
   io.Array(m.hosted_shards, kMaxShardsPerMessage, "hosted_shards");
   io.TextList(m.shard_addresses, kMaxShardsPerMessage, kMaxNameBytes, "shard_addresses");
+  io.Scalar(m.placement);
 }
 
 template <class Io>

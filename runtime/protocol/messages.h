@@ -98,7 +98,7 @@ struct TaskFailed {
   uint64_t job_id = 0;
   TaskKind kind = TaskKind::kMap;
   int64_t epoch = 0;
-  int64_t round = 0;       // map tasks; evaluate tasks: their step
+  int64_t round = 0;       // map tasks; evaluate tasks: their step; setup: the placement
   int64_t partition = -1;  // map tasks
   int64_t shard = -1;      // reduce tasks
   int32_t attempt = 0;
@@ -165,6 +165,8 @@ struct JobReady {
   int64_t train_partitions = 0;
   int64_t test_partitions = 0;
   int64_t validation_partitions = 0;
+  uint64_t placement = 0;  // kTraining: the StartTraining's, so a late answer to an older one
+                           // does not count for the newer
 };
 
 // master -> worker: read one partition into the worker's cache (it stays there for the job, and
@@ -205,6 +207,9 @@ struct StartTraining {
   int64_t step = 0;           // updates applied before the first round
   std::vector<int64_t> hosted_shards;        // <= kMaxShardsPerMessage
   std::vector<std::string> shard_addresses;  // [s]: data address of shard s's host
+  // Counts the job's placements (a recovery places the shards again); echoed by the JobReady
+  // or TaskFailed (in `round`) that answers this message.
+  uint64_t placement = 0;
 };
 
 // master -> worker: evaluate a held-out partition at the parameters after `step` updates.

@@ -589,8 +589,12 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       if (!m.ok()) return bad(m.status());
       Spawn(shard_pool_, [this, m = std::move(*m)] {
         Status s = StartTraining(m);
-        if (s.ok()) return ToMaster(msg::JobReady{m.job_id, msg::JobReady::kTraining, 0, 0, 0});
-        ReportFailure(FailureOf(msg::TaskKind::kSetup, m.job_id), s);
+        if (s.ok()) {
+          return ToMaster(msg::JobReady{m.job_id, msg::JobReady::kTraining, 0, 0, 0, m.placement});
+        }
+        msg::TaskFailed failed = FailureOf(msg::TaskKind::kSetup, m.job_id);
+        failed.round = static_cast<int64_t>(m.placement);  // which placement it answers
+        ReportFailure(failed, s);
       });
       return;
     }
@@ -897,9 +901,11 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
       parts->shards[s] = std::move(hosted);
     }
   }
-  // Connect to every shard host now, so the first round does not pay for it.
+  // Connect to every shard host now, so the first round does not pay for it. Only a head
+  // start: a host that cannot be reached now is the master's to notice (its tasks will say so).
   for (const std::string& address : parts->shard_addresses) {
-    MRTRAIN_RETURN_IF_ERROR(Peer(address).status());
+    Status reached = Peer(address).status();
+    if (!reached.ok()) log_->warn("cannot reach a reducer shard host yet: {}", reached.ToString());
   }
   // A restart (the master rolled back after losing a shard host) replaces the shards and the
   // placement; tasks of before report nothing from now on, and their pushes still waiting for

@@ -260,6 +260,7 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       msg::TaskFailed f;
       f.job_id = m.job_id;
       f.kind = msg::TaskKind::kSetup;
+      f.round = static_cast<int64_t>(m.placement);
       f.code = built.code();
       f.message = built.message();
       return Send(f);
@@ -267,6 +268,7 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
     msg::JobReady ready;
     ready.job_id = m.job_id;
     ready.phase = msg::JobReady::kTraining;
+    ready.placement = m.placement;
     Send(ready);
   }
 

@@ -150,7 +150,8 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   CHECK(loaded.skipped_samples.size() == 2);
 
   StartTraining start =
-      RoundTrip(StartTraining{5, 784, 10, 0, 3, 700, {0, 2}, {"a:1", "b:2", "a:1"}});
+      RoundTrip(StartTraining{5, 784, 10, 0, 3, 700, {0, 2}, {"a:1", "b:2", "a:1"}, 9});
+  CHECK(start.placement == 9);
   CHECK(start.hosted_shards == std::vector<int64_t>{0, 2});
   CHECK(start.shard_addresses.size() == 3);
   CHECK(start.resume_epochs == 3);
