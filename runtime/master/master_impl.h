@@ -1,0 +1,266 @@
+#pragma once
+
+// The master's internals, shared by its two halves: master_service.cc (lifecycle and the
+// transport thread: workers and clients, liveness, speculation, the journal) and master_job.cc
+// (the job thread: setup, placement, the steps of a round, recovery). Include master_service.h,
+// not this.
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/base/log.h"
+#include "runtime/checkpoint/checkpoint_dir.h"
+#include "runtime/job/job_setup.h"
+#include "runtime/job/shipped_job.h"
+#include "runtime/master/job_journal.h"
+#include "runtime/master/master_service.h"
+#include "runtime/master/round_executor.h"
+#include "runtime/master/task_scheduler.h"
+#include "shuffle/partition/partitioner.h"
+#include "runtime/master/master_service.h"
+
+namespace mrtrain::runtime {
+namespace master_internal {
+
+inline std::string WorkerKey(uint32_t id) { return std::to_string(id); }
+
+// Each worker gets two tasks per slot: the second waits in its queue, so a slot never idles for
+// the round trip of a MapTaskDone and the next RunMapTask.
+inline constexpr int kTasksPerSlot = 2;
+
+struct WorkerEntry {
+  uint32_t id = 0;
+  std::string name;
+  int slots = 1;
+  std::string data_address;
+  std::shared_ptr<Connection> connection;
+  int64_t last_heard = 0;  // the liveness tick of its latest message
+};
+
+// One step of a running job that waits for workers: a set of tasks over partitions (load, map,
+// evaluate; planned by a TaskScheduler), or one request per worker (spec, start) or per reducer
+// shard (reduce, save). Lives on the job thread's stack; the transport thread reaches it only
+// through Impl::current_ under Impl::mu_.
+struct Step {
+  enum class Kind { kSpec, kLoad, kStart, kMap, kReduce, kEvaluate, kSave };
+  Kind kind = Kind::kSpec;
+  std::string what;  // "epoch 3 round 5: map tasks", for errors
+  msg::DataSet set = msg::DataSet::kTrain;
+  int64_t epoch = 0;
+  int64_t round = 0;
+  int64_t update = 0;  // reduce: the step (update count) the shards must commit
+
+  // Task steps: the plan, and how to send task (partition, attempt) to a worker.
+  TaskScheduler* scheduler = nullptr;
+  std::function<Status(const WorkerEntry&, int64_t partition, int attempt)> launch_task;
+  // Per-target steps: the workers (spec, start) or shards (reduce, save) still to answer, and
+  // how to send the request to one.
+  std::set<int64_t> waiting;
+  std::function<Status(int64_t target)> launch_target;
+  bool admitting = false;               // spec/start of late joiners: a failure leaves one out
+  uint64_t placement = 0;               // start: the placement its StartTrainings carry
+  std::map<int64_t, int> failures;      // save: failed writes by shard
+
+  // Results, by partition or shard.
+  std::vector<api::MapStats> stats;
+  std::vector<PartitionSummary> summaries;
+  std::vector<msg::ShardSaved> saved;
+  std::vector<msg::JobReady> ready;
+
+  bool finished = false;
+  std::promise<Status> done;
+};
+
+// Where a recovery takes a job back to: the last committed checkpoint (or the job's start).
+struct RestorePoint {
+  int64_t epochs = 0;
+  int64_t step = 0;
+};
+
+struct QueuedJob {
+  uint64_t id = 0;
+  msg::JobSpecText text;
+  std::shared_ptr<JobListener> listener;
+};
+
+// What `mrtrain status` shows of a job.
+struct JobRecord {
+  std::string name;
+  std::string state = "queued";
+  std::string error;
+  int64_t epochs_done = 0;
+  int64_t epochs = 0;
+};
+
+}  // namespace master_internal
+
+class MasterService::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  // The pieces master_service.cc and master_job.cc share (master_internal).
+  using WorkerEntry = master_internal::WorkerEntry;
+  using Step = master_internal::Step;
+  using RestorePoint = master_internal::RestorePoint;
+  using QueuedJob = master_internal::QueuedJob;
+  using JobRecord = master_internal::JobRecord;
+
+  Impl(Transport* transport, MasterOptions options)
+      : transport_(transport), options_(std::move(options)) {}
+
+  Result<std::string> Start();
+  uint64_t Submit(msg::JobSpecText job, std::shared_ptr<JobListener> listener);
+  void Cancel(uint64_t job_id);
+  std::string StatusJson() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return StatusJsonLocked();
+  }
+  int64_t control_bytes() const { return control_bytes_.load(); }
+  void Stop(bool shutdown_workers);
+
+  // ---- Used by the job's RoundExecutor (on the job thread) ----
+  Result<api::MapStats> MapRound(const RoundRequest& request);
+  Status ReduceRound(const RoundRequest& request, int64_t examples);
+  Result<api::MapStats> EvaluateSet(msg::DataSet set, int64_t step);
+  Status SaveShards(CheckpointManifest manifest, CheckpointDir& dir);
+  // After a failure of a step: puts the job back together if it can (see RoundExecutor) and
+  // returns the epochs done at the restore point.
+  Result<RestorePoint> Recover(const Status& failure);
+  bool HasSet(msg::DataSet set) const { return partitions_[static_cast<int>(set)] > 0; }
+
+ private:
+  // ---- Transport thread ----
+  ConnectionHandler Handler();
+  void OnMessage(const std::shared_ptr<Connection>& c, MessageType type, std::string payload);
+  void OnClosed(const std::shared_ptr<Connection>& c, const Status& status);
+  void OnWorkerLostLocked(uint32_t id, const std::string& why);
+  void ScheduleLivenessCheck();
+  void CheckLiveness();
+  void OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::DataSet set, int64_t epoch,
+                        int64_t round, int64_t partition, int attempt, uint32_t worker,
+                        const std::function<void(Step&)>& apply);
+  // `worker` sent it: for reduce and save steps it must be the shard's host (a shard that
+  // moved answers only from its new host).
+  void OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target, uint32_t worker,
+                          const std::function<void(Step&)>& apply);
+  void OnTaskFailedLocked(const msg::TaskFailed& failed, uint32_t worker);
+  void PumpLocked(Step& step);
+  void CompleteLocked(Step& step, const Status& status);
+  // The step ran past step_timeout: declares the workers it waits for lost (filling
+  // `to_close`) and returns true to give it another step_timeout, or fails it.
+  bool TimeOutLocked(Step& step, std::vector<std::shared_ptr<Connection>>* to_close);
+  void ArmStepTimer(uint64_t token);
+  // "task for data.train partition 3, rows [300, 400) (attempt 1)", for logs and errors.
+  std::string DescribeTask(const Step& step, int64_t partition, int attempt) const;
+  void ScheduleSpeculation();
+  void Speculate();
+  std::string StatusJsonLocked() const;
+  template <typename M>
+  Status SendCounted(Connection& c, const M& m) {
+    MRTRAIN_ASSIGN_OR_RETURN(std::string payload, Encode(m));
+    control_bytes_ += static_cast<int64_t>(payload.size());
+    return c.Send(M::kType, std::move(payload));
+  }
+  template <typename M>
+  Status SendToWorkerLocked(uint32_t id, const M& m) {
+    auto it = workers_.find(id);
+    if (it == workers_.end()) return UnavailableError("worker " + master_internal::WorkerKey(id) + " is gone");
+    return SendCounted(*it->second.connection, m);
+  }
+
+  // ---- Job thread ----
+  void JobLoop();
+  void RunJob(QueuedJob& job);
+  Result<TrainingResult> Train(QueuedJob& job, jobs::JobSpec* spec_out);
+  Status RunStep(Step& step);
+  // Runs `step` as one round of tasks over the partitions of `set`, planned by its scheduler.
+  Status RunTasks(msg::DataSet set, Step& step);
+  Status AwaitWorkers();
+  // Queues a job, recording it in the journal. REQUIRES: mu_.
+  void EnqueueLocked(QueuedJob job);
+  // Writes the journal's list of unfinished jobs (when there is a journal). REQUIRES: mu_.
+  void PersistLocked();
+  // Queues the unfinished jobs of the journal (--recover).
+  Status RecoverJobs();
+  // Sets the job up on registered workers that are not in it yet (they joined late or the
+  // master waits for one because all were lost); those that fail it are left out. With
+  // `start`, they also build the model (the shards stay where they are).
+  Status AdmitJoiners(bool start);
+  // Places the reducer shards round-robin over the job's workers and has every worker build
+  // the model, the shard hosts restoring their shards from the checkpoint after `epochs`
+  // epochs (`step` updates; 0 = the initial parameters).
+  Status PlaceShards(int64_t epochs, int64_t step);
+  // What `worker` is told to build: the data's shape, the shards it hosts (restored from the
+  // checkpoint after `epochs` epochs, `step` updates) and where every shard lives.
+  // REQUIRES: mu_.
+  msg::StartTraining StartTrainingFor(uint32_t worker, int64_t epochs, int64_t step) const;
+  // Marks the job's error recoverable or not, completing the current step with it.
+  void FailJobLocked(const Status& error, bool recoverable);
+  // Declares worker `id` lost: closes its connection and re-plans around it.
+  void DropWorkerLocked(uint32_t id, const std::string& why,
+                        std::vector<std::shared_ptr<Connection>>* to_close);
+  Status LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
+                 std::vector<PartitionSummary>* summaries);
+
+  Transport* const transport_;
+  const MasterOptions options_;
+  const std::shared_ptr<spdlog::logger> log_ = Logger("master");
+  std::atomic<int64_t> control_bytes_{0};
+  std::unique_ptr<JobJournal> journal_;  // set by Start when state_dir is
+
+  mutable std::mutex mu_;
+  std::condition_variable queue_cv_;
+  bool stopping_ = false;
+  std::thread job_thread_;
+  std::deque<QueuedJob> queue_;
+  uint64_t next_job_id_ = 1;
+  std::map<uint64_t, JobRecord> records_;
+  std::map<uint32_t, WorkerEntry> workers_;
+  uint32_t next_worker_id_ = 1;
+  std::map<const Connection*, uint32_t> worker_of_;
+  std::map<const Connection*, uint64_t> submitter_of_;  // submit client -> its job
+  int64_t dropped_results_ = 0;
+  int64_t total_recoveries_ = 0;  // since the master started
+  std::map<uint32_t, int> unreachable_reports_;  // shard host -> mappers' failures to reach it
+  int64_t backup_tasks_ = 0;      // speculative attempts started, since the master started
+
+  // The running job; written by the job thread under mu_.
+  uint64_t active_job_ = 0;
+  bool cancelled_ = false;
+  Status job_error_;                      // set when the job cannot go on as it is
+  bool recoverable_ = false;              // job_error_ is a lost shard host: Recover() can mend it
+  int recoveries_ = 0;                    // since the last committed checkpoint
+  int max_recoveries_ = 4;                // the spec's max_attempts
+  std::set<uint32_t> refused_;            // workers that could not set the job up
+  std::vector<std::string> shard_addresses_;  // [shard] -> its host's data address
+  uint64_t placement_ = 0;                    // placements of the shards so far (all jobs)
+  // The restore point of a recovery: the last committed checkpoint, or where the job started.
+  int64_t committed_epochs_ = 0;
+  int64_t committed_step_ = 0;
+  // What a worker needs to join the job: its spec, and the data's shape.
+  msg::JobSpecText job_text_;
+  api::DataShape shape_;
+  int num_reducers_ = 0;
+  std::vector<uint32_t> job_workers_;     // ascending
+  std::vector<uint32_t> shard_hosts_;     // [shard] -> worker
+  std::unique_ptr<TaskScheduler> schedulers_[3];  // by DataSet; sticky across steps
+  int64_t partitions_[3] = {0, 0, 0};
+  std::vector<int64_t> first_rows_[3];      // by DataSet: [p] = rows before partition p, then all
+  std::vector<std::string> shard_ranges_;   // [shard]: its keys, for logs
+  int64_t clock_ms_ = 0;  // advanced by the speculation ticker: task durations on the transport's clock
+  int64_t step_count_ = 0;  // updates applied
+  Step* current_ = nullptr;
+  uint64_t step_token_ = 0;  // counts steps, so a step's timer knows whether it still runs
+  int64_t tick_ = 0;         // liveness checks so far (heartbeat_interval apart)
+};
+
+}  // namespace mrtrain::runtime

@@ -1,0 +1,696 @@
+// The master's job thread: a job's setup, placement of the reducer shards, the steps of its
+// rounds, evaluations and checkpoints, and recovery from lost shard hosts.
+#include "runtime/master/master_impl.h"
+
+namespace mrtrain::runtime {
+
+using master_internal::JobRecord;
+using master_internal::kTasksPerSlot;
+using master_internal::QueuedJob;
+using master_internal::RestorePoint;
+using master_internal::Step;
+using master_internal::WorkerEntry;
+using master_internal::WorkerKey;
+
+namespace {
+
+// "tensor 0 blocks 3..5, tensor 1 block 0": a reducer shard's keys, for logs.
+std::string DescribeKeys(const std::vector<ParamKey>& keys) {
+  std::string out;
+  size_t i = 0;
+  while (i < keys.size()) {
+    size_t j = i;
+    while (j + 1 < keys.size() && keys[j + 1].tensor() == keys[i].tensor() &&
+           keys[j + 1].block() == keys[j].block() + 1) {
+      ++j;
+    }
+    if (out.size() > 200) return out + ", ...";
+    out += (out.empty() ? "" : ", ") + std::string("tensor ") + std::to_string(keys[i].tensor()) +
+           (i == j ? " block " + std::to_string(keys[i].block())
+                   : " blocks " + std::to_string(keys[i].block()) + ".." +
+                         std::to_string(keys[j].block()));
+    i = j + 1;
+  }
+  return out.empty() ? "no keys" : out;
+}
+
+// Statistics of tasks, added in partition order so the float sums do not depend on who ran what.
+api::MapStats SumInPartitionOrder(const std::vector<api::MapStats>& by_partition) {
+  api::MapStats total;
+  for (const api::MapStats& s : by_partition) AddStats(s, &total);
+  return total;
+}
+
+// A RoundExecutor over the cluster, for the training loop.
+class ClusterExecutor : public RoundExecutor {
+ public:
+  ClusterExecutor(MasterService::Impl* master, const ModelLayout& layout, int num_slots,
+                  int64_t step)
+      : master_(master), layout_(layout), num_slots_(num_slots), step_(step) {}
+
+  Result<api::MapStats> RunRound(const RoundRequest& request) override {
+    MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats, master_->MapRound(request));
+    MRTRAIN_RETURN_IF_ERROR(master_->ReduceRound(request, stats.examples));
+    step_ = request.step;
+    return stats;
+  }
+  bool HasEvalSet(EvalSet set) const override { return master_->HasSet(ToDataSet(set)); }
+  Result<api::MapStats> Evaluate(EvalSet set) override {
+    return master_->EvaluateSet(ToDataSet(set), step_);
+  }
+  Result<int64_t> Recover(const Status& failure) override {
+    MRTRAIN_ASSIGN_OR_RETURN(RestorePoint restored, master_->Recover(failure));
+    step_ = restored.step;
+    return restored.epochs;
+  }
+  Status SaveCheckpoint(CheckpointManifest manifest, CheckpointDir& dir) override {
+    manifest.step = step_;
+    manifest.tensors = layout_.specs();
+    manifest.block_size = layout_.block_size();
+    manifest.num_slots = num_slots_;
+    return master_->SaveShards(std::move(manifest), dir);
+  }
+
+ private:
+  static msg::DataSet ToDataSet(EvalSet set) {
+    return set == EvalSet::kTest ? msg::DataSet::kTest : msg::DataSet::kValidation;
+  }
+  MasterService::Impl* const master_;
+  const ModelLayout& layout_;
+  const int num_slots_;
+  int64_t step_;
+};
+
+}  // namespace
+
+void MasterService::Impl::JobLoop() {
+  while (true) {
+    QueuedJob job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      // Active from the moment it leaves the queue, so a Cancel never falls between the two.
+      active_job_ = job.id;
+      cancelled_ = false;
+      job_error_ = Status::Ok();
+      records_[job.id].state = "running";
+      PersistLocked();
+    }
+    RunJob(job);
+  }
+}
+
+Status MasterService::Impl::RunStep(Step& step) {
+  std::future<Status> done = step.done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return AbortedError(stopping_ ? "the master is stopping" : "job cancelled");
+    if (!job_error_.ok()) return job_error_;
+    current_ = &step;
+    if (step.scheduler) {
+      PumpLocked(step);
+    } else {
+      for (int64_t target : std::set<int64_t>(step.waiting)) {
+        Status sent = step.launch_target(target);
+        if (!sent.ok()) CompleteLocked(step, sent.WithContext(step.what));
+      }
+      if (step.waiting.empty()) CompleteLocked(step, Status::Ok());
+    }
+  }
+  // The step's bound is a transport timer, so it runs on the transport's clock (a test's fake
+  // one too); the token keeps a late timer from touching a later step.
+  uint64_t token;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    token = ++step_token_;
+  }
+  ArmStepTimer(token);
+  Status status = done.get();  // the timer, Cancel and Stop all complete the step
+  std::lock_guard<std::mutex> lock(mu_);
+  ++step_token_;  // its timer, if still armed, now finds nothing to do
+  current_ = nullptr;
+  return status;
+}
+
+void MasterService::Impl::ArmStepTimer(uint64_t token) {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  transport_->RunAfter(options_.step_timeout, [weak, token] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<std::shared_ptr<Connection>> to_close;
+    bool rearm = false;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (!self->current_ || self->step_token_ != token) return;
+      rearm = self->TimeOutLocked(*self->current_, &to_close);
+    }
+    for (const auto& c : to_close) c->Close();
+    if (rearm) self->ArmStepTimer(token);
+  });
+}
+
+bool MasterService::Impl::TimeOutLocked(Step& step,
+                                        std::vector<std::shared_ptr<Connection>>* to_close) {
+  // The workers the step still waits for are stuck (a hung thread keeps heartbeats going):
+  // each is named and declared lost, so its tasks run elsewhere or its shards are restored
+  // elsewhere, instead of the whole job hanging or failing.
+  std::map<uint32_t, std::string> culprits;
+  const std::string limit = std::to_string(options_.step_timeout.count()) + " ms";
+  if (step.scheduler) {
+    for (const RunningTask& t : step.scheduler->Running()) {
+      culprits[static_cast<uint32_t>(std::stoul(t.worker))] +=
+          (culprits.count(static_cast<uint32_t>(std::stoul(t.worker))) ? "; " : "") +
+          DescribeTask(step, t.partition, t.attempt);
+    }
+  } else if (step.kind == Step::Kind::kReduce || step.kind == Step::Kind::kSave) {
+    for (int64_t shard : step.waiting) {
+      culprits[shard_hosts_[shard]] += "reducer shard " + std::to_string(shard) + " (" +
+                                       shard_ranges_[shard] + ")";
+    }
+  } else {
+    for (int64_t w : step.waiting) culprits[static_cast<uint32_t>(w)] += "its setup";
+  }
+  if (culprits.empty() || !job_error_.ok()) {
+    CompleteLocked(step, DeadlineExceededError(step.what + " did not finish within " + limit));
+    return false;
+  }
+  for (const auto& [id, what] : culprits) {
+    log_->error("{}: worker {} is stuck on {} for over {}; declaring it lost", step.what, id,
+                what, limit);
+    DropWorkerLocked(id, "stuck on " + what + " in " + step.what + " for over " + limit,
+                     to_close);
+  }
+  return !step.finished;
+}
+
+std::string MasterService::Impl::DescribeTask(const Step& step, int64_t partition,
+                                              int attempt) const {
+  const int set = static_cast<int>(step.set);
+  std::string rows;
+  if (static_cast<size_t>(partition) + 1 < first_rows_[set].size()) {
+    rows = ", rows [" + std::to_string(first_rows_[set][partition]) + ", " +
+           std::to_string(first_rows_[set][partition + 1]) + ")";
+  }
+  return "task for data." + std::string(msg::DataSetName(step.set)) + " partition " +
+         std::to_string(partition) + rows + " (attempt " + std::to_string(attempt) + ")";
+}
+
+Status MasterService::Impl::RunTasks(msg::DataSet set, Step& step) {
+  const int index = static_cast<int>(set);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    schedulers_[index]->StartRound();
+    step.scheduler = schedulers_[index].get();
+  }
+  step.set = set;
+  step.stats.resize(partitions_[index]);
+  step.summaries.resize(partitions_[index]);
+  return RunStep(step);
+}
+
+Status MasterService::Impl::AwaitWorkers() {
+  const size_t wanted = static_cast<size_t>(std::max(1, options_.min_workers));
+  std::unique_lock<std::mutex> lock(mu_);
+  const bool enough = queue_cv_.wait_for(lock, options_.worker_wait, [&] {
+    return stopping_ || cancelled_ || workers_.size() >= wanted;
+  });
+  if (stopping_ || cancelled_) return AbortedError("job cancelled");
+  if (!enough) {
+    return UnavailableError(std::to_string(workers_.size()) + " of " + std::to_string(wanted) +
+                            " workers registered within " +
+                            std::to_string(options_.worker_wait.count()) +
+                            " ms; start them with `mrtrain worker --master ADDRESS`");
+  }
+  job_workers_.clear();
+  for (const auto& [id, w] : workers_) job_workers_.push_back(id);
+  return Status::Ok();
+}
+
+Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
+                                    std::vector<PartitionSummary>* summaries) {
+  const int index = static_cast<int>(set);
+  {
+    // The set's scheduler lives for the job: it remembers where each partition was loaded.
+    std::lock_guard<std::mutex> lock(mu_);
+    schedulers_[index] = std::make_unique<TaskScheduler>(partitions_[index], spec.max_attempts);
+    // Each worker gets two tasks per slot: the second waits in its queue, so a slot never idles
+    // for the round trip of a MapTaskDone and the next RunMapTask.
+    for (uint32_t id : job_workers_) {
+      schedulers_[index]->AddWorker(WorkerKey(id), kTasksPerSlot * workers_.at(id).slots);
+    }
+  }
+  Step step;
+  step.kind = Step::Kind::kLoad;
+  step.what = std::string("loading data.") + msg::DataSetName(set);
+  const uint64_t job = active_job_;
+  step.launch_task = [this, job, set](const WorkerEntry& w, int64_t p, int attempt) {
+    return SendCounted(*w.connection, msg::LoadPartition{job, set, p, attempt});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
+  *summaries = std::move(step.summaries);
+  std::lock_guard<std::mutex> lock(mu_);
+  first_rows_[index].assign(1, 0);
+  for (const PartitionSummary& p : *summaries) first_rows_[index].push_back(first_rows_[index].back() + p.rows);
+  return Status::Ok();
+}
+
+Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSpec* spec_out) {
+  const msg::JobSpecText& text = queued.text;
+  MRTRAIN_ASSIGN_OR_RETURN(
+      jobs::JobSpec spec,
+      UnpackJob(text, options_.plugin_cache_dir.empty() ? DefaultPluginCacheDir()
+                                                        : options_.plugin_cache_dir));
+  *spec_out = spec;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    records_[queued.id].name = spec.name;
+    records_[queued.id].epochs = spec.epochs;
+  }
+  // Everything the master can check alone fails the job before any worker is involved.
+  MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
+  MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, plugins));
+  MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, plugins));
+  MRTRAIN_RETURN_IF_ERROR(MakeCombiner(spec, plugins).status());
+
+  CheckpointDir checkpoints(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
+  int64_t start_epoch = 0;
+  int64_t start_step = 0;
+  const std::string fingerprint = spec.Fingerprint();
+  if (text.resume) {
+    auto latest = checkpoints.LoadLatest();
+    if (latest.ok()) {
+      if (latest->fingerprint != fingerprint) {
+        return FailedPreconditionError(
+            "cannot resume: the checkpoints in " + spec.output_dir +
+            "/checkpoints were written by a different job spec (fingerprint " +
+            latest->fingerprint.substr(0, 12) + ", this spec " + fingerprint.substr(0, 12) + ")");
+      }
+      start_epoch = latest->epochs_done;
+      start_step = latest->state.step;
+      log_->info("resuming job {} after epoch {}", spec.name, start_epoch);
+    } else if (latest.status().code() == StatusCode::kNotFound) {
+      log_->info("no checkpoint to resume in {}; starting from scratch", spec.output_dir);
+    } else {
+      return latest.status();
+    }
+  }
+
+  MRTRAIN_RETURN_IF_ERROR(AwaitWorkers());
+  const uint64_t job = queued.id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_text_ = text;
+    job_text_.job_id = job;
+  }
+
+  // 1. Every worker parses the spec and opens the datasets.
+  Step setup;
+  setup.kind = Step::Kind::kSpec;
+  setup.what = "job setup";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    setup.waiting.insert(job_workers_.begin(), job_workers_.end());
+  }
+  setup.launch_target = [this](int64_t w) {
+    return SendToWorkerLocked(static_cast<uint32_t>(w), job_text_);
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
+  if (setup.ready.empty()) return UnavailableError("every worker of the job was lost");
+  for (const msg::JobReady& r : setup.ready) {
+    const msg::JobReady& first = setup.ready.front();
+    if (r.train_partitions != first.train_partitions || r.test_partitions != first.test_partitions ||
+        r.validation_partitions != first.validation_partitions) {
+      return FailedPreconditionError(
+          "the workers see different datasets (train partitions " +
+          std::to_string(first.train_partitions) + " vs " + std::to_string(r.train_partitions) +
+          "): every worker must see the same files under the same paths");
+    }
+  }
+  partitions_[0] = setup.ready.front().train_partitions;
+  partitions_[1] = setup.ready.front().test_partitions;
+  partitions_[2] = setup.ready.front().validation_partitions;
+
+  // 2. The partitions are loaded into the workers' caches (where their tasks will then run), and
+  // their summaries fix the data's shape.
+  std::vector<PartitionSummary> train, test, validation;
+  MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kTrain, spec, &train));
+  if (partitions_[1] > 0) MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kTest, spec, &test));
+  if (partitions_[2] > 0) {
+    MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kValidation, spec, &validation));
+  }
+  JobMetadata metadata;
+  for (const auto* set : {&train, &test, &validation}) {
+    for (const PartitionSummary& p : *set) {
+      metadata.skipped_records += p.skipped_records;
+      for (const std::string& why : p.skipped_samples) log_->warn("skipped {}", why);
+    }
+  }
+  const api::DataShape shape = ShapeOf(train, spec);
+  MRTRAIN_RETURN_IF_ERROR(CheckWidth(test, shape, "test"));
+  MRTRAIN_RETURN_IF_ERROR(CheckWidth(validation, shape, "validation"));
+  MRTRAIN_ASSIGN_OR_RETURN(ModelLayout layout, LayoutFor(*mapper, shape, spec));
+
+  // 3. Reducer shards go round-robin over the workers; every worker builds the model.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shape_ = shape;
+    num_reducers_ = spec.reducers;
+    committed_epochs_ = start_epoch;
+    committed_step_ = start_step;
+    max_recoveries_ = std::max(1, spec.max_attempts);
+    const auto partitioner = shuffle::MakePartitioner(
+        spec.shuffle_mode == jobs::JobSpec::ShuffleMode::kSort ? shuffle::ShuffleMode::kSort
+                                                               : shuffle::ShuffleMode::kHash,
+        layout, spec.reducers);
+    shard_ranges_.clear();
+    for (int s = 0; s < spec.reducers; ++s) {
+      shard_ranges_.push_back(DescribeKeys(shuffle::KeysOfShard(*partitioner, layout, s)));
+    }
+  }
+  // A worker lost while the shards are placed is recovered from like one lost later.
+  if (Status placed = PlaceShards(start_epoch, start_step); !placed.ok()) {
+    MRTRAIN_RETURN_IF_ERROR(Recover(placed).status());
+  }
+  log_->info("job {} ({}): {} parameters in {} blocks, {} train partitions, {} reducer shards "
+             "on {} workers",
+             job, spec.name, layout.num_parameters(), layout.keys().size(), partitions_[0],
+             spec.reducers, job_workers_.size());
+
+  metadata.fingerprint = fingerprint;
+  metadata.model_type = spec.model_type;
+  metadata.model_params = spec.model_params;
+  metadata.data_shape = shape;
+  metadata.update_rule = spec.update_rule;
+  ClusterExecutor executor(this, layout, rule->NumSlots(), start_step);
+  return RunTrainingLoop(spec, metadata, executor, start_epoch, queued.listener.get());
+}
+
+msg::StartTraining MasterService::Impl::StartTrainingFor(uint32_t worker, int64_t epochs,
+                                                        int64_t step_count) const {
+  msg::StartTraining m;
+  m.job_id = active_job_;
+  m.num_features = shape_.num_features;
+  m.num_classes = shape_.num_classes;
+  m.is_sparse = shape_.is_sparse;
+  m.resume_epochs = epochs;
+  m.step = step_count;
+  for (size_t s = 0; s < shard_hosts_.size(); ++s) {
+    if (shard_hosts_[s] == worker) m.hosted_shards.push_back(static_cast<int64_t>(s));
+  }
+  m.shard_addresses = shard_addresses_;
+  m.placement = placement_;
+  return m;
+}
+
+Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
+  Step start;
+  start.kind = Step::Kind::kStart;
+  start.what = epochs > 0 || step_count > 0
+                   ? "restoring the reducer shards from the checkpoint after epoch " +
+                         std::to_string(epochs)
+                   : "model setup";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Workers may have been lost since the last step returned.
+    if (job_workers_.empty()) {
+      FailJobLocked(UnavailableError("every worker of the job was lost"), /*recoverable=*/true);
+      return job_error_;
+    }
+    shard_hosts_.clear();
+    shard_addresses_.clear();
+    // Answers to the StartTrainings of an earlier placement (a worker slow to answer before a
+    // recovery) must not count for this one.
+    start.placement = ++placement_;
+    for (int s = 0; s < num_reducers_; ++s) {
+      const uint32_t host = job_workers_[s % job_workers_.size()];
+      shard_hosts_.push_back(host);
+      shard_addresses_.push_back(workers_[host].data_address);
+    }
+    start.waiting.insert(job_workers_.begin(), job_workers_.end());
+    step_count_ = step_count;
+  }
+  start.launch_target = [this, epochs, step_count](int64_t w) {
+    return SendToWorkerLocked(static_cast<uint32_t>(w),
+                              StartTrainingFor(static_cast<uint32_t>(w), epochs, step_count));
+  };
+  return RunStep(start);
+}
+
+Status MasterService::Impl::AdmitJoiners(bool start) {
+  std::vector<uint32_t> joiners;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (job_workers_.empty()) {
+      // Every worker was lost: the job waits for one to come (back), as it did at its start.
+      log_->warn("job {} has no workers left; waiting up to {} ms for one to register",
+                 active_job_, options_.worker_wait.count());
+      queue_cv_.wait_for(lock, options_.worker_wait, [&] {
+        if (stopping_ || cancelled_) return true;
+        for (const auto& [id, w] : workers_) {
+          if (!refused_.count(id)) return true;
+        }
+        return false;
+      });
+      if (stopping_ || cancelled_) return AbortedError("job cancelled");
+    }
+    for (const auto& [id, w] : workers_) {
+      if (!refused_.count(id) &&
+          std::find(job_workers_.begin(), job_workers_.end(), id) == job_workers_.end()) {
+        joiners.push_back(id);
+      }
+    }
+  }
+  if (joiners.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return job_workers_.empty() ? UnavailableError("every worker of the job was lost")
+                                : Status::Ok();
+  }
+  Step setup;
+  setup.kind = Step::Kind::kSpec;
+  setup.admitting = true;
+  setup.what = "setting job " + std::to_string(active_job_) + " up on workers that joined";
+  setup.waiting.insert(joiners.begin(), joiners.end());
+  setup.launch_target = [this](int64_t w) {
+    return SendToWorkerLocked(static_cast<uint32_t>(w), job_text_);
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
+  std::vector<uint32_t> admitted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint32_t id : joiners) {
+      if (refused_.count(id) || !workers_.count(id)) continue;
+      admitted.push_back(id);
+    }
+    for (const msg::JobReady& r : setup.ready) {
+      if (r.train_partitions != partitions_[0] || r.test_partitions != partitions_[1] ||
+          r.validation_partitions != partitions_[2]) {
+        // Which worker sent it is not in the message; a mismatch leaves every joiner of this
+        // batch out rather than guess.
+        log_->warn("a worker that joined sees different datasets (train partitions {} vs {}); "
+                   "leaving the joiners out of job {}",
+                   r.train_partitions, partitions_[0], active_job_);
+        for (uint32_t id : admitted) refused_.insert(id);
+        admitted.clear();
+        break;
+      }
+    }
+  }
+  if (admitted.empty()) return Status::Ok();
+  if (start) {
+    Step ready;
+    ready.kind = Step::Kind::kStart;
+    ready.admitting = true;
+    ready.what = "model setup on workers that joined";
+    ready.waiting.insert(admitted.begin(), admitted.end());
+    ready.placement = placement_;
+    ready.launch_target = [this](int64_t w) {
+      // It hosts no shard: the restore point is only for the record.
+      return SendToWorkerLocked(
+          static_cast<uint32_t>(w),
+          StartTrainingFor(static_cast<uint32_t>(w), committed_epochs_, step_count_));
+    };
+    MRTRAIN_RETURN_IF_ERROR(RunStep(ready));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (uint32_t id : admitted) {
+    if (refused_.count(id) || !workers_.count(id)) continue;
+    job_workers_.insert(std::upper_bound(job_workers_.begin(), job_workers_.end(), id), id);
+    for (auto& s : schedulers_) {
+      if (s) s->AddWorker(WorkerKey(id), kTasksPerSlot * workers_.at(id).slots);
+    }
+    log_->info("worker {} ({}) joined job {}", id, workers_.at(id).name, active_job_);
+  }
+  return Status::Ok();
+}
+
+Result<RestorePoint> MasterService::Impl::Recover(const Status& failure) {
+  Status why = failure;
+  while (true) {
+    RestorePoint point;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!recoverable_ || cancelled_ || stopping_) return failure;
+      if (++recoveries_ > max_recoveries_) {
+        return Status(failure.code(),
+                      "gave up after " + std::to_string(max_recoveries_) +
+                          " recoveries without a checkpoint committed in between; the last: " +
+                          failure.message());
+      }
+      ++total_recoveries_;
+      job_error_ = Status::Ok();
+      recoverable_ = false;
+      point = RestorePoint{committed_epochs_, committed_step_};
+    }
+    log_->warn("job {}: {}; placing the reducer shards again and restoring them from the "
+               "checkpoint after epoch {} (step {})",
+               active_job_, why.ToString(), point.epochs, point.step);
+    Status placed = AdmitJoiners(/*start=*/false);
+    if (placed.ok()) placed = PlaceShards(point.epochs, point.step);
+    if (placed.ok()) return point;
+    why = placed;  // lost another worker meanwhile: try again, while attempts last
+  }
+}
+
+void MasterService::Impl::RunJob(QueuedJob& queued) {
+  jobs::JobSpec spec;
+  Result<TrainingResult> result = Train(queued, &spec);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint32_t id : job_workers_) (void)SendToWorkerLocked(id, msg::EndJob{queued.id});
+    JobRecord& record = records_[queued.id];
+    record.state = result.ok() ? "succeeded" : cancelled_ ? "cancelled" : "failed";
+    // A master that stops (or is stopped) mid-job leaves the job to the next one's --recover.
+    if (journal_ && !stopping_) {
+      journal_->RemoveJob(queued.id);
+      PersistLocked();
+    }
+    if (!result.ok()) record.error = result.status().ToString();
+    if (result.ok() && result->last) record.epochs_done = result->last->epoch;
+    active_job_ = 0;
+    job_workers_.clear();
+    shard_hosts_.clear();
+    shard_addresses_.clear();
+    refused_.clear();
+    unreachable_reports_.clear();
+    recoverable_ = false;
+    recoveries_ = 0;
+    for (auto& rows : first_rows_) rows.clear();
+    for (auto& s : schedulers_) s.reset();
+    for (auto& n : partitions_) n = 0;
+  }
+  if (result.ok()) {
+    log_->info("job {} ({}) succeeded: {}", queued.id, spec.name, result->model_path);
+  } else {
+    log_->error("job {} ({}) failed: {}", queued.id, spec.name, result.status().ToString());
+  }
+  if (queued.listener) {
+    queued.listener->OnFinished(result.status(), result.ok() ? &*result : nullptr);
+  }
+}
+
+Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request) {
+  bool joiners = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, w] : workers_) {
+      joiners = joiners || (!refused_.count(id) && std::find(job_workers_.begin(),
+                                                             job_workers_.end(),
+                                                             id) == job_workers_.end());
+    }
+  }
+  // Workers that registered since the last round join here and take over their share of the
+  // partitions (a failure to set one up only leaves it out).
+  if (joiners) MRTRAIN_RETURN_IF_ERROR(AdmitJoiners(/*start=*/true));
+  Step step;
+  step.kind = Step::Kind::kMap;
+  step.epoch = request.epoch;
+  step.round = request.round;
+  step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
+              std::to_string(request.round + 1) + ": map tasks";
+  const uint64_t job = active_job_;
+  step.launch_task = [this, job, request](const WorkerEntry& w, int64_t p, int attempt) {
+    return SendCounted(*w.connection, msg::RunMapTask{job, request.epoch, request.round, p,
+                                                      attempt, request.step,
+                                                      request.learning_rate});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunTasks(msg::DataSet::kTrain, step));
+  return SumInPartitionOrder(step.stats);
+}
+
+Status MasterService::Impl::ReduceRound(const RoundRequest& request, int64_t examples) {
+  Step step;
+  step.kind = Step::Kind::kReduce;
+  step.epoch = request.epoch;
+  step.round = request.round;
+  step.update = request.step;
+  step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
+              std::to_string(request.round + 1) + ": reduce";
+  const uint64_t job = active_job_;
+  for (size_t s = 0; s < shard_hosts_.size(); ++s) step.waiting.insert(static_cast<int64_t>(s));
+  step.launch_target = [this, job, request, examples](int64_t s) {
+    return SendToWorkerLocked(shard_hosts_[s],
+                              msg::ReduceRound{job, request.epoch, request.round, s, request.step,
+                                               request.learning_rate, examples});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
+  std::lock_guard<std::mutex> lock(mu_);
+  step_count_ = request.step;
+  return Status::Ok();
+}
+
+Result<api::MapStats> MasterService::Impl::EvaluateSet(msg::DataSet set, int64_t step_count) {
+  Step step;
+  step.kind = Step::Kind::kEvaluate;
+  step.round = step_count;  // EvalDone carries its task's step: older results do not match
+  step.what = std::string("evaluating data.") + msg::DataSetName(set);
+  const uint64_t job = active_job_;
+  step.launch_task = [this, job, set, step_count](const WorkerEntry& w, int64_t p, int attempt) {
+    return SendCounted(*w.connection, msg::EvaluateTask{job, set, p, attempt, step_count});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
+  return SumInPartitionOrder(step.stats);
+}
+
+Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDir& dir) {
+  Step step;
+  step.kind = Step::Kind::kSave;
+  step.epoch = manifest.epochs_done;
+  step.what = "checkpoint after epoch " + std::to_string(manifest.epochs_done);
+  const uint64_t job = active_job_;
+  const int num_shards = static_cast<int>(shard_hosts_.size());
+  for (int s = 0; s < num_shards; ++s) step.waiting.insert(s);
+  step.saved.resize(num_shards);
+  step.launch_target = [&, job](int64_t s) {
+    return SendToWorkerLocked(
+        shard_hosts_[s],
+        msg::SaveShard{job, s, manifest.epochs_done,
+                       dir.ShardPath(manifest.epochs_done, static_cast<int>(s), num_shards)});
+  };
+  MRTRAIN_RETURN_IF_ERROR(RunStep(step));
+  for (int s = 0; s < num_shards; ++s) {
+    ShardFileInfo info;
+    // The manifest names shard files relative to the checkpoint directory.
+    info.name = dir.ShardPath(manifest.epochs_done, s, num_shards).substr(dir.dir().size() + 1);
+    info.bytes = step.saved[s].bytes;
+    info.crc32c = step.saved[s].crc32c;
+    manifest.shards.push_back(info);
+  }
+  MRTRAIN_RETURN_IF_ERROR(dir.Commit(manifest));
+  // The new restore point: workers drop the map output they kept for the steps before it.
+  std::lock_guard<std::mutex> lock(mu_);
+  records_[active_job_].epochs_done = manifest.epochs_done;
+  committed_epochs_ = manifest.epochs_done;
+  committed_step_ = manifest.step;
+  recoveries_ = 0;
+  PersistLocked();
+  for (uint32_t id : job_workers_) {
+    (void)SendToWorkerLocked(id, msg::CheckpointCommitted{active_job_, manifest.epochs_done,
+                                                          manifest.step});
+  }
+  return Status::Ok();
+}
+
+}  // namespace mrtrain::runtime
