@@ -105,6 +105,15 @@ struct JobRecord {
 
 }  // namespace master_internal
 
+// Only the master's two .cc files include this header.
+using master_internal::JobRecord;
+using master_internal::kTasksPerSlot;
+using master_internal::QueuedJob;
+using master_internal::RestorePoint;
+using master_internal::Step;
+using master_internal::WorkerEntry;
+using master_internal::WorkerKey;
+
 class MasterService::Impl : public std::enable_shared_from_this<Impl> {
  public:
   // The pieces master_service.cc and master_job.cc share (master_internal).

@@ -4,14 +4,6 @@
 
 namespace mrtrain::runtime {
 
-using master_internal::JobRecord;
-using master_internal::kTasksPerSlot;
-using master_internal::QueuedJob;
-using master_internal::RestorePoint;
-using master_internal::Step;
-using master_internal::WorkerEntry;
-using master_internal::WorkerKey;
-
 namespace {
 
 // "tensor 0 blocks 3..5, tensor 1 block 0": a reducer shard's keys, for logs.

@@ -4,14 +4,6 @@
 
 namespace mrtrain::runtime {
 
-using master_internal::JobRecord;
-using master_internal::kTasksPerSlot;
-using master_internal::QueuedJob;
-using master_internal::RestorePoint;
-using master_internal::Step;
-using master_internal::WorkerEntry;
-using master_internal::WorkerKey;
-
 namespace {
 
 // Reports of a reducer shard host being unreachable, within one job, before it is declared lost.
