@@ -165,6 +165,7 @@ struct WorkerJob {
   // answers a restart.
   std::mutex report_mu;
   uint64_t generation = 0;  // guarded by report_mu
+  uint64_t placement = 0;   // of the StartTraining installed last; guarded by report_mu
   uint64_t Generation() {
     std::lock_guard<std::mutex> lock(report_mu);
     return generation;
@@ -913,6 +914,10 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
   size_t released = 0;
   {
     std::lock_guard<std::mutex> report_lock(job->report_mu);
+    // Two StartTrainings may be built at once on the pool; the older placement must not
+    // replace the newer one when it finishes last (the master ignores its answer anyway).
+    if (start.placement < job->placement) return Status::Ok();
+    job->placement = start.placement;
     ++job->generation;
     std::lock_guard<std::mutex> lock(job->mu);
     job->training = std::move(parts);
