@@ -1,0 +1,474 @@
+// The worker's jobs and tasks: setting a job up, building the model for a placement, loading
+// partitions, map tasks (computed or replayed from kept output, then pushed) and evaluations,
+// and the parameter pulls they share.
+#include "runtime/worker/worker_impl.h"
+
+namespace mrtrain::runtime {
+namespace {
+
+std::string DefaultSpillRoot() {
+  std::error_code ec;
+  std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+  return (ec ? std::string("/tmp") : tmp.string()) + "/mrtrain-spill";
+}
+
+// What a fault test's `corrupt` does to an encoded PushRun: flips its last byte, which lies in
+// the run's values (the last field) when it has any, so the shard's checksum catches it.
+void CorruptPush(std::string* payload) {
+  if (!payload->empty()) payload->back() ^= 0x5A;
+}
+
+}  // namespace
+
+Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady* ready) {
+  auto job = std::make_shared<WorkerJob>();
+  job->id = text.job_id;
+  job->kept = std::make_unique<MapOutputStore>(
+      options_.keep_budget_bytes,
+      (options_.spill_dir.empty() ? DefaultSpillRoot() : options_.spill_dir) + "/job" +
+          std::to_string(text.job_id) + "-" + std::to_string(getpid()));
+  MRTRAIN_ASSIGN_OR_RETURN(job->spec, UnpackJob(text, options_.plugin_cache_dir));
+  MRTRAIN_ASSIGN_OR_RETURN(job->plugins, LoadPlugins(job->spec));
+  const data::DatasetSpec* specs[3] = {&job->spec.train,
+                                       job->spec.test ? &*job->spec.test : nullptr,
+                                       job->spec.validation ? &*job->spec.validation : nullptr};
+  int64_t counts[3] = {0, 0, 0};
+  for (int i = 0; i < 3; ++i) {
+    if (!specs[i]) continue;
+    auto opened = data::Dataset::Open(*specs[i]);
+    if (!opened.ok()) {
+      return opened.status().WithContext(std::string("data.") +
+                                         msg::DataSetName(static_cast<msg::DataSet>(i)));
+    }
+    job->datasets[i] = std::move(*opened);
+    job->caches[i] = std::make_unique<data::PartitionCache>(job->datasets[i].get());
+    counts[i] = job->datasets[i]->num_partitions();
+  }
+  *ready = msg::JobReady{text.job_id, msg::JobReady::kSpec, counts[0], counts[1], counts[2]};
+  std::lock_guard<std::mutex> lock(mu_);
+  jobs_[job->id] = std::move(job);
+  return Status::Ok();
+}
+
+Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
+  std::shared_ptr<WorkerJob> job = FindJob(start.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(start.job_id) + " is not set up here");
+  const jobs::JobSpec& spec = job->spec;
+  auto parts = std::make_shared<TrainingParts>();
+  api::DataShape shape;
+  shape.num_features = start.num_features;
+  shape.num_classes = start.num_classes;
+  shape.is_sparse = start.is_sparse != 0;
+
+  std::vector<std::unique_ptr<api::Mapper>> mappers;
+  std::optional<ModelLayout> layout;
+  for (int t = 0; t < options_.slots; ++t) {
+    MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, job->plugins));
+    MRTRAIN_ASSIGN_OR_RETURN(ModelLayout l, LayoutFor(*mapper, shape, spec));  // each learns it
+    layout = std::move(l);
+    mappers.push_back(std::move(mapper));
+  }
+  parts->layout = std::make_shared<const ModelLayout>(std::move(*layout));
+  parts->mappers = std::make_unique<MapperPool>(std::move(mappers));
+  parts->partitioner = shuffle::MakePartitioner(
+      spec.shuffle_mode == jobs::JobSpec::ShuffleMode::kSort ? shuffle::ShuffleMode::kSort
+                                                             : shuffle::ShuffleMode::kHash,
+      *parts->layout, spec.reducers);
+  if (static_cast<int64_t>(start.shard_addresses.size()) != spec.reducers) {
+    return InvalidArgumentError("the master placed " +
+                                std::to_string(start.shard_addresses.size()) +
+                                " reducer shards; the spec has " + std::to_string(spec.reducers));
+  }
+  parts->shard_addresses = start.shard_addresses;
+  MapTaskConfig& config = parts->config;
+  config.layout = parts->layout.get();
+  config.num_features = shape.num_features;
+  config.rounds_per_epoch = spec.rounds_per_epoch;
+  config.chunk_rows = spec.chunk_rows;
+  config.mapper_name = spec.model_plugin.empty() ? spec.model_type : spec.model_plugin;
+  config.seed = spec.seed;
+  config.buffer_bytes = spec.shuffle_buffer_bytes;
+  config.model_averaging = spec.mode == jobs::JobSpec::Mode::kModelAveraging;
+  config.local_learning_rate = spec.local_learning_rate;
+  config.local_batch_size = spec.local_batch_size;
+  parts->row_orders = std::make_unique<RowOrderCache>(spec.seed);
+
+  if (!start.hosted_shards.empty()) {
+    MRTRAIN_ASSIGN_OR_RETURN(auto probe, MakeRule(spec, job->plugins));
+    parts->num_slots = probe->NumSlots();
+    // The starting state: the checkpoint to resume from, or the seeded initial parameters
+    // (every host computes the same ones and keeps its blocks).
+    ModelState state;
+    if (start.resume_epochs > 0) {
+      CheckpointDir dir(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
+      MRTRAIN_ASSIGN_OR_RETURN(Checkpoint ckpt, dir.Load(start.resume_epochs));
+      state = std::move(ckpt.state);
+      if (state.tensors.size() != static_cast<size_t>(parts->layout->num_tensors()) ||
+          state.slots.size() != static_cast<size_t>(parts->num_slots)) {
+        return FailedPreconditionError("cannot resume: the checkpoint's model does not match");
+      }
+      state.layout = parts->layout;
+    } else {
+      state = ModelState::Zeros(parts->layout, parts->num_slots);
+      InitializeParameters(spec.init, static_cast<float>(spec.init_scale), spec.seed, &state);
+    }
+    const int64_t num_partitions = job->datasets[0]->num_partitions();
+    for (int64_t s : start.hosted_shards) {
+      if (s < 0 || s >= spec.reducers) {
+        return InvalidArgumentError("no reducer shard " + std::to_string(s));
+      }
+      MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, job->plugins));
+      auto shard = std::make_unique<ReducerShard>(
+          static_cast<int>(s), parts->layout,
+          shuffle::KeysOfShard(*parts->partitioner, *parts->layout, static_cast<int>(s)),
+          std::move(rule), static_cast<float>(spec.l1), static_cast<float>(spec.l2));
+      shard->LoadFrom(state);
+      auto hosted = std::make_unique<HostedShard>();
+      for (ParamKey key : shard->keys()) {
+        hosted->param_bytes += sizeof(float) * parts->layout->Range(key).length;
+      }
+      hosted->host = std::make_unique<ShardHost>(std::move(shard), num_partitions, start.step);
+      parts->shards[s] = std::move(hosted);
+    }
+  }
+  // Connect to every shard host now, so the first round does not pay for it. Only a head
+  // start: a host that cannot be reached now is the master's to notice (its tasks will say so).
+  for (const std::string& address : parts->shard_addresses) {
+    Status reached = Peer(address).status();
+    if (!reached.ok()) log_->warn("cannot reach a reducer shard host yet: {}", reached.ToString());
+  }
+  // A restart (the master rolled back after losing a shard host) replaces the shards and the
+  // placement; tasks of before report nothing from now on, and their pushes still waiting for
+  // acknowledgements are given up quietly.
+  size_t released = 0;
+  {
+    std::lock_guard<std::mutex> report_lock(job->report_mu);
+    // Two StartTrainings may be built at once on the pool; the older placement must not
+    // replace the newer one when it finishes last (the master ignores its answer anyway).
+    if (start.placement < job->placement) return Status::Ok();
+    job->placement = start.placement;
+    ++job->generation;
+    std::lock_guard<std::mutex> lock(job->mu);
+    job->training = std::move(parts);
+    job->params.clear();  // pulled from the shards of before
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = acks_.begin(); it != acks_.end();) {
+      if (std::get<0>(it->first) != job->id) {
+        ++it;
+        continue;
+      }
+      std::shared_ptr<PendingPushes> pending = it->second;
+      it = acks_.erase(it);
+      if (pending->finished) continue;
+      pending->finished = true;
+      pending->timeout.Cancel();
+      released += pending->TakeAll();
+    }
+  }
+  unacked_.Release(released);
+  return Status::Ok();
+}
+
+Status WorkerService::Impl::LoadPartition(const msg::LoadPartition& task,
+                                          msg::PartitionLoaded* loaded) {
+  std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->Partition(task.set, task.partition));
+  const PartitionSummary s = Summarize(*partition);
+  loaded->job_id = task.job_id;
+  loaded->set = task.set;
+  loaded->partition = task.partition;
+  loaded->attempt = task.attempt;
+  loaded->rows = s.rows;
+  loaded->num_cols = s.num_cols;
+  loaded->is_sparse = s.is_sparse;
+  loaded->labels_integral = s.labels_integral;
+  loaded->max_label = s.max_label;
+  loaded->skipped_records = s.skipped_records;
+  loaded->skipped_samples = s.skipped_samples;
+  if (loaded->skipped_samples.size() > kMaxSkippedSamples) {
+    loaded->skipped_samples.resize(kMaxSkippedSamples);
+  }
+  return Status::Ok();
+}
+
+Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& parts,
+                                         int64_t updates) {
+  const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
+  std::vector<std::future<Result<msg::ParamsReply>>> replies;
+  for (int64_t s = 0; s < num_shards; ++s) {
+    MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<Connection> peer, Peer(parts.shard_addresses[s]));
+    msg::PullParams pull;
+    pull.job_id = job.id;
+    pull.shard = s;
+    pull.step = updates + 1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return UnavailableError("the worker is stopping");
+      pull.request_id = next_request_++;
+      replies.push_back(pulls_[pull.request_id].get_future());
+    }
+    MRTRAIN_RETURN_IF_ERROR(SendMessage(*peer, pull));
+  }
+  auto state = std::make_shared<ModelState>(ModelState::Zeros(parts.layout, 0));
+  state->step = updates;
+  size_t keys_seen = 0;
+  for (int64_t s = 0; s < num_shards; ++s) {
+    const std::string what = "parameters from reducer shard " + std::to_string(s) + " at " +
+                             parts.shard_addresses[s];
+    MRTRAIN_ASSIGN_OR_RETURN(msg::ParamsReply reply,
+                             Await(replies[s], options_.reply_timeout, what));
+    if (!reply.error.empty()) return UnavailableError(what + ": " + reply.error);
+    if (reply.step != updates) {
+      return FailedPreconditionError(what + ": the shard holds step " +
+                                     std::to_string(reply.step) + ", wanted " +
+                                     std::to_string(updates));
+    }
+    for (size_t i = 0; i < reply.keys.size(); ++i) {
+      const ParamKey key = ParamKey::FromPacked(reply.keys[i]);
+      const int64_t length = reply.offsets[i + 1] - reply.offsets[i];
+      if (!parts.layout->IsValid(key) || parts.layout->Range(key).length != length) {
+        return CorruptionError(what + ": block " + std::to_string(key.block()) + " of tensor " +
+                               std::to_string(key.tensor()) + " does not fit the model");
+      }
+      state->WriteBlock(key, reply.values.data() + reply.offsets[i]);
+    }
+    keys_seen += reply.keys.size();
+  }
+  if (keys_seen != parts.layout->keys().size()) {
+    return CorruptionError("the reducer shards sent " + std::to_string(keys_seen) +
+                           " blocks; the model has " +
+                           std::to_string(parts.layout->keys().size()));
+  }
+  return Params(std::move(state));
+}
+
+Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingParts& parts,
+                                                int64_t updates) {
+  std::promise<Result<Params>> promise;
+  std::shared_future<Result<Params>> future;
+  bool mine = false;
+  {
+    std::lock_guard<std::mutex> lock(job.mu);
+    auto it = job.params.find(updates);
+    if (it != job.params.end()) {
+      future = it->second;
+    } else {
+      future = promise.get_future().share();
+      job.params[updates] = future;
+      mine = true;
+      // Only the newest steps are still asked for (a straggler may want the previous one).
+      while (job.params.size() > 2) job.params.erase(job.params.begin());
+    }
+  }
+  if (mine) {
+    Result<Params> pulled = Pull(job, parts, updates);
+    if (!pulled.ok()) {  // let the next attempt pull again
+      std::lock_guard<std::mutex> lock(job.mu);
+      job.params.erase(updates);
+    }
+    promise.set_value(std::move(pulled));
+  }
+  if (future.wait_for(options_.reply_timeout) != std::future_status::ready) {
+    return DeadlineExceededError("no parameters for step " + std::to_string(updates));
+  }
+  return future.get();
+}
+
+Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& job,
+                                                                  const TrainingParts& parts,
+                                                                  const msg::RunMapTask& task,
+                                                                  api::MapStats* stats,
+                                                                  bool* replayed) {
+  const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
+  // A replay after a restart: the pushes this worker kept, with this attempt's number.
+  Result<std::optional<KeptOutput>> kept = job.kept->Find(task.step, task.partition);
+  if (!kept.ok()) log_->warn("computing the task again: {}", kept.status().ToString());
+  if (kept.ok() && *kept && static_cast<int64_t>((*kept)->pushes.size()) == num_shards) {
+    std::vector<std::string> payloads;
+    for (std::string& bytes : (*kept)->pushes) {
+      MRTRAIN_ASSIGN_OR_RETURN(msg::PushRun push, msg::DecodeAs<msg::PushRun>(bytes));
+      bytes = std::string();
+      push.attempt = task.attempt;
+      MRTRAIN_ASSIGN_OR_RETURN(std::string payload, msg::Encode(push));
+      payloads.push_back(std::move(payload));
+    }
+    *stats = (*kept)->stats;
+    ++replayed_tasks_;
+    *replayed = true;
+    return payloads;
+  }
+
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job.Partition(msg::DataSet::kTrain, task.partition));
+  MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(job, parts, task.step - 1));
+  const TaskId id{task.epoch, task.round, task.partition, task.attempt};
+  // A combiner serves one task at a time, so each task makes its own (cheap: a constructor).
+  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Combiner> combiner,
+                           MakeCombiner(job.spec, job.plugins));
+  MapTaskOutput output;
+  {
+    auto mapper = parts.mappers->Borrow();
+    MRTRAIN_ASSIGN_OR_RETURN(output,
+                             RunMapTask(parts.config, id, *partition, params->View(), *mapper,
+                                        *parts.partitioner, *parts.row_orders, combiner.get()));
+  }
+  // One run to every shard, empty ones too: a shard reduces once it has every partition's.
+  std::vector<std::string> payloads;
+  for (int64_t s = 0; s < num_shards; ++s) {
+    msg::PushRun push;
+    push.job_id = task.job_id;
+    push.epoch = task.epoch;
+    push.round = task.round;
+    push.step = task.step;
+    push.partition = task.partition;
+    push.shard = s;
+    push.attempt = task.attempt;
+    push.values_crc32c = Crc32c(output.runs[s].values.data(),
+                                output.runs[s].values.size() * sizeof(float));
+    msg::SetRun(std::move(output.runs[s]), &push);
+    output.runs[s] = shuffle::Run();
+    MRTRAIN_ASSIGN_OR_RETURN(std::string payload, msg::Encode(push));
+    payloads.push_back(std::move(payload));
+  }
+  *stats = output.stats;
+  // Kept until the epoch's checkpoint commits, for a replay if a shard host is lost before.
+  if (options_.keep_map_output) {
+    job.kept->Keep(task.step, task.partition, KeptOutput{output.stats, payloads});
+  }
+  return payloads;
+}
+
+Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generation,
+                                  int64_t* unreachable_shard) {
+  std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
+  MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
+  api::MapStats stats;
+  bool replayed = false;
+  MRTRAIN_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
+                           MapOutputFor(*job, *parts, task, &stats, &replayed));
+  if (!replayed) {
+    switch (failpoint::Hit("map-after-compute", At(task))) {
+      case failpoint::Action::kDrop:
+        return Status::Ok();  // the task goes silent: a backup attempt or the bound must notice
+      case failpoint::Action::kCorrupt:
+        if (!payloads.empty()) CorruptPush(&payloads[0]);
+        break;
+      default:
+        break;
+    }
+  }
+  const int64_t num_shards = static_cast<int64_t>(parts->shard_addresses.size());
+  auto pending = std::make_shared<PendingPushes>();
+  pending->job = job;
+  pending->generation = generation;
+  pending->done = msg::MapTaskDone{task.job_id,   task.epoch,     task.round,
+                                   task.partition, task.attempt,   stats.loss_sum,
+                                   stats.examples, stats.correct, 0};
+  for (int64_t s = 0; s < num_shards; ++s) {
+    pending->keys.push_back(AckKey{task.job_id, task.step, task.partition, s, task.attempt});
+  }
+  pending->remaining = num_shards;
+  pending->held.assign(num_shards, 0);
+  {
+    // Registered before the first send: an acknowledgement may come back at once.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return UnavailableError("the worker is stopping");
+    for (const AckKey& key : pending->keys) acks_[key] = pending;
+  }
+  // Whatever stops the pushes (a failed send, no acknowledgement in time) fails the task once.
+  auto give_up = [this, pending](const Status& why) -> Status {
+    size_t released;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending->finished) return Status::Ok();
+      pending->finished = true;
+      for (const AckKey& key : pending->keys) acks_.erase(key);
+      released = pending->TakeAll();
+    }
+    unacked_.Release(released);
+    return why;
+  };
+  int64_t bytes_sent = 0;
+  for (const std::string& p : payloads) bytes_sent += static_cast<int64_t>(p.size());
+  {
+    // Before the first send: only the last acknowledgement completes the task and reads it,
+    // under the same lock.
+    std::lock_guard<std::mutex> lock(mu_);
+    pending->done.bytes_sent = bytes_sent;
+  }
+  for (int64_t s = 0; s < num_shards; ++s) {
+    // Bounded memory: the worker's unacknowledged pushes stay within push_budget_bytes, so a
+    // slow reducer (acknowledging late) makes its mappers wait here instead of piling runs up
+    // in its queue. The connection's own send budget bounds what waits to be written.
+    const size_t bytes = payloads[s].size();
+    Status reserved = unacked_.Acquire(bytes, /*may_wait=*/true, parts->shard_addresses[s]);
+    if (!reserved.ok()) {
+      return give_up(reserved.WithContext("push to reducer shard " + std::to_string(s)));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending->finished) {  // an earlier shard refused the run meanwhile
+        unacked_.Release(bytes);
+        return Status::Ok();
+      }
+      pending->held[s] = bytes;
+    }
+    failpoint::Coordinates at = At(task);
+    at.shard = s;
+    const failpoint::Action fault = failpoint::Hit("shuffle-mid-send", at);
+    if (fault == failpoint::Action::kDrop) continue;  // lost on the way: no acknowledgement
+    if (fault == failpoint::Action::kCorrupt) CorruptPush(&payloads[s]);
+    auto peer = Peer(parts->shard_addresses[s]);
+    Status sent = peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(payloads[s]))
+                            : peer.status();
+    payloads[s] = std::string();
+    if (!sent.ok()) {
+      if (sent.code() == StatusCode::kUnavailable) *unreachable_shard = s;
+      return give_up(sent.WithContext("push to reducer shard " + std::to_string(s) + " at " +
+                                      parts->shard_addresses[s]));
+    }
+  }
+  std::weak_ptr<Impl> weak = shared_from_this();
+  std::weak_ptr<WorkerJob> weak_job = job;
+  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, weak_job, give_up,
+                                                                      pending, task, generation] {
+    auto self = weak.lock();
+    if (!self) return;
+    msg::TaskFailed failed = MapFailureOf(task);
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
+        if (pending->held[s] > 0) failed.shard = static_cast<int64_t>(s);  // the first silent one
+      }
+    }
+    Status timed_out = give_up(UnavailableError(
+        "no acknowledgement of the push from reducer shard " + std::to_string(failed.shard) +
+        " within the reply timeout"));
+    if (timed_out.ok()) return;
+    self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
+  });
+  std::lock_guard<std::mutex> lock(mu_);
+  pending->timeout = timer;
+  if (pending->finished) timer.Cancel();
+  return Status::Ok();
+}
+
+Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDone* done) {
+  std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
+  MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->Partition(task.set, task.partition));
+  MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step));
+  auto mapper = parts->mappers->Borrow();
+  MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats,
+                           EvaluatePartition(*partition, parts->config.num_features, 1024,
+                                             params->View(), *mapper));
+  *done = msg::EvalDone{task.job_id,    task.set,       task.partition, task.attempt,
+                        task.step,      stats.loss_sum, stats.examples, stats.correct};
+  return Status::Ok();
+}
+
+}  // namespace mrtrain::runtime
