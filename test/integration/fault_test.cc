@@ -318,6 +318,11 @@ TEST_CASE("network faults between workers and the master (a proxy on each worker
     const nlohmann::json status = cluster.Status();
     std::printf("%-50s job done %.2f s after the fault (recoveries %d, backups %d)\n", s.name,
                 rest, status["recoveries"].get<int>(), status["backup_tasks"].get<int>());
+    // The status page a person reads says the same.
+    const Output page = Mrtrain("status --master " + cluster.address(), 30);
+    CHECK(page.text.find(std::to_string(status["recoveries"].get<int>()) + " recoveries, " +
+                         std::to_string(status["backup_tasks"].get<int>()) +
+                         " backup attempts") != std::string::npos);
   }
   std::printf("network faults: %d of %zu scenarios ended byte-identical\n", identical,
               std::size(scenarios));

@@ -218,8 +218,12 @@ int PrintStatus(const StatusFlags& flags) {
     std::fprintf(stderr, "mrtrain status: the master sent no JSON object\n");
     return 1;
   }
-  std::printf("master %s: %zu workers, %zu jobs\n", master->c_str(), j["workers"].size(),
-              j["jobs"].size());
+  std::printf("master %s: %zu workers, %zu jobs; %lld recoveries, %lld backup attempts, %lld "
+              "late or duplicate results dropped\n",
+              master->c_str(), j["workers"].size(), j["jobs"].size(),
+              static_cast<long long>(j.value("recoveries", 0LL)),
+              static_cast<long long>(j.value("backup_tasks", 0LL)),
+              static_cast<long long>(j.value("dropped_results", 0LL)));
   for (const auto& w : j["workers"]) {
     std::printf("  worker %d  %-24s slots=%d  data=%s\n", w.value("id", 0),
                 w.value("name", std::string()).c_str(), w.value("slots", 0),
