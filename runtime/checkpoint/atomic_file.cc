@@ -53,4 +53,20 @@ Status CommitTempFile(const std::string& tmp, const std::string& path) {
   return FsyncOpened(fd, dir).WithContext("wrote " + path + " but the rename may not be durable");
 }
 
+Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = TempPathFor(path);
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return ErrnoError("cannot create", tmp, errno);
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  const int err = errno;
+  const bool synced = written && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  const int sync_err = errno;
+  std::fclose(f);
+  if (!written || !synced) {
+    std::remove(tmp.c_str());
+    return ErrnoError("cannot write", tmp, written ? sync_err : err);
+  }
+  return CommitTempFile(tmp, path);
+}
+
 }  // namespace mrtrain::runtime

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "engine/base/status.h"
 
@@ -25,5 +26,9 @@ Status FsyncPath(const std::string& path);
 // On a failed rename `tmp` is removed. kIOError names `path` and the OS's reason; when only
 // the directory fsync fails the new file is already complete under `path`.
 Status CommitTempFile(const std::string& tmp, const std::string& path);
+
+// All of the above for a file whose bytes are at hand: writes them to TempPathFor(path), fsyncs
+// it and commits it. kIOError naming the file; the temporary file is removed on failure.
+Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 
 }  // namespace mrtrain::runtime

@@ -70,14 +70,8 @@ Status UseShippedPlugins(const std::vector<ShippedPlugin>& shipped, const std::s
         Logger("plugin")->warn("cached plugin {} does not hash to its name; replacing it",
                                cached);
       }
-      const std::string tmp = TempPathFor(cached);
-      {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out.write(p.bytes.data(), static_cast<std::streamsize>(p.bytes.size()));
-        if (!out) return IOError("cannot write the plugin cache file " + tmp);
-      }
-      MRTRAIN_RETURN_IF_ERROR(FsyncPath(tmp));
-      MRTRAIN_RETURN_IF_ERROR(CommitTempFile(tmp, cached));
+      MRTRAIN_RETURN_IF_ERROR(WriteFileAtomically(cached, p.bytes)
+                                  .WithContext("cannot fill the plugin cache"));
     }
     spec->plugin_names.push_back(name);
     spec->plugins[i] = cached;

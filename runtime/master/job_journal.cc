@@ -13,21 +13,6 @@
 namespace mrtrain::runtime {
 namespace {
 
-Status WriteAtomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = TempPathFor(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return IOError("cannot write " + tmp);
-    }
-  }
-  MRTRAIN_RETURN_IF_ERROR(FsyncPath(tmp));
-  return CommitTempFile(tmp, path);
-}
-
 Result<std::string> ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFoundError("cannot open " + path);
@@ -45,7 +30,7 @@ Status JobJournal::AddJob(uint64_t id, const msg::JobSpecText& text) {
   std::filesystem::create_directories(dir_, ec);
   if (ec) return IOError("cannot create the master's state folder " + dir_ + ": " + ec.message());
   MRTRAIN_ASSIGN_OR_RETURN(std::string bytes, msg::Encode(text));
-  return WriteAtomically(JobPath(id), bytes);
+  return WriteFileAtomically(JobPath(id), bytes);
 }
 
 void JobJournal::RemoveJob(uint64_t id) { std::remove(JobPath(id).c_str()); }
@@ -61,7 +46,7 @@ Status JobJournal::WriteState(uint64_t next_job_id, const std::vector<JournalEnt
   for (const JournalEntry& e : unfinished) {
     j["jobs"].push_back({{"id", e.id}, {"state", e.state}, {"epochs_done", e.epochs_done}});
   }
-  return WriteAtomically(dir_ + "/state.json", j.dump(2) + "\n");
+  return WriteFileAtomically(dir_ + "/state.json", j.dump(2) + "\n");
 }
 
 Result<JobJournal::Recovered> JobJournal::Load() const {

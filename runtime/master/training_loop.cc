@@ -59,16 +59,7 @@ Status TrimMetrics(const std::string& path, int64_t keep_epochs) {
   }
   in.close();
   // Rewritten atomically: a crash here must not lose the lines of epochs already committed.
-  const std::string tmp = TempPathFor(path);
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << kept;
-    if (!out) {
-      std::remove(tmp.c_str());
-      return IOError("cannot rewrite " + path);
-    }
-  }
-  return CommitTempFile(tmp, path);
+  return WriteFileAtomically(path, kept);
 }
 
 CheckpointManifest ManifestOf(const JobMetadata& metadata, int64_t epochs_done) {

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/checkpoint/atomic_file.h"
 #include "runtime/failpoint/failpoint.h"
 #include "runtime/master/master_service.h"
 #include "runtime/worker/worker_service.h"
@@ -69,7 +70,7 @@ int Master(const MasterFlags& flags) {
   std::printf("master listening on %s\n", address->c_str());
   std::fflush(stdout);
   if (!flags.address_file.empty()) {
-    Status written = WriteFileAtomically(flags.address_file, *address);
+    Status written = runtime::WriteFileAtomically(flags.address_file, *address);
     if (!written.ok()) {
       std::fprintf(stderr, "mrtrain master: %s\n", written.ToString().c_str());
       return 1;

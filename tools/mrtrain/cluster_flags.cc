@@ -1,9 +1,7 @@
 #include "tools/mrtrain/cluster_flags.h"
 
 #include <cstdlib>
-#include <fstream>
 
-#include "runtime/checkpoint/atomic_file.h"
 #include "runtime/protocol/handshake.h"
 
 namespace mrtrain::tools {
@@ -46,16 +44,6 @@ Result<std::string> MasterAddress(const std::string& flag) {
 bool IsLoopback(const std::string& address) {
   return address.rfind("127.", 0) == 0 || address.rfind("localhost:", 0) == 0 ||
          address.rfind("[::1]:", 0) == 0;
-}
-
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = runtime::TempPathFor(path);
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out) return IOError("cannot write " + tmp);
-  }
-  return runtime::CommitTempFile(tmp, path);
 }
 
 }  // namespace mrtrain::tools

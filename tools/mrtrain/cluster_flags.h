@@ -35,7 +35,4 @@ Result<std::string> MasterAddress(const std::string& flag);
 // True for "127.x.x.x:port", "localhost:port" and "[::1]:port".
 bool IsLoopback(const std::string& address);
 
-// Writes `text` to `path` so that readers see all of it or nothing (temporary file, rename).
-Status WriteFileAtomically(const std::string& path, const std::string& text);
-
 }  // namespace mrtrain::tools
