@@ -76,7 +76,7 @@ struct Step {
   std::vector<api::MapStats> stats;
   std::vector<PartitionSummary> summaries;
   std::vector<msg::ShardSaved> saved;
-  std::vector<msg::JobReady> ready;
+  std::map<uint32_t, msg::JobReady> ready;  // by the worker that answered
 
   bool finished = false;
   std::promise<Status> done;

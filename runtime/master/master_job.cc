@@ -26,6 +26,12 @@ std::string DescribeKeys(const std::vector<ParamKey>& keys) {
   return out.empty() ? "no keys" : out;
 }
 
+// Whether two workers opened the same datasets (the partition counts they answered).
+bool SameDatasets(const msg::JobReady& a, const msg::JobReady& b) {
+  return a.train_partitions == b.train_partitions && a.test_partitions == b.test_partitions &&
+         a.validation_partitions == b.validation_partitions;
+}
+
 // Statistics of tasks, added in partition order so the float sums do not depend on who ran what.
 api::MapStats SumInPartitionOrder(const std::vector<api::MapStats>& by_partition) {
   api::MapStats total;
@@ -311,19 +317,19 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   };
   MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
   if (setup.ready.empty()) return UnavailableError("every worker of the job was lost");
-  for (const msg::JobReady& r : setup.ready) {
-    const msg::JobReady& first = setup.ready.front();
-    if (r.train_partitions != first.train_partitions || r.test_partitions != first.test_partitions ||
-        r.validation_partitions != first.validation_partitions) {
+  const auto& [first_worker, first] = *setup.ready.begin();
+  for (const auto& [worker, r] : setup.ready) {
+    if (!SameDatasets(r, first)) {
       return FailedPreconditionError(
           "the workers see different datasets (train partitions " +
-          std::to_string(first.train_partitions) + " vs " + std::to_string(r.train_partitions) +
+          std::to_string(first.train_partitions) + " on worker " + WorkerKey(first_worker) +
+          ", " + std::to_string(r.train_partitions) + " on worker " + WorkerKey(worker) +
           "): every worker must see the same files under the same paths");
     }
   }
-  partitions_[0] = setup.ready.front().train_partitions;
-  partitions_[1] = setup.ready.front().test_partitions;
-  partitions_[2] = setup.ready.front().validation_partitions;
+  partitions_[0] = first.train_partitions;
+  partitions_[1] = first.test_partitions;
+  partitions_[2] = first.validation_partitions;
 
   // 2. The partitions are loaded into the workers' caches (where their tasks will then run), and
   // their summaries fix the data's shape.
@@ -472,22 +478,20 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
   std::vector<uint32_t> admitted;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (uint32_t id : joiners) {
+    msg::JobReady job_sets;
+    job_sets.train_partitions = partitions_[0];
+    job_sets.test_partitions = partitions_[1];
+    job_sets.validation_partitions = partitions_[2];
+    for (const auto& [id, r] : setup.ready) {
       if (refused_.count(id) || !workers_.count(id)) continue;
-      admitted.push_back(id);
-    }
-    for (const msg::JobReady& r : setup.ready) {
-      if (r.train_partitions != partitions_[0] || r.test_partitions != partitions_[1] ||
-          r.validation_partitions != partitions_[2]) {
-        // Which worker sent it is not in the message; a mismatch leaves every joiner of this
-        // batch out rather than guess.
-        log_->warn("a worker that joined sees different datasets (train partitions {} vs {}); "
-                   "leaving the joiners out of job {}",
-                   r.train_partitions, partitions_[0], active_job_);
-        for (uint32_t id : admitted) refused_.insert(id);
-        admitted.clear();
-        break;
+      if (!SameDatasets(r, job_sets)) {
+        log_->warn("worker {} joined but sees different datasets (train partitions {} vs {}); "
+                   "leaving it out of job {}",
+                   id, r.train_partitions, partitions_[0], active_job_);
+        refused_.insert(id);
+        continue;
       }
+      admitted.push_back(id);
     }
   }
   if (admitted.empty()) return Status::Ok();

@@ -605,7 +605,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         return;
       }
       OnTargetDoneLocked(kind, m->job_id, worker, worker,
-                         [&](Step& s) { s.ready.push_back(*m); });
+                         [&](Step& s) { s.ready[worker] = *m; });
       return;
     }
     case MessageType::kPartitionLoaded: {

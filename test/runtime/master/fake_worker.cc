@@ -200,7 +200,7 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
     msg::JobReady ready;
     ready.job_id = m.job_id;
     ready.phase = msg::JobReady::kSpec;
-    ready.train_partitions = spec->train.num_partitions;
+    ready.train_partitions = spec->train.num_partitions + options_.extra_train_partitions;
     ready.test_partitions = spec->test ? spec->test->num_partitions : 0;
     ready.validation_partitions = spec->validation ? spec->validation->num_partitions : 0;
     Update([&] {

@@ -62,6 +62,8 @@ struct FakeWorkerOptions {
   float max_label = 1;
   // Where shipped plugin libraries would be kept (UnpackJob, as WorkerService does).
   std::string plugin_cache_dir;
+  // Added to the train partition count JobReady reports: a worker that sees other files.
+  int64_t extra_train_partitions = 0;
 };
 
 // Everything a fake worker has seen and done, for assertions.

@@ -168,10 +168,12 @@ class Cluster {
   }
 
   // Connects a fake worker and waits until the master has registered it.
-  FakeWorker& AddWorker(const std::string& name, uint32_t slots = 1) {
+  FakeWorker& AddWorker(const std::string& name, uint32_t slots = 1,
+                        int64_t extra_train_partitions = 0) {
     FakeWorkerOptions options;
     options.name = name;
     options.slots = slots;
+    options.extra_train_partitions = extra_train_partitions;
     options.plugin_cache_dir = dir_.File("plugin-cache");
     workers_.push_back(std::make_unique<FakeWorker>(transport_.get(), options));
     Result<uint32_t> id = workers_.back()->Connect(address_);
@@ -491,6 +493,7 @@ TEST_CASE("losing the worker that hosts a reducer shard places the shards again 
   CHECK(la.starts[1].resume_epochs == 0);
   CHECK(la.starts[1].step == 0);
   CHECK(la.starts[1].shard_addresses.size() == 2);
+  CHECK(la.starts[1].placement == la.starts[0].placement + 1);  // answers to the first now stale
   int64_t first_round_tasks = 0;
   for (const msg::RunMapTask& t : la.map_tasks) first_round_tasks += t.step == 1 ? 1 : 0;
   CHECK(first_round_tasks >= 4);
@@ -552,6 +555,47 @@ TEST_CASE("a worker that joins mid-job is set up and takes over its share of the
   CHECK(ll.map_tasks.size() >= 4);
   CheckNoProblems(a);
   CheckNoProblems(late);
+}
+
+TEST_CASE("workers that see different datasets fail the job naming both; a joiner that does "
+          "is left out",
+          "[runtime][master]") {
+  SECTION("at the job's start") {
+    Cluster cluster;
+    FakeWorker& a = cluster.AddWorker("fake-a");
+    cluster.AddWorker("fake-b", 1, /*extra_train_partitions=*/1);
+    auto listener = std::make_shared<RecordingListener>();
+    cluster.Submit(SpecOptions{}, listener);
+    REQUIRE(listener->WaitFinished(5s));
+    const Status s = listener->status();
+    INFO(s.ToString());
+    CHECK(s.code() == StatusCode::kFailedPrecondition);
+    CHECK(Contains(s.message(), "train partitions 4 on worker 1, 5 on worker 2"));
+    CHECK(a.log().map_tasks.empty());
+  }
+  SECTION("when joining mid-job") {
+    Cluster cluster;
+    FakeWorker& a = cluster.AddWorker("fake-a");
+    std::atomic<bool> release{false};
+    a.set_map_script([&](const msg::RunMapTask& t) {
+      return t.epoch == 0 && !release ? MapReply::Hold()
+                                      : MapReply::Done(DefaultMapStats(t.partition));
+    });
+    SpecOptions spec;
+    spec.epochs = 2;
+    auto listener = std::make_shared<RecordingListener>();
+    cluster.Submit(spec, listener);
+    REQUIRE(a.WaitUntil([](const FakeWorkerLog& log) { return log.held.size() == 2; }));
+    FakeWorker& odd = cluster.AddWorker("fake-odd", 1, /*extra_train_partitions=*/1);
+    release = true;
+    a.AnswerHeld([](const msg::RunMapTask& t) { return MapReply::Done(DefaultMapStats(t.partition)); });
+    REQUIRE(listener->WaitFinished(5s));
+    INFO(listener->status().ToString());
+    REQUIRE(listener->status().ok());
+    CHECK(odd.log().specs.size() == 1);  // it was asked, answered, and left out
+    CHECK(odd.log().starts.empty());
+    CHECK(odd.log().map_tasks.empty());
+  }
 }
 
 TEST_CASE("a job cancelled mid-round fails with kAborted and the queued job then runs",
