@@ -1,5 +1,7 @@
 #include "runtime/worker/map_output_store.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,11 +14,6 @@ namespace mrtrain::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'R', 'K', 'E', 'P', 'T', '0', '1'};
-
-template <typename T>
-void Put(std::string* out, T v) {
-  out->append(reinterpret_cast<const char*>(&v), sizeof v);
-}
 
 // Reads fixed-size fields from a byte string, refusing to read past its end.
 class Cursor {
@@ -66,55 +63,73 @@ void MapOutputStore::EraseLocked(std::map<Key, Entry>::iterator it) {
   entries_.erase(it);
 }
 
-Status MapOutputStore::Spill(const Key& key, const KeptOutput& output, std::string* path) {
-  if (!spill_dir_made_) {
-    std::error_code ec;
-    std::filesystem::create_directories(spill_dir_, ec);
-    if (ec) return IOError("cannot create spill folder " + spill_dir_ + ": " + ec.message());
-    spill_dir_made_ = true;
+Status WriteKeptOutputFile(const std::string& path, const KeptOutput& output) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return IOError("cannot create " + path);
+  // Streamed field by field, the checksum extended as it goes: the pushes (model-sized) are
+  // never copied into one buffer.
+  uint32_t crc = 0;
+  bool ok = true;
+  auto put = [&](const void* data, size_t n) {
+    crc = Crc32cExtend(crc, data, n);
+    ok = ok && std::fwrite(data, 1, n, f) == n;
+  };
+  put(kMagic, sizeof kMagic);
+  put(&output.stats.loss_sum, sizeof output.stats.loss_sum);
+  put(&output.stats.examples, sizeof output.stats.examples);
+  put(&output.stats.correct, sizeof output.stats.correct);
+  const uint64_t n = output.pushes.size();
+  put(&n, sizeof n);
+  for (const std::string& push : output.pushes) {
+    const uint64_t len = push.size();
+    put(&len, sizeof len);
+    put(push.data(), push.size());
   }
-  std::string bytes(kMagic, sizeof kMagic);
-  Put(&bytes, output.stats.loss_sum);
-  Put(&bytes, output.stats.examples);
-  Put(&bytes, output.stats.correct);
-  Put(&bytes, static_cast<uint64_t>(output.pushes.size()));
-  for (const std::string& p : output.pushes) {
-    Put(&bytes, static_cast<uint64_t>(p.size()));
-    bytes += p;
-  }
-  Put(&bytes, Crc32c(bytes.data(), bytes.size()));
-  // A fresh name for every spill: a Find reading an older copy outside the lock never sees
-  // this one half-written.
-  *path = spill_dir_ + "/step" + std::to_string(key.first) + "-partition" +
-          std::to_string(key.second) + "-" + std::to_string(next_spill_++) + ".kept";
-  std::ofstream out(*path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) {
-    std::remove(path->c_str());
-    return IOError("cannot write " + *path);
+  ok = ok && std::fwrite(&crc, 1, sizeof crc, f) == sizeof crc;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) {
+    std::remove(path.c_str());
+    return IOError("cannot write " + path);
   }
   return Status::Ok();
 }
 
 void MapOutputStore::Keep(int64_t step, int64_t partition, KeptOutput output) {
   const Key key{step, partition};
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = entries_.find(key); it != entries_.end()) EraseLocked(it);
   Entry entry;
   entry.bytes = BytesOf(output);
-  if (memory_bytes_ + entry.bytes <= memory_budget_bytes_) {
-    memory_bytes_ += entry.bytes;
-    entry.in_memory = std::move(output);
-  } else {
-    // Written under the lock: spills are rare (past the budget) and keep their order simple.
-    Status spilled = Spill(key, output, &entry.spill_path);
-    if (!spilled.ok()) {
-      Logger("worker")->warn("cannot keep the map output of step {} partition {}: {}", step,
-                             partition, spilled.ToString());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (memory_bytes_ + entry.bytes <= memory_budget_bytes_) {
+      if (auto it = entries_.find(key); it != entries_.end()) EraseLocked(it);
+      memory_bytes_ += entry.bytes;
+      entry.in_memory = std::move(output);
+      entries_[key] = std::move(entry);
       return;
     }
+    if (!spill_dir_made_) {
+      std::error_code ec;
+      std::filesystem::create_directories(spill_dir_, ec);
+      spill_dir_made_ = !ec;
+    }
+    // A fresh name for every spill: a Find reading an older copy never sees this one
+    // half-written.
+    entry.spill_path = spill_dir_ + "/step" + std::to_string(step) + "-partition" +
+                       std::to_string(partition) + "-" + std::to_string(next_spill_++) + ".kept";
   }
+  // Written outside the lock, so other tasks keep and find meanwhile.
+  Status spilled = WriteKeptOutputFile(entry.spill_path, output);
+  if (!spilled.ok()) {
+    Logger("worker")->warn("cannot keep the map output of step {} partition {}: {}", step,
+                           partition, spilled.ToString());
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (step <= dropped_through_) {  // its checkpoint committed while it was written
+    std::remove(entry.spill_path.c_str());
+    return;
+  }
+  if (auto it = entries_.find(key); it != entries_.end()) EraseLocked(it);
   entries_[key] = std::move(entry);
 }
 
@@ -149,6 +164,7 @@ void MapOutputStore::Forget(int64_t step, int64_t partition) {
 
 void MapOutputStore::DropThrough(int64_t step) {
   std::lock_guard<std::mutex> lock(mu_);
+  dropped_through_ = std::max(dropped_through_, step);
   while (!entries_.empty() && entries_.begin()->first.first <= step) EraseLocked(entries_.begin());
 }
 

@@ -60,7 +60,6 @@ class MapOutputStore {
   using Key = std::pair<int64_t, int64_t>;  // step, partition
 
   void EraseLocked(std::map<Key, Entry>::iterator it);
-  Status Spill(const Key& key, const KeptOutput& output, std::string* path);
 
   const size_t memory_budget_bytes_;
   const std::string spill_dir_;
@@ -70,9 +69,13 @@ class MapOutputStore {
   size_t memory_bytes_ = 0;       // guarded by mu_
   bool spill_dir_made_ = false;   // guarded by mu_
   uint64_t next_spill_ = 0;       // guarded by mu_
+  int64_t dropped_through_ = -1;  // the newest DropThrough; guarded by mu_
 };
 
-// Reads a spill file written by MapOutputStore. kCorruption names the file and what is wrong.
+// A spill file: magic, statistics, the pushes with their lengths, CRC32C of all before it.
+// WriteKeptOutputFile fails with kIOError naming the file (and removes what it wrote);
+// ReadKeptOutputFile with kCorruption naming the file and what is wrong.
+Status WriteKeptOutputFile(const std::string& path, const KeptOutput& output);
 Result<KeptOutput> ReadKeptOutputFile(const std::string& path);
 
 }  // namespace mrtrain::runtime
