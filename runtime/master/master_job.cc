@@ -155,21 +155,24 @@ bool MasterService::Impl::TimeOutLocked(Step& step,
   // The workers the step still waits for are stuck (a hung thread keeps heartbeats going):
   // each is named and declared lost, so its tasks run elsewhere or its shards are restored
   // elsewhere, instead of the whole job hanging or failing.
-  std::map<uint32_t, std::string> culprits;
+  std::map<uint32_t, std::string> culprits;  // worker -> what it holds, "; "-separated
+  auto blame = [&culprits](uint32_t worker, const std::string& what) {
+    std::string& list = culprits[worker];
+    list += (list.empty() ? "" : "; ") + what;
+  };
   const std::string limit = std::to_string(options_.step_timeout.count()) + " ms";
   if (step.scheduler) {
     for (const RunningTask& t : step.scheduler->Running()) {
-      culprits[static_cast<uint32_t>(std::stoul(t.worker))] +=
-          (culprits.count(static_cast<uint32_t>(std::stoul(t.worker))) ? "; " : "") +
-          DescribeTask(step, t.partition, t.attempt);
+      blame(static_cast<uint32_t>(std::stoul(t.worker)),
+            DescribeTask(step, t.partition, t.attempt));
     }
   } else if (step.kind == Step::Kind::kReduce || step.kind == Step::Kind::kSave) {
     for (int64_t shard : step.waiting) {
-      culprits[shard_hosts_[shard]] += "reducer shard " + std::to_string(shard) + " (" +
-                                       shard_ranges_[shard] + ")";
+      blame(shard_hosts_[shard],
+            "reducer shard " + std::to_string(shard) + " (" + shard_ranges_[shard] + ")");
     }
   } else {
-    for (int64_t w : step.waiting) culprits[static_cast<uint32_t>(w)] += "its setup";
+    for (int64_t w : step.waiting) blame(static_cast<uint32_t>(w), "its setup");
   }
   if (culprits.empty() || !job_error_.ok()) {
     CompleteLocked(step, DeadlineExceededError(step.what + " did not finish within " + limit));
