@@ -109,10 +109,16 @@ Status MasterService::Impl::RecoverJobs() {
 Result<std::string> MasterService::Impl::Start() {
   if (!options_.state_dir.empty()) {
     journal_ = std::make_unique<JobJournal>(options_.state_dir);
-    if (options_.recover) MRTRAIN_RETURN_IF_ERROR(RecoverJobs());
+    if (options_.recover) {
+      MRTRAIN_RETURN_IF_ERROR(
+          RecoverJobs().WithContext("cannot recover the jobs recorded in " + options_.state_dir));
+    }
   }
-  MRTRAIN_ASSIGN_OR_RETURN(std::string address,
-                           transport_->Listen(options_.listen_address, Handler()));
+  Result<std::string> listened = transport_->Listen(options_.listen_address, Handler());
+  if (!listened.ok()) {
+    return listened.status().WithContext("cannot listen on " + options_.listen_address);
+  }
+  const std::string address = *listened;
   job_thread_ = std::thread([this] { JobLoop(); });
   if (options_.heartbeat_timeout.count() > 0) ScheduleLivenessCheck();
   if (options_.speculation_multiple > 0) ScheduleSpeculation();

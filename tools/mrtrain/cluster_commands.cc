@@ -63,8 +63,7 @@ int Master(const MasterFlags& flags) {
   runtime::MasterService master(transport->get(), options);
   auto address = master.Start();
   if (!address.ok()) {
-    std::fprintf(stderr, "mrtrain master: cannot listen on %s: %s\n", flags.listen.c_str(),
-                 address.status().ToString().c_str());
+    std::fprintf(stderr, "mrtrain master: %s\n", address.status().ToString().c_str());
     return 1;
   }
   std::printf("master listening on %s\n", address->c_str());
