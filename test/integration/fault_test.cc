@@ -75,10 +75,12 @@ std::string Reference(TempDir& dir, const std::string& training = kTraining) {
 // failpoints given to worker `faulty` (-1: none).
 struct FaultCluster {
   FaultCluster(TempDir& dir, int faulty, const std::string& failpoints,
-               const std::vector<std::string>& master_flags = kMasterFlags)
+               const std::vector<std::string>& master_flags = kMasterFlags,
+               const std::vector<std::string>& worker_flags = {})
       : cluster(dir, 3, master_flags) {
     for (int i = 0; i < 3; ++i) {
       std::vector<std::string> flags = {"--reconnect-sec", "30"};
+      flags.insert(flags.end(), worker_flags.begin(), worker_flags.end());
       if (i == faulty) flags.insert(flags.end(), {"--failpoints", failpoints});
       pids.push_back(cluster.AddWorkers(1, flags)[0]);
     }
@@ -327,6 +329,30 @@ TEST_CASE("network faults between workers and the master (a proxy on each worker
   std::printf("network faults: %d of %zu scenarios ended byte-identical\n", identical,
               std::size(scenarios));
   std::fflush(stdout);
+}
+
+TEST_CASE("a shard host lost after the other workers spilled their kept output to disk: the "
+          "replay reads it back and ends with the failure-free model",
+          "[integration][faults]") {
+  TempDir dir;
+  const std::string reference = Reference(dir);
+  // No memory budget: every map task's output goes to a checksummed file in the spill folder.
+  FaultCluster faulty(dir, 0, "map-after-compute=crash@epoch=1,round=5", kMasterFlags,
+                      {"--keep-budget-mb", "0", "--spill-dir", dir.File("spill")});
+  Output out = faulty.cluster.Submit(WriteJob(dir, "spilled", kModel, kShuffle, kTraining));
+  INFO(out.text);
+  REQUIRE(out.exit_code == 0);
+  CHECK(ModelBytes(dir, "spilled") == reference);
+  CHECK(faulty.cluster.Status()["recoveries"] == 1);
+  // The survivors answered the replayed rounds from their files instead of computing them
+  // (they say so when the job ends).
+  const auto deadline = Clock::now() + 10s;
+  std::string logs;
+  while (logs.find("map tasks were replayed from kept output") == std::string::npos) {
+    REQUIRE(Clock::now() < deadline);
+    std::this_thread::sleep_for(50ms);
+    logs = TempDir::Read(dir.File("w1.log")) + TempDir::Read(dir.File("w2.log"));
+  }
 }
 
 }  // namespace
