@@ -356,7 +356,13 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   std::map<uint64_t, std::shared_ptr<WorkerJob>> jobs_;            // guarded by mu_
   std::map<std::string, std::shared_ptr<Connection>> peers_;       // guarded by mu_
   uint64_t next_request_ = 1;                                      // guarded by mu_
-  std::map<uint64_t, std::promise<Result<msg::ParamsReply>>> pulls_;  // guarded by mu_
+  // Parameter pulls waiting for their reply, by request id, with the connection they went out
+  // on: when it closes they fail at once instead of holding a task slot until the timeout.
+  struct PendingPull {
+    std::promise<Result<msg::ParamsReply>> reply;
+    const Connection* via = nullptr;
+  };
+  std::map<uint64_t, PendingPull> pulls_;  // guarded by mu_
   std::map<AckKey, std::shared_ptr<PendingPushes>> acks_;             // guarded by mu_
   std::atomic<int64_t> replayed_tasks_{0};  // map tasks answered from kept output
   SendBudget unacked_;  // bytes pushed and not yet acknowledged, across this worker's tasks

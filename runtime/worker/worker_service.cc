@@ -61,7 +61,7 @@ void WorkerService::Impl::Finish(const Status& status) {
     }
     if (finished_) return;
     finished_ = true;
-    for (auto& [id, p] : pulls_) pulls.push_back(std::move(p));
+    for (auto& [id, p] : pulls_) pulls.push_back(std::move(p.reply));
     pulls_.clear();
     acks_.clear();
   }
@@ -131,12 +131,29 @@ ConnectionHandler WorkerService::Impl::PeerHandler() {
   h.on_closed = [weak](const std::shared_ptr<Connection>& c, const Status& status) {
     auto self = weak.lock();
     if (!self) return;
-    std::lock_guard<std::mutex> lock(self->mu_);
-    for (auto it = self->peers_.begin(); it != self->peers_.end(); ++it) {
-      if (it->second == c) {
-        self->peers_.erase(it);
-        break;
+    std::vector<std::promise<Result<msg::ParamsReply>>> orphaned;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      for (auto it = self->peers_.begin(); it != self->peers_.end(); ++it) {
+        if (it->second == c) {
+          self->peers_.erase(it);
+          break;
+        }
       }
+      for (auto it = self->pulls_.begin(); it != self->pulls_.end();) {
+        if (it->second.via != c.get()) {
+          ++it;
+          continue;
+        }
+        orphaned.push_back(std::move(it->second.reply));
+        it = self->pulls_.erase(it);
+      }
+    }
+    // No reply will come: the pulling tasks fail now (and are tried again), not in
+    // reply_timeout with their compute slot held.
+    for (auto& p : orphaned) {
+      p.set_value(UnavailableError("lost the connection to the reducer shard host " + c->peer() +
+                                   ": " + status.ToString()));
     }
   };
   return h;
@@ -389,7 +406,7 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = pulls_.find(m->request_id);
     if (it == pulls_.end()) return;  // its task gave up waiting
-    it->second.set_value(std::move(*m));
+    it->second.reply.set_value(std::move(*m));
     pulls_.erase(it);
   } else if (type == MessageType::kPushAck) {
     auto m = msg::DecodeAs<msg::PushAck>(payload);

@@ -198,6 +198,16 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
                                          int64_t updates) {
   const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
   std::vector<std::future<Result<msg::ParamsReply>>> replies;
+  // Requests this pull still waits for are forgotten however it ends (an error, a timeout),
+  // so a reply that never comes leaves nothing behind.
+  struct Outstanding {
+    Impl* self;
+    std::vector<uint64_t> ids;
+    ~Outstanding() {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      for (uint64_t id : ids) self->pulls_.erase(id);
+    }
+  } outstanding{this, {}};
   for (int64_t s = 0; s < num_shards; ++s) {
     MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<Connection> peer, Peer(parts.shard_addresses[s]));
     msg::PullParams pull;
@@ -208,7 +218,10 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
       std::lock_guard<std::mutex> lock(mu_);
       if (finished_) return UnavailableError("the worker is stopping");
       pull.request_id = next_request_++;
-      replies.push_back(pulls_[pull.request_id].get_future());
+      PendingPull& pending = pulls_[pull.request_id];
+      pending.via = peer.get();
+      replies.push_back(pending.reply.get_future());
+      outstanding.ids.push_back(pull.request_id);
     }
     MRTRAIN_RETURN_IF_ERROR(SendMessage(*peer, pull));
   }

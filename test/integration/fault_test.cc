@@ -343,6 +343,7 @@ TEST_CASE("a shard host lost after the other workers spilled their kept output t
   INFO(out.text);
   REQUIRE(out.exit_code == 0);
   CHECK(ModelBytes(dir, "spilled") == reference);
+  INFO(TempDir::Read(dir.File("master.log")));
   CHECK(faulty.cluster.Status()["recoveries"] == 1);
   // The survivors answered the replayed rounds from their files instead of computing them
   // (they say so when the job ends).
