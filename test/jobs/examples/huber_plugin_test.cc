@@ -79,6 +79,7 @@ TEST_CASE("the block_clip combiner plugin bounds what each partition sends", "[j
   // A typo in its params fails validation naming the combiner.
   auto bad = jobs::LoadJobSpec("jobs/examples/huber_plugin.yaml",
                                {"plugins=[jobs/plugins/libmrtrain_example_plugins.so]",
+                                "data.train.path=" + train, "output.dir=" + dir.File("bad"),
                                 "combiner.plugin=block_clip", "combiner.params.max_nrom=1"});
   REQUIRE(bad.ok());
   const Status invalid = runtime::ValidateJob(*bad);
