@@ -16,4 +16,6 @@ void KeepFreedMemoryInProcess() {
   mallopt(M_ARENA_MAX, 1);
 }
 
+void ReturnFreedMemoryToSystem() { malloc_trim(0); }
+
 }  // namespace mrtrain

@@ -330,11 +330,9 @@ class InProcessTransport : public Transport {
   void Post(std::function<void()> fn) override { core_->Post(std::move(fn)); }
 
   TimerHandle RunAfter(std::chrono::milliseconds delay, std::function<void()> fn) override {
-    auto cancelled = std::make_shared<std::atomic<bool>>(false);
-    core_->AddTimer(Clock::now() + delay, [cancelled, fn = std::move(fn)] {
-      if (!cancelled->load()) fn();
-    });
-    return TimerHandle(cancelled);
+    TimerHandle handle(std::move(fn));
+    core_->AddTimer(Clock::now() + delay, [handle] { handle.Fire(); });
+    return handle;
   }
 
   bool InTransportThread() const override { return core_->InDispatcher(); }

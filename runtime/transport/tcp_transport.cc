@@ -670,18 +670,18 @@ void TcpTransport::Post(std::function<void()> fn) {
 }
 
 TimerHandle TcpTransport::RunAfter(std::chrono::milliseconds delay, std::function<void()> fn) {
-  auto cancelled = std::make_shared<std::atomic<bool>>(false);
-  TimerHandle handle(cancelled);
+  TimerHandle handle(std::move(fn));
   if (stopped_) return handle;
-  asio::post(io_, [this, delay, cancelled, fn = std::move(fn)]() mutable {
+  // The asio timer holds only the handle: a cancelled timer's function is already gone.
+  asio::post(io_, [this, delay, handle] {
     if (stopped_) return;
     auto timer = std::make_shared<asio::steady_timer>(io_, delay);
     timers_.insert(timer);
-    timer->async_wait([this, timer, cancelled, fn = std::move(fn)](const error_code& ec) {
+    timer->async_wait([this, timer, handle](const error_code& ec) {
       timers_.erase(timer);
-      if (ec || stopped_ || cancelled->load()) return;
+      if (ec || stopped_) return;
       try {
-        fn();
+        handle.Fire();
       } catch (const std::exception& e) {
         Log()->error("a timer function threw: {}", e.what());
       } catch (...) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -95,22 +96,54 @@ class Connection {
   virtual const std::string& peer() const = 0;
 };
 
-// A timer started by Transport::RunAfter().
+// A timer started by Transport::RunAfter(). The handle owns the timer's function until it runs
+// or is cancelled; the transport keeps a copy of the handle until the timer is due. Cancel()
+// drops the function at once, so whatever it captured is freed then and not when the timer would
+// have come due (a reply timeout of minutes armed per task held every finished task's captures
+// that long, and a long-lived worker grew with its task rate). Thread-safe.
 class TimerHandle {
  public:
   TimerHandle() = default;
-  explicit TimerHandle(std::shared_ptr<std::atomic<bool>> cancelled)
-      : cancelled_(std::move(cancelled)) {}
+  explicit TimerHandle(std::function<void()> fn) : state_(std::make_shared<State>()) {
+    state_->fn = std::move(fn);
+  }
+
+  // For transports, when the timer is due: runs the function unless it was cancelled; at most
+  // once however often it is called.
+  void Fire() const {
+    if (!state_) return;
+    std::function<void()> fn;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      if (state_->cancelled) return;
+      fn = std::move(state_->fn);
+      state_->fn = nullptr;
+    }
+    if (fn) fn();
+  }
 
   // The function will not run if Cancel() is called on the transport thread before it does;
   // from another thread it may already be running. Idempotent; no-op on a default handle.
   void Cancel() {
-    if (cancelled_) cancelled_->store(true);
+    if (!state_) return;
+    std::function<void()> dropped;  // destroyed outside the lock: its captures may be large
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->cancelled = true;
+    dropped.swap(state_->fn);
   }
-  bool cancelled() const { return cancelled_ && cancelled_->load(); }
+  bool cancelled() const {
+    if (!state_) return false;
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->cancelled;
+  }
 
  private:
-  std::shared_ptr<std::atomic<bool>> cancelled_;
+  struct State {
+    std::mutex mu;
+    std::function<void()> fn;  // guarded by mu
+    bool cancelled = false;    // guarded by mu
+  };
+  std::shared_ptr<State> state_;
 };
 
 class Transport {

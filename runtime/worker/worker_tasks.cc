@@ -1,6 +1,7 @@
 // The worker's jobs and tasks: setting a job up, building the model for a placement, loading
 // partitions, map tasks (computed or replayed from kept output, then pushed) and evaluations,
 // and the parameter pulls they share.
+#include "engine/base/malloc_tuning.h"
 #include "runtime/worker/worker_impl.h"
 
 namespace mrtrain::runtime {
@@ -21,7 +22,12 @@ void CorruptPush(std::string* payload) {
 }  // namespace
 
 Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady* ready) {
-  auto job = std::make_shared<WorkerJob>();
+  // The last reference to a job (EndJob's, or a late task's) frees its partitions, kept output and
+  // shards: give that memory back then, so a long-lived worker does not grow job after job.
+  std::shared_ptr<WorkerJob> job(new WorkerJob, [](WorkerJob* ended) {
+    delete ended;
+    ReturnFreedMemoryToSystem();
+  });
   job->id = text.job_id;
   job->kept = std::make_unique<MapOutputStore>(
       options_.keep_budget_bytes,
@@ -229,15 +235,14 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
   state->step = updates;
   size_t keys_seen = 0;
   for (int64_t s = 0; s < num_shards; ++s) {
-    const std::string what = "parameters from reducer shard " + std::to_string(s) + " at " +
-                             parts.shard_addresses[s];
+    const std::string what =
+        "parameters from reducer shard " + std::to_string(s) + " at " + parts.shard_addresses[s];
     MRTRAIN_ASSIGN_OR_RETURN(msg::ParamsReply reply,
                              Await(replies[s], options_.reply_timeout, what));
     if (!reply.error.empty()) return UnavailableError(what + ": " + reply.error);
     if (reply.step != updates) {
-      return FailedPreconditionError(what + ": the shard holds step " +
-                                     std::to_string(reply.step) + ", wanted " +
-                                     std::to_string(updates));
+      return FailedPreconditionError(what + ": the shard holds step " + std::to_string(reply.step) +
+                                     ", wanted " + std::to_string(updates));
     }
     for (size_t i = 0; i < reply.keys.size(); ++i) {
       const ParamKey key = ParamKey::FromPacked(reply.keys[i]);
@@ -252,8 +257,7 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
   }
   if (keys_seen != parts.layout->keys().size()) {
     return CorruptionError("the reducer shards sent " + std::to_string(keys_seen) +
-                           " blocks; the model has " +
-                           std::to_string(parts.layout->keys().size()));
+                           " blocks; the model has " + std::to_string(parts.layout->keys().size()));
   }
   return Params(std::move(state));
 }
@@ -291,10 +295,10 @@ Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingPa
 }
 
 Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& job,
-                                                                  const TrainingParts& parts,
-                                                                  const msg::RunMapTask& task,
-                                                                  api::MapStats* stats,
-                                                                  bool* replayed) {
+                                                                   const TrainingParts& parts,
+                                                                   const msg::RunMapTask& task,
+                                                                   api::MapStats* stats,
+                                                                   bool* replayed) {
   const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
   // A replay after a restart: the pushes this worker kept, with this attempt's number.
   Result<std::optional<KeptOutput>> kept = job.kept->Find(task.step, task.partition);
@@ -338,8 +342,8 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     push.partition = task.partition;
     push.shard = s;
     push.attempt = task.attempt;
-    push.values_crc32c = Crc32c(output.runs[s].values.data(),
-                                output.runs[s].values.size() * sizeof(float));
+    push.values_crc32c =
+        Crc32c(output.runs[s].values.data(), output.runs[s].values.size() * sizeof(float));
     msg::SetRun(std::move(output.runs[s]), &push);
     output.runs[s] = shuffle::Run();
     MRTRAIN_ASSIGN_OR_RETURN(std::string payload, msg::Encode(push));
@@ -354,7 +358,7 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
 }
 
 Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generation,
-                                  int64_t* unreachable_shard) {
+                                   int64_t* unreachable_shard) {
   std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
   if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
@@ -377,8 +381,8 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   auto pending = std::make_shared<PendingPushes>();
   pending->job = job;
   pending->generation = generation;
-  pending->done = msg::MapTaskDone{task.job_id,   task.epoch,     task.round,
-                                   task.partition, task.attempt,   stats.loss_sum,
+  pending->done = msg::MapTaskDone{task.job_id,    task.epoch,    task.round,
+                                   task.partition, task.attempt,  stats.loss_sum,
                                    stats.examples, stats.correct, 0};
   for (int64_t s = 0; s < num_shards; ++s) {
     pending->keys.push_back(AckKey{task.job_id, task.step, task.partition, s, task.attempt});
@@ -435,8 +439,8 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     if (fault == failpoint::Action::kDrop) continue;  // lost on the way: no acknowledgement
     if (fault == failpoint::Action::kCorrupt) CorruptPush(&payloads[s]);
     auto peer = Peer(parts->shard_addresses[s]);
-    Status sent = peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(payloads[s]))
-                            : peer.status();
+    Status sent =
+        peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(payloads[s])) : peer.status();
     payloads[s] = std::string();
     if (!sent.ok()) {
       if (sent.code() == StatusCode::kUnavailable) *unreachable_shard = s;
@@ -446,23 +450,24 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   }
   std::weak_ptr<Impl> weak = shared_from_this();
   std::weak_ptr<WorkerJob> weak_job = job;
-  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, weak_job, give_up,
-                                                                      pending, task, generation] {
-    auto self = weak.lock();
-    if (!self) return;
-    msg::TaskFailed failed = MapFailureOf(task);
-    {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
-        if (pending->held[s] > 0) failed.shard = static_cast<int64_t>(s);  // the first silent one
-      }
-    }
-    Status timed_out = give_up(UnavailableError(
-        "no acknowledgement of the push from reducer shard " + std::to_string(failed.shard) +
-        " within the reply timeout"));
-    if (timed_out.ok()) return;
-    self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
-  });
+  TimerHandle timer = transport_->RunAfter(
+      options_.reply_timeout, [weak, weak_job, give_up, pending, task, generation] {
+        auto self = weak.lock();
+        if (!self) return;
+        msg::TaskFailed failed = MapFailureOf(task);
+        {
+          std::lock_guard<std::mutex> lock(self->mu_);
+          for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
+            if (pending->held[s] > 0)
+              failed.shard = static_cast<int64_t>(s);  // the first silent one
+          }
+        }
+        Status timed_out =
+            give_up(UnavailableError("no acknowledgement of the push from reducer shard " +
+                                     std::to_string(failed.shard) + " within the reply timeout"));
+        if (timed_out.ok()) return;
+        self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
+      });
   std::lock_guard<std::mutex> lock(mu_);
   pending->timeout = timer;
   if (pending->finished) timer.Cancel();
@@ -476,11 +481,11 @@ Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDon
   MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->Partition(task.set, task.partition));
   MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step));
   auto mapper = parts->mappers->Borrow();
-  MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats,
-                           EvaluatePartition(*partition, parts->config.num_features, 1024,
-                                             params->View(), *mapper));
-  *done = msg::EvalDone{task.job_id,    task.set,       task.partition, task.attempt,
-                        task.step,      stats.loss_sum, stats.examples, stats.correct};
+  MRTRAIN_ASSIGN_OR_RETURN(
+      api::MapStats stats,
+      EvaluatePartition(*partition, parts->config.num_features, 1024, params->View(), *mapper));
+  *done = msg::EvalDone{task.job_id, task.set,       task.partition, task.attempt,
+                        task.step,   stats.loss_sum, stats.examples, stats.correct};
   return Status::Ok();
 }
 

@@ -22,7 +22,7 @@ class FakeClockTransport : public Transport {
 
   // Moves the clock forward and runs every timer that is then due, in deadline order.
   void Advance(std::chrono::milliseconds by) {
-    std::multimap<std::chrono::milliseconds, Timer> due;
+    std::multimap<std::chrono::milliseconds, TimerHandle> due;
     {
       std::lock_guard<std::mutex> lock(mu_);
       now_ += by;
@@ -31,9 +31,7 @@ class FakeClockTransport : public Transport {
       timers_.erase(timers_.begin(), end);
     }
     for (auto& [when, timer] : due) {
-      inner_->Post([timer = std::move(timer)] {
-        if (!timer.handle.cancelled()) timer.fn();
-      });
+      inner_->Post([timer = std::move(timer)] { timer.Fire(); });
     }
   }
   // Timers waiting for the clock (cancelled ones included until they come due).
@@ -51,24 +49,19 @@ class FakeClockTransport : public Transport {
   }
   void Post(std::function<void()> fn) override { inner_->Post(std::move(fn)); }
   TimerHandle RunAfter(std::chrono::milliseconds delay, std::function<void()> fn) override {
-    TimerHandle handle(std::make_shared<std::atomic<bool>>(false));
+    TimerHandle handle(std::move(fn));
     std::lock_guard<std::mutex> lock(mu_);
-    timers_.emplace(now_ + delay, Timer{handle, std::move(fn)});
+    timers_.emplace(now_ + delay, handle);
     return handle;
   }
   bool InTransportThread() const override { return inner_->InTransportThread(); }
   void Stop() override { inner_->Stop(); }
 
  private:
-  struct Timer {
-    TimerHandle handle;
-    std::function<void()> fn;
-  };
-
   const std::unique_ptr<Transport> inner_;
   mutable std::mutex mu_;
-  std::chrono::milliseconds now_{0};                        // guarded by mu_
-  std::multimap<std::chrono::milliseconds, Timer> timers_;  // guarded by mu_
+  std::chrono::milliseconds now_{0};                              // guarded by mu_
+  std::multimap<std::chrono::milliseconds, TimerHandle> timers_;  // guarded by mu_
 };
 
 }  // namespace mrtrain::runtime::testing

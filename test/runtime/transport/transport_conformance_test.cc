@@ -244,6 +244,37 @@ TEST_CASE("Post and RunAfter run on the transport thread; a cancelled timer does
   CHECK(cancelled_runs == 0);
 }
 
+TEST_CASE("a cancelled timer frees what its function captured at once, not when it is due",
+          "[runtime][transport]") {
+  // A worker arms a reply timeout of minutes for every map task and cancels it when the acks
+  // come; if the transport kept the function until it was due, a long-lived worker would hold
+  // every finished task's captures that long.
+  std::string kind = GENERATE(as<std::string>{}, "inproc", "tcp");
+  Cluster cluster(kind);
+  auto captured = std::make_shared<std::string>(1 << 20, 'x');
+  std::weak_ptr<std::string> watch = captured;
+  TimerHandle timer =
+      cluster.client->RunAfter(std::chrono::hours(1), [captured = std::move(captured)] {});
+  CHECK_FALSE(watch.expired());
+  timer.Cancel();
+  CHECK(watch.expired());
+  CHECK(timer.cancelled());
+  timer.Cancel();  // idempotent
+  // A timer that fired runs once and lets go of its function too.
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> fired_watch = token;
+  std::promise<void> fired;
+  TimerHandle done = cluster.client->RunAfter(
+      std::chrono::milliseconds(1), [token = std::move(token), &fired] { fired.set_value(); });
+  auto fired_future = fired.get_future();
+  REQUIRE(fired_future.wait_for(testing::kWait) == std::future_status::ready);
+  std::promise<void> after;
+  cluster.client->Post([&] { after.set_value(); });
+  REQUIRE(after.get_future().wait_for(testing::kWait) == std::future_status::ready);
+  CHECK(fired_watch.expired());
+  CHECK_FALSE(done.cancelled());
+}
+
 TEST_CASE("Stop with live connections returns promptly and closes each once",
           "[runtime][transport]") {
   std::string kind = GENERATE(as<std::string>{}, "inproc", "tcp");
