@@ -349,6 +349,11 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
       for (const std::string& why : p.skipped_samples) log_->warn("skipped {}", why);
     }
   }
+  MRTRAIN_RETURN_IF_ERROR(CheckSkipped(train, spec.train, "train"));
+  if (spec.test) MRTRAIN_RETURN_IF_ERROR(CheckSkipped(test, *spec.test, "test"));
+  if (spec.validation) {
+    MRTRAIN_RETURN_IF_ERROR(CheckSkipped(validation, *spec.validation, "validation"));
+  }
   const api::DataShape shape = ShapeOf(train, spec);
   MRTRAIN_RETURN_IF_ERROR(CheckWidth(test, shape, "test"));
   MRTRAIN_RETURN_IF_ERROR(CheckWidth(validation, shape, "validation"));
