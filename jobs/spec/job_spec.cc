@@ -410,7 +410,6 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   SpecErrors errors(source);
   ApplyOverrides(overrides, &root, &errors);
   if (!errors.empty()) return errors.ToStatus();
-  CheckUtf8(root, "", &errors);
 
   JobSpec spec;
   spec.source_path = source;

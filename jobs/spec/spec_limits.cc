@@ -1,59 +1,12 @@
 #include "jobs/spec/spec_limits.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <vector>
 
 #include "engine/tensor/model_layout.h"
 
 namespace mrtrain::jobs {
 namespace {
-
-// The offset of the first byte that breaks UTF-8 (RFC 3629: no overlong forms, no surrogates,
-// nothing past U+10FFFF), or npos when `text` is valid.
-size_t FirstBadUtf8(const std::string& text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = s[i];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return i;
-    }
-    if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return i;
-    for (size_t k = 2; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return i;
-    }
-    i += len;
-  }
-  return std::string::npos;
-}
-
-void CheckScalar(const YAML::Node& node, const std::string& path, const char* what,
-                 SpecErrors* errors) {
-  const size_t bad = FirstBadUtf8(node.Scalar());
-  if (bad == std::string::npos) return;
-  char byte[8];
-  std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(node.Scalar()[bad]));
-  errors->Add(path, node.Mark(),
-              std::string(what) + " is not valid UTF-8 (byte " + byte + " at offset " +
-                  std::to_string(bad) + "); spec text must be UTF-8");
-}
 
 // At least how many parameters a model of this type has; double, as hidden widths may be
 // near 2^63 and only the comparison with the limit matters.
@@ -71,34 +24,6 @@ double MinParams(const std::string& type, const std::vector<int64_t>& hidden, do
 }
 
 }  // namespace
-
-void CheckUtf8(const YAML::Node& node, const std::string& path, SpecErrors* errors) {
-  // yaml-cpp stops nesting at depth 2000, so this recursion is bounded.
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      CheckScalar(node, path, "the value", errors);
-      return;
-    case YAML::NodeType::Sequence:
-      for (size_t i = 0; i < node.size(); ++i) {
-        CheckUtf8(node[i], path + "[" + std::to_string(i) + "]", errors);
-      }
-      return;
-    case YAML::NodeType::Map:
-      for (const auto& pair : node) {
-        const YAML::Node key = pair.first;
-        std::string child = path;
-        if (key.IsScalar()) {
-          CheckScalar(key, path, "a key", errors);
-          if (FirstBadUtf8(key.Scalar()) != std::string::npos) continue;
-          child = path.empty() ? key.Scalar() : path + "." + key.Scalar();
-        }
-        CheckUtf8(pair.second, child, errors);
-      }
-      return;
-    default:
-      return;
-  }
-}
 
 void SetLabelRules(const std::string& model_type, JobSpec* spec) {
   data::LabelKind kind = data::LabelKind::kAny;

@@ -56,6 +56,15 @@ TEST_CASE("spec strings that are not UTF-8 are refused naming the key and line",
                      "offset 1)") == 0);
   CHECK(message.find("job.yaml:5: a key is not valid UTF-8 (byte 0xED at offset 0)") !=
         std::string::npos);
+  // From an override, and inside a plugin's settings.
+  Result<JobSpec> set = ParseJobSpec(Spec("{type: linear}"), "job.yaml", {"name=ab\xff"});
+  REQUIRE_FALSE(set.ok());
+  CHECK(set.status().message() ==
+        "--set name: name: the value is not valid UTF-8 (byte 0xFF at offset 2); spec text must "
+        "be UTF-8");
+  CHECK(ErrorOf("plugins: [p.so]\n" + Spec("{plugin: m, params: {k: [1, \"\x80\"]}}")) ==
+        "job.yaml:6: model.params.k: the value is not valid UTF-8 (byte 0x80 at offset 0); spec "
+        "text must be UTF-8");
   // Valid multi-byte text passes.
   CHECK(Parse("name: \"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80\"\n" +
               Spec("{type: linear}").substr(8))
