@@ -125,9 +125,10 @@ Status CheckLabel(const DatasetSpec& spec, float label) {
   }
   char text[32];
   const auto end = std::to_chars(text, text + sizeof(text), label).ptr;
-  const std::string expected = spec.label_kind == LabelKind::kBinary
-                                   ? "0 or 1 (-1 reads as 0)"
-                                   : "a whole number in [0, " + std::to_string(spec.num_classes) + ")";
+  const std::string expected =
+      spec.label_kind == LabelKind::kBinary
+          ? "0 or 1 (-1 reads as 0)"
+          : "a whole number in [0, " + std::to_string(spec.num_classes) + ")";
   return CorruptionError("label " + std::string(text, end) + ": expected " + expected +
                          (spec.label_rule.empty() ? "" : " (" + spec.label_rule + ")"));
 }

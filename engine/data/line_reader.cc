@@ -35,9 +35,9 @@ Result<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path,
     readable = std::min(readable, size - start);
   }
   const size_t max_line = static_cast<size_t>(std::max<int64_t>(1, max_line_bytes));
-  return std::unique_ptr<LineReader>(
-      new LineReader(std::move(source), start, begin > 0, end,
-                     std::min(FirstBufferBytes(readable), max_line), max_line));
+  return std::unique_ptr<LineReader>(new LineReader(std::move(source), start, begin > 0, end,
+                                                    std::min(FirstBufferBytes(readable), max_line),
+                                                    max_line));
 }
 
 LineReader::LineReader(std::unique_ptr<ByteSource> source, int64_t start, bool skip_first,

@@ -95,9 +95,8 @@ Result<PartitionData> TextDataset::LoadPartition(int64_t p) const {
 }
 
 Status TextDataset::ParsePiece(const TextSplits::Piece& piece, PartitionData* out) const {
-  MRTRAIN_ASSIGN_OR_RETURN(auto reader,
-                           LineReader::Open(files()[piece.file], MaxLineBytes(spec()),
-                                             piece.begin, piece.end));
+  MRTRAIN_ASSIGN_OR_RETURN(auto reader, LineReader::Open(files()[piece.file], MaxLineBytes(spec()),
+                                                         piece.begin, piece.end));
   std::string_view line;
   LineContext where{piece.file, 0};
   bool in_run = false;  // the previous line gave a row: a row on this one continues its run
@@ -106,7 +105,8 @@ Status TextDataset::ParsePiece(const TextSplits::Piece& piece, PartitionData* ou
     if (!more) return Status::Ok();
     Mark mark(*out);
     Status status = ParseLine(line, where, out);
-    if (status.ok() && out->labels.size() > mark.labels) status = CheckLabel(spec(), out->labels.back());
+    if (status.ok() && out->labels.size() > mark.labels)
+      status = CheckLabel(spec(), out->labels.back());
     if (!status.ok()) {
       mark.Rollback(out);
       MRTRAIN_RETURN_IF_ERROR(HandleBadRecord(status, where, out));
@@ -122,7 +122,8 @@ Status TextDataset::OverBudget(const LineContext& where) const {
   const std::string& file = files()[where.file];
   MRTRAIN_ASSIGN_OR_RETURN(int64_t line, LineNumberAt(file, where.offset));
   return InvalidArgumentError(
-      file + ":" + std::to_string(line) + ": the partition holding this line passes max_decoded_mb (" +
+      file + ":" + std::to_string(line) +
+      ": the partition holding this line passes max_decoded_mb (" +
       std::to_string(spec().max_decoded_mb) +
       " MiB) once decoded; use more partitions (a .gz file is never split: use several) or raise "
       "max_decoded_mb");

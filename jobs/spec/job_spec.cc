@@ -63,10 +63,9 @@ void ReadCsvOptions(SpecMap* m, data::DatasetSpec* ds) {
 
 std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::string& key,
                                              bool is_train) {
-  std::optional<SpecMap> m =
-      data_map->Map(key, {"path", "format", "partitions", "on_bad_record", "header", "label_column",
-                          "delimiter", "features", "zero_based", "labels", "scale",
-                          "max_decoded_mb", "max_skipped_fraction"});
+  std::optional<SpecMap> m = data_map->Map(
+      key, {"path", "format", "partitions", "on_bad_record", "header", "label_column", "delimiter",
+            "features", "zero_based", "labels", "scale", "max_decoded_mb", "max_skipped_fraction"});
   if (!m) return std::nullopt;
   data::DatasetSpec ds;
   if (auto v = m->String("path")) ds.path = *v;
@@ -385,8 +384,7 @@ Result<YAML::Node> LoadYaml(const std::string& text, const std::string& source) 
     return YAML::Load(text);
   } catch (const YAML::DeepRecursion& e) {
     return InvalidArgumentError(source + ":" + std::to_string(e.mark.line + 1) +
-                                ": YAML nested too deeply (more than " +
-                                std::to_string(e.depth()) +
+                                ": YAML nested too deeply (more than " + std::to_string(e.depth()) +
                                 " levels); a job spec needs only a few");
   } catch (const YAML::Exception& e) {
     std::string where = e.mark.line < 0 ? source : source + ":" + std::to_string(e.mark.line + 1);

@@ -65,9 +65,8 @@ void CheckModelSize(SpecMap* model, const std::string& model_type, const JobSpec
   if (!model->Has(key)) return;
   const std::string count =
       params < 9e18 ? std::to_string(static_cast<int64_t>(params)) : FormatNumber(params);
-  model->Report(key, "the model would have at least " + count +
-                         " parameters, over the limit of " + std::to_string(kMaxModelParams) +
-                         " (1 GiB of float32)" +
+  model->Report(key, "the model would have at least " + count + " parameters, over the limit of " +
+                         std::to_string(kMaxModelParams) + " (1 GiB of float32)" +
                          (key == "type" ? " with data.train.features " +
                                               std::to_string(spec.train.num_features)
                                         : ""));

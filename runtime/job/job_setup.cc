@@ -120,8 +120,8 @@ Status CheckSkipped(const std::vector<PartitionSummary>& parts, const data::Data
   }
   return InvalidArgumentError("data." + set + ": " + std::to_string(skipped) + " of " +
                               std::to_string(total) + " records were bad and skipped, more than " +
-                              "max_skipped_fraction " + allowed +
-                              " allows (the first: " + first + ")");
+                              "max_skipped_fraction " + allowed + " allows (the first: " + first +
+                              ")");
 }
 
 Status CheckWidth(const std::vector<PartitionSummary>& parts, const api::DataShape& shape,

@@ -358,9 +358,10 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   if ((spec.model_type == "softmax" || spec.model_type == "mlp") &&
       !spec.model_params.Has("classes")) {
     // Said once: a stray label (10 among 0..9) would otherwise add a class silently.
-    log_->info("job {} ({}): model.classes is not set: {} classes, from the largest training "
-               "label {}",
-               job, spec.name, shape.num_classes, shape.num_classes - 1);
+    log_->info(
+        "job {} ({}): model.classes is not set: {} classes, from the largest training "
+        "label {}",
+        job, spec.name, shape.num_classes, shape.num_classes - 1);
   }
   MRTRAIN_RETURN_IF_ERROR(CheckWidth(test, shape, "test"));
   MRTRAIN_RETURN_IF_ERROR(CheckWidth(validation, shape, "validation"));

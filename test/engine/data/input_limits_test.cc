@@ -151,8 +151,7 @@ TEST_CASE("an idx file whose partitions would pass max_decoded_mb fails when it 
   CHECK(Dataset::Open(spec).ok());
 }
 
-TEST_CASE("idx float values that are NaN or inf are bad records, named by record index",
-          "[data]") {
+TEST_CASE("idx float values that are NaN or inf are bad records, named by record index", "[data]") {
   TempDir dir;
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
@@ -190,7 +189,8 @@ TEST_CASE("labels a classifier cannot use are bad records with file and line", "
   DatasetSpec spec = ClassSpec(Spec(csv, DataFormat::kCsv), 10);
   Status s = LoadError(spec);
   CHECK(s.code() == StatusCode::kCorruption);
-  CHECK(s.message() == csv + ":3: label 10: expected a whole number in [0, 10) (model.classes is 10)");
+  CHECK(s.message() ==
+        csv + ":3: label 10: expected a whole number in [0, 10) (model.classes is 10)");
 
   spec.on_bad_record = BadRecordPolicy::kSkip;
   spec.max_skipped_fraction = 1;
@@ -220,8 +220,9 @@ TEST_CASE("labels a classifier cannot use are bad records with file and line", "
     idx.labels_path = labels;
     s = LoadError(idx);
     CHECK(s.message() ==
-          labels + " record index 1: label 11: expected a whole number in [0, 10) (model.classes "
-                   "is 10)");
+          labels +
+              " record index 1: label 11: expected a whole number in [0, 10) (model.classes "
+              "is 10)");
   }
   SECTION("a huge label without model.classes fails at its line instead of sizing the model") {
     DatasetSpec inferred = Spec(dir.Write("h.csv", "1,1\n1e9,1\n"), DataFormat::kCsv);

@@ -49,8 +49,9 @@ TEST_CASE("spec strings that are not UTF-8 are refused naming the key and line",
         "must be UTF-8");
   CHECK(Parse("name: \"\\xff\"\n" + Spec("{type: linear}").substr(8)).name == "\xc3\xbf");
   // Raw bytes in the file, deeper down, and in a key.
-  const std::string raw = "data:\n  train: {path: \"d\xc3\x28.csv\", format: csv, partitions: 1}\n"
-                          "model: {type: linear}\noutput: {dir: out}\n\xed\xa0\x80: 1\n";
+  const std::string raw =
+      "data:\n  train: {path: \"d\xc3\x28.csv\", format: csv, partitions: 1}\n"
+      "model: {type: linear}\noutput: {dir: out}\n\xed\xa0\x80: 1\n";
   const std::string message = ErrorOf(raw);
   CHECK(message.find("job.yaml:2: data.train.path: the value is not valid UTF-8 (byte 0xC3 at "
                      "offset 1)") == 0);
@@ -80,28 +81,30 @@ TEST_CASE("YAML nested too deeply says so, with a line", "[jobs]") {
 }
 
 TEST_CASE("partitions past the maximum are refused under their spec key with a line", "[jobs]") {
-  const std::string yaml = "data:\n  train: {path: d.csv, format: csv, partitions: 1048577}\n"
-                           "model: {type: linear}\noutput: {dir: out}\n";
+  const std::string yaml =
+      "data:\n  train: {path: d.csv, format: csv, partitions: 1048577}\n"
+      "model: {type: linear}\noutput: {dir: out}\n";
   CHECK(ErrorOf(yaml) ==
         "job.yaml:2: data.train.partitions: expected an integer in [1, 1048576], got '1048577'");
   CHECK(ErrorOf(std::string(yaml).replace(yaml.find("1048577"), 7, "1000000000")) ==
         "job.yaml:2: data.train.partitions: expected an integer in [1, 1048576], got "
         "'1000000000'");
-  CHECK(Parse(std::string(yaml).replace(yaml.find("1048577"), 7, "1048576"))
-            .train.num_partitions == 1048576);
+  CHECK(Parse(std::string(yaml).replace(yaml.find("1048577"), 7, "1048576")).train.num_partitions ==
+        1048576);
 }
 
 TEST_CASE("a model certain to pass the parameter limit is refused at its key", "[jobs]") {
   CHECK(ErrorOf(Spec("{type: mlp, hidden: [1000000000]}")) ==
         "job.yaml:5: model.hidden: the model would have at least 4000000002 parameters, over "
         "the limit of 268435456 (1 GiB of float32)");
-  CHECK(ErrorOf(Spec("{type: mlp, hidden: [16384, 16384]}")).find(
-            "model.hidden: the model would have at least 268517378 parameters") !=
+  CHECK(ErrorOf(Spec("{type: mlp, hidden: [16384, 16384]}"))
+            .find("model.hidden: the model would have at least 268517378 parameters") !=
         std::string::npos);
   // Without a model key to blame, the features that make a linear model too large.
-  const std::string svm = "data:\n  train: {path: d.svm, format: libsvm, partitions: 1, "
-                          "max_decoded_mb: 4096, features: 1000000000}\nmodel: {type: linear}\n"
-                          "output: {dir: out}\n";
+  const std::string svm =
+      "data:\n  train: {path: d.svm, format: libsvm, partitions: 1, "
+      "max_decoded_mb: 4096, features: 1000000000}\nmodel: {type: linear}\n"
+      "output: {dir: out}\n";
   CHECK(ErrorOf(svm) ==
         "job.yaml:3: model.type: the model would have at least 1000000001 parameters, over the "
         "limit of 268435456 (1 GiB of float32) with data.train.features 1000000000");
@@ -126,8 +129,7 @@ TEST_CASE("the model decides what the readers check of every data set's labels",
   CHECK(Parse(Spec("{type: linear}")).train.label_kind == data::LabelKind::kAny);
 }
 
-TEST_CASE("max_decoded_mb and max_skipped_fraction are read per data set, with ranges",
-          "[jobs]") {
+TEST_CASE("max_decoded_mb and max_skipped_fraction are read per data set, with ranges", "[jobs]") {
   const JobSpec s =
       Parse(Spec("{type: linear}", ", max_decoded_mb: 64, max_skipped_fraction: 0.25"));
   CHECK(s.train.max_decoded_mb == 64);
@@ -138,9 +140,10 @@ TEST_CASE("max_decoded_mb and max_skipped_fraction are read per data set, with r
         "job.yaml:3: data.train.max_decoded_mb: expected an integer in [1, 1048576], got '0'\n"
         "job.yaml:3: data.train.max_skipped_fraction: expected a number in [0, 1], got '2'");
   // features is bounded by the set's budget: a quarter of it in floats.
-  const std::string svm = "data:\n  train: {path: d.svm, format: libsvm, partitions: 1, "
-                          "max_decoded_mb: 1, features: 262145}\nmodel: {type: linear}\n"
-                          "output: {dir: out}\n";
+  const std::string svm =
+      "data:\n  train: {path: d.svm, format: libsvm, partitions: 1, "
+      "max_decoded_mb: 1, features: 262145}\nmodel: {type: linear}\n"
+      "output: {dir: out}\n";
   CHECK(ErrorOf(svm) ==
         "job.yaml:2: data.train.features: expected an integer in [0, 262144], got '262145'");
 }

@@ -22,7 +22,8 @@ TEST_CASE("skipping more than max_skipped_fraction of a data set fails the job w
           "[runtime]") {
   data::DatasetSpec ds;  // max_skipped_fraction 0.01 by default
   // Issue 10 item 11: 199 of 200 rows skipped, and the job trained on the one left.
-  const Status most = CheckSkipped({Part(1, 199, "a.csv:2: expected 2 columns, got 3")}, ds, "train");
+  const Status most =
+      CheckSkipped({Part(1, 199, "a.csv:2: expected 2 columns, got 3")}, ds, "train");
   CHECK(most.code() == StatusCode::kInvalidArgument);
   CHECK(most.message() ==
         "data.train: 199 of 200 records were bad and skipped, more than max_skipped_fraction "

@@ -188,7 +188,8 @@ TEST_CASE("skipping more than max_skipped_fraction fails the job; bad labels are
   CHECK(allowed->last->examples == 3000);
 
   // A label of 4 with model.classes 4: named by file and line, not by the model.
-  const std::string labels = files.dir.Write("labels.csv", "4" + TempDir::Read(files.train).substr(1));
+  const std::string labels =
+      files.dir.Write("labels.csv", "4" + TempDir::Read(files.train).substr(1));
   auto wrong = Train(SoftmaxSpec(labels, files.test, files.dir.File("labels")),
                      {"model.classes=4", "training.epochs=1"});
   REQUIRE_FALSE(wrong.ok());
