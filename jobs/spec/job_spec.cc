@@ -420,9 +420,11 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   // Whether `plugins` was given at all; a malformed list has already been reported.
   const bool has_plugins = top.Has("plugins");
   ReadData(&top, &spec);
+  // Training first: the model's size check needs training.chunk_rows. Errors sort by line, so
+  // the order of the readers does not show.
+  std::optional<JobSpec::Mode> mode = ReadTraining(&top, &spec);
   std::optional<std::string> model_type = ReadModel(&top, has_plugins, &spec);
   if (model_type) SetLabelRules(*model_type, &spec);
-  std::optional<JobSpec::Mode> mode = ReadTraining(&top, &spec);
   ReadUpdate(&top, model_type, mode, has_plugins, &spec);
   ReadShuffle(&top, &spec);
   ReadCombiner(&top, has_plugins, &spec);

@@ -23,6 +23,20 @@ double MinParams(const std::string& type, const std::vector<int64_t>& hidden, do
   return total + (in + 1) * classes;
 }
 
+// An mlp keeps each layer's outputs and deltas for one chunk of rows: reported at model.hidden
+// when they alone would pass the model's own limit.
+void CheckActivations(SpecMap* model, const std::vector<int64_t>& hidden, double classes,
+                      int64_t chunk_rows) {
+  double widths = classes;
+  for (int64_t width : hidden) widths += 2 * static_cast<double>(width);
+  const double floats = widths * static_cast<double>(chunk_rows);
+  if (floats <= static_cast<double>(kMaxModelParams) || !model->Has("hidden")) return;
+  model->Report("hidden", "one chunk of training.chunk_rows " + std::to_string(chunk_rows) +
+                              " rows needs at least " + FormatNumber(floats) +
+                              " floats of activations, over the limit of " +
+                              std::to_string(kMaxModelParams) + " (1 GiB of float32)");
+}
+
 }  // namespace
 
 void SetLabelRules(const std::string& model_type, JobSpec* spec) {
@@ -59,7 +73,10 @@ void CheckModelSize(SpecMap* model, const std::string& model_type, const JobSpec
   const double classes =
       has_classes ? static_cast<double>(spec.model_params.GetInt("classes", 2)) : 2;
   const double params = MinParams(model_type, hidden, features, classes);
-  if (params <= static_cast<double>(kMaxModelParams)) return;
+  if (params <= static_cast<double>(kMaxModelParams)) {
+    CheckActivations(model, hidden, classes, spec.chunk_rows);
+    return;
+  }
   // The key that makes the model this large; data.train.features when no model key does.
   const std::string key = model_type == "mlp" ? "hidden" : has_classes ? "classes" : "type";
   if (!model->Has(key)) return;

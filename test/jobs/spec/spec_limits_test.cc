@@ -108,6 +108,10 @@ TEST_CASE("a model certain to pass the parameter limit is refused at its key", "
   CHECK(ErrorOf(svm) ==
         "job.yaml:3: model.type: the model would have at least 1000000001 parameters, over the "
         "limit of 268435456 (1 GiB of float32) with data.train.features 1000000000");
+  // Parameters within the limit, but a chunk's activations not: 2 * 2^24 * 256 floats.
+  CHECK(ErrorOf(Spec("{type: mlp, hidden: [16777216]}")) ==
+        "job.yaml:5: model.hidden: one chunk of training.chunk_rows 256 rows needs at least "
+        "8589935104 floats of activations, over the limit of 268435456 (1 GiB of float32)");
   // Within the limit: parses.
   CHECK(Parse(Spec("{type: mlp, hidden: [4096, 4096], classes: 10}")).model_type == "mlp");
   CHECK(ErrorOf(Spec("{type: softmax, classes: 65537}")) ==

@@ -211,8 +211,8 @@ TEST_CASE("a task failing every attempt fails the job after max_attempts, naming
   CHECK(m.find("failed 3 times") != std::string::npos);
   CHECK(m.find("attempt 2") != std::string::npos);
   CHECK(m.find(files.train + ":") != std::string::npos);
-  CHECK(m.find(": label 2: expected 0 or 1 (-1 reads as 0) (model.type is logistic)") !=
-        std::string::npos);
+  // Label 2 or 3, in whichever partition failed last.
+  CHECK(m.find(": expected 0 or 1 (-1 reads as 0) (model.type is logistic)") != std::string::npos);
 }
 
 }  // namespace
