@@ -127,27 +127,55 @@ class CsvDataset : public TextDataset {
   CsvLayout layout_;
 };
 
-// Finds the header or first row of the dataset: the first line of the first file that has
-// one (skipping blank lines when there is no header).
+// Lines sampled to find the width of a dataset without a header: enough that a few bad rows
+// at the start cannot outvote the good ones, few enough to read in no time.
+constexpr size_t kWidthSampleLines = 100;
+
+// The column count most of `counts` have; the earliest of equally common ones.
+int64_t MostCommon(const std::vector<int64_t>& counts) {
+  int64_t best = counts.front();
+  int64_t best_votes = 0;
+  for (int64_t c : counts) {
+    const int64_t votes = std::count(counts.begin(), counts.end(), c);
+    if (votes > best_votes) {
+      best = c;
+      best_votes = votes;
+    }
+  }
+  return best;
+}
+
+// Learns the columns of the dataset: from the header (the first line of the first file that has
+// one) with csv_header, otherwise as the most common column count of the first
+// kWidthSampleLines non-blank lines, so that a malformed first row does not make every good
+// row look bad.
 Result<CsvLayout> ReadLayout(const DatasetSpec& spec, const std::vector<std::string>& files) {
+  std::vector<int64_t> counts;
+  CsvLayout layout;
   for (const std::string& file : files) {
-    MRTRAIN_ASSIGN_OR_RETURN(auto reader, LineReader::Open(file));
+    MRTRAIN_ASSIGN_OR_RETURN(auto reader, LineReader::Open(file, MaxLineBytes(spec)));
     std::string_view line;
     LineContext where;
-    for (;;) {
+    while (counts.size() < kWidthSampleLines) {
       MRTRAIN_ASSIGN_OR_RETURN(bool more, reader->Next(&line, &where.offset));
       if (!more) break;
       line = StripBom(line, where);
       if (!spec.csv_header && IsBlank(line)) continue;
-      CsvLayout layout;
-      layout.num_columns = CountFields(line, spec.delimiter);
-      layout.header_file = file;
-      if (spec.csv_header) layout.header = SplitAll(line, spec.delimiter);
-      return layout;
+      if (layout.header_file.empty()) layout.header_file = file;
+      if (spec.csv_header) {
+        layout.num_columns = CountFields(line, spec.delimiter);
+        layout.header = SplitAll(line, spec.delimiter);
+        return layout;
+      }
+      counts.push_back(CountFields(line, spec.delimiter));
     }
   }
-  return InvalidArgumentError(spec.path + ": no csv rows in " + std::to_string(files.size()) +
-                              " file(s)");
+  if (counts.empty()) {
+    return InvalidArgumentError(spec.path + ": no csv rows in " + std::to_string(files.size()) +
+                                " file(s)");
+  }
+  layout.num_columns = MostCommon(counts);
+  return layout;
 }
 
 Status ResolveLabelColumn(const DatasetSpec& spec, CsvLayout* layout) {

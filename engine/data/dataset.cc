@@ -3,6 +3,7 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <system_error>
@@ -62,9 +63,6 @@ bool HasGlobChars(const std::string& path) {
   return path.find_first_of("*?[") != std::string::npos;
 }
 
-// Far more tasks than any cluster runs; beyond it, per-partition tables would eat memory.
-constexpr int64_t kMaxPartitions = int64_t{1} << 20;
-
 Status CheckSpec(const DatasetSpec& spec) {
   if (spec.num_partitions < 1 || spec.num_partitions > kMaxPartitions) {
     return InvalidArgumentError(spec.path + ": num_partitions must be in [1, " +
@@ -77,6 +75,20 @@ Status CheckSpec(const DatasetSpec& spec) {
   if (!std::isfinite(spec.scale)) {
     return InvalidArgumentError(spec.path + ": scale must be a finite number");
   }
+  if (spec.max_decoded_mb < 1 || spec.max_decoded_mb > kMaxDecodedMbLimit) {
+    return InvalidArgumentError(spec.path + ": max_decoded_mb must be in [1, " +
+                                std::to_string(kMaxDecodedMbLimit) + "], got " +
+                                std::to_string(spec.max_decoded_mb));
+  }
+  if (spec.num_features > MaxFeatures(spec)) {
+    return InvalidArgumentError(spec.path + ": num_features " + std::to_string(spec.num_features) +
+                                " is over the limit of " + std::to_string(MaxFeatures(spec)) +
+                                " features that max_decoded_mb (" +
+                                std::to_string(spec.max_decoded_mb) + " MiB) allows");
+  }
+  if (spec.label_kind == LabelKind::kClass && spec.num_classes < 1) {
+    return InvalidArgumentError(spec.path + ": class labels need num_classes >= 1");
+  }
   if (spec.delimiter == '\n' || spec.delimiter == '\r' || spec.delimiter == '"') {
     return InvalidArgumentError(spec.path + ": the csv delimiter cannot be a newline or '\"'");
   }
@@ -84,6 +96,42 @@ Status CheckSpec(const DatasetSpec& spec) {
 }
 
 }  // namespace
+
+int64_t DecodedBudgetBytes(const DatasetSpec& spec) { return spec.max_decoded_mb << 20; }
+
+// A long line is held as text while it is decoded, and its buffer doubles as it grows: a quarter
+// of the budget keeps the text well inside it.
+int64_t MaxLineBytes(const DatasetSpec& spec) { return DecodedBudgetBytes(spec) / 4; }
+
+// Every model keeps at least one weight per feature: a dense row of them must fit the budget.
+int64_t MaxFeatures(const DatasetSpec& spec) {
+  return DecodedBudgetBytes(spec) / static_cast<int64_t>(sizeof(float));
+}
+
+Status CheckLabel(const DatasetSpec& spec, float label) {
+  switch (spec.label_kind) {
+    case LabelKind::kAny:
+      return Status::Ok();
+    case LabelKind::kBinary:
+      if (label == 0 || label == 1 || label == -1) return Status::Ok();
+      break;
+    case LabelKind::kClass:
+      // Written so that NaN fails too.
+      if (label >= 0 && label < static_cast<float>(spec.num_classes) &&
+          std::floor(label) == label) {
+        return Status::Ok();
+      }
+      break;
+  }
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof(text), label).ptr;
+  const std::string expected =
+      spec.label_kind == LabelKind::kBinary
+          ? "0 or 1 (-1 reads as 0)"
+          : "a whole number in [0, " + std::to_string(spec.num_classes) + ")";
+  return CorruptionError("label " + std::string(text, end) + ": expected " + expected +
+                         (spec.label_rule.empty() ? "" : " (" + spec.label_rule + ")"));
+}
 
 Result<DataFormat> ParseDataFormat(const std::string& name) {
   for (DataFormat format : {DataFormat::kLibsvm, DataFormat::kCsv, DataFormat::kIdx}) {

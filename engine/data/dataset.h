@@ -13,6 +13,15 @@ namespace mrtrain::data {
 
 enum class DataFormat { kLibsvm, kCsv, kIdx };
 enum class BadRecordPolicy { kFail, kSkip };
+// What a model needs of the labels: any finite number, 0 or 1 (-1 read as 0, the libsvm
+// spelling), or a class index.
+enum class LabelKind { kAny, kBinary, kClass };
+
+// Far more tasks than any cluster runs; beyond it, per-partition tables would eat memory.
+inline constexpr int64_t kMaxPartitions = int64_t{1} << 20;
+// The default and the largest max_decoded_mb (1 TiB).
+inline constexpr int64_t kDefaultMaxDecodedMb = 1024;
+inline constexpr int64_t kMaxDecodedMbLimit = int64_t{1} << 20;
 
 // Parses "libsvm", "csv", "idx"; kInvalidArgument lists the allowed names otherwise.
 Result<DataFormat> ParseDataFormat(const std::string& name);
@@ -42,7 +51,31 @@ struct DatasetSpec {
   // Every feature value is multiplied by this; 0 means the format's default (1/255 for
   // unsigned-byte idx files, 1 otherwise).
   double scale = 0;
+
+  // The memory budget of one partition, in MiB: its decoded values (4 bytes each, plus 8 per
+  // sparse row) may not pass it, nor may a text line pass a quarter of it, nor a libsvm feature
+  // index a quarter of it in floats (the width of one dense row of weights). Inputs that would
+  // fail with kInvalidArgument naming the file (and line) and the limit, before the memory is
+  // taken: a small gzip file can decode to far more than any machine holds.
+  int64_t max_decoded_mb = kDefaultMaxDecodedMb;
+
+  // What the model needs of each label; a record whose label breaks it is a bad record.
+  LabelKind label_kind = LabelKind::kAny;
+  int64_t num_classes = 0;  // kClass: labels are whole numbers in [0, num_classes)
+  std::string label_rule;   // why, for messages: "model.classes is 10"
+
+  // The most bad records skipped under kSkip, as a fraction of all records of the dataset. The
+  // readers count per partition; the job checks the sum (runtime/job/job_setup.h).
+  double max_skipped_fraction = 0.01;
 };
+
+// The byte limits that max_decoded_mb implies (see DatasetSpec).
+int64_t DecodedBudgetBytes(const DatasetSpec& spec);
+int64_t MaxLineBytes(const DatasetSpec& spec);
+int64_t MaxFeatures(const DatasetSpec& spec);
+
+// kCorruption saying why `label` breaks the spec's label rule; Ok when it does not.
+Status CheckLabel(const DatasetSpec& spec, float label);
 
 // A dataset cut into a fixed number of partitions. Text formats (csv, libsvm) split the byte
 // stream of all files, in name order, into num_partitions equal ranges aligned to record

@@ -1,6 +1,7 @@
 #include "engine/data/idx_reader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -119,6 +120,22 @@ Status CheckSize(const IdxHeader& h) {
   return CorruptionError(message);
 }
 
+// The largest partition's rows are allocated at once, so their decoded size is checked against
+// the budget when the dataset opens, from the header alone.
+Status CheckBudget(const DatasetSpec& spec, const IdxHeader& images) {
+  const int64_t rows = (images.count + spec.num_partitions - 1) / spec.num_partitions;
+  // One float per value and one per label; 128 bits, as rows * values can pass 2^63.
+  const unsigned __int128 bytes =
+      static_cast<unsigned __int128>(rows) * (images.record_values + 1) * sizeof(float);
+  if (bytes <= static_cast<unsigned __int128>(DecodedBudgetBytes(spec))) return Status::Ok();
+  return InvalidArgumentError(
+      images.path + ": " + std::to_string(images.count) + " records of " +
+      std::to_string(images.record_values) + " values in " + std::to_string(spec.num_partitions) +
+      " partition(s) take " + std::to_string(static_cast<int64_t>(bytes >> 20)) +
+      " MiB per partition once decoded, over max_decoded_mb (" +
+      std::to_string(spec.max_decoded_mb) + " MiB); use more partitions or raise max_decoded_mb");
+}
+
 class IdxDataset : public Dataset {
  public:
   IdxDataset(DatasetSpec spec, std::vector<std::string> files, IdxHeader images, IdxHeader labels)
@@ -141,7 +158,7 @@ class IdxDataset : public Dataset {
     MRTRAIN_RETURN_IF_ERROR(ReadValues(labels_, first, last, 1.0, out.labels.data()));
     out.sources.unit = RowSources::Unit::kRecord;
     out.sources.files = {images_.path};
-    out.sources.runs = {{0, first, 0}};
+    MRTRAIN_RETURN_IF_ERROR(DropBadRecords(first, &out));
     return out;
   }
 
@@ -203,6 +220,59 @@ class IdxDataset : public Dataset {
     }
   }
 
+  // Why record `index` (row r of *out) is bad: a value that is not finite (a float file can hold
+  // NaN or inf, and a large scale can overflow) or a label the model cannot use. Ok if neither.
+  Status RecordProblem(const PartitionData& out, int64_t r, int64_t index) const {
+    const float* row = out.dense.data() + r * out.num_cols;
+    for (int64_t c = 0; c < out.num_cols; ++c) {
+      if (!std::isfinite(row[c])) {
+        return CorruptionError(images_.path + " record index " + std::to_string(index) +
+                               ": value " + std::to_string(c) + " is not a finite number");
+      }
+    }
+    const float label = out.labels[r];
+    Status status = std::isfinite(label) ? CheckLabel(spec(), label)
+                                         : CorruptionError("label is not a finite number");
+    return status.WithContext(labels_.path + " record index " + std::to_string(index));
+  }
+
+  // Applies the bad-record policy to the records [first, first + num_rows) in *out: fails on the
+  // first bad one, or drops bad ones (counted, the first few reasons kept) and starts a new run
+  // of sources after each.
+  Status DropBadRecords(int64_t first, PartitionData* out) const {
+    constexpr size_t kMaxSkippedSamples = 5;
+    const int64_t width = out->num_cols;
+    int64_t kept = 0;
+    bool in_run = false;
+    for (int64_t r = 0; r < out->num_rows; ++r) {
+      Status problem = RecordProblem(*out, r, first + r);
+      if (!problem.ok()) {
+        if (spec().on_bad_record != BadRecordPolicy::kSkip) return problem;
+        ++out->skipped_records;
+        if (out->skipped_samples.size() < kMaxSkippedSamples) {
+          out->skipped_samples.push_back(problem.message());
+        }
+        in_run = false;
+        continue;
+      }
+      if (!in_run) out->sources.runs.push_back({kept, first + r, 0});
+      in_run = true;
+      if (kept != r) {
+        std::copy_n(out->dense.begin() + r * width, width, out->dense.begin() + kept * width);
+        out->labels[kept] = out->labels[r];
+      }
+      ++kept;
+    }
+    out->num_rows = kept;
+    out->dense.resize(kept * width);
+    out->labels.resize(kept);
+    if (out->skipped_records > 0) {
+      out->dense.shrink_to_fit();
+      out->labels.shrink_to_fit();
+    }
+    return Status::Ok();
+  }
+
   static Status Truncated(const IdxHeader& h, int64_t record) {
     return CorruptionError(h.path + ": truncated at record index " + std::to_string(record) +
                            " of " + std::to_string(h.count) + ": expected " +
@@ -246,6 +316,7 @@ Result<std::unique_ptr<Dataset>> OpenIdxDataset(const DatasetSpec& spec,
   }
   MRTRAIN_RETURN_IF_ERROR(CheckSize(images));
   MRTRAIN_RETURN_IF_ERROR(CheckSize(labels));
+  MRTRAIN_RETURN_IF_ERROR(CheckBudget(spec, images));
   return std::unique_ptr<Dataset>(
       std::make_unique<IdxDataset>(spec, std::move(files), std::move(images), std::move(labels)));
 }

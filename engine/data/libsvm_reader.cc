@@ -109,6 +109,11 @@ class LibsvmDataset : public TextDataset {
       return fail("indices must be strictly increasing, got " + std::to_string(index) + " after " +
                   std::to_string(previous + static_cast<int64_t>(first)));
     }
+    if (static_cast<int64_t>(column) >= MaxFeatures(spec())) {
+      return fail("index " + std::to_string(index) + " is over the limit of " +
+                  std::to_string(MaxFeatures(spec())) + " features that max_decoded_mb (" +
+                  std::to_string(spec().max_decoded_mb) + " MiB) allows");
+    }
     if (spec().num_features > 0 && static_cast<int64_t>(column) >= spec().num_features) {
       return fail("index " + std::to_string(index) + " is out of range for num_features " +
                   std::to_string(spec().num_features));

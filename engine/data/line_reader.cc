@@ -11,7 +11,7 @@ constexpr size_t kMinBufferBytes = 1 << 12;
 
 // The first buffer for reading `readable` bytes: a chunk, or for less than that the smallest
 // power of two that holds them, so that a small partition costs no more than it holds. Powers
-// of two, so that doubling for a long line reaches kMaxLineBytes exactly.
+// of two.
 size_t FirstBufferBytes(int64_t readable) {
   size_t bytes = kMinBufferBytes;
   while (bytes < kChunkBytes && static_cast<int64_t>(bytes) < readable) bytes *= 2;
@@ -20,7 +20,8 @@ size_t FirstBufferBytes(int64_t readable) {
 
 }  // namespace
 
-Result<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path, int64_t begin,
+Result<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path,
+                                                     int64_t max_line_bytes, int64_t begin,
                                                      int64_t end) {
   // To know whether a line starts exactly at `begin`, look at the byte before it: reading from
   // begin - 1 and dropping everything up to and including the first '\n' leaves exactly the
@@ -33,14 +34,17 @@ Result<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path, in
     MRTRAIN_ASSIGN_OR_RETURN(int64_t size, FileSize(path));
     readable = std::min(readable, size - start);
   }
-  return std::unique_ptr<LineReader>(
-      new LineReader(std::move(source), start, begin > 0, end, FirstBufferBytes(readable)));
+  const size_t max_line = static_cast<size_t>(std::max<int64_t>(1, max_line_bytes));
+  return std::unique_ptr<LineReader>(new LineReader(std::move(source), start, begin > 0, end,
+                                                    std::min(FirstBufferBytes(readable), max_line),
+                                                    max_line));
 }
 
 LineReader::LineReader(std::unique_ptr<ByteSource> source, int64_t start, bool skip_first,
-                       int64_t end, size_t buffer_bytes)
+                       int64_t end, size_t buffer_bytes, size_t max_line_bytes)
     : source_(std::move(source)),
       end_(end),
+      max_line_bytes_(max_line_bytes),
       skip_first_(skip_first),
       buf_(buffer_bytes),
       buf_offset_(start) {}
@@ -80,17 +84,22 @@ Result<bool> LineReader::Refill() {
     head_ = 0;
   }
   if (tail_ == buf_.size()) {
-    // One line fills the buffer: grow it, up to a bound that no text record reaches.
-    if (buf_.size() >= kMaxLineBytes) {
-      return CorruptionError(source_->path() + ": byte " + std::to_string(buf_offset_) +
-                             ": a line longer than " + std::to_string(kMaxLineBytes) +
-                             " bytes; is this a text file?");
-    }
-    buf_.resize(buf_.size() * 2);
+    // One line fills the buffer: grow it, up to the limit.
+    if (buf_.size() >= max_line_bytes_) return LineTooLong();
+    buf_.resize(std::min(buf_.size() * 2, max_line_bytes_));
   }
   MRTRAIN_ASSIGN_OR_RETURN(size_t got, source_->Read(buf_.data() + tail_, buf_.size() - tail_));
   tail_ += got;
   return got > 0;
+}
+
+Status LineReader::LineTooLong() const {
+  std::string where = source_->path() + ":";
+  Result<int64_t> line = LineNumberAt(source_->path(), buf_offset_);
+  where += line.ok() ? std::to_string(*line) : "byte " + std::to_string(buf_offset_);
+  return InvalidArgumentError(where + ": a line longer than " + std::to_string(max_line_bytes_) +
+                              " bytes, the limit (a quarter of max_decoded_mb); is this a text "
+                              "file?");
 }
 
 Result<int64_t> LineNumberAt(const std::string& path, int64_t offset) {

@@ -25,27 +25,31 @@ class LineReader {
   static constexpr int64_t kToEnd = std::numeric_limits<int64_t>::max();
 
   // Opens `path` (gunzipped if .gz) to read the lines starting in [begin, end) of its
-  // (decompressed) bytes. Fails like ByteSource::Open.
-  static Result<std::unique_ptr<LineReader>> Open(const std::string& path, int64_t begin = 0,
-                                                  int64_t end = kToEnd);
+  // (decompressed) bytes, none longer than max_line_bytes (MaxLineBytes in dataset.h, a quarter
+  // of max_decoded_mb). Fails like ByteSource::Open.
+  static Result<std::unique_ptr<LineReader>> Open(const std::string& path, int64_t max_line_bytes,
+                                                  int64_t begin = 0, int64_t end = kToEnd);
 
   // Sets *line (valid until the next call) and *offset (where the line starts in the file) to
-  // the next line and returns true, or returns false after the last one. kCorruption for a
-  // line longer than kMaxLineBytes, which means the file is not text.
+  // the next line and returns true, or returns false after the last one. kInvalidArgument
+  // naming the file, the line and the limit for a line longer than max_line_bytes, found before
+  // the buffer passes the limit.
   Result<bool> Next(std::string_view* line, int64_t* offset);
-
-  static constexpr size_t kMaxLineBytes = size_t{1} << 30;
 
  private:
   LineReader(std::unique_ptr<ByteSource> source, int64_t start, bool skip_first, int64_t end,
-             size_t buffer_bytes);
+             size_t buffer_bytes, size_t max_line_bytes);
 
   // Moves the unread bytes to the front of the buffer and reads more after them. Returns
   // false at the end of the file.
   Result<bool> Refill();
 
+  // Fails for the line starting at buf_offset_, which fills a buffer of max_line_bytes_.
+  Status LineTooLong() const;
+
   std::unique_ptr<ByteSource> source_;
   int64_t end_;
+  size_t max_line_bytes_;
   bool skip_first_;    // the first line read started before `begin`: drop it
   bool eof_ = false;   // the source has no more bytes
   bool done_ = false;  // Next returned false

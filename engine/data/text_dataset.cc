@@ -36,6 +36,13 @@ struct Mark {
   size_t dense, row_offsets, cols, values, labels;
 };
 
+// What a partition's parsed arrays hold, in bytes (not their slack).
+int64_t DecodedBytes(const PartitionData& d) {
+  return static_cast<int64_t>(d.dense.size() * sizeof(float) + d.values.size() * sizeof(float) +
+                              d.cols.size() * sizeof(uint32_t) + d.labels.size() * sizeof(float) +
+                              d.row_offsets.size() * sizeof(int64_t));
+}
+
 // Parsing appends with push_back; give back the slack so the cache holds what it counts.
 void ShrinkToFit(PartitionData* out) {
   out->dense.shrink_to_fit();
@@ -88,8 +95,8 @@ Result<PartitionData> TextDataset::LoadPartition(int64_t p) const {
 }
 
 Status TextDataset::ParsePiece(const TextSplits::Piece& piece, PartitionData* out) const {
-  MRTRAIN_ASSIGN_OR_RETURN(auto reader,
-                           LineReader::Open(files()[piece.file], piece.begin, piece.end));
+  MRTRAIN_ASSIGN_OR_RETURN(auto reader, LineReader::Open(files()[piece.file], MaxLineBytes(spec()),
+                                                         piece.begin, piece.end));
   std::string_view line;
   LineContext where{piece.file, 0};
   bool in_run = false;  // the previous line gave a row: a row on this one continues its run
@@ -98,14 +105,28 @@ Status TextDataset::ParsePiece(const TextSplits::Piece& piece, PartitionData* ou
     if (!more) return Status::Ok();
     Mark mark(*out);
     Status status = ParseLine(line, where, out);
+    if (status.ok() && out->labels.size() > mark.labels)
+      status = CheckLabel(spec(), out->labels.back());
     if (!status.ok()) {
       mark.Rollback(out);
       MRTRAIN_RETURN_IF_ERROR(HandleBadRecord(status, where, out));
     }
+    if (DecodedBytes(*out) > DecodedBudgetBytes(spec())) return OverBudget(where);
     const bool gave_row = out->labels.size() > mark.labels;
     if (gave_row && !in_run) StartRun(files()[piece.file], where.offset, out);
     in_run = gave_row;
   }
+}
+
+Status TextDataset::OverBudget(const LineContext& where) const {
+  const std::string& file = files()[where.file];
+  MRTRAIN_ASSIGN_OR_RETURN(int64_t line, LineNumberAt(file, where.offset));
+  return InvalidArgumentError(
+      file + ":" + std::to_string(line) +
+      ": the partition holding this line passes max_decoded_mb (" +
+      std::to_string(spec().max_decoded_mb) +
+      " MiB) once decoded; use more partitions (a .gz file is never split: use several) or raise "
+      "max_decoded_mb");
 }
 
 Status TextDataset::HandleBadRecord(const Status& error, const LineContext& where,

@@ -19,7 +19,8 @@ struct LineContext {
 };
 
 // The shared half of the line-per-record formats (csv, libsvm): cuts the files with
-// TextSplits, feeds each line of a partition to ParseLine, and turns its errors into
+// TextSplits, feeds each line of a partition to ParseLine, checks each record's label against
+// the spec's label rule, keeps the partition within max_decoded_mb, and turns errors into
 // "file:line: why" under the bad-record policy. Thread-safe: LoadPartition keeps no state.
 class TextDataset : public Dataset {
  public:
@@ -44,6 +45,8 @@ class TextDataset : public Dataset {
  private:
   void WarnAboutEmptyPartitions() const;
   Status ParsePiece(const TextSplits::Piece& piece, PartitionData* out) const;
+  // Fails for a partition whose decoded data passed max_decoded_mb at the line `where`.
+  Status OverBudget(const LineContext& where) const;
   // Applies the policy to a record that failed with `error`.
   Status HandleBadRecord(const Status& error, const LineContext& where, PartitionData* out) const;
 

@@ -3,6 +3,17 @@
 #include <set>
 
 namespace mrtrain {
+namespace {
+
+Status TooLarge(const api::TensorSpec& spec) {
+  std::string shape;
+  for (int64_t d : spec.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+  return InvalidArgumentError("tensor '" + spec.name + "' of shape [" + shape +
+                              "] takes the model past " + std::to_string(kMaxModelParams) +
+                              " parameters (1 GiB of float32), the limit");
+}
+
+}  // namespace
 
 Result<ModelLayout> ModelLayout::Create(std::vector<api::TensorSpec> specs, int64_t block_size) {
   if (block_size < 1) {
@@ -24,11 +35,15 @@ Result<ModelLayout> ModelLayout::Create(std::vector<api::TensorSpec> specs, int6
     if (spec.shape.empty()) {
       return InvalidArgumentError("tensor '" + spec.name + "' has no dimensions");
     }
+    // Each product stays within the limit, so neither size() nor the sum can overflow.
+    int64_t size = 1;
     for (int64_t d : spec.shape) {
       if (d < 1) {
         return InvalidArgumentError("tensor '" + spec.name + "' has dimension " +
                                     std::to_string(d) + "; dimensions must be positive");
       }
+      if (d > (kMaxModelParams - layout.num_parameters_) / size) return TooLarge(spec);
+      size *= d;
     }
     // (size - 1) / b + 1 rather than (size + b - 1) / b: no overflow for block sizes near INT64_MAX.
     int64_t blocks = (spec.size() - 1) / block_size + 1;

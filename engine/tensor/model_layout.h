@@ -17,12 +17,17 @@ struct BlockRange {
   int64_t length = 0;
 };
 
+// The most parameters a model may have: 2^28 float32 values, 1 GiB, which every worker holding
+// the model, its gradients and its optimizer state must afford several times over. Checked
+// before anything of that size is allocated (and by the job spec for what it alone decides).
+inline constexpr int64_t kMaxModelParams = int64_t{1} << 28;
+
 // The tensors of a model and how they are cut into blocks of `block_size` floats (the last
 // block of a tensor may be shorter). Immutable after Create; thread-safe.
 class ModelLayout {
  public:
   // Fails with kInvalidArgument for an empty model, duplicate names, non-positive dimensions,
-  // too many tensors or blocks, or block_size < 1.
+  // more than kMaxModelParams parameters, too many tensors or blocks, or block_size < 1.
   static Result<ModelLayout> Create(std::vector<api::TensorSpec> specs, int64_t block_size);
 
   const std::vector<api::TensorSpec>& specs() const { return specs_; }

@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <utility>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include "jobs/spec/spec_limits.h"
 #include "jobs/spec/spec_overrides.h"
 #include "jobs/spec/yaml_reader.h"
 
@@ -61,9 +63,9 @@ void ReadCsvOptions(SpecMap* m, data::DatasetSpec* ds) {
 
 std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::string& key,
                                              bool is_train) {
-  std::optional<SpecMap> m =
-      data_map->Map(key, {"path", "format", "partitions", "on_bad_record", "header", "label_column",
-                          "delimiter", "features", "zero_based", "labels", "scale"});
+  std::optional<SpecMap> m = data_map->Map(
+      key, {"path", "format", "partitions", "on_bad_record", "header", "label_column", "delimiter",
+            "features", "zero_based", "labels", "scale", "max_decoded_mb", "max_skipped_fraction"});
   if (!m) return std::nullopt;
   data::DatasetSpec ds;
   if (auto v = m->String("path")) ds.path = *v;
@@ -76,7 +78,7 @@ std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::strin
   if (format == "csv") ds.format = data::DataFormat::kCsv;
   if (format == "idx") ds.format = data::DataFormat::kIdx;
 
-  if (auto v = m->Int("partitions", IntRange::AtLeast(1))) ds.num_partitions = *v;
+  if (auto v = m->Int("partitions", IntRange{1, data::kMaxPartitions})) ds.num_partitions = *v;
   if (is_train && !m->Has("partitions")) {
     m->ReportMissing("partitions", "expected an integer >= 1");
   }
@@ -84,6 +86,12 @@ std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::strin
     ds.on_bad_record = *v == "skip" ? data::BadRecordPolicy::kSkip : data::BadRecordPolicy::kFail;
   }
   if (auto v = m->Number("scale", NumberRange::NonNegative())) ds.scale = *v;
+  if (auto v = m->Int("max_decoded_mb", IntRange{1, data::kMaxDecodedMbLimit})) {
+    ds.max_decoded_mb = *v;
+  }
+  if (auto v = m->Number("max_skipped_fraction", NumberRange{0, false, 1, false})) {
+    ds.max_skipped_fraction = *v;
+  }
   if (!format) return ds;
 
   const std::string format_path = m->PathOf("format");
@@ -96,7 +104,7 @@ std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::strin
   RejectUnless(&*m, "labels", {"idx"}, "format", format_path, *format);
   if (*format == "csv") ReadCsvOptions(&*m, &ds);
   if (*format == "libsvm") {
-    if (auto v = m->Int("features", IntRange::AtLeast(0))) ds.num_features = *v;
+    if (auto v = m->Int("features", IntRange{0, data::MaxFeatures(ds)})) ds.num_features = *v;
     if (auto v = m->Bool("zero_based")) ds.zero_based = *v;
   }
   if (*format == "idx") {
@@ -133,7 +141,7 @@ void ReadModelParams(SpecMap* m, const std::string& type, JobSpec* spec) {
     }
   }
   if (type == "softmax" || type == "mlp") {
-    if (auto v = m->Int("classes", IntRange::AtLeast(2))) {
+    if (auto v = m->Int("classes", IntRange{2, kMaxClasses})) {
       spec->model_params.Set("classes", std::to_string(*v));
     }
   }
@@ -178,6 +186,7 @@ std::optional<std::string> ReadModel(SpecMap* top, bool has_plugins, JobSpec* sp
     if (type) {
       spec->model_type = *type;
       ReadModelParams(&*m, *type, spec);
+      CheckModelSize(&*m, *type, *spec);
     }
   }
   std::optional<std::string> init = m->Choice("init", {"zeros", "uniform", "xavier", "he"});
@@ -373,6 +382,10 @@ void ReadOutput(SpecMap* top, JobSpec* spec) {
 Result<YAML::Node> LoadYaml(const std::string& text, const std::string& source) {
   try {
     return YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    return InvalidArgumentError(source + ":" + std::to_string(e.mark.line + 1) +
+                                ": YAML nested too deeply (more than " + std::to_string(e.depth()) +
+                                " levels); a job spec needs only a few");
   } catch (const YAML::Exception& e) {
     std::string where = e.mark.line < 0 ? source : source + ":" + std::to_string(e.mark.line + 1);
     return InvalidArgumentError(where + ": YAML syntax error: " + e.msg);
@@ -407,8 +420,11 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   // Whether `plugins` was given at all; a malformed list has already been reported.
   const bool has_plugins = top.Has("plugins");
   ReadData(&top, &spec);
-  std::optional<std::string> model_type = ReadModel(&top, has_plugins, &spec);
+  // Training first: the model's size check needs training.chunk_rows. Errors sort by line, so
+  // the order of the readers does not show.
   std::optional<JobSpec::Mode> mode = ReadTraining(&top, &spec);
+  std::optional<std::string> model_type = ReadModel(&top, has_plugins, &spec);
+  if (model_type) SetLabelRules(*model_type, &spec);
   ReadUpdate(&top, model_type, mode, has_plugins, &spec);
   ReadShuffle(&top, &spec);
   ReadCombiner(&top, has_plugins, &spec);

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <utility>
 
@@ -65,6 +66,51 @@ std::string DescribeValue(const YAML::Node& node) {
       break;
   }
   return "nothing";
+}
+
+// The offset of the first byte that breaks UTF-8 (RFC 3629: no overlong forms, no surrogates,
+// nothing past U+10FFFF), or npos when `text` is valid.
+size_t FirstBadUtf8(const std::string& text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = s[i];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+// "<what> is not valid UTF-8 (byte 0xFF at offset 0); ...", or "" when `text` is valid.
+std::string Utf8Problem(const std::string& text, const char* what) {
+  const size_t bad = FirstBadUtf8(text);
+  if (bad == std::string::npos) return "";
+  char byte[8];
+  std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(text[bad]));
+  return std::string(what) + " is not valid UTF-8 (byte " + byte + " at offset " +
+         std::to_string(bad) + "); spec text must be UTF-8";
 }
 
 }  // namespace
@@ -153,6 +199,10 @@ SpecMap::SpecMap(SpecErrors* errors, const YAML::Node& node, std::string path,
       continue;
     }
     const std::string& name = key.Scalar();
+    if (std::string why = Utf8Problem(name, "a key"); !why.empty()) {
+      errors_->Add(path_, key.Mark(), why);
+      continue;
+    }
     bool known = false;
     for (const std::string& a : allowed) known = known || a == name;
     if (!known) {
@@ -239,6 +289,10 @@ std::optional<std::string> SpecMap::String(const std::string& key) {
     ReportExpected(key, entry, "a non-empty string");
     return std::nullopt;
   }
+  if (std::string why = Utf8Problem(entry.value.Scalar(), "the value"); !why.empty()) {
+    errors_->Add(PathOf(key), entry.key.Mark(), why);
+    return std::nullopt;
+  }
   return entry.value.Scalar();
 }
 
@@ -292,8 +346,14 @@ std::optional<std::vector<std::string>> SpecMap::StringList(const std::string& k
   bool ok = true;
   for (size_t i = 0; i < entry.value.size(); ++i) {
     const YAML::Node item = entry.value[i];
-    if (item.IsScalar() && !item.Scalar().empty()) {
+    const std::string why = item.IsScalar() ? Utf8Problem(item.Scalar(), "the value") : "";
+    if (item.IsScalar() && !item.Scalar().empty() && why.empty()) {
       out.push_back(item.Scalar());
+      continue;
+    }
+    if (!why.empty()) {
+      errors_->Add(PathOf(key) + "[" + std::to_string(i) + "]", item.Mark(), why);
+      ok = false;
       continue;
     }
     errors_->Add(PathOf(key) + "[" + std::to_string(i) + "]", item.Mark(),
@@ -319,6 +379,16 @@ std::optional<std::map<std::string, std::string>> SpecMap::Settings(const std::s
     const std::string path = PathOf(key) + "." + name;
     if (name.empty()) {
       errors_->Add(PathOf(key), kv.first.Mark(), "setting names must be non-empty strings");
+      ok = false;
+      continue;
+    }
+    std::string why = Utf8Problem(name, "the setting name");
+    for (size_t i = 0; why.empty() && kv.second.IsSequence() && i < kv.second.size(); ++i) {
+      if (kv.second[i].IsScalar()) why = Utf8Problem(kv.second[i].Scalar(), "the value");
+    }
+    if (why.empty() && kv.second.IsScalar()) why = Utf8Problem(kv.second.Scalar(), "the value");
+    if (!why.empty()) {
+      errors_->Add(path, kv.first.Mark(), why);
       ok = false;
       continue;
     }

@@ -108,14 +108,15 @@ class SpecMap {
   std::optional<int64_t> Int(const std::string& key, IntRange range);
   std::optional<double> Number(const std::string& key, NumberRange range);
   std::optional<bool> Bool(const std::string& key);
-  // Any non-empty scalar, as written.
+  // Any non-empty scalar, as written, that is valid UTF-8 (names and paths reach logs and JSON
+  // status pages; keys and settings are held to it too).
   std::optional<std::string> String(const std::string& key);
   // One of `allowed`.
   std::optional<std::string> Choice(const std::string& key,
                                     const std::vector<std::string>& allowed);
   // A non-empty list of integers in `range`.
   std::optional<std::vector<int64_t>> IntList(const std::string& key, IntRange range);
-  // A non-empty list of non-empty strings.
+  // A non-empty list of non-empty UTF-8 strings.
   std::optional<std::vector<std::string>> StringList(const std::string& key);
   // A free-form map of settings (a plugin's `params`): each value a scalar, kept as written, or
   // a list of scalars, kept joined by commas ("128,64"). An empty or null map gives no settings.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
 
@@ -98,6 +99,29 @@ api::DataShape ShapeOf(const std::vector<PartitionSummary>& train, const jobs::J
   shape.num_classes = integral && max_label >= 0 ? static_cast<int64_t>(max_label) + 1 : 0;
   if (spec.train.num_features > 0) shape.num_features = spec.train.num_features;
   return shape;
+}
+
+Status CheckSkipped(const std::vector<PartitionSummary>& parts, const data::DatasetSpec& ds,
+                    const std::string& set) {
+  int64_t skipped = 0, kept = 0;
+  for (const PartitionSummary& p : parts) {
+    skipped += p.skipped_records;
+    kept += p.rows;
+  }
+  const int64_t total = skipped + kept;
+  if (skipped == 0 || static_cast<double>(skipped) <= ds.max_skipped_fraction * total) {
+    return Status::Ok();
+  }
+  char allowed[32];
+  std::snprintf(allowed, sizeof(allowed), "%g", ds.max_skipped_fraction);
+  std::string first;
+  for (const PartitionSummary& p : parts) {
+    if (first.empty() && !p.skipped_samples.empty()) first = p.skipped_samples.front();
+  }
+  return InvalidArgumentError("data." + set + ": " + std::to_string(skipped) + " of " +
+                              std::to_string(total) + " records were bad and skipped, more than " +
+                              "max_skipped_fraction " + allowed + " allows (the first: " + first +
+                              ")");
 }
 
 Status CheckWidth(const std::vector<PartitionSummary>& parts, const api::DataShape& shape,

@@ -56,6 +56,12 @@ PartitionSummary Summarize(const data::PartitionData& partition);
 // data.train.num_features), and 1 + the largest label when every label is a class index.
 api::DataShape ShapeOf(const std::vector<PartitionSummary>& train, const jobs::JobSpec& spec);
 
+// kInvalidArgument with the counts when the records skipped under on_bad_record: skip are more
+// than the data set's max_skipped_fraction of all its records (skipped and kept): a job that
+// trains on what is left of mostly bad data must not end as a success.
+Status CheckSkipped(const std::vector<PartitionSummary>& parts, const data::DatasetSpec& ds,
+                    const std::string& set);
+
 // kInvalidArgument, naming the set and partition, when a held-out partition has rows of another
 // width or kind than the training data.
 Status CheckWidth(const std::vector<PartitionSummary>& parts, const api::DataShape& shape,

@@ -349,7 +349,20 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
       for (const std::string& why : p.skipped_samples) log_->warn("skipped {}", why);
     }
   }
+  MRTRAIN_RETURN_IF_ERROR(CheckSkipped(train, spec.train, "train"));
+  if (spec.test) MRTRAIN_RETURN_IF_ERROR(CheckSkipped(test, *spec.test, "test"));
+  if (spec.validation) {
+    MRTRAIN_RETURN_IF_ERROR(CheckSkipped(validation, *spec.validation, "validation"));
+  }
   const api::DataShape shape = ShapeOf(train, spec);
+  if ((spec.model_type == "softmax" || spec.model_type == "mlp") &&
+      !spec.model_params.Has("classes")) {
+    // Said once: a stray label (10 among 0..9) would otherwise add a class silently.
+    log_->info(
+        "job {} ({}): model.classes is not set: {} classes, from the largest training "
+        "label {}",
+        job, spec.name, shape.num_classes, shape.num_classes - 1);
+  }
   MRTRAIN_RETURN_IF_ERROR(CheckWidth(test, shape, "test"));
   MRTRAIN_RETURN_IF_ERROR(CheckWidth(validation, shape, "validation"));
   MRTRAIN_ASSIGN_OR_RETURN(ModelLayout layout, LayoutFor(*mapper, shape, spec));

@@ -6,6 +6,13 @@ namespace mrtrain::runtime {
 
 namespace {
 
+// JSON of user strings (job names, error messages quoting data) for status and submit clients.
+// A string that is not UTF-8 makes dump() throw; its bad bytes become U+FFFD instead, so one
+// job's bytes can never take the status page or the master down.
+std::string DumpUserJson(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // Reports of a reducer shard host being unreachable, within one job, before it is declared lost.
 constexpr int kUnreachableReports = 3;
 
@@ -44,7 +51,7 @@ class RemoteListener : public JobListener {
       j["error"] = status.ToString();
     }
     Send(msg::JobStatus{job_id_, status.ok() ? msg::JobState::kSucceeded : msg::JobState::kFailed,
-                        j.dump()});
+                        DumpUserJson(j)});
   }
 
  private:
@@ -277,7 +284,7 @@ std::string MasterService::Impl::StatusJsonLocked() const {
   j["dropped_results"] = dropped_results_;
   j["recoveries"] = total_recoveries_;
   j["backup_tasks"] = backup_tasks_;
-  return j.dump();
+  return DumpUserJson(j);
 }
 
 // ---------------------------------------------------------------------------------------------

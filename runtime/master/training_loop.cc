@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/base/duration_text.h"
 #include "engine/base/log.h"
 #include "engine/updaters/schedule.h"
 #include "runtime/checkpoint/atomic_file.h"
@@ -71,16 +72,6 @@ CheckpointManifest ManifestOf(const JobMetadata& metadata, int64_t epochs_done) 
   m.data_shape = metadata.data_shape;
   m.update_rule = metadata.update_rule;
   return m;
-}
-
-std::string FormatSeconds(double s) {
-  char buf[32];
-  if (s < 60) {
-    std::snprintf(buf, sizeof buf, "%.1fs", s);
-  } else {
-    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
-  }
-  return buf;
 }
 
 // What every epoch of one run of the loop shares.
@@ -233,7 +224,7 @@ std::string EpochReport::ToLine() const {
     os << buf;
   }
   std::snprintf(buf, sizeof buf, " examples/s=%.0f", examples_per_sec);
-  os << buf << " elapsed=" << FormatSeconds(elapsed_sec) << " eta=" << FormatSeconds(eta_sec);
+  os << buf << " elapsed=" << FormatDuration(elapsed_sec) << " eta=" << FormatDuration(eta_sec);
   if (skipped_records > 0) os << " skipped_records=" << skipped_records;
   return os.str();
 }

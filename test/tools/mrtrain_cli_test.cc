@@ -138,6 +138,13 @@ TEST_CASE("mrtrain predict writes one CSV row per input row", "[tools]") {
                        job.dir.File("train.svm") + " --out " + job.dir.File("p2.csv"));
   CHECK(bad.exit_code == 1);
   CHECK(bad.text.find("train.svm") != std::string::npos);
+  // The partition budget, as data.*.max_decoded_mb: 1 MiB allows 262144 features, not 262145.
+  Output small = Mrtrain("predict --model " + job.dir.File("out/model.mrt") + " --data " +
+                         job.dir.File("train.svm") + " --format libsvm --max-decoded-mb 1" +
+                         " --features 262145 --out " + job.dir.File("p3.csv"));
+  CHECK(small.exit_code == 1);
+  CHECK(small.text.find("num_features 262145 is over the limit of 262144 features that "
+                        "max_decoded_mb (1 MiB) allows") != std::string::npos);
 }
 
 TEST_CASE("mrtrain --help lists the commands", "[tools]") {

@@ -81,6 +81,9 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--features", o.data.num_features, "libsvm: the feature count");
   cmd->add_flag("--zero-based", o.data.zero_based, "libsvm: indices start at 0");
   cmd->add_option("--scale", o.data.scale, "Multiply every feature value by this");
+  cmd->add_option("--max-decoded-mb", o.data.max_decoded_mb,
+                  "Memory budget of one partition once decoded, in MiB (as data.*.max_decoded_mb)")
+      ->check(CLI::Range(int64_t{1}, data::kMaxDecodedMbLimit));
   cmd->add_option("--on-bad-record", flags->on_bad_record, "fail or skip")
       ->check(CLI::IsMember({"fail", "skip"}));
   cmd->add_option("--threads", o.threads, "Threads (0: all cores)");

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "engine/base/duration_text.h"
+
 namespace mrtrain::tools {
 
 void ProgressPrinter::OnRound(int64_t epoch, int64_t round, int64_t rounds_per_epoch,
@@ -15,10 +17,10 @@ void ProgressPrinter::OnRound(int64_t epoch, int64_t round, int64_t rounds_per_e
   const int filled = static_cast<int>(fraction * kWidth);
   std::string bar(filled, '#');
   bar.resize(kWidth, '.');
-  std::fprintf(out_, "\r\033[Kepoch %lld/%lld [%s] %3d%% round %lld/%lld %.1fs",
+  std::fprintf(out_, "\r\033[Kepoch %lld/%lld [%s] %3d%% round %lld/%lld %s",
                static_cast<long long>(epoch + 1), static_cast<long long>(total_epochs), bar.c_str(),
                static_cast<int>(fraction * 100), static_cast<long long>(round + 1),
-               static_cast<long long>(rounds_per_epoch), elapsed_sec);
+               static_cast<long long>(rounds_per_epoch), FormatDuration(elapsed_sec).c_str());
   std::fflush(out_);
 }
 

@@ -46,6 +46,31 @@ TEST_CASE("layout rejects duplicate names and bad shapes with the tensor named",
   CHECK_FALSE(ModelLayout::Create({TensorSpec{"X", {2}}}, 0).ok());
 }
 
+TEST_CASE("layout refuses a model past kMaxModelParams before anything is allocated", "[engine]") {
+  // A wide libsvm file under softmax: 2^31 features x 10 classes, and a product that would
+  // overflow int64 if multiplied out.
+  auto wide =
+      ModelLayout::Create({TensorSpec{"b", {10}, TensorSpec::Role::kBias},
+                           TensorSpec{"W", {int64_t{1} << 31, 10}, TensorSpec::Role::kWeight}},
+                          16384);
+  REQUIRE_FALSE(wide.ok());
+  CHECK(wide.status().message() ==
+        "tensor 'W' of shape [2147483648, 10] takes the model past 268435456 parameters (1 GiB "
+        "of float32), the limit");
+  auto huge = ModelLayout::Create(
+      {TensorSpec{"W", {int64_t{1} << 40, int64_t{1} << 40}, TensorSpec::Role::kWeight}}, 16384);
+  CHECK_FALSE(huge.ok());
+  // Exactly at the limit is allowed, one more is not.
+  auto at = ModelLayout::Create({TensorSpec{"W", {kMaxModelParams}, TensorSpec::Role::kWeight}},
+                                int64_t{1} << 30);
+  CHECK(at.ok());
+  auto past =
+      ModelLayout::Create({TensorSpec{"W", {kMaxModelParams - 1}, TensorSpec::Role::kWeight},
+                           TensorSpec{"b", {2}, TensorSpec::Role::kBias}},
+                          int64_t{1} << 30);
+  CHECK_FALSE(past.ok());
+}
+
 TEST_CASE("initialisers are seeded, bounded and leave biases at zero", "[engine]") {
   auto layout = std::make_shared<ModelLayout>(
       ModelLayout::Create(

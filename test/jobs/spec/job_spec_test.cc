@@ -254,7 +254,7 @@ TEST_CASE("a value of the wrong type names its line and what is allowed", "[jobs
   SECTION("a word where an integer is expected") {
     CHECK(ErrorOf("data:\n  train:\n    partitions: many\n    path: d\n    format: csv\n"
                   "model: {type: linear}\noutput: {dir: o}\n") ==
-          "job.yaml:3: data.train.partitions: expected an integer >= 1, got 'many'");
+          "job.yaml:3: data.train.partitions: expected an integer in [1, 1048576], got 'many'");
   }
   SECTION("a map where a number is expected") {
     CHECK(ErrorOf(std::string(kMinimal) + "update:\n  learning_rate: {a: 1}\n") ==
@@ -302,7 +302,7 @@ TEST_CASE("an out-of-range value names its line and the range", "[jobs]") {
   CHECK(ErrorOf(std::string(kMinimal) + "update:\n  l2: .nan\n") ==
         "job.yaml:8: update.l2: expected a number >= 0, got '.nan'");
   CHECK(ErrorOf(WithModel("model: {type: softmax, classes: 1}\n")) ==
-        "job.yaml:5: model.classes: expected an integer >= 2, got '1'");
+        "job.yaml:5: model.classes: expected an integer in [2, 65536], got '1'");
   CHECK(ErrorOf(std::string(kMinimal) + "shuffle: {reducers: 100000}\n") ==
         "job.yaml:7: shuffle.reducers: expected an integer in [1, 65536], got '100000'");
   CHECK(ErrorOf(std::string(kMinimal) + "training: {seed: 99999999999999999999}\n") ==

@@ -167,18 +167,52 @@ TEST_CASE("bad records fail the job naming file and line, or are skipped and cou
   CHECK(skipped->last->examples == 3000);
 }
 
+TEST_CASE("skipping more than max_skipped_fraction fails the job; bad labels are bad records",
+          "[runtime]") {
+  SyntheticFiles files;
+  // A malformed first row, then 40 more bad rows among the 3000: 41 of 3041 is over 1%.
+  std::string text = "1,2\n" + TempDir::Read(files.train);
+  for (int i = 0; i < 40; ++i) text += "1,2,oops\n";
+  const std::string bad = files.dir.Write("bad.csv", text);
+  const std::string yaml = SoftmaxSpec(bad, files.test, files.dir.File("bad"));
+  auto failed = Train(yaml, {"data.train.on_bad_record=skip", "training.epochs=1"});
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().message().find("data.train: 41 of 3041 records were bad and skipped, "
+                                       "more than max_skipped_fraction 0.01 allows (the first: " +
+                                       bad + ":1: expected 13 columns, got 2)") !=
+        std::string::npos);
+  auto allowed = Train(yaml, {"data.train.on_bad_record=skip", "training.epochs=1",
+                              "data.train.max_skipped_fraction=0.02"});
+  REQUIRE(allowed.ok());
+  CHECK(allowed->last->skipped_records == 41);
+  CHECK(allowed->last->examples == 3000);
+
+  // A label of 4 with model.classes 4: named by file and line, not by the model.
+  const std::string labels =
+      files.dir.Write("labels.csv", "4" + TempDir::Read(files.train).substr(1));
+  auto wrong = Train(SoftmaxSpec(labels, files.test, files.dir.File("labels")),
+                     {"model.classes=4", "training.epochs=1"});
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.status().message().find(labels + ":1: label 4: expected a whole number in [0, 4) "
+                                               "(model.classes is 4)") != std::string::npos);
+}
+
 TEST_CASE("a task failing every attempt fails the job after max_attempts, naming the cause",
           "[runtime]") {
   SyntheticFiles files;
-  // Logistic regression on 4-class labels: the mapper rejects label 2 on every attempt.
+  // Logistic regression on 4-class labels: the reader rejects a label 2 (a bad record) on every
+  // attempt to load its partition, naming the file and line.
   const std::string yaml = SoftmaxSpec(files.train, files.test, files.dir.File("retry"));
   auto failed = Train(yaml, {"model.type=logistic", "training.max_attempts=3"});
   REQUIRE_FALSE(failed.ok());
-  CHECK(failed.status().code() == StatusCode::kPluginError);
+  INFO(failed.status().ToString());
+  CHECK(failed.status().code() == StatusCode::kCorruption);
   const std::string& m = failed.status().message();
   CHECK(m.find("failed 3 times") != std::string::npos);
   CHECK(m.find("attempt 2") != std::string::npos);
-  CHECK(m.find("label") != std::string::npos);
+  CHECK(m.find(files.train + ":") != std::string::npos);
+  // Label 2 or 3, in whichever partition failed last.
+  CHECK(m.find(": expected 0 or 1 (-1 reads as 0) (model.type is logistic)") != std::string::npos);
 }
 
 }  // namespace

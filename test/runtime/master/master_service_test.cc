@@ -412,6 +412,23 @@ TEST_CASE("a failed map task is retried with the next attempt; max_attempts fail
   CheckNoProblems(b);
 }
 
+TEST_CASE("a job whose error quotes bytes that are not UTF-8 still shows on the status page",
+          "[runtime][master]") {
+  Cluster cluster;
+  FakeWorker& a = cluster.AddWorker("fake-a");
+  SpecOptions spec;
+  spec.max_attempts = 1;
+  // What a csv reader says of a field holding Latin-1 text: its bytes, quoted.
+  const Status bad = CorruptionError("t.csv:3: column 2: expected a number, got '\xff\xfe'");
+  a.set_map_script([bad](const msg::RunMapTask& t) { return MapReply::Fail(bad); });
+  auto listener = std::make_shared<RecordingListener>();
+  cluster.Submit(spec, listener);
+  REQUIRE(listener->WaitFinished());
+  const auto job = cluster.JobStatus(1);  // threw json type_error.316 before
+  CHECK(job["state"] == "failed");
+  CHECK(Contains(job["error"].get<std::string>(), "got '\xEF\xBF\xBD\xEF\xBF\xBD'"));
+}
+
 TEST_CASE("a worker lost mid-round hands its tasks to the others; its late result is dropped",
           "[runtime][master]") {
   Cluster cluster;
