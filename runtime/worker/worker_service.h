@@ -54,7 +54,8 @@ class WorkerService {
 
   // Listens for the data plane, connects to the master (retrying until connect_timeout) and
   // registers. Errors: those of Listen, and kUnavailable / kFailedPrecondition (wrong secret)
-  // from connecting.
+  // from connecting. Stop(), called from another thread meanwhile (a signal handler's loop),
+  // makes it return kUnavailable within about 50 ms, whatever it was waiting for.
   Status Start();
 
   // Waits up to `timeout` for the worker's end: OK when the master told it to shut down (or
