@@ -290,6 +290,7 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
   m->add_option("--recover", master->recover_dir,
                 "Resume the unfinished jobs recorded in this --state-dir (and keep recording)");
   AddClusterFlags(m, &master->cluster);
+  AddListenFlags(m, &master->cluster);
   m->callback([master, exit_code] { *exit_code = Master(*master); });
 
   auto worker = std::make_shared<WorkerFlags>();
@@ -319,6 +320,7 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
                 "Fault injection for tests (see runtime/failpoint/failpoint.h); also "
                 "$MRTRAIN_FAILPOINTS");
   AddClusterFlags(w, &worker->cluster);
+  AddListenFlags(w, &worker->cluster);
   w->callback([worker, exit_code] { *exit_code = Worker(*worker); });
 
   auto submit = std::make_shared<SubmitFlags>();
