@@ -417,7 +417,14 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = pulls_.find(m->request_id);
     if (it == pulls_.end()) return;  // its task gave up waiting
-    it->second.reply.set_value(std::move(*m));
+    PendingPull& pending = it->second;
+    Result<bool> complete = msg::AddReplyPart(std::move(*m), &pending.assembled);
+    if (complete.ok() && !*complete) return;  // more parts to come
+    if (complete.ok()) {
+      pending.reply.set_value(std::move(*pending.assembled));
+    } else {
+      pending.reply.set_value(complete.status());
+    }
     pulls_.erase(it);
   } else if (type == MessageType::kPushAck) {
     auto m = msg::DecodeAs<msg::PushAck>(payload);

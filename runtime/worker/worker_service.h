@@ -12,11 +12,11 @@
 namespace mrtrain::runtime {
 
 struct WorkerOptions {
-  std::string master_address;          // "host:port", or "inproc://name" in local mode
-  std::string data_address;            // where to listen for pushes and pulls ("127.0.0.1:0")
-  std::string name;                    // for logs and the status page; default "host:pid"
-  int slots = 0;                       // tasks run at once, each with its own mapper; 0 = cores
-  std::string plugin_cache_dir;        // shipped plugin libraries; "" = DefaultPluginCacheDir()
+  std::string master_address;    // "host:port", or "inproc://name" in local mode
+  std::string data_address;      // where to listen for pushes and pulls ("127.0.0.1:0")
+  std::string name;              // for logs and the status page; default "host:pid"
+  int slots = 0;                 // tasks run at once, each with its own mapper; 0 = cores
+  std::string plugin_cache_dir;  // shipped plugin libraries; "" = DefaultPluginCacheDir()
   // Bytes of shuffle pushes sent and not yet acknowledged, across the worker's tasks: past it
   // a task waits before sending (a slow reducer slows its mappers down instead of buffering).
   // A single push larger than the budget is sent when nothing else is outstanding.
@@ -31,6 +31,8 @@ struct WorkerOptions {
   std::chrono::milliseconds connect_timeout{30000};
   // The bound on every wait for a peer: a parameter pull, a push's acknowledgement.
   std::chrono::milliseconds reply_timeout{120000};
+  // Floats in one reply to a parameter pull: a larger shard answers in several parts.
+  uint64_t reply_part_values = kReplyPartValues;
 };
 
 // A worker: registers with the master, then runs what it is sent. For each job it parses the
