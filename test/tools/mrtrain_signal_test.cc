@@ -161,5 +161,41 @@ TEST_CASE("a submitter waiting for workers and its master stop within 2 s of SIG
   CheckStopped(master.SignalAndWait(SIGTERM), 0, "master");
 }
 
+// A job that runs for minutes: many small epochs over a tiny file.
+std::string LongJob(const TempDir& dir) {
+  std::string data;
+  for (int i = 0; i < 200; ++i) data += i % 2 ? "1 1:0.5 3:0.25\n" : "0 2:0.75\n";
+  dir.Write("train.svm", data);
+  return dir.Write("job.yaml", "data:\n  train: {path: " + dir.File("train.svm") +
+                                   ", format: libsvm, partitions: 2}\nmodel: {type: logistic}\n"
+                                   "update: {rule: sgd, learning_rate: 0.1}\n"
+                                   "training: {epochs: 100000, rounds_per_epoch: 2}\n"
+                                   "output: {dir: " +
+                                   dir.File("out") + "}\n");
+}
+
+TEST_CASE("a master running a job, and then its worker, stop within 2 s of SIGTERM", "[tools]") {
+  TempDir dir;
+  Process master(
+      {"master", "--insecure", "--listen", "127.0.0.1:0", "--address-file", dir.File("address")},
+      dir.File("master.log"));
+  REQUIRE(WaitForText(dir.File("address"), ":"));
+  const std::string address = TempDir::Read(dir.File("address"));
+  Process worker({"worker", "--insecure", "--master", address, "--slots", "1"},
+                 dir.File("worker.log"));
+  Process submit({"submit", "--insecure", "--master", address, "--progress", "lines", LongJob(dir)},
+                 dir.File("submit.log"));
+  REQUIRE(WaitForText(dir.File("submit.log"), "epoch 2/"));
+  CheckStopped(master.SignalAndWait(SIGTERM), 0, "master running a job");
+  CheckStopped(worker.SignalAndWait(SIGTERM), 0, "worker after its master stopped");
+}
+
+TEST_CASE("mrtrain run --workers stops its job and processes within 2 s of SIGTERM", "[tools]") {
+  TempDir dir;
+  Process run({"run", "--workers", "1", "--progress", "lines", LongJob(dir)}, dir.File("run.log"));
+  REQUIRE(WaitForText(dir.File("run.log"), "epoch 2/"));
+  CheckStopped(run.SignalAndWait(SIGTERM), 128 + SIGTERM, "run --workers 1 training");
+}
+
 }  // namespace
 }  // namespace mrtrain
