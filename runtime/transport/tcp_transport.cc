@@ -710,12 +710,13 @@ void TcpTransport::Accept(const std::shared_ptr<Listener>& listener) {
       return;
     }
     if (pending_ >= options_.max_pending_connections) {
-      error_code ignored;
-      tcp::endpoint remote = socket.remote_endpoint(ignored);
-      socket.close(ignored);
+      error_code ec2;
+      tcp::endpoint remote = socket.remote_endpoint(ec2);
+      const std::string peer = ec2 ? "unknown peer" : EndpointString(remote);
+      socket.close(ec2);
       ++refused_;
-      WarnPeer("refusing a connection from " + (ignored ? "unknown peer" : EndpointString(remote)) +
-               " on " + listener->address + ": " + std::to_string(pending_) +
+      WarnPeer("refusing a connection from " + peer + " on " + listener->address + ": " +
+               std::to_string(pending_) +
                " connections are already in their handshake (--max-pending-connections)");
       return Accept(listener);
     }
