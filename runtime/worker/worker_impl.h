@@ -354,11 +354,11 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   boost::asio::thread_pool shard_pool_;
 
   std::mutex mu_;
-  std::shared_ptr<Connection> control_;                       // guarded by mu_
-  std::string data_address_;                                  // set by Start
-  std::map<uint64_t, std::shared_ptr<WorkerJob>> jobs_;       // guarded by mu_
-  std::map<std::string, std::shared_ptr<Connection>> peers_;  // guarded by mu_
-  uint64_t next_request_ = 1;                                 // guarded by mu_
+  std::shared_ptr<Connection> control_;  // guarded by mu_
+  std::string data_address_;             // set by Start
+  std::map<uint64_t, std::shared_ptr<WorkerJob>> jobs_;            // guarded by mu_
+  std::map<std::string, std::shared_ptr<Connection>> peers_;       // guarded by mu_
+  uint64_t next_request_ = 1;                                      // guarded by mu_
   // Parameter pulls waiting for their reply, by request id, with the connection they went out
   // on: when it closes they fail at once instead of holding a task slot until the timeout.
   struct PendingPull {
@@ -366,11 +366,11 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
     const Connection* via = nullptr;
     std::optional<msg::ParamsReply> assembled;  // the parts received so far
   };
-  std::map<uint64_t, PendingPull> pulls_;                  // guarded by mu_
-  std::map<AckKey, std::shared_ptr<PendingPushes>> acks_;  // guarded by mu_
-  std::atomic<int64_t> replayed_tasks_{0};                 // map tasks answered from kept output
-  SendBudget unacked_;     // bytes pushed and not yet acknowledged, across this worker's tasks
-  bool finished_ = false;  // guarded by mu_
+  std::map<uint64_t, PendingPull> pulls_;  // guarded by mu_
+  std::map<AckKey, std::shared_ptr<PendingPushes>> acks_;             // guarded by mu_
+  std::atomic<int64_t> replayed_tasks_{0};  // map tasks answered from kept output
+  SendBudget unacked_;  // bytes pushed and not yet acknowledged, across this worker's tasks
+  bool finished_ = false;                                          // guarded by mu_
   std::promise<Status> finished_promise_;
   std::shared_future<Status> finished_future_ = finished_promise_.get_future().share();
   std::promise<Status> registered_;  // set once, by Welcome or the control connection's end

@@ -209,13 +209,13 @@ void WorkerService::Impl::SendHeartbeats(uint32_t worker_id, std::chrono::millis
   });
 }
 
-void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause, WorkerJob* job,
-                                        uint64_t generation) {
+void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause,
+                                        WorkerJob* job, uint64_t generation) {
   failed.code = cause.code() == StatusCode::kOk ? StatusCode::kInternal : cause.code();
   failed.message = cause.message().substr(0, 4096);
-  log_->warn("task failed (job {}, kind {}, partition {}, shard {}, attempt {}): {}", failed.job_id,
-             static_cast<int>(failed.kind), failed.partition, failed.shard, failed.attempt,
-             cause.ToString());
+  log_->warn("task failed (job {}, kind {}, partition {}, shard {}, attempt {}): {}",
+             failed.job_id, static_cast<int>(failed.kind), failed.partition, failed.shard,
+             failed.attempt, cause.ToString());
   if (job) return ReportTask(job, generation, failed);
   ToMaster(failed);
 }

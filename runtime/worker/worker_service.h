@@ -12,11 +12,11 @@
 namespace mrtrain::runtime {
 
 struct WorkerOptions {
-  std::string master_address;    // "host:port", or "inproc://name" in local mode
-  std::string data_address;      // where to listen for pushes and pulls ("127.0.0.1:0")
-  std::string name;              // for logs and the status page; default "host:pid"
-  int slots = 0;                 // tasks run at once, each with its own mapper; 0 = cores
-  std::string plugin_cache_dir;  // shipped plugin libraries; "" = DefaultPluginCacheDir()
+  std::string master_address;          // "host:port", or "inproc://name" in local mode
+  std::string data_address;            // where to listen for pushes and pulls ("127.0.0.1:0")
+  std::string name;                    // for logs and the status page; default "host:pid"
+  int slots = 0;                       // tasks run at once, each with its own mapper; 0 = cores
+  std::string plugin_cache_dir;        // shipped plugin libraries; "" = DefaultPluginCacheDir()
   // Bytes of shuffle pushes sent and not yet acknowledged, across the worker's tasks: past it
   // a task waits before sending (a slow reducer slows its mappers down instead of buffering).
   // A single push larger than the budget is sent when nothing else is outstanding.

@@ -17,7 +17,8 @@ Result<ShardRef> WorkerService::Impl::Shard(uint64_t job_id, int64_t shard) {
   return ShardRef{std::move(parts), hosted};
 }
 
-void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from, std::string payload) {
+void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
+                                     std::string payload) {
   auto push = msg::DecodeAs<msg::PushRun>(payload);
   payload = std::string();
   if (!push.ok()) {
@@ -36,7 +37,8 @@ void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from, st
   } else {
     std::lock_guard<std::mutex> lock((*shard)->mu);
     const int64_t dropped = (*shard)->host->dropped_runs();
-    Status accepted = (*shard)->host->AcceptRun(push->step, push->partition, msg::TakeRun(&*push));
+    Status accepted =
+        (*shard)->host->AcceptRun(push->step, push->partition, msg::TakeRun(&*push));
     if (!accepted.ok()) ack.error = accepted.message();
     ack.duplicate = (*shard)->host->dropped_runs() != dropped;
   }
@@ -114,7 +116,7 @@ Status WorkerService::Impl::Reduce(const msg::ReduceRound& round, const ShardRef
 }
 
 Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, const ShardRef& shard,
-                                      const WorkerJob& job, msg::ShardSaved* saved) {
+                                     const WorkerJob& job, msg::ShardSaved* saved) {
   ShardFile file;
   {
     std::lock_guard<std::mutex> lock(shard->mu);

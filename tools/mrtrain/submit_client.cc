@@ -5,9 +5,10 @@
 #include <fstream>
 #include <future>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "jobs/spec/job_spec.h"
 #include "runtime/job/shipped_job.h"
@@ -44,8 +45,8 @@ Result<std::shared_ptr<runtime::Connection>> Connect(runtime::Transport& transpo
 
 }  // namespace
 
-Result<msg::JobSpecText> ReadJob(const std::string& path, const std::vector<std::string>& overrides,
-                                 bool resume) {
+Result<msg::JobSpecText> ReadJob(const std::string& path,
+                                 const std::vector<std::string>& overrides, bool resume) {
   // Parsed here first, so a bad spec fails before it travels, with the same file:line errors.
   MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec, jobs::LoadJobSpec(path, overrides));
   // The plugin libraries travel with it: the cluster's nodes need not see this machine's files.
@@ -74,8 +75,8 @@ JobOutcome FollowJob(runtime::Transport& transport, const std::string& address,
     switch (type) {
       case runtime::MessageType::kRoundProgress: {
         auto m = msg::DecodeAs<msg::RoundProgress>(payload);
-        if (m.ok())
-          observer.OnRound(m->epoch, m->round, m->rounds_per_epoch, m->epochs, m->elapsed_sec);
+        if (m.ok()) observer.OnRound(m->epoch, m->round, m->rounds_per_epoch, m->epochs,
+                                     m->elapsed_sec);
         return;
       }
       case runtime::MessageType::kEpochReport: {
@@ -87,8 +88,7 @@ JobOutcome FollowJob(runtime::Transport& transport, const std::string& address,
       }
       case runtime::MessageType::kJobStatus: {
         auto m = msg::DecodeAs<msg::JobStatus>(payload);
-        if (!m.ok())
-          return shared->Finish({1, "bad status from the master: " + m.status().ToString()});
+        if (!m.ok()) return shared->Finish({1, "bad status from the master: " + m.status().ToString()});
         auto j = nlohmann::json::parse(m->json, nullptr, false);
         if (m->state == msg::JobState::kQueued) {
           std::lock_guard<std::mutex> lock(shared->mu);
