@@ -62,6 +62,8 @@ class FrameDecoder {
   size_t buffered_bytes() const {
     return (in_.size() - pos_) + (have_header_ ? kFrameHeaderBytes + payload_.size() : 0);
   }
+  // Bytes the decoder has allocated (buffer capacities), for memory accounting.
+  size_t reserved_bytes() const { return in_.capacity() + payload_.capacity(); }
   // True between frames: no partial header or payload is held.
   bool at_frame_boundary() const { return !have_header_ && in_.size() == pos_; }
 

@@ -461,6 +461,8 @@ template <class Io>
 void Visit(Io& io, ParamsReply& m) {
   io.Scalar(m.request_id);
   io.Scalar(m.step);
+  io.Scalar(m.part);
+  io.Scalar(m.parts);
   io.Text(m.error, kMaxTextBytes, "error");
   io.Array(m.keys, kMaxKeysPerMessage, "keys");
   io.Array(m.offsets, kMaxKeysPerMessage + 1, "offsets");
@@ -505,10 +507,22 @@ std::string RunProblem(const std::vector<uint64_t>& keys, const std::vector<int6
 }
 
 std::string Problem(const PushRun& m) { return RunProblem(m.keys, m.offsets, m.values); }
-std::string Problem(const ParamsReply& m) { return RunProblem(m.keys, m.offsets, m.values); }
+std::string Problem(const ParamsReply& m) {
+  if (m.parts < 1 || m.parts > kMaxReplyParts) {
+    return "parts is " + std::to_string(m.parts) + ", not in [1, " +
+           std::to_string(kMaxReplyParts) + "]";
+  }
+  if (m.part >= m.parts) {
+    return "part " + std::to_string(m.part) + " of " + std::to_string(m.parts) + " parts";
+  }
+  if (!m.error.empty() && m.parts != 1)
+    return "an error reply in " + std::to_string(m.parts) + " parts";
+  return RunProblem(m.keys, m.offsets, m.values);
+}
 
 std::string SetProblem(DataSet set) {
-  if (set > DataSet::kValidation) return "unknown data set " + std::to_string(static_cast<int>(set));
+  if (set > DataSet::kValidation)
+    return "unknown data set " + std::to_string(static_cast<int>(set));
   return {};
 }
 
@@ -638,6 +652,56 @@ void SetRun(shuffle::Run run, PushRun* msg) { SetRunOf(std::move(run), msg); }
 void SetRun(shuffle::Run run, ParamsReply* msg) { SetRunOf(std::move(run), msg); }
 shuffle::Run TakeRun(PushRun* msg) { return TakeRunOf(msg); }
 shuffle::Run TakeRun(ParamsReply* msg) { return TakeRunOf(msg); }
+
+std::vector<size_t> SplitParamsRun(const shuffle::Run& run, uint64_t max_values) {
+  std::vector<size_t> bounds{0};
+  const size_t n = run.keys.size();
+  for (size_t i = 0; i < n; ++i) {
+    const size_t begin = bounds.back();
+    const auto values = static_cast<uint64_t>(run.offsets[i + 1] - run.offsets[begin]);
+    if (i > begin && (values > max_values || i - begin >= kReplyPartKeys)) bounds.push_back(i);
+  }
+  bounds.push_back(n);
+  return bounds;
+}
+
+void SetRunPart(const shuffle::Run& run, size_t begin, size_t end, ParamsReply* msg) {
+  const int64_t first = run.offsets[begin];
+  msg->keys.resize(end - begin);
+  msg->offsets.resize(end - begin + 1);
+  for (size_t i = begin; i < end; ++i) msg->keys[i - begin] = run.keys[i].packed();
+  for (size_t i = begin; i <= end; ++i) msg->offsets[i - begin] = run.offsets[i] - first;
+  msg->values.assign(run.values.begin() + first, run.values.begin() + run.offsets[end]);
+}
+
+Result<bool> AddReplyPart(ParamsReply part, std::optional<ParamsReply>* whole) {
+  if (!part.error.empty()) {
+    *whole = std::move(part);
+    return true;
+  }
+  if (!*whole) {
+    if (part.part != 0) {
+      return CorruptionError("ParamsReply part " + std::to_string(part.part) + " of " +
+                             std::to_string(part.parts) + " came first");
+    }
+    *whole = std::move(part);
+  } else {
+    ParamsReply& w = **whole;
+    if (part.part != w.part + 1 || part.parts != w.parts || part.step != w.step ||
+        part.request_id != w.request_id) {
+      return CorruptionError("ParamsReply part " + std::to_string(part.part) + " of " +
+                             std::to_string(part.parts) + " (step " + std::to_string(part.step) +
+                             ") does not follow part " + std::to_string(w.part) + " of " +
+                             std::to_string(w.parts) + " (step " + std::to_string(w.step) + ")");
+    }
+    const int64_t base = w.offsets.back();
+    w.keys.insert(w.keys.end(), part.keys.begin(), part.keys.end());
+    for (size_t i = 1; i < part.offsets.size(); ++i) w.offsets.push_back(base + part.offsets[i]);
+    w.values.insert(w.values.end(), part.values.begin(), part.values.end());
+    w.part = part.part;
+  }
+  return (*whole)->part + 1 == (*whole)->parts;
+}
 
 #define MRTRAIN_MESSAGE_CODEC(M)                                      \
   Result<std::string> Encode(const M& m) { return EncodeMessage(m); } \

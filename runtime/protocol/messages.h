@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -203,9 +204,9 @@ struct StartTraining {
   int64_t num_features = 0;
   int64_t num_classes = 0;
   uint8_t is_sparse = 0;
-  int64_t resume_epochs = 0;  // > 0: hosts load their shards from that epoch's checkpoint
-  int64_t step = 0;           // updates applied before the first round
-  std::vector<int64_t> hosted_shards;        // <= kMaxShardsPerMessage
+  int64_t resume_epochs = 0;           // > 0: hosts load their shards from that epoch's checkpoint
+  int64_t step = 0;                    // updates applied before the first round
+  std::vector<int64_t> hosted_shards;  // <= kMaxShardsPerMessage
   std::vector<std::string> shard_addresses;  // [s]: data address of shard s's host
   // Counts the job's placements (a recovery places the shards again); echoed by the JobReady
   // or TaskFailed (in `round`) that answers this message.
@@ -354,7 +355,6 @@ struct PushAck {
   std::string error;      // non-empty: the run was refused (unknown job or shard, bad keys)
 };
 
-
 // mapper -> reducer shard host: send me the current parameters of these keys.
 struct PullParams {
   static constexpr MessageType kType = MessageType::kPullParams;
@@ -365,12 +365,17 @@ struct PullParams {
   std::vector<uint64_t> keys;  // packed ParamKeys (<= kMaxKeysPerMessage)
 };
 
-// reducer shard host -> mapper, in the layout of PushRun.
+// reducer shard host -> mapper, in the layout of PushRun. A shard too large for one message
+// answers in `parts` replies (SplitParamsRun), sent in order on one connection; the puller puts
+// them together. An error reply ends the answer, whatever parts came before it.
 struct ParamsReply {
   static constexpr MessageType kType = MessageType::kParamsReply;
   uint64_t request_id = 0;
   int64_t step = 0;    // updates applied to the parameters sent
-  std::string error;   // non-empty: no parameters (unknown job or shard, or not at that step)
+  uint32_t part = 0;   // this reply's index, < parts
+  uint32_t parts = 1;  // replies the answer has, 1 ..= kMaxReplyParts
+  std::string error;   // non-empty: no parameters (unknown job or shard, not at that step, or
+                       // the host could not send them), and parts == 1
   std::vector<uint64_t> keys;
   std::vector<int64_t> offsets{0};
   std::vector<float> values;
@@ -382,6 +387,19 @@ void SetRun(shuffle::Run run, ParamsReply* msg);
 // Moves the run out of msg, leaving its arrays empty.
 shuffle::Run TakeRun(PushRun* msg);
 shuffle::Run TakeRun(ParamsReply* msg);
+
+// Where to cut `run` into the parts of a ParamsReply: the index of each part's first key, then
+// run.num_keys(). Each part holds at most `max_values` floats and kReplyPartKeys keys, except
+// that a block longer than max_values makes a part of its own. An empty run is one empty part.
+std::vector<size_t> SplitParamsRun(const shuffle::Run& run, uint64_t max_values);
+
+// Copies keys [begin, end) of `run` into msg's keys, offsets and values.
+void SetRunPart(const shuffle::Run& run, size_t begin, size_t end, ParamsReply* msg);
+
+// Adds `part` to the answer assembled so far in `whole` (empty before the first part). Returns
+// true once the answer is complete in `whole`. An error reply replaces `whole` and is complete.
+// kCorruption for a part out of order or from another answer (request, step or parts differ).
+Result<bool> AddReplyPart(ParamsReply part, std::optional<ParamsReply>* whole);
 
 // ---- Encoding ----
 

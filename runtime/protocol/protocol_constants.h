@@ -13,7 +13,8 @@ namespace mrtrain::runtime {
 
 // "MRTF" as it appears on the wire: 'M' 'R' 'T' 'F', read as a little-endian u32.
 inline constexpr uint32_t kFrameMagic = 0x4654524Du;
-inline constexpr uint16_t kProtocolVersion = 1;
+// 2: ParamsReply gained part and parts (a large shard answers a pull in several replies).
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr size_t kFrameHeaderBytes = 16;
 
 // Largest payload a decoder accepts by default once a connection has authenticated.
@@ -40,6 +41,14 @@ inline constexpr uint64_t kMaxOverrides = 1024;              // --set overrides 
 inline constexpr uint64_t kMaxSkippedSamples = 64;           // bad records quoted per partition
 inline constexpr uint64_t kMaxPlugins = 16;                  // plugin libraries of one job
 inline constexpr uint64_t kMaxPluginBytes = 64u << 20;       // one shipped plugin library
+inline constexpr uint32_t kMaxReplyParts = 1u << 16;         // ParamsReply parts of one answer
+
+// ---- How a shard host cuts a ParamsReply into parts ----
+
+// Floats and keys in one part: 64 MiB of values and at most 64 MiB of keys and offsets, so a
+// part stays well under the default frame limit (256 MiB) and the decode caps.
+inline constexpr uint64_t kReplyPartValues = 16u << 20;
+inline constexpr uint64_t kReplyPartKeys = 4u << 20;
 
 // ---- Message types ----
 

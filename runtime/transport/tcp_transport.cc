@@ -8,6 +8,7 @@
 #include <atomic>
 #include <deque>
 #include <exception>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -30,6 +31,7 @@
 #include "runtime/protocol/handshake.h"
 #include "runtime/transport/error_code_status.h"
 #include "runtime/transport/send_budget.h"
+#include "runtime/transport/warning_limiter.h"
 
 namespace mrtrain::runtime {
 namespace {
@@ -38,7 +40,13 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
+// An authenticated connection reads in chunks this large; before that, a chunk holds one
+// handshake frame at most, so a connection that never authenticates costs a few KiB.
 constexpr size_t kReadChunkBytes = 256 << 10;
+constexpr size_t kHandshakeReadBytes = kFrameHeaderBytes + kMaxHandshakeFramePayloadBytes;
+// Warnings about refused and failed connections: this many per interval, then a count.
+constexpr uint64_t kWarningBurst = 5;
+constexpr std::chrono::seconds kWarningInterval{1};
 // After a failed accept (out of file descriptors, say), wait before trying again, not spin.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // A connection that failed its handshake gets this long to carry our Reject frame out.
@@ -95,6 +103,12 @@ class TcpSession : public Connection, public std::enable_shared_from_this<TcpSes
   void StartConnect(const std::string& host, const std::string& port);
   // Closes at once; an open connection gets on_closed(why).
   void Fail(const Status& why);
+  // Accepted and not authenticated yet: counted against max_pending_connections.
+  bool pending() const { return pending_; }
+  // What this session has allocated (itself, its buffers), for TcpStats.
+  size_t reserved_bytes() const {
+    return sizeof(*this) + read_buf_.capacity() + decoder_.reserved_bytes();
+  }
 
  private:
   enum class State { kConnecting, kHandshaking, kOpen, kClosing, kClosed };
@@ -109,6 +123,9 @@ class TcpSession : public Connection, public std::enable_shared_from_this<TcpSes
 
   void OnConnected(const error_code& ec);
   void ArmTimer(std::chrono::milliseconds delay, State expected, Status why);
+  void WatchFrame();
+  void ArmFrameTimer(std::chrono::steady_clock::duration delay);
+  void EndPending();
   void ReadMore();
   void OnRead(const error_code& ec, size_t n);
   bool DrainFrames();  // false once the session is closed
@@ -133,6 +150,7 @@ class TcpSession : public Connection, public std::enable_shared_from_this<TcpSes
   const TransportLimits limits_;
   const std::chrono::milliseconds handshake_timeout_;
   const std::chrono::milliseconds close_timeout_;
+  const std::chrono::milliseconds frame_timeout_;
   const std::thread::id io_thread_;
   asio::io_context::executor_type executor_;  // used only under mu_ while !outbox_closed_
   std::string peer_;                          // set before the connection is handed out
@@ -140,13 +158,16 @@ class TcpSession : public Connection, public std::enable_shared_from_this<TcpSes
   // Transport thread only.
   State state_;
   bool opened_ = false;
-  Transport::ConnectCallback done_;  // client side, until it has been called
+  bool pending_ = false;            // see pending()
+  bool frame_timer_armed_ = false;  // the timer watches a frame in progress (kOpen)
+  std::chrono::steady_clock::time_point last_read_;  // when bytes last arrived (kOpen)
+  Transport::ConnectCallback done_;                  // client side, until it has been called
   Handshake handshake_;
   FrameDecoder decoder_{kMaxHandshakeFramePayloadBytes};
   std::vector<char> read_buf_;
   Status close_status_;                      // what on_closed reports when a graceful close ends
   std::optional<tcp::socket> socket_;        // reset by Fail(), as are the timer and resolver
-  std::optional<asio::steady_timer> timer_;  // handshake deadline, then close deadline
+  std::optional<asio::steady_timer> timer_;  // handshake, frame in progress, then close deadline
   std::optional<tcp::resolver> resolver_;
 
   // Close() called or closed: Send() fails, no more on_message. Any thread.
@@ -178,6 +199,12 @@ class TcpTransport : public Transport {
   std::thread::id thread_id() const { return thread_id_; }
   bool stopped() const { return stopped_; }
   void Forget(const std::shared_ptr<TcpSession>& session) { sessions_.erase(session); }
+  // An accepted session authenticated or closed before it did.
+  void EndPending() { --pending_; }
+  // Logs a warning about a peer, subject to the flood limit.
+  void WarnPeer(const std::string& line);
+  // Off the transport thread.
+  TcpStats Stats();
 
  private:
   struct Listener {
@@ -191,6 +218,7 @@ class TcpTransport : public Transport {
 
   void Accept(const std::shared_ptr<Listener>& listener);
   void ShutdownOnThread();
+  void SummarizeWarnings();
 
   // Constant after construction.
   const TcpOptions options_;
@@ -206,6 +234,11 @@ class TcpTransport : public Transport {
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::set<std::shared_ptr<TcpSession>> sessions_;
   std::set<std::shared_ptr<asio::steady_timer>> timers_;  // RunAfter timers not yet fired
+  size_t pending_ = 0;    // sessions accepted and not yet authenticated
+  uint64_t refused_ = 0;  // connections closed at accept: too many pending
+  WarningLimiter warnings_{kWarningBurst, kWarningInterval};
+  asio::steady_timer summary_timer_{io_};  // armed while warnings are held back
+  std::string last_held_;                  // the latest warning held back
 };
 
 // ---- TcpSession ----
@@ -216,11 +249,12 @@ TcpSession::TcpSession(TcpTransport* transport, tcp::socket socket, ConnectionHa
       limits_(transport->options().limits),
       handshake_timeout_(transport->options().handshake_timeout),
       close_timeout_(transport->options().close_timeout),
+      frame_timeout_(transport->options().frame_timeout),
       io_thread_(transport->thread_id()),
       executor_(transport->io().get_executor()),
       state_(State::kHandshaking),
       handshake_(HandshakeRole::kServer, transport->options().handshake),
-      read_buf_(kReadChunkBytes),
+      read_buf_(kHandshakeReadBytes),
       socket_(std::move(socket)),
       timer_(transport->io()),
       budget_(limits_.send_budget_bytes, limits_.send_timeout) {
@@ -236,13 +270,14 @@ TcpSession::TcpSession(TcpTransport* transport, std::string address, ConnectionH
       limits_(transport->options().limits),
       handshake_timeout_(transport->options().handshake_timeout),
       close_timeout_(transport->options().close_timeout),
+      frame_timeout_(transport->options().frame_timeout),
       io_thread_(transport->thread_id()),
       executor_(transport->io().get_executor()),
       peer_(std::move(address)),
       state_(State::kConnecting),
       done_(std::move(done)),
       handshake_(HandshakeRole::kClient, transport->options().handshake),
-      read_buf_(kReadChunkBytes),
+      read_buf_(kHandshakeReadBytes),
       socket_(std::in_place, transport->io()),
       timer_(transport->io()),
       resolver_(std::in_place, transport->io()),
@@ -277,6 +312,7 @@ void TcpSession::Close() {
 }
 
 void TcpSession::StartAccepted() {
+  pending_ = true;
   error_code ec;
   socket_->set_option(tcp::no_delay(true), ec);
   socket_->set_option(asio::socket_base::keep_alive(true), ec);
@@ -341,12 +377,47 @@ void TcpSession::ArmTimer(std::chrono::milliseconds delay, State expected, Statu
     bool handshaking = self->state_ == State::kConnecting || self->state_ == State::kHandshaking;
     bool expected_handshaking = expected == State::kConnecting || expected == State::kHandshaking;
     if (expected_handshaking && handshaking) {
-      Log()->warn("closing connection {}: {}", self->peer_, why.message());
+      self->transport_->WarnPeer("closing connection " + self->peer_ + ": " + why.message());
       self->Fail(why);
     } else if (expected == State::kClosing && self->state_ == State::kClosing) {
       self->Fail(self->close_status_);
     }
   });
+}
+
+// While a frame is in progress on an open connection the timer watches it:
+//
+//   bytes of a frame arrive --> armed (if not already)
+//   fires: frame complete      --> disarmed
+//   fires: bytes came within frame_timeout --> armed again for the rest of the bound
+//   fires: frame_timeout without a byte    --> Fail(kDeadlineExceeded)
+//
+// So the timer is armed once per stall, not once per read.
+void TcpSession::WatchFrame() {
+  last_read_ = std::chrono::steady_clock::now();
+  if (!frame_timer_armed_ && !decoder_.at_frame_boundary()) ArmFrameTimer(frame_timeout_);
+}
+
+void TcpSession::ArmFrameTimer(std::chrono::steady_clock::duration delay) {
+  frame_timer_armed_ = true;
+  timer_->expires_after(delay);
+  timer_->async_wait([self = shared_from_this()](const error_code& ec) {
+    if (ec || self->state_ != State::kOpen) return;
+    self->frame_timer_armed_ = false;
+    if (self->decoder_.at_frame_boundary()) return;
+    const auto quiet = std::chrono::steady_clock::now() - self->last_read_;
+    if (quiet < self->frame_timeout_) return self->ArmFrameTimer(self->frame_timeout_ - quiet);
+    self->ProtocolError(Status(
+        StatusCode::kDeadlineExceeded,
+        "no byte of the frame in progress for " + std::to_string(self->frame_timeout_.count()) +
+            " ms (" + std::to_string(self->decoder_.buffered_bytes()) + " bytes of it received)"));
+  });
+}
+
+void TcpSession::EndPending() {
+  if (!pending_) return;
+  pending_ = false;
+  transport_->EndPending();
 }
 
 void TcpSession::ReadMore() {
@@ -364,11 +435,15 @@ void TcpSession::OnRead(const error_code& ec, size_t n) {
                               peer_ + " closed the connection" +
                                   (decoder_.at_frame_boundary() ? "" : " in the middle of a frame"))
                      : ErrorCodeToStatus(ec, "connection to " + peer_);
-    if (!opened_) Log()->warn("connection {} ended during the handshake: {}", peer_, why.message());
+    if (!opened_) {
+      transport_->WarnPeer("connection " + peer_ + " ended during the handshake: " + why.message());
+    }
     return Fail(why);
   }
   decoder_.Feed(std::string_view(read_buf_.data(), n));
-  if (DrainFrames()) ReadMore();
+  if (!DrainFrames()) return;
+  if (state_ == State::kOpen) WatchFrame();
+  ReadMore();
 }
 
 bool TcpSession::DrainFrames() {
@@ -397,7 +472,7 @@ bool TcpSession::OnHandshakeFrame(const Frame& frame) {
   Result<std::vector<HandshakeFrame>> replies = handshake_.OnFrame(frame.type, frame.payload);
   if (!replies.ok()) {
     if (frame.type == static_cast<uint16_t>(MessageType::kHandshakeReject)) {
-      Log()->warn("handshake with {} failed: {}", peer_, replies.status().message());
+      transport_->WarnPeer("handshake with " + peer_ + " failed: " + replies.status().message());
       Fail(replies.status());
     } else {
       RejectAndClose(replies.status());
@@ -415,8 +490,11 @@ bool TcpSession::OnHandshakeFrame(const Frame& frame) {
 void TcpSession::OnAuthenticated() {
   state_ = State::kOpen;
   opened_ = true;
+  EndPending();
   timer_->cancel();
   decoder_.set_max_payload_bytes(limits_.max_frame_payload_bytes);
+  // Called between reads (from DrainFrames), so the buffer is not in use.
+  std::vector<char>(kReadChunkBytes).swap(read_buf_);
   Log()->debug("connection {} authenticated", peer_);
   auto self = shared_from_this();
   if (handler_.on_open) Guarded("on_open", [&] { handler_.on_open(self); });
@@ -441,12 +519,12 @@ void TcpSession::Deliver(Frame frame) {
 }
 
 void TcpSession::ProtocolError(const Status& why) {
-  Log()->warn("closing connection {}: {}", peer_, why.message());
+  transport_->WarnPeer("closing connection " + peer_ + ": " + why.message());
   Fail(why);
 }
 
 void TcpSession::RejectAndClose(const Status& why) {
-  Log()->warn("handshake with {} failed: {}", peer_, why.message());
+  transport_->WarnPeer("handshake with " + peer_ + " failed: " + why.message());
   HandshakeFrame reject = Handshake::RejectFrame(why);
   auto t = static_cast<uint16_t>(reject.type);
   Enqueue(OutFrame{EncodeFrameHeader(t, reject.payload), std::move(reject.payload), false});
@@ -542,6 +620,7 @@ void TcpSession::Fail(const Status& why) {
   timer_.reset();
   resolver_.reset();
   auto self = shared_from_this();
+  EndPending();
   transport_->Forget(self);
   if (done_) {
     Transport::ConnectCallback done = std::move(done_);
@@ -623,15 +702,27 @@ void TcpTransport::Accept(const std::shared_ptr<Listener>& listener) {
   listener->acceptor.async_accept([this, listener](const error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || stopped_) return;
     if (ec) {
-      Log()->warn("accept on {} failed: {}", listener->address, ec.message());
+      WarnPeer("accept on " + listener->address + " failed: " + ec.message());
       listener->retry.expires_after(kAcceptRetryDelay);
       listener->retry.async_wait([this, listener](const error_code& e) {
         if (!e && !stopped_) Accept(listener);
       });
       return;
     }
+    if (pending_ >= options_.max_pending_connections) {
+      error_code ec2;
+      tcp::endpoint remote = socket.remote_endpoint(ec2);
+      const std::string peer = ec2 ? "unknown peer" : EndpointString(remote);
+      socket.close(ec2);
+      ++refused_;
+      WarnPeer("refusing a connection from " + peer + " on " + listener->address + ": " +
+               std::to_string(pending_) +
+               " connections are already in their handshake (--max-pending-connections)");
+      return Accept(listener);
+    }
     auto session = std::make_shared<TcpSession>(this, std::move(socket), listener->handler);
     sessions_.insert(session);
+    ++pending_;
     session->StartAccepted();
     Accept(listener);
   });
@@ -715,8 +806,47 @@ void TcpTransport::Stop() {
   });
 }
 
+void TcpTransport::WarnPeer(const std::string& line) {
+  if (warnings_.Admit(WarningLimiter::Clock::now())) {
+    Log()->warn("{}", line);
+    return;
+  }
+  last_held_ = line;
+  std::optional<WarningLimiter::Clock::time_point> due = warnings_.summary_due();
+  if (!due || summary_timer_.expiry() == *due) return;  // the summary is already scheduled
+  summary_timer_.expires_at(*due);
+  summary_timer_.async_wait([this](const error_code& ec) {
+    if (!ec && !stopped_) SummarizeWarnings();
+  });
+}
+
+void TcpTransport::SummarizeWarnings() {
+  const uint64_t held = warnings_.Summarize(WarningLimiter::Clock::now());
+  if (held == 0) return;
+  Log()->warn("{} more warnings about connections in the last {} s were not logged; the last: {}",
+              held, kWarningInterval.count(), last_held_);
+}
+
+TcpStats TcpTransport::Stats() {
+  auto stats = std::make_shared<std::promise<TcpStats>>();
+  std::future<TcpStats> future = stats->get_future();
+  asio::post(io_, [this, stats] {
+    TcpStats s;
+    s.pending_connections = pending_;
+    s.refused_connections = refused_;
+    for (const auto& session : sessions_) {
+      if (session->pending()) s.pending_bytes += session->reserved_bytes();
+    }
+    stats->set_value(s);
+  });
+  // A stopped transport may never run the count.
+  if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return TcpStats();
+  return future.get();
+}
+
 void TcpTransport::ShutdownOnThread() {
   error_code ignored;
+  summary_timer_.cancel();
   for (const auto& listener : listeners_) {
     listener->acceptor.close(ignored);
     listener->retry.cancel();
@@ -733,6 +863,12 @@ void TcpTransport::ShutdownOnThread() {
 }
 
 }  // namespace
+
+TcpStats GetTcpStats(Transport& transport) {
+  auto* tcp = dynamic_cast<TcpTransport*>(&transport);
+  if (!tcp || tcp->stopped() || tcp->InTransportThread()) return TcpStats();
+  return tcp->Stats();
+}
 
 Result<std::unique_ptr<Transport>> MakeTcpTransport(const TcpOptions& options) {
   MRTRAIN_RETURN_IF_ERROR(ValidateHandshakeConfig(options.handshake));

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "engine/base/status.h"
@@ -8,6 +10,8 @@
 #include "runtime/transport/transport.h"
 
 namespace mrtrain::runtime {
+
+inline constexpr size_t kDefaultMaxPendingConnections = 1024;
 
 struct TcpOptions {
   // Every connection, both ways, starts with this handshake (handshake.h): the cluster secret,
@@ -19,7 +23,26 @@ struct TcpOptions {
   std::chrono::milliseconds handshake_timeout{10000};
   // How long Close() waits for queued frames to be written before it closes anyway.
   std::chrono::milliseconds close_timeout{5000};
+  // Accepted connections still in their handshake, at most: one more is closed at once (with a
+  // warning, rate-limited). Each costs under 8 KiB until it authenticates (TcpStats), so the
+  // default bounds what strangers can make a node hold to about 8 MiB.
+  size_t max_pending_connections = kDefaultMaxPendingConnections;
+  // Once a frame has begun arriving, a connection that sends none of the rest of it for this
+  // long is closed (kDeadlineExceeded): a peer cannot hold a half-received frame, and the
+  // payload reserved for it, for ever.
+  std::chrono::milliseconds frame_timeout{60000};
 };
+
+// What a TCP transport holds for connections that have not authenticated yet.
+struct TcpStats {
+  size_t pending_connections = 0;    // accepted, handshake not finished
+  size_t pending_bytes = 0;          // reserved for them: session, read buffer, frame decoder
+  uint64_t refused_connections = 0;  // closed at accept: max_pending_connections reached
+};
+
+// The stats of a transport made by MakeTcpTransport (zeros for any other). Safe from any thread
+// but the transport's; waits for the transport thread to count.
+TcpStats GetTcpStats(Transport& transport);
 
 // The Boost.Asio TCP transport: one io_context run by one thread (the transport thread), one
 // session per connection kept alive by the handlers it has in flight, one async_write in flight
@@ -29,7 +52,9 @@ struct TcpOptions {
 // protocol (bad magic, bad checksum, a length over the limit, which is checked before anything is
 // allocated) gets its connection closed and a warning logged naming its address; nothing else
 // is disturbed. Frames from a peer are decoded only after it has authenticated; before that,
-// frames over kMaxHandshakeFramePayloadBytes are refused.
+// frames over kMaxHandshakeFramePayloadBytes are refused, and the connection holds only a small
+// read buffer (the large one comes with authentication). Warnings about refused and failed
+// connections are rate-limited: a few per second, then one line counting the rest.
 //
 // Errors: kInvalidArgument when options.handshake has no secret and is not insecure.
 Result<std::unique_ptr<Transport>> MakeTcpTransport(const TcpOptions& options);

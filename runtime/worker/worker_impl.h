@@ -327,6 +327,9 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Result<ShardRef> Shard(uint64_t job_id, int64_t shard);
   void AcceptPush(const std::shared_ptr<Connection>& from, std::string payload);
   void ServePull(const std::shared_ptr<Connection>& from, const msg::PullParams& pull);
+  // Sends one reply to a pull; when that fails for any reason but a closed connection, sends an
+  // error reply saying why instead. False when the reply did not go.
+  bool SendPullReply(const std::shared_ptr<Connection>& to, const msg::ParamsReply& reply);
   Status Reduce(const msg::ReduceRound& round, const ShardRef& shard);
   Status SaveShard(const msg::SaveShard& save, const ShardRef& shard, const WorkerJob& job,
                    msg::ShardSaved* saved);
@@ -361,6 +364,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   struct PendingPull {
     std::promise<Result<msg::ParamsReply>> reply;
     const Connection* via = nullptr;
+    std::optional<msg::ParamsReply> assembled;  // the parts received so far
   };
   std::map<uint64_t, PendingPull> pulls_;  // guarded by mu_
   std::map<AckKey, std::shared_ptr<PendingPushes>> acks_;             // guarded by mu_

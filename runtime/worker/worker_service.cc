@@ -8,17 +8,27 @@ Status WorkerService::Impl::Start() {
   blas::SetBlasThreads(1);  // tasks run in parallel on the pool; results must not depend on cores
   MRTRAIN_ASSIGN_OR_RETURN(data_address_, transport_->Listen(options_.data_address, DataHandler()));
   const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+  const Status stopped =
+      UnavailableError("stopped before registering with the master at " + options_.master_address);
   Status last = UnavailableError("not tried");
   while (true) {
-    std::promise<Result<std::shared_ptr<Connection>>> connected;
-    auto future = connected.get_future();
-    transport_->Connect(options_.master_address, ControlHandler(),
-                        [&connected](Result<std::shared_ptr<Connection>> c) {
-                          connected.set_value(std::move(c));
-                        });
-    Result<std::shared_ptr<Connection>> c = future.get();  // Connect is itself bounded
+    // Shared with the callback, which may run after a Stop() has made this return.
+    auto connected = std::make_shared<std::promise<Result<std::shared_ptr<Connection>>>>();
+    auto future = connected->get_future();
+    transport_->Connect(
+        options_.master_address, ControlHandler(),
+        [connected](Result<std::shared_ptr<Connection>> c) { connected->set_value(std::move(c)); });
+    // Connect is itself bounded, but by seconds: Stop() (a signal) must not wait for it.
+    while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      if (Wait(std::chrono::milliseconds(0))) return stopped;
+    }
+    Result<std::shared_ptr<Connection>> c = future.get();
     if (c.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) {
+        (*c)->Close();
+        return stopped;
+      }
       control_ = *c;
       break;
     }
@@ -28,7 +38,8 @@ Status WorkerService::Impl::Start() {
         std::chrono::steady_clock::now() >= deadline) {
       return last.WithContext("cannot reach the master at " + options_.master_address);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // The pause between tries ends early when Stop() is called.
+    if (Wait(std::chrono::milliseconds(200))) return stopped;
   }
   msg::Hello hello;
   hello.worker_name = name_;
@@ -406,7 +417,14 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = pulls_.find(m->request_id);
     if (it == pulls_.end()) return;  // its task gave up waiting
-    it->second.reply.set_value(std::move(*m));
+    PendingPull& pending = it->second;
+    Result<bool> complete = msg::AddReplyPart(std::move(*m), &pending.assembled);
+    if (complete.ok() && !*complete) return;  // more parts to come
+    if (complete.ok()) {
+      pending.reply.set_value(std::move(*pending.assembled));
+    } else {
+      pending.reply.set_value(complete.status());
+    }
     pulls_.erase(it);
   } else if (type == MessageType::kPushAck) {
     auto m = msg::DecodeAs<msg::PushAck>(payload);

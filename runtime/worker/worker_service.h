@@ -31,6 +31,8 @@ struct WorkerOptions {
   std::chrono::milliseconds connect_timeout{30000};
   // The bound on every wait for a peer: a parameter pull, a push's acknowledgement.
   std::chrono::milliseconds reply_timeout{120000};
+  // Floats in one reply to a parameter pull: a larger shard answers in several parts.
+  uint64_t reply_part_values = kReplyPartValues;
 };
 
 // A worker: registers with the master, then runs what it is sent. For each job it parses the
@@ -54,7 +56,8 @@ class WorkerService {
 
   // Listens for the data plane, connects to the master (retrying until connect_timeout) and
   // registers. Errors: those of Listen, and kUnavailable / kFailedPrecondition (wrong secret)
-  // from connecting.
+  // from connecting. Stop(), called from another thread meanwhile (a signal handler's loop),
+  // makes it return kUnavailable within about 50 ms, whatever it was waiting for.
   Status Start();
 
   // Waits up to `timeout` for the worker's end: OK when the master told it to shut down (or

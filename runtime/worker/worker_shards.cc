@@ -47,24 +47,60 @@ void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
 }
 
 void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
-                                    const msg::PullParams& request) {
-  const msg::PullParams* pull = &request;
+                                    const msg::PullParams& pull) {
   msg::ParamsReply reply;
-  reply.request_id = pull->request_id;
-  Result<ShardRef> shard = Shard(pull->job_id, pull->shard);
+  reply.request_id = pull.request_id;
+  shuffle::Run params;
+  Result<ShardRef> shard = Shard(pull.job_id, pull.shard);
   if (!shard.ok()) {
     reply.error = shard.status().message();
   } else {
     std::lock_guard<std::mutex> lock((*shard)->mu);
     reply.step = (*shard)->host->last_reduced_step();
-    if (reply.step == pull->step - 1) msg::SetRun((*shard)->host->shard().ParamsRun(), &reply);
+    if (reply.step == pull.step - 1) params = (*shard)->host->shard().ParamsRun();
   }
   failpoint::Coordinates at;
   at.worker = name_;
-  at.shard = pull->shard;
+  at.shard = pull.shard;
   if (failpoint::Hit("pull-before-reply", at) == failpoint::Action::kDrop) return;
-  Status sent = SendMessage(*from, reply);
-  if (!sent.ok()) log_->warn("cannot answer a pull from {}: {}", from->peer(), sent.ToString());
+  if (!reply.error.empty()) {
+    SendPullReply(from, reply);
+    return;
+  }
+  // Part by part, each encoded just before it is sent: a large shard never has more than one
+  // part encoded at once (Send waits while the connection is over its budget).
+  const std::vector<size_t> bounds = msg::SplitParamsRun(params, options_.reply_part_values);
+  if (bounds.size() - 1 > kMaxReplyParts) {
+    reply.error = "reducer shard " + std::to_string(pull.shard) + " has " +
+                  std::to_string(params.values.size()) + " floats: over " +
+                  std::to_string(kMaxReplyParts) + " parts of " +
+                  std::to_string(options_.reply_part_values);
+    SendPullReply(from, reply);
+    return;
+  }
+  reply.parts = static_cast<uint32_t>(bounds.size() - 1);
+  for (uint32_t p = 0; p < reply.parts; ++p) {
+    reply.part = p;
+    msg::SetRunPart(params, bounds[p], bounds[p + 1], &reply);
+    if (!SendPullReply(from, reply)) return;
+  }
+}
+
+bool WorkerService::Impl::SendPullReply(const std::shared_ptr<Connection>& to,
+                                        const msg::ParamsReply& reply) {
+  Status sent = SendMessage(*to, reply);
+  if (sent.ok()) return true;
+  log_->error("cannot answer a pull from {}: {}", to->peer(), sent.ToString());
+  if (sent.code() == StatusCode::kUnavailable) return false;  // the puller is gone
+  // Too large to encode or send: the puller fails now, with the cause, instead of waiting for
+  // its reply timeout.
+  msg::ParamsReply error;
+  error.request_id = reply.request_id;
+  error.step = reply.step;
+  error.error = "the shard host could not send the parameters: " + sent.message();
+  Status told = SendMessage(*to, error);
+  if (!told.ok()) log_->error("cannot tell {} why: {}", to->peer(), told.ToString());
+  return false;
 }
 
 Status WorkerService::Impl::Reduce(const msg::ReduceRound& round, const ShardRef& shard) {

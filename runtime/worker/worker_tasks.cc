@@ -346,8 +346,15 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
         Crc32c(output.runs[s].values.data(), output.runs[s].values.size() * sizeof(float));
     msg::SetRun(std::move(output.runs[s]), &push);
     output.runs[s] = shuffle::Run();
-    MRTRAIN_ASSIGN_OR_RETURN(std::string payload, msg::Encode(push));
-    payloads.push_back(std::move(payload));
+    Result<std::string> payload = msg::Encode(push);
+    if (!payload.ok()) {
+      // A run travels in one message; more reducer shards cut the model into smaller runs.
+      return payload.status().WithContext(
+          "the run of partition " + std::to_string(task.partition) + " for reducer shard " +
+          std::to_string(s) + " does not fit one message (raise shuffle.reducers to split " +
+          "the model over more shards)");
+    }
+    payloads.push_back(std::move(*payload));
   }
   *stats = output.stats;
   // Kept until the epoch's checkpoint commits, for a replay if a shard host is lost before.

@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
   reply.keys = {7};
   reply.offsets = {0, 2};
   reply.values = {0.5f, 0.25f};
+  reply.part = 1;
+  reply.parts = 2;  // the second of two parts
   WriteMessage(messages, 15, "params_reply", reply);
   WriteMessage(messages, 16, "push_ack", msg::PushAck{1, 9, 5, 0, 1, 0, ""});
   WriteMessage(messages, 17, "job_ready", msg::JobReady{1, msg::JobReady::kSpec, 4, 1, 0});

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -131,7 +132,23 @@ int Worker(const WorkerFlags& flags) {
     // --reconnect-sec allows: a master restarted with --recover finds its workers back.
     if (registered_once) options.connect_timeout = std::chrono::seconds(flags.reconnect_sec);
     runtime::WorkerService worker(transport->get(), options);
-    Status started = worker.Start();
+    // Registering may take up to --reconnect-sec: it runs on its own thread so that a signal
+    // stops it (Stop() makes Start() return) instead of waiting for it to give up.
+    std::future<Status> starting =
+        std::async(std::launch::async, [&worker] { return worker.Start(); });
+    bool stopping = false;
+    while (starting.wait_for(50ms) != std::future_status::ready) {
+      if (!stopping && signals.received_signal() != 0) {
+        stopping = true;
+        worker.Stop();
+      }
+    }
+    Status started = starting.get();
+    if (signals.received_signal() != 0) {
+      worker.Stop();
+      (*transport)->Stop();
+      return 0;
+    }
     if (!started.ok()) {
       worker.Stop();
       (*transport)->Stop();
@@ -276,6 +293,7 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
   m->add_option("--recover", master->recover_dir,
                 "Resume the unfinished jobs recorded in this --state-dir (and keep recording)");
   AddClusterFlags(m, &master->cluster);
+  AddListenFlags(m, &master->cluster);
   m->callback([master, exit_code] { *exit_code = Master(*master); });
 
   auto worker = std::make_shared<WorkerFlags>();
@@ -304,6 +322,7 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
                 "Fault injection for tests (see runtime/failpoint/failpoint.h); also "
                 "$MRTRAIN_FAILPOINTS");
   AddClusterFlags(w, &worker->cluster);
+  AddListenFlags(w, &worker->cluster);
   w->callback([worker, exit_code] { *exit_code = Worker(*worker); });
 
   auto submit = std::make_shared<SubmitFlags>();

@@ -1,6 +1,7 @@
 #include "tools/mrtrain/cluster_flags.h"
 
 #include <cstdlib>
+#include <string>
 
 #include "runtime/protocol/handshake.h"
 
@@ -8,14 +9,22 @@ namespace mrtrain::tools {
 
 void AddClusterFlags(CLI::App* cmd, ClusterFlags* flags) {
   cmd->add_option("--secret-file", flags->secret_file,
-                  std::string("File holding the cluster secret (chmod 600); else $") +
-                      kSecretEnv);
+                  std::string("File holding the cluster secret (chmod 600); else $") + kSecretEnv);
   cmd->add_flag("--insecure", flags->insecure,
                 "Run without a cluster secret (only the protocol version is checked)");
 }
 
+void AddListenFlags(CLI::App* cmd, ClusterFlags* flags) {
+  cmd->add_option("--max-pending-connections", flags->max_pending_connections,
+                  "Connections still in their handshake at most (default " +
+                      std::to_string(runtime::kDefaultMaxPendingConnections) +
+                      "; each costs under 8 KiB); more are closed at once")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+}
+
 Result<std::unique_ptr<runtime::Transport>> MakeClusterTransport(const ClusterFlags& flags) {
   runtime::TcpOptions options;
+  options.max_pending_connections = static_cast<size_t>(flags.max_pending_connections);
   auto secret = runtime::LoadClusterSecret(flags.secret_file, kSecretEnv);
   if (secret.ok()) {
     options.handshake.secret = std::move(*secret);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -20,8 +21,11 @@ inline constexpr int kDefaultMasterPort = 7070;
 struct ClusterFlags {
   std::string secret_file;
   bool insecure = false;
+  int64_t max_pending_connections = runtime::kDefaultMaxPendingConnections;
 };
 void AddClusterFlags(CLI::App* cmd, ClusterFlags* flags);
+// The flags of commands that listen (master, worker): --max-pending-connections.
+void AddListenFlags(CLI::App* cmd, ClusterFlags* flags);
 
 // A TCP transport with the handshake the flags ask for: the secret from --secret-file or
 // $MRTRAIN_SECRET; without either it refuses to start unless --insecure was given.

@@ -19,17 +19,26 @@ namespace {
 using namespace std::chrono_literals;
 namespace msg = runtime::msg;
 
-// A connection to the master whose replies land in promises the caller waits on.
+// A connection to the master whose replies land in promises the caller waits on. A signal
+// seen by `interrupt` (may be null) ends the wait with kAborted: connecting is bounded, but by
+// seconds, and a signalled process must stop sooner.
 Result<std::shared_ptr<runtime::Connection>> Connect(runtime::Transport& transport,
                                                      const std::string& address,
-                                                     runtime::ConnectionHandler handler) {
-  std::promise<Result<std::shared_ptr<runtime::Connection>>> connected;
-  auto future = connected.get_future();
+                                                     runtime::ConnectionHandler handler,
+                                                     const ScopedSignalForwarding* interrupt) {
+  // Shared with the callback, which may run after an interrupted wait has returned.
+  auto connected = std::make_shared<std::promise<Result<std::shared_ptr<runtime::Connection>>>>();
+  auto future = connected->get_future();
   transport.Connect(address, std::move(handler),
-                    [&connected](Result<std::shared_ptr<runtime::Connection>> c) {
-                      connected.set_value(std::move(c));
+                    [connected](Result<std::shared_ptr<runtime::Connection>> c) {
+                      connected->set_value(std::move(c));
                     });
-  Result<std::shared_ptr<runtime::Connection>> c = future.get();  // Connect is bounded
+  while (future.wait_for(50ms) != std::future_status::ready) {
+    if (interrupt && interrupt->received_signal() != 0) {
+      return AbortedError("interrupted while connecting to the master at " + address);
+    }
+  }
+  Result<std::shared_ptr<runtime::Connection>> c = future.get();
   if (!c.ok()) return c.status().WithContext("cannot reach the master at " + address);
   return c;
 }
@@ -106,8 +115,11 @@ JobOutcome FollowJob(runtime::Transport& transport, const std::string& address,
   handler.on_closed = [shared](const std::shared_ptr<runtime::Connection>&, const Status& s) {
     shared->Finish({1, "lost the connection to the master: " + s.ToString()});
   };
-  auto connection = Connect(transport, address, handler);
-  if (!connection.ok()) return {1, connection.status().ToString()};
+  auto connection = Connect(transport, address, handler, interrupt);
+  if (!connection.ok()) {
+    const int signo = interrupt ? interrupt->received_signal() : 0;
+    return {signo != 0 ? 128 + signo : 1, connection.status().ToString()};
+  }
   Status sent = runtime::SendMessage(**connection, job);
   if (!sent.ok()) return {1, "cannot submit: " + sent.ToString()};
 
@@ -121,8 +133,9 @@ JobOutcome FollowJob(runtime::Transport& transport, const std::string& address,
       id = shared->job_id;
     }
     if (id != 0) (void)runtime::SendMessage(**connection, msg::CancelJob{id});
-    // The master fails the job at its next step; give it a moment to say so, then go.
-    outcome.wait_for(10s);
+    // The master fails the job at its next step; give it a moment to say so, then go: a
+    // signalled process must be gone within 2 s.
+    outcome.wait_for(1s);
     (*connection)->Close();
     return {128 + signo, "interrupted: job " + std::to_string(id) + " cancelled"};
   }
@@ -148,7 +161,7 @@ Result<std::string> QueryStatus(runtime::Transport& transport, const std::string
       reply->set_value(UnavailableError("the master closed the connection: " + s.ToString()));
     });
   };
-  MRTRAIN_ASSIGN_OR_RETURN(auto connection, Connect(transport, address, handler));
+  MRTRAIN_ASSIGN_OR_RETURN(auto connection, Connect(transport, address, handler, nullptr));
   MRTRAIN_RETURN_IF_ERROR(runtime::SendMessage(*connection, msg::StatusRequest{}));
   auto future = reply->get_future();
   if (future.wait_for(10s) != std::future_status::ready) {

@@ -52,12 +52,18 @@ Status Exchange(Handshake& client, Handshake& server, std::vector<Wire>* transcr
   return client.done() && server.done() ? Status::Ok() : InternalError("handshake stalled");
 }
 
+// version:u16 (little-endian) and mode 1 (HMAC-SHA256), as Hello and Challenge start.
+std::string VersionAndMode(uint16_t version = kProtocolVersion) {
+  return std::string{static_cast<char>(version & 0xff), static_cast<char>(version >> 8), '\x01'};
+}
+
 // The client proof as FORMAT.md defines it, computed independently of handshake.cc.
 std::string ClientProof(const std::string& secret, const std::string& client_nonce,
                         const std::string& server_nonce) {
   std::string input = "mrtrain handshake proofC";
-  input += std::string("\x01\x00", 2);  // version 1
-  input += '\x01';                      // mode HMAC-SHA256
+  input += static_cast<char>(kProtocolVersion & 0xff);  // version:u16, little-endian
+  input += static_cast<char>(kProtocolVersion >> 8);
+  input += '\x01';  // mode HMAC-SHA256
   input += client_nonce + server_nonce;
   unsigned char out[32];
   size_t len = 0;
@@ -146,7 +152,7 @@ TEST_CASE("a server's own proof reflected back as a client proof fails", "[runti
   Handshake server(HandshakeRole::kServer, Secret(kSecret));
   REQUIRE(server.Start().ok());
   // The attacker opens a connection and sends a Hello with any nonce.
-  std::string hello = std::string("\x01\x00\x01", 3) + std::string(32, 'n');
+  std::string hello = VersionAndMode() + std::string(32, 'n');
   auto challenge = server.OnFrame(static_cast<uint16_t>(MessageType::kHandshakeHello), hello);
   REQUIRE(challenge.ok());
   std::string server_proof = (*challenge)[0].payload.substr(35, 32);
@@ -157,8 +163,8 @@ TEST_CASE("a server's own proof reflected back as a client proof fails", "[runti
   // the server role, which a client never computes.
   Handshake client(HandshakeRole::kClient, Secret(kSecret));
   auto client_hello = *client.Start();
-  std::string reflected = std::string("\x01\x00\x01", 3) + client_hello[0].payload.substr(3, 32) +
-                          std::string(32, '\0');
+  std::string reflected =
+      VersionAndMode() + client_hello[0].payload.substr(3, 32) + std::string(32, '\0');
   auto r2 = client.OnFrame(static_cast<uint16_t>(MessageType::kHandshakeChallenge), reflected);
   CHECK(r2.status().code() == StatusCode::kFailedPrecondition);
 }
@@ -167,10 +173,11 @@ TEST_CASE("handshake refuses another version or mode", "[runtime][protocol]") {
   SECTION("version") {
     Handshake server(HandshakeRole::kServer, Secret(kSecret));
     REQUIRE(server.Start().ok());
-    std::string hello = std::string("\x02\x00\x01", 3) + std::string(32, 'n');
+    std::string hello = VersionAndMode(kProtocolVersion + 1) + std::string(32, 'n');
     auto r = server.OnFrame(static_cast<uint16_t>(MessageType::kHandshakeHello), hello);
     CHECK(r.status().code() == StatusCode::kFailedPrecondition);
-    CHECK_THAT(r.status().message(), Catch::Contains("protocol version 2"));
+    CHECK_THAT(r.status().message(),
+               Catch::Contains("protocol version " + std::to_string(kProtocolVersion + 1)));
   }
   SECTION("an insecure client and a server with a secret") {
     Handshake client(HandshakeRole::kClient, Insecure());

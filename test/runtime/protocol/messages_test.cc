@@ -1,6 +1,7 @@
 #include "runtime/protocol/messages.h"
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -124,20 +125,24 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   CHECK(map.shard_addresses == std::vector<std::string>{"10.0.0.1:7071", "", "[::1]:7071"});
 
   JobSpecText spec = RoundTrip(JobSpecText{0,
-                                            "model: softmax\nepochs: 3\n",
-                                            "job.yaml",
-                                            {"training.epochs=2", "seed=3"},
-                                            "/home/a",
-                                            1,
-                                            {std::string(64, 'a')},
-                                            {std::string("\x7f" "ELF\0\1", 6)}});
+                                           "model: softmax\nepochs: 3\n",
+                                           "job.yaml",
+                                           {"training.epochs=2", "seed=3"},
+                                           "/home/a",
+                                           1,
+                                           {std::string(64, 'a')},
+                                           {std::string("\x7f"
+                                                        "ELF\0\1",
+                                                        6)}});
   CHECK(spec.yaml == "model: softmax\nepochs: 3\n");
   CHECK(spec.source == "job.yaml");
   CHECK(spec.overrides == std::vector<std::string>{"training.epochs=2", "seed=3"});
   CHECK(spec.working_dir == "/home/a");
   CHECK(spec.resume == 1);
   CHECK(spec.plugin_sha256 == std::vector<std::string>{std::string(64, 'a')});
-  CHECK(spec.plugin_bytes == std::vector<std::string>{std::string("\x7f" "ELF\0\1", 6)});
+  CHECK(spec.plugin_bytes == std::vector<std::string>{std::string("\x7f"
+                                                                  "ELF\0\1",
+                                                                  6)});
   JobSpecText unpaired;
   unpaired.plugin_bytes = {"lib"};
   CHECK(Encode(unpaired).status().code() == StatusCode::kInvalidArgument);
@@ -214,8 +219,12 @@ TEST_CASE("data-plane messages round trip", "[runtime][protocol]") {
   reply.keys = {1, 2};
   reply.offsets = {0, 1, 3};
   reply.values = {0.5f, 0.25f, 0.125f};
+  reply.part = 2;
+  reply.parts = 5;
   ParamsReply r = RoundTrip(reply);
   CHECK(r.request_id == 77);
+  CHECK(r.part == 2);
+  CHECK(r.parts == 5);
   CHECK(r.values == reply.values);
 
   PushAck ack = RoundTrip(PushAck{7, 23, 11, 1, 2, 1, ""});
@@ -384,6 +393,97 @@ TEST_CASE("runs move in and out of PushRun", "[runtime][protocol]") {
   CHECK(back.offsets == run.offsets);
   CHECK(back.values == run.values);
   CHECK(decoded.values.empty());
+}
+
+// A run of `blocks` blocks of `length` floats, values 0, 1, 2, ...
+shuffle::Run RunOfBlocks(int blocks, int length) {
+  shuffle::Run run;
+  std::vector<float> v(length);
+  for (int b = 0; b < blocks; ++b) {
+    for (int i = 0; i < length; ++i) v[i] = static_cast<float>(b * length + i);
+    run.Append(ParamKey(0, b), v.data(), length);
+  }
+  return run;
+}
+
+TEST_CASE("a large shard's reply is cut into parts under the value cap and put together again",
+          "[runtime][protocol]") {
+  const shuffle::Run run = RunOfBlocks(10, 3);                // 30 floats
+  const std::vector<size_t> bounds = SplitParamsRun(run, 7);  // 2 blocks (6 floats) a part
+  CHECK(bounds == std::vector<size_t>{0, 2, 4, 6, 8, 10});
+  std::optional<ParamsReply> whole;
+  for (size_t p = 0; p + 1 < bounds.size(); ++p) {
+    ParamsReply part;
+    part.request_id = 9;
+    part.step = 4;
+    part.part = static_cast<uint32_t>(p);
+    part.parts = static_cast<uint32_t>(bounds.size() - 1);
+    SetRunPart(run, bounds[p], bounds[p + 1], &part);
+    CHECK(part.values.size() <= 7);
+    ParamsReply decoded = RoundTrip(part);  // each part is a valid message on its own
+    Result<bool> complete = AddReplyPart(std::move(decoded), &whole);
+    REQUIRE(complete.ok());
+    CHECK(*complete == (p + 2 == bounds.size()));
+  }
+  REQUIRE(whole.has_value());
+  shuffle::Run back = TakeRun(&*whole);
+  CHECK(back.keys == run.keys);
+  CHECK(back.offsets == run.offsets);
+  CHECK(back.values == run.values);
+}
+
+TEST_CASE("reply parts: long blocks travel alone, empty runs are one part", "[runtime][protocol]") {
+  CHECK(SplitParamsRun(RunOfBlocks(3, 10), 4) == std::vector<size_t>{0, 1, 2, 3});
+  CHECK(SplitParamsRun(shuffle::Run(), kReplyPartValues) == std::vector<size_t>{0, 0});
+  CHECK(SplitParamsRun(RunOfBlocks(5, 2), kReplyPartValues) == std::vector<size_t>{0, 5});
+}
+
+TEST_CASE("reply parts out of order, from another answer, or after an error",
+          "[runtime][protocol]") {
+  ParamsReply first;
+  first.request_id = 1;
+  first.step = 3;
+  first.parts = 3;
+  SECTION("a part that does not come first") {
+    ParamsReply second = first;
+    second.part = 1;
+    std::optional<ParamsReply> whole;
+    CHECK(AddReplyPart(second, &whole).status().code() == StatusCode::kCorruption);
+  }
+  SECTION("a part skipped, or of another step") {
+    std::optional<ParamsReply> whole;
+    REQUIRE(AddReplyPart(first, &whole).ok());
+    ParamsReply third = first;
+    third.part = 2;
+    CHECK_THAT(AddReplyPart(third, &whole).status().message(),
+               Catch::Contains("part 2 of 3 (step 3) does not follow part 0 of 3"));
+    ParamsReply other = first;
+    other.part = 1;
+    other.step = 4;
+    CHECK(AddReplyPart(other, &whole).status().code() == StatusCode::kCorruption);
+  }
+  SECTION("an error reply ends the answer") {
+    std::optional<ParamsReply> whole;
+    REQUIRE(AddReplyPart(first, &whole).ok());
+    ParamsReply error;
+    error.request_id = 1;
+    error.error = "over the frame limit";
+    Result<bool> complete = AddReplyPart(error, &whole);
+    REQUIRE(complete.ok());
+    CHECK(*complete);
+    CHECK(whole->error == "over the frame limit");
+  }
+  SECTION("part and parts are checked on decode") {
+    ParamsReply bad = first;
+    bad.part = 3;
+    CHECK(Encode(bad).status().code() == StatusCode::kInvalidArgument);
+    bad.part = 0;
+    bad.parts = 0;
+    CHECK_FALSE(Encode(bad).ok());
+    bad.parts = 2;
+    bad.error = "no";
+    CHECK_FALSE(Encode(bad).ok());
+  }
 }
 
 }  // namespace

@@ -88,7 +88,7 @@ TEST_CASE("hostile peers are cut off while a good client keeps working", "[runti
     REQUIRE(raw.Connect(*address).ok());
     std::string frame =
         EncodeFrame(static_cast<uint16_t>(MessageType::kHandshakeHello), std::string(35, '\0'));
-    frame[4] = 2;
+    frame[4] = static_cast<char>(kProtocolVersion + 1);
     raw.Write(frame);
     CHECK(raw.ClosedByPeerWithin(testing::kWait));
   }

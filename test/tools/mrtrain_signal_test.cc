@@ -1,0 +1,201 @@
+// Every mrtrain process stops within 2 s of SIGTERM or SIGINT, whatever it is doing: a worker
+// that cannot reach its master or is registering again after losing it, a submitter waiting
+// for its job, a master. Each test starts the real binary and times its exit.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "test/testing/temp_dir.h"
+
+namespace mrtrain {
+namespace {
+
+using testing::TempDir;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr auto kStopBound = 2s;
+
+// The binary, started with its output in `log`; killed on destruction if still running.
+class Process {
+ public:
+  Process(std::vector<std::string> args, const std::string& log) {
+    args.insert(args.begin(), "tools/mrtrain/mrtrain");
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  ~Process() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  // Sends `signo` and waits up to 10 s for the exit; returns the wait status and how long the
+  // exit took, or nullopt if it did not exit.
+  std::optional<std::pair<int, Clock::duration>> SignalAndWait(int signo) {
+    const auto sent = Clock::now();
+    REQUIRE(kill(pid_, signo) == 0);
+    while (Clock::now() - sent < 10s) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return std::make_pair(status, Clock::now() - sent);
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    return std::nullopt;
+  }
+
+  void Kill() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Waits up to 30 s for `text` to appear in the file at `path`.
+bool WaitForText(const std::string& path, const std::string& text) {
+  for (auto start = Clock::now(); Clock::now() - start < 30s; std::this_thread::sleep_for(20ms)) {
+    if (TempDir::Read(path).find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// A loopback port nobody listens on (bound, then released).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Checks the exit came within the bound, with `exit_code`, and prints the time for the report.
+void CheckStopped(const std::optional<std::pair<int, Clock::duration>>& exited, int exit_code,
+                  const std::string& what) {
+  REQUIRE(exited.has_value());
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(exited->second).count();
+  std::printf("%s: signal to exit %lld ms\n", what.c_str(), static_cast<long long>(ms));
+  CHECK(exited->second < kStopBound);
+  REQUIRE(WIFEXITED(exited->first));
+  CHECK(WEXITSTATUS(exited->first) == exit_code);
+}
+
+TEST_CASE("a worker that cannot reach its master stops within 2 s of SIGTERM or SIGINT",
+          "[tools]") {
+  TempDir dir;
+  const int signo = GENERATE(SIGTERM, SIGINT);
+  Process worker({"worker", "--insecure", "--master", "127.0.0.1:" + std::to_string(FreePort())},
+                 dir.File("worker.log"));
+  std::this_thread::sleep_for(800ms);  // retrying the master by now
+  CheckStopped(worker.SignalAndWait(signo), 0, "worker retrying its first registration");
+}
+
+TEST_CASE("a worker registering again after its master died stops within 2 s of SIGTERM",
+          "[tools]") {
+  TempDir dir;
+  Process master(
+      {"master", "--insecure", "--listen", "127.0.0.1:0", "--address-file", dir.File("address")},
+      dir.File("master.log"));
+  REQUIRE(WaitForText(dir.File("address"), ":"));
+  Process worker({"worker", "--insecure", "--master", TempDir::Read(dir.File("address")),
+                  "--reconnect-sec", "600"},
+                 dir.File("worker.log"));
+  REQUIRE(WaitForText(dir.File("worker.log"), "registered with"));
+  master.Kill();
+  REQUIRE(WaitForText(dir.File("worker.log"), "registering again"));
+  std::this_thread::sleep_for(500ms);
+  CheckStopped(worker.SignalAndWait(SIGTERM), 0, "worker re-registering");
+}
+
+TEST_CASE("a submitter waiting for workers and its master stop within 2 s of SIGTERM", "[tools]") {
+  TempDir dir;
+  Process master({"master", "--insecure", "--listen", "127.0.0.1:0", "--address-file",
+                  dir.File("address"), "--worker-wait", "600"},
+                 dir.File("master.log"));
+  REQUIRE(WaitForText(dir.File("address"), ":"));
+  dir.Write("train.svm", "1 1:0.5\n0 2:0.5\n");
+  const std::string spec =
+      dir.Write("job.yaml", "data:\n  train: {path: " + dir.File("train.svm") +
+                                ", format: libsvm, partitions: 1}\nmodel: {type: logistic}\n"
+                                "update: {rule: sgd, learning_rate: 0.1}\ntraining: {epochs: 1}\n"
+                                "output: {dir: " +
+                                dir.File("out") + "}\n");
+  Process submit({"submit", "--insecure", "--master", TempDir::Read(dir.File("address")),
+                  "--progress", "lines", spec},
+                 dir.File("submit.log"));
+  REQUIRE(WaitForText(dir.File("master.log"), "job 1"));  // queued, waiting for a worker
+  std::this_thread::sleep_for(300ms);
+  CheckStopped(submit.SignalAndWait(SIGTERM), 128 + SIGTERM, "submit waiting for workers");
+  CheckStopped(master.SignalAndWait(SIGTERM), 0, "master");
+}
+
+// A job that runs for minutes: many small epochs over a tiny file.
+std::string LongJob(const TempDir& dir) {
+  std::string data;
+  for (int i = 0; i < 200; ++i) data += i % 2 ? "1 1:0.5 3:0.25\n" : "0 2:0.75\n";
+  dir.Write("train.svm", data);
+  return dir.Write("job.yaml", "data:\n  train: {path: " + dir.File("train.svm") +
+                                   ", format: libsvm, partitions: 2}\nmodel: {type: logistic}\n"
+                                   "update: {rule: sgd, learning_rate: 0.1}\n"
+                                   "training: {epochs: 100000, rounds_per_epoch: 2}\n"
+                                   "output: {dir: " +
+                                   dir.File("out") + "}\n");
+}
+
+TEST_CASE("a master running a job, and then its worker, stop within 2 s of SIGTERM", "[tools]") {
+  TempDir dir;
+  Process master(
+      {"master", "--insecure", "--listen", "127.0.0.1:0", "--address-file", dir.File("address")},
+      dir.File("master.log"));
+  REQUIRE(WaitForText(dir.File("address"), ":"));
+  const std::string address = TempDir::Read(dir.File("address"));
+  Process worker({"worker", "--insecure", "--master", address, "--slots", "1"},
+                 dir.File("worker.log"));
+  Process submit({"submit", "--insecure", "--master", address, "--progress", "lines", LongJob(dir)},
+                 dir.File("submit.log"));
+  REQUIRE(WaitForText(dir.File("submit.log"), "epoch 2/"));
+  CheckStopped(master.SignalAndWait(SIGTERM), 0, "master running a job");
+  CheckStopped(worker.SignalAndWait(SIGTERM), 0, "worker after its master stopped");
+}
+
+TEST_CASE("mrtrain run --workers stops its job and processes within 2 s of SIGTERM", "[tools]") {
+  TempDir dir;
+  Process run({"run", "--workers", "1", "--progress", "lines", LongJob(dir)}, dir.File("run.log"));
+  REQUIRE(WaitForText(dir.File("run.log"), "epoch 2/"));
+  CheckStopped(run.SignalAndWait(SIGTERM), 128 + SIGTERM, "run --workers 1 training");
+}
+
+}  // namespace
+}  // namespace mrtrain
