@@ -191,6 +191,8 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void RunJob(QueuedJob& job);
   Result<TrainingResult> Train(QueuedJob& job, jobs::JobSpec* spec_out);
   Status RunStep(Step& step);
+  // Sends what `step` starts with: its first tasks, or its request to every target.
+  void LaunchLocked(Step& step);
   // Runs `step` as one round of tasks over the partitions of `set`, planned by its scheduler.
   Status RunTasks(msg::DataSet set, Step& step);
   Status AwaitWorkers();

@@ -103,34 +103,41 @@ void MasterService::Impl::JobLoop() {
 
 Status MasterService::Impl::RunStep(Step& step) {
   std::future<Status> done = step.done.get_future();
+  uint64_t token;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_) return AbortedError(stopping_ ? "the master is stopping" : "job cancelled");
     if (!job_error_.ok()) return job_error_;
     current_ = &step;
-    if (step.scheduler) {
-      PumpLocked(step);
-    } else {
-      for (int64_t target : std::set<int64_t>(step.waiting)) {
-        Status sent = step.launch_target(target);
-        if (!sent.ok()) CompleteLocked(step, sent.WithContext(step.what));
-      }
-      if (step.waiting.empty()) CompleteLocked(step, Status::Ok());
-    }
-  }
-  // The step's bound is a transport timer, so it runs on the transport's clock (a test's fake
-  // one too); the token keeps a late timer from touching a later step.
-  uint64_t token;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
     token = ++step_token_;
   }
+  // The step's bound is a transport timer, so it runs on the transport's clock (a test's fake
+  // one too); the token keeps a late timer from touching a later step. It is armed before
+  // anything is sent, so a peer that sees the step's messages sees a step with a bound.
   ArmStepTimer(token);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!step.finished) LaunchLocked(step);
+  }
   Status status = done.get();  // the timer, Cancel and Stop all complete the step
   std::lock_guard<std::mutex> lock(mu_);
   ++step_token_;  // its timer, if still armed, now finds nothing to do
   current_ = nullptr;
   return status;
+}
+
+void MasterService::Impl::LaunchLocked(Step& step) {
+  if (step.scheduler) return PumpLocked(step);
+  for (int64_t target : std::set<int64_t>(step.waiting)) {
+    Status sent = step.launch_target(target);
+    if (sent.ok()) continue;
+    if (!step.admitting) return CompleteLocked(step, sent.WithContext(step.what));
+    // A joiner gone before it was asked is left out, as one lost while it answers would be.
+    log_->warn("{}: worker {} is left out of job {}: {}", step.what, target, active_job_,
+               sent.ToString());
+    step.waiting.erase(target);
+  }
+  if (step.waiting.empty()) CompleteLocked(step, Status::Ok());
 }
 
 void MasterService::Impl::ArmStepTimer(uint64_t token) {

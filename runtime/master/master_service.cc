@@ -329,6 +329,12 @@ void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why
   auto in_job = std::find(job_workers_.begin(), job_workers_.end(), id);
   if (in_job == job_workers_.end() || stopping_) {
     log_->info("worker {} ({}) left: {}", id, name, why);
+    // A joiner lost while being set up is not in the job yet, but the step admitting it waits
+    // for its answer: without this it would wait (and time out) for ever.
+    if (current_ && current_->admitting && current_->waiting.erase(id) &&
+        current_->waiting.empty()) {
+      CompleteLocked(*current_, Status::Ok());
+    }
     return;
   }
   log_->warn("worker {} ({}) lost during job {}: {}", id, name, active_job_, why);

@@ -187,6 +187,12 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
   }
 
   void OnSpec(const msg::JobSpecText& m) {
+    bool answer = true;
+    Update([&] {
+      answer = options_.answer_specs;
+      if (!answer) log_.specs.push_back(m);
+    });
+    if (!answer) return;
     auto spec = runtime::UnpackJob(m, plugin_cache_dir_);
     if (!spec.ok()) {
       Problem(spec.status().ToString());

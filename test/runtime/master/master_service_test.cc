@@ -174,6 +174,9 @@ class Cluster {
     options.name = name;
     options.slots = slots;
     options.extra_train_partitions = extra_train_partitions;
+    return AddWorker(options);
+  }
+  FakeWorker& AddWorker(FakeWorkerOptions options) {
     options.plugin_cache_dir = dir_.File("plugin-cache");
     workers_.push_back(std::make_unique<FakeWorker>(transport_.get(), options));
     Result<uint32_t> id = workers_.back()->Connect(address_);
@@ -555,6 +558,55 @@ TEST_CASE("a worker that joins mid-job is set up and takes over its share of the
   CHECK(ll.map_tasks.size() >= 4);
   CheckNoProblems(a);
   CheckNoProblems(late);
+}
+
+TEST_CASE("a joiner that dies or goes quiet during its setup is left out; the job finishes on "
+          "the others",
+          "[runtime][master]") {
+  MasterOptions options;
+  options.step_timeout = std::chrono::hours(1);
+  options.heartbeat_timeout = 0ms;  // the fake workers send none
+  Cluster cluster(options, /*fake_clock=*/true);
+  FakeWorker& a = cluster.AddWorker("fake-a");
+  std::atomic<bool> release{false};
+  a.set_map_script([&](const msg::RunMapTask& t) {
+    return t.epoch == 0 && !release ? MapReply::Hold() : MapReply::Done(DefaultMapStats(t.partition));
+  });
+  SpecOptions spec;
+  spec.epochs = 3;
+  auto listener = std::make_shared<RecordingListener>();
+  cluster.Submit(spec, listener);
+  REQUIRE(a.WaitUntil([](const FakeWorkerLog& log) { return log.held.size() == 2; }));
+  FakeWorkerOptions quiet;
+  quiet.name = "fake-joiner";
+  quiet.answer_specs = false;
+  FakeWorker& joiner = cluster.AddWorker(quiet);
+  release = true;
+  a.AnswerHeld([](const msg::RunMapTask& t) { return MapReply::Done(DefaultMapStats(t.partition)); });
+  // Epoch 2's round sets the job up on the joiner first; the step's bound is armed by then.
+  REQUIRE(joiner.WaitUntil([](const FakeWorkerLog& log) { return log.specs.size() == 1; }));
+  SECTION("it dies right after registering") { joiner.Disconnect(); }
+  SECTION("it never answers its setup") { cluster.clock()->Advance(std::chrono::hours(1)); }
+  // Before the fix the lost joiner stayed in the set the step waited for: the job hung, and
+  // every later bound declared the same worker lost again.
+  REQUIRE(listener->WaitFinished(5s));
+  INFO(listener->status().ToString());
+  REQUIRE(listener->status().ok());
+  const std::vector<EpochReport> epochs = listener->epochs();
+  REQUIRE(epochs.size() == 3);
+  for (const EpochReport& e : epochs) {
+    CHECK(e.examples == 10 + 11 + 12 + 13);  // DefaultMapStats of partitions 0..3
+    CHECK(e.train_loss == Approx(0.5 * (1 + 2 + 3 + 4) / 46.0));
+  }
+  const FakeWorkerLog la = a.log();
+  CHECK(la.map_tasks.size() == 12);  // every partition of every epoch ran on the one left
+  CHECK(Partitions(la.map_tasks) == std::set<int64_t>{0, 1, 2, 3});
+  const FakeWorkerLog lj = joiner.log();
+  CHECK(lj.closed);
+  CHECK(lj.starts.empty());
+  CHECK(lj.map_tasks.empty());
+  CHECK(cluster.StatusJson()["workers"].size() == 1);
+  CheckNoProblems(a);
 }
 
 TEST_CASE("workers that see different datasets fail the job naming both; a joiner that does "
