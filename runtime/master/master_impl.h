@@ -152,6 +152,9 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void OnMessage(const std::shared_ptr<Connection>& c, MessageType type, std::string payload);
   void OnClosed(const std::shared_ptr<Connection>& c, const Status& status);
   void OnWorkerLostLocked(uint32_t id, const std::string& why);
+  // A job that ended (or was cancelled while queued) no longer belongs to its submit client:
+  // the client closing its connection afterwards is the normal end of a submit.
+  void ForgetSubmitterLocked(uint64_t job_id);
   void ScheduleLivenessCheck();
   void CheckLiveness();
   void OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::DataSet set, int64_t epoch,

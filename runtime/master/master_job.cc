@@ -575,6 +575,8 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
     }
     if (!result.ok()) record.error = result.status().ToString();
     if (result.ok() && result->last) record.epochs_done = result->last->epoch;
+    // Its submitter, told the outcome next, may then go: that cancels nothing.
+    ForgetSubmitterLocked(queued.id);
     active_job_ = 0;
     job_workers_.clear();
     shard_hosts_.clear();

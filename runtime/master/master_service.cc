@@ -245,6 +245,7 @@ void MasterService::Impl::Cancel(uint64_t job_id) {
       journal_->RemoveJob(job_id);
       PersistLocked();
     }
+    ForgetSubmitterLocked(job_id);
     // Told outside the queue: the listener may send on a connection.
     auto listener = it->listener;
     queue_.erase(it);
@@ -318,6 +319,12 @@ void MasterService::Impl::OnClosed(const std::shared_ptr<Connection>& c, const S
   if (cancel != 0) {
     log_->info("the submitter of job {} went away; cancelling it", cancel);
     Cancel(cancel);
+  }
+}
+
+void MasterService::Impl::ForgetSubmitterLocked(uint64_t job_id) {
+  for (auto it = submitter_of_.begin(); it != submitter_of_.end();) {
+    it = it->second == job_id ? submitter_of_.erase(it) : std::next(it);
   }
 }
 

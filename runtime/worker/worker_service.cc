@@ -200,6 +200,14 @@ void WorkerService::Impl::SendHeartbeats(uint32_t worker_id, std::chrono::millis
 
 void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause,
                                         WorkerJob* job, uint64_t generation) {
+  // A task of a job that is not (or no longer) set up here failed for that reason alone: the
+  // job ended (a failed job leaves tasks queued behind its EndJob) and the master, which has
+  // moved on, would drop the report.
+  if (failed.kind != msg::TaskKind::kSetup && !FindJob(failed.job_id)) {
+    log_->debug("dropping a task of job {}, which is not running here: {}", failed.job_id,
+                cause.ToString());
+    return;
+  }
   failed.code = cause.code() == StatusCode::kOk ? StatusCode::kInternal : cause.code();
   failed.message = cause.message().substr(0, 4096);
   log_->warn("task failed (job {}, kind {}, partition {}, shard {}, attempt {}): {}",

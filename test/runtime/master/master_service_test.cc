@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,7 +22,9 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <spdlog/sinks/ostream_sink.h>
 
+#include "engine/base/log.h"
 #include "runtime/transport/in_process_transport.h"
 #include "test/runtime/master/fake_clock_transport.h"
 #include "test/runtime/master/fake_worker.h"
@@ -186,12 +189,18 @@ class Cluster {
 
   uint64_t Submit(const SpecOptions& spec, std::shared_ptr<JobListener> listener,
                   const std::string& source = "job.yaml") {
+    return master_->Submit(Text(spec, source), std::move(listener));
+  }
+  // What a submit client sends for `spec`.
+  msg::JobSpecText Text(const SpecOptions& spec, const std::string& source = "job.yaml") const {
     msg::JobSpecText text;
     text.yaml = SpecYaml(spec);
     text.source = source;
     text.working_dir = dir_.path();
-    return master_->Submit(std::move(text), std::move(listener));
+    return text;
   }
+  Transport* transport() { return transport_.get(); }
+  const std::string& address() const { return address_; }
 
   nlohmann::json StatusJson() const { return nlohmann::json::parse(master_->StatusJson()); }
   // The status page's entry for job `id`; null when it is not listed.
@@ -211,6 +220,76 @@ class Cluster {
   std::unique_ptr<MasterService> master_;
   std::string address_;
   std::vector<std::unique_ptr<FakeWorker>> workers_;
+};
+
+// `mrtrain submit` over the transport: sends a JobSpecText and collects the JobStatus replies.
+class SubmitClient {
+ public:
+  SubmitClient(Transport* transport, const std::string& address)
+      : state_(std::make_shared<State>()) {
+    ConnectionHandler h;
+    h.on_message = [state = state_](const std::shared_ptr<Connection>&, MessageType type,
+                                    std::string payload) {
+      if (type != MessageType::kJobStatus) return;
+      auto m = msg::DecodeAs<msg::JobStatus>(payload);
+      {
+        std::lock_guard<std::mutex> lock(state->mu);
+        if (m.ok()) state->states.push_back(m->state);
+      }
+      state->cv.notify_all();
+    };
+    std::promise<Result<std::shared_ptr<Connection>>> connected;
+    auto future = connected.get_future();
+    transport->Connect(address, h, [&connected](Result<std::shared_ptr<Connection>> c) {
+      connected.set_value(std::move(c));
+    });
+    Result<std::shared_ptr<Connection>> c = future.get();
+    if (!c.ok()) FAIL(c.status().ToString());
+    connection_ = *c;
+  }
+  ~SubmitClient() { Close(); }
+  SubmitClient(const SubmitClient&) = delete;
+  SubmitClient& operator=(const SubmitClient&) = delete;
+
+  Status Submit(const msg::JobSpecText& text) { return SendMessage(*connection_, text); }
+  // Waits for a JobStatus in `state`; false when `timeout` passes first.
+  bool WaitFor(msg::JobState state, std::chrono::milliseconds timeout = kJobBound) {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    return state_->cv.wait_for(lock, timeout, [&] {
+      return std::find(state_->states.begin(), state_->states.end(), state) !=
+             state_->states.end();
+    });
+  }
+  void Close() { connection_->Close(); }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<msg::JobState> states;
+  };
+  std::shared_ptr<State> state_;
+  std::shared_ptr<Connection> connection_;
+};
+
+// Copies what the "master" logger writes (info and above) while it lives.
+class CapturedLog {
+ public:
+  CapturedLog() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    Logger("master")->sinks().push_back(sink_);
+  }
+  ~CapturedLog() {
+    auto& sinks = Logger("master")->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+  // REQUIRES: nothing logs to "master" meanwhile.
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -607,6 +686,35 @@ TEST_CASE("a joiner that dies or goes quiet during its setup is left out; the jo
   CHECK(lj.map_tasks.empty());
   CHECK(cluster.StatusJson()["workers"].size() == 1);
   CheckNoProblems(a);
+}
+
+TEST_CASE("a submitter leaving after its job ended cancels nothing and is no news; one leaving "
+          "mid-job cancels its job",
+          "[runtime][master]") {
+  const bool mid_job = GENERATE(false, true);
+  CapturedLog captured;
+  {
+    Cluster cluster;
+    FakeWorker& a = cluster.AddWorker("fake-a");
+    if (mid_job) a.set_map_script([](const msg::RunMapTask&) { return MapReply::Hold(); });
+    SubmitClient client(cluster.transport(), cluster.address());
+    REQUIRE(client.Submit(cluster.Text(SpecOptions{})).ok());
+    if (mid_job) {
+      REQUIRE(a.WaitUntil([](const FakeWorkerLog& log) { return log.held.size() == 2; }));
+      client.Close();
+      REQUIRE(WaitFor([&] { return cluster.JobStatus(1)["state"] == "cancelled"; }));
+    } else {
+      REQUIRE(client.WaitFor(msg::JobState::kSucceeded));
+      client.Close();
+      // The next job runs whenever the first one's submitter goes.
+      auto listener = std::make_shared<RecordingListener>();
+      cluster.Submit(SpecOptions{}, listener);
+      REQUIRE(listener->WaitFinished());
+      CHECK(listener->status().ok());
+      CHECK(cluster.JobStatus(1)["state"] == "succeeded");
+    }
+  }  // the cluster's end runs every connection's close callback
+  CHECK(Contains(captured.text(), "the submitter of job 1 went away; cancelling it") == mid_job);
 }
 
 TEST_CASE("workers that see different datasets fail the job naming both; a joiner that does "
