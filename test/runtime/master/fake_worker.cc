@@ -151,7 +151,7 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       case MessageType::kEndJob:
         return Handle<msg::EndJob>(payload, [&](const msg::EndJob& m) { OnEndJob(m); });
       default:
-        return;  // Shutdown, ShardMap, ...: nothing to answer
+        return;  // Shutdown, CheckpointCommitted, ...: nothing to answer
     }
   }
 
