@@ -28,6 +28,7 @@
 #include "runtime/transport/in_process_transport.h"
 #include "test/runtime/master/fake_clock_transport.h"
 #include "test/runtime/master/fake_worker.h"
+#include "test/runtime/master/gated_transport.h"
 #include "test/testing/temp_dir.h"
 
 // MasterService driven through its transport by scripted fake workers (fake_worker.h): what a
@@ -146,9 +147,12 @@ class Cluster {
  public:
   // With `fake_clock`, timers run on a clock the test moves (clock()->Advance).
   explicit Cluster(MasterOptions options = {}, bool fake_clock = false)
-      : transport_(fake_clock ? std::make_unique<testing::FakeClockTransport>(
-                                    MakeInProcessTransport())
-                              : MakeInProcessTransport()) {
+      : Cluster(options, fake_clock ? std::make_unique<testing::FakeClockTransport>(
+                                          MakeInProcessTransport())
+                                    : MakeInProcessTransport(),
+                fake_clock) {}
+  Cluster(MasterOptions options, std::unique_ptr<Transport> transport, bool fake_clock = false)
+      : transport_(std::move(transport)) {
     dir_.Write("train.csv", "1,0.5,0.25,0.125,1\n0,1,2,3,4\n");
     dir_.Write("test.csv", "1,0.5,0.25,0.125,1\n");
     options.listen_address = "inproc://";
@@ -162,6 +166,9 @@ class Cluster {
   }
   testing::FakeClockTransport* clock() {
     return dynamic_cast<testing::FakeClockTransport*>(transport_.get());
+  }
+  testing::GatedTransport* gated() {
+    return dynamic_cast<testing::GatedTransport*>(transport_.get());
   }
 
   ~Cluster() {
@@ -910,6 +917,30 @@ TEST_CASE("a worker stuck past the step's bound is named and declared lost; alon
   CHECK(Contains(s.message(), outstanding));
   CHECK(Contains(s.message(), " in " + step + " for over 300 ms"));
   CheckNoProblems(a);
+}
+
+TEST_CASE("a send that waits for a slow peer holds no lock: the master keeps answering",
+          "[runtime][master]") {
+  MasterOptions options;
+  options.speculation_multiple = 0;
+  Cluster cluster(options, std::make_unique<testing::GatedTransport>(MakeInProcessTransport()));
+  FakeWorker& a = cluster.AddWorker("fake-a");
+  // The worker's connection is full: the first map task's send waits (on the job thread).
+  cluster.gated()->Close(MessageType::kRunMapTask);
+  auto listener = std::make_shared<RecordingListener>();
+  cluster.Submit(SpecOptions{}, listener);
+  REQUIRE(WaitFor([&] { return cluster.gated()->waiting() == 1; }));
+  // Meanwhile the master's lock is free (before, the send held it: the status page, and the
+  // transport thread with every message, waited for the slow peer).
+  auto status = std::async(std::launch::async, [&] { return cluster.StatusJson(); });
+  const bool answered = status.wait_for(2s) == std::future_status::ready;
+  cluster.gated()->Open();
+  CHECK(answered);
+  CHECK(status.get()["workers"].size() == 1);
+  REQUIRE(listener->WaitFinished());
+  INFO(listener->status().ToString());
+  CHECK(listener->status().ok());
+  CHECK(a.log().map_tasks.size() == 4);
 }
 
 TEST_CASE("a step times out on the transport's clock: not before its bound, at once after it",
