@@ -260,11 +260,11 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   void OnControl(MessageType type, std::string payload);
   void OnData(const std::shared_ptr<Connection>& from, MessageType type, std::string payload);
   void OnPeer(MessageType type, std::string payload);
-  Result<std::shared_ptr<Connection>> Peer(const std::string& address);
-  void Finish(const Status& status);
+  Result<std::shared_ptr<Connection>> Peer(const std::string& address) EXCLUDES(mu_);
+  void Finish(const Status& status) EXCLUDES(mu_);
 
   template <typename M>
-  void ToMaster(const M& m) {
+  void ToMaster(const M& m) EXCLUDES(mu_) {
     std::shared_ptr<Connection> control;
     {
       MutexLock lock(&mu_);
@@ -276,7 +276,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   }
   // Reports a failure to the master; with a job, only if it is still in `generation`.
   void ReportFailure(msg::TaskFailed failed, const Status& cause, WorkerJob* job = nullptr,
-                     uint64_t generation = 0);
+                     uint64_t generation = 0) EXCLUDES(mu_);
   // Sends a task's report unless the job has been restarted since the task was handed out.
   template <typename M>
   void ReportTask(WorkerJob* job, uint64_t generation, const M& m) {
@@ -299,7 +299,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
     boost::asio::post(pool, [self = shared_from_this(), fn = std::move(fn)]() mutable { fn(); });
   }
 
-  std::shared_ptr<WorkerJob> FindJob(uint64_t id);
+  std::shared_ptr<WorkerJob> FindJob(uint64_t id) EXCLUDES(mu_);
   // The job (nullptr if unknown) and its generation now.
   std::pair<std::shared_ptr<WorkerJob>, uint64_t> JobAndGeneration(uint64_t id) {
     std::shared_ptr<WorkerJob> job = FindJob(id);
