@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/base/log.h"
+#include "engine/base/mutex.h"
 #include "runtime/checkpoint/checkpoint_dir.h"
 #include "runtime/job/job_setup.h"
 #include "runtime/job/shipped_job.h"
@@ -28,7 +29,6 @@
 #include "runtime/master/round_executor.h"
 #include "runtime/master/task_scheduler.h"
 #include "shuffle/partition/partitioner.h"
-#include "runtime/master/master_service.h"
 
 namespace mrtrain::runtime {
 namespace master_internal {
@@ -51,7 +51,8 @@ struct WorkerEntry {
 // One step of a running job that waits for workers: a set of tasks over partitions (load, map,
 // evaluate; planned by a TaskScheduler), or one request per worker (spec, start) or per reducer
 // shard (reduce, save). Lives on the job thread's stack; the transport thread reaches it only
-// through Impl::current_ under Impl::mu_.
+// through Impl::current_ under Impl::mu_, and so does the job thread until the step is done.
+// The launch functions run under Impl::mu_.
 struct Step {
   enum class Kind { kSpec, kLoad, kStart, kMap, kReduce, kEvaluate, kSave };
   Kind kind = Kind::kSpec;
@@ -126,150 +127,218 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   Impl(Transport* transport, MasterOptions options)
       : transport_(transport), options_(std::move(options)) {}
 
-  Result<std::string> Start();
-  uint64_t Submit(msg::JobSpecText job, std::shared_ptr<JobListener> listener);
-  void Cancel(uint64_t job_id);
-  std::string StatusJson() const {
-    std::lock_guard<std::mutex> lock(mu_);
+  Result<std::string> Start() EXCLUDES(mu_);
+  uint64_t Submit(msg::JobSpecText job, std::shared_ptr<JobListener> listener) EXCLUDES(mu_);
+  void Cancel(uint64_t job_id) EXCLUDES(mu_);
+  std::string StatusJson() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     return StatusJsonLocked();
   }
   int64_t control_bytes() const { return control_bytes_.load(); }
-  void Stop(bool shutdown_workers);
+  // Sends `m` to a submit or status client, in order with what the master queued for it.
+  template <typename M>
+  void SendToClient(const std::shared_ptr<Connection>& c, const M& m) EXCLUDES(mu_) {
+    Locked lock(this);
+    Status queued = QueueLocked(c, m, /*count=*/false);
+    if (!queued.ok()) log_->error("cannot update the submitter: {}", queued.ToString());
+  }
+  void Stop(bool shutdown_workers) EXCLUDES(mu_);
 
   // ---- Used by the job's RoundExecutor (on the job thread) ----
-  Result<api::MapStats> MapRound(const RoundRequest& request);
-  Status ReduceRound(const RoundRequest& request, int64_t examples);
-  Result<api::MapStats> EvaluateSet(msg::DataSet set, int64_t step);
-  Status SaveShards(CheckpointManifest manifest, CheckpointDir& dir);
+  Result<api::MapStats> MapRound(const RoundRequest& request) EXCLUDES(mu_);
+  Status ReduceRound(const RoundRequest& request, int64_t examples) EXCLUDES(mu_);
+  Result<api::MapStats> EvaluateSet(msg::DataSet set, int64_t step) EXCLUDES(mu_);
+  Status SaveShards(CheckpointManifest manifest, CheckpointDir& dir) EXCLUDES(mu_);
   // After a failure of a step: puts the job back together if it can (see RoundExecutor) and
   // returns the epochs done at the restore point.
-  Result<RestorePoint> Recover(const Status& failure);
-  bool HasSet(msg::DataSet set) const { return partitions_[static_cast<int>(set)] > 0; }
+  Result<RestorePoint> Recover(const Status& failure) EXCLUDES(mu_);
+  bool HasSet(msg::DataSet set) const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return partitions_[static_cast<int>(set)] > 0;
+  }
 
  private:
+  // Holds mu_ for a scope. Leaving it releases mu_ and then does the I/O the scope queued
+  // (QueueLocked, QueueCloseLocked, QueueJournalLocked; see Flush): no lock is held across a
+  // send, which can block on a slow peer, or a journal fsync, while the transport thread
+  // needs mu_ for every message. A scope that waits on queue_cv_ queues nothing before it.
+  class SCOPED_CAPABILITY Locked {
+   public:
+    explicit Locked(Impl* impl) ACQUIRE(impl->mu_) NO_THREAD_SAFETY_ANALYSIS : impl_(impl) {
+      impl_->mu_.Lock();
+    }
+    ~Locked() RELEASE() NO_THREAD_SAFETY_ANALYSIS { impl_->UnlockAndFlush(); }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+   private:
+    Impl* const impl_;
+  };
+  // Releases mu_; then, unless another thread is at it, does the queued I/O in queue order
+  // (one thread at a time, so frames of a connection go out in the order they were queued,
+  // whichever thread queued them) until none is left.
+  void UnlockAndFlush() RELEASE(mu_);
+  // Queues `m` for `c` (see Locked). kInvalidArgument when it cannot be encoded; a failure to
+  // send is logged (the connection is then closing, and its close is handled as usual).
+  template <typename M>
+  Status QueueLocked(const std::shared_ptr<Connection>& c, const M& m, bool count = true)
+      REQUIRES(mu_) {
+    MRTRAIN_ASSIGN_OR_RETURN(std::string payload, Encode(m));
+    if (count) control_bytes_ += static_cast<int64_t>(payload.size());
+    outbox_.push_back([c, payload = std::move(payload)]() mutable {
+      Status sent = c->Send(M::kType, std::move(payload));
+      if (!sent.ok()) {
+        Logger("master")->debug("cannot send {} to {}: {}",
+                                MessageTypeName(static_cast<uint16_t>(M::kType)), c->peer(),
+                                sent.ToString());
+      }
+    });
+    return Status::Ok();
+  }
+  void QueueCloseLocked(const std::shared_ptr<Connection>& c) REQUIRES(mu_) {
+    outbox_.push_back([c] { c->Close(); });
+  }
+  // Queues a write of the journal (which has to exist); done in order with the sends, so a
+  // reply that says a job is queued goes out after the job is on disk.
+  void QueueJournalLocked(std::function<void(JobJournal&)> write) REQUIRES(mu_);
+
   // ---- Transport thread ----
   ConnectionHandler Handler();
-  void OnMessage(const std::shared_ptr<Connection>& c, MessageType type, std::string payload);
-  void OnClosed(const std::shared_ptr<Connection>& c, const Status& status);
-  void OnWorkerLostLocked(uint32_t id, const std::string& why);
+  void OnMessage(const std::shared_ptr<Connection>& c, MessageType type, std::string payload)
+      EXCLUDES(mu_);
+  void OnClosed(const std::shared_ptr<Connection>& c, const Status& status) EXCLUDES(mu_);
+  void OnWorkerLostLocked(uint32_t id, const std::string& why) REQUIRES(mu_);
+  // A job that ended (or was cancelled while queued) no longer belongs to its submit client:
+  // the client closing its connection afterwards is the normal end of a submit.
+  void ForgetSubmitterLocked(uint64_t job_id) REQUIRES(mu_);
   void ScheduleLivenessCheck();
-  void CheckLiveness();
+  void CheckLiveness() EXCLUDES(mu_);
   void OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::DataSet set, int64_t epoch,
                         int64_t round, int64_t partition, int attempt, uint32_t worker,
-                        const std::function<void(Step&)>& apply);
+                        const std::function<void(Step&)>& apply) REQUIRES(mu_);
   // `worker` sent it: for reduce and save steps it must be the shard's host (a shard that
   // moved answers only from its new host).
   void OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target, uint32_t worker,
-                          const std::function<void(Step&)>& apply);
-  void OnTaskFailedLocked(const msg::TaskFailed& failed, uint32_t worker);
-  void PumpLocked(Step& step);
-  void CompleteLocked(Step& step, const Status& status);
-  // The step ran past step_timeout: declares the workers it waits for lost (filling
-  // `to_close`) and returns true to give it another step_timeout, or fails it.
-  bool TimeOutLocked(Step& step, std::vector<std::shared_ptr<Connection>>* to_close);
+                          const std::function<void(Step&)>& apply) REQUIRES(mu_);
+  void OnTaskFailedLocked(const msg::TaskFailed& failed, uint32_t worker) REQUIRES(mu_);
+  void PumpLocked(Step& step) REQUIRES(mu_);
+  void CompleteLocked(Step& step, const Status& status) REQUIRES(mu_);
+  // The step ran past step_timeout: declares the workers it waits for lost and returns true to
+  // give it another step_timeout, or fails it.
+  bool TimeOutLocked(Step& step) REQUIRES(mu_);
   void ArmStepTimer(uint64_t token);
+  void OnStepTimer(uint64_t token) EXCLUDES(mu_);
   // "task for data.train partition 3, rows [300, 400) (attempt 1)", for logs and errors.
-  std::string DescribeTask(const Step& step, int64_t partition, int attempt) const;
+  std::string DescribeTask(const Step& step, int64_t partition, int attempt) const
+      REQUIRES(mu_);
   void ScheduleSpeculation();
-  void Speculate();
-  std::string StatusJsonLocked() const;
+  void Speculate() EXCLUDES(mu_);
+  std::string StatusJsonLocked() const REQUIRES(mu_);
   template <typename M>
-  Status SendCounted(Connection& c, const M& m) {
-    MRTRAIN_ASSIGN_OR_RETURN(std::string payload, Encode(m));
-    control_bytes_ += static_cast<int64_t>(payload.size());
-    return c.Send(M::kType, std::move(payload));
-  }
-  template <typename M>
-  Status SendToWorkerLocked(uint32_t id, const M& m) {
+  Status SendToWorkerLocked(uint32_t id, const M& m) REQUIRES(mu_) {
     auto it = workers_.find(id);
     if (it == workers_.end()) return UnavailableError("worker " + master_internal::WorkerKey(id) + " is gone");
-    return SendCounted(*it->second.connection, m);
+    return QueueLocked(it->second.connection, m);
   }
 
   // ---- Job thread ----
-  void JobLoop();
-  void RunJob(QueuedJob& job);
-  Result<TrainingResult> Train(QueuedJob& job, jobs::JobSpec* spec_out);
-  Status RunStep(Step& step);
+  void JobLoop() EXCLUDES(mu_);
+  void RunJob(QueuedJob& job) EXCLUDES(mu_);
+  Result<TrainingResult> Train(QueuedJob& job, jobs::JobSpec* spec_out) EXCLUDES(mu_);
+  Status RunStep(Step& step) EXCLUDES(mu_);
+  // Sends what `step` starts with: its first tasks, or its request to every target.
+  void LaunchLocked(Step& step) REQUIRES(mu_);
   // Runs `step` as one round of tasks over the partitions of `set`, planned by its scheduler.
-  Status RunTasks(msg::DataSet set, Step& step);
-  Status AwaitWorkers();
-  // Queues a job, recording it in the journal. REQUIRES: mu_.
-  void EnqueueLocked(QueuedJob job);
-  // Writes the journal's list of unfinished jobs (when there is a journal). REQUIRES: mu_.
-  void PersistLocked();
+  Status RunTasks(msg::DataSet set, Step& step) EXCLUDES(mu_);
+  Status AwaitWorkers() EXCLUDES(mu_);
+  // Queues a job, recording it in the journal.
+  void EnqueueLocked(QueuedJob job) REQUIRES(mu_);
+  // Writes the journal's list of unfinished jobs (when there is a journal).
+  void PersistLocked() REQUIRES(mu_);
   // Queues the unfinished jobs of the journal (--recover).
-  Status RecoverJobs();
+  Status RecoverJobs() EXCLUDES(mu_);
   // Sets the job up on registered workers that are not in it yet (they joined late or the
   // master waits for one because all were lost); those that fail it are left out. With
   // `start`, they also build the model (the shards stay where they are).
-  Status AdmitJoiners(bool start);
+  Status AdmitJoiners(bool start) EXCLUDES(mu_);
   // Places the reducer shards round-robin over the job's workers and has every worker build
   // the model, the shard hosts restoring their shards from the checkpoint after `epochs`
   // epochs (`step` updates; 0 = the initial parameters).
-  Status PlaceShards(int64_t epochs, int64_t step);
+  Status PlaceShards(int64_t epochs, int64_t step) EXCLUDES(mu_);
   // What `worker` is told to build: the data's shape, the shards it hosts (restored from the
   // checkpoint after `epochs` epochs, `step` updates) and where every shard lives.
-  // REQUIRES: mu_.
-  msg::StartTraining StartTrainingFor(uint32_t worker, int64_t epochs, int64_t step) const;
+  msg::StartTraining StartTrainingFor(uint32_t worker, int64_t epochs, int64_t step) const
+      REQUIRES(mu_);
   // Marks the job's error recoverable or not, completing the current step with it.
-  void FailJobLocked(const Status& error, bool recoverable);
+  void FailJobLocked(const Status& error, bool recoverable) REQUIRES(mu_);
   // Declares worker `id` lost: closes its connection and re-plans around it.
-  void DropWorkerLocked(uint32_t id, const std::string& why,
-                        std::vector<std::shared_ptr<Connection>>* to_close);
+  void DropWorkerLocked(uint32_t id, const std::string& why) REQUIRES(mu_);
   Status LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
-                 std::vector<PartitionSummary>* summaries);
+                 std::vector<PartitionSummary>* summaries) EXCLUDES(mu_);
 
+  // Constant after Start.
   Transport* const transport_;
   const MasterOptions options_;
   const std::shared_ptr<spdlog::logger> log_ = Logger("master");
   std::atomic<int64_t> control_bytes_{0};
-  std::unique_ptr<JobJournal> journal_;  // set by Start when state_dir is
+  std::unique_ptr<JobJournal> journal_;  // set by Start when state_dir is; written by Flush only
+  std::thread job_thread_;               // started by Start, joined by Stop
 
-  mutable std::mutex mu_;
-  std::condition_variable queue_cv_;
-  bool stopping_ = false;
-  std::thread job_thread_;
-  std::deque<QueuedJob> queue_;
-  uint64_t next_job_id_ = 1;
-  std::map<uint64_t, JobRecord> records_;
-  std::map<uint32_t, WorkerEntry> workers_;
-  uint32_t next_worker_id_ = 1;
-  std::map<const Connection*, uint32_t> worker_of_;
-  std::map<const Connection*, uint64_t> submitter_of_;  // submit client -> its job
-  int64_t dropped_results_ = 0;
-  int64_t total_recoveries_ = 0;  // since the master started
-  std::map<uint32_t, int> unreachable_reports_;  // shard host -> mappers' failures to reach it
-  int64_t backup_tasks_ = 0;      // speculative attempts started, since the master started
+  mutable Mutex mu_;
+  CondVar queue_cv_;  // a job queued, a worker registered, a cancel or the stop
+  // I/O queued under mu_, done after it is released (see Locked).
+  std::vector<std::function<void()>> outbox_ GUARDED_BY(mu_);
+  bool flushing_ GUARDED_BY(mu_) = false;  // a thread is doing the outbox's I/O
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::deque<QueuedJob> queue_ GUARDED_BY(mu_);
+  uint64_t next_job_id_ GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, JobRecord> records_ GUARDED_BY(mu_);
+  std::map<uint32_t, WorkerEntry> workers_ GUARDED_BY(mu_);
+  uint32_t next_worker_id_ GUARDED_BY(mu_) = 1;
+  std::map<const Connection*, uint32_t> worker_of_ GUARDED_BY(mu_);
+  // submit client -> its job, until the job ends
+  std::map<const Connection*, uint64_t> submitter_of_ GUARDED_BY(mu_);
+  int64_t dropped_results_ GUARDED_BY(mu_) = 0;
+  int64_t total_recoveries_ GUARDED_BY(mu_) = 0;  // since the master started
+  // shard host -> mappers' failures to reach it
+  std::map<uint32_t, int> unreachable_reports_ GUARDED_BY(mu_);
+  // speculative attempts started, since the master started
+  int64_t backup_tasks_ GUARDED_BY(mu_) = 0;
 
   // The running job; written by the job thread under mu_.
-  uint64_t active_job_ = 0;
-  bool cancelled_ = false;
-  Status job_error_;                      // set when the job cannot go on as it is
-  bool recoverable_ = false;              // job_error_ is a lost shard host: Recover() can mend it
-  int recoveries_ = 0;                    // since the last committed checkpoint
-  int max_recoveries_ = 4;                // the spec's max_attempts
-  std::set<uint32_t> refused_;            // workers that could not set the job up
-  std::vector<std::string> shard_addresses_;  // [shard] -> its host's data address
-  uint64_t placement_ = 0;                    // placements of the shards so far (all jobs)
+  uint64_t active_job_ GUARDED_BY(mu_) = 0;
+  bool cancelled_ GUARDED_BY(mu_) = false;
+  Status job_error_ GUARDED_BY(mu_);  // set when the job cannot go on as it is
+  // job_error_ is a lost shard host: Recover() can mend it
+  bool recoverable_ GUARDED_BY(mu_) = false;
+  int recoveries_ GUARDED_BY(mu_) = 0;      // since the last committed checkpoint
+  int max_recoveries_ GUARDED_BY(mu_) = 4;  // the spec's max_attempts
+  std::set<uint32_t> refused_ GUARDED_BY(mu_);  // workers that could not set the job up
+  // [shard] -> its host's data address
+  std::vector<std::string> shard_addresses_ GUARDED_BY(mu_);
+  uint64_t placement_ GUARDED_BY(mu_) = 0;  // placements of the shards so far (all jobs)
   // The restore point of a recovery: the last committed checkpoint, or where the job started.
-  int64_t committed_epochs_ = 0;
-  int64_t committed_step_ = 0;
+  int64_t committed_epochs_ GUARDED_BY(mu_) = 0;
+  int64_t committed_step_ GUARDED_BY(mu_) = 0;
   // What a worker needs to join the job: its spec, and the data's shape.
-  msg::JobSpecText job_text_;
-  api::DataShape shape_;
-  int num_reducers_ = 0;
-  std::vector<uint32_t> job_workers_;     // ascending
-  std::vector<uint32_t> shard_hosts_;     // [shard] -> worker
-  std::unique_ptr<TaskScheduler> schedulers_[3];  // by DataSet; sticky across steps
-  int64_t partitions_[3] = {0, 0, 0};
-  std::vector<int64_t> first_rows_[3];      // by DataSet: [p] = rows before partition p, then all
-  std::vector<std::string> shard_ranges_;   // [shard]: its keys, for logs
-  int64_t clock_ms_ = 0;  // advanced by the speculation ticker: task durations on the transport's clock
-  int64_t step_count_ = 0;  // updates applied
-  Step* current_ = nullptr;
-  uint64_t step_token_ = 0;  // counts steps, so a step's timer knows whether it still runs
-  int64_t tick_ = 0;         // liveness checks so far (heartbeat_interval apart)
+  msg::JobSpecText job_text_ GUARDED_BY(mu_);
+  api::DataShape shape_ GUARDED_BY(mu_);
+  int num_reducers_ GUARDED_BY(mu_) = 0;
+  std::vector<uint32_t> job_workers_ GUARDED_BY(mu_);  // ascending
+  std::vector<uint32_t> shard_hosts_ GUARDED_BY(mu_);  // [shard] -> worker
+  // by DataSet; sticky across steps
+  std::unique_ptr<TaskScheduler> schedulers_[3] GUARDED_BY(mu_);
+  int64_t partitions_[3] GUARDED_BY(mu_) = {0, 0, 0};
+  // by DataSet: [p] = rows before partition p, then all
+  std::vector<int64_t> first_rows_[3] GUARDED_BY(mu_);
+  std::vector<std::string> shard_ranges_ GUARDED_BY(mu_);  // [shard]: its keys, for logs
+  // advanced by the speculation ticker: task durations on the transport's clock
+  int64_t clock_ms_ GUARDED_BY(mu_) = 0;
+  int64_t step_count_ GUARDED_BY(mu_) = 0;  // updates applied
+  Step* current_ GUARDED_BY(mu_) = nullptr;
+  // counts steps, so a step's timer knows whether it still runs
+  uint64_t step_token_ GUARDED_BY(mu_) = 0;
+  int64_t tick_ GUARDED_BY(mu_) = 0;  // liveness checks so far (heartbeat_interval apart)
 };
 
 }  // namespace mrtrain::runtime

@@ -85,8 +85,8 @@ void MasterService::Impl::JobLoop() {
   while (true) {
     QueuedJob job;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      Locked lock(this);
+      while (!stopping_ && queue_.empty()) queue_cv_.Wait(&mu_);
       if (stopping_) return;
       job = std::move(queue_.front());
       queue_.pop_front();
@@ -103,55 +103,61 @@ void MasterService::Impl::JobLoop() {
 
 Status MasterService::Impl::RunStep(Step& step) {
   std::future<Status> done = step.done.get_future();
+  uint64_t token;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     if (cancelled_) return AbortedError(stopping_ ? "the master is stopping" : "job cancelled");
     if (!job_error_.ok()) return job_error_;
     current_ = &step;
-    if (step.scheduler) {
-      PumpLocked(step);
-    } else {
-      for (int64_t target : std::set<int64_t>(step.waiting)) {
-        Status sent = step.launch_target(target);
-        if (!sent.ok()) CompleteLocked(step, sent.WithContext(step.what));
-      }
-      if (step.waiting.empty()) CompleteLocked(step, Status::Ok());
-    }
-  }
-  // The step's bound is a transport timer, so it runs on the transport's clock (a test's fake
-  // one too); the token keeps a late timer from touching a later step.
-  uint64_t token;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
     token = ++step_token_;
   }
+  // The step's bound is a transport timer, so it runs on the transport's clock (a test's fake
+  // one too); the token keeps a late timer from touching a later step. It is armed before
+  // anything is sent, so a peer that sees the step's messages sees a step with a bound.
   ArmStepTimer(token);
+  {
+    Locked lock(this);
+    if (!step.finished) LaunchLocked(step);
+  }
   Status status = done.get();  // the timer, Cancel and Stop all complete the step
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   ++step_token_;  // its timer, if still armed, now finds nothing to do
   current_ = nullptr;
   return status;
 }
 
+void MasterService::Impl::LaunchLocked(Step& step) {
+  if (step.scheduler) return PumpLocked(step);
+  for (int64_t target : std::set<int64_t>(step.waiting)) {
+    Status sent = step.launch_target(target);
+    if (sent.ok()) continue;
+    if (!step.admitting) return CompleteLocked(step, sent.WithContext(step.what));
+    // A joiner gone before it was asked is left out, as one lost while it answers would be.
+    log_->warn("{}: worker {} is left out of job {}: {}", step.what, target, active_job_,
+               sent.ToString());
+    step.waiting.erase(target);
+  }
+  if (step.waiting.empty()) CompleteLocked(step, Status::Ok());
+}
+
 void MasterService::Impl::ArmStepTimer(uint64_t token) {
   std::weak_ptr<Impl> weak = shared_from_this();
   transport_->RunAfter(options_.step_timeout, [weak, token] {
-    auto self = weak.lock();
-    if (!self) return;
-    std::vector<std::shared_ptr<Connection>> to_close;
-    bool rearm = false;
-    {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      if (!self->current_ || self->step_token_ != token) return;
-      rearm = self->TimeOutLocked(*self->current_, &to_close);
-    }
-    for (const auto& c : to_close) c->Close();
-    if (rearm) self->ArmStepTimer(token);
+    if (auto self = weak.lock()) self->OnStepTimer(token);
   });
 }
 
-bool MasterService::Impl::TimeOutLocked(Step& step,
-                                        std::vector<std::shared_ptr<Connection>>* to_close) {
+void MasterService::Impl::OnStepTimer(uint64_t token) {
+  bool rearm = false;
+  {
+    Locked lock(this);
+    if (!current_ || step_token_ != token) return;
+    rearm = TimeOutLocked(*current_);
+  }
+  if (rearm) ArmStepTimer(token);
+}
+
+bool MasterService::Impl::TimeOutLocked(Step& step) {
   // The workers the step still waits for are stuck (a hung thread keeps heartbeats going):
   // each is named and declared lost, so its tasks run elsewhere or its shards are restored
   // elsewhere, instead of the whole job hanging or failing.
@@ -181,8 +187,7 @@ bool MasterService::Impl::TimeOutLocked(Step& step,
   for (const auto& [id, what] : culprits) {
     log_->error("{}: worker {} is stuck on {} for over {}; declaring it lost", step.what, id,
                 what, limit);
-    DropWorkerLocked(id, "stuck on " + what + " in " + step.what + " for over " + limit,
-                     to_close);
+    DropWorkerLocked(id, "stuck on " + what + " in " + step.what + " for over " + limit);
   }
   return !step.finished;
 }
@@ -202,24 +207,25 @@ std::string MasterService::Impl::DescribeTask(const Step& step, int64_t partitio
 Status MasterService::Impl::RunTasks(msg::DataSet set, Step& step) {
   const int index = static_cast<int>(set);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     schedulers_[index]->StartRound();
     step.scheduler = schedulers_[index].get();
+    step.stats.resize(partitions_[index]);
+    step.summaries.resize(partitions_[index]);
   }
   step.set = set;
-  step.stats.resize(partitions_[index]);
-  step.summaries.resize(partitions_[index]);
   return RunStep(step);
 }
 
 Status MasterService::Impl::AwaitWorkers() {
   const size_t wanted = static_cast<size_t>(std::max(1, options_.min_workers));
-  std::unique_lock<std::mutex> lock(mu_);
-  const bool enough = queue_cv_.wait_for(lock, options_.worker_wait, [&] {
-    return stopping_ || cancelled_ || workers_.size() >= wanted;
-  });
+  const auto deadline = std::chrono::steady_clock::now() + options_.worker_wait;
+  Locked lock(this);
+  while (!stopping_ && !cancelled_ && workers_.size() < wanted &&
+         queue_cv_.WaitUntil(&mu_, deadline)) {
+  }
   if (stopping_ || cancelled_) return AbortedError("job cancelled");
-  if (!enough) {
+  if (workers_.size() < wanted) {
     return UnavailableError(std::to_string(workers_.size()) + " of " + std::to_string(wanted) +
                             " workers registered within " +
                             std::to_string(options_.worker_wait.count()) +
@@ -233,9 +239,11 @@ Status MasterService::Impl::AwaitWorkers() {
 Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
                                     std::vector<PartitionSummary>* summaries) {
   const int index = static_cast<int>(set);
+  uint64_t job;
   {
     // The set's scheduler lives for the job: it remembers where each partition was loaded.
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
+    job = active_job_;
     schedulers_[index] = std::make_unique<TaskScheduler>(partitions_[index], spec.max_attempts);
     // Each worker gets two tasks per slot: the second waits in its queue, so a slot never idles
     // for the round trip of a MapTaskDone and the next RunMapTask.
@@ -246,13 +254,13 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
   Step step;
   step.kind = Step::Kind::kLoad;
   step.what = std::string("loading data.") + msg::DataSetName(set);
-  const uint64_t job = active_job_;
   step.launch_task = [this, job, set](const WorkerEntry& w, int64_t p, int attempt) {
-    return SendCounted(*w.connection, msg::LoadPartition{job, set, p, attempt});
+    mu_.AssertHeld();  // launch functions run under the lock
+    return QueueLocked(w.connection, msg::LoadPartition{job, set, p, attempt});
   };
   MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
   *summaries = std::move(step.summaries);
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   first_rows_[index].assign(1, 0);
   for (const PartitionSummary& p : *summaries) first_rows_[index].push_back(first_rows_[index].back() + p.rows);
   return Status::Ok();
@@ -266,7 +274,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
                                                         : options_.plugin_cache_dir));
   *spec_out = spec;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     records_[queued.id].name = spec.name;
     records_[queued.id].epochs = spec.epochs;
   }
@@ -302,7 +310,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   MRTRAIN_RETURN_IF_ERROR(AwaitWorkers());
   const uint64_t job = queued.id;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     job_text_ = text;
     job_text_.job_id = job;
   }
@@ -312,10 +320,11 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   setup.kind = Step::Kind::kSpec;
   setup.what = "job setup";
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     setup.waiting.insert(job_workers_.begin(), job_workers_.end());
   }
   setup.launch_target = [this](int64_t w) {
+    mu_.AssertHeld();
     return SendToWorkerLocked(static_cast<uint32_t>(w), job_text_);
   };
   MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
@@ -330,16 +339,19 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
           "): every worker must see the same files under the same paths");
     }
   }
-  partitions_[0] = first.train_partitions;
-  partitions_[1] = first.test_partitions;
-  partitions_[2] = first.validation_partitions;
+  int64_t partitions[3] = {first.train_partitions, first.test_partitions,
+                           first.validation_partitions};
+  {
+    Locked lock(this);
+    std::copy(partitions, partitions + 3, partitions_);
+  }
 
   // 2. The partitions are loaded into the workers' caches (where their tasks will then run), and
   // their summaries fix the data's shape.
   std::vector<PartitionSummary> train, test, validation;
   MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kTrain, spec, &train));
-  if (partitions_[1] > 0) MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kTest, spec, &test));
-  if (partitions_[2] > 0) {
+  if (partitions[1] > 0) MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kTest, spec, &test));
+  if (partitions[2] > 0) {
     MRTRAIN_RETURN_IF_ERROR(LoadSet(msg::DataSet::kValidation, spec, &validation));
   }
   JobMetadata metadata;
@@ -369,7 +381,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
 
   // 3. Reducer shards go round-robin over the workers; every worker builds the model.
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     shape_ = shape;
     num_reducers_ = spec.reducers;
     committed_epochs_ = start_epoch;
@@ -388,10 +400,15 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   if (Status placed = PlaceShards(start_epoch, start_step); !placed.ok()) {
     MRTRAIN_RETURN_IF_ERROR(Recover(placed).status());
   }
+  size_t num_workers;
+  {
+    Locked lock(this);
+    num_workers = job_workers_.size();
+  }
   log_->info("job {} ({}): {} parameters in {} blocks, {} train partitions, {} reducer shards "
              "on {} workers",
-             job, spec.name, layout.num_parameters(), layout.keys().size(), partitions_[0],
-             spec.reducers, job_workers_.size());
+             job, spec.name, layout.num_parameters(), layout.keys().size(), partitions[0],
+             spec.reducers, num_workers);
 
   metadata.fingerprint = fingerprint;
   metadata.model_type = spec.model_type;
@@ -427,7 +444,7 @@ Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
                          std::to_string(epochs)
                    : "model setup";
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     // Workers may have been lost since the last step returned.
     if (job_workers_.empty()) {
       FailJobLocked(UnavailableError("every worker of the job was lost"), /*recoverable=*/true);
@@ -447,6 +464,7 @@ Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
     step_count_ = step_count;
   }
   start.launch_target = [this, epochs, step_count](int64_t w) {
+    mu_.AssertHeld();
     return SendToWorkerLocked(static_cast<uint32_t>(w),
                               StartTrainingFor(static_cast<uint32_t>(w), epochs, step_count));
   };
@@ -455,19 +473,23 @@ Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
 
 Status MasterService::Impl::AdmitJoiners(bool start) {
   std::vector<uint32_t> joiners;
+  uint64_t job;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    Locked lock(this);
+    job = active_job_;
     if (job_workers_.empty()) {
       // Every worker was lost: the job waits for one to come (back), as it did at its start.
       log_->warn("job {} has no workers left; waiting up to {} ms for one to register",
                  active_job_, options_.worker_wait.count());
-      queue_cv_.wait_for(lock, options_.worker_wait, [&] {
-        if (stopping_ || cancelled_) return true;
+      const auto deadline = std::chrono::steady_clock::now() + options_.worker_wait;
+      auto someone = [&]() REQUIRES(mu_) {
         for (const auto& [id, w] : workers_) {
           if (!refused_.count(id)) return true;
         }
         return false;
-      });
+      };
+      while (!stopping_ && !cancelled_ && !someone() && queue_cv_.WaitUntil(&mu_, deadline)) {
+      }
       if (stopping_ || cancelled_) return AbortedError("job cancelled");
     }
     for (const auto& [id, w] : workers_) {
@@ -478,22 +500,23 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     }
   }
   if (joiners.empty()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     return job_workers_.empty() ? UnavailableError("every worker of the job was lost")
                                 : Status::Ok();
   }
   Step setup;
   setup.kind = Step::Kind::kSpec;
   setup.admitting = true;
-  setup.what = "setting job " + std::to_string(active_job_) + " up on workers that joined";
+  setup.what = "setting job " + std::to_string(job) + " up on workers that joined";
   setup.waiting.insert(joiners.begin(), joiners.end());
   setup.launch_target = [this](int64_t w) {
+    mu_.AssertHeld();
     return SendToWorkerLocked(static_cast<uint32_t>(w), job_text_);
   };
   MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
   std::vector<uint32_t> admitted;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     msg::JobReady job_sets;
     job_sets.train_partitions = partitions_[0];
     job_sets.test_partitions = partitions_[1];
@@ -517,8 +540,12 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     ready.admitting = true;
     ready.what = "model setup on workers that joined";
     ready.waiting.insert(admitted.begin(), admitted.end());
-    ready.placement = placement_;
+    {
+      Locked lock(this);
+      ready.placement = placement_;
+    }
     ready.launch_target = [this](int64_t w) {
+      mu_.AssertHeld();
       // It hosts no shard: the restore point is only for the record.
       return SendToWorkerLocked(
           static_cast<uint32_t>(w),
@@ -526,7 +553,7 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     };
     MRTRAIN_RETURN_IF_ERROR(RunStep(ready));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   for (uint32_t id : admitted) {
     if (refused_.count(id) || !workers_.count(id)) continue;
     job_workers_.insert(std::upper_bound(job_workers_.begin(), job_workers_.end(), id), id);
@@ -542,8 +569,9 @@ Result<RestorePoint> MasterService::Impl::Recover(const Status& failure) {
   Status why = failure;
   while (true) {
     RestorePoint point;
+    uint64_t job;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      Locked lock(this);
       if (!recoverable_ || cancelled_ || stopping_) return failure;
       if (++recoveries_ > max_recoveries_) {
         return Status(failure.code(),
@@ -555,10 +583,11 @@ Result<RestorePoint> MasterService::Impl::Recover(const Status& failure) {
       job_error_ = Status::Ok();
       recoverable_ = false;
       point = RestorePoint{committed_epochs_, committed_step_};
+      job = active_job_;
     }
     log_->warn("job {}: {}; placing the reducer shards again and restoring them from the "
                "checkpoint after epoch {} (step {})",
-               active_job_, why.ToString(), point.epochs, point.step);
+               job, why.ToString(), point.epochs, point.step);
     Status placed = AdmitJoiners(/*start=*/false);
     if (placed.ok()) placed = PlaceShards(point.epochs, point.step);
     if (placed.ok()) return point;
@@ -570,17 +599,19 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
   jobs::JobSpec spec;
   Result<TrainingResult> result = Train(queued, &spec);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     for (uint32_t id : job_workers_) (void)SendToWorkerLocked(id, msg::EndJob{queued.id});
     JobRecord& record = records_[queued.id];
     record.state = result.ok() ? "succeeded" : cancelled_ ? "cancelled" : "failed";
     // A master that stops (or is stopped) mid-job leaves the job to the next one's --recover.
     if (journal_ && !stopping_) {
-      journal_->RemoveJob(queued.id);
+      QueueJournalLocked([id = queued.id](JobJournal& journal) { journal.RemoveJob(id); });
       PersistLocked();
     }
     if (!result.ok()) record.error = result.status().ToString();
     if (result.ok() && result->last) record.epochs_done = result->last->epoch;
+    // Its submitter, told the outcome next, may then go: that cancels nothing.
+    ForgetSubmitterLocked(queued.id);
     active_job_ = 0;
     job_workers_.clear();
     shard_hosts_.clear();
@@ -605,8 +636,10 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
 
 Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request) {
   bool joiners = false;
+  uint64_t job;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
+    job = active_job_;
     for (const auto& [id, w] : workers_) {
       joiners = joiners || (!refused_.count(id) && std::find(job_workers_.begin(),
                                                              job_workers_.end(),
@@ -622,11 +655,11 @@ Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request)
   step.round = request.round;
   step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
               std::to_string(request.round + 1) + ": map tasks";
-  const uint64_t job = active_job_;
   step.launch_task = [this, job, request](const WorkerEntry& w, int64_t p, int attempt) {
-    return SendCounted(*w.connection, msg::RunMapTask{job, request.epoch, request.round, p,
-                                                      attempt, request.step,
-                                                      request.learning_rate});
+    mu_.AssertHeld();
+    return QueueLocked(w.connection, msg::RunMapTask{job, request.epoch, request.round, p,
+                                                     attempt, request.step,
+                                                     request.learning_rate});
   };
   MRTRAIN_RETURN_IF_ERROR(RunTasks(msg::DataSet::kTrain, step));
   return SumInPartitionOrder(step.stats);
@@ -640,15 +673,20 @@ Status MasterService::Impl::ReduceRound(const RoundRequest& request, int64_t exa
   step.update = request.step;
   step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
               std::to_string(request.round + 1) + ": reduce";
-  const uint64_t job = active_job_;
-  for (size_t s = 0; s < shard_hosts_.size(); ++s) step.waiting.insert(static_cast<int64_t>(s));
+  uint64_t job;
+  {
+    Locked lock(this);
+    job = active_job_;
+    for (size_t s = 0; s < shard_hosts_.size(); ++s) step.waiting.insert(static_cast<int64_t>(s));
+  }
   step.launch_target = [this, job, request, examples](int64_t s) {
+    mu_.AssertHeld();
     return SendToWorkerLocked(shard_hosts_[s],
                               msg::ReduceRound{job, request.epoch, request.round, s, request.step,
                                                request.learning_rate, examples});
   };
   MRTRAIN_RETURN_IF_ERROR(RunStep(step));
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   step_count_ = request.step;
   return Status::Ok();
 }
@@ -658,9 +696,14 @@ Result<api::MapStats> MasterService::Impl::EvaluateSet(msg::DataSet set, int64_t
   step.kind = Step::Kind::kEvaluate;
   step.round = step_count;  // EvalDone carries its task's step: older results do not match
   step.what = std::string("evaluating data.") + msg::DataSetName(set);
-  const uint64_t job = active_job_;
+  uint64_t job;
+  {
+    Locked lock(this);
+    job = active_job_;
+  }
   step.launch_task = [this, job, set, step_count](const WorkerEntry& w, int64_t p, int attempt) {
-    return SendCounted(*w.connection, msg::EvaluateTask{job, set, p, attempt, step_count});
+    mu_.AssertHeld();
+    return QueueLocked(w.connection, msg::EvaluateTask{job, set, p, attempt, step_count});
   };
   MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
   return SumInPartitionOrder(step.stats);
@@ -671,11 +714,17 @@ Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDi
   step.kind = Step::Kind::kSave;
   step.epoch = manifest.epochs_done;
   step.what = "checkpoint after epoch " + std::to_string(manifest.epochs_done);
-  const uint64_t job = active_job_;
-  const int num_shards = static_cast<int>(shard_hosts_.size());
+  uint64_t job;
+  int num_shards;
+  {
+    Locked lock(this);
+    job = active_job_;
+    num_shards = static_cast<int>(shard_hosts_.size());
+  }
   for (int s = 0; s < num_shards; ++s) step.waiting.insert(s);
   step.saved.resize(num_shards);
   step.launch_target = [&, job](int64_t s) {
+    mu_.AssertHeld();
     return SendToWorkerLocked(
         shard_hosts_[s],
         msg::SaveShard{job, s, manifest.epochs_done,
@@ -692,7 +741,7 @@ Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDi
   }
   MRTRAIN_RETURN_IF_ERROR(dir.Commit(manifest));
   // The new restore point: workers drop the map output they kept for the steps before it.
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   records_[active_job_].epochs_done = manifest.epochs_done;
   committed_epochs_ = manifest.epochs_done;
   committed_step_ = manifest.step;

@@ -27,11 +27,13 @@ std::string ReachableAddress(const std::string& data_address, const std::string&
   return peer.substr(0, peer_colon) + data_address.substr(colon);
 }
 
-// Streams a job's progress to a submit client over its connection.
+// Streams a job's progress to a submit client over its connection, through the master's
+// outbox, so it follows the "queued" reply.
 class RemoteListener : public JobListener {
  public:
-  RemoteListener(uint64_t job_id, std::shared_ptr<Connection> connection)
-      : job_id_(job_id), connection_(std::move(connection)) {}
+  RemoteListener(uint64_t job_id, std::shared_ptr<Connection> connection,
+                 std::weak_ptr<MasterService::Impl> master)
+      : job_id_(job_id), connection_(std::move(connection)), master_(std::move(master)) {}
 
   void OnRound(int64_t epoch, int64_t round, int64_t rounds_per_epoch, int64_t total_epochs,
                double elapsed_sec) override {
@@ -57,12 +59,13 @@ class RemoteListener : public JobListener {
  private:
   template <typename M>
   void Send(const M& m) {
-    Status s = SendMessage(*connection_, m);  // a gone client is not the job's problem
-    if (!s.ok()) Logger("master")->debug("cannot update the submitter: {}", s.ToString());
+    // A gone client (or master) is not the job's problem.
+    if (auto master = master_.lock()) master->SendToClient(connection_, m);
   }
 
   const uint64_t job_id_;
   const std::shared_ptr<Connection> connection_;
+  const std::weak_ptr<MasterService::Impl> master_;
 };
 
 }  // namespace
@@ -71,16 +74,36 @@ class RemoteListener : public JobListener {
 // Lifecycle
 
 
+void MasterService::Impl::UnlockAndFlush() {
+  if (flushing_ || outbox_.empty()) return mu_.Unlock();
+  flushing_ = true;
+  while (!outbox_.empty()) {
+    std::vector<std::function<void()>> batch;
+    batch.swap(outbox_);
+    mu_.Unlock();
+    for (auto& io : batch) io();
+    mu_.Lock();
+  }
+  flushing_ = false;
+  mu_.Unlock();
+}
+
+void MasterService::Impl::QueueJournalLocked(std::function<void(JobJournal&)> write) {
+  outbox_.push_back([this, write = std::move(write)] { write(*journal_); });
+}
+
 void MasterService::Impl::EnqueueLocked(QueuedJob job) {
   job.text.job_id = job.id;
   records_[job.id].name = job.text.source;
   if (journal_) {
-    Status kept = journal_->AddJob(job.id, job.text);
-    if (!kept.ok()) log_->error("job {} will not survive a restart: {}", job.id, kept.ToString());
+    QueueJournalLocked([this, id = job.id, text = job.text](JobJournal& journal) {
+      Status kept = journal.AddJob(id, text);
+      if (!kept.ok()) log_->error("job {} will not survive a restart: {}", id, kept.ToString());
+    });
   }
   queue_.push_back(std::move(job));
   PersistLocked();
-  queue_cv_.notify_all();
+  queue_cv_.SignalAll();
 }
 
 void MasterService::Impl::PersistLocked() {
@@ -91,13 +114,15 @@ void MasterService::Impl::PersistLocked() {
       unfinished.push_back(JournalEntry{id, r.state, r.epochs_done});
     }
   }
-  Status written = journal_->WriteState(next_job_id_, unfinished);
-  if (!written.ok()) log_->error("cannot record the jobs' state: {}", written.ToString());
+  QueueJournalLocked([this, next = next_job_id_, unfinished](JobJournal& journal) {
+    Status written = journal.WriteState(next, unfinished);
+    if (!written.ok()) log_->error("cannot record the jobs' state: {}", written.ToString());
+  });
 }
 
 Status MasterService::Impl::RecoverJobs() {
   MRTRAIN_ASSIGN_OR_RETURN(JobJournal::Recovered recovered, journal_->Load());
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   next_job_id_ = std::max(next_job_id_, recovered.next_job_id);
   for (size_t i = 0; i < recovered.jobs.size(); ++i) {
     const JournalEntry& e = recovered.jobs[i];
@@ -143,9 +168,8 @@ void MasterService::Impl::ScheduleLivenessCheck() {
 // Runs every heartbeat_interval on the transport's clock: a worker silent for longer than the
 // timeout (a crashed host, a cut link, a paused process) is lost, whatever its socket says.
 void MasterService::Impl::CheckLiveness() {
-  std::vector<std::shared_ptr<Connection>> silent;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     if (stopping_) return;
     ++tick_;
     const int64_t limit = std::max<int64_t>(
@@ -157,11 +181,9 @@ void MasterService::Impl::CheckLiveness() {
     for (uint32_t id : lost) {
       DropWorkerLocked(id,
                        "nothing heard for " + std::to_string(options_.heartbeat_timeout.count()) +
-                           " ms (heartbeat timeout)",
-                       &silent);
+                           " ms (heartbeat timeout)");
     }
   }
-  for (const auto& c : silent) c->Close();
   ScheduleLivenessCheck();
 }
 
@@ -177,7 +199,7 @@ void MasterService::Impl::ScheduleSpeculation() {
 // median (a slow disk, a busy host, a hung thread) on other workers; the first to finish wins.
 void MasterService::Impl::Speculate() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     if (stopping_) return;
     clock_ms_ += options_.speculation_interval.count();
     Step* step = current_;
@@ -203,23 +225,24 @@ void MasterService::Impl::Speculate() {
 void MasterService::Impl::Stop(bool shutdown_workers) {
   std::vector<std::shared_ptr<Connection>> connections;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     if (stopping_ && !job_thread_.joinable()) return;
     stopping_ = true;
     cancelled_ = true;
     if (current_) CompleteLocked(*current_, AbortedError("the master is stopping"));
     for (auto& [id, w] : workers_) {
-      if (shutdown_workers) (void)SendCounted(*w.connection, msg::Shutdown{"the master is stopping"});
+      if (shutdown_workers) (void)QueueLocked(w.connection, msg::Shutdown{"the master is stopping"});
       connections.push_back(w.connection);
     }
+    queue_cv_.SignalAll();
   }
-  queue_cv_.notify_all();
   if (job_thread_.joinable()) job_thread_.join();
-  for (auto& c : connections) c->Close();
   // Jobs that never ran are failed, so no submitter waits for ever.
   std::deque<QueuedJob> left;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
+    // After what was queued for them (a Shutdown is not cut off by its connection's close).
+    for (auto& c : connections) QueueCloseLocked(c);
     left.swap(queue_);
   }
   for (QueuedJob& job : left) {
@@ -230,7 +253,7 @@ void MasterService::Impl::Stop(bool shutdown_workers) {
 uint64_t MasterService::Impl::Submit(msg::JobSpecText job, std::shared_ptr<JobListener> listener) {
   uint64_t id;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     id = next_job_id_++;
     EnqueueLocked(QueuedJob{id, std::move(job), std::move(listener)});
   }
@@ -238,20 +261,21 @@ uint64_t MasterService::Impl::Submit(msg::JobSpecText job, std::shared_ptr<JobLi
 }
 
 void MasterService::Impl::Cancel(uint64_t job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   if (job_id == active_job_) {
     cancelled_ = true;
     if (current_) CompleteLocked(*current_, AbortedError("job cancelled"));
-    queue_cv_.notify_all();  // it may be waiting for workers
+    queue_cv_.SignalAll();  // it may be waiting for workers
     return;
   }
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
     if (it->id != job_id) continue;
     records_[job_id].state = "cancelled";
     if (journal_) {
-      journal_->RemoveJob(job_id);
+      QueueJournalLocked([job_id](JobJournal& journal) { journal.RemoveJob(job_id); });
       PersistLocked();
     }
+    ForgetSubmitterLocked(job_id);
     // Told outside the queue: the listener may send on a connection.
     auto listener = it->listener;
     queue_.erase(it);
@@ -310,7 +334,7 @@ ConnectionHandler MasterService::Impl::Handler() {
 void MasterService::Impl::OnClosed(const std::shared_ptr<Connection>& c, const Status& status) {
   uint64_t cancel = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     if (auto it = worker_of_.find(c.get()); it != worker_of_.end()) {
       const uint32_t id = it->second;
       worker_of_.erase(it);
@@ -328,6 +352,12 @@ void MasterService::Impl::OnClosed(const std::shared_ptr<Connection>& c, const S
   }
 }
 
+void MasterService::Impl::ForgetSubmitterLocked(uint64_t job_id) {
+  for (auto it = submitter_of_.begin(); it != submitter_of_.end();) {
+    it = it->second == job_id ? submitter_of_.erase(it) : std::next(it);
+  }
+}
+
 void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
@@ -336,6 +366,12 @@ void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why
   auto in_job = std::find(job_workers_.begin(), job_workers_.end(), id);
   if (in_job == job_workers_.end() || stopping_) {
     log_->info("worker {} ({}) left: {}", id, name, why);
+    // A joiner lost while being set up is not in the job yet, but the step admitting it waits
+    // for its answer: without this it would wait (and time out) for ever.
+    if (current_ && current_->admitting && current_->waiting.erase(id) &&
+        current_->waiting.empty()) {
+      CompleteLocked(*current_, Status::Ok());
+    }
     return;
   }
   log_->warn("worker {} ({}) lost during job {}: {}", id, name, active_job_, why);
@@ -376,11 +412,10 @@ void MasterService::Impl::FailJobLocked(const Status& error, bool recoverable) {
   if (current_) CompleteLocked(*current_, job_error_);
 }
 
-void MasterService::Impl::DropWorkerLocked(uint32_t id, const std::string& why,
-                                           std::vector<std::shared_ptr<Connection>>* to_close) {
+void MasterService::Impl::DropWorkerLocked(uint32_t id, const std::string& why) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
-  to_close->push_back(it->second.connection);
+  QueueCloseLocked(it->second.connection);
   worker_of_.erase(it->second.connection.get());
   OnWorkerLostLocked(id, why);
 }
@@ -473,14 +508,10 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
       if (host_unreachable) {
         const uint32_t host = shard_hosts_[f.shard];
         if (++unreachable_reports_[host] >= kUnreachableReports && workers_.count(host)) {
-          std::vector<std::shared_ptr<Connection>> to_close;
-          DropWorkerLocked(host,
-                           "its reducer shard " + std::to_string(f.shard) +
-                               " could not be reached by mappers " +
-                               std::to_string(kUnreachableReports) + " times; last: " +
-                               f.message,
-                           &to_close);
-          for (auto& c : to_close) transport_->Post([c] { c->Close(); });
+          DropWorkerLocked(host, "its reducer shard " + std::to_string(f.shard) +
+                                     " could not be reached by mappers " +
+                                     std::to_string(kUnreachableReports) + " times; last: " +
+                                     f.message);
           if (step->finished) return;
         }
       }
@@ -544,16 +575,17 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
 
 void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, MessageType type,
                                     std::string payload) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   auto worker_it = worker_of_.find(c.get());
   const bool is_worker = worker_it != worker_of_.end();
   if (is_worker) control_bytes_ += static_cast<int64_t>(payload.size());
   const uint32_t worker = is_worker ? worker_it->second : 0;
   if (is_worker) workers_[worker].last_heard = tick_;
   auto bad = [&](const Status& s) {
+    mu_.AssertHeld();  // called only below, under the lock
     log_->error("bad {} from {}: {}; closing", MessageTypeName(static_cast<uint16_t>(type)),
                 c->peer(), s.ToString());
-    c->Close();
+    QueueCloseLocked(c);
   };
   if (!is_worker) {
     switch (type) {
@@ -571,9 +603,9 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         log_->info("worker {} ({}) joined: {} slots, data plane at {}", w.id, w.name, w.slots,
                    w.data_address);
         w.last_heard = tick_;
-        (void)SendCounted(*c, msg::Welcome{w.id, options_.heartbeat_interval.count()});
+        (void)QueueLocked(c, msg::Welcome{w.id, options_.heartbeat_interval.count()});
         workers_[w.id] = std::move(w);
-        queue_cv_.notify_all();  // a job may be waiting for workers
+        queue_cv_.SignalAll();  // a job may be waiting for workers
         return;
       }
       case MessageType::kJobSpecText: {
@@ -582,13 +614,18 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         const uint64_t id = next_job_id_++;
         submitter_of_[c.get()] = id;
         log_->info("job {} submitted from {} ({})", id, c->peer(), m->source);
-        (void)SendMessage(*c, msg::JobStatus{id, msg::JobState::kQueued,
-                                             nlohmann::json{{"job_id", id}}.dump()});
-        EnqueueLocked(QueuedJob{id, std::move(*m), std::make_shared<RemoteListener>(id, c)});
+        EnqueueLocked(
+            QueuedJob{id, std::move(*m), std::make_shared<RemoteListener>(id, c, weak_from_this())});
+        // Queued after the job's journal entry: a client told "queued" has its job on disk.
+        (void)QueueLocked(c,
+                          msg::JobStatus{id, msg::JobState::kQueued,
+                                         nlohmann::json{{"job_id", id}}.dump()},
+                          /*count=*/false);
         return;
       }
       case MessageType::kStatusRequest:
-        (void)SendMessage(*c, msg::JobStatus{0, msg::JobState::kRunning, StatusJsonLocked()});
+        (void)QueueLocked(c, msg::JobStatus{0, msg::JobState::kRunning, StatusJsonLocked()},
+                          /*count=*/false);
         return;
       case MessageType::kCancelJob: {
         auto m = msg::DecodeAs<msg::CancelJob>(payload);
@@ -600,7 +637,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       default:
         log_->warn("{} sent {} before saying who it is; closing", c->peer(),
                    MessageTypeName(static_cast<uint16_t>(type)));
-        c->Close();
+        QueueCloseLocked(c);
         return;
     }
   }

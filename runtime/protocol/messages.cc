@@ -280,13 +280,6 @@ void Visit(Io& io, ShardCommitted& m) {
 }
 
 template <class Io>
-void Visit(Io& io, ShardMap& m) {
-  io.Scalar(m.job_id);
-  io.Scalar(m.epoch);
-  io.TextList(m.shard_addresses, kMaxShardsPerMessage, kMaxNameBytes, "shard_addresses");
-}
-
-template <class Io>
 void Visit(Io& io, JobSpecText& m) {
   io.Scalar(m.job_id);
   io.Text(m.yaml, kMaxJobSpecBytes, "yaml");
@@ -715,7 +708,6 @@ MRTRAIN_MESSAGE_CODEC(MapTaskDone)
 MRTRAIN_MESSAGE_CODEC(TaskFailed)
 MRTRAIN_MESSAGE_CODEC(ReduceRound)
 MRTRAIN_MESSAGE_CODEC(ShardCommitted)
-MRTRAIN_MESSAGE_CODEC(ShardMap)
 MRTRAIN_MESSAGE_CODEC(JobSpecText)
 MRTRAIN_MESSAGE_CODEC(JobStatus)
 MRTRAIN_MESSAGE_CODEC(EpochReport)

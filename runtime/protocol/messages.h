@@ -130,14 +130,6 @@ struct ShardCommitted {
   int64_t step = 0;
 };
 
-// master -> workers: where each reducer shard lives; shard_addresses[s] is "host:port".
-struct ShardMap {
-  static constexpr MessageType kType = MessageType::kShardMap;
-  uint64_t job_id = 0;
-  int64_t epoch = 0;                         // the map holds from this epoch on
-  std::vector<std::string> shard_addresses;  // <= kMaxShardsPerMessage, each <= kMaxNameBytes
-};
-
 // submit client -> master (job_id 0: the master assigns one), master -> workers. Every process
 // parses the same text with the same overrides, and resolves relative paths against the
 // submitter's working directory, so all of them see one spec.
@@ -411,7 +403,6 @@ Result<std::string> Encode(const MapTaskDone& m);
 Result<std::string> Encode(const TaskFailed& m);
 Result<std::string> Encode(const ReduceRound& m);
 Result<std::string> Encode(const ShardCommitted& m);
-Result<std::string> Encode(const ShardMap& m);
 Result<std::string> Encode(const JobSpecText& m);
 Result<std::string> Encode(const JobStatus& m);
 Result<std::string> Encode(const EpochReport& m);
@@ -442,7 +433,6 @@ Status Decode(std::string_view payload, MapTaskDone* m);
 Status Decode(std::string_view payload, TaskFailed* m);
 Status Decode(std::string_view payload, ReduceRound* m);
 Status Decode(std::string_view payload, ShardCommitted* m);
-Status Decode(std::string_view payload, ShardMap* m);
 Status Decode(std::string_view payload, JobSpecText* m);
 Status Decode(std::string_view payload, JobStatus* m);
 Status Decode(std::string_view payload, EpochReport* m);

@@ -38,8 +38,6 @@ std::string MessageTypeName(uint16_t type) {
       return "EpochReport";
     case MessageType::kShutdown:
       return "Shutdown";
-    case MessageType::kShardMap:
-      return "ShardMap";
     case MessageType::kJobReady:
       return "JobReady";
     case MessageType::kLoadPartition:

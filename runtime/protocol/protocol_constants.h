@@ -75,7 +75,7 @@ enum class MessageType : uint16_t {
   kJobStatus = 25,
   kEpochReport = 26,
   kShutdown = 27,
-  kShardMap = 28,
+  // 28 was ShardMap, never sent (StartTraining carries the shard addresses); not to be reused.
   kJobReady = 29,
   kLoadPartition = 30,
   kPartitionLoaded = 31,

@@ -23,6 +23,7 @@
 
 #include "engine/base/crc32c.h"
 #include "engine/base/log.h"
+#include "engine/base/mutex.h"
 #include "engine/data/dataset.h"
 #include "engine/data/partition_cache.h"
 #include "engine/tensor/blas.h"
@@ -112,8 +113,8 @@ Result<T> Await(std::future<Result<T>>& future, std::chrono::milliseconds timeou
 // A reducer shard this worker hosts, with the lock that serialises its pushes, pulls, reduces
 // and saves (they come from different pool threads).
 struct HostedShard {
-  std::mutex mu;
-  std::unique_ptr<ShardHost> host;
+  Mutex mu;
+  std::unique_ptr<ShardHost> host PT_GUARDED_BY(mu);
   size_t param_bytes = 0;  // of the shard's parameters: what a pull returns
 };
 
@@ -154,19 +155,20 @@ struct WorkerJob {
   // (its pushes went to the shard placement of before; the master has rolled back since).
   // Reports check it and are sent under report_mu, so none slips out after the JobReady that
   // answers a restart.
-  std::mutex report_mu;
-  uint64_t generation = 0;  // guarded by report_mu
-  uint64_t placement = 0;   // of the StartTraining installed last; guarded by report_mu
-  uint64_t Generation() {
-    std::lock_guard<std::mutex> lock(report_mu);
+  Mutex report_mu;
+  uint64_t generation GUARDED_BY(report_mu) = 0;
+  // of the StartTraining installed last
+  uint64_t placement GUARDED_BY(report_mu) = 0;
+  uint64_t Generation() EXCLUDES(report_mu) {
+    MutexLock lock(&report_mu);
     return generation;
   }
 
-  std::mutex mu;
-  std::shared_ptr<TrainingParts> training;  // guarded by mu; set once
+  Mutex mu;
+  std::shared_ptr<TrainingParts> training GUARDED_BY(mu);  // set by each StartTraining
   // Parameters pulled for map and evaluation tasks, by updates applied; the first task to need a
-  // step pulls it and the others wait for that pull. Guarded by mu.
-  std::map<int64_t, std::shared_future<Result<Params>>> params;
+  // step pulls it and the others wait for that pull.
+  std::map<int64_t, std::shared_future<Result<Params>>> params GUARDED_BY(mu);
 
   // Partition p of `set` from the cache, parsed on first use. Errors name the set, the
   // partition and its extent; a partition the job does not have is kInvalidArgument (the
@@ -186,8 +188,8 @@ struct WorkerJob {
     return partition;
   }
 
-  Result<std::shared_ptr<TrainingParts>> Training() {
-    std::lock_guard<std::mutex> lock(mu);
+  Result<std::shared_ptr<TrainingParts>> Training() EXCLUDES(mu) {
+    MutexLock lock(&mu);
     if (!training) return FailedPreconditionError("job " + std::to_string(id) + " is not set up");
     return training;
   }
@@ -258,14 +260,14 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   void OnControl(MessageType type, std::string payload);
   void OnData(const std::shared_ptr<Connection>& from, MessageType type, std::string payload);
   void OnPeer(MessageType type, std::string payload);
-  Result<std::shared_ptr<Connection>> Peer(const std::string& address);
-  void Finish(const Status& status);
+  Result<std::shared_ptr<Connection>> Peer(const std::string& address) EXCLUDES(mu_);
+  void Finish(const Status& status) EXCLUDES(mu_);
 
   template <typename M>
-  void ToMaster(const M& m) {
+  void ToMaster(const M& m) EXCLUDES(mu_) {
     std::shared_ptr<Connection> control;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       control = control_;
     }
     if (!control) return;
@@ -274,12 +276,12 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   }
   // Reports a failure to the master; with a job, only if it is still in `generation`.
   void ReportFailure(msg::TaskFailed failed, const Status& cause, WorkerJob* job = nullptr,
-                     uint64_t generation = 0);
+                     uint64_t generation = 0) EXCLUDES(mu_);
   // Sends a task's report unless the job has been restarted since the task was handed out.
   template <typename M>
   void ReportTask(WorkerJob* job, uint64_t generation, const M& m) {
     if (!job) return;  // the job is over
-    std::lock_guard<std::mutex> lock(job->report_mu);
+    MutexLock lock(&job->report_mu);
     if (job->generation != generation) {
       log_->debug("dropping a {} from before the job's restart",
                   MessageTypeName(static_cast<uint16_t>(M::kType)));
@@ -297,7 +299,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
     boost::asio::post(pool, [self = shared_from_this(), fn = std::move(fn)]() mutable { fn(); });
   }
 
-  std::shared_ptr<WorkerJob> FindJob(uint64_t id);
+  std::shared_ptr<WorkerJob> FindJob(uint64_t id) EXCLUDES(mu_);
   // The job (nullptr if unknown) and its generation now.
   std::pair<std::shared_ptr<WorkerJob>, uint64_t> JobAndGeneration(uint64_t id) {
     std::shared_ptr<WorkerJob> job = FindJob(id);
@@ -353,12 +355,13 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   boost::asio::thread_pool compute_;
   boost::asio::thread_pool shard_pool_;
 
-  std::mutex mu_;
-  std::shared_ptr<Connection> control_;  // guarded by mu_
-  std::string data_address_;             // set by Start
-  std::map<uint64_t, std::shared_ptr<WorkerJob>> jobs_;            // guarded by mu_
-  std::map<std::string, std::shared_ptr<Connection>> peers_;       // guarded by mu_
-  uint64_t next_request_ = 1;                                      // guarded by mu_
+  std::string data_address_;  // set by Start
+
+  Mutex mu_;
+  std::shared_ptr<Connection> control_ GUARDED_BY(mu_);
+  std::map<uint64_t, std::shared_ptr<WorkerJob>> jobs_ GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Connection>> peers_ GUARDED_BY(mu_);
+  uint64_t next_request_ GUARDED_BY(mu_) = 1;
   // Parameter pulls waiting for their reply, by request id, with the connection they went out
   // on: when it closes they fail at once instead of holding a task slot until the timeout.
   struct PendingPull {
@@ -366,15 +369,15 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
     const Connection* via = nullptr;
     std::optional<msg::ParamsReply> assembled;  // the parts received so far
   };
-  std::map<uint64_t, PendingPull> pulls_;  // guarded by mu_
-  std::map<AckKey, std::shared_ptr<PendingPushes>> acks_;             // guarded by mu_
+  std::map<uint64_t, PendingPull> pulls_ GUARDED_BY(mu_);
+  std::map<AckKey, std::shared_ptr<PendingPushes>> acks_ GUARDED_BY(mu_);
   std::atomic<int64_t> replayed_tasks_{0};  // map tasks answered from kept output
   SendBudget unacked_;  // bytes pushed and not yet acknowledged, across this worker's tasks
-  bool finished_ = false;                                          // guarded by mu_
+  bool finished_ GUARDED_BY(mu_) = false;
   std::promise<Status> finished_promise_;
   std::shared_future<Status> finished_future_ = finished_promise_.get_future().share();
   std::promise<Status> registered_;  // set once, by Welcome or the control connection's end
-  bool registered_set_ = false;      // guarded by mu_
+  bool registered_set_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace mrtrain::runtime

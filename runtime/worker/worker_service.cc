@@ -24,7 +24,7 @@ Status WorkerService::Impl::Start() {
     }
     Result<std::shared_ptr<Connection>> c = future.get();
     if (c.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (finished_) {
         (*c)->Close();
         return stopped;
@@ -47,7 +47,7 @@ Status WorkerService::Impl::Start() {
   hello.data_address = data_address_;
   std::shared_ptr<Connection> control;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     control = control_;
   }
   MRTRAIN_RETURN_IF_ERROR(SendMessage(*control, hello));
@@ -65,7 +65,7 @@ Status WorkerService::Impl::Start() {
 void WorkerService::Impl::Finish(const Status& status) {
   std::vector<std::promise<Result<msg::ParamsReply>>> pulls;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!registered_set_) {
       registered_set_ = true;
       registered_.set_value(status.ok() ? UnavailableError("closed before registering") : status);
@@ -87,7 +87,7 @@ void WorkerService::Impl::Stop(const Status& why) {
   std::shared_ptr<Connection> control;
   std::map<std::string, std::shared_ptr<Connection>> peers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     control = std::move(control_);
     peers.swap(peers_);
   }
@@ -95,7 +95,7 @@ void WorkerService::Impl::Stop(const Status& why) {
   for (auto& [address, c] : peers) c->Close();
   compute_.join();
   shard_pool_.join();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   jobs_.clear();
 }
 
@@ -144,7 +144,7 @@ ConnectionHandler WorkerService::Impl::PeerHandler() {
     if (!self) return;
     std::vector<std::promise<Result<msg::ParamsReply>>> orphaned;
     {
-      std::lock_guard<std::mutex> lock(self->mu_);
+      MutexLock lock(&self->mu_);
       for (auto it = self->peers_.begin(); it != self->peers_.end(); ++it) {
         if (it->second == c) {
           self->peers_.erase(it);
@@ -172,7 +172,7 @@ ConnectionHandler WorkerService::Impl::PeerHandler() {
 
 Result<std::shared_ptr<Connection>> WorkerService::Impl::Peer(const std::string& address) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (finished_) return UnavailableError("the worker is stopping");
     auto it = peers_.find(address);
     if (it != peers_.end()) return it->second;
@@ -184,14 +184,14 @@ Result<std::shared_ptr<Connection>> WorkerService::Impl::Peer(const std::string&
   });
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<Connection> c,
                            Await(future, options_.reply_timeout, "connection to " + address));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto [it, inserted] = peers_.emplace(address, c);
   if (!inserted) c->Close();  // another thread connected first; use its connection
   return it->second;
 }
 
 std::shared_ptr<WorkerJob> WorkerService::Impl::FindJob(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : it->second;
 }
@@ -199,7 +199,7 @@ std::shared_ptr<WorkerJob> WorkerService::Impl::FindJob(uint64_t id) {
 void WorkerService::Impl::SendHeartbeats(uint32_t worker_id, std::chrono::milliseconds interval,
                                          uint64_t sequence) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (finished_) return;
   }
   ToMaster(msg::Heartbeat{worker_id, sequence, 0});
@@ -211,6 +211,14 @@ void WorkerService::Impl::SendHeartbeats(uint32_t worker_id, std::chrono::millis
 
 void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause,
                                         WorkerJob* job, uint64_t generation) {
+  // A task of a job that is not (or no longer) set up here failed for that reason alone: the
+  // job ended (a failed job leaves tasks queued behind its EndJob) and the master, which has
+  // moved on, would drop the report.
+  if (failed.kind != msg::TaskKind::kSetup && !FindJob(failed.job_id)) {
+    log_->debug("dropping a task of job {}, which is not running here: {}", failed.job_id,
+                cause.ToString());
+    return;
+  }
   failed.code = cause.code() == StatusCode::kOk ? StatusCode::kInternal : cause.code();
   failed.message = cause.message().substr(0, 4096);
   log_->warn("task failed (job {}, kind {}, partition {}, shard {}, attempt {}): {}",
@@ -230,7 +238,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
     case MessageType::kWelcome: {
       auto m = msg::DecodeAs<msg::Welcome>(payload);
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         if (!registered_set_) {
           registered_set_ = true;
           registered_.set_value(m.ok() ? Status::Ok() : m.status());
@@ -359,7 +367,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       auto m = msg::DecodeAs<msg::EndJob>(payload);
       if (!m.ok()) return bad(m.status());
       // Tasks still running keep their job alive through their own reference.
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (jobs_.erase(m->job_id) && replayed_tasks_ > 0) {
         log_->info("job {}: {} map tasks were replayed from kept output", m->job_id,
                    replayed_tasks_.exchange(0));
@@ -414,7 +422,7 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
   if (type == MessageType::kParamsReply) {
     auto m = msg::DecodeAs<msg::ParamsReply>(payload);
     if (!m.ok()) return log_->error("bad ParamsReply: {}", m.status().ToString());
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = pulls_.find(m->request_id);
     if (it == pulls_.end()) return;  // its task gave up waiting
     PendingPull& pending = it->second;
@@ -433,7 +441,7 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
     size_t released = 0;
     bool complete = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       auto it = acks_.find(AckKey{m->job_id, m->step, m->partition, m->shard, m->attempt});
       if (it == acks_.end()) return;  // its task already failed or timed out
       task = std::move(it->second);

@@ -43,9 +43,11 @@ struct WorkerOptions {
 // the master says every run is in, writes its checkpoint files). Gradients and parameters go
 // worker to worker; the master sees only task-sized messages.
 //
-// Threads: transport callbacks only decode and hand work on: tasks to a compute pool of `slots`
-// threads, shard work (pushes, pulls, reduces, job setup) to a second pool, so a map task waiting
-// for its acknowledgements never blocks the shard work that sends them.
+// Threads: transport callbacks decode and hand most work on: tasks to a compute pool of `slots`
+// threads, job setup and large shard work to a second pool, so a map task waiting for its
+// acknowledgements never blocks the shard work that sends them. Shard work on small shards
+// (a push, pull or reduce of at most kInlineShardWorkBytes) runs on the transport thread
+// itself, saving two thread hops per message, which is most of a small model's round.
 class WorkerService {
  public:
   // `transport` must outlive the service (in local mode the master shares it).

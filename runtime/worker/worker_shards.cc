@@ -35,7 +35,7 @@ void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
                 std::to_string(push->step) + " fails its checksum";
     log_->warn("refusing a push from {}: {}", from->peer(), ack.error);
   } else {
-    std::lock_guard<std::mutex> lock((*shard)->mu);
+    MutexLock lock(&(*shard)->mu);
     const int64_t dropped = (*shard)->host->dropped_runs();
     Status accepted =
         (*shard)->host->AcceptRun(push->step, push->partition, msg::TakeRun(&*push));
@@ -55,7 +55,7 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
   if (!shard.ok()) {
     reply.error = shard.status().message();
   } else {
-    std::lock_guard<std::mutex> lock((*shard)->mu);
+    MutexLock lock(&(*shard)->mu);
     reply.step = (*shard)->host->last_reduced_step();
     if (reply.step == pull.step - 1) params = (*shard)->host->shard().ParamsRun();
   }
@@ -110,7 +110,7 @@ Status WorkerService::Impl::Reduce(const msg::ReduceRound& round, const ShardRef
   update.learning_rate = round.learning_rate;
   update.example_count = static_cast<double>(round.example_count);
   update.sorted_runs = job && job->spec.shuffle_mode == jobs::JobSpec::ShuffleMode::kSort;
-  std::lock_guard<std::mutex> lock(shard->mu);
+  MutexLock lock(&shard->mu);
   if (shard->host->last_reduced_step() == round.step) return Status::Ok();  // a repeated request
   return shard->host->Reduce(update);
 }
@@ -119,7 +119,7 @@ Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, const ShardRef
                                      const WorkerJob& job, msg::ShardSaved* saved) {
   ShardFile file;
   {
-    std::lock_guard<std::mutex> lock(shard->mu);
+    MutexLock lock(&shard->mu);
     const ReducerShard& reducer = shard->host->shard();
     file.keys = reducer.keys();  // ascending, as KeysOfShard gives them
     file.values = reducer.StateBlocks();

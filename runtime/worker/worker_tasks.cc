@@ -51,7 +51,7 @@ Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady
     counts[i] = job->datasets[i]->num_partitions();
   }
   *ready = msg::JobReady{text.job_id, msg::JobReady::kSpec, counts[0], counts[1], counts[2]};
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   jobs_[job->id] = std::move(job);
   return Status::Ok();
 }
@@ -148,18 +148,18 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
   // acknowledgements are given up quietly.
   size_t released = 0;
   {
-    std::lock_guard<std::mutex> report_lock(job->report_mu);
+    MutexLock report_lock(&job->report_mu);
     // Two StartTrainings may be built at once on the pool; the older placement must not
     // replace the newer one when it finishes last (the master ignores its answer anyway).
     if (start.placement < job->placement) return Status::Ok();
     job->placement = start.placement;
     ++job->generation;
-    std::lock_guard<std::mutex> lock(job->mu);
+    MutexLock lock(&job->mu);
     job->training = std::move(parts);
     job->params.clear();  // pulled from the shards of before
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto it = acks_.begin(); it != acks_.end();) {
       if (std::get<0>(it->first) != job->id) {
         ++it;
@@ -210,7 +210,7 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
     Impl* self;
     std::vector<uint64_t> ids;
     ~Outstanding() {
-      std::lock_guard<std::mutex> lock(self->mu_);
+      MutexLock lock(&self->mu_);
       for (uint64_t id : ids) self->pulls_.erase(id);
     }
   } outstanding{this, {}};
@@ -221,7 +221,7 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
     pull.shard = s;
     pull.step = updates + 1;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (finished_) return UnavailableError("the worker is stopping");
       pull.request_id = next_request_++;
       PendingPull& pending = pulls_[pull.request_id];
@@ -268,7 +268,7 @@ Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingPa
   std::shared_future<Result<Params>> future;
   bool mine = false;
   {
-    std::lock_guard<std::mutex> lock(job.mu);
+    MutexLock lock(&job.mu);
     auto it = job.params.find(updates);
     if (it != job.params.end()) {
       future = it->second;
@@ -283,7 +283,7 @@ Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingPa
   if (mine) {
     Result<Params> pulled = Pull(job, parts, updates);
     if (!pulled.ok()) {  // let the next attempt pull again
-      std::lock_guard<std::mutex> lock(job.mu);
+      MutexLock lock(&job.mu);
       job.params.erase(updates);
     }
     promise.set_value(std::move(pulled));
@@ -398,7 +398,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   pending->held.assign(num_shards, 0);
   {
     // Registered before the first send: an acknowledgement may come back at once.
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (finished_) return UnavailableError("the worker is stopping");
     for (const AckKey& key : pending->keys) acks_[key] = pending;
   }
@@ -406,7 +406,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   auto give_up = [this, pending](const Status& why) -> Status {
     size_t released;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (pending->finished) return Status::Ok();
       pending->finished = true;
       for (const AckKey& key : pending->keys) acks_.erase(key);
@@ -420,7 +420,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   {
     // Before the first send: only the last acknowledgement completes the task and reads it,
     // under the same lock.
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     pending->done.bytes_sent = bytes_sent;
   }
   for (int64_t s = 0; s < num_shards; ++s) {
@@ -433,7 +433,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
       return give_up(reserved.WithContext("push to reducer shard " + std::to_string(s)));
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (pending->finished) {  // an earlier shard refused the run meanwhile
         unacked_.Release(bytes);
         return Status::Ok();
@@ -457,25 +457,24 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   }
   std::weak_ptr<Impl> weak = shared_from_this();
   std::weak_ptr<WorkerJob> weak_job = job;
-  TimerHandle timer = transport_->RunAfter(
-      options_.reply_timeout, [weak, weak_job, give_up, pending, task, generation] {
-        auto self = weak.lock();
-        if (!self) return;
-        msg::TaskFailed failed = MapFailureOf(task);
-        {
-          std::lock_guard<std::mutex> lock(self->mu_);
-          for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
-            if (pending->held[s] > 0)
-              failed.shard = static_cast<int64_t>(s);  // the first silent one
-          }
-        }
-        Status timed_out =
-            give_up(UnavailableError("no acknowledgement of the push from reducer shard " +
-                                     std::to_string(failed.shard) + " within the reply timeout"));
-        if (timed_out.ok()) return;
-        self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
-      });
-  std::lock_guard<std::mutex> lock(mu_);
+  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, weak_job, give_up,
+                                                                      pending, task, generation] {
+    auto self = weak.lock();
+    if (!self) return;
+    msg::TaskFailed failed = MapFailureOf(task);
+    {
+      MutexLock lock(&self->mu_);
+      for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
+        if (pending->held[s] > 0) failed.shard = static_cast<int64_t>(s);  // the first silent one
+      }
+    }
+    Status timed_out = give_up(UnavailableError(
+        "no acknowledgement of the push from reducer shard " + std::to_string(failed.shard) +
+        " within the reply timeout"));
+    if (timed_out.ok()) return;
+    self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
+  });
+  MutexLock lock(&mu_);
   pending->timeout = timer;
   if (pending->finished) timer.Cancel();
   return Status::Ok();

@@ -70,46 +70,45 @@ int main(int argc, char** argv) {
                                mrtrain::StatusCode::kCorruption, "bad line 3"});
   WriteMessage(messages, 6, "reduce_round", msg::ReduceRound{1, 2, 0, 1, 9, 0.1, 6000});
   WriteMessage(messages, 7, "shard_committed", msg::ShardCommitted{1, 2, 0, 1, 9});
-  WriteMessage(messages, 8, "shard_map", msg::ShardMap{1, 2, {"a:1", "b:2"}});
-  WriteMessage(messages, 9, "job_spec_text",
+  WriteMessage(messages, 8, "job_spec_text",
                msg::JobSpecText{0, "model: linear\n", "job.yaml", {"seed=2"}, "/w", 0,
                                 {std::string(64, '0')}, {"\x7f" "ELF"}});
-  WriteMessage(messages, 10, "job_status", msg::JobStatus{1, msg::JobState::kRunning, "{}"});
-  WriteMessage(messages, 11, "epoch_report", msg::EpochReport{1, 2, "{\"loss\":1}"});
-  WriteMessage(messages, 12, "shutdown", msg::Shutdown{"bye"});
+  WriteMessage(messages, 9, "job_status", msg::JobStatus{1, msg::JobState::kRunning, "{}"});
+  WriteMessage(messages, 10, "epoch_report", msg::EpochReport{1, 2, "{\"loss\":1}"});
+  WriteMessage(messages, 11, "shutdown", msg::Shutdown{"bye"});
   msg::PushRun push;
   push.keys = {1, 2};
   push.offsets = {0, 2, 3};
   push.values = {1, 2, 3};
-  WriteMessage(messages, 13, "push_run", push);
-  WriteMessage(messages, 14, "pull_params", msg::PullParams{1, 1, 0, 9, {1, 2, 3}});
+  WriteMessage(messages, 12, "push_run", push);
+  WriteMessage(messages, 13, "pull_params", msg::PullParams{1, 1, 0, 9, {1, 2, 3}});
   msg::ParamsReply reply;
   reply.keys = {7};
   reply.offsets = {0, 2};
   reply.values = {0.5f, 0.25f};
   reply.part = 1;
   reply.parts = 2;  // the second of two parts
-  WriteMessage(messages, 15, "params_reply", reply);
-  WriteMessage(messages, 16, "push_ack", msg::PushAck{1, 9, 5, 0, 1, 0, ""});
-  WriteMessage(messages, 17, "job_ready", msg::JobReady{1, msg::JobReady::kSpec, 4, 1, 0});
-  WriteMessage(messages, 18, "load_partition",
+  WriteMessage(messages, 14, "params_reply", reply);
+  WriteMessage(messages, 15, "push_ack", msg::PushAck{1, 9, 5, 0, 1, 0, ""});
+  WriteMessage(messages, 16, "job_ready", msg::JobReady{1, msg::JobReady::kSpec, 4, 1, 0});
+  WriteMessage(messages, 17, "load_partition",
                msg::LoadPartition{1, msg::DataSet::kTest, 2, 0});
-  WriteMessage(messages, 19, "partition_loaded",
+  WriteMessage(messages, 18, "partition_loaded",
                msg::PartitionLoaded{1, msg::DataSet::kTrain, 2, 0, 100, 784, 0, 1, 9.0f, 1,
                                     {"a.csv:3: bad"}});
-  WriteMessage(messages, 20, "start_training",
+  WriteMessage(messages, 19, "start_training",
                msg::StartTraining{1, 784, 10, 0, 0, 0, {0}, {"a:1", "b:2"}});
-  WriteMessage(messages, 21, "evaluate_task",
+  WriteMessage(messages, 20, "evaluate_task",
                msg::EvaluateTask{1, msg::DataSet::kValidation, 0, 0, 7});
-  WriteMessage(messages, 22, "eval_done",
+  WriteMessage(messages, 21, "eval_done",
                msg::EvalDone{1, msg::DataSet::kTest, 0, 0, 7, 2.5, 10, 9});
-  WriteMessage(messages, 23, "save_shard", msg::SaveShard{1, 0, 3, "/out/ckpt/shard"});
-  WriteMessage(messages, 24, "shard_saved", msg::ShardSaved{1, 0, 3, 4096, 77});
-  WriteMessage(messages, 25, "end_job", msg::EndJob{1});
-  WriteMessage(messages, 26, "status_request", msg::StatusRequest{0});
-  WriteMessage(messages, 27, "cancel_job", msg::CancelJob{1});
-  WriteMessage(messages, 28, "round_progress", msg::RoundProgress{1, 0, 3, 10, 2, 0.5});
-  WriteMessage(messages, 29, "checkpoint_committed", msg::CheckpointCommitted{1, 2, 40});
+  WriteMessage(messages, 22, "save_shard", msg::SaveShard{1, 0, 3, "/out/ckpt/shard"});
+  WriteMessage(messages, 23, "shard_saved", msg::ShardSaved{1, 0, 3, 4096, 77});
+  WriteMessage(messages, 24, "end_job", msg::EndJob{1});
+  WriteMessage(messages, 25, "status_request", msg::StatusRequest{0});
+  WriteMessage(messages, 26, "cancel_job", msg::CancelJob{1});
+  WriteMessage(messages, 27, "round_progress", msg::RoundProgress{1, 0, 3, 10, 2, 0.5});
+  WriteMessage(messages, 28, "checkpoint_committed", msg::CheckpointCommitted{1, 2, 40});
 
   // Frame streams: a flags byte (see frame_decoder_fuzz.cc), then frames.
   std::string hello = std::string("\x01\x00\x00", 3) + std::string(32, 'n');  // insecure

@@ -35,7 +35,7 @@ constexpr Decoder kDecoders[] = {
     DecodeAndReencode<msg::Heartbeat>,   DecodeAndReencode<msg::RunMapTask>,
     DecodeAndReencode<msg::MapTaskDone>, DecodeAndReencode<msg::TaskFailed>,
     DecodeAndReencode<msg::ReduceRound>, DecodeAndReencode<msg::ShardCommitted>,
-    DecodeAndReencode<msg::ShardMap>,    DecodeAndReencode<msg::JobSpecText>,
+    DecodeAndReencode<msg::JobSpecText>,
     DecodeAndReencode<msg::JobStatus>,   DecodeAndReencode<msg::EpochReport>,
     DecodeAndReencode<msg::Shutdown>,    DecodeAndReencode<msg::PushRun>,
     DecodeAndReencode<msg::PullParams>,  DecodeAndReencode<msg::ParamsReply>,

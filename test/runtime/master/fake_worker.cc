@@ -151,7 +151,7 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       case MessageType::kEndJob:
         return Handle<msg::EndJob>(payload, [&](const msg::EndJob& m) { OnEndJob(m); });
       default:
-        return;  // Shutdown, ShardMap, ...: nothing to answer
+        return;  // Shutdown, CheckpointCommitted, ...: nothing to answer
     }
   }
 
@@ -187,6 +187,12 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
   }
 
   void OnSpec(const msg::JobSpecText& m) {
+    bool answer = true;
+    Update([&] {
+      answer = options_.answer_specs;
+      if (!answer) log_.specs.push_back(m);
+    });
+    if (!answer) return;
     auto spec = runtime::UnpackJob(m, plugin_cache_dir_);
     if (!spec.ok()) {
       Problem(spec.status().ToString());

@@ -64,6 +64,8 @@ struct FakeWorkerOptions {
   std::string plugin_cache_dir;
   // Added to the train partition count JobReady reports: a worker that sees other files.
   int64_t extra_train_partitions = 0;
+  // false: a JobSpecText is logged but never answered (a worker hung in its job setup).
+  bool answer_specs = true;
 };
 
 // Everything a fake worker has seen and done, for assertions.

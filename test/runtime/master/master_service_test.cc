@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,10 +22,13 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <spdlog/sinks/ostream_sink.h>
 
+#include "engine/base/log.h"
 #include "runtime/transport/in_process_transport.h"
 #include "test/runtime/master/fake_clock_transport.h"
 #include "test/runtime/master/fake_worker.h"
+#include "test/runtime/master/gated_transport.h"
 #include "test/testing/temp_dir.h"
 
 // MasterService driven through its transport by scripted fake workers (fake_worker.h): what a
@@ -143,9 +147,12 @@ class Cluster {
  public:
   // With `fake_clock`, timers run on a clock the test moves (clock()->Advance).
   explicit Cluster(MasterOptions options = {}, bool fake_clock = false)
-      : transport_(fake_clock ? std::make_unique<testing::FakeClockTransport>(
-                                    MakeInProcessTransport())
-                              : MakeInProcessTransport()) {
+      : Cluster(options, fake_clock ? std::make_unique<testing::FakeClockTransport>(
+                                          MakeInProcessTransport())
+                                    : MakeInProcessTransport(),
+                fake_clock) {}
+  Cluster(MasterOptions options, std::unique_ptr<Transport> transport, bool fake_clock = false)
+      : transport_(std::move(transport)) {
     dir_.Write("train.csv", "1,0.5,0.25,0.125,1\n0,1,2,3,4\n");
     dir_.Write("test.csv", "1,0.5,0.25,0.125,1\n");
     options.listen_address = "inproc://";
@@ -159,6 +166,9 @@ class Cluster {
   }
   testing::FakeClockTransport* clock() {
     return dynamic_cast<testing::FakeClockTransport*>(transport_.get());
+  }
+  testing::GatedTransport* gated() {
+    return dynamic_cast<testing::GatedTransport*>(transport_.get());
   }
 
   ~Cluster() {
@@ -174,6 +184,9 @@ class Cluster {
     options.name = name;
     options.slots = slots;
     options.extra_train_partitions = extra_train_partitions;
+    return AddWorker(options);
+  }
+  FakeWorker& AddWorker(FakeWorkerOptions options) {
     options.plugin_cache_dir = dir_.File("plugin-cache");
     workers_.push_back(std::make_unique<FakeWorker>(transport_.get(), options));
     Result<uint32_t> id = workers_.back()->Connect(address_);
@@ -183,12 +196,18 @@ class Cluster {
 
   uint64_t Submit(const SpecOptions& spec, std::shared_ptr<JobListener> listener,
                   const std::string& source = "job.yaml") {
+    return master_->Submit(Text(spec, source), std::move(listener));
+  }
+  // What a submit client sends for `spec`.
+  msg::JobSpecText Text(const SpecOptions& spec, const std::string& source = "job.yaml") const {
     msg::JobSpecText text;
     text.yaml = SpecYaml(spec);
     text.source = source;
     text.working_dir = dir_.path();
-    return master_->Submit(std::move(text), std::move(listener));
+    return text;
   }
+  Transport* transport() { return transport_.get(); }
+  const std::string& address() const { return address_; }
 
   nlohmann::json StatusJson() const { return nlohmann::json::parse(master_->StatusJson()); }
   // The status page's entry for job `id`; null when it is not listed.
@@ -208,6 +227,76 @@ class Cluster {
   std::unique_ptr<MasterService> master_;
   std::string address_;
   std::vector<std::unique_ptr<FakeWorker>> workers_;
+};
+
+// `mrtrain submit` over the transport: sends a JobSpecText and collects the JobStatus replies.
+class SubmitClient {
+ public:
+  SubmitClient(Transport* transport, const std::string& address)
+      : state_(std::make_shared<State>()) {
+    ConnectionHandler h;
+    h.on_message = [state = state_](const std::shared_ptr<Connection>&, MessageType type,
+                                    std::string payload) {
+      if (type != MessageType::kJobStatus) return;
+      auto m = msg::DecodeAs<msg::JobStatus>(payload);
+      {
+        std::lock_guard<std::mutex> lock(state->mu);
+        if (m.ok()) state->states.push_back(m->state);
+      }
+      state->cv.notify_all();
+    };
+    std::promise<Result<std::shared_ptr<Connection>>> connected;
+    auto future = connected.get_future();
+    transport->Connect(address, h, [&connected](Result<std::shared_ptr<Connection>> c) {
+      connected.set_value(std::move(c));
+    });
+    Result<std::shared_ptr<Connection>> c = future.get();
+    if (!c.ok()) FAIL(c.status().ToString());
+    connection_ = *c;
+  }
+  ~SubmitClient() { Close(); }
+  SubmitClient(const SubmitClient&) = delete;
+  SubmitClient& operator=(const SubmitClient&) = delete;
+
+  Status Submit(const msg::JobSpecText& text) { return SendMessage(*connection_, text); }
+  // Waits for a JobStatus in `state`; false when `timeout` passes first.
+  bool WaitFor(msg::JobState state, std::chrono::milliseconds timeout = kJobBound) {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    return state_->cv.wait_for(lock, timeout, [&] {
+      return std::find(state_->states.begin(), state_->states.end(), state) !=
+             state_->states.end();
+    });
+  }
+  void Close() { connection_->Close(); }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<msg::JobState> states;
+  };
+  std::shared_ptr<State> state_;
+  std::shared_ptr<Connection> connection_;
+};
+
+// Copies what the "master" logger writes (info and above) while it lives.
+class CapturedLog {
+ public:
+  CapturedLog() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    Logger("master")->sinks().push_back(sink_);
+  }
+  ~CapturedLog() {
+    auto& sinks = Logger("master")->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+  // REQUIRES: nothing logs to "master" meanwhile.
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -574,6 +663,84 @@ TEST_CASE("a worker that joins mid-job is set up and takes over its share of the
   CheckNoProblems(late);
 }
 
+TEST_CASE("a joiner that dies or goes quiet during its setup is left out; the job finishes on "
+          "the others",
+          "[runtime][master]") {
+  MasterOptions options;
+  options.step_timeout = std::chrono::hours(1);
+  options.heartbeat_timeout = 0ms;  // the fake workers send none
+  Cluster cluster(options, /*fake_clock=*/true);
+  FakeWorker& a = cluster.AddWorker("fake-a");
+  std::atomic<bool> release{false};
+  a.set_map_script([&](const msg::RunMapTask& t) {
+    return t.epoch == 0 && !release ? MapReply::Hold() : MapReply::Done(DefaultMapStats(t.partition));
+  });
+  SpecOptions spec;
+  spec.epochs = 3;
+  auto listener = std::make_shared<RecordingListener>();
+  cluster.Submit(spec, listener);
+  REQUIRE(a.WaitUntil([](const FakeWorkerLog& log) { return log.held.size() == 2; }));
+  FakeWorkerOptions quiet;
+  quiet.name = "fake-joiner";
+  quiet.answer_specs = false;
+  FakeWorker& joiner = cluster.AddWorker(quiet);
+  release = true;
+  a.AnswerHeld([](const msg::RunMapTask& t) { return MapReply::Done(DefaultMapStats(t.partition)); });
+  // Epoch 2's round sets the job up on the joiner first; the step's bound is armed by then.
+  REQUIRE(joiner.WaitUntil([](const FakeWorkerLog& log) { return log.specs.size() == 1; }));
+  SECTION("it dies right after registering") { joiner.Disconnect(); }
+  SECTION("it never answers its setup") { cluster.clock()->Advance(std::chrono::hours(1)); }
+  // Before the fix the lost joiner stayed in the set the step waited for: the job hung, and
+  // every later bound declared the same worker lost again.
+  REQUIRE(listener->WaitFinished(5s));
+  INFO(listener->status().ToString());
+  REQUIRE(listener->status().ok());
+  const std::vector<EpochReport> epochs = listener->epochs();
+  REQUIRE(epochs.size() == 3);
+  for (const EpochReport& e : epochs) {
+    CHECK(e.examples == 10 + 11 + 12 + 13);  // DefaultMapStats of partitions 0..3
+    CHECK(e.train_loss == Approx(0.5 * (1 + 2 + 3 + 4) / 46.0));
+  }
+  const FakeWorkerLog la = a.log();
+  CHECK(la.map_tasks.size() == 12);  // every partition of every epoch ran on the one left
+  CHECK(Partitions(la.map_tasks) == std::set<int64_t>{0, 1, 2, 3});
+  const FakeWorkerLog lj = joiner.log();
+  CHECK(lj.closed);
+  CHECK(lj.starts.empty());
+  CHECK(lj.map_tasks.empty());
+  CHECK(cluster.StatusJson()["workers"].size() == 1);
+  CheckNoProblems(a);
+}
+
+TEST_CASE("a submitter leaving after its job ended cancels nothing and is no news; one leaving "
+          "mid-job cancels its job",
+          "[runtime][master]") {
+  const bool mid_job = GENERATE(false, true);
+  CapturedLog captured;
+  {
+    Cluster cluster;
+    FakeWorker& a = cluster.AddWorker("fake-a");
+    if (mid_job) a.set_map_script([](const msg::RunMapTask&) { return MapReply::Hold(); });
+    SubmitClient client(cluster.transport(), cluster.address());
+    REQUIRE(client.Submit(cluster.Text(SpecOptions{})).ok());
+    if (mid_job) {
+      REQUIRE(a.WaitUntil([](const FakeWorkerLog& log) { return log.held.size() == 2; }));
+      client.Close();
+      REQUIRE(WaitFor([&] { return cluster.JobStatus(1)["state"] == "cancelled"; }));
+    } else {
+      REQUIRE(client.WaitFor(msg::JobState::kSucceeded));
+      client.Close();
+      // The next job runs whenever the first one's submitter goes.
+      auto listener = std::make_shared<RecordingListener>();
+      cluster.Submit(SpecOptions{}, listener);
+      REQUIRE(listener->WaitFinished());
+      CHECK(listener->status().ok());
+      CHECK(cluster.JobStatus(1)["state"] == "succeeded");
+    }
+  }  // the cluster's end runs every connection's close callback
+  CHECK(Contains(captured.text(), "the submitter of job 1 went away; cancelling it") == mid_job);
+}
+
 TEST_CASE("workers that see different datasets fail the job naming both; a joiner that does "
           "is left out",
           "[runtime][master]") {
@@ -767,6 +934,30 @@ TEST_CASE("a worker stuck past the step's bound is named and declared lost; alon
   CHECK(Contains(s.message(), outstanding));
   CHECK(Contains(s.message(), " in " + step + " for over 300 ms"));
   CheckNoProblems(a);
+}
+
+TEST_CASE("a send that waits for a slow peer holds no lock: the master keeps answering",
+          "[runtime][master]") {
+  MasterOptions options;
+  options.speculation_multiple = 0;
+  Cluster cluster(options, std::make_unique<testing::GatedTransport>(MakeInProcessTransport()));
+  FakeWorker& a = cluster.AddWorker("fake-a");
+  // The worker's connection is full: the first map task's send waits (on the job thread).
+  cluster.gated()->Close(MessageType::kRunMapTask);
+  auto listener = std::make_shared<RecordingListener>();
+  cluster.Submit(SpecOptions{}, listener);
+  REQUIRE(WaitFor([&] { return cluster.gated()->waiting() == 1; }));
+  // Meanwhile the master's lock is free (before, the send held it: the status page, and the
+  // transport thread with every message, waited for the slow peer).
+  auto status = std::async(std::launch::async, [&] { return cluster.StatusJson(); });
+  const bool answered = status.wait_for(2s) == std::future_status::ready;
+  cluster.gated()->Open();
+  CHECK(answered);
+  CHECK(status.get()["workers"].size() == 1);
+  REQUIRE(listener->WaitFinished());
+  INFO(listener->status().ToString());
+  CHECK(listener->status().ok());
+  CHECK(a.log().map_tasks.size() == 4);
 }
 
 TEST_CASE("a step times out on the transport's clock: not before its bound, at once after it",

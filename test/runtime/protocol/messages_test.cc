@@ -121,9 +121,6 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   CHECK(sc.shard == 3);
   CHECK(sc.step == 41);
 
-  ShardMap map = RoundTrip(ShardMap{5, 2, {"10.0.0.1:7071", "", "[::1]:7071"}});
-  CHECK(map.shard_addresses == std::vector<std::string>{"10.0.0.1:7071", "", "[::1]:7071"});
-
   JobSpecText spec = RoundTrip(JobSpecText{0,
                                            "model: softmax\nepochs: 3\n",
                                            "job.yaml",
@@ -274,7 +271,6 @@ TEST_CASE("truncated and padded payloads are rejected for every message", "[runt
       TaskFailed{1, TaskKind::kMap, 2, 3, 4, -1, 0, DataSet::kTrain, StatusCode::kIOError, "disk"});
   CheckTruncationsRejected(ReduceRound{1, 2, 3, 4, 5, 0.5, 7});
   CheckTruncationsRejected(ShardCommitted{1, 2, 3, 4, 5});
-  CheckTruncationsRejected(ShardMap{1, 2, {"a:1", "b:2"}});
   CheckTruncationsRejected(JobSpecText{1, "x: 1", "j.yaml", {"a=1"}, "/w", 0, {}, {}});
   CheckTruncationsRejected(JobStatus{1, JobState::kRunning, "{}"});
   CheckTruncationsRejected(EpochReport{1, 2, "{}"});
@@ -323,9 +319,11 @@ TEST_CASE("sizes over their cap are rejected before anything is allocated", "[ru
     CHECK(tracker.largest_request() < 4096);
   }
   SECTION("a shard list count over its cap") {
-    std::string bytes = *Encode(ShardMap{1, 2, {}});
-    PutU64(&bytes, 16, kMaxShardsPerMessage + 1);
-    ShardMap out;
+    std::string bytes = *Encode(StartTraining{});
+    // After job_id, num_features, num_classes, is_sparse, resume_epochs, step and the empty
+    // hosted_shards' count: the count of shard_addresses.
+    PutU64(&bytes, 8 + 8 + 8 + 1 + 8 + 8 + 8, kMaxShardsPerMessage + 1);
+    StartTraining out;
     CHECK(Decode(bytes, &out).code() == StatusCode::kCorruption);
   }
   SECTION("encode refuses what the peer would refuse") {
