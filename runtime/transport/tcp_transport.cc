@@ -9,6 +9,7 @@
 #include <deque>
 #include <exception>
 #include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -51,6 +52,8 @@ constexpr std::chrono::seconds kWarningInterval{1};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // A connection that failed its handshake gets this long to carry our Reject frame out.
 constexpr std::chrono::milliseconds kRejectLinger{1000};
+// Below this many timers no sweep for cancelled ones runs (see TcpTransport::timers_).
+constexpr size_t kMinTimerSweep = 256;
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("transport"); }
 
@@ -218,6 +221,7 @@ class TcpTransport : public Transport {
 
   void Accept(const std::shared_ptr<Listener>& listener);
   void ShutdownOnThread();
+  void SweepCancelledTimers();
   void SummarizeWarnings();
 
   // Constant after construction.
@@ -233,7 +237,11 @@ class TcpTransport : public Transport {
   // Transport thread only.
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::set<std::shared_ptr<TcpSession>> sessions_;
-  std::set<std::shared_ptr<asio::steady_timer>> timers_;  // RunAfter timers not yet fired
+  // RunAfter timers not yet fired, with their handles. A cancelled one is swept (its asio timer
+  // cancelled) once the map has doubled since the last sweep: reply and step timeouts of minutes
+  // are armed per task and step and nearly all cancelled, and would otherwise pile up until due.
+  std::map<std::shared_ptr<asio::steady_timer>, TimerHandle> timers_;
+  size_t sweep_timers_at_ = kMinTimerSweep;
   size_t pending_ = 0;    // sessions accepted and not yet authenticated
   uint64_t refused_ = 0;  // connections closed at accept: too many pending
   WarningLimiter warnings_{kWarningBurst, kWarningInterval};
@@ -767,7 +775,8 @@ TimerHandle TcpTransport::RunAfter(std::chrono::milliseconds delay, std::functio
   asio::post(io_, [this, delay, handle] {
     if (stopped_) return;
     auto timer = std::make_shared<asio::steady_timer>(io_, delay);
-    timers_.insert(timer);
+    if (timers_.size() >= sweep_timers_at_) SweepCancelledTimers();
+    timers_.emplace(timer, handle);
     timer->async_wait([this, timer, handle](const error_code& ec) {
       timers_.erase(timer);
       if (ec || stopped_) return;
@@ -827,6 +836,18 @@ void TcpTransport::SummarizeWarnings() {
               held, kWarningInterval.count(), last_held_);
 }
 
+void TcpTransport::SweepCancelledTimers() {
+  for (auto it = timers_.begin(); it != timers_.end();) {
+    if (it->second.cancelled()) {
+      it->first->cancel();  // its handler, which keeps the timer alive, runs with operation_aborted
+      it = timers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  sweep_timers_at_ = std::max(kMinTimerSweep, 2 * timers_.size());
+}
+
 TcpStats TcpTransport::Stats() {
   auto stats = std::make_shared<std::promise<TcpStats>>();
   std::future<TcpStats> future = stats->get_future();
@@ -834,6 +855,7 @@ TcpStats TcpTransport::Stats() {
     TcpStats s;
     s.pending_connections = pending_;
     s.refused_connections = refused_;
+    s.pending_timers = timers_.size();
     for (const auto& session : sessions_) {
       if (session->pending()) s.pending_bytes += session->reserved_bytes();
     }
@@ -857,7 +879,7 @@ void TcpTransport::ShutdownOnThread() {
     session->Fail(Status(StatusCode::kUnavailable, "transport stopped"));
   }
   sessions_.clear();
-  for (const auto& timer : timers_) timer->cancel();
+  for (const auto& [timer, handle] : timers_) timer->cancel();
   timers_.clear();
   work_.reset();
 }

@@ -33,11 +33,12 @@ struct TcpOptions {
   std::chrono::milliseconds frame_timeout{60000};
 };
 
-// What a TCP transport holds for connections that have not authenticated yet.
+// What a TCP transport holds for connections that have not authenticated yet, and its timers.
 struct TcpStats {
   size_t pending_connections = 0;    // accepted, handshake not finished
   size_t pending_bytes = 0;          // reserved for them: session, read buffer, frame decoder
   uint64_t refused_connections = 0;  // closed at accept: max_pending_connections reached
+  size_t pending_timers = 0;         // RunAfter timers held, cancelled ones not yet swept
 };
 
 // The stats of a transport made by MakeTcpTransport (zeros for any other). Safe from any thread
