@@ -157,10 +157,9 @@ Status ReducerShard::CheckFinite(const BlockRange& r, const float* params,
     char lr[32];
     std::snprintf(lr, sizeof lr, "%g", update.learning_rate);
     return FailedPreconditionError(
-        "epoch " + std::to_string(update.epoch + 1) + " round " + std::to_string(update.round + 1) +
-        " (update step " + std::to_string(update.step) + "): shard " + std::to_string(shard_id_) +
-        ": the update made " + TensorName(r.tensor) + " element " + std::to_string(r.offset + i) +
-        " " + value + " (learning rate " + lr +
+        "shard " + std::to_string(shard_id_) + ": update step " + std::to_string(update.step) +
+        " made " + TensorName(r.tensor) + " element " + std::to_string(r.offset + i) + " " +
+        value + " (learning rate " + lr +
         "); training diverged: lower update.learning_rate, or check the data for huge values");
   }
   return Status::Ok();

@@ -18,8 +18,6 @@ struct RoundUpdate {
   double learning_rate = 0;  // after the schedule
   double example_count = 0;  // examples behind the round's gradient sums, all partitions
   bool sorted_runs = false;  // sort shuffle: runs are ascending and merged k-way
-  int64_t epoch = 0;         // 0-based, for messages
-  int64_t round = 0;         // 0-based within the epoch, for messages
 };
 
 // A reducer shard: owns the parameters and update-rule state of a fixed set of keys, applies
@@ -49,9 +47,9 @@ class ReducerShard {
   // Fails with kCorruption when a run holds a key this shard does not own or a block of the
   // wrong length (never a crash: runs may come from the network), with kPluginError when
   // the update rule throws (naming the rule, its library and the tensor), and with
-  // kFailedPrecondition when an update leaves a parameter NaN or infinite (naming epoch,
-  // round, tensor and element: the model diverged, and a NaN model must never be saved as a
-  // result). Keys no partition sent are left unchanged. After a failure the shard's
+  // kFailedPrecondition when an update leaves a parameter NaN or infinite (naming the step,
+  // tensor and element; the master adds epoch and round: the model diverged, and a NaN model
+  // must never be saved as a result). Keys no partition sent are left unchanged. After a failure the shard's
   // parameters may be partly updated: the job fails.
   Status Reduce(const std::vector<const shuffle::Run*>& runs, const RoundUpdate& update);
 

@@ -70,8 +70,6 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
 Status WorkerService::Impl::Reduce(const msg::ReduceRound& round, const ShardRef& shard) {
   std::shared_ptr<WorkerJob> job = FindJob(round.job_id);
   RoundUpdate update;
-  update.epoch = round.epoch;
-  update.round = round.round;
   update.step = round.step;
   update.learning_rate = round.learning_rate;
   update.example_count = static_cast<double>(round.example_count);
