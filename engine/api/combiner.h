@@ -25,7 +25,7 @@ struct CombineContext {
 // Contract: Combine sees one task's own sum only (never values of other partitions: results
 // stay independent of placement), must be deterministic (a re-run attempt must produce the
 // same bytes), and must not change `n`. One instance serves one task at a time (the engine
-// makes one per task), so members may hold scratch. May throw std::exception: the task then
+// makes one per task), so members may hold scratch. May throw (anything): the task then
 // fails with the message.
 class Combiner {
  public:

@@ -18,8 +18,8 @@ struct MapContext {
 
 // A model: its tensors, the gradient of its loss, and its predictions. One instance serves one
 // task at a time (the engine makes one per thread), so implementations may keep scratch
-// buffers as members. Methods may throw std::exception; the engine turns that into a failed
-// task carrying the message, never a crashed worker.
+// buffers as members. Methods may throw (a std::exception, or anything else); the engine turns
+// that into a failed task naming the mapper, its library and the message, never a crashed worker.
 class Mapper {
  public:
   virtual ~Mapper() = default;

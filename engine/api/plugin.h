@@ -26,8 +26,9 @@
 //     Boost or spdlog types. Objects are created by the plugin's factories with `new` and
 //     destroyed by the engine through their virtual destructor; the library stays loaded until
 //     every object it created is gone.
-//   - Methods may throw std::exception; the engine turns that into a failed task carrying the
-//     message and never lets it take the process down.
+//   - Methods may throw (std::exception or anything else); the engine turns that into a failed
+//     task whose message names the class, its registered name, the library and what() (or
+//     "unknown exception"), and never lets it take the process down.
 //   - Names are unique within one library; across the libraries of one job, the first library
 //     (in the spec's `plugins:` order) exporting a name wins.
 
@@ -49,6 +50,7 @@ struct PluginEntry {
   MapperFactory create_mapper;
   ReducerFactory create_reducer;
   CombinerFactory create_combiner;
+  const char* class_name;  // the C++ class, as written in the macro: named in error messages
 };
 
 // What the entry point returns. `api_version` must stay the first member.
@@ -71,24 +73,27 @@ using PluginEntryPointFn = const PluginInfo*() noexcept;
         [](const ::mrtrain::api::Hyperparameters& params) -> ::mrtrain::api::Mapper* { \
           return new cls(params);                                                      \
         },                                                                             \
-        nullptr, nullptr                                                               \
+        nullptr, nullptr, #cls                                                         \
   }
 
 // A PluginEntry for Reducer subclass `cls` under job-spec name `name` (a string literal).
-#define MRTRAIN_REDUCER(name, cls)                                                                 \
-  ::mrtrain::api::PluginEntry {                                                                    \
-    name, nullptr, [](const ::mrtrain::api::Hyperparameters& params) -> ::mrtrain::api::Reducer* { \
-      return new cls(params);                                                                      \
-    }, nullptr                                                                                     \
+#define MRTRAIN_REDUCER(name, cls)                                                      \
+  ::mrtrain::api::PluginEntry {                                                         \
+    name, nullptr,                                                                      \
+        [](const ::mrtrain::api::Hyperparameters& params) -> ::mrtrain::api::Reducer* { \
+          return new cls(params);                                                       \
+        },                                                                              \
+        nullptr, #cls                                                                   \
   }
 
 // A PluginEntry for Combiner subclass `cls` under job-spec name `name` (a string literal).
-#define MRTRAIN_COMBINER(name, cls)                                                     \
-  ::mrtrain::api::PluginEntry {                                                         \
-    name, nullptr, nullptr,                                                             \
+#define MRTRAIN_COMBINER(name, cls)                                                      \
+  ::mrtrain::api::PluginEntry {                                                          \
+    name, nullptr, nullptr,                                                              \
         [](const ::mrtrain::api::Hyperparameters& params) -> ::mrtrain::api::Combiner* { \
-          return new cls(params);                                                       \
-        }                                                                               \
+          return new cls(params);                                                        \
+        },                                                                               \
+        #cls                                                                             \
   }
 
 // Defines the plugin's entry point from a list of MRTRAIN_MAPPER / MRTRAIN_REDUCER /

@@ -19,7 +19,7 @@ struct UpdateContext {
 // divided the summed gradient by the number of examples and added L2 (for weights), and applies
 // L1 afterwards when the job asks for it. One instance may serve many blocks: keep per-element
 // state only in `slots`, which the engine stores, shards and checkpoints. Called from one thread
-// at a time per instance. May throw std::exception; the task then fails with the message.
+// at a time per instance. May throw (anything); the task then fails with the message.
 class Reducer {
  public:
   virtual ~Reducer() = default;

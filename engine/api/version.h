@@ -4,6 +4,9 @@ namespace mrtrain::api {
 
 // Bumped whenever a type in engine/api changes layout or a virtual function changes. A plugin
 // built against another version is refused at load time.
-constexpr int kApiVersion = 2;  // 2: combiners (PluginEntry::create_combiner)
+// 2: combiners (PluginEntry::create_combiner)
+// 3: GradientSink::AddTensor/AddBlock take the buffer's size and check it;
+//    PluginEntry::class_name
+constexpr int kApiVersion = 3;
 
 }  // namespace mrtrain::api

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace mrtrain::api {
@@ -57,20 +59,34 @@ struct ParamsView {
 
 // Where a mapper puts gradients. Values added for the same place within one task are summed
 // (the combiner); the engine routes the sums through the shuffle to the reducers.
+//
+// Every call says how many floats `gradient` holds, and the engine reads none unless that is
+// exactly the size of the place: a buffer sized for another shape (a classic slip) fails the
+// task with a message naming the mapper, its library, the tensor and both sizes, instead of
+// reading past the buffer or dropping a tail.
 class GradientSink {
  public:
   virtual ~GradientSink() = default;
 
-  // Adds the gradient of one whole tensor (spec(tensor_id).size() floats), summed over the
-  // rows of the call (not averaged: the reducer divides by the number of examples).
-  virtual void AddTensor(int tensor_id, const float* gradient) = 0;
+  // Adds the gradient of one whole tensor, summed over the rows of the call (not averaged: the
+  // reducer divides by the number of examples). REQUIRES: count == spec(tensor_id).size().
+  virtual void AddTensor(int tensor_id, const float* gradient, size_t count) = 0;
 
-  // Adds the gradient of block `block` of a tensor: block_size() floats, fewer for a tensor's
-  // last block. For sparse models that touch few blocks.
-  virtual void AddBlock(int tensor_id, int64_t block, const float* gradient) = 0;
+  // Adds the gradient of block `block` of a tensor. For sparse models that touch few blocks.
+  // REQUIRES: count == block_size(), or what is left of the tensor for its last block.
+  virtual void AddBlock(int tensor_id, int64_t block, const float* gradient, size_t count) = 0;
 
   // The number of floats in a block (the job's model.block_size).
   virtual int64_t block_size() const = 0;
+
+  // For std::vector<float> and the like: data() and size().
+  template <typename Buffer>
+  void AddTensor(int tensor_id, const Buffer& gradient) {
+    static_assert(!std::is_pointer_v<Buffer>,
+                  "plugin API 3 removed AddTensor(id, pointer), which could not check the "
+                  "buffer's size: use AddTensor(id, pointer, count) or AddTensor(id, vector)");
+    AddTensor(tensor_id, gradient.data(), gradient.size());
+  }
 };
 
 // Statistics a task reports besides gradients. Summed over tasks in partition order.

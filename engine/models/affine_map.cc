@@ -62,9 +62,9 @@ void AffineMap::Backward(const api::Rows& rows, const float* dz, int w_id, int b
     EmitSparseWeights(w_id, sink);
   } else {
     BackwardDense(rows, dz);
-    sink.AddTensor(w_id, dw_.data());
+    sink.AddTensor(w_id, dw_);
   }
-  sink.AddTensor(b_id, db_.data());
+  sink.AddTensor(b_id, db_);
 }
 
 void AffineMap::BackwardDense(const api::Rows& rows, const float* dz) {
@@ -127,12 +127,15 @@ bool AffineMap::CollectTouchedBlocks(int64_t block_size) {
 void AffineMap::EmitSparseWeights(int w_id, api::GradientSink& sink) {
   const int64_t block_size = sink.block_size();
   if (CollectTouchedBlocks(block_size)) {
-    // A tensor's last block is short; the sink reads only the floats that block holds.
+    // A tensor's last block is short.
+    const int64_t total = static_cast<int64_t>(dw_.size());
     for (int64_t block : touched_blocks_) {
-      sink.AddBlock(w_id, block, dw_.data() + block * block_size);
+      const int64_t begin = block * block_size;
+      sink.AddBlock(w_id, block, dw_.data() + begin,
+                    static_cast<size_t>(std::min(block_size, total - begin)));
     }
   } else {
-    sink.AddTensor(w_id, dw_.data());
+    sink.AddTensor(w_id, dw_);
   }
   const int64_t k = num_outputs_;
   for (uint32_t c : touched_columns_) {

@@ -182,7 +182,7 @@ void MlpModel::Gradient(const api::MapContext& /*ctx*/, const api::Rows& rows,
     SoftmaxCrossEntropy(m, num_classes(), rows.labels + begin, /*gradient=*/true, logits, stats);
     Backward(x, m, params, /*accumulate=*/begin > 0);
   });
-  for (size_t t = 0; t < grads_.size(); ++t) sink.AddTensor(static_cast<int>(t), grads_[t].data());
+  for (size_t t = 0; t < grads_.size(); ++t) sink.AddTensor(static_cast<int>(t), grads_[t]);
 }
 
 void MlpModel::Evaluate(const api::Rows& rows, const api::ParamsView& params,

@@ -128,4 +128,9 @@ Result<std::unique_ptr<api::Mapper>> CreateBuiltinMapper(const std::string& type
 
 bool IsBuiltinMapper(const std::string& type) { return FindType(type) != nullptr; }
 
+bool ReportsAccuracy(const std::string& type, const api::DataShape& shape, int64_t correct) {
+  if (shape.num_classes == 0 || type == "linear") return false;
+  return IsBuiltinMapper(type) || correct > 0;
+}
+
 }  // namespace mrtrain::models

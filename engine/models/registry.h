@@ -26,4 +26,12 @@ Result<std::unique_ptr<api::Mapper>> CreateBuiltinMapper(const std::string& type
 // Whether `type` names a built-in model.
 bool IsBuiltinMapper(const std::string& type);
 
+// Whether accuracy means something for a model of job type `type` (a built-in's name, or
+// "plugin:NAME") trained on data of `shape`, which has classes or real labels. Built-ins: logistic,
+// softmax and mlp on data with classes; linear never (it is a regression even on whole-number
+// labels). A plugin does not say what it is, so it counts as a classifier when the data has
+// classes and `correct` (its correct predictions so far) is above 0: a regression reports none.
+// Where this is false, reports show the loss (and predict the RMSE) and leave accuracy out.
+bool ReportsAccuracy(const std::string& type, const api::DataShape& shape, int64_t correct);
+
 }  // namespace mrtrain::models

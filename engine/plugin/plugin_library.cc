@@ -1,6 +1,5 @@
 #include "engine/plugin/plugin_library.h"
 
-#include <exception>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -8,6 +7,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include "engine/base/log.h"
+#include "engine/plugin/plugin_call.h"
 
 namespace mrtrain::plugin {
 namespace {
@@ -18,13 +18,32 @@ std::string Join(const std::vector<std::string>& names) {
   return out.empty() ? "none" : out;
 }
 
-// A Mapper made by a plugin. Forwards every call unchanged (exceptions included: the map task
-// catches them and fails the task) and keeps the library loaded while the object lives.
-// Member order matters: impl_ is destroyed before library_ lets the code go.
-class PluginMapper final : public api::Mapper {
+// What made a plugin object, for messages: `mapper "huber" (HuberMapper in libx.so)`.
+class PluginOrigin {
  public:
-  PluginMapper(std::shared_ptr<PluginLibrary> library, std::unique_ptr<api::Mapper> impl)
-      : library_(std::move(library)), impl_(std::move(impl)) {}
+  explicit PluginOrigin(std::string description) : description_(std::move(description)) {}
+  const std::string& description() const { return description_; }
+
+ private:
+  std::string description_;
+};
+
+std::string Describe(const std::string& kind, const api::PluginEntry& entry,
+                     const std::string& library) {
+  const std::string cls = entry.class_name ? std::string(entry.class_name) + " in " : "";
+  return kind + " \"" + entry.name + "\" (" + cls + library + ")";
+}
+
+// A Mapper made by a plugin. Forwards every call unchanged (exceptions included: the engine's
+// callers guard them with CallPlugin) and keeps the library loaded while the object lives.
+// Member order matters: impl_ is destroyed before library_ lets the code go.
+class PluginMapper final : public api::Mapper, public PluginOrigin {
+ public:
+  PluginMapper(std::shared_ptr<PluginLibrary> library, std::unique_ptr<api::Mapper> impl,
+               std::string description)
+      : PluginOrigin(std::move(description)),
+        library_(std::move(library)),
+        impl_(std::move(impl)) {}
 
   std::vector<api::TensorSpec> DescribeModel(const api::DataShape& shape) override {
     return impl_->DescribeModel(shape);
@@ -49,10 +68,13 @@ class PluginMapper final : public api::Mapper {
 };
 
 // A Reducer made by a plugin; as PluginMapper.
-class PluginReducer final : public api::Reducer {
+class PluginReducer final : public api::Reducer, public PluginOrigin {
  public:
-  PluginReducer(std::shared_ptr<PluginLibrary> library, std::unique_ptr<api::Reducer> impl)
-      : library_(std::move(library)), impl_(std::move(impl)) {}
+  PluginReducer(std::shared_ptr<PluginLibrary> library, std::unique_ptr<api::Reducer> impl,
+                std::string description)
+      : PluginOrigin(std::move(description)),
+        library_(std::move(library)),
+        impl_(std::move(impl)) {}
 
   int NumSlots() const override { return impl_->NumSlots(); }
   void Update(const api::UpdateContext& ctx, const float* grad, float* params, float* const* slots,
@@ -66,10 +88,13 @@ class PluginReducer final : public api::Reducer {
 };
 
 // A Combiner made by a plugin; as PluginMapper.
-class PluginCombiner final : public api::Combiner {
+class PluginCombiner final : public api::Combiner, public PluginOrigin {
  public:
-  PluginCombiner(std::shared_ptr<PluginLibrary> library, std::unique_ptr<api::Combiner> impl)
-      : library_(std::move(library)), impl_(std::move(impl)) {}
+  PluginCombiner(std::shared_ptr<PluginLibrary> library, std::unique_ptr<api::Combiner> impl,
+                 std::string description)
+      : PluginOrigin(std::move(description)),
+        library_(std::move(library)),
+        impl_(std::move(impl)) {}
 
   void Combine(const api::CombineContext& ctx, float* values, int64_t n) override {
     impl_->Combine(ctx, values, n);
@@ -89,23 +114,33 @@ Kind KindOf(const api::PluginEntry& e) {
   return e.create_mapper ? Kind::kMapper : e.create_reducer ? Kind::kReducer : Kind::kCombiner;
 }
 
-// The one guard around plugin factories: anything thrown becomes kPluginError.
+// Runs a plugin factory under the guard; `who` describes what it makes.
 template <typename T, typename Factory>
-Result<std::unique_ptr<T>> CallFactory(const std::string& what, Factory factory,
+Result<std::unique_ptr<T>> CallFactory(const std::string& who, Factory factory,
                                        const api::Hyperparameters& params) {
   T* made = nullptr;
-  try {
-    made = factory(params);
-  } catch (const std::exception& e) {
-    return PluginError(what + ": " + e.what());
-  } catch (...) {
-    return PluginError(what + ": unknown exception");
-  }
-  if (made == nullptr) return PluginError(what + ": the factory returned null");
+  MRTRAIN_RETURN_IF_ERROR(CallPlugin(who, "constructor", [&] { made = factory(params); }));
+  if (made == nullptr) return PluginError(who + ": the factory returned null");
   return std::unique_ptr<T>(made);
 }
 
+template <typename T>
+std::string DescribeObject(const T& object, const std::string& fallback) {
+  const auto* origin = dynamic_cast<const PluginOrigin*>(&object);
+  return origin ? origin->description() : fallback;
+}
+
 }  // namespace
+
+std::string DescribeMapper(const api::Mapper& mapper, const std::string& fallback) {
+  return DescribeObject(mapper, fallback);
+}
+std::string DescribeReducer(const api::Reducer& reducer, const std::string& fallback) {
+  return DescribeObject(reducer, fallback);
+}
+std::string DescribeCombiner(const api::Combiner& combiner, const std::string& fallback) {
+  return DescribeObject(combiner, fallback);
+}
 
 struct PluginLibrary::Handle {
   boost::dll::shared_library library;
@@ -217,11 +252,11 @@ Result<std::unique_ptr<api::Mapper>> PluginLibrary::CreateMapper(
   if (e == nullptr) {
     return NotFoundError(path_ + ": exports no mapper '" + name + "' (" + DescribeExports() + ")");
   }
+  const std::string who = Describe("mapper", *e, path_);
   MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Mapper> impl,
-                           CallFactory<api::Mapper>(path_ + ": creating mapper '" + name + "'",
-                                                    e->create_mapper, params));
+                           CallFactory<api::Mapper>(who, e->create_mapper, params));
   return std::unique_ptr<api::Mapper>(
-      std::make_unique<PluginMapper>(shared_from_this(), std::move(impl)));
+      std::make_unique<PluginMapper>(shared_from_this(), std::move(impl), who));
 }
 
 Result<std::unique_ptr<api::Reducer>> PluginLibrary::CreateReducer(
@@ -230,11 +265,11 @@ Result<std::unique_ptr<api::Reducer>> PluginLibrary::CreateReducer(
   if (e == nullptr) {
     return NotFoundError(path_ + ": exports no reducer '" + name + "' (" + DescribeExports() + ")");
   }
+  const std::string who = Describe("reducer", *e, path_);
   MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Reducer> impl,
-                           CallFactory<api::Reducer>(path_ + ": creating reducer '" + name + "'",
-                                                     e->create_reducer, params));
+                           CallFactory<api::Reducer>(who, e->create_reducer, params));
   return std::unique_ptr<api::Reducer>(
-      std::make_unique<PluginReducer>(shared_from_this(), std::move(impl)));
+      std::make_unique<PluginReducer>(shared_from_this(), std::move(impl), who));
 }
 
 Result<std::unique_ptr<api::Combiner>> PluginLibrary::CreateCombiner(
@@ -244,12 +279,11 @@ Result<std::unique_ptr<api::Combiner>> PluginLibrary::CreateCombiner(
     return NotFoundError(path_ + ": exports no combiner '" + name + "' (" + DescribeExports() +
                          ")");
   }
-  MRTRAIN_ASSIGN_OR_RETURN(
-      std::unique_ptr<api::Combiner> impl,
-      CallFactory<api::Combiner>(path_ + ": creating combiner '" + name + "'",
-                                 e->create_combiner, params));
+  const std::string who = Describe("combiner", *e, path_);
+  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Combiner> impl,
+                           CallFactory<api::Combiner>(who, e->create_combiner, params));
   return std::unique_ptr<api::Combiner>(
-      std::make_unique<PluginCombiner>(shared_from_this(), std::move(impl)));
+      std::make_unique<PluginCombiner>(shared_from_this(), std::move(impl), who));
 }
 
 Result<PluginSet> PluginSet::Load(const std::vector<std::string>& paths,

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/api/combiner.h"
 #include "engine/api/hyperparameters.h"
 #include "engine/api/mapper.h"
 #include "engine/api/plugin.h"
@@ -12,11 +13,19 @@
 
 namespace mrtrain::plugin {
 
+// What an object made by a PluginLibrary is, for messages: `mapper "huber" (HuberMapper in
+// libx.so)`, with the library as the user named it; `fallback` for any other object (a
+// built-in).
+std::string DescribeMapper(const api::Mapper& mapper, const std::string& fallback);
+std::string DescribeReducer(const api::Reducer& reducer, const std::string& fallback);
+std::string DescribeCombiner(const api::Combiner& combiner, const std::string& fallback);
+
 // One loaded plugin library (engine/api/plugin.h). Objects it creates hold a shared reference
 // to it, so the library is unloaded only after the last of them and the last PluginLibrary
 // handle are gone. Loading checks that the entry point exists and that the API version matches;
-// every call into the plugin's factories is guarded: an exception becomes kPluginError naming the
-// library, the name and the message. Thread-safe after Load (it is immutable).
+// every call into the plugin's factories is guarded (plugin_call.h): anything thrown becomes
+// kPluginError naming the name, class, library and message. Thread-safe after Load (it is
+// immutable).
 class PluginLibrary : public std::enable_shared_from_this<PluginLibrary> {
  public:
   // Loads the library at `path`. Errors name the path:
@@ -45,7 +54,7 @@ class PluginLibrary : public std::enable_shared_from_this<PluginLibrary> {
 
   // Creates mapper `name` with `params`. kNotFound when the library exports no mapper of that
   // name (the message lists what it exports); kPluginError when the factory throws or returns
-  // null. The result keeps this library loaded.
+  // null. The result keeps this library loaded; DescribeMapper names it.
   Result<std::unique_ptr<api::Mapper>> CreateMapper(const std::string& name,
                                                     const api::Hyperparameters& params);
   // The same for reducers and combiners.

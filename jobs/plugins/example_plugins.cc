@@ -57,8 +57,8 @@ class HuberMapper : public mrtrain::api::Mapper {
       grad_b += d;
     }
     stats.examples += rows.num_rows;
-    sink.AddTensor(0, grad_w_.data());
-    sink.AddTensor(1, &grad_b);
+    sink.AddTensor(0, grad_w_);  // size-checked: a buffer of another size fails the task
+    sink.AddTensor(1, &grad_b, 1);
   }
 
   void Evaluate(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& params,

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <utility>
 
 #include <yaml-cpp/depthguard.h>
@@ -16,6 +17,18 @@
 
 namespace mrtrain::jobs {
 namespace {
+
+// A learning rate (> 0). They reach the update rules as float: above the largest float they
+// become infinite and turn the model into NaN at the first step, so they are refused here.
+std::optional<double> StepSize(SpecMap* m, const std::string& key) {
+  std::optional<double> v = m->Number(key, NumberRange::Positive());
+  if (v && *v > std::numeric_limits<float>::max()) {
+    m->Report(key, "got " + FormatNumber(*v) +
+                       ", which is infinite as a float (the largest float is 3.4028235e+38)");
+    return std::nullopt;
+  }
+  return v;
+}
 
 // Each section reader validates one part of the tree into *spec, records every error it finds
 // in the SpecErrors behind the SpecMap, and leaves defaults in place for what is absent or bad.
@@ -220,7 +233,7 @@ std::optional<JobSpec::Mode> ReadTraining(SpecMap* top, JobSpec* spec) {
       RejectUnless(&*m, k, {"model_averaging"}, "mode", m->PathOf("mode"), mode_name);
     }
   }
-  if (auto v = m->Number("local_learning_rate", NumberRange::Positive())) {
+  if (auto v = StepSize(&*m, "local_learning_rate")) {
     spec->local_learning_rate = *v;
   }
   if (auto v = m->Int("local_batch_size", IntRange::AtLeast(1))) spec->local_batch_size = *v;
@@ -318,7 +331,7 @@ void ReadUpdate(SpecMap* top, const std::optional<std::string>& model_type,
   if (!m) return;
   if (m->Has("plugin")) {
     ReadUpdatePlugin(&*m, has_plugins, spec);
-    if (auto v = m->Number("learning_rate", NumberRange::Positive())) spec->learning_rate = *v;
+    if (auto v = StepSize(&*m, "learning_rate")) spec->learning_rate = *v;
   } else {
     if (m->Has("params")) m->Report("params", "only with update.plugin");
     std::optional<std::string> rule =
@@ -327,7 +340,7 @@ void ReadUpdate(SpecMap* top, const std::optional<std::string>& model_type,
     // `average` replaces the model by the average of the local models; its learning rate is the
     // step from the old model toward that average, so 1 is the natural default.
     if (spec->update_rule == "average") spec->learning_rate = 1.0;
-    if (auto v = m->Number("learning_rate", NumberRange::Positive())) spec->learning_rate = *v;
+    if (auto v = StepSize(&*m, "learning_rate")) spec->learning_rate = *v;
     if (!m->Has("rule") || rule) ReadRuleParams(&*m, spec->update_rule, spec);
     if (rule == "average" && mode && *mode != JobSpec::Mode::kModelAveraging) {
       m->Report("rule",

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <exception>
 #include <filesystem>
+#include <optional>
 
 #include "engine/data/dataset.h"
 #include "engine/models/registry.h"
+#include "engine/plugin/plugin_call.h"
 #include "engine/updaters/registry.h"
+#include "runtime/job/spec_location.h"
 
 namespace mrtrain::runtime {
 namespace {
@@ -52,6 +54,23 @@ Result<std::unique_ptr<api::Combiner>> MakeCombiner(const jobs::JobSpec& spec,
   return combiner;
 }
 
+namespace {
+
+// The rule's NumSlots() (plugin code: guarded), refused outside 0..kMaxSlots.
+Status CheckSlots(api::Reducer& rule, const jobs::JobSpec& spec) {
+  const std::string who = plugin::DescribeReducer(rule, "update rule " + spec.update_rule);
+  int num_slots = 0;
+  MRTRAIN_RETURN_IF_ERROR(
+      plugin::CallPlugin(who, "NumSlots", [&] { num_slots = rule.NumSlots(); }));
+  if (num_slots < 0 || num_slots > kMaxSlots) {
+    return PluginError(who + " asks for " + std::to_string(num_slots) +
+                       " state slots; allowed 0 to " + std::to_string(kMaxSlots));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<api::Reducer>> MakeRule(const jobs::JobSpec& spec,
                                                const plugin::PluginSet& plugins) {
   std::unique_ptr<api::Reducer> rule;
@@ -63,12 +82,7 @@ Result<std::unique_ptr<api::Reducer>> MakeRule(const jobs::JobSpec& spec,
     if (!made.ok()) return made.status().WithContext("update.plugin");
     rule = std::move(*made);
   }
-  const int num_slots = rule->NumSlots();
-  if (num_slots < 0 || num_slots > kMaxSlots) {
-    return PluginError("update rule " + spec.update_rule + " asks for " +
-                       std::to_string(num_slots) + " state slots; allowed 0 to " +
-                       std::to_string(kMaxSlots));
-  }
+  MRTRAIN_RETURN_IF_ERROR(CheckSlots(*rule, spec));
   return rule;
 }
 
@@ -145,26 +159,86 @@ Status CheckWidth(const std::vector<PartitionSummary>& parts, const api::DataSha
 Result<ModelLayout> LayoutFor(api::Mapper& mapper, const api::DataShape& shape,
                               const jobs::JobSpec& spec) {
   std::vector<api::TensorSpec> specs;
-  try {
-    specs = mapper.DescribeModel(shape);
-  } catch (const std::exception& e) {
-    return InvalidArgumentError(std::string("model: ") + e.what());
-  }
+  const std::string who = plugin::DescribeMapper(mapper, "");
+  const std::optional<std::string> thrown =
+      plugin::ThrownBy([&] { specs = mapper.DescribeModel(shape); });
+  // A built-in refuses data it cannot take (sparse input to a dense model): the user's mistake.
+  if (thrown && who.empty()) return InvalidArgumentError("model: " + *thrown);
+  if (thrown) return PluginError("model.plugin: " + who + ": DescribeModel failed: " + *thrown);
   return ModelLayout::Create(specs, spec.block_size);
 }
 
+namespace {
+
+// The errors ValidateJob finds, each located as the spec parser's are.
+class ValidationErrors {
+ public:
+  explicit ValidationErrors(const jobs::JobSpec& spec) : spec_(spec) {}
+
+  // Records `status` as "<where key_path is>: <key_path>: <message>"; `status` carries no context.
+  void Add(const std::string& key_path, const Status& status) {
+    if (status.ok()) return;
+    if (first_.ok()) first_ = status;
+    lines_ += (lines_.empty() ? "" : "\n") + LocateKey(spec_, key_path) + ": " + key_path + ": " +
+              status.message();
+  }
+
+  // Records a failure to create plugin object `section`.plugin: its name unknown, or its
+  // constructor refusing section.params (located at the key the message names).
+  void AddPlugin(const std::string& section, const api::Hyperparameters& params,
+                 const Status& status) {
+    const std::string plugin_key = section + ".plugin";
+    Add(status.code() == StatusCode::kPluginError
+            ? ParamsKeyIn(status.message(), params, section, plugin_key)
+            : plugin_key,
+        status);
+  }
+
+  // Every error, one a line, with the first one's code; Ok when there are none.
+  Status ToStatus() const { return first_.ok() ? first_ : Status(first_.code(), lines_); }
+
+ private:
+  const jobs::JobSpec& spec_;
+  Status first_;
+  std::string lines_;
+};
+
+}  // namespace
+
 Status ValidateJob(const jobs::JobSpec& spec) {
-  auto check_opens = [](const data::DatasetSpec& ds, const std::string& set) {
+  ValidationErrors errors(spec);
+  auto check_opens = [&](const data::DatasetSpec& ds, const std::string& set) {
     auto opened = data::Dataset::Open(ds);
-    return opened.ok() ? Status::Ok() : opened.status().WithContext("data." + set);
+    if (!opened.ok()) errors.Add("data." + set + ".path", opened.status());
   };
-  MRTRAIN_RETURN_IF_ERROR(check_opens(spec.train, "train"));
-  if (spec.test) MRTRAIN_RETURN_IF_ERROR(check_opens(*spec.test, "test"));
-  if (spec.validation) MRTRAIN_RETURN_IF_ERROR(check_opens(*spec.validation, "validation"));
-  MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
-  MRTRAIN_RETURN_IF_ERROR(MakeMapper(spec, plugins).status());
-  MRTRAIN_RETURN_IF_ERROR(MakeCombiner(spec, plugins).status());
-  return MakeRule(spec, plugins).status();
+  check_opens(spec.train, "train");
+  if (spec.test) check_opens(*spec.test, "test");
+  if (spec.validation) check_opens(*spec.validation, "validation");
+
+  auto plugins = plugin::PluginSet::Load(spec.plugins, spec.plugin_names);
+  errors.Add("plugins", plugins.status());
+  // Without the libraries, plugin names cannot be checked; built-ins still are.
+  const bool loaded = plugins.ok();
+  if (spec.model_plugin.empty()) {
+    errors.Add("model.type",
+               models::CreateBuiltinMapper(spec.model_type, spec.model_params).status());
+  } else if (loaded) {
+    errors.AddPlugin("model", spec.model_params,
+                     plugins->CreateMapper(spec.model_plugin, spec.model_params).status());
+  }
+  if (!spec.combiner_plugin.empty() && loaded) {
+    errors.AddPlugin("combiner", spec.combiner_params,
+                     plugins->CreateCombiner(spec.combiner_plugin, spec.combiner_params).status());
+  }
+  if (spec.update_plugin.empty()) {
+    auto rule = updaters::CreateBuiltinReducer(spec.update_rule, spec.update_params);
+    errors.Add("update.rule", rule.ok() ? CheckSlots(**rule, spec) : rule.status());
+  } else if (loaded) {
+    auto rule = plugins->CreateReducer(spec.update_plugin, spec.update_params);
+    errors.AddPlugin("update", spec.update_params,
+                     rule.ok() ? CheckSlots(**rule, spec) : rule.status());
+  }
+  return errors.ToStatus();
 }
 
 }  // namespace mrtrain::runtime

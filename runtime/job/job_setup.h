@@ -73,7 +73,10 @@ Result<ModelLayout> LayoutFor(api::Mapper& mapper, const api::DataShape& shape,
                               const jobs::JobSpec& spec);
 
 // Checks what can be checked without training: the data paths resolve and their headers
-// parse, the model type and update rule exist and accept their hyperparameters.
+// parse, the plugins load, the model type, combiner and update rule exist and accept their
+// hyperparameters. Reports every error found, one a line, located as the spec parser's are
+// (jobs/spec/SCHEMA.md): "job.yaml:9: model.params.delta: mapper "huber" (HuberMapper in
+// libx.so): constructor failed: delta must be > 0"; the status has the first error's code.
 Status ValidateJob(const jobs::JobSpec& spec);
 
 }  // namespace mrtrain::runtime

@@ -1,13 +1,14 @@
 #include "runtime/local/predict_job.h"
 
+#include <cmath>
 #include <cstdio>
-#include <exception>
 #include <fstream>
 #include <thread>
 #include <vector>
 
 #include "engine/base/thread_pool.h"
 #include "engine/models/registry.h"
+#include "engine/plugin/plugin_call.h"
 #include "engine/plugin/plugin_library.h"
 #include "engine/tensor/blas.h"
 #include "runtime/checkpoint/atomic_file.h"
@@ -22,14 +23,16 @@ struct PartPredictions {
   std::string csv;
   int64_t rows = 0;
   int64_t correct = 0;
+  double squared_error = 0;
   int64_t skipped = 0;
 };
 
 // Predicts one partition's rows and renders them as CSV lines without the row number, which
 // WriteAtomically adds once the partitions' row counts are known.
+// `who` names the mapper (plugin::DescribeMapper), `outputs` is its NumOutputs().
 Status PredictPart(const data::PartitionData& part, int64_t num_features,
-                   const api::ParamsView& params, api::Mapper& mapper, PartPredictions* out) {
-  const int outputs = mapper.NumOutputs();
+                   const api::ParamsView& params, api::Mapper& mapper, const std::string& who,
+                   int outputs, PartPredictions* out) {
   const api::Rows all = part.View(num_features);
   std::vector<float> predicted, scores;
   constexpr int64_t kChunk = 1024;
@@ -38,11 +41,8 @@ Status PredictPart(const data::PartitionData& part, int64_t num_features,
     api::Rows rows = SliceRows(all, b, std::min(all.num_rows, b + kChunk));
     predicted.assign(rows.num_rows, 0.0f);
     scores.assign(rows.num_rows * outputs, 0.0f);
-    try {
-      mapper.Predict(rows, params, predicted.data(), scores.data());
-    } catch (const std::exception& e) {
-      return PluginError(std::string("predict failed: ") + e.what());
-    }
+    MRTRAIN_RETURN_IF_ERROR(plugin::CallPlugin(
+        who, "Predict", [&] { mapper.Predict(rows, params, predicted.data(), scores.data()); }));
     for (int64_t i = 0; i < rows.num_rows; ++i) {
       std::snprintf(buf, sizeof buf, "%.9g,%.9g", rows.labels[i], predicted[i]);
       out->csv += buf;
@@ -52,6 +52,8 @@ Status PredictPart(const data::PartitionData& part, int64_t num_features,
       }
       out->csv += '\n';
       if (predicted[i] == rows.labels[i]) ++out->correct;
+      const double error = static_cast<double>(predicted[i]) - rows.labels[i];
+      out->squared_error += error * error;
     }
   }
   out->rows = all.num_rows;
@@ -114,16 +116,23 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
   blas::SetBlasThreads(1);
   MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, plugin::PluginSet::Load(options.plugins));
   std::vector<std::unique_ptr<api::Mapper>> mappers;
+  int outputs = 0;
   for (int t = 0; t < threads; ++t) {
     MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(model, plugins, options));
-    try {
-      auto specs = mapper->DescribeModel(model.data_shape);
-      if (specs.size() != model.state.layout->specs().size()) {
-        return CorruptionError(options.model_path + ": tensors do not match model type " +
-                               model.model_type);
-      }
-    } catch (const std::exception& e) {
-      return InvalidArgumentError(options.model_path + ": " + e.what());
+    std::vector<api::TensorSpec> specs;
+    const std::string who = plugin::DescribeMapper(*mapper, "model " + model.model_type);
+    Status described = plugin::CallPlugin(who, "DescribeModel", [&] {
+      specs = mapper->DescribeModel(model.data_shape);
+      outputs = mapper->NumOutputs();
+    });
+    if (!described.ok()) return described.WithContext(options.model_path);
+    if (specs.size() != model.state.layout->specs().size()) {
+      return CorruptionError(options.model_path + ": tensors do not match model type " +
+                             model.model_type);
+    }
+    if (outputs < 1) {
+      return PluginError(options.model_path + ": " + who + " says NumOutputs() is " +
+                         std::to_string(outputs) + "; expected at least 1");
     }
     mappers.push_back(std::move(mapper));
   }
@@ -132,7 +141,7 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
   std::vector<Status> statuses(n);
   const api::ParamsView params = model.state.View();
   const int64_t features = model.data_shape.num_features;
-  const int outputs = mappers[0]->NumOutputs();
+  const std::string who = plugin::DescribeMapper(*mappers[0], "model " + model.model_type);
   MapperPool pool_of_mappers(std::move(mappers));
   ThreadPool pool(threads);
   pool.ParallelFor(n, [&](int64_t p) {
@@ -148,7 +157,7 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
       return;
     }
     auto mapper = pool_of_mappers.Borrow();
-    statuses[p] = PredictPart(*loaded, features, params, *mapper, &parts[p]);
+    statuses[p] = PredictPart(*loaded, features, params, *mapper, who, outputs, &parts[p]);
   });
   for (const Status& s : statuses) MRTRAIN_RETURN_IF_ERROR(s);
 
@@ -158,12 +167,15 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
   int64_t rows = 0;
   MRTRAIN_RETURN_IF_ERROR(WriteAtomically(options.out_path, header, parts, &rows));
   PredictSummary summary;
-  summary.classifier = model.data_shape.num_classes > 0;
+  double squared_error = 0;
   for (const auto& part : parts) {
     summary.rows += part.rows;
     summary.correct += part.correct;
+    squared_error += part.squared_error;
     summary.skipped_records += part.skipped;
   }
+  summary.classifier = models::ReportsAccuracy(model.model_type, model.data_shape, summary.correct);
+  if (summary.rows > 0) summary.rmse = std::sqrt(squared_error / summary.rows);
   return summary;
 }
 

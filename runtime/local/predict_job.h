@@ -21,13 +21,15 @@ struct PredictOptions {
 
 struct PredictSummary {
   int64_t rows = 0;
-  bool classifier = false;  // the model predicts class indices (its data had classes)
-  int64_t correct = 0;      // predictions equal to the label (classifiers only)
+  bool classifier = false;  // the model predicts class indices (models::ReportsAccuracy)
+  int64_t correct = 0;      // predictions equal to the label (meaningful for classifiers only)
+  double rmse = 0;          // root mean squared prediction - label (for regressions)
   int64_t skipped_records = 0;
 };
 
 // Batch inference as a map-only job: each partition's rows go through the model's Predict, and
 // the partitions' CSV parts are written in partition order, atomically (temp file, rename).
+// kPluginError, naming the mapper (and its plugin and library), when it throws.
 Result<PredictSummary> RunPredictJob(const PredictOptions& options);
 
 }  // namespace mrtrain::runtime

@@ -8,9 +8,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "engine/base/duration_text.h"
 #include "engine/base/log.h"
+#include "engine/models/registry.h"
 #include "engine/updaters/schedule.h"
 #include "runtime/checkpoint/atomic_file.h"
 #include "runtime/checkpoint/checkpoint.h"
@@ -105,6 +107,14 @@ Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResu
     request.learning_rate = lr =
         updaters::LearningRateAt(loop.schedule, epoch, round, rounds, spec.epochs);
     MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats, executor.RunRound(request));
+    // The shards check the parameters they update; a loss already non-finite at parameters that
+    // are still finite (an overflowing plugin, a huge feature) is caught here.
+    if (!std::isfinite(stats.loss_sum)) {
+      return FailedPreconditionError(
+          "epoch " + std::to_string(epoch + 1) + " round " + std::to_string(round + 1) +
+          ": the training loss is " + (std::isnan(stats.loss_sum) ? "NaN" : "infinite") +
+          "; training diverged: lower update.learning_rate, or check the data for huge values");
+    }
     AddStats(stats, &train);
     if (observer) observer->OnRound(epoch, round, rounds, spec.epochs, Seconds(loop.run_start));
   }
@@ -115,7 +125,9 @@ Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResu
   report.epochs = spec.epochs;
   report.examples = train.examples;
   report.train_loss = train.examples ? train.loss_sum / train.examples : 0;
-  report.train_accuracy = train.examples ? double(train.correct) / train.examples : 0;
+  const bool accuracy =
+      models::ReportsAccuracy(loop.metadata.model_type, loop.metadata.data_shape, train.correct);
+  if (accuracy) report.train_accuracy = train.examples ? double(train.correct) / train.examples : 0;
   report.learning_rate = lr;
   report.skipped_records = loop.metadata.skipped_records;
   for (EvalSet set : {EvalSet::kValidation, EvalSet::kTest}) {
@@ -125,10 +137,10 @@ Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResu
     double acc = eval.examples ? double(eval.correct) / eval.examples : 0;
     if (set == EvalSet::kTest) {
       report.test_loss = loss;
-      report.test_accuracy = acc;
+      if (accuracy) report.test_accuracy = acc;
     } else {
       report.validation_loss = loss;
-      report.validation_accuracy = acc;
+      if (accuracy) report.validation_accuracy = acc;
     }
   }
   // The last epoch is always checkpointed: the final model is read back from it.
@@ -163,7 +175,7 @@ std::string EpochReport::ToJson() const {
   j["epochs"] = epochs;
   j["examples"] = examples;
   j["train_loss"] = train_loss;
-  j["train_accuracy"] = train_accuracy;
+  if (train_accuracy) j["train_accuracy"] = *train_accuracy;
   if (test_loss) j["test_loss"] = *test_loss;
   if (test_accuracy) j["test_accuracy"] = *test_accuracy;
   if (validation_loss) j["validation_loss"] = *validation_loss;
@@ -187,7 +199,7 @@ Result<EpochReport> EpochReport::FromJson(const std::string& json) {
     r.epochs = j.at("epochs").get<int64_t>();
     r.examples = j.at("examples").get<int64_t>();
     r.train_loss = j.at("train_loss").get<double>();
-    r.train_accuracy = j.at("train_accuracy").get<double>();
+    if (j.contains("train_accuracy")) r.train_accuracy = j["train_accuracy"].get<double>();
     if (j.contains("test_loss")) r.test_loss = j["test_loss"].get<double>();
     if (j.contains("test_accuracy")) r.test_accuracy = j["test_accuracy"].get<double>();
     if (j.contains("validation_loss")) r.validation_loss = j["validation_loss"].get<double>();
@@ -213,14 +225,14 @@ std::string EpochReport::ToLine() const {
   os << "epoch " << epoch << "/" << epochs;
   std::snprintf(buf, sizeof buf, " train_loss=%.4f", train_loss);
   os << buf;
-  if (validation_loss) {
-    std::snprintf(buf, sizeof buf, " validation_loss=%.4f validation_accuracy=%.4f",
-                  *validation_loss, validation_accuracy.value_or(0));
+  for (const auto& [name, loss, accuracy] :
+       {std::tuple("validation", validation_loss, validation_accuracy),
+        std::tuple("test", test_loss, test_accuracy)}) {
+    if (!loss) continue;
+    std::snprintf(buf, sizeof buf, " %s_loss=%.4f", name, *loss);
     os << buf;
-  }
-  if (test_loss) {
-    std::snprintf(buf, sizeof buf, " test_loss=%.4f test_accuracy=%.4f", *test_loss,
-                  test_accuracy.value_or(0));
+    if (!accuracy) continue;
+    std::snprintf(buf, sizeof buf, " %s_accuracy=%.4f", name, *accuracy);
     os << buf;
   }
   std::snprintf(buf, sizeof buf, " examples/s=%.0f", examples_per_sec);

@@ -28,7 +28,8 @@ struct EpochReport {
   int64_t epochs = 0;
   int64_t examples = 0;
   double train_loss = 0;
-  double train_accuracy = 0;  // classifiers only
+  // Accuracies only for classifiers (models::ReportsAccuracy): a regression has none.
+  std::optional<double> train_accuracy;
   std::optional<double> test_loss, test_accuracy;
   std::optional<double> validation_loss, validation_accuracy;
   double learning_rate = 0;  // at the epoch's last round

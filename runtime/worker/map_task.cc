@@ -1,13 +1,14 @@
 #include "runtime/worker/map_task.h"
 
 #include <algorithm>
-#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
 
 #include "engine/base/log.h"
 #include "engine/data/dataset.h"
+#include "engine/plugin/plugin_call.h"
+#include "engine/plugin/plugin_library.h"
 #include "shuffle/buffer/map_output_buffer.h"
 
 namespace mrtrain::runtime {
@@ -15,34 +16,71 @@ namespace {
 
 constexpr uint64_t kMapperStream = 0x3A99E4;
 
+// Checks what a mapper emits against the model's layout before anything is read: a known
+// tensor (and block), and a buffer of exactly the place's size. kInvalidArgument naming the
+// tensor and both sizes; the caller adds the task and the mapper.
+class EmitChecker {
+ public:
+  explicit EmitChecker(const ModelLayout* layout) : layout_(layout) {}
+
+  Status CheckTensor(int tensor_id, size_t count) const {
+    MRTRAIN_RETURN_IF_ERROR(CheckId(tensor_id));
+    return CheckCount(count, layout_->specs()[tensor_id].size(), TensorName(tensor_id));
+  }
+
+  Status CheckBlock(int tensor_id, int64_t block, size_t count) const {
+    MRTRAIN_RETURN_IF_ERROR(CheckId(tensor_id));
+    const int64_t blocks = layout_->num_blocks(tensor_id);
+    if (block < 0 || block >= blocks) {
+      return InvalidArgumentError("emitted block " + std::to_string(block) + " of " +
+                                  TensorName(tensor_id) + ", which has blocks 0 to " +
+                                  std::to_string(blocks - 1));
+    }
+    return CheckCount(count, layout_->Range(ParamKey(tensor_id, block)).length,
+                      "block " + std::to_string(block) + " of " + TensorName(tensor_id));
+  }
+
+ private:
+  Status CheckId(int tensor_id) const {
+    if (tensor_id >= 0 && tensor_id < layout_->num_tensors()) return Status::Ok();
+    return InvalidArgumentError("emitted unknown tensor id " + std::to_string(tensor_id) +
+                                "; the model has " + std::to_string(layout_->num_tensors()) +
+                                " tensors");
+  }
+  std::string TensorName(int tensor_id) const {
+    return "tensor \"" + layout_->specs()[tensor_id].name + "\" (id " + std::to_string(tensor_id) +
+           ")";
+  }
+  static Status CheckCount(size_t count, int64_t expected, const std::string& place) {
+    if (count == static_cast<uint64_t>(expected)) return Status::Ok();
+    return InvalidArgumentError("emitted a buffer of " + std::to_string(count) + " floats for " +
+                                place + ", which holds " + std::to_string(expected));
+  }
+
+  const ModelLayout* layout_;
+};
+
 // Sends what a mapper emits into the task's combining buffer. The sink interface returns
 // nothing (plugins should not handle engine errors), so the first error is kept and checked
-// after each mapper call.
+// after each mapper call; after an error the sink reads nothing more.
 class BufferSink : public api::GradientSink {
  public:
   BufferSink(const ModelLayout* layout, shuffle::MapOutputBuffer* buffer)
-      : layout_(layout), buffer_(buffer) {}
+      : layout_(layout), checker_(layout), buffer_(buffer) {}
 
-  void AddTensor(int tensor_id, const float* gradient) override {
+  void AddTensor(int tensor_id, const float* gradient, size_t count) override {
     if (!status_.ok()) return;
-    if (tensor_id < 0 || tensor_id >= layout_->num_tensors()) {
-      status_ = InvalidArgumentError("emitted unknown tensor id " + std::to_string(tensor_id));
-      return;
-    }
-    const int64_t blocks = layout_->num_blocks(tensor_id);
+    status_ = checker_.CheckTensor(tensor_id, count);
+    const int64_t blocks = status_.ok() ? layout_->num_blocks(tensor_id) : 0;
     for (int64_t b = 0; b < blocks && status_.ok(); ++b) {
       status_ = buffer_->Add(ParamKey(tensor_id, b), gradient + b * layout_->block_size());
     }
   }
 
-  void AddBlock(int tensor_id, int64_t block, const float* gradient) override {
+  void AddBlock(int tensor_id, int64_t block, const float* gradient, size_t count) override {
     if (!status_.ok()) return;
-    if (tensor_id < 0 || tensor_id >= layout_->num_tensors() || block < 0) {
-      status_ = InvalidArgumentError("emitted unknown block (tensor " + std::to_string(tensor_id) +
-                                     ", block " + std::to_string(block) + ")");
-      return;
-    }
-    status_ = buffer_->Add(ParamKey(tensor_id, block), gradient);
+    status_ = checker_.CheckBlock(tensor_id, block, count);
+    if (status_.ok()) status_ = buffer_->Add(ParamKey(tensor_id, block), gradient);
   }
 
   int64_t block_size() const override { return layout_->block_size(); }
@@ -50,6 +88,7 @@ class BufferSink : public api::GradientSink {
 
  private:
   const ModelLayout* layout_;
+  EmitChecker checker_;
   shuffle::MapOutputBuffer* buffer_;
   Status status_;
 };
@@ -57,23 +96,22 @@ class BufferSink : public api::GradientSink {
 // Accumulates whole tensors, for the local SGD steps of model averaging.
 class DenseSink : public api::GradientSink {
  public:
-  explicit DenseSink(const ModelLayout* layout) : layout_(layout) {
+  explicit DenseSink(const ModelLayout* layout) : layout_(layout), checker_(layout) {
     for (const auto& spec : layout->specs()) grads_.emplace_back(spec.size(), 0.0f);
   }
 
-  void AddTensor(int tensor_id, const float* gradient) override {
-    if (!CheckTensor(tensor_id)) return;
+  void AddTensor(int tensor_id, const float* gradient, size_t count) override {
+    if (!status_.ok()) return;
+    status_ = checker_.CheckTensor(tensor_id, count);
+    if (!status_.ok()) return;
     auto& g = grads_[tensor_id];
     for (size_t i = 0; i < g.size(); ++i) g[i] += gradient[i];
   }
 
-  void AddBlock(int tensor_id, int64_t block, const float* gradient) override {
-    if (!CheckTensor(tensor_id)) return;
-    if (block < 0 || block >= layout_->num_blocks(tensor_id)) {
-      status_ = InvalidArgumentError("emitted unknown block " + std::to_string(block) +
-                                     " of tensor " + std::to_string(tensor_id));
-      return;
-    }
+  void AddBlock(int tensor_id, int64_t block, const float* gradient, size_t count) override {
+    if (!status_.ok()) return;
+    status_ = checker_.CheckBlock(tensor_id, block, count);
+    if (!status_.ok()) return;
     BlockRange r = layout_->Range(ParamKey(tensor_id, block));
     float* g = grads_[tensor_id].data() + r.offset;
     for (int64_t i = 0; i < r.length; ++i) g[i] += gradient[i];
@@ -87,16 +125,8 @@ class DenseSink : public api::GradientSink {
   }
 
  private:
-  bool CheckTensor(int tensor_id) {
-    if (!status_.ok()) return false;
-    if (tensor_id < 0 || tensor_id >= layout_->num_tensors()) {
-      status_ = InvalidArgumentError("emitted unknown tensor id " + std::to_string(tensor_id));
-      return false;
-    }
-    return true;
-  }
-
   const ModelLayout* layout_;
+  EmitChecker checker_;
   std::vector<std::vector<float>> grads_;
   Status status_;
 };
@@ -111,17 +141,14 @@ class SpdlogTaskLog : public api::TaskLog {
   std::string task_;
 };
 
-Status TaskError(const TaskId& task, const std::string& what) {
-  return PluginError(task.ToString() + ": mapper failed: " + what);
-}
-
 // Drops what it is given: the single-row retries that look for a bad record must leave the
 // task's output alone.
 class DiscardSink : public api::GradientSink {
  public:
   explicit DiscardSink(int64_t block_size) : block_size_(block_size) {}
-  void AddTensor(int /*tensor_id*/, const float* /*gradient*/) override {}
-  void AddBlock(int /*tensor_id*/, int64_t /*block*/, const float* /*gradient*/) override {}
+  void AddTensor(int /*tensor_id*/, const float* /*gradient*/, size_t /*count*/) override {}
+  void AddBlock(int /*tensor_id*/, int64_t /*block*/, const float* /*gradient*/,
+                size_t /*count*/) override {}
   int64_t block_size() const override { return block_size_; }
 
  private:
@@ -138,30 +165,17 @@ struct TaskRows {
   int64_t PartitionRow(int64_t i) const { return order ? order[i] : i; }
 };
 
-// Runs one mapper call; returns what it threw, or nullopt.
-std::optional<std::string> ThrownBy(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const std::exception& e) {
-    return std::string(e.what());
-  } catch (...) {
-    return std::string("unknown exception");
-  }
-  return std::nullopt;
-}
-
 // After a mapper call threw `what` on task rows [begin, end), calls it again on each of those
 // rows alone (`call_one` takes the one-row view) and names the first row it throws on, as the
-// user finds it in their data; `scope` says what the task rows are. A mapper that throws on no
-// single row failed transiently, or on the combination of rows, and the message says so.
-std::string NameThrowingRecord(const std::string& mapper_name, const TaskRows& task_rows,
-                               int64_t begin, int64_t end, const std::string& what,
-                               const char* scope,
+// user finds it in their data; `scope` says what the task rows are, `mapper` names the mapper
+// (MapperName). A mapper that throws on no single row failed transiently, or on the combination
+// of rows, and the message says so.
+std::string NameThrowingRecord(const std::string& mapper, const TaskRows& task_rows, int64_t begin,
+                               int64_t end, const std::string& what, const char* scope,
                                const std::function<void(const api::Rows&)>& call_one) {
-  const std::string mapper = mapper_name.empty() ? "mapper" : "mapper \"" + mapper_name + "\"";
   for (int64_t i = begin; i < end; ++i) {
     const std::optional<std::string> thrown =
-        ThrownBy([&] { call_one(SliceRows(task_rows.rows, i, i + 1)); });
+        plugin::ThrownBy([&] { call_one(SliceRows(task_rows.rows, i, i + 1)); });
     if (!thrown) continue;
     const int64_t row = task_rows.PartitionRow(i);
     const std::string row_name = "row " + std::to_string(row) + " of the partition";
@@ -173,13 +187,20 @@ std::string NameThrowingRecord(const std::string& mapper_name, const TaskRows& t
          ") of the " + scope + " but not on any single row: " + what;
 }
 
+// How messages name a mapper: its plugin's name, class and library, or the built-in's name.
+std::string MapperName(const api::Mapper& mapper, const std::string& configured_name) {
+  return plugin::DescribeMapper(
+      mapper, configured_name.empty() ? "mapper" : "mapper \"" + configured_name + "\"");
+}
+
 // What every mapper call of one map task shares. Borrows everything.
 struct TaskCalls {
   const MapTaskConfig& config;
   const TaskId& task;
   api::Mapper& mapper;
   const api::MapContext& ctx;
-  TaskRows rows;  // the round's rows, in epoch order
+  TaskRows rows;     // the round's rows, in epoch order
+  std::string name;  // MapperName
 };
 
 // Calls mapper.Gradient on task rows [begin, end), turning what it throws (naming the record)
@@ -189,22 +210,22 @@ Status CallGradient(const TaskCalls& calls, int64_t begin, int64_t end,
                     const api::ParamsView& params, Sink& sink, api::MapStats& stats) {
   const api::Rows chunk = SliceRows(calls.rows.rows, begin, end);
   const std::optional<std::string> thrown =
-      ThrownBy([&] { calls.mapper.Gradient(calls.ctx, chunk, params, sink, stats); });
+      plugin::ThrownBy([&] { calls.mapper.Gradient(calls.ctx, chunk, params, sink, stats); });
   if (thrown) {
     DiscardSink discard(calls.config.layout->block_size());
     auto call_one = [&](const api::Rows& row) {
       api::MapStats ignored;
       calls.mapper.Gradient(calls.ctx, row, params, discard, ignored);
     };
-    return PluginError(calls.task.ToString() + ": " +
-                       NameThrowingRecord(calls.config.mapper_name, calls.rows, begin, end, *thrown,
-                                          "round", call_one));
+    return PluginError(
+        calls.task.ToString() + ": " +
+        NameThrowingRecord(calls.name, calls.rows, begin, end, *thrown, "round", call_one));
   }
   if (!sink.status().ok()) {
     if (sink.status().code() == StatusCode::kFailedPrecondition) {
       return sink.status().WithContext(calls.task.ToString());
     }
-    return TaskError(calls.task, sink.status().message());
+    return PluginError(calls.task.ToString() + ": " + calls.name + ": " + sink.status().message());
   }
   return Status::Ok();
 }
@@ -242,7 +263,7 @@ Status RunLocalSgd(const TaskCalls& calls, const api::ParamsView& params, Buffer
     for (size_t i = 0; i < delta.size(); ++i) {
       delta[i] = (params.tensors[t][i] - delta[i]) * weight;
     }
-    out.AddTensor(t, delta.data());
+    out.AddTensor(t, delta.data(), delta.size());
   }
   if (!out.status().ok()) return out.status().WithContext(calls.task.ToString());
   return Status::Ok();
@@ -273,21 +294,17 @@ Status Combine(const TaskId& task, api::Combiner& combiner, int64_t examples, ap
   ctx.partition = task.partition;
   ctx.examples = examples;
   ctx.log = log;
-  try {
-    for (shuffle::Run& run : *runs) {
-      for (size_t i = 0; i < run.keys.size(); ++i) {
-        ctx.tensor = static_cast<int>(run.keys[i].tensor());
-        ctx.block = static_cast<int64_t>(run.keys[i].block());
-        combiner.Combine(ctx, run.values.data() + run.offsets[i],
-                         run.offsets[i + 1] - run.offsets[i]);
-      }
-    }
-  } catch (const std::exception& e) {
-    return PluginError(task.ToString() + ": combiner failed: " + e.what());
-  } catch (...) {
-    return PluginError(task.ToString() + ": combiner failed with an unknown exception");
-  }
-  return Status::Ok();
+  return plugin::CallPlugin(task.ToString() + ": " + plugin::DescribeCombiner(combiner, "combiner"),
+                            "Combine", [&] {
+                              for (shuffle::Run& run : *runs) {
+                                for (size_t i = 0; i < run.keys.size(); ++i) {
+                                  ctx.tensor = static_cast<int>(run.keys[i].tensor());
+                                  ctx.block = static_cast<int64_t>(run.keys[i].block());
+                                  combiner.Combine(ctx, run.values.data() + run.offsets[i],
+                                                   run.offsets[i + 1] - run.offsets[i]);
+                                }
+                              }
+                            });
 }
 
 }  // namespace
@@ -312,8 +329,12 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
   ctx.random = &random;
   ctx.log = &log;
   const TaskCalls calls{
-      config, task, mapper, ctx,
-      TaskRows{&partition, order->data() + begin, slice.View(config.num_features)}};
+      config,
+      task,
+      mapper,
+      ctx,
+      TaskRows{&partition, order->data() + begin, slice.View(config.num_features)},
+      MapperName(mapper, config.mapper_name)};
   const int64_t num_rows = calls.rows.rows.num_rows;
 
   shuffle::MapOutputBuffer buffer(config.layout, &partitioner, config.buffer_bytes);
@@ -345,14 +366,15 @@ Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition, in
   for (int64_t b = 0; b < rows.num_rows; b += chunk) {
     const int64_t e = std::min(rows.num_rows, b + chunk);
     const std::optional<std::string> thrown =
-        ThrownBy([&] { mapper.Evaluate(SliceRows(rows, b, e), params, stats); });
+        plugin::ThrownBy([&] { mapper.Evaluate(SliceRows(rows, b, e), params, stats); });
     if (!thrown) continue;
     auto call_one = [&](const api::Rows& row) {
       api::MapStats ignored;
       mapper.Evaluate(row, params, ignored);
     };
-    return PluginError("evaluation failed: " +
-                       NameThrowingRecord("", task_rows, b, e, *thrown, "partition", call_one));
+    return PluginError("evaluation failed: " + NameThrowingRecord(MapperName(mapper, ""), task_rows,
+                                                                  b, e, *thrown, "partition",
+                                                                  call_one));
   }
   return stats;
 }

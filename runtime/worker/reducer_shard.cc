@@ -1,9 +1,12 @@
 #include "runtime/worker/reducer_shard.h"
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
-#include <exception>
 #include <string>
 
+#include "engine/plugin/plugin_call.h"
+#include "engine/plugin/plugin_library.h"
 #include "engine/updaters/update_step.h"
 #include "shuffle/merge/key_grouper.h"
 
@@ -112,6 +115,8 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
       }
     }
   }
+  const std::string rule_name =
+      "shard " + std::to_string(shard_id_) + ": " + plugin::DescribeReducer(*rule_, "update rule");
   Status status;
   auto apply = [&](const shuffle::KeyGroup& group) {
     if (!status.ok()) return;
@@ -125,13 +130,11 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     ctx.tensor_id = r.tensor;
     ctx.offset = r.offset;
     ctx.spec = &layout_->specs()[r.tensor];
-    try {
+    status = plugin::CallPlugin(rule_name, "update of " + TensorName(r.tensor), [&] {
       updaters::ApplyUpdate(*rule_, ctx, sum_scratch_.data(), update.example_count, l1_, l2_,
                             &params_[at], slot_ptrs_.data(), r.length, &update_scratch_);
-    } catch (const std::exception& e) {
-      status = PluginError("shard " + std::to_string(shard_id_) + ": update rule failed on " +
-                           ctx.spec->name + ": " + e.what());
-    }
+    });
+    if (status.ok()) status = CheckFinite(r, &params_[at], update);
   };
   if (update.sorted_runs) {
     shuffle::GroupSortedRuns(runs, apply);
@@ -139,6 +142,27 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     shuffle::GroupHashedRuns(runs, apply);
   }
   return status;
+}
+
+std::string ReducerShard::TensorName(int tensor) const {
+  return "tensor \"" + layout_->specs()[tensor].name + "\" (id " + std::to_string(tensor) + ")";
+}
+
+Status ReducerShard::CheckFinite(const BlockRange& r, const float* params,
+                                 const RoundUpdate& update) const {
+  for (int64_t i = 0; i < r.length; ++i) {
+    if (std::isfinite(params[i])) continue;
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", static_cast<double>(params[i]));
+    char lr[32];
+    std::snprintf(lr, sizeof lr, "%g", update.learning_rate);
+    return FailedPreconditionError(
+        "shard " + std::to_string(shard_id_) + ": update step " + std::to_string(update.step) +
+        " made " + TensorName(r.tensor) + " element " + std::to_string(r.offset + i) + " " +
+        value + " (learning rate " + lr +
+        "); training diverged: lower update.learning_rate, or check the data for huge values");
+  }
+  return Status::Ok();
 }
 
 Status ReducerShard::ReadBlock(ParamKey key, float* out) const {

@@ -45,8 +45,12 @@ class ReducerShard {
 
   // Applies one round: runs[p] is what partition p sent this shard (nullptr when nothing).
   // Fails with kCorruption when a run holds a key this shard does not own or a block of the
-  // wrong length (never a crash: runs may come from the network), and with kPluginError when
-  // the update rule throws. Keys no partition sent are left unchanged.
+  // wrong length (never a crash: runs may come from the network), with kPluginError when
+  // the update rule throws (naming the rule, its library and the tensor), and with
+  // kFailedPrecondition when an update leaves a parameter NaN or infinite (naming the step,
+  // tensor and element; the master adds epoch and round: the model diverged, and a NaN model
+  // must never be saved as a result). Keys no partition sent are left unchanged. After a failure the shard's
+  // parameters may be partly updated: the job fails.
   Status Reduce(const std::vector<const shuffle::Run*>& runs, const RoundUpdate& update);
 
   // The owned blocks in key order, each as its parameters followed by its part of every slot:
@@ -61,6 +65,10 @@ class ReducerShard {
   Status ReadBlock(ParamKey key, float* out) const;
 
  private:
+  std::string TensorName(int tensor) const;
+  // kFailedPrecondition naming the first non-finite element of block `r` (params: its values).
+  Status CheckFinite(const BlockRange& r, const float* params, const RoundUpdate& update) const;
+
   // Constant after construction.
   const int shard_id_;
   const std::shared_ptr<const ModelLayout> layout_;

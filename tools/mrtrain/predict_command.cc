@@ -49,10 +49,13 @@ int Predict(PredictFlags& flags) {
   }
   std::printf("predicted %lld rows into %s", static_cast<long long>(summary->rows),
               flags.options.out_path.c_str());
-  // Accuracy means something for class predictions only; a regression's are never exactly equal.
+  // Accuracy means something for class predictions only (a regression's are never exactly
+  // equal); a regression gets its root mean squared error.
   if (summary->rows > 0 && summary->classifier) {
     std::printf(" (accuracy against the data's labels: %.4f)",
                 double(summary->correct) / summary->rows);
+  } else if (summary->rows > 0) {
+    std::printf(" (RMSE against the data's labels: %.4f)", summary->rmse);
   }
   if (summary->skipped_records > 0) {
     std::printf(", skipped %lld bad records", static_cast<long long>(summary->skipped_records));

@@ -21,9 +21,10 @@ int Validate(const ValidateFlags& flags) {
     std::fprintf(stderr, "%s\n", spec.status().message().c_str());
     return 2;
   }
+  // Each line of the message is located (file:line, --set key or the file) already.
   Status status = runtime::ValidateJob(*spec);
   if (!status.ok()) {
-    std::fprintf(stderr, "%s: %s\n", flags.spec_path.c_str(), status.message().c_str());
+    std::fprintf(stderr, "%s\n", status.message().c_str());
     return 2;
   }
   std::printf("%s: ok (job %s: model %s, rule %s, %lld epochs x %lld rounds, %lld partitions)\n",

@@ -18,17 +18,21 @@ class CollectingSink : public api::GradientSink {
     for (const api::TensorSpec& spec : specs) gradients_.emplace_back(spec.size(), 0.0f);
   }
 
-  void AddTensor(int tensor_id, const float* gradient) override {
+  void AddTensor(int tensor_id, const float* gradient, size_t count) override {
     std::vector<float>& sum = gradients_.at(tensor_id);
+    if (count != sum.size()) {
+      ++bad_blocks_;
+      return;
+    }
     for (size_t i = 0; i < sum.size(); ++i) sum[i] += gradient[i];
     ++tensor_calls_;
   }
 
-  void AddBlock(int tensor_id, int64_t block, const float* gradient) override {
+  void AddBlock(int tensor_id, int64_t block, const float* gradient, size_t count) override {
     std::vector<float>& sum = gradients_.at(tensor_id);
     const int64_t begin = block * block_size_;
     const int64_t end = std::min<int64_t>(begin + block_size_, sum.size());
-    if (block < 0 || begin >= end) {
+    if (block < 0 || begin >= end || count != static_cast<size_t>(end - begin)) {
       ++bad_blocks_;
       return;
     }
@@ -42,7 +46,8 @@ class CollectingSink : public api::GradientSink {
   const std::vector<std::vector<float>>& gradients() const { return gradients_; }
   int tensor_calls() const { return tensor_calls_; }
   int block_calls() const { return block_calls_; }
-  int bad_blocks() const { return bad_blocks_; }  // AddBlock calls outside the tensor
+  // Calls outside a tensor or whose count is not the size of the place.
+  int bad_blocks() const { return bad_blocks_; }
 
  private:
   const std::vector<api::TensorSpec>& specs_;

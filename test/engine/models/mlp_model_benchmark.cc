@@ -22,8 +22,8 @@ constexpr int64_t kClasses = 10;
 // model's cost.
 class DroppingSink : public api::GradientSink {
  public:
-  void AddTensor(int, const float*) override {}
-  void AddBlock(int, int64_t, const float*) override {}
+  void AddTensor(int, const float*, size_t) override {}
+  void AddBlock(int, int64_t, const float*, size_t) override {}
   int64_t block_size() const override { return 4096; }
 };
 

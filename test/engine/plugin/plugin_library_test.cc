@@ -51,7 +51,7 @@ TEST_CASE("loading refuses what is not a plugin of this API version", "[engine]"
     CHECK(r.status().code() == StatusCode::kPluginError);
     CHECK(r.status().message() ==
           std::string(kWrongVersion) +
-              ": built for plugin API 3, this mrtrain speaks 2; rebuild the plugin against this "
+              ": built for plugin API 4, this mrtrain speaks 3; rebuild the plugin against this "
               "mrtrain's engine/api headers");
   }
   SECTION("not a shared library") {
@@ -73,20 +73,23 @@ TEST_CASE("an unknown name lists what the libraries export", "[engine]") {
         "no plugin exports mapper 'hubber' (" + std::string(kExample) +
             " exports mappers: huber; reducers: clipped_sgd; combiners: block_clip; " +
             kTestPlugins +
-            " exports mappers: thrower, flaky, bad_record; reducers: picky; combiners: "
+            " exports mappers: thrower, flaky, bad_record, wrong_size, infinite_loss; reducers: "
+            "picky, "
+            "int_thrower; combiners: "
             "throwing_combiner)");
   // A reducer's name is not a mapper's.
   CHECK_FALSE(set->CreateMapper("clipped_sgd", api::Hyperparameters()).ok());
 }
 
-TEST_CASE("a factory that throws gives a plugin error naming the library and name", "[engine]") {
+TEST_CASE("a factory that throws gives a plugin error naming the name, class and library",
+          "[engine]") {
   auto set = PluginSet::Load({kTestPlugins});
   REQUIRE(set.ok());
   auto r = set->CreateReducer("picky", api::Hyperparameters(Settings{{"speed", "3"}}));
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == StatusCode::kPluginError);
-  CHECK(r.status().message() ==
-        std::string(kTestPlugins) + ": creating reducer 'picky': picky takes no params, got speed");
+  CHECK(r.status().message() == "reducer \"picky\" (PickyReducer in " + std::string(kTestPlugins) +
+                                    "): constructor failed: picky takes no params, got speed");
   CHECK(set->CreateReducer("picky", api::Hyperparameters()).ok());
 }
 

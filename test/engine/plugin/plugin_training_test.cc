@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -123,7 +124,10 @@ TEST_CASE("a plugin mapper that throws fails the job with its message and task",
   const std::string message = result.status().message();
   INFO(message);
   CHECK(message.find("thrower gave up on purpose") != std::string::npos);
-  CHECK(message.find("mapper \"thrower\" threw on record at " + train + " line ") != std::string::npos);
+  // The guard names the plugin's name, class and library file.
+  CHECK(message.find("mapper \"thrower\" (ThrowingMapper in /") != std::string::npos);
+  CHECK(message.find("/libtest_plugins.so) threw on record at " + train + " line ") !=
+        std::string::npos);
   CHECK(message.find("epoch 1") != std::string::npos);
 }
 
@@ -164,8 +168,10 @@ TEST_CASE("a mapper throwing on one record ends the job after max_attempts, nami
   std::string message = result.status().message();
   INFO(message);
   CHECK(message.find("failed 3 times") != std::string::npos);
-  CHECK(message.find("(epoch 0, round 0, partition 1, attempt 2): mapper \"bad_record\" threw on record at " +
-                     train + " line 39 (row ") != std::string::npos);
+  CHECK(message.find("(epoch 0, round 0, partition 1, attempt 2): mapper \"bad_record\" "
+                     "(BadRecordMapper in /") != std::string::npos);
+  CHECK(message.find("libtest_plugins.so) threw on record at " + train + " line 39 (row ") !=
+        std::string::npos);
   CHECK(message.find("of the partition): feature 0 is 37, which this model cannot take") !=
         std::string::npos);
   CHECK(calls("three", false) == 3);
@@ -232,7 +238,9 @@ TEST_CASE("a combiner that throws fails the task with its message, after max_att
   CHECK(result.status().code() == StatusCode::kPluginError);
   const std::string message = result.status().message();
   INFO(message);
-  CHECK(message.find("combiner failed: combiner gave up on tensor 0") != std::string::npos);
+  CHECK(message.find("combiner \"throwing_combiner\" (ThrowingCombiner in /") != std::string::npos);
+  CHECK(message.find("libtest_plugins.so): Combine failed: combiner gave up on tensor 0") !=
+        std::string::npos);
   CHECK(message.find("failed 2 times") != std::string::npos);
 }
 
@@ -247,20 +255,126 @@ TEST_CASE("validation reports plugin problems before running", "[runtime]") {
   CHECK(validate(kExample, "{plugin: huber}").ok());
   Status unknown = validate(kExample, "{plugin: hubber}");
   CHECK(unknown.code() == StatusCode::kNotFound);
-  CHECK(unknown.message() == std::string("model.plugin: no plugin exports mapper 'hubber' (") +
-                                 kExample + " exports mappers: huber; reducers: clipped_sgd; combiners: block_clip)");
+  CHECK(unknown.message() ==
+        std::string("job.yaml:3: model.plugin: no plugin exports mapper "
+                    "'hubber' (") +
+            kExample + " exports mappers: huber; reducers: clipped_sgd; combiners: block_clip)");
   Status bad_param = validate(kExample, "{plugin: huber, params: {delta: -1}}");
   CHECK(bad_param.code() == StatusCode::kPluginError);
-  CHECK(bad_param.message() ==
-        std::string("model.plugin: ") + kExample + ": creating mapper 'huber': delta must be > 0");
+  CHECK(bad_param.message() == std::string("job.yaml:3: model.params.delta: mapper \"huber\" "
+                                           "(mrtrain_example::HuberMapper in ") +
+                                   kExample + "): constructor failed: delta must be > 0");
   Status wrong_version = validate("test/engine/plugin/libwrong_version.so", "{plugin: huber}");
   CHECK(wrong_version.message() ==
-        "plugins: test/engine/plugin/libwrong_version.so: built for plugin API 3, this mrtrain "
-        "speaks 2; rebuild the plugin against this mrtrain's engine/api headers");
+        "job.yaml:1: plugins: test/engine/plugin/libwrong_version.so: built for plugin API 4, "
+        "this mrtrain speaks 3; rebuild the plugin against this mrtrain's engine/api headers");
   Status no_entry = validate("test/engine/plugin/libno_entry_point.so", "{plugin: huber}");
   CHECK(no_entry.code() == StatusCode::kPluginError);
   CHECK(no_entry.message().find("no entry point mrtrain_plugin_v1: not an mrtrain plugin") !=
         std::string::npos);
+}
+
+TEST_CASE("validation reports every problem at once, plugin params at their line", "[runtime]") {
+  TempDir dir;
+  const std::string train = dir.Write("train.csv", "1,2\n3,4\n");
+  const std::string missing = dir.File("missing.csv");
+  const Status status = ValidateJob(ParseSpec(std::string("plugins: [") + kExample + "]\n" +
+                                              "data:\n"
+                                              "  train: {path: " +
+                                              train + ", format: csv, partitions: 1}\n" +
+                                              "  test: {path: " + missing + ", format: csv}\n" +
+                                              "model:\n"
+                                              "  plugin: huber\n"
+                                              "  params:\n"
+                                              "    delta: -1\n"
+                                              "update:\n"
+                                              "  plugin: clipped_sgd\n"
+                                              "  params: {clip: 1, speed: 2}\n"
+                                              "output: {dir: " +
+                                              dir.File("out") + "}\n"));
+  REQUIRE_FALSE(status.ok());
+  const std::string message = status.message();
+  INFO(message);
+  const std::string library = std::string(" in ") + kExample + "): constructor failed: ";
+  CHECK(message.rfind("job.yaml:4: data.test.path: ", 0) == 0);
+  CHECK(message.find(missing) != std::string::npos);
+  CHECK(message.find("\njob.yaml:8: model.params.delta: mapper \"huber\" "
+                     "(mrtrain_example::HuberMapper" +
+                     library + "delta must be > 0\n") != std::string::npos);
+  CHECK(message.find("\njob.yaml:11: update.params.speed: reducer \"clipped_sgd\" "
+                     "(mrtrain_example::ClippedSgdReducer" +
+                     library + "speed is not a parameter of reducer clipped_sgd") !=
+        std::string::npos);
+  CHECK(std::count(message.begin(), message.end(), '\n') == 2);
+}
+
+// A one-epoch job on a 3-feature CSV with `model` and `update` (flow maps), one attempt per task.
+Result<TrainingResult> RunTestPluginJob(const TempDir& dir, const std::string& model,
+                                        const std::string& update) {
+  const std::string train = dir.Write("train.csv", "1,1,2,3\n0,4,5,6\n1,7,8,9\n0,1,1,1\n");
+  const std::string yaml = std::string("plugins: [") + kTestPlugins + "]\n" +
+                           "data: {train: {path: " + train + ", format: csv, partitions: 2}}\n" +
+                           "model: " + model + "\nupdate: " + update + "\n" +
+                           "training: {epochs: 1, threads: 1, max_attempts: 1}\n" +
+                           "output: {dir: " + dir.File("out") + "}\n";
+  return RunLocalJob(ParseSpec(yaml), LocalRunOptions(), nullptr);
+}
+
+TEST_CASE("an update rule throwing what is not a std::exception fails the job, naming it",
+          "[runtime]") {
+  TempDir dir;
+  auto result = RunTestPluginJob(dir, "{type: linear}", "{plugin: int_thrower}");
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.status().code() == StatusCode::kPluginError);
+  const std::string message = result.status().message();
+  INFO(message);
+  CHECK(message.find("shard 0: reducer \"int_thrower\" (IntThrowingReducer in /") !=
+        std::string::npos);
+  CHECK(message.find("/libtest_plugins.so): update of tensor \"") != std::string::npos);
+  CHECK(message.find("\" (id ") != std::string::npos);
+  CHECK(message.find(") failed: unknown exception") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.File("out/model.mrt")));
+}
+
+TEST_CASE("a mapper emitting a buffer of another size than its tensor fails the task",
+          "[runtime]") {
+  TempDir dir;
+  std::string params, place, sizes;
+  SECTION("longer") {
+    params = "{extra: 1}";
+    place = "tensor \"w\" (id 0)";
+    sizes = "4 floats";
+  }
+  SECTION("shorter") {
+    params = "{extra: -1}";
+    place = "tensor \"w\" (id 0)";
+    sizes = "2 floats";
+  }
+  SECTION("a short block") {
+    params = "{extra: -1, block: true}";
+    place = "block 0 of tensor \"w\" (id 0)";
+    sizes = "2 floats";
+  }
+  auto result = RunTestPluginJob(dir, "{plugin: wrong_size, params: " + params + "}", "{}");
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.status().code() == StatusCode::kPluginError);
+  const std::string message = result.status().message();
+  INFO(message);
+  CHECK(message.find("mapper \"wrong_size\" (WrongSizeMapper in /") != std::string::npos);
+  CHECK(message.find("/libtest_plugins.so): emitted a buffer of " + sizes + " for " + place +
+                     ", which holds 3") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.File("out/model.mrt")));
+}
+
+TEST_CASE("an infinite training loss stops the job naming epoch and round", "[runtime]") {
+  TempDir dir;
+  auto result = RunTestPluginJob(dir, "{plugin: infinite_loss}", "{}");
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.status().code() == StatusCode::kFailedPrecondition);
+  CHECK(result.status().message().find(
+            "epoch 1 round 1: the training loss is infinite; training diverged") !=
+        std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.File("out/model.mrt")));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -69,7 +70,7 @@ class FlakyMapper : public mrtrain::api::Mapper {
       stats.loss_sum += 0.5 * residual * residual;
     }
     stats.examples += rows.num_rows;
-    sink.AddTensor(0, grad.data());
+    sink.AddTensor(0, grad);
   }
   void Evaluate(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
                 mrtrain::api::MapStats& stats) override {
@@ -112,7 +113,7 @@ class BadRecordMapper : public mrtrain::api::Mapper {
       stats.loss_sum += 0.5 * residual * residual;
     }
     stats.examples += rows.num_rows;
-    sink.AddTensor(0, grad.data());
+    sink.AddTensor(0, grad);
   }
   void Evaluate(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
                 mrtrain::api::MapStats& stats) override {
@@ -169,6 +170,83 @@ class ThrowingCombiner : public mrtrain::api::Combiner {
   }
 };
 
+// Least squares on dense rows whose weight gradient buffer is `extra` floats longer (or, when
+// negative, shorter) than its tensor: the classic slip of sizing a buffer for another shape.
+// With `block: true` it emits block 0 through AddBlock instead of the whole tensor.
+class WrongSizeMapper : public mrtrain::api::Mapper {
+ public:
+  explicit WrongSizeMapper(const Hyperparameters& params)
+      : extra_(params.GetInt("extra", 0)), block_(params.GetString("block", "false") == "true") {}
+  std::vector<mrtrain::api::TensorSpec> DescribeModel(
+      const mrtrain::api::DataShape& shape) override {
+    return {{"w", {shape.num_features}, mrtrain::api::TensorSpec::Role::kWeight}};
+  }
+  void Gradient(const mrtrain::api::MapContext& /*ctx*/, const mrtrain::api::Rows& rows,
+                const mrtrain::api::ParamsView& /*params*/, mrtrain::api::GradientSink& sink,
+                mrtrain::api::MapStats& stats) override {
+    std::vector<float> grad(rows.num_cols + extra_, 1.0f);
+    if (block_) {
+      sink.AddBlock(0, 0, grad.data(), grad.size());
+    } else {
+      sink.AddTensor(0, grad);
+    }
+    stats.examples += rows.num_rows;
+  }
+  void Evaluate(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
+                mrtrain::api::MapStats& stats) override {
+    stats.examples += rows.num_rows;
+  }
+  int NumOutputs() const override { return 1; }
+  void Predict(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
+               float* predicted, float* scores) override {
+    for (int64_t i = 0; i < rows.num_rows; ++i) predicted[i] = scores[i] = 0;
+  }
+
+ private:
+  const int64_t extra_;
+  const bool block_;
+};
+
+// A one-weight model whose loss is infinite from its first call, at finite parameters (an
+// overflow inside the plugin's loss).
+class InfiniteLossMapper : public mrtrain::api::Mapper {
+ public:
+  explicit InfiniteLossMapper(const Hyperparameters& /*params*/) {}
+  std::vector<mrtrain::api::TensorSpec> DescribeModel(
+      const mrtrain::api::DataShape& /*shape*/) override {
+    return {{"b", {1}, mrtrain::api::TensorSpec::Role::kBias}};
+  }
+  void Gradient(const mrtrain::api::MapContext& /*ctx*/, const mrtrain::api::Rows& rows,
+                const mrtrain::api::ParamsView& /*params*/, mrtrain::api::GradientSink& sink,
+                mrtrain::api::MapStats& stats) override {
+    const float g = 0;
+    sink.AddTensor(0, &g, 1);
+    stats.loss_sum += std::numeric_limits<double>::infinity();
+    stats.examples += rows.num_rows;
+  }
+  void Evaluate(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
+                mrtrain::api::MapStats& stats) override {
+    stats.examples += rows.num_rows;
+  }
+  int NumOutputs() const override { return 1; }
+  void Predict(const mrtrain::api::Rows& rows, const mrtrain::api::ParamsView& /*params*/,
+               float* predicted, float* scores) override {
+    for (int64_t i = 0; i < rows.num_rows; ++i) predicted[i] = scores[i] = 0;
+  }
+};
+
+// An update rule that throws something that is not a std::exception (an int), as careless C++
+// can: the guard must catch it too, and the worker live on.
+class IntThrowingReducer : public mrtrain::api::Reducer {
+ public:
+  explicit IntThrowingReducer(const Hyperparameters& /*params*/) {}
+  int NumSlots() const override { return 0; }
+  void Update(const mrtrain::api::UpdateContext& /*ctx*/, const float* /*grad*/, float* /*params*/,
+              float* const* /*slots*/, int64_t /*n*/) override {
+    throw 42;
+  }
+};
+
 // A reducer whose constructor rejects every setting it is given.
 class PickyReducer : public mrtrain::api::Reducer {
  public:
@@ -186,5 +264,8 @@ class PickyReducer : public mrtrain::api::Reducer {
 
 MRTRAIN_PLUGIN(MRTRAIN_MAPPER("thrower", ThrowingMapper), MRTRAIN_MAPPER("flaky", FlakyMapper),
                MRTRAIN_MAPPER("bad_record", BadRecordMapper),
+               MRTRAIN_MAPPER("wrong_size", WrongSizeMapper),
+               MRTRAIN_MAPPER("infinite_loss", InfiniteLossMapper),
                MRTRAIN_REDUCER("picky", PickyReducer),
+               MRTRAIN_REDUCER("int_thrower", IntThrowingReducer),
                MRTRAIN_COMBINER("throwing_combiner", ThrowingCombiner))

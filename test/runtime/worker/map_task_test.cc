@@ -153,7 +153,7 @@ class ThrowOnLabelMapper : public api::Mapper {
                 api::MapStats& stats) override {
     Check(rows);
     const float b = static_cast<float>(rows.num_rows);
-    sink.AddTensor(0, &b);
+    sink.AddTensor(0, &b, 1);
     stats.examples += rows.num_rows;
   }
   void Evaluate(const api::Rows& rows, const api::ParamsView& /*params*/,

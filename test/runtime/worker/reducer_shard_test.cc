@@ -1,5 +1,7 @@
 #include "runtime/worker/reducer_shard.h"
 
+#include <cmath>
+
 #include <catch2/catch.hpp>
 
 #include "engine/updaters/registry.h"
@@ -60,6 +62,33 @@ TEST_CASE("a shard refuses keys it does not own and wrong lengths, untouched", "
   REQUIRE(shard->ReadBlock(ParamKey(0, 0), block).ok());
   CHECK(block[0] == 0.0f);  // the good run was not applied either
   CHECK(shard->ReadBlock(ParamKey(0, 1), block).code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("an update that makes a parameter non-finite fails naming step, tensor and element",
+          "[runtime]") {
+  auto layout = Layout();
+  auto shard = SgdShard(layout, layout->keys());
+  ModelState state = ModelState::Zeros(layout, 0);
+  shard->LoadFrom(state);
+  shuffle::Run run;
+  // Block 1 of "w" holds elements 4 and 5; 1e38 * 10 overflows the float in element 5 only.
+  std::vector<float> g = {0, 10};
+  run.Append(ParamKey(0, 1), g.data(), 2);
+  Status s = shard->Reduce({&run}, RoundUpdate{3, 1e38, 1.0, false});
+  CHECK(s.code() == StatusCode::kFailedPrecondition);
+  CHECK(s.message() ==
+        "shard 0: update step 3 made tensor \"w\" (id 0) element 5 -inf (learning rate 1e+38); "
+        "training diverged: lower update.learning_rate, or check the data for huge values");
+  // A NaN gradient (0 * inf upstream) is caught the same way.
+  std::vector<float> nan = {std::nanf(""), 0};
+  shuffle::Run nan_run;
+  nan_run.Append(ParamKey(0, 1), nan.data(), 2);
+  auto fresh = SgdShard(layout, layout->keys());
+  fresh->LoadFrom(state);
+  Status n = fresh->Reduce({&nan_run}, RoundUpdate{1, 0.1, 1.0, false});
+  CHECK(n.code() == StatusCode::kFailedPrecondition);
+  CHECK(n.message().find("element 4 ") != std::string::npos);
+  CHECK(n.message().find("nan (learning rate 0.1)") != std::string::npos);
 }
 
 TEST_CASE("slots round-trip through LoadFrom and StoreTo", "[runtime]") {

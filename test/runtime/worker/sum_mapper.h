@@ -31,8 +31,8 @@ class SumMapper : public api::Mapper {
       for (int64_t j = 0; j < cols_; ++j) w[j] += rows.dense[i * cols_ + j];
     }
     float b = static_cast<float>(rows.num_rows);
-    sink.AddTensor(emit_bad_tensor ? 5 : 0, w.data());
-    sink.AddTensor(1, &b);
+    sink.AddTensor(emit_bad_tensor ? 5 : 0, w);
+    sink.AddTensor(1, &b, 1);
     stats.examples += rows.num_rows;
     stats.loss_sum += rows.num_rows * 0.5;
   }

@@ -80,8 +80,8 @@ class TinyLinear : public api::Mapper {
       grad[n_] += r;
     }
     stats.examples += rows.num_rows;
-    sink.AddTensor(0, grad.data());
-    sink.AddTensor(1, grad.data() + n_);
+    sink.AddTensor(0, grad.data(), n_);
+    sink.AddTensor(1, grad.data() + n_, 1);
   }
   void Evaluate(const api::Rows& rows, const api::ParamsView& params,
                 api::MapStats& stats) override {
