@@ -338,6 +338,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   Step* current_ GUARDED_BY(mu_) = nullptr;
   // counts steps, so a step's timer knows whether it still runs
   uint64_t step_token_ GUARDED_BY(mu_) = 0;
+  TimerHandle step_timer_ GUARDED_BY(mu_);  // the current step's bound
   int64_t tick_ GUARDED_BY(mu_) = 0;  // liveness checks so far (heartbeat_interval apart)
 };
 

@@ -1,5 +1,6 @@
 // The master's job thread: a job's setup, placement of the reducer shards, the steps of its
 // rounds, evaluations and checkpoints, and recovery from lost shard hosts.
+#include "engine/base/malloc_tuning.h"
 #include "runtime/master/master_impl.h"
 
 namespace mrtrain::runtime {
@@ -121,7 +122,8 @@ Status MasterService::Impl::RunStep(Step& step) {
   }
   Status status = done.get();  // the timer, Cancel and Stop all complete the step
   Locked lock(this);
-  ++step_token_;  // its timer, if still armed, now finds nothing to do
+  ++step_token_;  // its timer, if it fires anyway, now finds nothing to do
+  step_timer_.Cancel();
   current_ = nullptr;
   return status;
 }
@@ -142,9 +144,17 @@ void MasterService::Impl::LaunchLocked(Step& step) {
 
 void MasterService::Impl::ArmStepTimer(uint64_t token) {
   std::weak_ptr<Impl> weak = shared_from_this();
-  transport_->RunAfter(options_.step_timeout, [weak, token] {
+  TimerHandle timer = transport_->RunAfter(options_.step_timeout, [weak, token] {
     if (auto self = weak.lock()) self->OnStepTimer(token);
   });
+  // Kept so the step's end cancels it: a bound of minutes per step, left to come due, piled up
+  // by the thousand in a master running many short steps.
+  Locked lock(this);
+  if (step_token_ == token) {
+    step_timer_ = std::move(timer);
+  } else {
+    timer.Cancel();
+  }
 }
 
 void MasterService::Impl::OnStepTimer(uint64_t token) {
@@ -185,8 +195,8 @@ bool MasterService::Impl::TimeOutLocked(Step& step) {
     return false;
   }
   for (const auto& [id, what] : culprits) {
-    log_->error("{}: worker {} is stuck on {} for over {}; declaring it lost", step.what, id,
-                what, limit);
+    log_->error("{}: worker {} is stuck on {} for over {}; declaring it lost", step.what, id, what,
+                limit);
     DropWorkerLocked(id, "stuck on " + what + " in " + step.what + " for over " + limit);
   }
   return !step.finished;
@@ -262,16 +272,16 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
   *summaries = std::move(step.summaries);
   Locked lock(this);
   first_rows_[index].assign(1, 0);
-  for (const PartitionSummary& p : *summaries) first_rows_[index].push_back(first_rows_[index].back() + p.rows);
+  for (const PartitionSummary& p : *summaries)
+    first_rows_[index].push_back(first_rows_[index].back() + p.rows);
   return Status::Ok();
 }
 
 Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSpec* spec_out) {
   const msg::JobSpecText& text = queued.text;
-  MRTRAIN_ASSIGN_OR_RETURN(
-      jobs::JobSpec spec,
-      UnpackJob(text, options_.plugin_cache_dir.empty() ? DefaultPluginCacheDir()
-                                                        : options_.plugin_cache_dir));
+  MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec, UnpackJob(text, options_.plugin_cache_dir.empty()
+                                                                   ? DefaultPluginCacheDir()
+                                                                   : options_.plugin_cache_dir));
   *spec_out = spec;
   {
     Locked lock(this);
@@ -334,8 +344,8 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
     if (!SameDatasets(r, first)) {
       return FailedPreconditionError(
           "the workers see different datasets (train partitions " +
-          std::to_string(first.train_partitions) + " on worker " + WorkerKey(first_worker) +
-          ", " + std::to_string(r.train_partitions) + " on worker " + WorkerKey(worker) +
+          std::to_string(first.train_partitions) + " on worker " + WorkerKey(first_worker) + ", " +
+          std::to_string(r.train_partitions) + " on worker " + WorkerKey(worker) +
           "): every worker must see the same files under the same paths");
     }
   }
@@ -405,10 +415,11 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
     Locked lock(this);
     num_workers = job_workers_.size();
   }
-  log_->info("job {} ({}): {} parameters in {} blocks, {} train partitions, {} reducer shards "
-             "on {} workers",
-             job, spec.name, layout.num_parameters(), layout.keys().size(), partitions[0],
-             spec.reducers, num_workers);
+  log_->info(
+      "job {} ({}): {} parameters in {} blocks, {} train partitions, {} reducer shards "
+      "on {} workers",
+      job, spec.name, layout.num_parameters(), layout.keys().size(), partitions[0], spec.reducers,
+      num_workers);
 
   metadata.fingerprint = fingerprint;
   metadata.model_type = spec.model_type;
@@ -420,7 +431,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
 }
 
 msg::StartTraining MasterService::Impl::StartTrainingFor(uint32_t worker, int64_t epochs,
-                                                        int64_t step_count) const {
+                                                         int64_t step_count) const {
   msg::StartTraining m;
   m.job_id = active_job_;
   m.num_features = shape_.num_features;
@@ -439,10 +450,10 @@ msg::StartTraining MasterService::Impl::StartTrainingFor(uint32_t worker, int64_
 Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
   Step start;
   start.kind = Step::Kind::kStart;
-  start.what = epochs > 0 || step_count > 0
-                   ? "restoring the reducer shards from the checkpoint after epoch " +
-                         std::to_string(epochs)
-                   : "model setup";
+  start.what =
+      epochs > 0 || step_count > 0
+          ? "restoring the reducer shards from the checkpoint after epoch " + std::to_string(epochs)
+          : "model setup";
   {
     Locked lock(this);
     // Workers may have been lost since the last step returned.
@@ -479,8 +490,8 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     job = active_job_;
     if (job_workers_.empty()) {
       // Every worker was lost: the job waits for one to come (back), as it did at its start.
-      log_->warn("job {} has no workers left; waiting up to {} ms for one to register",
-                 active_job_, options_.worker_wait.count());
+      log_->warn("job {} has no workers left; waiting up to {} ms for one to register", active_job_,
+                 options_.worker_wait.count());
       const auto deadline = std::chrono::steady_clock::now() + options_.worker_wait;
       auto someone = [&]() REQUIRES(mu_) {
         for (const auto& [id, w] : workers_) {
@@ -524,9 +535,10 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     for (const auto& [id, r] : setup.ready) {
       if (refused_.count(id) || !workers_.count(id)) continue;
       if (!SameDatasets(r, job_sets)) {
-        log_->warn("worker {} joined but sees different datasets (train partitions {} vs {}); "
-                   "leaving it out of job {}",
-                   id, r.train_partitions, partitions_[0], active_job_);
+        log_->warn(
+            "worker {} joined but sees different datasets (train partitions {} vs {}); "
+            "leaving it out of job {}",
+            id, r.train_partitions, partitions_[0], active_job_);
         refused_.insert(id);
         continue;
       }
@@ -585,9 +597,10 @@ Result<RestorePoint> MasterService::Impl::Recover(const Status& failure) {
       point = RestorePoint{committed_epochs_, committed_step_};
       job = active_job_;
     }
-    log_->warn("job {}: {}; placing the reducer shards again and restoring them from the "
-               "checkpoint after epoch {} (step {})",
-               job, why.ToString(), point.epochs, point.step);
+    log_->warn(
+        "job {}: {}; placing the reducer shards again and restoring them from the "
+        "checkpoint after epoch {} (step {})",
+        job, why.ToString(), point.epochs, point.step);
     Status placed = AdmitJoiners(/*start=*/false);
     if (placed.ok()) placed = PlaceShards(point.epochs, point.step);
     if (placed.ok()) return point;
@@ -632,6 +645,8 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
   if (queued.listener) {
     queued.listener->OnFinished(result.status(), result.ok() ? &*result : nullptr);
   }
+  // A long-lived master would otherwise keep each job's freed heap (see malloc_tuning.h).
+  ReturnFreedMemoryToSystem();
 }
 
 Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request) {
@@ -641,9 +656,9 @@ Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request)
     Locked lock(this);
     job = active_job_;
     for (const auto& [id, w] : workers_) {
-      joiners = joiners || (!refused_.count(id) && std::find(job_workers_.begin(),
-                                                             job_workers_.end(),
-                                                             id) == job_workers_.end());
+      joiners = joiners ||
+                (!refused_.count(id) &&
+                 std::find(job_workers_.begin(), job_workers_.end(), id) == job_workers_.end());
     }
   }
   // Workers that registered since the last round join here and take over their share of the
@@ -657,9 +672,8 @@ Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request)
               std::to_string(request.round + 1) + ": map tasks";
   step.launch_task = [this, job, request](const WorkerEntry& w, int64_t p, int attempt) {
     mu_.AssertHeld();
-    return QueueLocked(w.connection, msg::RunMapTask{job, request.epoch, request.round, p,
-                                                     attempt, request.step,
-                                                     request.learning_rate});
+    return QueueLocked(w.connection, msg::RunMapTask{job, request.epoch, request.round, p, attempt,
+                                                     request.step, request.learning_rate});
   };
   MRTRAIN_RETURN_IF_ERROR(RunTasks(msg::DataSet::kTrain, step));
   return SumInPartitionOrder(step.stats);
@@ -748,8 +762,8 @@ Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDi
   recoveries_ = 0;
   PersistLocked();
   for (uint32_t id : job_workers_) {
-    (void)SendToWorkerLocked(id, msg::CheckpointCommitted{active_job_, manifest.epochs_done,
-                                                          manifest.step});
+    (void)SendToWorkerLocked(
+        id, msg::CheckpointCommitted{active_job_, manifest.epochs_done, manifest.step});
   }
   return Status::Ok();
 }
