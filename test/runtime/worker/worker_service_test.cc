@@ -30,8 +30,11 @@ class ScriptedMaster {
  public:
   explicit ScriptedMaster(Transport* transport) : state_(std::make_shared<State>()) {
     ConnectionHandler h;
-    h.on_message = [state = state_](const std::shared_ptr<Connection>& c, MessageType type,
-                                    std::string payload) {
+    // Weakly: the state keeps the worker's connection, which keeps this handler.
+    h.on_message = [weak = std::weak_ptr<State>(state_)](const std::shared_ptr<Connection>& c,
+                                                         MessageType type, std::string payload) {
+      std::shared_ptr<State> state = weak.lock();
+      if (!state) return;
       if (type == MessageType::kHello) {
         (void)SendMessage(*c, msg::Welcome{1, /*heartbeat_interval_ms=*/0});
       }
@@ -189,8 +192,9 @@ TEST_CASE("a task of a job that ended on the worker is dropped quietly, not repo
   INFO(log);
   CHECK_FALSE(Contains(log, "task failed"));
   CHECK_FALSE(Contains(log, "warning"));
-  CHECK(Contains(log, "debug dropping a task of job 1, which is not running here: NotFound: "
-                      "job 1 is not set up here"));
+  CHECK(Contains(log,
+                 "debug dropping a task of job 1, which is not running here: NotFound: "
+                 "job 1 is not set up here"));
 }
 
 }  // namespace
