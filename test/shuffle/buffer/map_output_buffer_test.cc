@@ -15,7 +15,7 @@ TEST_CASE("combiner sums values of the same key within a task", "[shuffle]") {
   REQUIRE(buffer.Add(ParamKey(2, 0), a.data()).ok());
   REQUIRE(buffer.Add(ParamKey(2, 0), b.data()).ok());
   CHECK(buffer.num_keys() == 1);
-  auto runs = buffer.Finish();
+  auto runs = buffer.Finish().value();
   REQUIRE(runs.size() == 1);
   REQUIRE(runs[0].num_keys() == 1);
   CHECK(runs[0].LengthOf(0) == 7);
@@ -31,7 +31,7 @@ TEST_CASE("sort shuffle runs are ascending and hash runs keep emission order", "
     RangePartitioner part(*layout, 2);
     MapOutputBuffer buffer(layout.get(), &part, 1 << 20);
     for (ParamKey k : emitted) REQUIRE(buffer.Add(k, block.data()).ok());
-    auto runs = buffer.Finish();
+    auto runs = buffer.Finish().value();
     for (const Run& run : runs) {
       for (int64_t i = 1; i < run.num_keys(); ++i) CHECK(run.keys[i - 1] < run.keys[i]);
     }
@@ -40,7 +40,7 @@ TEST_CASE("sort shuffle runs are ascending and hash runs keep emission order", "
     HashPartitioner part(1);
     MapOutputBuffer buffer(layout.get(), &part, 1 << 20);
     for (ParamKey k : emitted) REQUIRE(buffer.Add(k, block.data()).ok());
-    auto runs = buffer.Finish();
+    auto runs = buffer.Finish().value();
     CHECK(runs[0].keys == emitted);
   }
 }
