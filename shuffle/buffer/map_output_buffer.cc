@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <numeric>
 #include <string>
 
@@ -107,6 +108,11 @@ Status MapOutputBuffer::Spill() {
   // Stable: the records of one key (all in one shard's run) stay in emission order.
   std::stable_sort(records.begin(), records.end(),
                    [](const Record& a, const Record& b) { return a.key < b.key; });
+  if (spilled_runs_ == 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(spill_.dir, ec);
+    if (ec) return IOError("cannot create spill folder " + spill_.dir + ": " + ec.message());
+  }
   const std::string path =
       spill_.dir + "/" + spill_.name + "-" + std::to_string(spill_paths_.size()) + ".run";
   MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<SpillRunWriter> writer,
@@ -118,6 +124,7 @@ Status MapOutputBuffer::Spill() {
   }
   MRTRAIN_RETURN_IF_ERROR(writer->Close());
   spill_paths_.push_back(path);
+  ++spilled_runs_;
   spilled_bytes_ += writer->bytes_written();
   for (const auto& [key, slot] : slot_of_) spilled_first_seen_.emplace(key, slot.first_seen);
   slot_of_.clear();

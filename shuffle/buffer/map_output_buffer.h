@@ -15,7 +15,7 @@ namespace mrtrain::shuffle {
 // Where a map task's buffer spills: run files `dir`/`name`-<n>.run. An empty `dir` turns
 // spilling off (output past the budget then fails the task).
 struct SpillOptions {
-  std::string dir;   // must exist
+  std::string dir;   // made on the first spill when missing; left in place
   std::string name;  // unique among the tasks that share `dir`, e.g. the task's id
 };
 
@@ -50,8 +50,8 @@ class MapOutputBuffer {
 
   int64_t num_keys() const { return static_cast<int64_t>(slot_of_.size()); }
   int64_t bytes() const { return bytes_; }
-  // Runs written so far and their bytes on disk.
-  int64_t spilled_runs() const { return static_cast<int64_t>(spill_paths_.size()); }
+  // Runs written so far (Finish() included) and their bytes on disk.
+  int64_t spilled_runs() const { return spilled_runs_; }
   int64_t spilled_bytes() const { return spilled_bytes_; }
 
   // Returns one run per shard (sorted by key when the partitioner is sorted, in first-emission
@@ -85,7 +85,8 @@ class MapOutputBuffer {
 
   // Spilling: every key written to a run so far, with its first_seen; the run files in order.
   std::unordered_map<ParamKey, int64_t> spilled_first_seen_;
-  std::vector<std::string> spill_paths_;
+  std::vector<std::string> spill_paths_;  // not yet removed
+  int64_t spilled_runs_ = 0;
   int64_t spilled_bytes_ = 0;
 };
 
