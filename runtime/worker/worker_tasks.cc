@@ -31,10 +31,9 @@ Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady
     ReturnFreedMemoryToSystem();
   });
   job->id = text.job_id;
-  const std::string spill_stem = (options_.spill_dir.empty() ? DefaultSpillRoot()
-                                                             : options_.spill_dir) +
-                                 "/job" + std::to_string(text.job_id) + "-" +
-                                 std::to_string(getpid());
+  const std::string spill_stem =
+      (options_.spill_dir.empty() ? DefaultSpillRoot() : options_.spill_dir) + "/job" +
+      std::to_string(text.job_id) + "-" + std::to_string(getpid());
   job->kept = std::make_unique<MapOutputStore>(options_.keep_budget_bytes, spill_stem);
   job->map_spill_dir = spill_stem + "-map";
   MRTRAIN_ASSIGN_OR_RETURN(job->spec, UnpackJob(text, options_.plugin_cache_dir));
@@ -342,8 +341,7 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     const bool first = job.spilled_tasks.fetch_add(1) == 0;
     log_->log(first ? spdlog::level::info : spdlog::level::debug,
               "job {}: {} spilled {} runs ({} bytes) past shuffle.buffer_bytes={}", job.id,
-              id.ToString(), output.spilled_runs, output.spilled_bytes,
-              parts.config.buffer_bytes);
+              id.ToString(), output.spilled_runs, output.spilled_bytes, parts.config.buffer_bytes);
     job.spilled_runs += output.spilled_runs;
     job.spilled_bytes += output.spilled_bytes;
   }

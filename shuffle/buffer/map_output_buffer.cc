@@ -47,7 +47,8 @@ MapOutputBuffer::MapOutputBuffer(const ModelLayout* layout, const Partitioner* p
   // Pages reserved but never written are never touched, so sparse models pay only address
   // space.
   std::vector<int64_t> floats(runs_.size(), 0);
-  for (ParamKey key : layout->keys()) floats[partitioner->ShardOf(key)] += layout->Range(key).length;
+  for (ParamKey key : layout->keys())
+    floats[partitioner->ShardOf(key)] += layout->Range(key).length;
   for (size_t s = 0; s < runs_.size(); ++s) {
     runs_[s].values.reserve(std::min<int64_t>(floats[s], budget_bytes / sizeof(float)));
   }
@@ -69,16 +70,16 @@ Status MapOutputBuffer::Add(ParamKey key, const float* values) {
   const int64_t block_bytes = n * static_cast<int64_t>(sizeof(float));
   if (bytes_ + block_bytes > budget_bytes_) {
     if (spill_.dir.empty()) {
-      return FailedPreconditionError("map output would take " + std::to_string(bytes_ + block_bytes) +
-                                     " bytes, over shuffle.buffer_bytes=" +
-                                     std::to_string(budget_bytes_) + " (adding " + KeyName(key) +
-                                     ")");
+      return FailedPreconditionError(
+          "map output would take " + std::to_string(bytes_ + block_bytes) +
+          " bytes, over shuffle.buffer_bytes=" + std::to_string(budget_bytes_) + " (adding " +
+          KeyName(key) + ")");
     }
     if (block_bytes > budget_bytes_) {
-      return FailedPreconditionError("a block of " + std::to_string(block_bytes) +
-                                     " bytes does not fit shuffle.buffer_bytes=" +
-                                     std::to_string(budget_bytes_) + " (adding " + KeyName(key) +
-                                     ")");
+      return FailedPreconditionError(
+          "a block of " + std::to_string(block_bytes) +
+          " bytes does not fit shuffle.buffer_bytes=" + std::to_string(budget_bytes_) +
+          " (adding " + KeyName(key) + ")");
     }
     MRTRAIN_RETURN_IF_ERROR(Spill());
   }
@@ -140,10 +141,10 @@ Status MapOutputBuffer::Spill() {
 Result<std::vector<Run>> MapOutputBuffer::MergeSpilled() {
   if (bytes_ > 0) MRTRAIN_RETURN_IF_ERROR(Spill());
   std::vector<Run> out(runs_.size());
-  MRTRAIN_RETURN_IF_ERROR(MergeSpillRuns(
-      spill_paths_, layout_->block_size(), [&](ParamKey key, const float* sum, int64_t n) {
-        out[partitioner_->ShardOf(key)].Append(key, sum, n);
-      }));
+  MRTRAIN_RETURN_IF_ERROR(MergeSpillRuns(spill_paths_, layout_->block_size(),
+                                         [&](ParamKey key, const float* sum, int64_t n) {
+                                           out[partitioner_->ShardOf(key)].Append(key, sum, n);
+                                         }));
   if (!partitioner_->sorted()) {  // hash shuffle: back to the order keys were first emitted
     for (Run& run : out) {
       run = SortedBy(run, [&](ParamKey a, ParamKey b) {

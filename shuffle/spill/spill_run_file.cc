@@ -74,8 +74,8 @@ Status SpillRunWriter::Close() {
   const std::string why = ErrnoText();
   const bool closed = std::fclose(f) == 0;
   if (!flushed || !closed) {
-    return IOError("cannot write spill run " + path_ + " (" + std::to_string(offset_) +
-                   " bytes)" + (flushed ? ErrnoText() : why));
+    return IOError("cannot write spill run " + path_ + " (" + std::to_string(offset_) + " bytes)" +
+                   (flushed ? ErrnoText() : why));
   }
   if (added_ != num_records_) {
     return InternalError("spill run " + path_ + " got " + std::to_string(added_) +
@@ -122,8 +122,8 @@ Status SpillRunReader::ReadHeader() {
   if (Crc32c(header, 20) != crc) return Corrupt(0, "header checksum mismatch");
   if (std::memcmp(header, kSpillRunMagic, 8) != 0) return Corrupt(0, "bad magic");
   if (version != kSpillRunVersion) {
-    return Corrupt(8, "version " + std::to_string(version) + ", expected " +
-                          std::to_string(kSpillRunVersion));
+    return Corrupt(
+        8, "version " + std::to_string(version) + ", expected " + std::to_string(kSpillRunVersion));
   }
   values_.reserve(max_length_);
   return Status::Ok();
@@ -133,8 +133,8 @@ Result<bool> SpillRunReader::Next() {
   const int64_t at = offset_;
   if (read_ == num_records_) {
     char extra;
-    if (Get(&extra, 1)) return Corrupt(at, "bytes after the last of " +
-                                               std::to_string(num_records_) + " records");
+    if (Get(&extra, 1))
+      return Corrupt(at, "bytes after the last of " + std::to_string(num_records_) + " records");
     return false;
   }
   const std::string record = "record " + std::to_string(read_);

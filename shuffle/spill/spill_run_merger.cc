@@ -49,11 +49,10 @@ Status MergeSpillRuns(const std::vector<std::string>& paths, int64_t max_length,
         length = r.length();
         std::memcpy(sum.data(), r.values(), length * sizeof(float));
       } else if (r.length() != length) {
-        return CorruptionError("spill run " + r.path() + ": key (tensor " +
-                               std::to_string(key.tensor()) + ", block " +
-                               std::to_string(key.block()) + ") holds " +
-                               std::to_string(r.length()) + " floats, an earlier run " +
-                               std::to_string(length));
+        return CorruptionError(
+            "spill run " + r.path() + ": key (tensor " + std::to_string(key.tensor()) + ", block " +
+            std::to_string(key.block()) + ") holds " + std::to_string(r.length()) +
+            " floats, an earlier run " + std::to_string(length));
       } else {
         const float* in = r.values();
         for (int64_t i = 0; i < length; ++i) sum[i] += in[i];

@@ -153,10 +153,11 @@ TEST_CASE("map output spilled past shuffle.buffer_bytes trains to the same model
     // The first spilling task says so, with its run count: at least 4.
     std::smatch m;
     const std::string text = log.text();
-    REQUIRE(std::regex_search(text, m, std::regex(R"(map task \(epoch \d+, round \d+, )"
-                                                  R"(partition \d+, attempt 0\) spilled (\d+) )"
-                                                  R"(runs \((\d+) bytes\) past )"
-                                                  R"(shuffle.buffer_bytes=200)")));
+    REQUIRE(std::regex_search(text, m,
+                              std::regex(R"(map task \(epoch \d+, round \d+, )"
+                                         R"(partition \d+, attempt 0\) spilled (\d+) )"
+                                         R"(runs \((\d+) bytes\) past )"
+                                         R"(shuffle.buffer_bytes=200)")));
     CHECK(std::stoi(m[1]) >= 4);
     // Every run file, and the job's spill folder, is gone.
     REQUIRE(std::filesystem::exists(spill_dir));

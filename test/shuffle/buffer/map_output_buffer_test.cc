@@ -138,7 +138,8 @@ TEST_CASE("a buffer past its budget spills runs and finishes bit-identical to on
   }
   // A negative control: summing in another order changes the bits, so SameRuns can tell.
   auto part = MakePartitioner(ShuffleMode::kSort, *layout, 3);
-  MapOutputBuffer forward(layout.get(), part.get(), 1 << 20), backward(layout.get(), part.get(), 1 << 20);
+  MapOutputBuffer forward(layout.get(), part.get(), 1 << 20),
+      backward(layout.get(), part.get(), 1 << 20);
   REQUIRE(AddAll(forward, emissions).ok());
   REQUIRE(AddAll(backward, std::vector<Emission>(emissions.rbegin(), emissions.rend())).ok());
   CHECK_FALSE(SameRuns(forward.Finish().value(), backward.Finish().value()));
@@ -172,7 +173,8 @@ TEST_CASE("a damaged spill run fails the task naming the file and offset", "[shu
   auto out = buffer.Finish();
   REQUIRE_FALSE(out.ok());
   CHECK(out.status().code() == StatusCode::kCorruption);
-  CHECK(out.status().message() == "spill run " + first + " at offset 24: record 0 checksum mismatch");
+  CHECK(out.status().message() ==
+        "spill run " + first + " at offset 24: record 0 checksum mismatch");
   CHECK(IsEmptyDir(dir.path()));
 }
 

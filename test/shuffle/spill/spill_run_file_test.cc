@@ -38,8 +38,8 @@ Result<std::vector<Record>> ReadAll(const std::string& path, int64_t max_length 
   while (true) {
     MRTRAIN_ASSIGN_OR_RETURN(bool more, reader->Next());
     if (!more) return out;
-    out.push_back(Record{reader->key(), std::vector<float>(reader->values(),
-                                                           reader->values() + reader->length())});
+    out.push_back(Record{
+        reader->key(), std::vector<float>(reader->values(), reader->values() + reader->length())});
   }
 }
 

@@ -76,7 +76,8 @@ TEST_CASE("merger fails on a damaged run, naming it and the offset", "[shuffle]"
   auto merged = Merge({r0, r1});
   REQUIRE_FALSE(merged.ok());
   CHECK(merged.status().code() == StatusCode::kCorruption);
-  CHECK(merged.status().message() == "spill run " + r1 + " at offset 44: record 1 checksum mismatch");
+  CHECK(merged.status().message() ==
+        "spill run " + r1 + " at offset 44: record 1 checksum mismatch");
   SECTION("a missing run") {
     std::filesystem::remove(r0);
     auto gone = Merge({r0, r1});
