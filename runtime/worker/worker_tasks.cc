@@ -25,7 +25,7 @@ Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady
   // The last reference to a job (EndJob's, or a late task's) frees its partitions, kept output and
   // shards: give that memory back then, so a long-lived worker does not grow job after job.
   std::shared_ptr<WorkerJob> job(new WorkerJob, [](WorkerJob* ended) {
-    std::error_code ec;  // tasks removed their runs; a folder left by a crash is not ours
+    std::error_code ec;  // empty by now: every task removes its own runs
     std::filesystem::remove(ended->map_spill_dir, ec);
     delete ended;
     ReturnFreedMemoryToSystem();
