@@ -58,6 +58,7 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
   worker_options.slots = spec.threads;  // 0: the number of cores
   // One process: a lost shard host is a lost job, so there is nothing to replay.
   worker_options.keep_map_output = false;
+  worker_options.spill_dir = options.spill_dir;
   WorkerService worker(transport.get(), worker_options);
   MRTRAIN_RETURN_IF_ERROR(worker.Start());
 

@@ -10,6 +10,9 @@ struct LocalRunOptions {
   // Continue from the newest valid checkpoint in output.dir/checkpoints (refused when it was
   // written by a spec with another fingerprint). Without one, starts from scratch.
   bool resume = false;
+  // Where the worker spills (map output past shuffle.buffer_bytes); "" = the system's
+  // temporary folder ($TMPDIR).
+  std::string spill_dir;
 };
 
 // Trains a job in this process: a real master and one worker (with training.threads task

@@ -222,7 +222,8 @@ Status CallGradient(const TaskCalls& calls, int64_t begin, int64_t end,
         NameThrowingRecord(calls.name, calls.rows, begin, end, *thrown, "round", call_one));
   }
   if (!sink.status().ok()) {
-    if (sink.status().code() == StatusCode::kFailedPrecondition) {
+    // A bad emission is the mapper's fault; a budget or a spill that fails is not.
+    if (sink.status().code() != StatusCode::kInvalidArgument) {
       return sink.status().WithContext(calls.task.ToString());
     }
     return PluginError(calls.task.ToString() + ": " + calls.name + ": " + sink.status().message());
@@ -285,6 +286,13 @@ api::Rows SliceRows(const api::Rows& rows, int64_t begin, int64_t end) {
 
 namespace {
 
+// The stem of a task's spill run files: unique per attempt, so attempts of one task running at
+// once on a worker never share a file.
+std::string SpillName(const TaskId& task) {
+  return "map-e" + std::to_string(task.epoch) + "-r" + std::to_string(task.round) + "-p" +
+         std::to_string(task.partition) + "-a" + std::to_string(task.attempt);
+}
+
 // Runs the job's combiner over every block of the task's runs, in place.
 Status Combine(const TaskId& task, api::Combiner& combiner, int64_t examples, api::TaskLog* log,
                std::vector<shuffle::Run>* runs) {
@@ -337,7 +345,8 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
       MapperName(mapper, config.mapper_name)};
   const int64_t num_rows = calls.rows.rows.num_rows;
 
-  shuffle::MapOutputBuffer buffer(config.layout, &partitioner, config.buffer_bytes);
+  shuffle::MapOutputBuffer buffer(config.layout, &partitioner, config.buffer_bytes,
+                                  shuffle::SpillOptions{config.spill_dir, SpillName(task)});
   BufferSink sink(config.layout, &buffer);
   MapTaskOutput out;
   if (config.model_averaging) {
@@ -349,7 +358,11 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
           CallGradient(calls, b, std::min(num_rows, b + chunk), params, sink, out.stats));
     }
   }
-  out.runs = buffer.Finish();
+  Result<std::vector<shuffle::Run>> runs = buffer.Finish();
+  if (!runs.ok()) return runs.status().WithContext(task.ToString());
+  out.runs = std::move(*runs);
+  out.spilled_runs = buffer.spilled_runs();
+  out.spilled_bytes = buffer.spilled_bytes();
   if (combiner) {
     MRTRAIN_RETURN_IF_ERROR(Combine(task, *combiner, out.stats.examples, &log, &out.runs));
   }

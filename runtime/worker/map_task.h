@@ -25,6 +25,9 @@ struct MapTaskConfig {
   int64_t chunk_rows = 256;  // rows per mapper call; the combiner sums the calls
   uint64_t seed = 1;
   int64_t buffer_bytes = 256LL << 20;
+  // Where a task's output past buffer_bytes spills (made when first needed); "" = the task
+  // fails instead.
+  std::string spill_dir;
   // Model averaging: run local SGD over the round's rows and emit the weighted negated
   // parameter delta instead of the gradient.
   bool model_averaging = false;
@@ -32,17 +35,22 @@ struct MapTaskConfig {
   int64_t local_batch_size = 32;
 };
 
-// A map task's result: one run per reducer shard, and its statistics.
+// A map task's result: one run per reducer shard, its statistics, and what it spilled.
 struct MapTaskOutput {
   std::vector<shuffle::Run> runs;
   api::MapStats stats;
+  int64_t spilled_runs = 0;   // run files written past buffer_bytes (0: all in memory)
+  int64_t spilled_bytes = 0;  // their bytes
 };
 
 // Runs one map task: takes the rows of round `task.round` from the partition's epoch order,
 // calls the mapper over chunks of them, sums what it emits per block and cuts it into runs for
 // the partitioner's shards; then the job's combiner, if any, transforms each block. Errors:
 // kPluginError when the mapper or combiner throws or the mapper emits a bad key (the message
-// names the task); kFailedPrecondition when output exceeds the buffer budget. When the mapper
+// names the task); past the buffer budget the output spills to config.spill_dir and is merged
+// back (the same bytes as in memory), and then kIOError / kCorruption name a run file that
+// cannot be written or read back (its offset too); kFailedPrecondition when a block alone
+// exceeds the budget, or any output does with no spill_dir. When the mapper
 // throws on a chunk, it is called again on each row of the chunk alone, and the message names
 // the first row it throws on: its file and line or record index (data::DescribeRow) and its
 // row in the partition. Those calls feed nothing the task outputs, which fails anyway.

@@ -150,6 +150,10 @@ struct WorkerJob {
   std::unique_ptr<data::Dataset> datasets[3];
   std::unique_ptr<data::PartitionCache> caches[3];
   std::unique_ptr<MapOutputStore> kept;  // map output until its epoch's checkpoint commits
+  // Where map tasks spill output past shuffle.buffer_bytes; removed with the job. Each task
+  // removes its own files; what the job counts is logged when it ends.
+  std::string map_spill_dir;
+  std::atomic<int64_t> spilled_tasks{0}, spilled_runs{0}, spilled_bytes{0};
 
   // Bumped by every StartTraining: a task handed out before the latest one reports nothing
   // (its pushes went to the shard placement of before; the master has rolled back since).

@@ -367,6 +367,11 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       auto m = msg::DecodeAs<msg::EndJob>(payload);
       if (!m.ok()) return bad(m.status());
       // Tasks still running keep their job alive through their own reference.
+      if (std::shared_ptr<WorkerJob> job = FindJob(m->job_id); job && job->spilled_tasks > 0) {
+        log_->info("job {}: {} map tasks spilled {} runs ({} bytes) past shuffle.buffer_bytes={}",
+                   m->job_id, job->spilled_tasks.load(), job->spilled_runs.load(),
+                   job->spilled_bytes.load(), job->spec.shuffle_buffer_bytes);
+      }
       MutexLock lock(&mu_);
       if (jobs_.erase(m->job_id) && replayed_tasks_ > 0) {
         log_->info("job {}: {} map tasks were replayed from kept output", m->job_id,

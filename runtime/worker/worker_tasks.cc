@@ -25,14 +25,17 @@ Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady
   // The last reference to a job (EndJob's, or a late task's) frees its partitions, kept output and
   // shards: give that memory back then, so a long-lived worker does not grow job after job.
   std::shared_ptr<WorkerJob> job(new WorkerJob, [](WorkerJob* ended) {
+    std::error_code ec;  // empty by now: every task removes its own runs
+    std::filesystem::remove(ended->map_spill_dir, ec);
     delete ended;
     ReturnFreedMemoryToSystem();
   });
   job->id = text.job_id;
-  job->kept = std::make_unique<MapOutputStore>(
-      options_.keep_budget_bytes,
+  const std::string spill_stem =
       (options_.spill_dir.empty() ? DefaultSpillRoot() : options_.spill_dir) + "/job" +
-          std::to_string(text.job_id) + "-" + std::to_string(getpid()));
+      std::to_string(text.job_id) + "-" + std::to_string(getpid());
+  job->kept = std::make_unique<MapOutputStore>(options_.keep_budget_bytes, spill_stem);
+  job->map_spill_dir = spill_stem + "-map";
   MRTRAIN_ASSIGN_OR_RETURN(job->spec, UnpackJob(text, options_.plugin_cache_dir));
   MRTRAIN_ASSIGN_OR_RETURN(job->plugins, LoadPlugins(job->spec));
   const data::DatasetSpec* specs[3] = {&job->spec.train,
@@ -94,6 +97,7 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
   config.mapper_name = spec.model_plugin.empty() ? spec.model_type : spec.model_plugin;
   config.seed = spec.seed;
   config.buffer_bytes = spec.shuffle_buffer_bytes;
+  config.spill_dir = job->map_spill_dir;
   config.model_averaging = spec.mode == jobs::JobSpec::Mode::kModelAveraging;
   config.local_learning_rate = spec.local_learning_rate;
   config.local_batch_size = spec.local_batch_size;
@@ -330,6 +334,16 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     MRTRAIN_ASSIGN_OR_RETURN(output,
                              RunMapTask(parts.config, id, *partition, params->View(), *mapper,
                                         *parts.partitioner, *parts.row_orders, combiner.get()));
+  }
+  if (output.spilled_runs > 0) {
+    // The job's first spill is news (the output is read back from disk every step: more
+    // shuffle.buffer_bytes would avoid it); the rest are counted and summed up at the job's end.
+    const bool first = job.spilled_tasks.fetch_add(1) == 0;
+    log_->log(first ? spdlog::level::info : spdlog::level::debug,
+              "job {}: {} spilled {} runs ({} bytes) past shuffle.buffer_bytes={}", job.id,
+              id.ToString(), output.spilled_runs, output.spilled_bytes, parts.config.buffer_bytes);
+    job.spilled_runs += output.spilled_runs;
+    job.spilled_bytes += output.spilled_bytes;
   }
   // One run to every shard, empty ones too: a shard reduces once it has every partition's.
   std::vector<std::string> payloads;

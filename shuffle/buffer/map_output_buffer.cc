@@ -1,63 +1,24 @@
 #include "shuffle/buffer/map_output_buffer.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 #include <numeric>
 #include <string>
 
+#include "shuffle/spill/spill_run_file.h"
+#include "shuffle/spill/spill_run_merger.h"
+
 namespace mrtrain::shuffle {
-
-MapOutputBuffer::MapOutputBuffer(const ModelLayout* layout, const Partitioner* partitioner,
-                                 int64_t budget_bytes)
-    : layout_(layout),
-      partitioner_(partitioner),
-      budget_bytes_(budget_bytes),
-      runs_(partitioner->num_shards()) {
-  // Reserve each shard's share of the model up front (capped by the budget): dense models
-  // emit all of it, and growing a vector of that size by doubling would copy it twice more.
-  // Pages reserved but never written are never touched, so sparse models pay only address
-  // space.
-  std::vector<int64_t> floats(runs_.size(), 0);
-  for (ParamKey key : layout->keys()) floats[partitioner->ShardOf(key)] += layout->Range(key).length;
-  for (size_t s = 0; s < runs_.size(); ++s) {
-    runs_[s].values.reserve(std::min<int64_t>(floats[s], budget_bytes / sizeof(float)));
-  }
-}
-
-Status MapOutputBuffer::Add(ParamKey key, const float* values) {
-  if (!layout_->IsValid(key)) {
-    return InvalidArgumentError("emitted key (tensor " + std::to_string(key.tensor()) + ", block " +
-                                std::to_string(key.block()) + ") is not part of the model");
-  }
-  const int64_t n = layout_->Range(key).length;
-  auto it = slot_of_.find(key);
-  if (it != slot_of_.end()) {
-    float* acc = runs_[it->second.shard].values.data() + it->second.offset;
-    for (int64_t i = 0; i < n; ++i) acc[i] += values[i];
-    return Status::Ok();
-  }
-  const int64_t new_bytes = bytes_ + n * static_cast<int64_t>(sizeof(float));
-  if (new_bytes > budget_bytes_) {
-    return FailedPreconditionError(
-        "map output would take " + std::to_string(new_bytes) +
-        " bytes, over shuffle.buffer_bytes=" + std::to_string(budget_bytes_) + " (adding tensor " +
-        std::to_string(key.tensor()) + " block " + std::to_string(key.block()) + ")");
-  }
-  const int shard = partitioner_->ShardOf(key);
-  Run& run = runs_[shard];
-  slot_of_.emplace(key, Slot{shard, static_cast<int64_t>(run.values.size())});
-  run.Append(key, values, n);
-  bytes_ = new_bytes;
-  return Status::Ok();
-}
-
 namespace {
 
-// The same run with its keys ascending (and their values moved along).
-Run Sorted(const Run& run) {
+// The same run with its keys ordered by `less` (and their values moved along).
+template <typename Less>
+Run SortedBy(const Run& run, Less less) {
   std::vector<int64_t> order(run.num_keys());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(),
-            [&](int64_t a, int64_t b) { return run.keys[a] < run.keys[b]; });
+            [&](int64_t a, int64_t b) { return less(run.keys[a], run.keys[b]); });
   Run sorted;
   sorted.keys.reserve(run.keys.size());
   sorted.offsets.reserve(run.offsets.size());
@@ -68,21 +29,157 @@ Run Sorted(const Run& run) {
 
 bool IsSorted(const Run& run) { return std::is_sorted(run.keys.begin(), run.keys.end()); }
 
+std::string KeyName(ParamKey key) {
+  return "tensor " + std::to_string(key.tensor()) + " block " + std::to_string(key.block());
+}
+
 }  // namespace
 
-std::vector<Run> MapOutputBuffer::Finish() {
-  std::vector<Run> out(runs_.size());
+MapOutputBuffer::MapOutputBuffer(const ModelLayout* layout, const Partitioner* partitioner,
+                                 int64_t budget_bytes, SpillOptions spill)
+    : layout_(layout),
+      partitioner_(partitioner),
+      budget_bytes_(budget_bytes),
+      spill_(std::move(spill)),
+      runs_(partitioner->num_shards()) {
+  // Reserve each shard's share of the model up front (capped by the budget): dense models
+  // emit all of it, and growing a vector of that size by doubling would copy it twice more.
+  // Pages reserved but never written are never touched, so sparse models pay only address
+  // space.
+  std::vector<int64_t> floats(runs_.size(), 0);
+  for (ParamKey key : layout->keys())
+    floats[partitioner->ShardOf(key)] += layout->Range(key).length;
   for (size_t s = 0; s < runs_.size(); ++s) {
-    // Dense models emit keys in ascending order already; sort only when they are not.
-    if (partitioner_->sorted() && !IsSorted(runs_[s])) {
-      out[s] = Sorted(runs_[s]);
-    } else {
-      out[s] = std::move(runs_[s]);
-    }
-    runs_[s] = Run();
+    runs_[s].values.reserve(std::min<int64_t>(floats[s], budget_bytes / sizeof(float)));
   }
+}
+
+MapOutputBuffer::~MapOutputBuffer() { RemoveSpillFiles(); }
+
+Status MapOutputBuffer::Add(ParamKey key, const float* values) {
+  if (!layout_->IsValid(key)) {
+    return InvalidArgumentError("emitted key (" + KeyName(key) + ") is not part of the model");
+  }
+  const int64_t n = layout_->Range(key).length;
+  auto it = slot_of_.find(key);
+  if (it != slot_of_.end()) {
+    float* acc = runs_[it->second.shard].values.data() + it->second.offset;
+    for (int64_t i = 0; i < n; ++i) acc[i] += values[i];
+    return Status::Ok();
+  }
+  const int64_t block_bytes = n * static_cast<int64_t>(sizeof(float));
+  if (bytes_ + block_bytes > budget_bytes_) {
+    if (spill_.dir.empty()) {
+      return FailedPreconditionError(
+          "map output would take " + std::to_string(bytes_ + block_bytes) +
+          " bytes, over shuffle.buffer_bytes=" + std::to_string(budget_bytes_) + " (adding " +
+          KeyName(key) + ")");
+    }
+    if (block_bytes > budget_bytes_) {
+      return FailedPreconditionError(
+          "a block of " + std::to_string(block_bytes) +
+          " bytes does not fit shuffle.buffer_bytes=" + std::to_string(budget_bytes_) +
+          " (adding " + KeyName(key) + ")");
+    }
+    MRTRAIN_RETURN_IF_ERROR(Spill());
+  }
+  const int shard = partitioner_->ShardOf(key);
+  Run& run = runs_[shard];
+  // A key spilled before is held as a record of its own (see the class comment).
+  if (spilled_first_seen_.empty() || spilled_first_seen_.count(key) == 0) {
+    slot_of_.emplace(key, Slot{shard, static_cast<int64_t>(run.values.size()), keys_seen_++});
+  }
+  run.Append(key, values, n);
+  bytes_ += block_bytes;
+  return Status::Ok();
+}
+
+Status MapOutputBuffer::Spill() {
+  struct Record {
+    ParamKey key;
+    int shard;
+    int64_t index;
+  };
+  std::vector<Record> records;
+  for (size_t s = 0; s < runs_.size(); ++s) {
+    for (int64_t i = 0; i < runs_[s].num_keys(); ++i) {
+      records.push_back(Record{runs_[s].keys[i], static_cast<int>(s), i});
+    }
+  }
+  // Stable: the records of one key (all in one shard's run) stay in emission order.
+  std::stable_sort(records.begin(), records.end(),
+                   [](const Record& a, const Record& b) { return a.key < b.key; });
+  if (spilled_runs_ == 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(spill_.dir, ec);
+    if (ec) return IOError("cannot create spill folder " + spill_.dir + ": " + ec.message());
+  }
+  const std::string path =
+      spill_.dir + "/" + spill_.name + "-" + std::to_string(spill_paths_.size()) + ".run";
+  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<SpillRunWriter> writer,
+                           SpillRunWriter::Create(path, records.size()));
+  for (const Record& r : records) {
+    const Run& run = runs_[r.shard];
+    MRTRAIN_RETURN_IF_ERROR(
+        writer->Add(r.key, run.ValuesOf(r.index), static_cast<uint32_t>(run.LengthOf(r.index))));
+  }
+  MRTRAIN_RETURN_IF_ERROR(writer->Close());
+  spill_paths_.push_back(path);
+  ++spilled_runs_;
+  spilled_bytes_ += writer->bytes_written();
+  for (const auto& [key, slot] : slot_of_) spilled_first_seen_.emplace(key, slot.first_seen);
   slot_of_.clear();
+  for (Run& run : runs_) {  // cleared, not freed: the next run fills the same memory
+    run.keys.clear();
+    run.offsets.assign(1, 0);
+    run.values.clear();
+  }
   bytes_ = 0;
+  return Status::Ok();
+}
+
+Result<std::vector<Run>> MapOutputBuffer::MergeSpilled() {
+  if (bytes_ > 0) MRTRAIN_RETURN_IF_ERROR(Spill());
+  std::vector<Run> out(runs_.size());
+  MRTRAIN_RETURN_IF_ERROR(MergeSpillRuns(spill_paths_, layout_->block_size(),
+                                         [&](ParamKey key, const float* sum, int64_t n) {
+                                           out[partitioner_->ShardOf(key)].Append(key, sum, n);
+                                         }));
+  if (!partitioner_->sorted()) {  // hash shuffle: back to the order keys were first emitted
+    for (Run& run : out) {
+      run = SortedBy(run, [&](ParamKey a, ParamKey b) {
+        return spilled_first_seen_.at(a) < spilled_first_seen_.at(b);
+      });
+    }
+  }
+  return out;
+}
+
+void MapOutputBuffer::RemoveSpillFiles() {
+  for (const std::string& path : spill_paths_) std::remove(path.c_str());
+  spill_paths_.clear();
+}
+
+Result<std::vector<Run>> MapOutputBuffer::Finish() {
+  Result<std::vector<Run>> out = std::vector<Run>(runs_.size());
+  if (!spill_paths_.empty()) {
+    out = MergeSpilled();
+    RemoveSpillFiles();
+  } else {
+    for (size_t s = 0; s < runs_.size(); ++s) {
+      // Dense models emit keys in ascending order already; sort only when they are not.
+      if (partitioner_->sorted() && !IsSorted(runs_[s])) {
+        (*out)[s] = SortedBy(runs_[s], [](ParamKey a, ParamKey b) { return a < b; });
+      } else {
+        (*out)[s] = std::move(runs_[s]);
+      }
+    }
+  }
+  for (Run& run : runs_) run = Run();
+  slot_of_.clear();
+  spilled_first_seen_.clear();
+  bytes_ = 0;
+  keys_seen_ = 0;
   return out;
 }
 

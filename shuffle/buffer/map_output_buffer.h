@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -11,41 +12,82 @@
 
 namespace mrtrain::shuffle {
 
+// Where a map task's buffer spills: run files `dir`/`name`-<n>.run. An empty `dir` turns
+// spilling off (output past the budget then fails the task).
+struct SpillOptions {
+  std::string dir;   // made on the first spill when missing; left in place
+  std::string name;  // unique among the tasks that share `dir`, e.g. the task's id
+};
+
 // Collects the (key, block) pairs one map task emits and sums values of the same key as they
 // arrive (the combiner), within a memory budget. Each key goes straight into the run of its
 // reducer shard, so finishing a hash-shuffle task moves the runs out without copying; a sort
 // shuffle sorts each run once at the end. Summation order is emission order, which is
-// deterministic for a given task. Not thread-safe: one buffer per task. The layout and the
-// partitioner must outlive the buffer.
+// deterministic for a given task.
+//
+// Past the budget the buffer spills: it sorts what it holds by key and writes it as one run
+// file (shuffle/spill/FORMAT.md), then starts empty. A key already spilled cannot be combined
+// any more without changing its sum's rounding (a float sum is a left fold: (a+b)+c is not
+// a+(b+c)), so each later emission of it is held, and spilled, as a record of its own.
+// Finish() merges the runs and folds each key's records in spill order, so the output is
+// bit-identical to what an unlimited buffer would give: the same sums, keys in the same order.
+//
+// Not thread-safe: one buffer per task. The layout and the partitioner must outlive the
+// buffer. Spilled files are removed by Finish() and by the destructor, whatever happened.
 class MapOutputBuffer {
  public:
-  MapOutputBuffer(const ModelLayout* layout, const Partitioner* partitioner, int64_t budget_bytes);
+  MapOutputBuffer(const ModelLayout* layout, const Partitioner* partitioner, int64_t budget_bytes,
+                  SpillOptions spill = {});
+  ~MapOutputBuffer();
+  MapOutputBuffer(const MapOutputBuffer&) = delete;
+  MapOutputBuffer& operator=(const MapOutputBuffer&) = delete;
 
   // Adds (sums into) block `key`; `values` holds layout->Range(key).length floats.
-  // kInvalidArgument for a key outside the model; kFailedPrecondition when a new key would
-  // take the buffer past its budget (the message gives the budget and the key).
+  // kInvalidArgument for a key outside the model; kFailedPrecondition when the block does not
+  // fit the budget (spilling off: when the held output would pass it; the message gives the
+  // budget and the key); kIOError naming the run file when a spill cannot be written.
   Status Add(ParamKey key, const float* values);
 
   int64_t num_keys() const { return static_cast<int64_t>(slot_of_.size()); }
   int64_t bytes() const { return bytes_; }
+  // Runs written so far (Finish() included) and their bytes on disk.
+  int64_t spilled_runs() const { return spilled_runs_; }
+  int64_t spilled_bytes() const { return spilled_bytes_; }
 
-  // Returns one run per shard (sorted by key when the partitioner is sorted) and leaves the
-  // buffer empty.
-  std::vector<Run> Finish();
+  // Returns one run per shard (sorted by key when the partitioner is sorted, in first-emission
+  // order otherwise) and leaves the buffer empty. After spills: kCorruption naming the run
+  // file and offset when one was damaged, kIOError when the last one cannot be written.
+  Result<std::vector<Run>> Finish();
 
  private:
+  // Sorts what is held into a run file and empties the buffer.
+  Status Spill();
+  Result<std::vector<Run>> MergeSpilled();
+  void RemoveSpillFiles();
+
   // Constant after construction.
   const ModelLayout* layout_;
   const Partitioner* partitioner_;
   const int64_t budget_bytes_;
+  const SpillOptions spill_;
 
   struct Slot {
     int shard;
-    int64_t offset;  // into runs_[shard].values
+    int64_t offset;      // into runs_[shard].values
+    int64_t first_seen;  // how many keys were new before this one: the hash-shuffle order
   };
-  std::unordered_map<ParamKey, Slot> slot_of_;
-  std::vector<Run> runs_;  // one per shard, keys in emission order
+  std::unordered_map<ParamKey, Slot> slot_of_;  // keys held and combinable
+  // One per shard, in emission order. After a spill a key may appear more than once here (see
+  // the class comment), so these are not Runs in run.h's sense until Finish() merges them.
+  std::vector<Run> runs_;
   int64_t bytes_ = 0;
+  int64_t keys_seen_ = 0;
+
+  // Spilling: every key written to a run so far, with its first_seen; the run files in order.
+  std::unordered_map<ParamKey, int64_t> spilled_first_seen_;
+  std::vector<std::string> spill_paths_;  // not yet removed
+  int64_t spilled_runs_ = 0;
+  int64_t spilled_bytes_ = 0;
 };
 
 }  // namespace mrtrain::shuffle

@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <regex>
+#include <sstream>
 
 #include <catch2/catch.hpp>
+#include <spdlog/sinks/ostream_sink.h>
 
+#include "engine/base/log.h"
 #include "runtime/checkpoint/checkpoint.h"
 #include "test/testing/temp_dir.h"
 #include "tools/data/synthetic.h"
@@ -52,13 +56,33 @@ struct SyntheticFiles {
 };
 
 Result<TrainingResult> Train(const std::string& yaml, const std::vector<std::string>& overrides,
-                             bool resume = false) {
+                             bool resume = false, const std::string& spill_dir = "") {
   auto spec = jobs::ParseJobSpec(yaml, "job.yaml", overrides);
   REQUIRE(spec.ok());
   LocalRunOptions options;
   options.resume = resume;
+  options.spill_dir = spill_dir;
   return RunLocalJob(*spec, options, nullptr);
 }
+
+// What the worker logs while it lives, at info and above.
+class CapturedWorkerLog {
+ public:
+  CapturedWorkerLog() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    sink_->set_pattern("%v");
+    sink_->set_level(spdlog::level::info);
+    Logger("worker")->sinks().push_back(sink_);
+  }
+  ~CapturedWorkerLog() {
+    auto& sinks = Logger("worker")->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
 
 TEST_CASE("local mode learns a synthetic softmax problem", "[runtime]") {
   SyntheticFiles files;
@@ -103,6 +127,42 @@ TEST_CASE("final model is byte-identical across shuffle modes, reducers and thre
   // A different seed must change the bytes, or the comparison above proves nothing.
   REQUIRE(Train(base, {"training.seed=4", "output.dir=" + files.dir.File("seed4")}).ok());
   CHECK(TempDir::Read(files.dir.File("seed4/model.mrt")) != reference);
+}
+
+TEST_CASE("map output spilled past shuffle.buffer_bytes trains to the same model bytes",
+          "[runtime]") {
+  SyntheticFiles files;
+  const std::string yaml = SoftmaxSpec(files.train, files.test, files.dir.File("memory"));
+  // 100 rows per task in chunks of 10: each task emits every block of W (12x4, 3 blocks of 16
+  // floats) and b (4 floats) ten times, summed by the combiner in emission order.
+  const std::vector<std::string> chunks = {"training.chunk_rows=10", "training.epochs=2"};
+  REQUIRE(Train(yaml, chunks).ok());
+  const std::string reference = TempDir::Read(files.dir.File("memory/model.mrt"));
+  REQUIRE(reference.size() > 300);
+  for (const char* mode : {"hash", "sort"}) {
+    INFO(mode);
+    const std::string spill_dir = files.dir.File(std::string("spill-") + mode);
+    std::vector<std::string> overrides = chunks;
+    overrides.push_back(std::string("shuffle.mode=") + mode);
+    overrides.push_back("shuffle.reducers=2");
+    overrides.push_back("shuffle.buffer_bytes=200");  // just short of the task's 208 bytes
+    overrides.push_back("output.dir=" + files.dir.File(mode));
+    CapturedWorkerLog log;
+    REQUIRE(Train(yaml, overrides, false, spill_dir).ok());
+    CHECK(TempDir::Read(files.dir.File(std::string(mode) + "/model.mrt")) == reference);
+    // The first spilling task says so, with its run count: at least 4.
+    std::smatch m;
+    const std::string text = log.text();
+    REQUIRE(std::regex_search(text, m,
+                              std::regex(R"(map task \(epoch \d+, round \d+, )"
+                                         R"(partition \d+, attempt 0\) spilled (\d+) )"
+                                         R"(runs \((\d+) bytes\) past )"
+                                         R"(shuffle.buffer_bytes=200)")));
+    CHECK(std::stoi(m[1]) >= 4);
+    // Every run file, and the job's spill folder, is gone.
+    REQUIRE(std::filesystem::exists(spill_dir));
+    CHECK(std::filesystem::is_empty(spill_dir));
+  }
 }
 
 TEST_CASE("resume after a crash ends with the same bytes as an uninterrupted run", "[runtime]") {

@@ -1,6 +1,7 @@
 #include "runtime/worker/map_task.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -72,6 +73,38 @@ TEST_CASE("an epoch's rounds visit every row of the partition exactly once", "[r
   CHECK(total_first == 45.0f);  // 0 + 1 + ... + 9
   CHECK(total_rows == 10.0f);
   CHECK(sizes == std::vector<int64_t>{3, 3, 4});
+}
+
+TEST_CASE("a map task past buffer_bytes spills and returns the runs it would in memory",
+          "[runtime]") {
+  Fixture f;
+  f.config.rounds_per_epoch = 1;  // 10 rows, 5 mapper calls of 2 rows
+  data::PartitionData p = TenRows();
+  auto memory = f.Run(0, 0, p);
+  REQUIRE(memory.ok());
+  CHECK(memory->spilled_runs == 0);
+  testing::TempDir dir;
+  f.config.buffer_bytes = 8;  // w (2 floats) or b, not both
+  f.config.spill_dir = dir.File("spill");
+  auto spilled = f.Run(0, 0, p);
+  REQUIRE(spilled.ok());
+  CHECK(spilled->spilled_runs >= 4);
+  CHECK(spilled->spilled_bytes > 0);
+  REQUIRE(spilled->runs.size() == 1);
+  CHECK(spilled->runs[0].keys == memory->runs[0].keys);
+  CHECK(spilled->runs[0].values == memory->runs[0].values);
+  CHECK(spilled->stats.examples == 10);
+  CHECK(std::filesystem::is_empty(dir.File("spill")));
+
+  SECTION("a spill folder that cannot be made fails the task, not the mapper") {
+    f.config.spill_dir = dir.Write("file", "x") + "/spill";
+    auto failed = f.Run(0, 0, p);
+    REQUIRE_FALSE(failed.ok());
+    CHECK(failed.status().code() == StatusCode::kIOError);
+    CHECK(failed.status().message().find("map task (epoch 0, round 0, partition 0, attempt 0): "
+                                         "cannot create spill folder " +
+                                         f.config.spill_dir) == 0);
+  }
 }
 
 TEST_CASE("row order depends on seed, epoch and partition only", "[runtime]") {

@@ -1,8 +1,14 @@
 #include "shuffle/buffer/map_output_buffer.h"
 
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
 #include <catch2/catch.hpp>
 
+#include "engine/api/random.h"
 #include "test/shuffle/shuffle_test_util.h"
+#include "test/testing/temp_dir.h"
 
 namespace mrtrain::shuffle {
 namespace {
@@ -15,7 +21,7 @@ TEST_CASE("combiner sums values of the same key within a task", "[shuffle]") {
   REQUIRE(buffer.Add(ParamKey(2, 0), a.data()).ok());
   REQUIRE(buffer.Add(ParamKey(2, 0), b.data()).ok());
   CHECK(buffer.num_keys() == 1);
-  auto runs = buffer.Finish();
+  auto runs = buffer.Finish().value();
   REQUIRE(runs.size() == 1);
   REQUIRE(runs[0].num_keys() == 1);
   CHECK(runs[0].LengthOf(0) == 7);
@@ -31,7 +37,7 @@ TEST_CASE("sort shuffle runs are ascending and hash runs keep emission order", "
     RangePartitioner part(*layout, 2);
     MapOutputBuffer buffer(layout.get(), &part, 1 << 20);
     for (ParamKey k : emitted) REQUIRE(buffer.Add(k, block.data()).ok());
-    auto runs = buffer.Finish();
+    auto runs = buffer.Finish().value();
     for (const Run& run : runs) {
       for (int64_t i = 1; i < run.num_keys(); ++i) CHECK(run.keys[i - 1] < run.keys[i]);
     }
@@ -40,7 +46,7 @@ TEST_CASE("sort shuffle runs are ascending and hash runs keep emission order", "
     HashPartitioner part(1);
     MapOutputBuffer buffer(layout.get(), &part, 1 << 20);
     for (ParamKey k : emitted) REQUIRE(buffer.Add(k, block.data()).ok());
-    auto runs = buffer.Finish();
+    auto runs = buffer.Finish().value();
     CHECK(runs[0].keys == emitted);
   }
 }
@@ -58,6 +64,130 @@ TEST_CASE("buffer refuses keys outside the model and output over budget", "[shuf
   CHECK(over.message().find("shuffle.buffer_bytes=400") != std::string::npos);
   // Summing into a key already held needs no new memory.
   CHECK(buffer.Add(ParamKey(0, 0), block.data()).ok());
+}
+
+// One map task's emissions: `calls` mapper calls, each emitting most keys of the model in a
+// shuffled order, some several times running (as per-row emissions do), with values of mixed
+// magnitudes, so float sums depend on their order.
+struct Emission {
+  ParamKey key;
+  std::vector<float> values;
+};
+
+std::vector<Emission> TaskEmissions(const ModelLayout& layout, int calls) {
+  api::RandomStream random(7, 1);
+  std::vector<Emission> out;
+  for (int c = 0; c < calls; ++c) {
+    std::vector<ParamKey> keys = layout.keys();
+    for (size_t i = keys.size(); i > 1; --i) std::swap(keys[i - 1], keys[random.Below(i)]);
+    for (ParamKey k : keys) {
+      if (random.Below(5) == 0) continue;
+      for (uint64_t times = 1 + random.Below(3); times > 0; --times) {
+        std::vector<float> v(layout.Range(k).length);
+        for (float& x : v) x = random.Uniform(-1.0f, 1.0f) * (random.Below(2) ? 1e7f : 1e-3f);
+        out.push_back(Emission{k, std::move(v)});
+      }
+    }
+  }
+  return out;
+}
+
+Status AddAll(MapOutputBuffer& buffer, const std::vector<Emission>& emissions) {
+  for (const Emission& e : emissions) MRTRAIN_RETURN_IF_ERROR(buffer.Add(e.key, e.values.data()));
+  return Status::Ok();
+}
+
+bool SameRuns(const std::vector<Run>& a, const std::vector<Run>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t s = 0; s < a.size(); ++s) {
+    if (a[s].keys != b[s].keys || a[s].offsets != b[s].offsets) return false;
+    if (a[s].values.size() != b[s].values.size()) return false;
+    if (std::memcmp(a[s].values.data(), b[s].values.data(), a[s].values.size() * 4) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsEmptyDir(const std::string& dir) { return std::filesystem::is_empty(dir); }
+
+TEST_CASE("a buffer past its budget spills runs and finishes bit-identical to one in memory",
+          "[shuffle]") {
+  auto layout = TestLayout();
+  testing::TempDir dir;
+  const std::vector<Emission> emissions = TaskEmissions(*layout, 6);
+  for (ShuffleMode mode : {ShuffleMode::kSort, ShuffleMode::kHash}) {
+    INFO((mode == ShuffleMode::kSort ? "sort" : "hash"));
+    auto part = MakePartitioner(mode, *layout, 3);
+    MapOutputBuffer memory(layout.get(), part.get(), 1 << 20);
+    REQUIRE(AddAll(memory, emissions).ok());
+    auto reference = memory.Finish();
+    REQUIRE(reference.ok());
+    CHECK(memory.spilled_runs() == 0);
+
+    // The output holds 21 keys of up to 64 floats (4,920 bytes): a quarter of it per run.
+    MapOutputBuffer spilling(layout.get(), part.get(), 1200, SpillOptions{dir.path(), "task"});
+    REQUIRE(AddAll(spilling, emissions).ok());
+    CHECK(spilling.spilled_runs() >= 4);
+    CHECK(spilling.spilled_bytes() > 0);
+    CHECK_FALSE(IsEmptyDir(dir.path()));
+    auto spilled = spilling.Finish();
+    REQUIRE(spilled.ok());
+    CHECK(SameRuns(*reference, *spilled));
+    CHECK(IsEmptyDir(dir.path()));  // the runs are gone once merged
+  }
+  // A negative control: summing in another order changes the bits, so SameRuns can tell.
+  auto part = MakePartitioner(ShuffleMode::kSort, *layout, 3);
+  MapOutputBuffer forward(layout.get(), part.get(), 1 << 20),
+      backward(layout.get(), part.get(), 1 << 20);
+  REQUIRE(AddAll(forward, emissions).ok());
+  REQUIRE(AddAll(backward, std::vector<Emission>(emissions.rbegin(), emissions.rend())).ok());
+  CHECK_FALSE(SameRuns(forward.Finish().value(), backward.Finish().value()));
+}
+
+TEST_CASE("spilled runs are removed when a task fails before finishing", "[shuffle]") {
+  auto layout = TestLayout();
+  testing::TempDir dir;
+  auto part = MakePartitioner(ShuffleMode::kHash, *layout, 2);
+  {
+    MapOutputBuffer buffer(layout.get(), part.get(), 1200, SpillOptions{dir.path(), "task"});
+    REQUIRE(AddAll(buffer, TaskEmissions(*layout, 3)).ok());
+    REQUIRE(buffer.spilled_runs() > 1);
+    CHECK_FALSE(IsEmptyDir(dir.path()));
+  }
+  CHECK(IsEmptyDir(dir.path()));
+}
+
+TEST_CASE("a damaged spill run fails the task naming the file and offset", "[shuffle]") {
+  auto layout = TestLayout();
+  testing::TempDir dir;
+  auto part = MakePartitioner(ShuffleMode::kSort, *layout, 2);
+  MapOutputBuffer buffer(layout.get(), part.get(), 1200, SpillOptions{dir.path(), "task"});
+  REQUIRE(AddAll(buffer, TaskEmissions(*layout, 3)).ok());
+  const std::string first = dir.File("task-0.run");
+  {
+    std::fstream f(first, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(24 + 12 + 5);  // a value of record 0
+    f.put('\x55');
+  }
+  auto out = buffer.Finish();
+  REQUIRE_FALSE(out.ok());
+  CHECK(out.status().code() == StatusCode::kCorruption);
+  CHECK(out.status().message() ==
+        "spill run " + first + " at offset 24: record 0 checksum mismatch");
+  CHECK(IsEmptyDir(dir.path()));
+}
+
+TEST_CASE("a spilling buffer refuses a block larger than its whole budget", "[shuffle]") {
+  auto layout = TestLayout();
+  testing::TempDir dir;
+  HashPartitioner one(1);
+  MapOutputBuffer buffer(layout.get(), &one, 100, SpillOptions{dir.path(), "task"});
+  std::vector<float> block(64, 1.0f);
+  Status too_big = buffer.Add(ParamKey(0, 0), block.data());
+  CHECK(too_big.code() == StatusCode::kFailedPrecondition);
+  CHECK(too_big.message() ==
+        "a block of 256 bytes does not fit shuffle.buffer_bytes=100 (adding tensor 0 block 0)");
 }
 
 }  // namespace

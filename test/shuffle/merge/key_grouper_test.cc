@@ -30,7 +30,7 @@ std::map<uint64_t, std::vector<float>> ShuffleAndSum(ShuffleMode mode, int shard
       for (float& v : block) v = random.Uniform(-1e3f, 1e3f);
       REQUIRE(buffer.Add(k, block.data()).ok());
     }
-    outputs.push_back(buffer.Finish());
+    outputs.push_back(buffer.Finish().value());
   }
   std::map<uint64_t, std::vector<float>> sums;
   for (int s = 0; s < shards; ++s) {
