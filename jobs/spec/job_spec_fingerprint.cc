@@ -44,6 +44,8 @@ const char* FormatKey(data::DataFormat format) {
       return "csv";
     case data::DataFormat::kIdx:
       return "idx";
+    case data::DataFormat::kShards:
+      return "shards";
   }
   return "?";
 }
