@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -16,11 +17,14 @@ struct PredictFlags {
   std::string delimiter = ",";
 };
 
-// "auto": .csv(.gz) is csv, a name with "idx" is idx, anything else libsvm.
+// "auto": a folder of shards (part-00000.mrs) is shards, .csv(.gz) is csv, a name with "idx" is
+// idx, anything else libsvm.
 std::string GuessFormat(const std::string& path) {
   auto ends = [&](const std::string& s) {
     return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
   };
+  std::error_code ec;
+  if (std::filesystem::exists(path + "/part-00000.mrs", ec) || ends(".mrs")) return "shards";
   if (ends(".csv") || ends(".csv.gz")) return "csv";
   if (path.find("idx") != std::string::npos) return "idx";
   return "libsvm";
@@ -73,8 +77,8 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--model", o.model_path, "model.mrt or a checkpoint")->required();
   cmd->add_option("--data", o.data.path, "Input: a file, glob or folder")->required();
   cmd->add_option("--out", o.out_path, "Output CSV: row,label,prediction,score_0,...")->required();
-  cmd->add_option("--format", flags->format, "auto, csv, libsvm or idx")
-      ->check(CLI::IsMember({"auto", "csv", "libsvm", "idx"}));
+  cmd->add_option("--format", flags->format, "auto, csv, libsvm, idx or shards")
+      ->check(CLI::IsMember({"auto", "csv", "libsvm", "idx", "shards"}));
   cmd->add_option("--labels", o.data.labels_path, "idx: the labels file");
   cmd->add_option("--partitions", o.data.num_partitions,
                   "How many partitions to cut the data into");
