@@ -11,30 +11,13 @@
 
 #include "engine/base/thread_pool.h"
 #include "engine/data/shard_format.h"
+#include "engine/data/shard_source_spec.h"
 #include "engine/data/shard_writer.h"
 
 namespace mrtrain::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Number(double v) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.17g", v);
-  return text;
-}
-
-std::string LabelRule(const DatasetSpec& spec) {
-  switch (spec.label_kind) {
-    case LabelKind::kAny:
-      return "any";
-    case LabelKind::kBinary:
-      return "binary";
-    case LabelKind::kClass:
-      return "classes<" + std::to_string(spec.num_classes);
-  }
-  return "?";
-}
 
 // An empty (or new) folder: shards of two conversions must never share one.
 Status PrepareOutDir(const std::string& out_dir) {
@@ -67,7 +50,7 @@ class ConvertRun {
       summary_.files.push_back(out_dir + "/" + ShardFileName(p));
     }
     identity_.num_partitions = dataset.num_partitions();
-    identity_.spec = DescribeParseSpec(dataset.spec());
+    identity_.spec = SourceSpecFields(dataset.spec());
   }
 
   void Convert(int64_t p) {
@@ -114,30 +97,6 @@ class ConvertRun {
 };
 
 }  // namespace
-
-std::string DescribeParseSpec(const DatasetSpec& spec) {
-  std::string text = std::string("format=") + DataFormatName(spec.format) + ", path=" + spec.path;
-  switch (spec.format) {
-    case DataFormat::kLibsvm:
-      text += ", features=" + std::to_string(spec.num_features) +
-              ", zero_based=" + (spec.zero_based ? "true" : "false");
-      break;
-    case DataFormat::kCsv:
-      text += std::string(", header=") + (spec.csv_header ? "true" : "false") +
-              ", label_column=" + spec.label_column + ", delimiter=" +
-              (spec.delimiter == '\t' ? std::string("\\t") : std::string(1, spec.delimiter));
-      break;
-    case DataFormat::kIdx:
-      text += ", labels=" + spec.labels_path;
-      break;
-    case DataFormat::kShards:
-      break;
-  }
-  return text + ", scale=" + Number(spec.scale) + ", on_bad_record=" +
-         (spec.on_bad_record == BadRecordPolicy::kSkip ? "skip" : "fail") +
-         ", max_decoded_mb=" + std::to_string(spec.max_decoded_mb) + ", label_rule=" +
-         LabelRule(spec);
-}
 
 Result<ConvertSummary> ConvertToShards(const DatasetSpec& spec, const std::string& out_dir,
                                        const ConvertOptions& options) {

@@ -31,17 +31,12 @@ struct ConvertSummary {
 };
 
 // Parses each partition of the dataset `spec` names, once, with its own reader, and writes it to
-// `out_dir`/part-NNNNN.mrs (WriteShard: atomic). The shards record DescribeParseSpec(spec) and the
-// partition count; `format: shards` on `out_dir` then reads the same rows without parsing.
+// `out_dir`/part-NNNNN.mrs (WriteShard: atomic). The shards record SourceSpecFields(spec); `format: shards` on `out_dir` then reads the same rows without parsing.
 // `out_dir` is created if missing and must hold no visible file: a set never mixes conversions.
 // Fails with the reader's error (file:line) or the writer's (kIOError naming the file); then
 // every shard this call wrote is removed again, so no later run can read a partial set as whole.
 // kInvalidArgument when spec.format is already kShards.
 Result<ConvertSummary> ConvertToShards(const DatasetSpec& spec, const std::string& out_dir,
                                        const ConvertOptions& options);
-
-// The parts of a dataset spec that decide a partition's rows, as one line a user can read:
-// "format=libsvm, path=train.svm, features=0, zero_based=false, on_bad_record=fail, ...".
-std::string DescribeParseSpec(const DatasetSpec& spec);
 
 }  // namespace mrtrain::data

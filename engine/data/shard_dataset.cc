@@ -14,7 +14,7 @@ int64_t DecodedBytes(const ShardHeader& h) {
 }
 
 std::string Conversion(const ShardHeader& h) {
-  return "{" + h.spec + "} in " + std::to_string(h.num_partitions) + " partitions";
+  return DescribeSpecFields(h.spec) + " in " + std::to_string(h.num_partitions) + " partitions";
 }
 
 Status FromAnotherConversion(const std::string& a, const ShardHeader& ha, const std::string& b,

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/base/status.h"
@@ -28,6 +29,13 @@ inline constexpr int64_t kMaxShardHeaderBytes = int64_t{64} << 20;
 // Shard files are named part-NNNNN.mrs by partition index.
 inline constexpr const char* kShardSuffix = ".mrs";
 
+// The dataset spec a shard's rows were parsed with, as (key, value) pairs in a fixed order
+// (SourceSpecFields, shard_source_spec.h).
+using SpecFields = std::vector<std::pair<std::string, std::string>>;
+
+// "{format=libsvm, path=train.svm, ...}": the fields as a user reads them in a message.
+std::string DescribeSpecFields(const SpecFields& fields);
+
 enum class ShardLayout : uint8_t { kDense = 0, kCsr = 1 };
 
 // One array of the body: where it lies in the file and its CRC32C.
@@ -49,9 +57,8 @@ struct ShardHeader {
   int64_t nnz = 0;  // kCsr: stored values
   int64_t skipped_records = 0;
   std::vector<std::string> skipped_samples;
-  // The dataset spec the source was parsed with (DescribeParseSpec, shard_converter.h): shards
-  // of one set must agree on it.
-  std::string spec;
+  // The dataset spec the source was parsed with: shards of one set must agree on it.
+  SpecFields spec;
   // Where the rows came from, as the reader recorded it (RowSources): files and runs.
   RowSources sources;
   std::vector<ShardSection> sections;

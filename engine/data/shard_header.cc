@@ -101,6 +101,16 @@ bool DecodeShape(HeaderReader& r, ShardHeader* h) {
          r.GetNonNegative("skipped_records", &h->skipped_records);
 }
 
+bool DecodeSpec(HeaderReader& r, ShardHeader* h) {
+  uint32_t n = 0;
+  if (!r.GetCount("spec fields", 8, &n)) return false;
+  h->spec.resize(n);
+  for (auto& [key, value] : h->spec) {
+    if (!r.GetString("spec key", &key) || !r.GetString("spec value", &value)) return false;
+  }
+  return true;
+}
+
 bool DecodeSources(HeaderReader& r, ShardHeader* h) {
   uint8_t unit = 0;
   uint32_t n = 0;
@@ -143,6 +153,14 @@ bool DecodeSections(HeaderReader& r, ShardHeader* h) {
 
 }  // namespace
 
+std::string DescribeSpecFields(const SpecFields& fields) {
+  std::string text = "{";
+  for (const auto& [key, value] : fields) {
+    text += (text.size() > 1 ? ", " : "") + key + "=" + value;
+  }
+  return text + "}";
+}
+
 std::string ShardFileName(int64_t partition) {
   char name[32];
   std::snprintf(name, sizeof(name), "part-%05lld%s", static_cast<long long>(partition),
@@ -168,7 +186,11 @@ std::string EncodeShardHeader(const ShardHeader& h) {
   w.Put<int64_t>(h.skipped_records);
   w.Put<uint32_t>(static_cast<uint32_t>(h.skipped_samples.size()));
   for (const std::string& s : h.skipped_samples) w.PutString(s);
-  w.PutString(h.spec);
+  w.Put<uint32_t>(static_cast<uint32_t>(h.spec.size()));
+  for (const auto& [key, value] : h.spec) {
+    w.PutString(key);
+    w.PutString(value);
+  }
   w.Put<uint8_t>(h.sources.unit == RowSources::Unit::kLine ? 0 : 1);
   w.Put<uint32_t>(static_cast<uint32_t>(h.sources.files.size()));
   for (const std::string& f : h.sources.files) w.PutString(f);
@@ -196,7 +218,7 @@ Result<ShardHeader> DecodeShardHeader(std::string_view bytes, const std::string&
     h.skipped_samples.resize(samples);
     for (std::string& s : h.skipped_samples) ok = ok && r.GetString("skipped sample", &s);
   }
-  ok = ok && r.GetString("spec", &h.spec) && DecodeSources(r, &h) && DecodeSections(r, &h);
+  ok = ok && DecodeSpec(r, &h) && DecodeSources(r, &h) && DecodeSections(r, &h);
   if (!ok) return r.status();
   return h;
 }

@@ -5,6 +5,7 @@
 
 #include "engine/base/status.h"
 #include "engine/data/partition_data.h"
+#include "engine/data/shard_format.h"
 
 namespace mrtrain::data {
 
@@ -12,7 +13,7 @@ namespace mrtrain::data {
 struct ShardIdentity {
   int64_t partition = 0;
   int64_t num_partitions = 1;
-  std::string spec;  // DescribeParseSpec of the source's dataset spec
+  SpecFields spec;  // the source's dataset spec (SourceSpecFields)
 };
 
 // Writes `data` as the shard file `path` (FORMAT.md, "shards"): to a hidden temporary file in

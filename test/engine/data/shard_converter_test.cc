@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "engine/data/shard_format.h"
+#include "engine/data/shard_source_spec.h"
 #include "engine/data/shard_writer.h"
 #include "test/engine/data/shard_test_files.h"
 #include "test/testing/temp_dir.h"
@@ -103,16 +105,31 @@ TEST_CASE("convert refuses a folder that holds files and a source that is alread
         dir.File("s") + ": already shards; convert reads libsvm, csv or idx");
 }
 
-TEST_CASE("the parse spec a shard records names every key that decides its rows", "[data]") {
+TEST_CASE("a shard set records its source spec and gives it back", "[data]") {
   DatasetSpec csv;
   csv.path = "t.csv";
   csv.format = DataFormat::kCsv;
   csv.delimiter = '\t';
   csv.label_kind = LabelKind::kClass;
   csv.num_classes = 10;
-  CHECK(DescribeParseSpec(csv) ==
-        "format=csv, path=t.csv, header=false, label_column=0, delimiter=\\t, scale=0, "
-        "on_bad_record=fail, max_decoded_mb=1024, label_rule=classes<10");
+  CHECK(DescribeSpecFields(SourceSpecFields(csv)) ==
+        "{format=csv, path=t.csv, partitions=1, on_bad_record=fail, header=false, "
+        "label_column=0, delimiter=\t, features=0, zero_based=false, labels=, scale=0, "
+        "max_decoded_mb=1024, label_rule=classes<10}");
+  TempDir dir;
+  DatasetSpec text = SmallLibsvmForTest(dir.path(), 10, 2);
+  text.zero_based = true;
+  text.num_features = 100;
+  text.scale = 0.1;
+  auto source = ReadShardSourceSpec(ConvertForTest(text, dir.File("s")));
+  REQUIRE(source.ok());
+  CHECK(source->path == text.path);
+  CHECK(source->format == DataFormat::kLibsvm);
+  CHECK(source->num_partitions == 2);
+  CHECK(source->on_bad_record == BadRecordPolicy::kSkip);
+  CHECK(source->zero_based);
+  CHECK(source->num_features == 100);
+  CHECK(source->scale == 0.1);
 }
 
 }  // namespace
