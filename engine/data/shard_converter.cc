@@ -24,15 +24,15 @@ Status PrepareOutDir(const std::string& out_dir) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) return IOError("cannot create " + out_dir + ": " + ec.message());
+  std::string first;  // in byte order, so the message does not depend on the listing's order
   for (fs::directory_iterator it(out_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (!name.empty() && name[0] != '.') {
-      return FailedPreconditionError(out_dir + " is not empty (it holds " + name +
-                                     "): convert into a new or empty folder");
-    }
+    if (!name.empty() && name[0] != '.' && (first.empty() || name < first)) first = name;
   }
   if (ec) return IOError("cannot list " + out_dir + ": " + ec.message());
-  return Status::Ok();
+  if (first.empty()) return Status::Ok();
+  return FailedPreconditionError(out_dir + " is not empty (it holds " + first +
+                                 "): convert into a new or empty folder");
 }
 
 int64_t FileBytes(const std::string& path) {

@@ -21,9 +21,10 @@ struct ConvertFlags {
   std::string dataset = "train";
   std::string out_dir;
   int threads = 2;
+  std::string progress = "auto";
 };
 
-// A bar redrawn in place on stderr after each partition, when stderr is a terminal.
+// A bar redrawn in place on stderr after each partition (by default when stderr is a terminal).
 void DrawProgress(const data::ConvertProgress& p, double elapsed_sec) {
   constexpr int kWidth = 30;
   const double fraction = double(p.partitions_done) / p.num_partitions;
@@ -57,7 +58,8 @@ int Convert(const ConvertFlags& flags) {
   };
   data::ConvertOptions options;
   options.threads = flags.threads;
-  const bool interactive = isatty(STDERR_FILENO);
+  const bool interactive =
+      flags.progress == "bar" || (flags.progress == "auto" && isatty(STDERR_FILENO));
   if (interactive) {
     options.on_progress = [&elapsed](const data::ConvertProgress& p) { DrawProgress(p, elapsed()); };
   }
@@ -93,6 +95,9 @@ void AddConvertCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--set", flags->overrides, "Override a spec key (repeatable)");
   cmd->add_option("--threads", flags->threads, "Partitions converted at once")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--progress", flags->progress,
+                  "auto (a bar on stderr when it is a terminal), bar or none")
+      ->check(CLI::IsMember({"auto", "bar", "none"}));
   cmd->callback([flags, exit_code] { *exit_code = Convert(*flags); });
 }
 
