@@ -39,6 +39,14 @@ class ShardDataset : public Dataset {
                                      Conversion(h) + "; expected partition " + std::to_string(p) +
                                      " of " + Conversion(first_));
     }
+    // As the text readers do: every model keeps a weight per feature.
+    if (h.num_cols > MaxFeatures(spec())) {
+      return InvalidArgumentError(file + ": " + std::to_string(h.num_cols) +
+                                  " features are over the limit of " +
+                                  std::to_string(MaxFeatures(spec())) +
+                                  " that max_decoded_mb (" + std::to_string(spec().max_decoded_mb) +
+                                  " MiB) allows");
+    }
     if (DecodedBytes(h) > DecodedBudgetBytes(spec())) {
       return InvalidArgumentError(file + ": the partition's " + std::to_string(DecodedBytes(h)) +
                                   " decoded bytes pass max_decoded_mb (" +

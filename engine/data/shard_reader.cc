@@ -73,9 +73,10 @@ Status CheckSections(const ShardHeader& h, int64_t body_at, int64_t file_bytes,
   for (size_t i = 0; i < expected.size(); ++i) {
     const ShardSection& s = h.sections[i];
     if (s.offset != at || s.bytes != expected[i]) {
-      return Corrupt(file, std::string("section ") + SectionName(h, i) + " is listed at " +
-                               Range(s.offset, s.offset + s.bytes) + "; its shape puts it at " +
-                               Range(at, at + expected[i]));
+      // Listed values are unchecked: print them, don't add them.
+      return Corrupt(file, std::string("section ") + SectionName(h, i) + " is listed at offset " +
+                               std::to_string(s.offset) + ", " + std::to_string(s.bytes) +
+                               " bytes; its shape puts it at " + Range(at, at + expected[i]));
     }
     at = AlignShardOffset(at + s.bytes);
   }

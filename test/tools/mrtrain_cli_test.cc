@@ -167,6 +167,13 @@ TEST_CASE("mrtrain convert writes shards that train to the text job's model byte
   REQUIRE(on_shards.exit_code == 0);
   CHECK(TempDir::Read(job.dir.File("out2/model.mrt")) == reference);
 
+  // predict finds the format and the partition count in the shards.
+  Output predicted = Mrtrain("predict --model " + job.dir.File("out/model.mrt") + " --data " +
+                             job.dir.File("shards") + " --out " + job.dir.File("pred.csv"));
+  INFO(predicted.text);
+  CHECK(predicted.exit_code == 0);
+  CHECK(predicted.text.find("predicted 2000 rows") != std::string::npos);
+
   Output bar = Mrtrain("convert --progress bar " + job.spec + " --out " + job.dir.File("s2"));
   CHECK(bar.text.find("\r\033[Kconvert [") != std::string::npos);
   CHECK(bar.text.find("100% 4/4 partitions, 2000 rows") != std::string::npos);
