@@ -31,11 +31,12 @@ struct ConvertSummary {
 };
 
 // Parses each partition of the dataset `spec` names, once, with its own reader, and writes it to
-// `out_dir`/part-NNNNN.mrs (WriteShard: atomic). The shards record SourceSpecFields(spec); `format: shards` on `out_dir` then reads the same rows without parsing.
-// `out_dir` is created if missing and must hold no visible file: a set never mixes conversions.
-// Fails with the reader's error (file:line) or the writer's (kIOError naming the file); then
-// every shard this call wrote is removed again, so no later run can read a partial set as whole.
-// kInvalidArgument when spec.format is already kShards.
+// `out_dir`/part-NNNNN.mrs (WriteShard: atomic). The shards record SourceSpecFields(spec); `format:
+// shards` on `out_dir` then reads the same rows without parsing. `out_dir` is created if missing
+// and must hold no visible file: a set never mixes conversions. Fails with the reader's error
+// (file:line) or the writer's (kIOError naming the file); then every shard this call wrote is
+// removed again, so no later run can read a partial set as whole. kInvalidArgument when spec.format
+// is already kShards.
 Result<ConvertSummary> ConvertToShards(const DatasetSpec& spec, const std::string& out_dir,
                                        const ConvertOptions& options);
 

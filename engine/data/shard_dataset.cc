@@ -34,18 +34,19 @@ class ShardDataset : public Dataset {
     MRTRAIN_ASSIGN_OR_RETURN(MappedShard shard, MappedShard::Open(file));
     const ShardHeader& h = shard.header();
     if (h.partition != p || h.spec != first_.spec || h.num_partitions != first_.num_partitions) {
-      return FailedPreconditionError(file + " changed since the dataset was opened: it holds "
-                                     "partition " + std::to_string(h.partition) + " of " +
-                                     Conversion(h) + "; expected partition " + std::to_string(p) +
-                                     " of " + Conversion(first_));
+      return FailedPreconditionError(file +
+                                     " changed since the dataset was opened: it holds "
+                                     "partition " +
+                                     std::to_string(h.partition) + " of " + Conversion(h) +
+                                     "; expected partition " + std::to_string(p) + " of " +
+                                     Conversion(first_));
     }
     // As the text readers do: every model keeps a weight per feature.
     if (h.num_cols > MaxFeatures(spec())) {
       return InvalidArgumentError(file + ": " + std::to_string(h.num_cols) +
                                   " features are over the limit of " +
-                                  std::to_string(MaxFeatures(spec())) +
-                                  " that max_decoded_mb (" + std::to_string(spec().max_decoded_mb) +
-                                  " MiB) allows");
+                                  std::to_string(MaxFeatures(spec())) + " that max_decoded_mb (" +
+                                  std::to_string(spec().max_decoded_mb) + " MiB) allows");
     }
     if (DecodedBytes(h) > DecodedBudgetBytes(spec())) {
       return InvalidArgumentError(file + ": the partition's " + std::to_string(DecodedBytes(h)) +

@@ -147,7 +147,8 @@ bool DecodeSections(HeaderReader& r, ShardHeader* h) {
       return false;
     }
   }
-  if (r.left() != 0) return r.Fail(r.at(), std::to_string(r.left()) + " bytes after the last field");
+  if (r.left() != 0)
+    return r.Fail(r.at(), std::to_string(r.left()) + " bytes after the last field");
   return true;
 }
 

@@ -142,8 +142,7 @@ Result<ShardHeader> ReadShardHeader(std::string_view bytes, const std::string& f
   const uint32_t version = Load<uint32_t>(bytes, 8);
   if (version != kShardVersion) {
     return FailedPreconditionError(file + ": shard format version " + std::to_string(version) +
-                                   "; this mrtrain reads version " +
-                                   std::to_string(kShardVersion) +
+                                   "; this mrtrain reads version " + std::to_string(kShardVersion) +
                                    ": convert the source again with this mrtrain");
   }
   const int64_t header_len = Load<uint32_t>(bytes, 12);
@@ -153,8 +152,8 @@ Result<ShardHeader> ReadShardHeader(std::string_view bytes, const std::string& f
   }
   const int64_t crc_at = kShardPreambleBytes + header_len;
   if (size < crc_at + 4) {
-    return Corrupt(file, "truncated at byte " + std::to_string(size) + ": the header ends at byte " +
-                             std::to_string(crc_at + 4));
+    return Corrupt(file, "truncated at byte " + std::to_string(size) +
+                             ": the header ends at byte " + std::to_string(crc_at + 4));
   }
   const std::string_view header = bytes.substr(kShardPreambleBytes, header_len);
   if (Crc32c(header.data(), header.size()) != Load<uint32_t>(bytes, crc_at)) {
@@ -171,8 +170,8 @@ Result<PartitionData> DecodeShardBody(std::string_view bytes, const ShardHeader&
   for (size_t i = 0; i < h.sections.size(); ++i) {
     const ShardSection& s = h.sections[i];
     if (Crc32c(bytes.data() + s.offset, s.bytes) != s.crc) {
-      return Corrupt(file, std::string("checksum mismatch in section ") + SectionName(h, i) +
-                               ", " + Range(s.offset, s.offset + s.bytes));
+      return Corrupt(file, std::string("checksum mismatch in section ") + SectionName(h, i) + ", " +
+                               Range(s.offset, s.offset + s.bytes));
     }
   }
   PartitionData d;

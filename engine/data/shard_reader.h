@@ -44,7 +44,8 @@ class MappedShard {
   Result<PartitionData> Decode() const { return DecodeShardBody(bytes(), header_, path_); }
 
  private:
-  MappedShard(std::string path, void* map, size_t size) : path_(std::move(path)), map_(map), size_(size) {}
+  MappedShard(std::string path, void* map, size_t size)
+      : path_(std::move(path)), map_(map), size_(size) {}
   std::string_view bytes() const { return {static_cast<const char*>(map_), size_}; }
 
   std::string path_;

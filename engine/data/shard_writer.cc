@@ -28,8 +28,7 @@ std::string DirectoryOf(const std::string& path) {
 // The body's arrays in section order (shard_format.h).
 std::vector<std::string_view> Sections(const PartitionData& d) {
   auto bytes = [](const auto& v) {
-    return std::string_view(reinterpret_cast<const char*>(v.data()),
-                            v.size() * sizeof(v[0]));
+    return std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0]));
   };
   if (!d.is_sparse) return {bytes(d.labels), bytes(d.dense)};
   return {bytes(d.labels), bytes(d.row_offsets), bytes(d.cols), bytes(d.values)};
@@ -48,11 +47,11 @@ ShardHeader HeaderFor(const ShardIdentity& id, const PartitionData& d,
   h.skipped_records = d.skipped_records;
   h.skipped_samples = d.skipped_samples;
   h.sources = d.sources;
-  for (std::string_view s : sections) h.sections.push_back({0, static_cast<int64_t>(s.size()),
-                                                            Crc32c(s.data(), s.size())});
+  for (std::string_view s : sections)
+    h.sections.push_back({0, static_cast<int64_t>(s.size()), Crc32c(s.data(), s.size())});
   // The offsets depend on the header's length, which does not depend on their values.
-  int64_t at = AlignShardOffset(kShardPreambleBytes +
-                                static_cast<int64_t>(EncodeShardHeader(h).size()) + 4);
+  int64_t at =
+      AlignShardOffset(kShardPreambleBytes + static_cast<int64_t>(EncodeShardHeader(h).size()) + 4);
   for (ShardSection& s : h.sections) {
     s.offset = at;
     at = AlignShardOffset(at + s.bytes);

@@ -1,5 +1,5 @@
-// End-to-end tests of the mrtrain binary: run, --resume, validate, predict and convert on small data,
-// as a user would call them.
+// End-to-end tests of the mrtrain binary: run, --resume, validate, predict and convert on small
+// data, as a user would call them.
 #include <sys/wait.h>
 
 #include <algorithm>

@@ -105,9 +105,10 @@ double Median(std::vector<double> v) {
 int Run(const Flags& f) {
   namespace fs = std::filesystem;
   const std::string dir =
-      f.dir.empty() ? (fs::temp_directory_path() / ("mrtrain-convert-bench-" +
-                                                    std::to_string(::getpid()))).string()
-                    : f.dir;
+      f.dir.empty()
+          ? (fs::temp_directory_path() / ("mrtrain-convert-bench-" + std::to_string(::getpid())))
+                .string()
+          : f.dir;
   fs::create_directories(dir);
   data::DatasetSpec text;
   text.path = dir + "/train.svm";

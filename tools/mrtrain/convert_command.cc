@@ -44,7 +44,7 @@ int Convert(const ConvertFlags& flags) {
     std::fprintf(stderr, "%s\n", spec.status().message().c_str());
     return 2;
   }
-  const std::optional<data::DatasetSpec> source = flags.dataset == "train" ? spec->train
+  const std::optional<data::DatasetSpec> source = flags.dataset == "train"  ? spec->train
                                                   : flags.dataset == "test" ? spec->test
                                                                             : spec->validation;
   if (!source) {
@@ -61,7 +61,9 @@ int Convert(const ConvertFlags& flags) {
   const bool interactive =
       flags.progress == "bar" || (flags.progress == "auto" && isatty(STDERR_FILENO));
   if (interactive) {
-    options.on_progress = [&elapsed](const data::ConvertProgress& p) { DrawProgress(p, elapsed()); };
+    options.on_progress = [&elapsed](const data::ConvertProgress& p) {
+      DrawProgress(p, elapsed());
+    };
   }
   auto summary = data::ConvertToShards(*source, flags.out_dir, options);
   if (interactive) std::fputs("\r\033[K", stderr);
@@ -71,14 +73,14 @@ int Convert(const ConvertFlags& flags) {
     return 1;
   }
   const data::ConvertProgress& t = summary->totals;
-  std::printf("converted data.%s into %s: %lld partitions, %lld rows (%lld bad records "
-              "skipped), %lld bytes in %s\nread it with: {path: %s, format: shards, partitions: "
-              "%lld}\n",
-              flags.dataset.c_str(), flags.out_dir.c_str(),
-              static_cast<long long>(t.num_partitions), static_cast<long long>(t.rows),
-              static_cast<long long>(summary->skipped_records),
-              static_cast<long long>(t.bytes_written), FormatDuration(elapsed()).c_str(),
-              flags.out_dir.c_str(), static_cast<long long>(t.num_partitions));
+  std::printf(
+      "converted data.%s into %s: %lld partitions, %lld rows (%lld bad records "
+      "skipped), %lld bytes in %s\nread it with: {path: %s, format: shards, partitions: "
+      "%lld}\n",
+      flags.dataset.c_str(), flags.out_dir.c_str(), static_cast<long long>(t.num_partitions),
+      static_cast<long long>(t.rows), static_cast<long long>(summary->skipped_records),
+      static_cast<long long>(t.bytes_written), FormatDuration(elapsed()).c_str(),
+      flags.out_dir.c_str(), static_cast<long long>(t.num_partitions));
   return 0;
 }
 

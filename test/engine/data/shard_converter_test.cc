@@ -64,8 +64,8 @@ TEST_CASE("a convert that fails halfway leaves no shard behind", "[data]") {
     CHECK(summary.status().code() == StatusCode::kIOError);
     CHECK_THAT(summary.status().message(),
                Catch::StartsWith("cannot create " + ShardTempPath(out + "/part-00001.mrs")));
-    CHECK(Names(out) == std::vector<std::string>{".part-00001.mrs.tmp." +
-                                                 std::to_string(::getpid())});
+    CHECK(Names(out) ==
+          std::vector<std::string>{".part-00001.mrs.tmp." + std::to_string(::getpid())});
   }
   SECTION("an output folder that cannot be written") {
     if (::geteuid() == 0) return;  // root writes anyway

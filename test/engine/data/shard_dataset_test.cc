@@ -90,8 +90,7 @@ TEST_CASE("shards give the idx reader's partitions from gzip files bit for bit",
   RequireSameDataset(text, ConvertForTest(text, dir.File("out")));
 }
 
-TEST_CASE("a shard set mixing two conversions is refused naming both files and specs",
-          "[data]") {
+TEST_CASE("a shard set mixing two conversions is refused naming both files and specs", "[data]") {
   TempDir dir;
   DatasetSpec a = SmallLibsvmForTest(dir.path(), 30, 2);
   DatasetSpec b = a;
@@ -108,8 +107,7 @@ TEST_CASE("a shard set mixing two conversions is refused naming both files and s
                           Catch::Contains("a shard set holds the files of one conversion"));
 }
 
-TEST_CASE("a shard set with a missing partition or another partition count is refused",
-          "[data]") {
+TEST_CASE("a shard set with a missing partition or another partition count is refused", "[data]") {
   TempDir dir;
   DatasetSpec shards = ConvertForTest(SmallLibsvmForTest(dir.path(), 30, 3), dir.File("s"));
   SECTION("partition count") {
@@ -135,9 +133,10 @@ TEST_CASE("shard labels are checked against the job's label rule, naming the sou
   DatasetSpec shards = ConvertForTest(text, dir.File("s"));
   shards.label_kind = LabelKind::kBinary;
   shards.label_rule = "model.type is logistic";
-  CHECK(Message(shards) == text.path + " line 2 (convert the source again with this job's spec "
-                                       "to skip or fail such records there): label 2: expected 0 "
-                                       "or 1 (-1 reads as 0) (model.type is logistic)");
+  CHECK(Message(shards) == text.path +
+                               " line 2 (convert the source again with this job's spec "
+                               "to skip or fail such records there): label 2: expected 0 "
+                               "or 1 (-1 reads as 0) (model.type is logistic)");
 }
 
 TEST_CASE("a shard partition over max_decoded_mb fails naming the file and the limit", "[data]") {

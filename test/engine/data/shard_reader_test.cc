@@ -66,22 +66,28 @@ TEST_CASE("a corrupted shard fails naming the file and the byte range of the dam
     const ShardSection& values = s.header.sections[3];
     std::string bad = s.bytes;
     bad[values.offset + 5] ^= 0x40;
-    CHECK(s.LoadWith(bad) == s.file + ": corrupt shard: checksum mismatch in section values, "
-                                      "bytes [" + std::to_string(values.offset) + ", " +
-                                      std::to_string(values.offset + values.bytes) + ")");
+    CHECK(s.LoadWith(bad) == s.file +
+                                 ": corrupt shard: checksum mismatch in section values, "
+                                 "bytes [" +
+                                 std::to_string(values.offset) + ", " +
+                                 std::to_string(values.offset + values.bytes) + ")");
   }
   SECTION("the header") {
     std::string bad = s.bytes;
     bad[kShardPreambleBytes + 3] ^= 1;
-    const int64_t end = kShardPreambleBytes + static_cast<int64_t>(EncodeShardHeader(s.header).size());
-    CHECK(s.LoadWith(bad) == s.file + ": corrupt shard: checksum mismatch in the header, bytes "
-                                      "[16, " + std::to_string(end) + ")");
+    const int64_t end =
+        kShardPreambleBytes + static_cast<int64_t>(EncodeShardHeader(s.header).size());
+    CHECK(s.LoadWith(bad) == s.file +
+                                 ": corrupt shard: checksum mismatch in the header, bytes "
+                                 "[16, " +
+                                 std::to_string(end) + ")");
   }
   SECTION("the magic") {
     std::string bad = s.bytes;
     bad[0] = 'X';
-    CHECK(s.LoadWith(bad) == s.file + ": not a shard file: bad magic at byte 0 (expected "
-                                      "\"MRTSHARD\")");
+    CHECK(s.LoadWith(bad) == s.file +
+                                 ": not a shard file: bad magic at byte 0 (expected "
+                                 "\"MRTSHARD\")");
   }
 }
 
@@ -90,8 +96,9 @@ TEST_CASE("a shard of another format version is refused naming both versions", "
   std::string other = s.bytes;
   const uint32_t version = kShardVersion + 1;
   std::memcpy(&other[8], &version, 4);
-  CHECK(s.LoadWith(other) == s.file + ": shard format version 2; this mrtrain reads version 1: "
-                                      "convert the source again with this mrtrain");
+  CHECK(s.LoadWith(other) == s.file +
+                                 ": shard format version 2; this mrtrain reads version 1: "
+                                 "convert the source again with this mrtrain");
 }
 
 TEST_CASE("a shard header whose counts pass its length is corrupt, not a huge allocation",
@@ -104,8 +111,9 @@ TEST_CASE("a shard header whose counts pass its length is corrupt, not a huge al
   std::memcpy(&bytes[49], &huge, 4);
   auto decoded = DecodeShardHeader(bytes, "f.mrs");
   REQUIRE_FALSE(decoded.ok());
-  CHECK(decoded.status().message() == "f.mrs: corrupt shard header at byte 65: skipped samples "
-                                      "count 4294967295 is more than the header holds");
+  CHECK(decoded.status().message() ==
+        "f.mrs: corrupt shard header at byte 65: skipped samples "
+        "count 4294967295 is more than the header holds");
 }
 
 }  // namespace

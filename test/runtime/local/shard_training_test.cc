@@ -44,10 +44,10 @@ void RequireSameModel(const TempDir& dir, const std::string& yaml) {
   Train(text);
   Convert(text.train, dir.File("train-shards"));
   Convert(*text.test, dir.File("test-shards"));
-  const jobs::JobSpec shards = Parse(
-      yaml, {"output.dir=" + dir.File("shards"), "data.train.format=shards",
-             "data.train.path=" + dir.File("train-shards"), "data.test.format=shards",
-             "data.test.path=" + dir.File("test-shards")});
+  const jobs::JobSpec shards =
+      Parse(yaml, {"output.dir=" + dir.File("shards"), "data.train.format=shards",
+                   "data.train.path=" + dir.File("train-shards"), "data.test.format=shards",
+                   "data.test.path=" + dir.File("test-shards")});
   CHECK(shards.Fingerprint() == text.Fingerprint());
   Train(shards);
   const std::string reference = TempDir::Read(dir.File("text/model.mrt"));
@@ -57,8 +57,7 @@ void RequireSameModel(const TempDir& dir, const std::string& yaml) {
   CHECK(TempDir::Read(dir.File("seed9/model.mrt")) != reference);
 }
 
-TEST_CASE("a softmax job on csv shards writes the model bytes of the job on the csv",
-          "[runtime]") {
+TEST_CASE("a softmax job on csv shards writes the model bytes of the job on the csv", "[runtime]") {
   TempDir dir;
   tools::SyntheticSpec s;
   s.task = tools::SyntheticSpec::Task::kMulticlass;
@@ -67,17 +66,23 @@ TEST_CASE("a softmax job on csv shards writes the model bytes of the job on the 
   s.rows = 1500;
   s.seed = 5;
   REQUIRE(tools::WriteSyntheticCsv(dir.File("train.csv"), s).ok());
-  RequireSameModel(dir, "data:\n"
-                        "  train: {path: " + dir.File("train.csv") + ", format: csv, partitions: 5}\n"
-                        "  test: {path: " + dir.File("train.csv") + ", format: csv, partitions: 2}\n"
-                        "model: {type: softmax, block_size: 16}\n"
-                        "update: {rule: adam, learning_rate: 0.1}\n"
-                        "training: {epochs: 2, rounds_per_epoch: 5, seed: 3, threads: 2}\n");
+  RequireSameModel(dir,
+                   "data:\n"
+                   "  train: {path: " +
+                       dir.File("train.csv") +
+                       ", format: csv, partitions: 5}\n"
+                       "  test: {path: " +
+                       dir.File("train.csv") +
+                       ", format: csv, partitions: 2}\n"
+                       "model: {type: softmax, block_size: 16}\n"
+                       "update: {rule: adam, learning_rate: 0.1}\n"
+                       "training: {epochs: 2, rounds_per_epoch: 5, seed: 3, threads: 2}\n");
 }
 
-TEST_CASE("a logistic job on sparse libsvm shards writes the model bytes of the job on the text, "
-          "and predicts the same rows",
-          "[runtime]") {
+TEST_CASE(
+    "a logistic job on sparse libsvm shards writes the model bytes of the job on the text, "
+    "and predicts the same rows",
+    "[runtime]") {
   TempDir dir;
   tools::SyntheticSpec s;
   s.task = tools::SyntheticSpec::Task::kBinary;
@@ -85,14 +90,17 @@ TEST_CASE("a logistic job on sparse libsvm shards writes the model bytes of the 
   s.rows = 1200;
   s.seed = 8;
   REQUIRE(tools::WriteSyntheticLibsvm(dir.File("train.svm"), s).ok());
-  RequireSameModel(dir, "data:\n"
-                        "  train: {path: " + dir.File("train.svm") +
-                            ", format: libsvm, partitions: 3}\n"
-                        "  test: {path: " + dir.File("train.svm") +
-                            ", format: libsvm, partitions: 2}\n"
-                        "model: {type: logistic}\n"
-                        "update: {rule: sgd, learning_rate: 0.5}\n"
-                        "training: {epochs: 2, rounds_per_epoch: 6, seed: 3, threads: 2}\n");
+  RequireSameModel(dir,
+                   "data:\n"
+                   "  train: {path: " +
+                       dir.File("train.svm") +
+                       ", format: libsvm, partitions: 3}\n"
+                       "  test: {path: " +
+                       dir.File("train.svm") +
+                       ", format: libsvm, partitions: 2}\n"
+                       "model: {type: logistic}\n"
+                       "update: {rule: sgd, learning_rate: 0.5}\n"
+                       "training: {epochs: 2, rounds_per_epoch: 6, seed: 3, threads: 2}\n");
   PredictOptions on_text;
   on_text.model_path = dir.File("text/model.mrt");
   on_text.data.path = dir.File("train.svm");
