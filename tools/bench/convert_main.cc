@@ -8,6 +8,9 @@
 // are compared. Also reports the conversion's own time.
 //
 // Run from the repository root: bazel run --config=opt //tools/bench:convert [-- --rows 1000000]
+//
+// Measured on the 2-core build machine, 2026-12-03, --rows 1000000 (515 MB of text, 332 MB of
+// shards), 8 partitions, 2 threads: text 1.914 s, shards 0.239 s, ratio 8.0x; convert 2.4 s.
 #include <unistd.h>
 
 #include <algorithm>
