@@ -12,6 +12,7 @@
 #include "engine/data/idx_reader.h"
 #include "engine/data/libsvm_reader.h"
 #include "engine/data/line_reader.h"
+#include "engine/data/shard_dataset.h"
 
 namespace mrtrain::data {
 namespace {
@@ -134,11 +135,12 @@ Status CheckLabel(const DatasetSpec& spec, float label) {
 }
 
 Result<DataFormat> ParseDataFormat(const std::string& name) {
-  for (DataFormat format : {DataFormat::kLibsvm, DataFormat::kCsv, DataFormat::kIdx}) {
+  for (DataFormat format :
+       {DataFormat::kLibsvm, DataFormat::kCsv, DataFormat::kIdx, DataFormat::kShards}) {
     if (name == DataFormatName(format)) return format;
   }
   return InvalidArgumentError("unknown data format '" + name +
-                              "': expected one of libsvm, csv, idx");
+                              "': expected one of libsvm, csv, idx, shards");
 }
 
 const char* DataFormatName(DataFormat format) {
@@ -149,6 +151,8 @@ const char* DataFormatName(DataFormat format) {
       return "csv";
     case DataFormat::kIdx:
       return "idx";
+    case DataFormat::kShards:
+      return "shards";
   }
   return "unknown";
 }
@@ -199,6 +203,8 @@ Result<std::unique_ptr<Dataset>> Dataset::Open(const DatasetSpec& spec) {
       return OpenCsvDataset(spec, std::move(files));
     case DataFormat::kIdx:
       return OpenIdxDataset(spec, std::move(files));
+    case DataFormat::kShards:
+      return OpenShardDataset(spec, std::move(files));
   }
   return InvalidArgumentError(spec.path + ": unknown data format");
 }

@@ -11,7 +11,8 @@
 
 namespace mrtrain::data {
 
-enum class DataFormat { kLibsvm, kCsv, kIdx };
+// kShards: the binary files `mrtrain convert` writes from one of the others (shard_dataset.h).
+enum class DataFormat { kLibsvm, kCsv, kIdx, kShards };
 enum class BadRecordPolicy { kFail, kSkip };
 // What a model needs of the labels: any finite number, 0 or 1 (-1 read as 0, the libsvm
 // spelling), or a class index.
@@ -23,7 +24,7 @@ inline constexpr int64_t kMaxPartitions = int64_t{1} << 20;
 inline constexpr int64_t kDefaultMaxDecodedMb = 1024;
 inline constexpr int64_t kMaxDecodedMbLimit = int64_t{1} << 20;
 
-// Parses "libsvm", "csv", "idx"; kInvalidArgument lists the allowed names otherwise.
+// Parses "libsvm", "csv", "idx", "shards"; kInvalidArgument lists the allowed names otherwise.
 Result<DataFormat> ParseDataFormat(const std::string& name);
 const char* DataFormatName(DataFormat format);
 

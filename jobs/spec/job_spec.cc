@@ -84,12 +84,13 @@ std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::strin
   if (auto v = m->String("path")) ds.path = *v;
   if (!m->Has("path")) m->ReportMissing("path", "expected a file, a glob or a folder");
 
-  const std::vector<std::string> formats = {"libsvm", "csv", "idx"};
+  const std::vector<std::string> formats = {"libsvm", "csv", "idx", "shards"};
   std::optional<std::string> format = m->Choice("format", formats);
   if (!m->Has("format")) m->ReportMissing("format", "allowed: " + JoinNames(formats));
   if (format == "libsvm") ds.format = data::DataFormat::kLibsvm;
   if (format == "csv") ds.format = data::DataFormat::kCsv;
   if (format == "idx") ds.format = data::DataFormat::kIdx;
+  if (format == "shards") ds.format = data::DataFormat::kShards;
 
   if (auto v = m->Int("partitions", IntRange{1, data::kMaxPartitions})) ds.num_partitions = *v;
   if (is_train && !m->Has("partitions")) {
@@ -115,6 +116,8 @@ std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::strin
     RejectUnless(&*m, k, {"libsvm"}, "format", format_path, *format);
   }
   RejectUnless(&*m, "labels", {"idx"}, "format", format_path, *format);
+  // Shards hold rows as their conversion scaled them.
+  RejectUnless(&*m, "scale", {"libsvm", "csv", "idx"}, "format", format_path, *format);
   if (*format == "csv") ReadCsvOptions(&*m, &ds);
   if (*format == "libsvm") {
     if (auto v = m->Int("features", IntRange{0, data::MaxFeatures(ds)})) ds.num_features = *v;

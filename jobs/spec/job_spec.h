@@ -93,7 +93,8 @@ struct JobSpec {
   // settings are left out because they do not change the result. With plugins, it also covers
   // the SHA-256 of each library's bytes as read now ("unreadable" when it cannot be read), so a
   // rebuilt plugin counts as a different job. Used to refuse resuming a checkpoint with a
-  // different spec.
+  // different spec. A shard set (format: shards) counts as the source spec its shards record,
+  // read from its first file: the same rows make the same job.
   std::string Fingerprint() const;
 };
 

@@ -9,6 +9,7 @@
 
 #include "engine/base/check.h"
 #include "engine/base/sha256.h"
+#include "engine/data/shard_source_spec.h"
 #include "jobs/spec/job_spec.h"
 #include "jobs/spec/yaml_reader.h"
 
@@ -44,6 +45,8 @@ const char* FormatKey(data::DataFormat format) {
       return "csv";
     case data::DataFormat::kIdx:
       return "idx";
+    case data::DataFormat::kShards:
+      return "shards";
   }
   return "?";
 }
@@ -60,7 +63,25 @@ const char* ScheduleKey(JobSpec::Schedule schedule) {
   return "?";
 }
 
+// A shard set stands for the source it was converted from: its rows are the source's, bit for
+// bit, so a job on it is the same job (same model bytes, and either resumes the other's
+// checkpoints). When the shards cannot be read the spec as written is used; opening the
+// dataset reports the real error.
+void AddDataset(const std::string& prefix, const data::DatasetSpec& ds, CanonicalText* out);
+
+void AddShardDataset(const std::string& prefix, const data::DatasetSpec& ds, CanonicalText* out) {
+  Result<data::DatasetSpec> source = data::ReadShardSourceSpec(ds);
+  if (source.ok() && source->format != data::DataFormat::kShards) {
+    AddDataset(prefix, *source, out);
+    return;
+  }
+  out->Add(prefix + "path", ds.path);
+  out->Add(prefix + "format", FormatKey(ds.format));
+  out->AddInt(prefix + "partitions", ds.num_partitions);
+}
+
 void AddDataset(const std::string& prefix, const data::DatasetSpec& ds, CanonicalText* out) {
+  if (ds.format == data::DataFormat::kShards) return AddShardDataset(prefix, ds, out);
   out->Add(prefix + "path", ds.path);
   out->Add(prefix + "format", FormatKey(ds.format));
   out->AddInt(prefix + "partitions", ds.num_partitions);

@@ -1,5 +1,5 @@
-// End-to-end tests of the mrtrain binary: run, --resume, validate and predict on small data,
-// as a user would call them.
+// End-to-end tests of the mrtrain binary: run, --resume, validate, predict and convert on small
+// data, as a user would call them.
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -147,10 +147,59 @@ TEST_CASE("mrtrain predict writes one CSV row per input row", "[tools]") {
                         "max_decoded_mb (1 MiB) allows") != std::string::npos);
 }
 
+TEST_CASE("mrtrain convert writes shards that train to the text job's model bytes", "[tools]") {
+  Job job;
+  Output converted = Mrtrain("convert " + job.spec + " --out " + job.dir.File("shards"));
+  INFO(converted.text);
+  REQUIRE(converted.exit_code == 0);
+  CHECK(converted.text.find("converted data.train into " + job.dir.File("shards") +
+                            ": 4 partitions, 2000 rows (0 bad records skipped)") !=
+        std::string::npos);
+  CHECK(converted.text.find("read it with: {path: " + job.dir.File("shards") +
+                            ", format: shards, partitions: 4}") != std::string::npos);
+  CHECK(converted.text.find('\r') == std::string::npos);  // no bar without a terminal
+  REQUIRE(Mrtrain("run " + job.spec).exit_code == 0);
+  const std::string reference = TempDir::Read(job.dir.File("out/model.mrt"));
+  Output on_shards =
+      Mrtrain("run " + job.spec + " --set data.train.format=shards --set data.train.path=" +
+              job.dir.File("shards") + " --set output.dir=" + job.dir.File("out2"));
+  INFO(on_shards.text);
+  REQUIRE(on_shards.exit_code == 0);
+  CHECK(TempDir::Read(job.dir.File("out2/model.mrt")) == reference);
+
+  // predict finds the format and the partition count in the shards.
+  Output predicted = Mrtrain("predict --model " + job.dir.File("out/model.mrt") + " --data " +
+                             job.dir.File("shards") + " --out " + job.dir.File("pred.csv"));
+  INFO(predicted.text);
+  CHECK(predicted.exit_code == 0);
+  CHECK(predicted.text.find("predicted 2000 rows") != std::string::npos);
+
+  Output bar = Mrtrain("convert --progress bar " + job.spec + " --out " + job.dir.File("s2"));
+  CHECK(bar.text.find("\r\033[Kconvert [") != std::string::npos);
+  CHECK(bar.text.find("100% 4/4 partitions, 2000 rows") != std::string::npos);
+
+  // A second convert into the same folder is refused; the shards stay as they were.
+  Output again = Mrtrain("convert " + job.spec + " --out " + job.dir.File("shards"));
+  CHECK(again.exit_code == 1);
+  CHECK(again.text.find(job.dir.File("shards") + " is not empty (it holds part-00000.mrs)") !=
+        std::string::npos);
+  // A damaged shard fails the run naming the file and the byte range.
+  std::string bytes = TempDir::Read(job.dir.File("shards/part-00002.mrs"));
+  bytes[bytes.size() - 2] ^= 0x10;
+  job.dir.Write("shards/part-00002.mrs", bytes);
+  Output damaged =
+      Mrtrain("run " + job.spec + " --set data.train.format=shards --set data.train.path=" +
+              job.dir.File("shards") + " --set output.dir=" + job.dir.File("out3"));
+  CHECK(damaged.exit_code != 0);
+  CHECK(damaged.text.find(job.dir.File("shards/part-00002.mrs") +
+                          ": corrupt shard: checksum mismatch in section values, bytes [") !=
+        std::string::npos);
+}
+
 TEST_CASE("mrtrain --help lists the commands", "[tools]") {
   Output out = Mrtrain("--help");
   CHECK(out.exit_code == 0);
-  for (const char* cmd : {"run", "validate", "predict"}) {
+  for (const char* cmd : {"run", "validate", "predict", "convert"}) {
     CHECK(out.text.find(cmd) != std::string::npos);
   }
   CHECK(Mrtrain("run --help").text.find("--resume") != std::string::npos);

@@ -9,6 +9,7 @@ namespace mrtrain::tools {
 void AddRunCommand(CLI::App& app, int* exit_code);
 void AddValidateCommand(CLI::App& app, int* exit_code);
 void AddPredictCommand(CLI::App& app, int* exit_code);
+void AddConvertCommand(CLI::App& app, int* exit_code);
 // master, worker, submit and status.
 void AddClusterCommands(CLI::App& app, int* exit_code);
 

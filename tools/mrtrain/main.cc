@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   mrtrain::tools::AddRunCommand(app, &exit_code);
   mrtrain::tools::AddValidateCommand(app, &exit_code);
   mrtrain::tools::AddPredictCommand(app, &exit_code);
+  mrtrain::tools::AddConvertCommand(app, &exit_code);
   mrtrain::tools::AddClusterCommands(app, &exit_code);
   try {
     app.parse(argc, argv);

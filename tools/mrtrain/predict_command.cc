@@ -1,8 +1,10 @@
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "engine/data/dataset.h"
+#include "engine/data/shard_source_spec.h"
 #include "runtime/local/predict_job.h"
 #include "tools/mrtrain/commands.h"
 
@@ -14,13 +16,17 @@ struct PredictFlags {
   std::string format = "auto";
   std::string on_bad_record = "fail";
   std::string delimiter = ",";
+  bool partitions_given = false;
 };
 
-// "auto": .csv(.gz) is csv, a name with "idx" is idx, anything else libsvm.
+// "auto": a folder of shards (part-00000.mrs) is shards, .csv(.gz) is csv, a name with "idx" is
+// idx, anything else libsvm.
 std::string GuessFormat(const std::string& path) {
   auto ends = [&](const std::string& s) {
     return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
   };
+  std::error_code ec;
+  if (std::filesystem::exists(path + "/part-00000.mrs", ec) || ends(".mrs")) return "shards";
   if (ends(".csv") || ends(".csv.gz")) return "csv";
   if (path.find("idx") != std::string::npos) return "idx";
   return "libsvm";
@@ -35,6 +41,11 @@ int Predict(PredictFlags& flags) {
     return 2;
   }
   data.format = *format;
+  // A shard set knows its partition count; --partitions may only repeat it.
+  if (data.format == data::DataFormat::kShards && !flags.partitions_given) {
+    auto source = data::ReadShardSourceSpec(data);
+    if (source.ok()) data.num_partitions = source->num_partitions;
+  }
   data.on_bad_record =
       flags.on_bad_record == "skip" ? data::BadRecordPolicy::kSkip : data::BadRecordPolicy::kFail;
   if (flags.delimiter.size() != 1) {
@@ -73,11 +84,12 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--model", o.model_path, "model.mrt or a checkpoint")->required();
   cmd->add_option("--data", o.data.path, "Input: a file, glob or folder")->required();
   cmd->add_option("--out", o.out_path, "Output CSV: row,label,prediction,score_0,...")->required();
-  cmd->add_option("--format", flags->format, "auto, csv, libsvm or idx")
-      ->check(CLI::IsMember({"auto", "csv", "libsvm", "idx"}));
+  cmd->add_option("--format", flags->format, "auto, csv, libsvm, idx or shards")
+      ->check(CLI::IsMember({"auto", "csv", "libsvm", "idx", "shards"}));
   cmd->add_option("--labels", o.data.labels_path, "idx: the labels file");
-  cmd->add_option("--partitions", o.data.num_partitions,
-                  "How many partitions to cut the data into");
+  CLI::Option* partitions = cmd->add_option("--partitions", o.data.num_partitions,
+                                            "How many partitions to cut the data into (shards: "
+                                            "as converted)");
   cmd->add_flag("--header", o.data.csv_header, "csv: the first line is a header");
   cmd->add_option("--label-column", o.data.label_column, "csv: label column name or index");
   cmd->add_option("--delimiter", flags->delimiter, "csv: field delimiter");
@@ -92,7 +104,10 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--threads", o.threads, "Threads (0: all cores)");
   cmd->add_option("--plugin", o.plugins,
                   "A plugin library (repeatable), for a model trained with model.plugin");
-  cmd->callback([flags, exit_code] { *exit_code = Predict(*flags); });
+  cmd->callback([flags, exit_code, partitions] {
+    flags->partitions_given = partitions->count() > 0;
+    *exit_code = Predict(*flags);
+  });
 }
 
 }  // namespace mrtrain::tools

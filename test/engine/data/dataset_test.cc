@@ -21,7 +21,7 @@ TEST_CASE("data formats parse from their names and back", "[data]") {
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().code() == StatusCode::kInvalidArgument);
   CHECK(bad.status().message() ==
-        "unknown data format 'parquet': expected one of libsvm, csv, idx");
+        "unknown data format 'parquet': expected one of libsvm, csv, idx, shards");
 }
 
 TEST_CASE("a plain path resolves to itself", "[data]") {

@@ -374,6 +374,23 @@ TEST_CASE("a key that belongs to another rule, type, format or mode says which",
         "cosine");
 }
 
+TEST_CASE("format shards reads a converted folder and refuses the keys its conversion applied",
+          "[jobs]") {
+  const JobSpec spec = Parse(
+      "data:\n  train: {path: s, format: shards, partitions: 3, max_decoded_mb: 8}\n"
+      "model: {type: linear}\noutput: {dir: o}\n");
+  CHECK(spec.train.format == data::DataFormat::kShards);
+  CHECK(spec.train.num_partitions == 3);
+  CHECK(spec.train.max_decoded_mb == 8);
+  CHECK(ErrorOf("data:\n  train: {path: s, format: shards, partitions: 1,\n"
+                "          scale: 2}\nmodel: {type: linear}\noutput: {dir: o}\n") ==
+        "job.yaml:3: data.train.scale: only for formats libsvm, csv, idx; data.train.format is "
+        "shards");
+  CHECK(ErrorOf("data:\n  train: {path: s, format: shards, partitions: 1,\n"
+                "          features: 2}\nmodel: {type: linear}\noutput: {dir: o}\n") ==
+        "job.yaml:3: data.train.features: only for format libsvm; data.train.format is shards");
+}
+
 TEST_CASE("cross-checks between sections", "[jobs]") {
   SECTION("l1 is not for mlp") {
     CHECK(ErrorOf(WithModel("model: {type: mlp, hidden: [4]}\nupdate:\n  l1: 0.1\n")) ==

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/base/status.h"
+#include "engine/data/partition_data.h"
+#include "engine/data/shard_format.h"
+
+namespace mrtrain::data {
+
+// Checks a shard's preamble, header CRC and layout against the file's length and returns its
+// header. `bytes` is the whole file; `file` names it in errors. Fails with kCorruption naming
+// the file and the byte offset of what is wrong (a file cut short names where it ends and how
+// long its header says it is), kFailedPrecondition for a shard of another format version,
+// naming both versions. Reads nothing past the header: the body is checked by DecodeShardBody.
+Result<ShardHeader> ReadShardHeader(std::string_view bytes, const std::string& file);
+
+// Checks each section's CRC32C and the CSR structure (offsets from 0 to nnz, never decreasing;
+// columns increasing within a row and below num_cols), and copies the arrays into a partition.
+// kCorruption names the file, the section and its byte range, or the offset of the bad value.
+// REQUIRES: header came from ReadShardHeader(bytes, file).
+Result<PartitionData> DecodeShardBody(std::string_view bytes, const ShardHeader& header,
+                                      const std::string& file);
+
+// A shard file mapped read-only into memory. Movable, not copyable; unmaps when destroyed.
+// Not thread-safe to share while moving; concurrent reads of a const one are fine.
+class MappedShard {
+ public:
+  // Maps `path` and reads its header (ReadShardHeader); kIOError when it cannot be opened.
+  static Result<MappedShard> Open(const std::string& path);
+
+  MappedShard(MappedShard&& other) noexcept;
+  MappedShard& operator=(MappedShard&& other) noexcept;
+  MappedShard(const MappedShard&) = delete;
+  MappedShard& operator=(const MappedShard&) = delete;
+  ~MappedShard();
+
+  const ShardHeader& header() const { return header_; }
+  const std::string& path() const { return path_; }
+
+  // The rows, through DecodeShardBody.
+  Result<PartitionData> Decode() const { return DecodeShardBody(bytes(), header_, path_); }
+
+ private:
+  MappedShard(std::string path, void* map, size_t size)
+      : path_(std::move(path)), map_(map), size_(size) {}
+  std::string_view bytes() const { return {static_cast<const char*>(map_), size_}; }
+
+  std::string path_;
+  void* map_ = nullptr;  // nullptr for an empty file, which mmap refuses
+  size_t size_ = 0;
+  ShardHeader header_;
+};
+
+}  // namespace mrtrain::data
