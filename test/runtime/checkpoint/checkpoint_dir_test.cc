@@ -9,38 +9,22 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include "engine/base/log.h"
 #include "engine/tensor/model_layout.h"
 #include "test/runtime/checkpoint/sample_checkpoint.h"
+#include "test/testing/captured_log.h"
 #include "test/testing/temp_dir.h"
 
 namespace mrtrain::runtime {
 namespace {
 
+using mrtrain::testing::CapturedLog;
 using mrtrain::testing::PutLittleEndian;
 using mrtrain::testing::Reseal;
 using mrtrain::testing::SameCheckpoint;
 using mrtrain::testing::SampleCheckpoint;
 using mrtrain::testing::TempDir;
-
-// Copies what the "checkpoint" logger writes while it lives.
-class CapturedLog {
- public:
-  CapturedLog() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    Logger("checkpoint")->sinks().push_back(sink_);
-  }
-  ~CapturedLog() {
-    auto& sinks = Logger("checkpoint")->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-};
 
 // Every entry under `dir`, relative to it, sorted.
 std::vector<std::string> Tree(const std::string& dir) {
@@ -233,7 +217,7 @@ TEST_CASE("LoadLatest falls back past a damaged checkpoint and warns naming the 
     Truncate(checkpoints.ManifestPath(3), 40);
     expected_error = checkpoints.ManifestPath(3) + ": truncated at byte 40";
   }
-  CapturedLog log;
+  CapturedLog log("checkpoint");
   Result<Checkpoint> latest = checkpoints.LoadLatest();
   REQUIRE(latest.ok());
   CheckSame(SampleCheckpoint(2), *latest);

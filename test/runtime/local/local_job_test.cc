@@ -6,16 +6,17 @@
 #include <sstream>
 
 #include <catch2/catch.hpp>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include "engine/base/log.h"
 #include "runtime/checkpoint/checkpoint.h"
+#include "test/testing/captured_log.h"
 #include "test/testing/temp_dir.h"
 #include "tools/data/synthetic.h"
 
 namespace mrtrain::runtime {
 namespace {
 
+using testing::CapturedLog;
 using testing::TempDir;
 
 // A softmax job over a synthetic 4-class dataset with known weights.
@@ -64,25 +65,6 @@ Result<TrainingResult> Train(const std::string& yaml, const std::vector<std::str
   options.spill_dir = spill_dir;
   return RunLocalJob(*spec, options, nullptr);
 }
-
-// What the worker logs while it lives, at info and above.
-class CapturedWorkerLog {
- public:
-  CapturedWorkerLog() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    sink_->set_pattern("%v");
-    sink_->set_level(spdlog::level::info);
-    Logger("worker")->sinks().push_back(sink_);
-  }
-  ~CapturedWorkerLog() {
-    auto& sinks = Logger("worker")->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-};
 
 TEST_CASE("local mode learns a synthetic softmax problem", "[runtime]") {
   SyntheticFiles files;
@@ -147,7 +129,7 @@ TEST_CASE("map output spilled past shuffle.buffer_bytes trains to the same model
     overrides.push_back("shuffle.reducers=2");
     overrides.push_back("shuffle.buffer_bytes=200");  // just short of the task's 208 bytes
     overrides.push_back("output.dir=" + files.dir.File(mode));
-    CapturedWorkerLog log;
+    CapturedLog log("worker");
     REQUIRE(Train(yaml, overrides, false, spill_dir).ok());
     CHECK(TempDir::Read(files.dir.File(std::string(mode) + "/model.mrt")) == reference);
     // The first spilling task says so, with its run count: at least 4.

@@ -22,13 +22,13 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include "engine/base/log.h"
 #include "runtime/transport/in_process_transport.h"
 #include "test/runtime/master/fake_clock_transport.h"
 #include "test/runtime/master/fake_worker.h"
 #include "test/runtime/master/gated_transport.h"
+#include "test/testing/captured_log.h"
 #include "test/testing/temp_dir.h"
 
 // MasterService driven through its transport by scripted fake workers (fake_worker.h): what a
@@ -38,6 +38,7 @@ namespace mrtrain::runtime {
 namespace {
 
 using namespace std::chrono_literals;
+using mrtrain::testing::CapturedLog;
 using mrtrain::testing::DefaultMapStats;
 using mrtrain::testing::FakeWorker;
 using mrtrain::testing::FakeWorkerLog;
@@ -147,9 +148,9 @@ class Cluster {
  public:
   // With `fake_clock`, timers run on a clock the test moves (clock()->Advance).
   explicit Cluster(MasterOptions options = {}, bool fake_clock = false)
-      : Cluster(options, fake_clock ? std::make_unique<testing::FakeClockTransport>(
-                                          MakeInProcessTransport())
-                                    : MakeInProcessTransport(),
+      : Cluster(options,
+                fake_clock ? std::make_unique<testing::FakeClockTransport>(MakeInProcessTransport())
+                           : MakeInProcessTransport(),
                 fake_clock) {}
   Cluster(MasterOptions options, std::unique_ptr<Transport> transport, bool fake_clock = false)
       : transport_(std::move(transport)) {
@@ -263,8 +264,7 @@ class SubmitClient {
   bool WaitFor(msg::JobState state, std::chrono::milliseconds timeout = kJobBound) {
     std::unique_lock<std::mutex> lock(state_->mu);
     return state_->cv.wait_for(lock, timeout, [&] {
-      return std::find(state_->states.begin(), state_->states.end(), state) !=
-             state_->states.end();
+      return std::find(state_->states.begin(), state_->states.end(), state) != state_->states.end();
     });
   }
   void Close() { connection_->Close(); }
@@ -277,26 +277,6 @@ class SubmitClient {
   };
   std::shared_ptr<State> state_;
   std::shared_ptr<Connection> connection_;
-};
-
-// Copies what the "master" logger writes (info and above) while it lives.
-class CapturedLog {
- public:
-  CapturedLog() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    Logger("master")->sinks().push_back(sink_);
-  }
-  ~CapturedLog() {
-    auto& sinks = Logger("master")->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  CapturedLog(const CapturedLog&) = delete;
-  CapturedLog& operator=(const CapturedLog&) = delete;
-  // REQUIRES: nothing logs to "master" meanwhile.
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -570,9 +550,10 @@ TEST_CASE("a worker lost mid-round hands its tasks to the others; its late resul
   CheckNoProblems(b_again);
 }
 
-TEST_CASE("losing the worker that hosts a reducer shard places the shards again and replays "
-          "from the last checkpoint",
-          "[runtime][master]") {
+TEST_CASE(
+    "losing the worker that hosts a reducer shard places the shards again and replays "
+    "from the last checkpoint",
+    "[runtime][master]") {
   Cluster cluster;
   FakeWorker& a = cluster.AddWorker("fake-a");  // worker 1, shard 0
   FakeWorker& b = cluster.AddWorker("fake-b");  // worker 2, shard 1
@@ -628,7 +609,7 @@ TEST_CASE("a recovery restores from the last committed checkpoint, not the job's
   REQUIRE(listener->status().ok());
   const FakeWorkerLog la = a.log();
   REQUIRE(la.starts.size() == 2);
-  CHECK(la.starts[1].resume_epochs == 1);  // the checkpoint after epoch 1
+  CHECK(la.starts[1].resume_epochs == 1);             // the checkpoint after epoch 1
   CHECK(la.starts[1].step == la.starts[0].step + 1);  // one round per epoch
   CheckNoProblems(a);
 }
@@ -640,7 +621,8 @@ TEST_CASE("a worker that joins mid-job is set up and takes over its share of the
   // Epoch 1's tasks wait until the second worker has registered.
   std::atomic<bool> release{false};
   a.set_map_script([&](const msg::RunMapTask& t) {
-    return t.epoch == 0 && !release ? MapReply::Hold() : MapReply::Done(DefaultMapStats(t.partition));
+    return t.epoch == 0 && !release ? MapReply::Hold()
+                                    : MapReply::Done(DefaultMapStats(t.partition));
   });
   SpecOptions spec;
   spec.epochs = 3;
@@ -649,7 +631,8 @@ TEST_CASE("a worker that joins mid-job is set up and takes over its share of the
   REQUIRE(a.WaitUntil([](const FakeWorkerLog& log) { return log.held.size() == 2; }));
   FakeWorker& late = cluster.AddWorker("fake-late");
   release = true;
-  a.AnswerHeld([](const msg::RunMapTask& t) { return MapReply::Done(DefaultMapStats(t.partition)); });
+  a.AnswerHeld(
+      [](const msg::RunMapTask& t) { return MapReply::Done(DefaultMapStats(t.partition)); });
   REQUIRE(listener->WaitFinished(5s));
   INFO(listener->status().ToString());
   REQUIRE(listener->status().ok());
@@ -663,9 +646,10 @@ TEST_CASE("a worker that joins mid-job is set up and takes over its share of the
   CheckNoProblems(late);
 }
 
-TEST_CASE("a joiner that dies or goes quiet during its setup is left out; the job finishes on "
-          "the others",
-          "[runtime][master]") {
+TEST_CASE(
+    "a joiner that dies or goes quiet during its setup is left out; the job finishes on "
+    "the others",
+    "[runtime][master]") {
   MasterOptions options;
   options.step_timeout = std::chrono::hours(1);
   options.heartbeat_timeout = 0ms;  // the fake workers send none
@@ -673,7 +657,8 @@ TEST_CASE("a joiner that dies or goes quiet during its setup is left out; the jo
   FakeWorker& a = cluster.AddWorker("fake-a");
   std::atomic<bool> release{false};
   a.set_map_script([&](const msg::RunMapTask& t) {
-    return t.epoch == 0 && !release ? MapReply::Hold() : MapReply::Done(DefaultMapStats(t.partition));
+    return t.epoch == 0 && !release ? MapReply::Hold()
+                                    : MapReply::Done(DefaultMapStats(t.partition));
   });
   SpecOptions spec;
   spec.epochs = 3;
@@ -685,7 +670,8 @@ TEST_CASE("a joiner that dies or goes quiet during its setup is left out; the jo
   quiet.answer_specs = false;
   FakeWorker& joiner = cluster.AddWorker(quiet);
   release = true;
-  a.AnswerHeld([](const msg::RunMapTask& t) { return MapReply::Done(DefaultMapStats(t.partition)); });
+  a.AnswerHeld(
+      [](const msg::RunMapTask& t) { return MapReply::Done(DefaultMapStats(t.partition)); });
   // Epoch 2's round sets the job up on the joiner first; the step's bound is armed by then.
   REQUIRE(joiner.WaitUntil([](const FakeWorkerLog& log) { return log.specs.size() == 1; }));
   SECTION("it dies right after registering") { joiner.Disconnect(); }
@@ -712,11 +698,12 @@ TEST_CASE("a joiner that dies or goes quiet during its setup is left out; the jo
   CheckNoProblems(a);
 }
 
-TEST_CASE("a submitter leaving after its job ended cancels nothing and is no news; one leaving "
-          "mid-job cancels its job",
-          "[runtime][master]") {
+TEST_CASE(
+    "a submitter leaving after its job ended cancels nothing and is no news; one leaving "
+    "mid-job cancels its job",
+    "[runtime][master]") {
   const bool mid_job = GENERATE(false, true);
-  CapturedLog captured;
+  CapturedLog captured("master");
   {
     Cluster cluster;
     FakeWorker& a = cluster.AddWorker("fake-a");
@@ -741,9 +728,10 @@ TEST_CASE("a submitter leaving after its job ended cancels nothing and is no new
   CHECK(Contains(captured.text(), "the submitter of job 1 went away; cancelling it") == mid_job);
 }
 
-TEST_CASE("workers that see different datasets fail the job naming both; a joiner that does "
-          "is left out",
-          "[runtime][master]") {
+TEST_CASE(
+    "workers that see different datasets fail the job naming both; a joiner that does "
+    "is left out",
+    "[runtime][master]") {
   SECTION("at the job's start") {
     Cluster cluster;
     FakeWorker& a = cluster.AddWorker("fake-a");
@@ -772,7 +760,8 @@ TEST_CASE("workers that see different datasets fail the job naming both; a joine
     REQUIRE(a.WaitUntil([](const FakeWorkerLog& log) { return log.held.size() == 2; }));
     FakeWorker& odd = cluster.AddWorker("fake-odd", 1, /*extra_train_partitions=*/1);
     release = true;
-    a.AnswerHeld([](const msg::RunMapTask& t) { return MapReply::Done(DefaultMapStats(t.partition)); });
+    a.AnswerHeld(
+        [](const msg::RunMapTask& t) { return MapReply::Done(DefaultMapStats(t.partition)); });
     REQUIRE(listener->WaitFinished(5s));
     INFO(listener->status().ToString());
     REQUIRE(listener->status().ok());
@@ -1052,8 +1041,7 @@ TEST_CASE("the master's control traffic does not grow with the model's size", "[
 }
 
 // Cancel() must wake a job waiting for min_workers, not leave it to worker_wait (60 s).
-TEST_CASE("a job cancelled while it waits for workers ends at once",
-          "[runtime][master]") {
+TEST_CASE("a job cancelled while it waits for workers ends at once", "[runtime][master]") {
   MasterOptions options;
   options.min_workers = 2;
   options.worker_wait = 3s;

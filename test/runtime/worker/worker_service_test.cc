@@ -12,11 +12,11 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include "engine/base/log.h"
 #include "runtime/protocol/messages.h"
 #include "runtime/transport/in_process_transport.h"
+#include "test/testing/captured_log.h"
 #include "test/testing/temp_dir.h"
 
 // WorkerService driven by a scripted master over the in-process transport.
@@ -24,6 +24,7 @@ namespace mrtrain::runtime {
 namespace {
 
 using namespace std::chrono_literals;
+using mrtrain::testing::CapturedLog;
 
 // The master's side of the control connection: welcomes the worker and records what it sends.
 class ScriptedMaster {
@@ -101,31 +102,6 @@ class ScriptedMaster {
   std::string address_;
 };
 
-// Copies what the "worker" logger writes, at debug and above, while it lives.
-class CapturedLog {
- public:
-  CapturedLog() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    sink_->set_pattern("%l %v");
-    level_ = Logger("worker")->level();
-    Logger("worker")->set_level(spdlog::level::debug);
-    Logger("worker")->sinks().push_back(sink_);
-  }
-  ~CapturedLog() {
-    auto& sinks = Logger("worker")->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-    Logger("worker")->set_level(level_);
-  }
-  CapturedLog(const CapturedLog&) = delete;
-  CapturedLog& operator=(const CapturedLog&) = delete;
-  // REQUIRES: nothing logs to "worker" meanwhile.
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-  spdlog::level::level_enum level_;
-};
-
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -152,7 +128,7 @@ TEST_CASE("a task of a job that ended on the worker is dropped quietly, not repo
   dir.Write("train.csv", "1,0.5,0.25\n0,1,2\n");
   std::string log;
   {
-    CapturedLog captured;
+    CapturedLog captured("worker", spdlog::level::debug);
     {
       auto transport = MakeInProcessTransport();
       ScriptedMaster master(transport.get());
