@@ -372,11 +372,21 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
                    m->job_id, job->spilled_tasks.load(), job->spilled_runs.load(),
                    job->spilled_bytes.load(), job->spec.shuffle_buffer_bytes);
       }
-      MutexLock lock(&mu_);
-      if (jobs_.erase(m->job_id) && replayed_tasks_ > 0) {
+      std::shared_ptr<WorkerJob> ended;
+      {
+        MutexLock lock(&mu_);
+        auto it = jobs_.find(m->job_id);
+        if (it == jobs_.end()) return;
+        ended = std::move(it->second);
+        jobs_.erase(it);
+      }
+      if (replayed_tasks_ > 0) {
         log_->info("job {}: {} map tasks were replayed from kept output", m->job_id,
                    replayed_tasks_.exchange(0));
       }
+      // A job's partitions, kept output and shards can be gigabytes: freeing them and giving the
+      // memory back (WorkerJob's deleter) is done on the pool, not on this thread.
+      Spawn(shard_pool_, [ended = std::move(ended)]() mutable { ended.reset(); });
       return;
     }
     case MessageType::kShutdown: {
