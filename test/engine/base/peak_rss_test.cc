@@ -1,8 +1,9 @@
 #include "engine/base/peak_rss.h"
 
-#include <catch2/catch.hpp>
 #include <cstring>
 #include <memory>
+
+#include <catch2/catch.hpp>
 
 namespace mrtrain {
 namespace {

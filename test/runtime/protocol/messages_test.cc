@@ -87,7 +87,8 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   CHECK(task.step == 40);
   CHECK(task.learning_rate == 0.125);
 
-  MapTaskDone done = RoundTrip(MapTaskDone{5, 2, 1, 17, 3, 12.5, 1000, 870, 1 << 20, int64_t{3} << 30});
+  MapTaskDone done =
+      RoundTrip(MapTaskDone{5, 2, 1, 17, 3, 12.5, 1000, 870, 1 << 20, int64_t{3} << 30});
   CHECK(done.loss_sum == 12.5);
   CHECK(done.examples == 1000);
   CHECK(done.correct == 870);
