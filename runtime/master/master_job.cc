@@ -658,7 +658,8 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
 JobPeakRss MasterService::Impl::PeakRss() const {
   JobPeakRss peak;
   peak.master_bytes = PeakRssBytes();
-  if (options_.workers_in_process) return peak;  // theirs is the master's
+  peak.workers_in_process = options_.workers_in_process;
+  if (peak.workers_in_process) return peak;  // theirs is the master's
   MutexLock lock(&mu_);
   for (const auto& [id, worker] : worker_peaks_) peak.workers.push_back(worker);
   return peak;

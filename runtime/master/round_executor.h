@@ -30,7 +30,8 @@ struct JobPeakRss {
     int64_t bytes = 0;
   };
   int64_t master_bytes = 0;
-  std::vector<Worker> workers;  // by id
+  bool workers_in_process = false;  // local mode: master_bytes is the workers' figure too
+  std::vector<Worker> workers;      // by id; empty in local mode
 };
 
 // to += from. Statistics of tasks are always added in partition order, so the float sum of

@@ -172,8 +172,8 @@ Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResu
 }  // namespace
 
 std::string PeakRssText(const JobPeakRss& peak) {
-  std::string out =
-      peak.master_bytes > 0 ? "master " + FormatMiB(peak.master_bytes) : "master unknown";
+  std::string out = peak.workers_in_process ? "master and workers (one process) " : "master ";
+  out += peak.master_bytes > 0 ? FormatMiB(peak.master_bytes) : "unknown";
   for (const JobPeakRss::Worker& w : peak.workers) {
     out += ", worker " + std::to_string(w.id) + " (" + w.name + ") " +
            (w.bytes > 0 ? FormatMiB(w.bytes) : "unknown");

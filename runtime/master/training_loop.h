@@ -52,7 +52,8 @@ struct EpochReport {
   std::string ToLine() const;
 };
 
-// "master 23 MiB, worker 1 (host:pid) 180 MiB", for the log.
+// "master 23 MiB, worker 1 (host:pid) 180 MiB" (local mode: "master and workers (one
+// process) 40 MiB"), for the log.
 std::string PeakRssText(const JobPeakRss& peak);
 
 // Receives progress. Called on the thread running the loop.
