@@ -230,7 +230,8 @@ TEST_CASE("a long-lived worker reports each job's own peak memory, not its lifet
     REQUIRE(out.exit_code == 0);
     const std::string text = TempDir::Read(dir.File(name + "/metrics.jsonl"));
     // The last line (npos + 1 = 0 when there is one).
-    const nlohmann::json last = nlohmann::json::parse(text.substr(text.rfind('\n', text.size() - 2) + 1));
+    const nlohmann::json last =
+        nlohmann::json::parse(text.substr(text.rfind('\n', text.size() - 2) + 1));
     return last.at("max_worker_peak_rss_bytes").get<int64_t>();
   };
   const int64_t large_peak = worker_peak(large, "large");
