@@ -48,6 +48,7 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
   std::unique_ptr<Transport> transport = MakeInProcessTransport();
   MasterOptions master_options;
   master_options.listen_address = "inproc://";
+  master_options.workers_in_process = true;
   MasterService master(transport.get(), master_options);
   MRTRAIN_ASSIGN_OR_RETURN(std::string address, master.Start());
 

@@ -152,6 +152,8 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // After a failure of a step: puts the job back together if it can (see RoundExecutor) and
   // returns the epochs done at the restore point.
   Result<RestorePoint> Recover(const Status& failure) EXCLUDES(mu_);
+  // The job's peak memory so far: the master's own and what its workers last reported.
+  JobPeakRss PeakRss() const EXCLUDES(mu_);
   bool HasSet(msg::DataSet set) const EXCLUDES(mu_) {
     MutexLock lock(&mu_);
     return partitions_[static_cast<int>(set)] > 0;
@@ -325,6 +327,9 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   api::DataShape shape_ GUARDED_BY(mu_);
   int num_reducers_ GUARDED_BY(mu_) = 0;
   std::vector<uint32_t> job_workers_ GUARDED_BY(mu_);  // ascending
+  // The peak RSS each worker reported with its map tasks of the running job (the highest), by
+  // id; kept for a worker lost since, whose peak still counts.
+  std::map<uint32_t, JobPeakRss::Worker> worker_peaks_ GUARDED_BY(mu_);
   std::vector<uint32_t> shard_hosts_ GUARDED_BY(mu_);  // [shard] -> worker
   // by DataSet; sticky across steps
   std::unique_ptr<TaskScheduler> schedulers_[3] GUARDED_BY(mu_);

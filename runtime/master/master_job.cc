@@ -1,6 +1,7 @@
 // The master's job thread: a job's setup, placement of the reducer shards, the steps of its
 // rounds, evaluations and checkpoints, and recovery from lost shard hosts.
 #include "engine/base/malloc_tuning.h"
+#include "engine/base/peak_rss.h"
 #include "runtime/master/master_impl.h"
 
 namespace mrtrain::runtime {
@@ -57,6 +58,7 @@ class ClusterExecutor : public RoundExecutor {
   Result<api::MapStats> Evaluate(EvalSet set) override {
     return master_->EvaluateSet(ToDataSet(set), step_);
   }
+  JobPeakRss PeakRss() const override { return master_->PeakRss(); }
   Result<int64_t> Recover(const Status& failure) override {
     MRTRAIN_ASSIGN_OR_RETURN(RestorePoint restored, master_->Recover(failure));
     step_ = restored.step;
@@ -96,8 +98,11 @@ void MasterService::Impl::JobLoop() {
       cancelled_ = false;
       job_error_ = Status::Ok();
       records_[job.id].state = "running";
+      worker_peaks_.clear();
       PersistLocked();
     }
+    // Each job reports its own peak (where the kernel cannot reset it: since the start).
+    if (!ResetPeakRss()) log_->debug("cannot reset the peak RSS; reporting it since the start");
     RunJob(job);
   }
 }
@@ -637,6 +642,7 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
     for (auto& s : schedulers_) s.reset();
     for (auto& n : partitions_) n = 0;
   }
+  log_->info("job {} ({}) peak RSS: {}", queued.id, spec.name, PeakRssText(PeakRss()));
   if (result.ok()) {
     log_->info("job {} ({}) succeeded: {}", queued.id, spec.name, result->model_path);
   } else {
@@ -647,6 +653,16 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
   }
   // A long-lived master would otherwise keep each job's freed heap (see malloc_tuning.h).
   ReturnFreedMemoryToSystem();
+}
+
+JobPeakRss MasterService::Impl::PeakRss() const {
+  JobPeakRss peak;
+  peak.master_bytes = PeakRssBytes();
+  peak.workers_in_process = options_.workers_in_process;
+  if (peak.workers_in_process) return peak;  // theirs is the master's
+  MutexLock lock(&mu_);
+  for (const auto& [id, worker] : worker_peaks_) peak.workers.push_back(worker);
+  return peak;
 }
 
 Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request) {

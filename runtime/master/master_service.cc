@@ -677,6 +677,13 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
     case MessageType::kMapTaskDone: {
       auto m = msg::DecodeAs<msg::MapTaskDone>(payload);
       if (!m.ok()) return bad(m.status());
+      // Any result of the job's tasks tells its worker's peak, a late or duplicate one too.
+      if (m->job_id == active_job_ && m->peak_rss_bytes > 0) {
+        JobPeakRss::Worker& peak = worker_peaks_[worker];
+        peak.id = worker;
+        if (auto w = workers_.find(worker); w != workers_.end()) peak.name = w->second.name;
+        peak.bytes = std::max(peak.bytes, m->peak_rss_bytes);
+      }
       OnTaskDoneLocked(Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round,
                        m->partition, m->attempt, worker, [&](Step& s) {
                          s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples,

@@ -40,6 +40,9 @@ struct MasterOptions {
   bool recover = false;
   // Where shipped plugin libraries are kept; "" = DefaultPluginCacheDir().
   std::string plugin_cache_dir;
+  // The workers run in the master's process (local mode): the job's peak memory is reported
+  // once, as the master's, not again for each worker.
+  bool workers_in_process = false;
 };
 
 // A job's progress as its submitter sees it: the training loop's observer calls, then

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "engine/api/views.h"
 #include "engine/base/status.h"
@@ -17,6 +19,20 @@ struct RoundRequest {
 };
 
 enum class EvalSet { kTest, kValidation };
+
+// The peak resident memory of a job's processes since the job started (see
+// engine/base/peak_rss.h): the master's (in local mode, the one process's) and each worker's as
+// it last reported it (with its map tasks). 0 bytes = unknown.
+struct JobPeakRss {
+  struct Worker {
+    uint32_t id = 0;
+    std::string name;  // host:pid unless named
+    int64_t bytes = 0;
+  };
+  int64_t master_bytes = 0;
+  bool workers_in_process = false;  // local mode: master_bytes is the workers' figure too
+  std::vector<Worker> workers;      // by id; empty in local mode
+};
 
 // to += from. Statistics of tasks are always added in partition order, so the float sum of
 // losses is the same however the tasks were spread.
@@ -56,6 +72,9 @@ class RoundExecutor {
   // carries on from there, and since every step is deterministic it ends with the same model.
   // Otherwise returns `failure`, which ends the job.
   virtual Result<int64_t> Recover(const Status& failure) { return failure; }
+
+  // The job's peak memory so far, for each epoch's report.
+  virtual JobPeakRss PeakRss() const { return {}; }
 };
 
 }  // namespace mrtrain::runtime

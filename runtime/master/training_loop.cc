@@ -12,6 +12,7 @@
 
 #include "engine/base/duration_text.h"
 #include "engine/base/log.h"
+#include "engine/base/peak_rss.h"
 #include "engine/models/registry.h"
 #include "engine/updaters/schedule.h"
 #include "runtime/checkpoint/atomic_file.h"
@@ -130,6 +131,7 @@ Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResu
   if (accuracy) report.train_accuracy = train.examples ? double(train.correct) / train.examples : 0;
   report.learning_rate = lr;
   report.skipped_records = loop.metadata.skipped_records;
+  report.peak_rss = executor.PeakRss();
   for (EvalSet set : {EvalSet::kValidation, EvalSet::kTest}) {
     if (!executor.HasEvalSet(set)) continue;
     MRTRAIN_ASSIGN_OR_RETURN(api::MapStats eval, executor.Evaluate(set));
@@ -169,6 +171,16 @@ Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResu
 
 }  // namespace
 
+std::string PeakRssText(const JobPeakRss& peak) {
+  std::string out = peak.workers_in_process ? "master and workers (one process) " : "master ";
+  out += peak.master_bytes > 0 ? FormatMiB(peak.master_bytes) : "unknown";
+  for (const JobPeakRss::Worker& w : peak.workers) {
+    out += ", worker " + std::to_string(w.id) + " (" + w.name + ") " +
+           (w.bytes > 0 ? FormatMiB(w.bytes) : "unknown");
+  }
+  return out;
+}
+
 std::string EpochReport::ToJson() const {
   nlohmann::json j;
   j["epoch"] = epoch;
@@ -187,6 +199,20 @@ std::string EpochReport::ToJson() const {
   j["elapsed_sec"] = elapsed_sec;
   j["eta_sec"] = eta_sec;
   j["skipped_records"] = skipped_records;
+  if (peak_rss.master_bytes > 0) j["master_peak_rss_bytes"] = peak_rss.master_bytes;
+  if (!peak_rss.workers.empty()) {
+    nlohmann::json by_name = nlohmann::json::object();
+    int64_t max = 0;
+    for (const JobPeakRss::Worker& w : peak_rss.workers) {
+      // Two workers given the same --name stay apart.
+      const std::string key =
+          by_name.contains(w.name) ? w.name + " #" + std::to_string(w.id) : w.name;
+      by_name[key] = w.bytes;
+      max = std::max(max, w.bytes);
+    }
+    j["worker_peak_rss_bytes"] = by_name;
+    j["max_worker_peak_rss_bytes"] = max;
+  }
   return j.dump();
 }
 
@@ -213,6 +239,15 @@ Result<EpochReport> EpochReport::FromJson(const std::string& json) {
     r.elapsed_sec = j.at("elapsed_sec").get<double>();
     r.skipped_records = j.at("skipped_records").get<int64_t>();
     if (j.contains("eta_sec")) r.eta_sec = j["eta_sec"].get<double>();
+    if (j.contains("master_peak_rss_bytes")) {
+      r.peak_rss.master_bytes = j["master_peak_rss_bytes"].get<int64_t>();
+    }
+    if (j.contains("worker_peak_rss_bytes")) {
+      uint32_t id = 0;  // the master's ids are not in the line: numbered in name order
+      for (const auto& [name, bytes] : j["worker_peak_rss_bytes"].items()) {
+        r.peak_rss.workers.push_back({++id, name, bytes.get<int64_t>()});
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     return CorruptionError(std::string("bad epoch report: ") + e.what());
   }

@@ -39,6 +39,9 @@ struct EpochReport {
   double elapsed_sec = 0;  // since this run started (a resumed run counts from its start)
   double eta_sec = 0;
   int64_t skipped_records = 0;
+  // In metrics.jsonl as master_peak_rss_bytes, worker_peak_rss_bytes ({name: bytes}) and
+  // max_worker_peak_rss_bytes; absent when unknown (and in lines of earlier versions).
+  JobPeakRss peak_rss;
 
   // One JSON object on one line (no trailing newline).
   std::string ToJson() const;
@@ -48,6 +51,10 @@ struct EpochReport {
   // "epoch 3/10 train_loss=0.4123 ... test_accuracy=0.8512 examples/s=... elapsed=2.1s eta=4.9s"
   std::string ToLine() const;
 };
+
+// "master 23 MiB, worker 1 (host:pid) 180 MiB" (local mode: "master and workers (one
+// process) 40 MiB"), for the log.
+std::string PeakRssText(const JobPeakRss& peak);
 
 // Receives progress. Called on the thread running the loop.
 class TrainingObserver {

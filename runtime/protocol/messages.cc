@@ -243,6 +243,7 @@ void Visit(Io& io, MapTaskDone& m) {
   io.Scalar(m.examples);
   io.Scalar(m.correct);
   io.Scalar(m.bytes_sent);
+  io.Scalar(m.peak_rss_bytes);
 }
 
 template <class Io>

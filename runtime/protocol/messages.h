@@ -76,6 +76,9 @@ struct MapTaskDone {
   int64_t examples = 0;
   int64_t correct = 0;
   int64_t bytes_sent = 0;  // payload bytes of the PushRun messages the task sent
+  // The worker process's peak resident set size in bytes during the job so far (VmHWM when
+  // sent; see engine/base/peak_rss.h), 0 when unknown. The master reports it at epoch ends.
+  int64_t peak_rss_bytes = 0;
 };
 
 // What a task of the master's is about; TaskFailed says which kind failed.

@@ -1,5 +1,6 @@
 #include "runtime/worker/worker_service.h"
 
+#include "engine/base/peak_rss.h"
 #include "runtime/worker/worker_impl.h"
 
 namespace mrtrain::runtime {
@@ -473,7 +474,11 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
     unacked_.Release(released);
     if (!complete) return;
     std::shared_ptr<WorkerJob> job = task->job.lock();
-    if (m->error.empty()) return ReportTask(job.get(), task->generation, task->done);
+    if (m->error.empty()) {
+      msg::MapTaskDone done = task->done;
+      done.peak_rss_bytes = PeakRssBytes();  // the job's peak so far, for the master's report
+      return ReportTask(job.get(), task->generation, done);
+    }
     // A refused run (a checksum that does not match) must not be replayed from the kept copy.
     if (job) job->kept->Forget(m->step, m->partition);
     ReportFailure(MapFailureOf(task->done),

@@ -2,6 +2,7 @@
 // partitions, map tasks (computed or replayed from kept output, then pushed) and evaluations,
 // and the parameter pulls they share.
 #include "engine/base/malloc_tuning.h"
+#include "engine/base/peak_rss.h"
 #include "runtime/worker/worker_impl.h"
 
 namespace mrtrain::runtime {
@@ -22,6 +23,9 @@ void CorruptPush(std::string* payload) {
 }  // namespace
 
 Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady* ready) {
+  // The peak this worker reports with its map tasks is this job's, not its lifetime's (where
+  // the kernel cannot reset it, it counts from the process's start).
+  if (!ResetPeakRss()) log_->debug("cannot reset the peak RSS; reporting it since the start");
   // The last reference to a job (EndJob's, or a late task's) frees its partitions, kept output and
   // shards: give that memory back then, so a long-lived worker does not grow job after job.
   std::shared_ptr<WorkerJob> job(new WorkerJob, [](WorkerJob* ended) {

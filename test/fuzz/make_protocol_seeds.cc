@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
   WriteMessage(messages, 1, "welcome", msg::Welcome{3, 1000});
   WriteMessage(messages, 2, "heartbeat", msg::Heartbeat{3, 17, 2});
   WriteMessage(messages, 3, "run_map_task", msg::RunMapTask{1, 2, 0, 5, 1, 9, 0.1});
-  WriteMessage(messages, 4, "map_task_done", msg::MapTaskDone{1, 2, 0, 5, 1, 3.5, 100, 90, 4096});
+  WriteMessage(messages, 4, "map_task_done",
+               msg::MapTaskDone{1, 2, 0, 5, 1, 3.5, 100, 90, 4096, 64 << 20});
   WriteMessage(messages, 5, "task_failed",
                msg::TaskFailed{1, msg::TaskKind::kMap, 2, 0, 5, -1, 1, msg::DataSet::kTrain,
                                mrtrain::StatusCode::kCorruption, "bad line 3"});

@@ -175,6 +175,73 @@ TEST_CASE("a long-lived master and worker do not grow job after job", "[integrat
   CHECK(master_after[7] - master_after[1] < 1024);
 }
 
+TEST_CASE("metrics.jsonl and the master's log give the peak memory of the master and of each "
+          "worker",
+          "[integration]") {
+  TempDir dir;
+  Cluster cluster(dir);
+  cluster.AddWorkers(2);
+  const std::string spec = WriteJob(dir, "peaks", "{type: logistic}", "{reducers: 2}");
+  Output out = cluster.Submit(spec);
+  INFO(out.text);
+  REQUIRE(out.exit_code == 0);
+  std::ifstream metrics(dir.File("peaks/metrics.jsonl"));
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(metrics, line);) lines.push_back(nlohmann::json::parse(line));
+  REQUIRE(lines.size() == 2);
+  constexpr int64_t kMiB = 1 << 20;
+  for (const nlohmann::json& line : lines) {
+    INFO(line.dump());
+    const int64_t master = line.at("master_peak_rss_bytes").get<int64_t>();
+    CHECK(master > kMiB);
+    CHECK(master < 4096 * kMiB);
+    // One figure per worker process, by its name (the harness names them w0, w1).
+    REQUIRE(line.at("worker_peak_rss_bytes").size() == 2);
+    for (const char* name : {"w0", "w1"}) {
+      INFO("worker " << name);
+      const int64_t bytes = line["worker_peak_rss_bytes"].at(name).get<int64_t>();
+      CHECK(bytes > kMiB);
+      CHECK(bytes < 4096 * kMiB);
+    }
+  }
+  // The master logs the same figures when the job ends.
+  const std::string log = TempDir::Read(dir.File("master.log"));
+  INFO(log);
+  const size_t at = log.find("(peaks) peak RSS: master ");
+  REQUIRE(at != std::string::npos);
+  CHECK_THAT(log.substr(at, log.find('\n', at) - at),
+             Catch::Matches("\\(peaks\\) peak RSS: master [0-9]+ MiB, worker [0-9]+ \\(w0\\) "
+                            "[0-9]+ MiB, worker [0-9]+ \\(w1\\) [0-9]+ MiB"));
+}
+
+TEST_CASE("a long-lived worker reports each job's own peak memory, not its lifetime's",
+          "[integration]") {
+  TempDir dir;
+  Cluster cluster(dir);
+  cluster.AddWorkers(1);
+  // The first job's model (a hidden layer of 20,000 units: its activations for a partition's
+  // 600 rows alone take 46 MiB) takes far more memory than the second's logistic one; the
+  // worker's peak starts again with each job.
+  const std::string large =
+      WriteJob(dir, "large", "{type: mlp, hidden: [20000], block_size: 65536}", "{reducers: 2}",
+               "{epochs: 1, rounds_per_epoch: 1, seed: 7}");
+  const std::string small = WriteJob(dir, "small", "{type: logistic}", "{reducers: 2}");
+  auto worker_peak = [&](const std::string& spec, const std::string& name) {
+    Output out = cluster.Submit(spec);
+    INFO(out.text);
+    REQUIRE(out.exit_code == 0);
+    const std::string text = TempDir::Read(dir.File(name + "/metrics.jsonl"));
+    // The last line (npos + 1 = 0 when there is one).
+    const nlohmann::json last =
+        nlohmann::json::parse(text.substr(text.rfind('\n', text.size() - 2) + 1));
+    return last.at("max_worker_peak_rss_bytes").get<int64_t>();
+  };
+  const int64_t large_peak = worker_peak(large, "large");
+  const int64_t small_peak = worker_peak(small, "small");
+  INFO("worker peak: large job " << large_peak << " bytes, small job after it " << small_peak);
+  CHECK(large_peak - small_peak > (20 << 20));
+}
+
 TEST_CASE("submit reports a failing job with its cause and a non-zero exit; the cluster serves "
           "the next job",
           "[integration]") {

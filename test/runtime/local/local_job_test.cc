@@ -80,6 +80,10 @@ TEST_CASE("local mode learns a synthetic softmax problem", "[runtime]") {
   CHECK(model->epochs_done == 4);
   CHECK(model->state.step == 24);
   CHECK(model->model_type == "softmax");
+  // One process: its peak memory is reported once, as the master's, with no worker figures.
+  CHECK(result->last->peak_rss.workers_in_process);
+  CHECK(result->last->peak_rss.master_bytes > (1 << 20));
+  CHECK(result->last->peak_rss.workers.empty());
 }
 
 TEST_CASE("final model is byte-identical across shuffle modes, reducers and threads", "[runtime]") {

@@ -323,7 +323,7 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       return Send(f);
     }
     Send(msg::MapTaskDone{t.job_id, t.epoch, t.round, t.partition, t.attempt, r.stats.loss_sum,
-                          r.stats.examples, r.stats.correct, 0});
+                          r.stats.examples, r.stats.correct, 0, r.peak_rss_bytes});
   }
 
   void OnReduce(const msg::ReduceRound& m) {

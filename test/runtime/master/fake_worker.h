@@ -27,6 +27,7 @@ struct MapReply {
   // kDone and kFail: answer this long after the task arrived (a timer on the transport thread),
   // so the master can queue more tasks meanwhile and answers can arrive out of partition order.
   std::chrono::milliseconds delay{0};
+  int64_t peak_rss_bytes = 0;  // kDone: the worker's peak memory the MapTaskDone reports
 
   static MapReply Done(api::MapStats stats, std::chrono::milliseconds delay = {}) {
     MapReply r;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
@@ -410,6 +411,75 @@ TEST_CASE("map tasks run in waves of two per slot, each on the worker that loade
   const auto result = listener->result();
   REQUIRE(result.has_value());
   CHECK(std::filesystem::exists(result->model_path));
+  CheckNoProblems(a);
+  CheckNoProblems(b);
+}
+
+TEST_CASE("the peaks of memory workers report with their map tasks reach each epoch's report, "
+          "metrics.jsonl and the log at the job's end",
+          "[runtime][master]") {
+  Cluster cluster;
+  FakeWorker& a = cluster.AddWorker("fake-a");
+  FakeWorker& b = cluster.AddWorker("fake-b");
+  constexpr int64_t kMiB = 1 << 20;
+  // [worker][epoch]: b's peak falls in epoch 2, and its report keeps the highest.
+  const int64_t peaks[2][2] = {{100 * kMiB, 300 * kMiB}, {200 * kMiB, 150 * kMiB}};
+  for (int w = 0; w < 2; ++w) {
+    (w == 0 ? a : b).set_map_script([peak = peaks[w]](const msg::RunMapTask& t) {
+      MapReply r = MapReply::Done(DefaultMapStats(t.partition));
+      r.peak_rss_bytes = peak[t.epoch] + t.partition;  // the last task's is not the highest
+      return r;
+    });
+  }
+  SpecOptions spec;
+  spec.epochs = 2;
+  auto listener = std::make_shared<RecordingListener>();
+  std::string log_text;
+  {
+    CapturedLog log;
+    cluster.Submit(spec, listener);
+    REQUIRE(listener->WaitFinished());
+    log_text = log.text();
+  }
+  REQUIRE(listener->status().ToString() == "OK");
+
+  const auto epochs = listener->epochs();
+  REQUIRE(epochs.size() == 2);
+  for (int e = 0; e < 2; ++e) {
+    INFO("epoch " << e + 1);
+    const JobPeakRss& peak = epochs[e].peak_rss;
+    CHECK(peak.master_bytes > kMiB);
+    REQUIRE(peak.workers.size() == 2);
+    // The highest task's peak (partitions 0..3 spread over the two workers).
+    CHECK(peak.workers[0].name == "fake-a");
+    CHECK(peak.workers[1].name == "fake-b");
+    CHECK(peak.workers[0].bytes / kMiB == (e == 0 ? 100 : 300));
+    CHECK(peak.workers[1].bytes / kMiB == 200);
+  }
+  // metrics.jsonl: the same figures on each epoch's line, beside the fields it always had.
+  std::ifstream metrics(std::filesystem::path(listener->result()->model_path).parent_path() /
+                        "metrics.jsonl");
+  std::string line;
+  std::vector<nlohmann::json> lines;
+  while (std::getline(metrics, line)) lines.push_back(nlohmann::json::parse(line));
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1]["train_loss"].is_number());
+  CHECK(lines[1]["master_peak_rss_bytes"].get<int64_t>() > kMiB);
+  CHECK(lines[0]["worker_peak_rss_bytes"]["fake-a"].get<int64_t>() / kMiB == 100);
+  CHECK(lines[1]["worker_peak_rss_bytes"]["fake-a"].get<int64_t>() / kMiB == 300);
+  CHECK(lines[1]["worker_peak_rss_bytes"]["fake-b"].get<int64_t>() / kMiB == 200);
+  CHECK(lines[1]["max_worker_peak_rss_bytes"].get<int64_t>() / kMiB == 300);
+  // The line read back (how a submit client gets it) keeps the figures.
+  Result<EpochReport> read = EpochReport::FromJson(lines[1].dump());
+  REQUIRE(read.ok());
+  CHECK(read->peak_rss.workers.size() == 2);
+
+  // The master's own figure varies: the line is checked around it.
+  const size_t at = log_text.find("job 1 (fake_job) peak RSS: master ");
+  REQUIRE(at != std::string::npos);
+  const std::string rest = log_text.substr(at, log_text.find('\n', at) - at);
+  CHECK_THAT(rest, Catch::Matches("job 1 \\(fake_job\\) peak RSS: master [0-9]+ MiB, "
+                                  "worker 1 \\(fake-a\\) 300 MiB, worker 2 \\(fake-b\\) 200 MiB"));
   CheckNoProblems(a);
   CheckNoProblems(b);
 }

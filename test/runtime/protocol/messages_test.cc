@@ -87,11 +87,13 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   CHECK(task.step == 40);
   CHECK(task.learning_rate == 0.125);
 
-  MapTaskDone done = RoundTrip(MapTaskDone{5, 2, 1, 17, 3, 12.5, 1000, 870, 1 << 20});
+  MapTaskDone done =
+      RoundTrip(MapTaskDone{5, 2, 1, 17, 3, 12.5, 1000, 870, 1 << 20, int64_t{3} << 30});
   CHECK(done.loss_sum == 12.5);
   CHECK(done.examples == 1000);
   CHECK(done.correct == 870);
   CHECK(done.bytes_sent == 1 << 20);
+  CHECK(done.peak_rss_bytes == int64_t{3} << 30);
   CHECK(done.partition == 17);
 
   TaskFailed failed{5,
@@ -266,7 +268,7 @@ TEST_CASE("truncated and padded payloads are rejected for every message", "[runt
   CheckTruncationsRejected(Welcome{1, 2});
   CheckTruncationsRejected(Heartbeat{1, 2, 3});
   CheckTruncationsRejected(RunMapTask{1, 2, 3, 4, 5, 6, 0.5});
-  CheckTruncationsRejected(MapTaskDone{1, 2, 3, 4, 5, 6, 7, 8, 9});
+  CheckTruncationsRejected(MapTaskDone{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
   CheckTruncationsRejected(
       TaskFailed{1, TaskKind::kMap, 2, 3, 4, -1, 0, DataSet::kTrain, StatusCode::kIOError, "disk"});
   CheckTruncationsRejected(ReduceRound{1, 2, 3, 4, 5, 0.5, 7});
