@@ -436,7 +436,7 @@ TEST_CASE("the peaks of memory workers report with their map tasks reach each ep
   auto listener = std::make_shared<RecordingListener>();
   std::string log_text;
   {
-    CapturedLog log;
+    CapturedLog log("master");
     cluster.Submit(spec, listener);
     REQUIRE(listener->WaitFinished());
     log_text = log.text();
