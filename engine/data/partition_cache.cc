@@ -52,11 +52,18 @@ void PartitionCache::PrefetchAfter(int64_t p) {
   int64_t next = -1;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (int64_t i = 1; i < n && next < 0; ++i) {
+    // Other task slots are already on the partitions right after p, or about to be, and a
+    // read ahead may be under way: the first partition of the share within the window that is
+    // none of those is the one to read.
+    int64_t looked = 0;
+    for (int64_t i = 1; i < n && next < 0 && looked < kReadAheadWindow; ++i) {
       const int64_t q = (p + i) % n;
       const Slot& s = slots_[q];
-      const bool in_use = (s.part != nullptr && s.part.use_count() > 1) || !s.dropped.expired();
-      if (s.requested && !in_use) next = q;
+      if (!s.requested) continue;
+      ++looked;
+      const bool there = s.part != nullptr || !s.dropped.expired() || s.loading ||
+                         std::find(prefetch_.begin(), prefetch_.end(), q) != prefetch_.end();
+      if (!there) next = q;
     }
   }
   if (next >= 0) Prefetch(next);
@@ -72,8 +79,9 @@ int64_t PartitionCache::loads() const {
   return loads_;
 }
 
-std::shared_ptr<const PartitionData> PartitionCache::FindLocked(int64_t p) {
+std::shared_ptr<const PartitionData> PartitionCache::FindLocked(int64_t p, Why why) {
   Slot& s = slots_[p];
+  if (why == Why::kGet) s.ahead = false;
   if (s.part == nullptr) {
     s.part = s.dropped.lock();
     if (s.part == nullptr) return nullptr;
@@ -84,7 +92,7 @@ std::shared_ptr<const PartitionData> PartitionCache::FindLocked(int64_t p) {
   return s.part;
 }
 
-bool PartitionCache::EvictLocked(int64_t incoming) {
+bool PartitionCache::EvictLocked(int64_t incoming, Why why) {
   if (!bounded()) return true;
   // use_count() == 1: only the cache holds it. A count read while a caller lets go is at worst
   // too high, which keeps the partition one round longer.
@@ -93,10 +101,15 @@ bool PartitionCache::EvictLocked(int64_t incoming) {
     if (s.part != nullptr && s.part.use_count() == 1) idle += s.bytes;
   }
   while (idle + incoming > budget_) {
+    // Partitions read ahead and not yet used go last, and never for another read ahead: they
+    // are the ones needed next.
     Slot* victim = nullptr;
     for (Slot& s : slots_) {
-      if (s.part != nullptr && s.part.use_count() == 1 &&
-          (victim == nullptr || s.last_use < victim->last_use)) {
+      if (s.part == nullptr || s.part.use_count() != 1 || (why == Why::kPrefetch && s.ahead)) {
+        continue;
+      }
+      if (victim == nullptr ||
+          std::make_pair(s.ahead, s.last_use) < std::make_pair(victim->ahead, victim->last_use)) {
         victim = &s;
       }
     }
@@ -116,22 +129,33 @@ Result<std::shared_ptr<const PartitionData>> PartitionCache::Load(int64_t p, Why
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (why == Why::kGet) slots_[p].requested = true;
-    if (auto part = FindLocked(p)) return part;
+    if (auto part = FindLocked(p, why)) return part;
     first_load = slots_[p].bytes < 0;
-    // Make room first, so the new partition never sits beside more idle bytes than the budget.
-    const bool fits = EvictLocked(std::max<int64_t>(slots_[p].bytes, 0));
+    // Make room first. A Get's partition is in use, beside the budget; a read ahead's is idle
+    // and must fit in it.
+    const bool fits =
+        EvictLocked(why == Why::kGet ? 0 : std::max<int64_t>(slots_[p].bytes, 0), why);
     if (why == Why::kPrefetch && !fits) return std::shared_ptr<const PartitionData>();
     ++loads_;
+    slots_[p].loading = true;
   }
   const auto start = std::chrono::steady_clock::now();
-  MRTRAIN_ASSIGN_OR_RETURN(PartitionData data, dataset_->LoadPartition(p));
+  Result<PartitionData> loaded = dataset_->LoadPartition(p);
+  if (!loaded.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    slots_[p].loading = false;
+    return loaded.status();
+  }
+  PartitionData data = std::move(loaded).value();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   auto log = Logger("data");
   if (log->should_log(spdlog::level::debug)) {
     log->debug("{} partition {} ({}): {} rows, {} bytes in {:.3f}s",
-               first_load ? "loaded" : why == Why::kGet ? "re-read" : "read ahead", p,
-               dataset_->DescribePartition(p), data.num_rows, data.MemoryBytes(), seconds);
+               first_load         ? "loaded"
+               : why == Why::kGet ? "re-read"
+                                  : "read ahead",
+               p, dataset_->DescribePartition(p), data.num_rows, data.MemoryBytes(), seconds);
   }
   if (first_load && data.skipped_records > 0) {  // a re-read skips the same records again
     log->warn("partition {} ({}): skipped {} bad records, first: {}", p,
@@ -141,16 +165,18 @@ Result<std::shared_ptr<const PartitionData>> PartitionCache::Load(int64_t p, Why
   auto part = std::make_shared<const PartitionData>(std::move(data));
   std::lock_guard<std::mutex> lock(mu_);
   Slot& s = slots_[p];
+  s.loading = false;
   s.part = part;
   s.bytes = bytes;
   s.last_use = ++clock_;
   resident_bytes_ += bytes;
   if (why == Why::kPrefetch) {
+    s.ahead = true;
     part.reset();  // idle now: a read ahead that does not fit after all is dropped again
-    EvictLocked(0);
+    EvictLocked(0, why);
     return part;
   }
-  EvictLocked(0);  // the first load of a partition learns its size only now
+  EvictLocked(0, why);  // the first load of a partition learns its size only now
   return part;
 }
 
@@ -164,8 +190,7 @@ void PartitionCache::IoLoop() {
     lock.unlock();
     auto loaded = Load(p, Why::kPrefetch);
     if (!loaded.ok()) {
-      Logger("data")->debug("read ahead of partition {} failed: {}", p,
-                            loaded.status().ToString());
+      Logger("data")->debug("read ahead of partition {} failed: {}", p, loaded.status().ToString());
     }
     lock.lock();
   }

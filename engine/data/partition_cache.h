@@ -21,9 +21,9 @@ namespace mrtrain::data {
 // so results do not change. Partitions callers hold are never dropped while held, and a
 // partition still held elsewhere is shared, not loaded twice; so what is resident is at most
 // the budget plus the partitions in use (checked whenever the cache is used: a partition let
-// go stays until the next Get or read ahead makes room). A bounded cache reads ahead on its own I/O thread
-// (Prefetch), within the budget. Thread-safe; concurrent Gets of one partition load it once.
-// The dataset must outlive the cache.
+// go stays until the next Get or read ahead makes room). A bounded cache reads ahead on its
+// own I/O thread (Prefetch), within the budget. Thread-safe; concurrent Gets of one partition
+// load it once. The dataset must outlive the cache.
 class PartitionCache {
  public:
   static constexpr int64_t kUnbounded = -1;
@@ -40,8 +40,9 @@ class PartitionCache {
   // if it fits in the budget beside what callers hold (its size is known from an earlier load).
   // A failed read ahead is dropped: the Get that needs the partition reports it.
   void Prefetch(int64_t p);
-  // Prefetches the partition a loop over this cache's share needs after p: the next one,
-  // wrapping, among those Get has been asked for, skipping those callers hold now.
+  // Prefetches the partition a loop over this cache's share needs soon after p: among the few
+  // next ones (wrapping) that Get has been asked for, the first that is neither resident, nor
+  // in use, nor being read.
   void PrefetchAfter(int64_t p);
 
   const Dataset& dataset() const { return *dataset_; }
@@ -53,21 +54,27 @@ class PartitionCache {
 
  private:
   struct Slot {
-    std::shared_ptr<const PartitionData> part;  // resident
+    std::shared_ptr<const PartitionData> part;   // resident
     std::weak_ptr<const PartitionData> dropped;  // dropped while a caller still held it
     int64_t bytes = -1;                          // of its last load; -1: never loaded
     uint64_t last_use = 0;
     bool requested = false;  // asked for by Get: part of the share PrefetchAfter walks
+    bool loading = false;    // a Get or read ahead is loading it now
+    bool ahead = false;      // read ahead, no Get since
   };
+  // How many partitions of the share after the one a task starts on PrefetchAfter considers:
+  // with two or three task slots the next ones are already being computed or read.
+  static constexpr int64_t kReadAheadWindow = 4;
   enum class Why { kGet, kPrefetch };
 
   bool bounded() const { return budget_ != kUnbounded; }
   // The partition, resident or still held by a caller (made resident again); else nullptr.
   // REQUIRES: mu_.
-  std::shared_ptr<const PartitionData> FindLocked(int64_t p);
+  std::shared_ptr<const PartitionData> FindLocked(int64_t p, Why why);
   // Drops idle partitions, least recently used first, until idle bytes + `incoming` fit the
-  // budget; false when they cannot (the rest is in use). REQUIRES: mu_.
-  bool EvictLocked(int64_t incoming);
+  // budget; false when they cannot (the rest is in use, or read ahead for a read ahead).
+  // REQUIRES: mu_.
+  bool EvictLocked(int64_t incoming, Why why);
   // Loads p under its partition lock. kPrefetch loads nothing when p would not fit.
   Result<std::shared_ptr<const PartitionData>> Load(int64_t p, Why why);
   void IoLoop();

@@ -372,6 +372,15 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
                    m->job_id, job->spilled_tasks.load(), job->spilled_runs.load(),
                    job->spilled_bytes.load(), job->spec.shuffle_buffer_bytes);
       }
+      if (std::shared_ptr<WorkerJob> job = FindJob(m->job_id)) {
+        for (int i = 0; i < 3; ++i) {
+          const data::PartitionCache* cache = job->caches[i].get();
+          if (!cache || cache->budget_bytes() == data::PartitionCache::kUnbounded) continue;
+          log_->info("job {}: data.{} (cache: disk, {} bytes of budget): {} partition reads",
+                     m->job_id, msg::DataSetName(static_cast<msg::DataSet>(i)),
+                     cache->budget_bytes(), cache->loads());
+        }
+      }
       MutexLock lock(&mu_);
       if (jobs_.erase(m->job_id) && replayed_tasks_ > 0) {
         log_->info("job {}: {} map tasks were replayed from kept output", m->job_id,

@@ -89,7 +89,8 @@ TEST_CASE("cache: disk on shards with a budget below the data writes the model o
   std::vector<std::string> shards = kDisk;
   for (const char* set : {"train", "test"}) {
     shards.push_back(std::string("data.") + set + ".format=shards");
-    shards.push_back(std::string("data.") + set + ".path=" + dir.File(std::string(set) + "-shards"));
+    shards.push_back(std::string("data.") + set +
+                     ".path=" + dir.File(std::string(set) + "-shards"));
   }
   CHECK(Train(dir, yaml, "shards40k", shards, 40000) == reference);
   CHECK(Train(dir, yaml, "shards0", shards, 0) == reference);
