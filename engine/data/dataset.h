@@ -14,6 +14,9 @@ namespace mrtrain::data {
 // kShards: the binary files `mrtrain convert` writes from one of the others (shard_dataset.h).
 enum class DataFormat { kLibsvm, kCsv, kIdx, kShards };
 enum class BadRecordPolicy { kFail, kSkip };
+// Where a worker keeps a dataset's decoded partitions between epochs: all in memory, or within
+// the worker's memory budget, re-reading the rest each time they are needed (partition_cache.h).
+enum class CacheMode { kMemory, kDisk };
 // What a model needs of the labels: any finite number, 0 or 1 (-1 read as 0, the libsvm
 // spelling), or a class index.
 enum class LabelKind { kAny, kBinary, kClass };
@@ -36,6 +39,7 @@ struct DatasetSpec {
   DataFormat format = DataFormat::kCsv;
   int64_t num_partitions = 1;  // fixed by the job, never derived from the number of workers
   BadRecordPolicy on_bad_record = BadRecordPolicy::kFail;
+  CacheMode cache = CacheMode::kMemory;  // how rows are read changes no result
 
   // csv
   bool csv_header = false;

@@ -1,17 +1,30 @@
 #include "engine/data/partition_cache.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "engine/base/log.h"
 
 namespace mrtrain::data {
 
-PartitionCache::PartitionCache(const Dataset* dataset)
-    : dataset_(dataset), parts_(dataset->num_partitions()) {
+PartitionCache::PartitionCache(const Dataset* dataset, int64_t budget_bytes)
+    : dataset_(dataset),
+      budget_(budget_bytes < 0 ? kUnbounded : budget_bytes),
+      slots_(dataset->num_partitions()) {
   part_mu_.reserve(dataset->num_partitions());
   for (int64_t p = 0; p < dataset->num_partitions(); ++p) {
     part_mu_.push_back(std::make_unique<std::mutex>());
   }
+  if (bounded()) io_ = std::thread([this] { IoLoop(); });
+}
+
+PartitionCache::~PartitionCache() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  io_cv_.notify_all();
+  if (io_.joinable()) io_.join();
 }
 
 Result<std::shared_ptr<const PartitionData>> PartitionCache::Get(int64_t p) {
@@ -19,30 +32,168 @@ Result<std::shared_ptr<const PartitionData>> PartitionCache::Get(int64_t p) {
     return InvalidArgumentError("partition " + std::to_string(p) + " is out of range [0, " +
                                 std::to_string(dataset_->num_partitions()) + ")");
   }
-  // The per-partition lock makes a second caller wait for the first parse instead of
-  // repeating it, while other partitions parse in parallel; mu_ only guards the slots.
-  std::lock_guard<std::mutex> parse_lock(*part_mu_[p]);
+  return Load(p, Why::kGet);
+}
+
+void PartitionCache::Prefetch(int64_t p) {
+  if (!bounded() || p < 0 || p >= dataset_->num_partitions()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (parts_[p] != nullptr) return parts_[p];
+    if (slots_[p].part != nullptr || !slots_[p].dropped.expired()) return;
+    if (std::find(prefetch_.begin(), prefetch_.end(), p) != prefetch_.end()) return;
+    prefetch_.push_back(p);
+  }
+  io_cv_.notify_one();
+}
+
+void PartitionCache::PrefetchAfter(int64_t p) {
+  if (!bounded()) return;
+  const int64_t n = dataset_->num_partitions();
+  int64_t next = -1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Other task slots are already on the partitions right after p, or about to be, and a
+    // read ahead may be under way: the first partition of the share within the window that is
+    // none of those is the one to read.
+    int64_t looked = 0;
+    for (int64_t i = 1; i < n && next < 0 && looked < kReadAheadWindow; ++i) {
+      const int64_t q = (p + i) % n;
+      const Slot& s = slots_[q];
+      if (!s.requested) continue;
+      ++looked;
+      const bool there = s.part != nullptr || !s.dropped.expired() || s.loading ||
+                         std::find(prefetch_.begin(), prefetch_.end(), q) != prefetch_.end();
+      if (!there) next = q;
+    }
+  }
+  if (next >= 0) Prefetch(next);
+}
+
+int64_t PartitionCache::ResidentBytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return resident_bytes_;
+}
+
+int64_t PartitionCache::loads() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return loads_;
+}
+
+std::shared_ptr<const PartitionData> PartitionCache::FindLocked(int64_t p, Why why) {
+  Slot& s = slots_[p];
+  if (why == Why::kGet) s.ahead = false;
+  if (s.part == nullptr) {
+    s.part = s.dropped.lock();
+    if (s.part == nullptr) return nullptr;
+    s.dropped.reset();
+    resident_bytes_ += s.bytes;
+  }
+  s.last_use = ++clock_;
+  return s.part;
+}
+
+bool PartitionCache::EvictLocked(int64_t incoming, Why why) {
+  if (!bounded()) return true;
+  // use_count() == 1: only the cache holds it. A count read while a caller lets go is at worst
+  // too high, which keeps the partition one round longer.
+  int64_t idle = 0;
+  for (const Slot& s : slots_) {
+    if (s.part != nullptr && s.part.use_count() == 1) idle += s.bytes;
+  }
+  while (idle + incoming > budget_) {
+    // Partitions read ahead and not yet used go last, and never for another read ahead: they
+    // are the ones needed next.
+    Slot* victim = nullptr;
+    for (Slot& s : slots_) {
+      if (s.part == nullptr || s.part.use_count() != 1 || (why == Why::kPrefetch && s.ahead)) {
+        continue;
+      }
+      if (victim == nullptr ||
+          std::make_pair(s.ahead, s.last_use) < std::make_pair(victim->ahead, victim->last_use)) {
+        victim = &s;
+      }
+    }
+    if (victim == nullptr) return false;
+    idle -= victim->bytes;
+    resident_bytes_ -= victim->bytes;
+    victim->part.reset();
+  }
+  return true;
+}
+
+Result<std::shared_ptr<const PartitionData>> PartitionCache::Load(int64_t p, Why why) {
+  // The per-partition lock makes a second caller wait for the first load instead of
+  // repeating it, while other partitions load in parallel; mu_ only guards the slots.
+  std::lock_guard<std::mutex> load_lock(*part_mu_[p]);
+  bool first_load = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (why == Why::kGet) slots_[p].requested = true;
+    if (auto part = FindLocked(p, why)) return part;
+    first_load = slots_[p].bytes < 0;
+    // Make room first. A Get's partition is in use, beside the budget; a read ahead's is idle
+    // and must fit in it.
+    const bool fits =
+        EvictLocked(why == Why::kGet ? 0 : std::max<int64_t>(slots_[p].bytes, 0), why);
+    if (why == Why::kPrefetch && !fits) return std::shared_ptr<const PartitionData>();
+    ++loads_;
+    slots_[p].loading = true;
   }
   const auto start = std::chrono::steady_clock::now();
-  MRTRAIN_ASSIGN_OR_RETURN(PartitionData data, dataset_->LoadPartition(p));
+  Result<PartitionData> loaded = dataset_->LoadPartition(p);
+  if (!loaded.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    slots_[p].loading = false;
+    return loaded.status();
+  }
+  PartitionData data = std::move(loaded).value();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   auto log = Logger("data");
   if (log->should_log(spdlog::level::debug)) {
-    log->debug("loaded partition {} ({}): {} rows, {} bytes in {:.3f}s", p,
-               dataset_->DescribePartition(p), data.num_rows, data.MemoryBytes(), seconds);
+    log->debug("{} partition {} ({}): {} rows, {} bytes in {:.3f}s",
+               first_load         ? "loaded"
+               : why == Why::kGet ? "re-read"
+                                  : "read ahead",
+               p, dataset_->DescribePartition(p), data.num_rows, data.MemoryBytes(), seconds);
   }
-  if (data.skipped_records > 0) {
+  if (first_load && data.skipped_records > 0) {  // a re-read skips the same records again
     log->warn("partition {} ({}): skipped {} bad records, first: {}", p,
               dataset_->DescribePartition(p), data.skipped_records, data.skipped_samples[0]);
   }
+  const int64_t bytes = data.MemoryBytes();
   auto part = std::make_shared<const PartitionData>(std::move(data));
   std::lock_guard<std::mutex> lock(mu_);
-  parts_[p] = part;
+  Slot& s = slots_[p];
+  s.loading = false;
+  s.part = part;
+  s.bytes = bytes;
+  s.last_use = ++clock_;
+  resident_bytes_ += bytes;
+  if (why == Why::kPrefetch) {
+    s.ahead = true;
+    part.reset();  // idle now: a read ahead that does not fit after all is dropped again
+    EvictLocked(0, why);
+    return part;
+  }
+  EvictLocked(0, why);  // the first load of a partition learns its size only now
   return part;
+}
+
+void PartitionCache::IoLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    io_cv_.wait(lock, [this] { return stopping_ || !prefetch_.empty(); });
+    if (stopping_) return;
+    const int64_t p = prefetch_.front();
+    prefetch_.pop_front();
+    lock.unlock();
+    auto loaded = Load(p, Why::kPrefetch);
+    if (!loaded.ok()) {
+      Logger("data")->debug("read ahead of partition {} failed: {}", p, loaded.status().ToString());
+    }
+    lock.lock();
+  }
 }
 
 }  // namespace mrtrain::data

@@ -1,8 +1,11 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "engine/base/status.h"
@@ -10,23 +13,84 @@
 
 namespace mrtrain::data {
 
-// Parses each partition of a dataset once, on first use, and keeps it for later epochs
-// ("parse once"). Thread-safe; concurrent Gets of the same partition parse it once.
-// The dataset must outlive the cache.
+// Parses each partition of a dataset on first use and hands it out as a shared_ptr. Unbounded
+// (data.<set>.cache: memory), it keeps every partition for later epochs ("parse once"). Bounded
+// (cache: disk), it keeps at most `budget_bytes` (PartitionData::MemoryBytes) of partitions no
+// caller holds, dropping the least recently used first, and loads a dropped partition again
+// when it is next asked for: LoadPartition gives the same rows in the same order every time,
+// so results do not change. Partitions callers hold are never dropped while held, and a
+// partition still held elsewhere is shared, not loaded twice; so what is resident is at most
+// the budget plus the partitions in use (checked whenever the cache is used: a partition let
+// go stays until the next Get or read ahead makes room). A bounded cache reads ahead on its
+// own I/O thread (Prefetch), within the budget. Thread-safe; concurrent Gets of one partition
+// load it once. The dataset must outlive the cache.
 class PartitionCache {
  public:
-  explicit PartitionCache(const Dataset* dataset);
+  static constexpr int64_t kUnbounded = -1;
 
-  // The parsed partition, or the error LoadPartition gave (errors are not cached).
+  explicit PartitionCache(const Dataset* dataset, int64_t budget_bytes = kUnbounded);
+  ~PartitionCache();  // waits for a read ahead under way
+  PartitionCache(const PartitionCache&) = delete;
+  PartitionCache& operator=(const PartitionCache&) = delete;
+
+  // The partition, or the error LoadPartition gave (errors are not cached).
   Result<std::shared_ptr<const PartitionData>> Get(int64_t p);
 
+  // Bounded caches only: loads partition p on the I/O thread unless it is resident or in use,
+  // if it fits in the budget beside what callers hold (its size is known from an earlier load).
+  // A failed read ahead is dropped: the Get that needs the partition reports it.
+  void Prefetch(int64_t p);
+  // Prefetches the partition a loop over this cache's share needs soon after p: among the few
+  // next ones (wrapping) that Get has been asked for, the first that is neither resident, nor
+  // in use, nor being read.
+  void PrefetchAfter(int64_t p);
+
   const Dataset& dataset() const { return *dataset_; }
+  int64_t budget_bytes() const { return budget_; }
+  // Bytes of the partitions the cache holds now, in use or not.
+  int64_t ResidentBytes() const;
+  // LoadPartition calls so far (re-reads of dropped partitions included).
+  int64_t loads() const;
 
  private:
+  struct Slot {
+    std::shared_ptr<const PartitionData> part;   // resident
+    std::weak_ptr<const PartitionData> dropped;  // dropped while a caller still held it
+    int64_t bytes = -1;                          // of its last load; -1: never loaded
+    uint64_t last_use = 0;
+    bool requested = false;  // asked for by Get: part of the share PrefetchAfter walks
+    bool loading = false;    // a Get or read ahead is loading it now
+    bool ahead = false;      // read ahead, no Get since
+  };
+  // How many partitions of the share after the one a task starts on PrefetchAfter considers:
+  // with two or three task slots the next ones are already being computed or read.
+  static constexpr int64_t kReadAheadWindow = 4;
+  enum class Why { kGet, kPrefetch };
+
+  bool bounded() const { return budget_ != kUnbounded; }
+  // The partition, resident or still held by a caller (made resident again); else nullptr.
+  // REQUIRES: mu_.
+  std::shared_ptr<const PartitionData> FindLocked(int64_t p, Why why);
+  // Drops idle partitions, least recently used first, until idle bytes + `incoming` fit the
+  // budget; false when they cannot (the rest is in use, or read ahead for a read ahead).
+  // REQUIRES: mu_.
+  bool EvictLocked(int64_t incoming, Why why);
+  // Loads p under its partition lock. kPrefetch loads nothing when p would not fit.
+  Result<std::shared_ptr<const PartitionData>> Load(int64_t p, Why why);
+  void IoLoop();
+
   const Dataset* dataset_;
-  std::vector<std::unique_ptr<std::mutex>> part_mu_;  // one per partition: parse once
-  std::mutex mu_;
-  std::vector<std::shared_ptr<const PartitionData>> parts_;  // guarded by mu_
+  const int64_t budget_;
+  std::vector<std::unique_ptr<std::mutex>> part_mu_;  // one per partition: load once
+  mutable std::mutex mu_;
+  std::vector<Slot> slots_;        // guarded by mu_
+  int64_t resident_bytes_ = 0;     // guarded by mu_
+  uint64_t clock_ = 0;             // guarded by mu_; orders uses for LRU
+  int64_t loads_ = 0;              // guarded by mu_
+  std::deque<int64_t> prefetch_;   // guarded by mu_; partitions the I/O thread will read
+  bool stopping_ = false;          // guarded by mu_
+  std::condition_variable io_cv_;  // with mu_: prefetch_ or stopping_ changed
+  std::thread io_;                 // bounded caches only
 };
 
 }  // namespace mrtrain::data

@@ -78,7 +78,7 @@ std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::strin
                                              bool is_train) {
   std::optional<SpecMap> m = data_map->Map(
       key, {"path", "format", "partitions", "on_bad_record", "header", "label_column", "delimiter",
-            "features", "zero_based", "labels", "scale", "max_decoded_mb", "max_skipped_fraction"});
+            "features", "zero_based", "labels", "scale", "max_decoded_mb", "max_skipped_fraction", "cache"});
   if (!m) return std::nullopt;
   data::DatasetSpec ds;
   if (auto v = m->String("path")) ds.path = *v;
@@ -98,6 +98,9 @@ std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::strin
   }
   if (auto v = m->Choice("on_bad_record", {"fail", "skip"})) {
     ds.on_bad_record = *v == "skip" ? data::BadRecordPolicy::kSkip : data::BadRecordPolicy::kFail;
+  }
+  if (auto v = m->Choice("cache", {"memory", "disk"})) {
+    ds.cache = *v == "disk" ? data::CacheMode::kDisk : data::CacheMode::kMemory;
   }
   if (auto v = m->Number("scale", NumberRange::NonNegative())) ds.scale = *v;
   if (auto v = m->Int("max_decoded_mb", IntRange{1, data::kMaxDecodedMbLimit})) {

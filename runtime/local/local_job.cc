@@ -60,6 +60,7 @@ Result<TrainingResult> RunLocalJob(const jobs::JobSpec& spec, const LocalRunOpti
   // One process: a lost shard host is a lost job, so there is nothing to replay.
   worker_options.keep_map_output = false;
   worker_options.spill_dir = options.spill_dir;
+  worker_options.memory_budget_bytes = options.memory_budget_bytes;
   WorkerService worker(transport.get(), worker_options);
   MRTRAIN_RETURN_IF_ERROR(worker.Start());
 

@@ -3,6 +3,7 @@
 #include "engine/base/status.h"
 #include "jobs/spec/job_spec.h"
 #include "runtime/master/training_loop.h"
+#include "runtime/worker/worker_service.h"
 
 namespace mrtrain::runtime {
 
@@ -13,6 +14,8 @@ struct LocalRunOptions {
   // Where the worker spills (map output past shuffle.buffer_bytes); "" = the system's
   // temporary folder ($TMPDIR).
   std::string spill_dir;
+  // The worker's budget for data sets with `cache: disk` (WorkerOptions::memory_budget_bytes).
+  size_t memory_budget_bytes = kDefaultMemoryBudgetBytes;
 };
 
 // Trains a job in this process: a real master and one worker (with training.threads task

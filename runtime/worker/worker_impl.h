@@ -174,10 +174,13 @@ struct WorkerJob {
   // step pulls it and the others wait for that pull.
   std::map<int64_t, std::shared_future<Result<Params>>> params GUARDED_BY(mu);
 
-  // Partition p of `set` from the cache, parsed on first use. Errors name the set, the
-  // partition and its extent; a partition the job does not have is kInvalidArgument (the
-  // master's message came from elsewhere), never an out-of-range read.
-  Result<std::shared_ptr<const data::PartitionData>> Partition(msg::DataSet set, int64_t p) {
+  // Partition p of `set` from the cache, parsed on first use (and again after the cache
+  // dropped it, with `cache: disk`). Errors name the set, the partition and its extent; a
+  // partition the job does not have is kInvalidArgument (the master's message came from
+  // elsewhere), never an out-of-range read. `read_ahead`: a task of a loop over this worker's
+  // partitions wants it, so the cache starts reading the next one (cache: disk only).
+  Result<std::shared_ptr<const data::PartitionData>> Partition(msg::DataSet set, int64_t p,
+                                                               bool read_ahead = false) {
     data::PartitionCache* cache = caches[static_cast<int>(set)].get();
     if (!cache || p < 0 || p >= cache->dataset().num_partitions()) {
       return InvalidArgumentError("no partition " + std::to_string(p) + " in data." +
@@ -189,6 +192,7 @@ struct WorkerJob {
                                             " partition " + std::to_string(p) + " (" +
                                             cache->dataset().DescribePartition(p) + ")");
     }
+    if (read_ahead) cache->PrefetchAfter(p);
     return partition;
   }
 

@@ -368,11 +368,6 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       auto m = msg::DecodeAs<msg::EndJob>(payload);
       if (!m.ok()) return bad(m.status());
       // Tasks still running keep their job alive through their own reference.
-      if (std::shared_ptr<WorkerJob> job = FindJob(m->job_id); job && job->spilled_tasks > 0) {
-        log_->info("job {}: {} map tasks spilled {} runs ({} bytes) past shuffle.buffer_bytes={}",
-                   m->job_id, job->spilled_tasks.load(), job->spilled_runs.load(),
-                   job->spilled_bytes.load(), job->spec.shuffle_buffer_bytes);
-      }
       std::shared_ptr<WorkerJob> ended;
       {
         MutexLock lock(&mu_);
@@ -380,6 +375,18 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         if (it == jobs_.end()) return;
         ended = std::move(it->second);
         jobs_.erase(it);
+      }
+      if (ended->spilled_tasks > 0) {
+        log_->info("job {}: {} map tasks spilled {} runs ({} bytes) past shuffle.buffer_bytes={}",
+                   m->job_id, ended->spilled_tasks.load(), ended->spilled_runs.load(),
+                   ended->spilled_bytes.load(), ended->spec.shuffle_buffer_bytes);
+      }
+      for (int i = 0; i < 3; ++i) {
+        const data::PartitionCache* cache = ended->caches[i].get();
+        if (!cache || cache->budget_bytes() == data::PartitionCache::kUnbounded) continue;
+        log_->info("job {}: data.{} (cache: disk, {} bytes of budget): {} partition reads",
+                   m->job_id, msg::DataSetName(static_cast<msg::DataSet>(i)),
+                   cache->budget_bytes(), cache->loads());
       }
       if (replayed_tasks_ > 0) {
         log_->info("job {}: {} map tasks were replayed from kept output", m->job_id,

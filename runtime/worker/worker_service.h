@@ -11,6 +11,8 @@
 
 namespace mrtrain::runtime {
 
+inline constexpr size_t kDefaultMemoryBudgetBytes = size_t{1024} << 20;
+
 struct WorkerOptions {
   std::string master_address;          // "host:port", or "inproc://name" in local mode
   std::string data_address;            // where to listen for pushes and pulls ("127.0.0.1:0")
@@ -26,6 +28,9 @@ struct WorkerOptions {
   // memory, the rest spilled to files under spill_dir ("" = the system's temporary folder).
   size_t keep_budget_bytes = size_t{256} << 20;
   std::string spill_dir;
+  // Decoded rows of the data sets with `cache: disk` kept in memory between the tasks that use
+  // them, shared evenly by those sets (partitions in use and sets with `cache: memory` aside).
+  size_t memory_budget_bytes = kDefaultMemoryBudgetBytes;
   bool keep_map_output = true;  // false: nothing is kept (local mode, where nothing could replay)
   // How long Start() keeps retrying the master (it may still be starting).
   std::chrono::milliseconds connect_timeout{30000};

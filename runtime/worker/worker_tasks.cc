@@ -46,6 +46,8 @@ Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady
                                        job->spec.test ? &*job->spec.test : nullptr,
                                        job->spec.validation ? &*job->spec.validation : nullptr};
   int64_t counts[3] = {0, 0, 0};
+  int disk_sets = 0;
+  for (const data::DatasetSpec* s : specs) disk_sets += s && s->cache == data::CacheMode::kDisk;
   for (int i = 0; i < 3; ++i) {
     if (!specs[i]) continue;
     auto opened = data::Dataset::Open(*specs[i]);
@@ -54,7 +56,11 @@ Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady
                                          msg::DataSetName(static_cast<msg::DataSet>(i)));
     }
     job->datasets[i] = std::move(*opened);
-    job->caches[i] = std::make_unique<data::PartitionCache>(job->datasets[i].get());
+    const int64_t budget =
+        specs[i]->cache == data::CacheMode::kDisk
+            ? static_cast<int64_t>(options_.memory_budget_bytes / disk_sets)
+            : data::PartitionCache::kUnbounded;
+    job->caches[i] = std::make_unique<data::PartitionCache>(job->datasets[i].get(), budget);
     counts[i] = job->datasets[i]->num_partitions();
   }
   *ready = msg::JobReady{text.job_id, msg::JobReady::kSpec, counts[0], counts[1], counts[2]};
@@ -326,7 +332,8 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     return payloads;
   }
 
-  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job.Partition(msg::DataSet::kTrain, task.partition));
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job.Partition(msg::DataSet::kTrain, task.partition,
+                                                         /*read_ahead=*/true));
   MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(job, parts, task.step - 1));
   const TaskId id{task.epoch, task.round, task.partition, task.attempt};
   // A combiner serves one task at a time, so each task makes its own (cheap: a constructor).
@@ -502,7 +509,8 @@ Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDon
   std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
   if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
-  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->Partition(task.set, task.partition));
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition,
+                           job->Partition(task.set, task.partition, /*read_ahead=*/true));
   MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step));
   auto mapper = parts->mappers->Borrow();
   MRTRAIN_ASSIGN_OR_RETURN(

@@ -18,6 +18,15 @@
 //   shuffle.buffer_bytes of a quarter of it: 4 runs per task, written, read back and merged)
 //   against the same job kept in memory, and whether both models have the same bytes.
 //
+//   stream: local mode's epoch time for a logistic model on sparse shards (about 40 features
+//   of 2,000 per row, 100,000 rows, 8 partitions) read with data.train.cache: disk and a
+//   memory budget of a third of the decoded rows, against the same shards with cache: memory,
+//   at 1 and at 4 rounds an epoch (disk re-reads each partition every round), and whether the
+//   models have the same bytes. Measured on the 2-core build machine (shared), 2026-12-03,
+//   --only stream, 3 and 5 epochs: 1 round/epoch ratio 1.45 and 1.63 (0.165 vs 0.113 s,
+//   0.123 vs 0.076 s), 4 rounds/epoch 2.75 and 4.44; models identical. Epochs this short are
+//   all reading: the read ahead hides a read only behind a task's compute.
+//
 // Run from the repository root: bazel run --config=opt //tools/bench [-- --epochs 3]
 #include <unistd.h>
 
@@ -35,6 +44,7 @@
 #include "engine/base/log.h"
 #include "engine/base/malloc_tuning.h"
 #include "engine/data/dataset.h"
+#include "engine/data/shard_converter.h"
 #include "engine/tensor/blas.h"
 #include "jobs/spec/job_spec.h"
 #include "runtime/local/local_job.h"
@@ -233,6 +243,78 @@ int BenchSpill(int epochs, const std::string& tmp_dir) {
   return same ? 0 : 1;
 }
 
+int BenchStream(int epochs, const std::string& tmp_dir) {
+  tools::SyntheticSpec data;
+  data.task = tools::SyntheticSpec::Task::kBinary;
+  // Few features: the generator draws once per feature and row.
+  data.rows = 100000;
+  data.features = 2000;
+  data.density = 40.0 / 2000;
+  const std::string svm = tmp_dir + "/stream.svm";
+  if (!tools::WriteSyntheticLibsvm(svm, data).ok()) return 1;
+  data::DatasetSpec text;
+  text.path = svm;
+  text.format = data::DataFormat::kLibsvm;
+  text.num_partitions = 8;
+  text.num_features = data.features;
+  data::ConvertOptions convert;
+  convert.threads = 2;
+  auto converted = data::ConvertToShards(text, tmp_dir + "/stream-shards", convert);
+  if (!converted.ok()) {
+    std::fprintf(stderr, "%s\n", converted.status().ToString().c_str());
+    return 1;
+  }
+  // Decoded: 12 bytes a value (column and value) and 12 a row (offset and label).
+  const int64_t decoded = data.rows * (40 * 8 + 12);
+  const std::string yaml = "data: {train: {path: " + tmp_dir +
+                           "/stream-shards, format: shards, partitions: 8}}\n"
+                           "model: {type: logistic}\n"
+                           "update: {rule: sgd, learning_rate: 0.5}\n"
+                           "training: {epochs: " +
+                           std::to_string(epochs) +
+                           ", threads: 2}\n"
+                           "output: {checkpoint: {every_epochs: 0}}\n";
+  auto run = [&](const std::string& name, int rounds, bool disk, double* seconds) -> Status {
+    std::vector<std::string> overrides = {"output.dir=" + tmp_dir + "/" + name,
+                                          "training.rounds_per_epoch=" + std::to_string(rounds)};
+    if (disk) overrides.push_back("data.train.cache=disk");
+    MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec,
+                             jobs::ParseJobSpec(yaml, "stream.yaml", overrides));
+    EpochTimes times;
+    runtime::LocalRunOptions options;
+    options.memory_budget_bytes = static_cast<size_t>(decoded / 3);
+    MRTRAIN_RETURN_IF_ERROR(runtime::RunLocalJob(spec, options, &times).status());
+    *seconds = Median(times.seconds);
+    return Status::Ok();
+  };
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  bool all_same = true;
+  for (int rounds : {1, 4}) {
+    const std::string m = "stream-memory-" + std::to_string(rounds);
+    const std::string d = "stream-disk-" + std::to_string(rounds);
+    double memory = 0, disk = 0;
+    Status s = run(m, rounds, false, &memory);
+    if (s.ok()) s = run(d, rounds, true, &disk);
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 1;
+    }
+    const bool same =
+        read(tmp_dir + "/" + m + "/model.mrt") == read(tmp_dir + "/" + d + "/model.mrt");
+    all_same = all_same && same;
+    std::printf("stream: %lld rows of ~40 features, %d rounds/epoch, budget %lld bytes (a third "
+                "of ~%lld decoded): streamed shards %.3f s/epoch, in memory %.3f s/epoch, ratio "
+                "%.2f, model bytes %s\n",
+                static_cast<long long>(data.rows), rounds, static_cast<long long>(decoded / 3),
+                static_cast<long long>(decoded), disk, memory, disk / memory,
+                same ? "identical" : "DIFFERENT");
+  }
+  return all_same ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace mrtrain::bench
 
@@ -256,14 +338,15 @@ int main(int argc, char** argv) {
   app.add_option("--workers", cluster_workers,
                  "Worker processes for cluster_epoch (0 skips the cluster figures)");
   std::string only;
-  app.add_option("--only", only, "Run just this case")->check(CLI::IsMember({"spill"}));
+  app.add_option("--only", only, "Run just this case")->check(CLI::IsMember({"spill", "stream"}));
   CLI11_PARSE(app, argc, argv);
   mrtrain::SetLogLevel("warn");
   char tmp[] = "/tmp/mrtrain-bench-XXXXXX";
   if (!mkdtemp(tmp)) return 1;
   int rc = 0;
-  if (only == "spill") {
-    rc = mrtrain::bench::BenchSpill(epochs, tmp);
+  if (only == "spill") rc = mrtrain::bench::BenchSpill(epochs, tmp);
+  if (only == "stream") rc = mrtrain::bench::BenchStream(epochs, tmp);
+  if (!only.empty()) {
     specs.clear();
     cluster_workers = 0;
   }
@@ -273,6 +356,7 @@ int main(int argc, char** argv) {
   }
   if (cluster_workers > 0) rc |= mrtrain::bench::BenchRoundCost(epochs, tmp);
   if (only.empty()) rc |= mrtrain::bench::BenchSpill(epochs, tmp);
+  if (only.empty()) rc |= mrtrain::bench::BenchStream(epochs, tmp);
   std::string cleanup = std::string("rm -rf ") + tmp;
   if (std::system(cleanup.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", tmp);
   return rc;

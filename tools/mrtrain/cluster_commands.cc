@@ -91,6 +91,7 @@ struct WorkerFlags {
   std::string plugin_cache;
   int64_t push_budget_kb = 512 * 1024;
   int64_t keep_budget_mb = 256;
+  int64_t memory_budget_mb = runtime::kDefaultMemoryBudgetBytes >> 20;
   std::string spill_dir;
   int64_t reconnect_sec = 60;
   std::string failpoints;
@@ -126,6 +127,7 @@ int Worker(const WorkerFlags& flags) {
   options.push_budget_bytes = static_cast<size_t>(flags.push_budget_kb) << 10;
   options.keep_budget_bytes = static_cast<size_t>(flags.keep_budget_mb) << 20;
   options.spill_dir = flags.spill_dir;
+  options.memory_budget_bytes = static_cast<size_t>(flags.memory_budget_mb) << 20;
   bool registered_once = false;
   while (true) {
     // After losing the master the worker registers again, with a fresh state, for as long as
@@ -312,6 +314,9 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
   w->add_option("--keep-budget-mb", worker->keep_budget_mb,
                 "MiB of map output kept in memory until its epoch's checkpoint commits (for "
                 "replays after a lost reducer shard); beyond it output is spilled to disk")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  w->add_option("--memory-budget-mb", worker->memory_budget_mb, "MiB of decoded rows of the data sets with cache: disk kept in memory between the tasks "
+                  "that use them (shared by those sets; partitions in use are resident besides)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   w->add_option("--spill-dir", worker->spill_dir,
                 "Where kept map output is spilled (default: the temporary folder)");

@@ -28,6 +28,7 @@ struct RunFlags {
   std::string progress = "auto";
   int workers = 0;
   std::string log_level = "warn";
+  int64_t memory_budget_mb = runtime::kDefaultMemoryBudgetBytes >> 20;
 };
 
 // This binary, to start the master and workers from.
@@ -77,7 +78,8 @@ int RunOnLoopback(const RunFlags& flags, ProgressPrinter& printer) {
   const int slots = std::max(1, cores / flags.workers);
   for (int i = 0; i < flags.workers; ++i) {
     auto worker = group.Spawn({*self, log_flag, "worker", "--master", *address, "--slots",
-                               std::to_string(slots), "--name", "worker-" + std::to_string(i)},
+                               std::to_string(slots), "--name", "worker-" + std::to_string(i),
+                               "--memory-budget-mb", std::to_string(flags.memory_budget_mb)},
                               env, "");
     if (!worker.ok()) return fail(worker.status());
   }
@@ -105,6 +107,7 @@ int Run(const RunFlags& flags) {
   if (flags.workers > 0) return RunOnLoopback(flags, printer);
   runtime::LocalRunOptions options;
   options.resume = flags.resume;
+  options.memory_budget_bytes = static_cast<size_t>(flags.memory_budget_mb) << 20;
   auto result = runtime::RunLocalJob(*spec, options, &printer);
   if (!result.ok()) {
     std::fprintf(stderr, "mrtrain run: job %s failed: %s\n", spec->name.c_str(),
@@ -134,6 +137,10 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--workers", flags->workers,
                   "Start a master and N worker processes on loopback instead of one process")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--memory-budget-mb", flags->memory_budget_mb,
+                  "MiB of decoded rows of the data sets with cache: disk kept in memory (per worker) between the tasks "
+                  "that use them (shared by those sets; partitions in use are resident besides)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd->add_option("--worker-log-level", flags->log_level,
                   "Log level of the master and worker processes of --workers")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

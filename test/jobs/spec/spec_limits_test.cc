@@ -152,5 +152,14 @@ TEST_CASE("max_decoded_mb and max_skipped_fraction are read per data set, with r
         "job.yaml:2: data.train.features: expected an integer in [0, 262144], got '262145'");
 }
 
+TEST_CASE("data.*.cache is memory or disk, memory by default, per data set", "[jobs]") {
+  const JobSpec s = Parse(Spec("{type: linear}", ", cache: disk"));
+  CHECK(s.train.cache == data::CacheMode::kDisk);
+  CHECK(s.test->cache == data::CacheMode::kMemory);
+  CHECK(Parse(Spec("{type: linear}", ", cache: memory")).train.cache == data::CacheMode::kMemory);
+  CHECK(ErrorOf(Spec("{type: linear}", ", cache: ssd")) ==
+        "job.yaml:3: data.train.cache: expected one of memory, disk, got 'ssd'");
+}
+
 }  // namespace
 }  // namespace mrtrain::jobs
