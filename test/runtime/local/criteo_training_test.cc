@@ -11,6 +11,7 @@
 #include "engine/data/shard_converter.h"
 #include "jobs/spec/job_spec.h"
 #include "runtime/local/local_job.h"
+#include "runtime/local/predict_job.h"
 #include "test/testing/temp_dir.h"
 
 namespace mrtrain::runtime {
@@ -119,6 +120,22 @@ TEST_CASE(
   const std::string reference = TempDir::Read(dir.File("text/model.mrt"));
   REQUIRE(reference.size() > (4 << 16));  // 2^16 float weights
   CHECK(TempDir::Read(dir.File("shards/model.mrt")) == reference);
+
+  // Predict reads the text with the hash_bits the model was trained with, or the shards.
+  PredictOptions on_text;
+  on_text.model_path = dir.File("text/model.mrt");
+  on_text.data = *text.test;
+  on_text.out_path = dir.File("text.csv");
+  on_text.threads = 2;
+  auto predicted = RunPredictJob(on_text);
+  INFO((predicted.ok() ? "" : predicted.status().message()));
+  REQUIRE(predicted.ok());
+  CHECK(predicted->rows == 2000);
+  PredictOptions on_shards = on_text;
+  on_shards.data = *shards.test;
+  on_shards.out_path = dir.File("shards.csv");
+  REQUIRE(RunPredictJob(on_shards).ok());
+  CHECK(TempDir::Read(dir.File("shards.csv")) == TempDir::Read(dir.File("text.csv")));
 }
 
 }  // namespace
