@@ -67,7 +67,8 @@ bool HasGlobChars(const std::string& path) {
 
 Status CheckHashBits(const DatasetSpec& spec) {
   if (spec.format != DataFormat::kLibsvm && spec.format != DataFormat::kCriteo) {
-    return InvalidArgumentError(spec.path + ": hash_bits is only for the libsvm and criteo formats");
+    return InvalidArgumentError(spec.path +
+                                ": hash_bits is only for the libsvm and criteo formats");
   }
   if (spec.hash_bits < 1 || spec.hash_bits > kMaxHashBits) {
     return InvalidArgumentError(spec.path + ": hash_bits must be in [1, " +
@@ -164,9 +165,8 @@ Status CheckLabel(const DatasetSpec& spec, float label) {
 }
 
 Result<DataFormat> ParseDataFormat(const std::string& name) {
-  for (DataFormat format :
-       {DataFormat::kLibsvm, DataFormat::kCsv, DataFormat::kIdx, DataFormat::kShards,
-        DataFormat::kCriteo}) {
+  for (DataFormat format : {DataFormat::kLibsvm, DataFormat::kCsv, DataFormat::kIdx,
+                            DataFormat::kShards, DataFormat::kCriteo}) {
     if (name == DataFormatName(format)) return format;
   }
   return InvalidArgumentError("unknown data format '" + name +

@@ -28,7 +28,8 @@ inline constexpr int64_t kMaxDecodedMbLimit = int64_t{1} << 20;
 // largest column representable.
 inline constexpr int kMaxHashBits = 31;
 
-// Parses "libsvm", "csv", "idx", "shards", "criteo"; kInvalidArgument lists the allowed names otherwise.
+// Parses "libsvm", "csv", "idx", "shards", "criteo"; kInvalidArgument lists the allowed names
+// otherwise.
 Result<DataFormat> ParseDataFormat(const std::string& name);
 const char* DataFormatName(DataFormat format);
 

@@ -85,8 +85,9 @@ void ReadHashBits(SpecMap* m, data::DatasetSpec* ds) {
     return;
   }
   if (m->Has("features")) {
-    m->Report("hash_bits", "give features or hash_bits, not both: hashing makes the width "
-                           "2^hash_bits");
+    m->Report("hash_bits",
+              "give features or hash_bits, not both: hashing makes the width "
+              "2^hash_bits");
     return;
   }
   ds->hash_bits = static_cast<int>(*bits);
@@ -94,10 +95,10 @@ void ReadHashBits(SpecMap* m, data::DatasetSpec* ds) {
 
 std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::string& key,
                                              bool is_train) {
-  std::optional<SpecMap> m = data_map->Map(
-      key, {"path", "format", "partitions", "on_bad_record", "header", "label_column", "delimiter",
-            "features", "zero_based", "hash_bits", "labels", "scale", "max_decoded_mb",
-            "max_skipped_fraction"});
+  std::optional<SpecMap> m =
+      data_map->Map(key, {"path", "format", "partitions", "on_bad_record", "header", "label_column",
+                          "delimiter", "features", "zero_based", "hash_bits", "labels", "scale",
+                          "max_decoded_mb", "max_skipped_fraction"});
   if (!m) return std::nullopt;
   data::DatasetSpec ds;
   if (auto v = m->String("path")) ds.path = *v;
@@ -146,8 +147,10 @@ std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::strin
   }
   if (*format == "libsvm" || *format == "criteo") ReadHashBits(&*m, &ds);
   if (*format == "criteo" && !m->Has("hash_bits")) {
-    m->ReportMissing("hash_bits", "criteo features are hashed into 2^hash_bits columns: expected "
-                                  "an integer in [1, " + std::to_string(data::kMaxHashBits) + "]");
+    m->ReportMissing("hash_bits",
+                     "criteo features are hashed into 2^hash_bits columns: expected "
+                     "an integer in [1, " +
+                         std::to_string(data::kMaxHashBits) + "]");
   }
   if (*format == "idx") {
     if (auto v = m->String("labels")) ds.labels_path = *v;
@@ -454,9 +457,9 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   JobSpec spec;
   spec.source_path = source;
   spec.name = DefaultName(source);
-  SpecMap top(&errors, root, "",
-              {"name", "data", "model", "update", "training", "shuffle", "output", "plugins",
-               "combiner"});
+  SpecMap top(
+      &errors, root, "",
+      {"name", "data", "model", "update", "training", "shuffle", "output", "plugins", "combiner"});
   if (auto v = top.String("name")) spec.name = *v;
   if (auto v = top.StringList("plugins")) spec.plugins = std::move(*v);
   // Whether `plugins` was given at all; a malformed list has already been reported.

@@ -42,9 +42,8 @@ Result<PartitionData> LoadOne(const DatasetSpec& spec) {
 }
 
 // I1=5 -> "L2" (floor(ln(5)^2) = 2), I3=0 -> "S0", I4=-1 -> "S-1", I6=1000 -> "L47", C1, C26.
-const std::map<int, std::string> kFields = {{1, "5"},         {3, "0"},  {4, "-1"},
-                                            {6, "1000"},      {14, "68fd1e64"},
-                                            {39, "abc"}};
+const std::map<int, std::string> kFields = {{1, "5"},    {3, "0"},         {4, "-1"},
+                                            {6, "1000"}, {14, "68fd1e64"}, {39, "abc"}};
 
 TEST_CASE("criteo hashes present fields to fixed ids and skips missing ones", "[data]") {
   TempDir dir;
@@ -83,8 +82,7 @@ TEST_CASE("criteo bad records name the file and line and follow on_bad_record", 
     std::string message;
   };
   const std::vector<Case> cases = {
-      {short_line,
-       "expected 40 tab-separated fields (label, 13 integers, 26 categories), got 39"},
+      {short_line, "expected 40 tab-separated fields (label, 13 integers, 26 categories), got 39"},
       {"1\t2\t3\n", "expected 40 tab-separated fields (label, 13 integers, 26 categories), got 3"},
       {Line("1", {{2, "x7"}}), "column I2 (field 3): expected an integer, got 'x7'"},
       {Line("1", {{13, "1.5"}}), "column I13 (field 14): expected an integer, got '1.5'"},
@@ -115,7 +113,8 @@ TEST_CASE("criteo needs hash_bits within the limits", "[data]") {
   const std::string path = dir.Write("c.tsv", Line("1", kFields));
   auto missing = Dataset::Open(CriteoSpec(path, 0));
   REQUIRE_FALSE(missing.ok());
-  CHECK(missing.status().message() == path + ": hash_bits must be in [1, 31], got 0 (criteo needs it)");
+  CHECK(missing.status().message() ==
+        path + ": hash_bits must be in [1, 31], got 0 (criteo needs it)");
   DatasetSpec small = CriteoSpec(path, 24);
   small.max_decoded_mb = 32;  // 2^23 floats
   auto wide = Dataset::Open(small);
