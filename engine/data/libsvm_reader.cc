@@ -62,7 +62,7 @@ class LibsvmDataset : public TextDataset {
     for (int64_t feature = 1;; ++feature) {
       token = NextToken(&line);
       if (token.empty()) break;
-      uint64_t index;
+      uint64_t index = 0;
       float value;
       MRTRAIN_RETURN_IF_ERROR(ParseFeature(token, feature, previous, &index, &value));
       previous = index;
