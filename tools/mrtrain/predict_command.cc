@@ -41,6 +41,12 @@ int Predict(PredictFlags& flags) {
     return 2;
   }
   data.format = *format;
+  if (data.format == data::DataFormat::kCriteo && data.hash_bits == 0) {
+    std::fprintf(stderr,
+                 "mrtrain predict: --format criteo needs --hash-bits: the data.*.hash_bits the "
+                 "model was trained with\n");
+    return 2;
+  }
   // A shard set knows its partition count; --partitions may only repeat it.
   if (data.format == data::DataFormat::kShards && !flags.partitions_given) {
     auto source = data::ReadShardSourceSpec(data);
