@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "engine/data/criteo_reader.h"
 #include "engine/data/csv_reader.h"
 #include "engine/data/idx_reader.h"
 #include "engine/data/libsvm_reader.h"
@@ -64,6 +65,32 @@ bool HasGlobChars(const std::string& path) {
   return path.find_first_of("*?[") != std::string::npos;
 }
 
+Status CheckHashBits(const DatasetSpec& spec) {
+  if (spec.format != DataFormat::kLibsvm && spec.format != DataFormat::kCriteo) {
+    return InvalidArgumentError(spec.path +
+                                ": hash_bits is only for the libsvm and criteo formats");
+  }
+  if (spec.hash_bits < 1 || spec.hash_bits > kMaxHashBits) {
+    return InvalidArgumentError(spec.path + ": hash_bits must be in [1, " +
+                                std::to_string(kMaxHashBits) + "], got " +
+                                std::to_string(spec.hash_bits) +
+                                (spec.format == DataFormat::kCriteo ? " (criteo needs it)" : ""));
+  }
+  if ((int64_t{1} << spec.hash_bits) > MaxFeatures(spec)) {
+    return InvalidArgumentError(spec.path + ": hash_bits " + std::to_string(spec.hash_bits) +
+                                " gives 2^" + std::to_string(spec.hash_bits) +
+                                " features, over the limit of " +
+                                std::to_string(MaxFeatures(spec)) + " that max_decoded_mb (" +
+                                std::to_string(spec.max_decoded_mb) + " MiB) allows");
+  }
+  if (spec.num_features != 0) {
+    return InvalidArgumentError(spec.path +
+                                ": give num_features or hash_bits, not both (hashing makes the "
+                                "width 2^hash_bits)");
+  }
+  return Status::Ok();
+}
+
 Status CheckSpec(const DatasetSpec& spec) {
   if (spec.num_partitions < 1 || spec.num_partitions > kMaxPartitions) {
     return InvalidArgumentError(spec.path + ": num_partitions must be in [1, " +
@@ -86,6 +113,9 @@ Status CheckSpec(const DatasetSpec& spec) {
                                 " is over the limit of " + std::to_string(MaxFeatures(spec)) +
                                 " features that max_decoded_mb (" +
                                 std::to_string(spec.max_decoded_mb) + " MiB) allows");
+  }
+  if (spec.hash_bits != 0 || spec.format == DataFormat::kCriteo) {
+    MRTRAIN_RETURN_IF_ERROR(CheckHashBits(spec));
   }
   if (spec.label_kind == LabelKind::kClass && spec.num_classes < 1) {
     return InvalidArgumentError(spec.path + ": class labels need num_classes >= 1");
@@ -135,12 +165,12 @@ Status CheckLabel(const DatasetSpec& spec, float label) {
 }
 
 Result<DataFormat> ParseDataFormat(const std::string& name) {
-  for (DataFormat format :
-       {DataFormat::kLibsvm, DataFormat::kCsv, DataFormat::kIdx, DataFormat::kShards}) {
+  for (DataFormat format : {DataFormat::kLibsvm, DataFormat::kCsv, DataFormat::kIdx,
+                            DataFormat::kShards, DataFormat::kCriteo}) {
     if (name == DataFormatName(format)) return format;
   }
   return InvalidArgumentError("unknown data format '" + name +
-                              "': expected one of libsvm, csv, idx, shards");
+                              "': expected one of libsvm, csv, idx, shards, criteo");
 }
 
 const char* DataFormatName(DataFormat format) {
@@ -153,6 +183,8 @@ const char* DataFormatName(DataFormat format) {
       return "idx";
     case DataFormat::kShards:
       return "shards";
+    case DataFormat::kCriteo:
+      return "criteo";
   }
   return "unknown";
 }
@@ -205,6 +237,8 @@ Result<std::unique_ptr<Dataset>> Dataset::Open(const DatasetSpec& spec) {
       return OpenIdxDataset(spec, std::move(files));
     case DataFormat::kShards:
       return OpenShardDataset(spec, std::move(files));
+    case DataFormat::kCriteo:
+      return OpenCriteoDataset(spec, std::move(files));
   }
   return InvalidArgumentError(spec.path + ": unknown data format");
 }

@@ -12,7 +12,8 @@
 namespace mrtrain::data {
 
 // kShards: the binary files `mrtrain convert` writes from one of the others (shard_dataset.h).
-enum class DataFormat { kLibsvm, kCsv, kIdx, kShards };
+// kCriteo: the Criteo-style click-log TSV (criteo_reader.h).
+enum class DataFormat { kLibsvm, kCsv, kIdx, kShards, kCriteo };
 enum class BadRecordPolicy { kFail, kSkip };
 // Where a worker keeps a dataset's decoded partitions between epochs: all in memory, or within
 // the worker's memory budget, re-reading the rest each time they are needed (partition_cache.h).
@@ -26,8 +27,12 @@ inline constexpr int64_t kMaxPartitions = int64_t{1} << 20;
 // The default and the largest max_decoded_mb (1 TiB).
 inline constexpr int64_t kDefaultMaxDecodedMb = 1024;
 inline constexpr int64_t kMaxDecodedMbLimit = int64_t{1} << 20;
+// The widest feature hashing: columns are uint32, and 2^32 of them would not leave 1 + the
+// largest column representable.
+inline constexpr int kMaxHashBits = 31;
 
-// Parses "libsvm", "csv", "idx", "shards"; kInvalidArgument lists the allowed names otherwise.
+// Parses "libsvm", "csv", "idx", "shards", "criteo"; kInvalidArgument lists the allowed names
+// otherwise.
 Result<DataFormat> ParseDataFormat(const std::string& name);
 const char* DataFormatName(DataFormat format);
 
@@ -50,6 +55,11 @@ struct DatasetSpec {
   // libsvm: the feature count; 0 means 1 + the largest index in the data.
   int64_t num_features = 0;
   bool zero_based = false;  // libsvm indices start at 1 unless this is set
+
+  // libsvm and criteo: when > 0, features are hashed into 2^hash_bits columns (FORMAT.md,
+  // "Feature hashing"), and every partition is that wide. Required for criteo; excludes
+  // num_features.
+  int hash_bits = 0;
 
   // idx: the labels file (idx1); the images are `path`.
   std::string labels_path;

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <optional>
 
+#include "engine/data/feature_hash.h"
 #include "engine/data/text_dataset.h"
 
 namespace mrtrain::data {
@@ -55,22 +57,31 @@ class LibsvmDataset : public TextDataset {
     }
     out->labels.push_back(label);
     const float scale = spec().scale != 0 ? static_cast<float>(spec().scale) : 1.0f;
-    int64_t previous = -1;  // the previous 0-based column in this line
+    const size_t row_begin = out->cols.size();
+    std::optional<uint64_t> previous;  // the previous index in this line, as written
     for (int64_t feature = 1;; ++feature) {
       token = NextToken(&line);
       if (token.empty()) break;
-      uint32_t col;
+      uint64_t index = 0;
       float value;
-      MRTRAIN_RETURN_IF_ERROR(ParseFeature(token, feature, previous, &col, &value));
-      previous = col;
-      out->cols.push_back(col);
+      MRTRAIN_RETURN_IF_ERROR(ParseFeature(token, feature, previous, &index, &value));
+      previous = index;
+      out->cols.push_back(spec().hash_bits > 0
+                              ? HashBucket(HashLibsvmIndex(index), spec().hash_bits)
+                              : static_cast<uint32_t>(index - FirstIndex()));
       out->values.push_back(value * scale);
     }
+    // Hashed columns come in any order, and two indices may share one.
+    if (spec().hash_bits > 0) SortAndMergeRow(row_begin, &out->cols, &out->values);
     out->row_offsets.push_back(static_cast<int64_t>(out->cols.size()));
     return Status::Ok();
   }
 
   Status FinishPartition(PartitionData* out) const override {
+    if (spec().hash_bits > 0) {
+      out->num_cols = int64_t{1} << spec().hash_bits;
+      return Status::Ok();
+    }
     if (spec().num_features > 0) {
       out->num_cols = spec().num_features;
       return Status::Ok();
@@ -87,9 +98,12 @@ class LibsvmDataset : public TextDataset {
   }
 
  private:
-  // Parses "index:value", the feature-th pair of its line, into a 0-based column.
-  Status ParseFeature(std::string_view token, int64_t feature, int64_t previous, uint32_t* col,
-                      float* value) const {
+  uint64_t FirstIndex() const { return spec().zero_based ? 0 : 1; }
+
+  // Parses "index:value", the feature-th pair of its line. Without hashing the index must name
+  // a column that fits (index - FirstIndex() < the width); hashed, any 64-bit index does.
+  Status ParseFeature(std::string_view token, int64_t feature, std::optional<uint64_t> previous,
+                      uint64_t* index_out, float* value) const {
     // Messages are built only on failure: this runs once per feature of the dataset.
     auto fail = [feature](const std::string& why) {
       return CorruptionError("feature " + std::to_string(feature) + ": " + why);
@@ -99,16 +113,22 @@ class LibsvmDataset : public TextDataset {
     if (colon == std::string_view::npos || !ParseIndex(token.substr(0, colon), &index)) {
       return fail("expected index:value, got " + QuoteToken(token));
     }
-    const uint64_t first = spec().zero_based ? 0 : 1;
+    const uint64_t first = FirstIndex();
     if (index < first) {
       return fail("index 0, but indices are 1-based (set zero_based for 0-based files)");
     }
+    if (previous && index <= *previous) {
+      return fail("indices must be strictly increasing, got " + std::to_string(index) + " after " +
+                  std::to_string(*previous));
+    }
+    if (!ParseFloat(token.substr(colon + 1), value)) {
+      return fail("expected a number after '" + std::string(token.substr(0, colon + 1)) +
+                  "', got " + QuoteToken(token.substr(colon + 1)));
+    }
+    *index_out = index;
+    if (spec().hash_bits > 0) return Status::Ok();
     const uint64_t column = index - first;
     if (column > kMaxColumn) return fail("index " + std::to_string(index) + " is too large");
-    if (static_cast<int64_t>(column) <= previous) {
-      return fail("indices must be strictly increasing, got " + std::to_string(index) + " after " +
-                  std::to_string(previous + static_cast<int64_t>(first)));
-    }
     if (static_cast<int64_t>(column) >= MaxFeatures(spec())) {
       return fail("index " + std::to_string(index) + " is over the limit of " +
                   std::to_string(MaxFeatures(spec())) + " features that max_decoded_mb (" +
@@ -118,11 +138,6 @@ class LibsvmDataset : public TextDataset {
       return fail("index " + std::to_string(index) + " is out of range for num_features " +
                   std::to_string(spec().num_features));
     }
-    if (!ParseFloat(token.substr(colon + 1), value)) {
-      return fail("expected a number after '" + std::string(token.substr(0, colon + 1)) +
-                  "', got " + QuoteToken(token.substr(colon + 1)));
-    }
-    *col = static_cast<uint32_t>(column);
     return Status::Ok();
   }
 };

@@ -14,8 +14,10 @@ namespace mrtrain::data {
 // are not remapped); "#" starts a comment. Blank and comment-only lines are skipped. Rows are
 // sparse (CSR); the width is spec.num_features when set (an index at or past it is a bad record),
 // else 1 + the largest index in the partition. An index at or past MaxFeatures(spec) is a bad
-// record too: one dense row of weights that wide would not fit max_decoded_mb. Feature values are
-// multiplied by spec.scale when it is set.
+// record too: one dense row of weights that wide would not fit max_decoded_mb. With
+// spec.hash_bits, indices (any 64-bit value) are hashed into 2^hash_bits columns instead
+// (feature_hash.h), colliding values summed. Feature values are multiplied by spec.scale when
+// it is set.
 Result<std::unique_ptr<Dataset>> OpenLibsvmDataset(const DatasetSpec& spec,
                                                    std::vector<std::string> files);
 

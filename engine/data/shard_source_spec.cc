@@ -61,13 +61,18 @@ bool SetField(const std::string& key, const std::string& value, DatasetSpec* spe
     return !value.empty() && *end == '\0';
   }
   if (key == "max_decoded_mb") return ParseInt(value, &spec->max_decoded_mb);
+  if (key == "hash_bits") {
+    int64_t bits;
+    if (!ParseInt(value, &bits) || bits < 1 || bits > kMaxHashBits) return false;
+    spec->hash_bits = static_cast<int>(bits);
+  }
   return true;  // label_rule: informative; the job's own rule is checked on load
 }
 
 }  // namespace
 
 SpecFields SourceSpecFields(const DatasetSpec& spec) {
-  return {
+  SpecFields fields = {
       {"format", DataFormatName(spec.format)},
       {"path", spec.path},
       {"partitions", std::to_string(spec.num_partitions)},
@@ -82,6 +87,9 @@ SpecFields SourceSpecFields(const DatasetSpec& spec) {
       {"max_decoded_mb", std::to_string(spec.max_decoded_mb)},
       {"label_rule", LabelRule(spec)},
   };
+  // Only when set, so shards converted before the key read back as they were written.
+  if (spec.hash_bits != 0) fields.push_back({"hash_bits", std::to_string(spec.hash_bits)});
+  return fields;
 }
 
 Result<DatasetSpec> ReadShardSourceSpec(const DatasetSpec& shards) {

@@ -74,23 +74,44 @@ void ReadCsvOptions(SpecMap* m, data::DatasetSpec* ds) {
   }
 }
 
+// hash_bits: 2^hash_bits columns must fit the budget that max_decoded_mb sets, like features.
+void ReadHashBits(SpecMap* m, data::DatasetSpec* ds) {
+  std::optional<int64_t> bits = m->Int("hash_bits", IntRange{1, data::kMaxHashBits});
+  if (!bits) return;
+  if ((int64_t{1} << *bits) > data::MaxFeatures(*ds)) {
+    m->Report("hash_bits", "2^" + std::to_string(*bits) + " features is over the limit of " +
+                               std::to_string(data::MaxFeatures(*ds)) + " that max_decoded_mb (" +
+                               std::to_string(ds->max_decoded_mb) + " MiB) allows");
+    return;
+  }
+  if (m->Has("features")) {
+    m->Report("hash_bits",
+              "give features or hash_bits, not both: hashing makes the width "
+              "2^hash_bits");
+    return;
+  }
+  ds->hash_bits = static_cast<int>(*bits);
+}
+
 std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::string& key,
                                              bool is_train) {
   std::optional<SpecMap> m = data_map->Map(
       key, {"path", "format", "partitions", "on_bad_record", "header", "label_column", "delimiter",
-            "features", "zero_based", "labels", "scale", "max_decoded_mb", "max_skipped_fraction", "cache"});
+            "features", "zero_based", "hash_bits", "labels", "scale", "max_decoded_mb",
+            "max_skipped_fraction", "cache"});
   if (!m) return std::nullopt;
   data::DatasetSpec ds;
   if (auto v = m->String("path")) ds.path = *v;
   if (!m->Has("path")) m->ReportMissing("path", "expected a file, a glob or a folder");
 
-  const std::vector<std::string> formats = {"libsvm", "csv", "idx", "shards"};
+  const std::vector<std::string> formats = {"libsvm", "csv", "idx", "shards", "criteo"};
   std::optional<std::string> format = m->Choice("format", formats);
   if (!m->Has("format")) m->ReportMissing("format", "allowed: " + JoinNames(formats));
   if (format == "libsvm") ds.format = data::DataFormat::kLibsvm;
   if (format == "csv") ds.format = data::DataFormat::kCsv;
   if (format == "idx") ds.format = data::DataFormat::kIdx;
   if (format == "shards") ds.format = data::DataFormat::kShards;
+  if (format == "criteo") ds.format = data::DataFormat::kCriteo;
 
   if (auto v = m->Int("partitions", IntRange{1, data::kMaxPartitions})) ds.num_partitions = *v;
   if (is_train && !m->Has("partitions")) {
@@ -119,12 +140,20 @@ std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::strin
     RejectUnless(&*m, k, {"libsvm"}, "format", format_path, *format);
   }
   RejectUnless(&*m, "labels", {"idx"}, "format", format_path, *format);
+  RejectUnless(&*m, "hash_bits", {"libsvm", "criteo"}, "format", format_path, *format);
   // Shards hold rows as their conversion scaled them.
   RejectUnless(&*m, "scale", {"libsvm", "csv", "idx"}, "format", format_path, *format);
   if (*format == "csv") ReadCsvOptions(&*m, &ds);
   if (*format == "libsvm") {
     if (auto v = m->Int("features", IntRange{0, data::MaxFeatures(ds)})) ds.num_features = *v;
     if (auto v = m->Bool("zero_based")) ds.zero_based = *v;
+  }
+  if (*format == "libsvm" || *format == "criteo") ReadHashBits(&*m, &ds);
+  if (*format == "criteo" && !m->Has("hash_bits")) {
+    m->ReportMissing("hash_bits",
+                     "criteo features are hashed into 2^hash_bits columns: expected "
+                     "an integer in [1, " +
+                         std::to_string(data::kMaxHashBits) + "]");
   }
   if (*format == "idx") {
     if (auto v = m->String("labels")) ds.labels_path = *v;
@@ -431,9 +460,9 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   JobSpec spec;
   spec.source_path = source;
   spec.name = DefaultName(source);
-  SpecMap top(&errors, root, "",
-              {"name", "data", "model", "update", "training", "shuffle", "output", "plugins",
-               "combiner"});
+  SpecMap top(
+      &errors, root, "",
+      {"name", "data", "model", "update", "training", "shuffle", "output", "plugins", "combiner"});
   if (auto v = top.String("name")) spec.name = *v;
   if (auto v = top.StringList("plugins")) spec.plugins = std::move(*v);
   // Whether `plugins` was given at all; a malformed list has already been reported.

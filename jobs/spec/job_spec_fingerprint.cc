@@ -47,6 +47,8 @@ const char* FormatKey(data::DataFormat format) {
       return "idx";
     case data::DataFormat::kShards:
       return "shards";
+    case data::DataFormat::kCriteo:
+      return "criteo";
   }
   return "?";
 }
@@ -92,6 +94,8 @@ void AddDataset(const std::string& prefix, const data::DatasetSpec& ds, Canonica
   out->Add(prefix + "delimiter", std::string(1, ds.delimiter));
   out->AddInt(prefix + "features", ds.num_features);
   out->AddBool(prefix + "zero_based", ds.zero_based);
+  // Only when set, so the fingerprints of jobs from before the key stay as they were.
+  if (ds.hash_bits != 0) out->AddInt(prefix + "hash_bits", ds.hash_bits);
   out->Add(prefix + "labels", ds.labels_path);
   out->AddNumber(prefix + "scale", ds.scale);
 }

@@ -69,7 +69,9 @@ void CheckModelSize(SpecMap* model, const std::string& model_type, const JobSpec
   const std::vector<int64_t> hidden = spec.model_params.GetIntList("hidden");
   if (model_type == "mlp" && hidden.empty()) return;  // already reported
   const bool has_classes = spec.model_params.Has("classes");
-  const double features = static_cast<double>(std::max<int64_t>(1, spec.train.num_features));
+  const int64_t width =
+      spec.train.hash_bits > 0 ? int64_t{1} << spec.train.hash_bits : spec.train.num_features;
+  const double features = static_cast<double>(std::max<int64_t>(1, width));
   const double classes =
       has_classes ? static_cast<double>(spec.model_params.GetInt("classes", 2)) : 2;
   const double params = MinParams(model_type, hidden, features, classes);
@@ -82,11 +84,13 @@ void CheckModelSize(SpecMap* model, const std::string& model_type, const JobSpec
   if (!model->Has(key)) return;
   const std::string count =
       params < 9e18 ? std::to_string(static_cast<int64_t>(params)) : FormatNumber(params);
-  model->Report(key, "the model would have at least " + count + " parameters, over the limit of " +
-                         std::to_string(kMaxModelParams) + " (1 GiB of float32)" +
-                         (key == "type" ? " with data.train.features " +
-                                              std::to_string(spec.train.num_features)
-                                        : ""));
+  model->Report(key,
+                "the model would have at least " + count + " parameters, over the limit of " +
+                    std::to_string(kMaxModelParams) + " (1 GiB of float32)" +
+                    (key != "type" ? ""
+                     : spec.train.hash_bits > 0
+                         ? " with data.train.hash_bits " + std::to_string(spec.train.hash_bits)
+                         : " with data.train.features " + std::to_string(spec.train.num_features)));
 }
 
 }  // namespace mrtrain::jobs

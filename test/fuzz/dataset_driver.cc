@@ -45,13 +45,15 @@ bool SameRows(const AllRows& a, const AllRows& b) {
 }
 
 void CheckSparse(const PartitionData& d, const DatasetSpec& spec) {
-  MRTRAIN_CHECK(spec.format == data::DataFormat::kLibsvm);
+  MRTRAIN_CHECK(spec.format == data::DataFormat::kLibsvm ||
+                spec.format == data::DataFormat::kCriteo);
   MRTRAIN_CHECK(d.dense.empty());
   MRTRAIN_CHECK(d.row_offsets.size() == static_cast<size_t>(d.num_rows) + 1);
   MRTRAIN_CHECK(d.row_offsets.front() == 0);
   MRTRAIN_CHECK(d.row_offsets.back() == static_cast<int64_t>(d.cols.size()));
   MRTRAIN_CHECK(d.values.size() == d.cols.size());
   if (spec.num_features > 0) MRTRAIN_CHECK(d.num_cols == spec.num_features);
+  if (spec.hash_bits > 0) MRTRAIN_CHECK(d.num_cols == int64_t{1} << spec.hash_bits);
   for (int64_t r = 0; r < d.num_rows; ++r) {
     const int64_t begin = d.row_offsets[r];
     const int64_t end = d.row_offsets[r + 1];
@@ -64,7 +66,8 @@ void CheckSparse(const PartitionData& d, const DatasetSpec& spec) {
 }
 
 void CheckDense(const PartitionData& d, const DatasetSpec& spec) {
-  MRTRAIN_CHECK(spec.format != data::DataFormat::kLibsvm);
+  MRTRAIN_CHECK(spec.format != data::DataFormat::kLibsvm &&
+                spec.format != data::DataFormat::kCriteo);
   MRTRAIN_CHECK(d.dense.size() == static_cast<uint64_t>(d.num_rows) * d.num_cols);
   MRTRAIN_CHECK(d.row_offsets.empty() && d.cols.empty() && d.values.empty());
 }

@@ -41,6 +41,12 @@ int Predict(PredictFlags& flags) {
     return 2;
   }
   data.format = *format;
+  if (data.format == data::DataFormat::kCriteo && data.hash_bits == 0) {
+    std::fprintf(stderr,
+                 "mrtrain predict: --format criteo needs --hash-bits: the data.*.hash_bits the "
+                 "model was trained with\n");
+    return 2;
+  }
   // A shard set knows its partition count; --partitions may only repeat it.
   if (data.format == data::DataFormat::kShards && !flags.partitions_given) {
     auto source = data::ReadShardSourceSpec(data);
@@ -84,8 +90,8 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--model", o.model_path, "model.mrt or a checkpoint")->required();
   cmd->add_option("--data", o.data.path, "Input: a file, glob or folder")->required();
   cmd->add_option("--out", o.out_path, "Output CSV: row,label,prediction,score_0,...")->required();
-  cmd->add_option("--format", flags->format, "auto, csv, libsvm, idx or shards")
-      ->check(CLI::IsMember({"auto", "csv", "libsvm", "idx", "shards"}));
+  cmd->add_option("--format", flags->format, "auto, csv, libsvm, idx, shards or criteo")
+      ->check(CLI::IsMember({"auto", "csv", "libsvm", "idx", "shards", "criteo"}));
   cmd->add_option("--labels", o.data.labels_path, "idx: the labels file");
   CLI::Option* partitions = cmd->add_option("--partitions", o.data.num_partitions,
                                             "How many partitions to cut the data into (shards: "
@@ -95,6 +101,8 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--delimiter", flags->delimiter, "csv: field delimiter");
   cmd->add_option("--features", o.data.num_features, "libsvm: the feature count");
   cmd->add_flag("--zero-based", o.data.zero_based, "libsvm: indices start at 0");
+  cmd->add_option("--hash-bits", o.data.hash_bits,
+                  "libsvm, criteo: hash features into 2^N columns, as the model was trained");
   cmd->add_option("--scale", o.data.scale, "Multiply every feature value by this");
   cmd->add_option("--max-decoded-mb", o.data.max_decoded_mb,
                   "Memory budget of one partition once decoded, in MiB (as data.*.max_decoded_mb)")

@@ -12,7 +12,7 @@ namespace {
 using testing::TempDir;
 
 TEST_CASE("data formats parse from their names and back", "[data]") {
-  for (const char* name : {"libsvm", "csv", "idx"}) {
+  for (const char* name : {"libsvm", "csv", "idx", "shards", "criteo"}) {
     auto format = ParseDataFormat(name);
     REQUIRE(format.ok());
     CHECK(std::string(DataFormatName(*format)) == name);
@@ -21,7 +21,7 @@ TEST_CASE("data formats parse from their names and back", "[data]") {
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().code() == StatusCode::kInvalidArgument);
   CHECK(bad.status().message() ==
-        "unknown data format 'parquet': expected one of libsvm, csv, idx, shards");
+        "unknown data format 'parquet': expected one of libsvm, csv, idx, shards, criteo");
 }
 
 TEST_CASE("a plain path resolves to itself", "[data]") {

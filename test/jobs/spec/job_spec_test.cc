@@ -391,6 +391,41 @@ TEST_CASE("format shards reads a converted folder and refuses the keys its conve
         "job.yaml:3: data.train.features: only for format libsvm; data.train.format is shards");
 }
 
+TEST_CASE("format criteo needs hash_bits, which libsvm may take and other formats refuse",
+          "[jobs]") {
+  auto data = [](const std::string& train) {
+    return "data:\n  train: {path: d, partitions: 2,\n          " + train +
+           "}\nmodel: {type: logistic}\noutput: {dir: o}\n";
+  };
+  const JobSpec spec = Parse(data("format: criteo, hash_bits: 20"));
+  CHECK(spec.train.format == data::DataFormat::kCriteo);
+  CHECK(spec.train.hash_bits == 20);
+  CHECK(Parse(data("format: libsvm, hash_bits: 3")).train.hash_bits == 3);
+  CHECK(Parse(data("format: libsvm")).train.hash_bits == 0);
+  CHECK(ErrorOf(data("format: criteo")) ==
+        "job.yaml: data.train.hash_bits: required key is missing; criteo features are hashed "
+        "into 2^hash_bits columns: expected an integer in [1, 31]");
+  CHECK(ErrorOf(data("format: csv, hash_bits: 4")) ==
+        "job.yaml:3: data.train.hash_bits: only for formats libsvm, criteo; data.train.format is "
+        "csv");
+  CHECK(ErrorOf(data("format: criteo, hash_bits: 32")) ==
+        "job.yaml:3: data.train.hash_bits: expected an integer in [1, 31], got '32'");
+  CHECK(ErrorOf(data("format: criteo, hash_bits: 24, max_decoded_mb: 32")) ==
+        "job.yaml:3: data.train.hash_bits: 2^24 features is over the limit of 8388608 that "
+        "max_decoded_mb (32 MiB) allows");
+  CHECK(ErrorOf(data("format: libsvm, hash_bits: 4, features: 9")) ==
+        "job.yaml:3: data.train.hash_bits: give features or hash_bits, not both: hashing makes "
+        "the width 2^hash_bits");
+  CHECK(ErrorOf(data("format: criteo, hash_bits: 4, scale: 2")) ==
+        "job.yaml:3: data.train.scale: only for formats libsvm, csv, idx; data.train.format is "
+        "criteo");
+  // Hashing changes the rows, so it changes the fingerprint; a spec without it keeps its own.
+  CHECK(Parse(data("format: libsvm, hash_bits: 3")).Fingerprint() !=
+        Parse(data("format: libsvm")).Fingerprint());
+  CHECK(Parse(data("format: criteo, hash_bits: 3")).Fingerprint() !=
+        Parse(data("format: criteo, hash_bits: 4")).Fingerprint());
+}
+
 TEST_CASE("cross-checks between sections", "[jobs]") {
   SECTION("l1 is not for mlp") {
     CHECK(ErrorOf(WithModel("model: {type: mlp, hidden: [4]}\nupdate:\n  l1: 0.1\n")) ==
