@@ -16,6 +16,21 @@
 namespace mrtrain::testing {
 
 inline constexpr char kBinary[] = "tools/mrtrain/mrtrain";
+
+// Whether this build runs under AddressSanitizer or ThreadSanitizer: their quarantine and
+// shadow memory make a process's size say nothing about the program's own memory, so tests of
+// memory use skip themselves there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
 inline constexpr char kTestPlugins[] = "test/engine/plugin/libtest_plugins.so";
 inline constexpr char kSecret[] = "MRTRAIN_SECRET=integration-test-secret-0123456789";
 

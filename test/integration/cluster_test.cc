@@ -30,6 +30,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::Cluster;
+using testing::kSanitized;
 using testing::kBinary;
 using testing::kSecret;
 using testing::kTestPlugins;
@@ -129,20 +130,6 @@ int64_t RssKiB(pid_t pid) {
   }
   return 0;
 }
-
-// Sanitizer builds keep freed memory in quarantine and have allocators of their own, so a
-// process's size says nothing about leaks there.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 TEST_CASE("a long-lived master and worker do not grow job after job", "[integration]") {
   if (kSanitized) {
