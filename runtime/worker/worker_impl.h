@@ -324,6 +324,9 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   // `unreachable_shard` is set when the task failed because a reducer shard's host could not
   // be reached (the master then blames the host, not the task).
   Status RunMap(const msg::RunMapTask& task, uint64_t generation, int64_t* unreachable_shard);
+  // Stops a map task's pushes (a failed send, no acknowledgement in time) and gives their bytes
+  // back; returns `why` the first time, Ok once the task has already finished.
+  Status GiveUpPushes(PendingPushes& pending, const Status& why);
   // The pushes of a map task: kept from an earlier run of (step, partition) when there is one,
   // else computed (and kept). `stats` gets the task's statistics.
   Result<std::vector<std::string>> MapOutputFor(WorkerJob& job, const TrainingParts& parts,

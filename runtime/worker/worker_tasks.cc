@@ -427,19 +427,6 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     if (finished_) return UnavailableError("the worker is stopping");
     for (const AckKey& key : pending->keys) acks_[key] = pending;
   }
-  // Whatever stops the pushes (a failed send, no acknowledgement in time) fails the task once.
-  auto give_up = [this, pending](const Status& why) -> Status {
-    size_t released;
-    {
-      MutexLock lock(&mu_);
-      if (pending->finished) return Status::Ok();
-      pending->finished = true;
-      for (const AckKey& key : pending->keys) acks_.erase(key);
-      released = pending->TakeAll();
-    }
-    unacked_.Release(released);
-    return why;
-  };
   int64_t bytes_sent = 0;
   for (const std::string& p : payloads) bytes_sent += static_cast<int64_t>(p.size());
   {
@@ -455,7 +442,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     const size_t bytes = payloads[s].size();
     Status reserved = unacked_.Acquire(bytes, /*may_wait=*/true, parts->shard_addresses[s]);
     if (!reserved.ok()) {
-      return give_up(reserved.WithContext("push to reducer shard " + std::to_string(s)));
+      return GiveUpPushes(*pending, reserved.WithContext("push to reducer shard " + std::to_string(s)));
     }
     {
       MutexLock lock(&mu_);
@@ -476,16 +463,20 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     payloads[s] = std::string();
     if (!sent.ok()) {
       if (sent.code() == StatusCode::kUnavailable) *unreachable_shard = s;
-      return give_up(sent.WithContext("push to reducer shard " + std::to_string(s) + " at " +
+      return GiveUpPushes(*pending, sent.WithContext("push to reducer shard " + std::to_string(s) + " at " +
                                       parts->shard_addresses[s]));
     }
   }
   std::weak_ptr<Impl> weak = shared_from_this();
   std::weak_ptr<WorkerJob> weak_job = job;
-  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, weak_job, give_up,
-                                                                      pending, task, generation] {
+  // The timer holds the pushes weakly: they hold the timer, and a transport stopped with pushes
+  // in flight never fires it, so a strong hold would keep both alive for good.
+  std::weak_ptr<PendingPushes> weak_pending = pending;
+  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, weak_job, weak_pending,
+                                                                      task, generation] {
     auto self = weak.lock();
-    if (!self) return;
+    auto pending = weak_pending.lock();
+    if (!self || !pending) return;
     msg::TaskFailed failed = MapFailureOf(task);
     {
       MutexLock lock(&self->mu_);
@@ -493,9 +484,9 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
         if (pending->held[s] > 0) failed.shard = static_cast<int64_t>(s);  // the first silent one
       }
     }
-    Status timed_out = give_up(UnavailableError(
-        "no acknowledgement of the push from reducer shard " + std::to_string(failed.shard) +
-        " within the reply timeout"));
+    Status timed_out = self->GiveUpPushes(
+        *pending, UnavailableError("no acknowledgement of the push from reducer shard " +
+                                   std::to_string(failed.shard) + " within the reply timeout"));
     if (timed_out.ok()) return;
     self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
   });
@@ -503,6 +494,19 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   pending->timeout = timer;
   if (pending->finished) timer.Cancel();
   return Status::Ok();
+}
+
+Status WorkerService::Impl::GiveUpPushes(PendingPushes& pending, const Status& why) {
+  size_t released;
+  {
+    MutexLock lock(&mu_);
+    if (pending.finished) return Status::Ok();
+    pending.finished = true;
+    for (const AckKey& key : pending.keys) acks_.erase(key);
+    released = pending.TakeAll();
+  }
+  unacked_.Release(released);
+  return why;
 }
 
 Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDone* done) {
