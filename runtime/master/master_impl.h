@@ -142,7 +142,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
     Status queued = QueueLocked(c, m, /*count=*/false);
     if (!queued.ok()) log_->error("cannot update the submitter: {}", queued.ToString());
   }
-  void Stop(bool shutdown_workers) EXCLUDES(mu_);
+  void Stop(bool shutdown_workers, int exit_code) EXCLUDES(mu_);
 
   // ---- Used by the job's RoundExecutor (on the job thread) ----
   Result<api::MapStats> MapRound(const RoundRequest& request) EXCLUDES(mu_);

@@ -222,7 +222,7 @@ void MasterService::Impl::Speculate() {
   ScheduleSpeculation();
 }
 
-void MasterService::Impl::Stop(bool shutdown_workers) {
+void MasterService::Impl::Stop(bool shutdown_workers, int exit_code) {
   std::vector<std::shared_ptr<Connection>> connections;
   {
     Locked lock(this);
@@ -231,7 +231,9 @@ void MasterService::Impl::Stop(bool shutdown_workers) {
     cancelled_ = true;
     if (current_) CompleteLocked(*current_, AbortedError("the master is stopping"));
     for (auto& [id, w] : workers_) {
-      if (shutdown_workers) (void)QueueLocked(w.connection, msg::Shutdown{"the master is stopping"});
+      if (shutdown_workers) {
+        (void)QueueLocked(w.connection, msg::Shutdown{"the master is stopping", exit_code});
+      }
       connections.push_back(w.connection);
     }
     queue_cv_.SignalAll();
@@ -756,7 +758,9 @@ std::string MasterService::StatusJson() const { return impl_->StatusJson(); }
 
 int64_t MasterService::control_bytes() const { return impl_->control_bytes(); }
 
-void MasterService::Stop(bool shutdown_workers) { impl_->Stop(shutdown_workers); }
+void MasterService::Stop(bool shutdown_workers, int exit_code) {
+  impl_->Stop(shutdown_workers, exit_code);
+}
 
 }  // namespace mrtrain::runtime
 

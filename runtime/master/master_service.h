@@ -88,9 +88,9 @@ class MasterService {
   // started: the figure that must not grow with the model's size.
   int64_t control_bytes() const;
 
-  // Fails the running job, tells the workers to shut down (when `shutdown_workers`), closes every
-  // connection and joins the job thread. Idempotent.
-  void Stop(bool shutdown_workers = false);
+  // Fails the running job, tells the workers to shut down (when `shutdown_workers`, asking them
+  // to exit with `exit_code`), closes every connection and joins the job thread. Idempotent.
+  void Stop(bool shutdown_workers = false, int exit_code = 0);
 
   class Impl;
 

@@ -425,6 +425,7 @@ void Visit(Io& io, EpochReport& m) {
 template <class Io>
 void Visit(Io& io, Shutdown& m) {
   io.Text(m.reason, kMaxTextBytes, "reason");
+  io.Scalar(m.exit_code);
 }
 
 template <class Io>

@@ -312,6 +312,9 @@ struct EpochReport {
 struct Shutdown {
   static constexpr MessageType kType = MessageType::kShutdown;
   std::string reason;  // <= kMaxTextBytes
+  // The exit status the receiving process should end with, 0 to 255 (`mrtrain launch`: the
+  // job's, so that every rank reports how the job ended).
+  int32_t exit_code = 0;
 };
 
 // ---- Data plane: worker <-> worker ----

@@ -259,6 +259,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
     return finished_future_.get();
   }
   void Stop(const Status& why);
+  int requested_exit_code() const { return requested_exit_code_.load(); }
 
  private:
   // ---- Connections ----
@@ -383,6 +384,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   std::map<uint64_t, PendingPull> pulls_ GUARDED_BY(mu_);
   std::map<AckKey, std::shared_ptr<PendingPushes>> acks_ GUARDED_BY(mu_);
   std::atomic<int64_t> replayed_tasks_{0};  // map tasks answered from kept output
+  std::atomic<int> requested_exit_code_{0};  // from the master's Shutdown
   SendBudget unacked_;  // bytes pushed and not yet acknowledged, across this worker's tasks
   bool finished_ GUARDED_BY(mu_) = false;
   std::promise<Status> finished_promise_;

@@ -400,6 +400,9 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
     case MessageType::kShutdown: {
       auto m = msg::DecodeAs<msg::Shutdown>(payload);
       log_->debug("the master asked this worker to stop: {}", m.ok() ? m->reason : "?");
+      if (m.ok()) {
+        requested_exit_code_ = m->exit_code >= 0 && m->exit_code <= 255 ? m->exit_code : 1;
+      }
       Finish(Status::Ok());
       return;
     }
@@ -514,5 +517,7 @@ std::optional<Status> WorkerService::Wait(std::chrono::milliseconds timeout) {
 }
 
 void WorkerService::Stop() { impl_->Stop(Status::Ok()); }
+
+int WorkerService::requested_exit_code() const { return impl_->requested_exit_code(); }
 
 }  // namespace mrtrain::runtime

@@ -75,6 +75,10 @@ class WorkerService {
   // Closes the connections and stops the pools, failing whatever waits. Idempotent.
   void Stop();
 
+  // The exit status the master asked for when it told this worker to shut down (0 until then,
+  // and when it asked for none). A value outside 0 to 255 on the wire reads as 1.
+  int requested_exit_code() const;
+
   class Impl;
 
  private:

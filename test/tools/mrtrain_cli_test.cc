@@ -205,20 +205,23 @@ TEST_CASE("mrtrain --help lists the commands", "[tools]") {
   CHECK(Mrtrain("run --help").text.find("--resume") != std::string::npos);
 }
 
-TEST_CASE("a worker with a malformed --failpoints and a master whose --recover folder is damaged "
-          "stop at once naming what is wrong",
-          "[tools]") {
+TEST_CASE(
+    "a worker with a malformed --failpoints and a master whose --recover folder is damaged "
+    "stop at once naming what is wrong",
+    "[tools]") {
   // Neither gets as far as the network: the address is never used.
-  Output worker = Mrtrain("worker --insecure --master 127.0.0.1:9 --failpoints "
-                          "'map-after-compute=explode@epoch=1'");
+  Output worker = Mrtrain(
+      "worker --insecure --master 127.0.0.1:9 --failpoints "
+      "'map-after-compute=explode@epoch=1'");
   INFO(worker.text);
   CHECK(worker.exit_code == 2);
   CHECK(worker.text.find("map-after-compute=explode") != std::string::npos);
   CHECK(worker.text.find("crash, hang, delay, drop or corrupt") != std::string::npos);
 
   TempDir dir;
-  dir.Write("state/state.json", "{\"version\": 1, \"next_job_id\": 2, \"jobs\": "
-                                "[{\"id\": 1, \"state\": \"running\"}]}");
+  dir.Write("state/state.json",
+            "{\"version\": 1, \"next_job_id\": 2, \"jobs\": "
+            "[{\"id\": 1, \"state\": \"running\"}]}");
   Output master = Mrtrain("master --insecure --listen 127.0.0.1:0 --recover " + dir.File("state"));
   INFO(master.text);
   CHECK(master.exit_code == 1);

@@ -1,13 +1,8 @@
 // Every mrtrain process stops within 2 s of SIGTERM or SIGINT, whatever it is doing: a worker
 // that cannot reach its master or is registering again after losing it, a submitter waiting
 // for its job, a master. Each test starts the real binary and times its exit.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -18,93 +13,33 @@
 
 #include <catch2/catch.hpp>
 
+#include "test/testing/child_process.h"
 #include "test/testing/temp_dir.h"
 
 namespace mrtrain {
 namespace {
 
 using testing::TempDir;
-using Clock = std::chrono::steady_clock;
+using Clock = testing::ChildProcess::Clock;
 using namespace std::chrono_literals;
 
 constexpr auto kStopBound = 2s;
 
 // The binary, started with its output in `log`; killed on destruction if still running.
-class Process {
+class Process : public testing::ChildProcess {
  public:
-  Process(std::vector<std::string> args, const std::string& log) {
-    args.insert(args.begin(), "tools/mrtrain/mrtrain");
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~Process() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  // Sends `signo` and waits up to 10 s for the exit; returns the wait status and how long the
-  // exit took, or nullopt if it did not exit.
-  std::optional<std::pair<int, Clock::duration>> SignalAndWait(int signo) {
-    REQUIRE(kill(pid_, signo) == 0);
-    return WaitForExit(10s);
-  }
-
-  // Waits up to `bound` for the process to exit by itself; as SignalAndWait.
-  std::optional<std::pair<int, Clock::duration>> WaitForExit(Clock::duration bound) {
-    const auto sent = Clock::now();
-    while (Clock::now() - sent < bound) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return std::make_pair(status, Clock::now() - sent);
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    return std::nullopt;
-  }
-
-  void Kill() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
+  Process(std::vector<std::string> args, const std::string& log)
+      : ChildProcess(WithBinary(std::move(args)), log) {}
 
  private:
-  pid_t pid_ = -1;
+  static std::vector<std::string> WithBinary(std::vector<std::string> args) {
+    args.insert(args.begin(), "tools/mrtrain/mrtrain");
+    return args;
+  }
 };
 
-// Waits up to 30 s for `text` to appear in the file at `path`.
-bool WaitForText(const std::string& path, const std::string& text) {
-  for (auto start = Clock::now(); Clock::now() - start < 30s; std::this_thread::sleep_for(20ms)) {
-    if (TempDir::Read(path).find(text) != std::string::npos) return true;
-  }
-  return false;
-}
-
-// A loopback port nobody listens on (bound, then released).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using testing::WaitForText;
+int FreePort() { return testing::FreeLoopbackPort(); }
 
 // Checks the exit came within the bound, with `exit_code`, and prints the time for the report.
 // A failure shows the end of the process's own output (`log`): why it exited as it did.

@@ -5,11 +5,10 @@
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "runtime/checkpoint/atomic_file.h"
 #include "runtime/failpoint/failpoint.h"
@@ -20,6 +19,7 @@
 #include "tools/mrtrain/commands.h"
 #include "tools/mrtrain/progress_printer.h"
 #include "tools/mrtrain/submit_client.h"
+#include "tools/mrtrain/worker_command.h"
 
 namespace mrtrain::tools {
 namespace {
@@ -82,22 +82,9 @@ int Master(const MasterFlags& flags) {
   return 0;
 }
 
-struct WorkerFlags {
-  ClusterFlags cluster;
-  std::string master;
-  std::string listen;
-  int slots = 0;
-  std::string name;
-  std::string plugin_cache;
-  int64_t push_budget_kb = 512 * 1024;
-  int64_t keep_budget_mb = 256;
-  int64_t memory_budget_mb = runtime::kDefaultMemoryBudgetBytes >> 20;
-  std::string spill_dir;
-  int64_t reconnect_sec = 60;
-  std::string failpoints;
-};
+}  // namespace
 
-int Worker(const WorkerFlags& flags) {
+int RunWorker(const WorkerFlags& flags) {
   ScopedSignalForwarding signals;
   Status faults = flags.failpoints.empty() ? runtime::failpoint::ConfigureFromEnv()
                                            : runtime::failpoint::Configure(flags.failpoints);
@@ -119,8 +106,9 @@ int Worker(const WorkerFlags& flags) {
   options.master_address = *master;
   // Other workers must reach this one's data plane: on a cluster every interface (the master
   // tells them the address it sees us on), on loopback only loopback.
-  options.data_address =
-      !flags.listen.empty() ? flags.listen : IsLoopback(*master) ? "127.0.0.1:0" : "0.0.0.0:0";
+  options.data_address = !flags.listen.empty() ? flags.listen
+                         : IsLoopback(*master) ? "127.0.0.1:0"
+                                               : "0.0.0.0:0";
   options.slots = flags.slots;
   options.name = flags.name;
   options.plugin_cache_dir = flags.plugin_cache;
@@ -132,7 +120,8 @@ int Worker(const WorkerFlags& flags) {
   while (true) {
     // After losing the master the worker registers again, with a fresh state, for as long as
     // --reconnect-sec allows: a master restarted with --recover finds its workers back.
-    if (registered_once) options.connect_timeout = std::chrono::seconds(flags.reconnect_sec);
+    options.connect_timeout =
+        std::chrono::seconds(registered_once ? flags.reconnect_sec : flags.connect_sec);
     runtime::WorkerService worker(transport->get(), options);
     // Registering may take up to --reconnect-sec: it runs on its own thread so that a signal
     // stops it (Stop() makes Start() return) instead of waiting for it to give up.
@@ -168,11 +157,14 @@ int Worker(const WorkerFlags& flags) {
         std::fprintf(stderr, "mrtrain worker: %s\n", ended->ToString().c_str());
         return 1;
       }
-      return 0;
+      // Told to stop by its master: with the status it asked for (a launcher's job's).
+      return ended ? worker.requested_exit_code() : 0;
     }
     std::fprintf(stderr, "mrtrain worker: %s; registering again\n", ended->ToString().c_str());
   }
 }
+
+namespace {
 
 struct SubmitFlags {
   ClusterFlags cluster;
@@ -197,8 +189,8 @@ int Submit(const SubmitFlags& flags) {
     std::fprintf(stderr, "mrtrain submit: %s\n", transport.status().message().c_str());
     return 2;
   }
-  ProgressPrinter printer(stdout, flags.progress == "bar" ||
-                                      (flags.progress == "auto" && isatty(STDOUT_FILENO)));
+  ProgressPrinter printer(
+      stdout, flags.progress == "bar" || (flags.progress == "auto" && isatty(STDOUT_FILENO)));
   JobOutcome outcome = FollowJob(**transport, *master, std::move(*job), printer, &signals);
   (*transport)->Stop();
   std::fprintf(outcome.exit_code == 0 ? stdout : stderr, "%s\n", outcome.summary.c_str());
@@ -237,12 +229,13 @@ int PrintStatus(const StatusFlags& flags) {
     std::fprintf(stderr, "mrtrain status: the master sent no JSON object\n");
     return 1;
   }
-  std::printf("master %s: %zu workers, %zu jobs; %lld recoveries, %lld backup attempts, %lld "
-              "late or duplicate results dropped\n",
-              master->c_str(), j["workers"].size(), j["jobs"].size(),
-              static_cast<long long>(j.value("recoveries", 0LL)),
-              static_cast<long long>(j.value("backup_tasks", 0LL)),
-              static_cast<long long>(j.value("dropped_results", 0LL)));
+  std::printf(
+      "master %s: %zu workers, %zu jobs; %lld recoveries, %lld backup attempts, %lld "
+      "late or duplicate results dropped\n",
+      master->c_str(), j["workers"].size(), j["jobs"].size(),
+      static_cast<long long>(j.value("recoveries", 0LL)),
+      static_cast<long long>(j.value("backup_tasks", 0LL)),
+      static_cast<long long>(j.value("dropped_results", 0LL)));
   for (const auto& w : j["workers"]) {
     std::printf("  worker %d  %-24s slots=%d  data=%s\n", w.value("id", 0),
                 w.value("name", std::string()).c_str(), w.value("slots", 0),
@@ -250,11 +243,9 @@ int PrintStatus(const StatusFlags& flags) {
   }
   for (const auto& job : j["jobs"]) {
     std::printf("  job %d  %-24s %-9s epochs %lld/%lld%s%s\n", job.value("id", 0),
-                job.value("name", std::string()).c_str(),
-                job.value("state", std::string()).c_str(),
+                job.value("name", std::string()).c_str(), job.value("state", std::string()).c_str(),
                 static_cast<long long>(job.value("epochs_done", 0LL)),
-                static_cast<long long>(job.value("epochs", 0LL)),
-                job.contains("error") ? "  " : "",
+                static_cast<long long>(job.value("epochs", 0LL)), job.contains("error") ? "  " : "",
                 job.value("error", std::string()).c_str());
   }
   return 0;
@@ -268,8 +259,7 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
   m->add_option("--listen", master->listen, "HOST:PORT to listen on (port 0 picks a free one)");
   m->add_option("--address-file", master->address_file,
                 "Write the bound HOST:PORT here once listening (for scripts)");
-  m->add_option("--min-workers", master->min_workers,
-                "Workers a job waits for before it starts")
+  m->add_option("--min-workers", master->min_workers, "Workers a job waits for before it starts")
       ->check(CLI::Range(1, 100000));
   m->add_option("--worker-wait", master->worker_wait_sec,
                 "Seconds a job waits for --min-workers workers before it fails");
@@ -287,8 +277,7 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
                 "A task running this many times its round's median gets a backup attempt "
                 "(0: never)")
       ->check(CLI::Range(0.0, 1000.0));
-  m->add_option("--speculation-min-ms", master->speculation_min_ms,
-                "... and at least this long")
+  m->add_option("--speculation-min-ms", master->speculation_min_ms, "... and at least this long")
       ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
   m->add_option("--state-dir", master->state_dir,
                 "Record unfinished jobs here, for a later --recover");
@@ -300,7 +289,8 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
 
   auto worker = std::make_shared<WorkerFlags>();
   CLI::App* w = app.add_subcommand("worker", "Run a worker for a master");
-  w->add_option("--master", worker->master, "The master's HOST:PORT; else $MASTER_ADDR:$MASTER_PORT");
+  w->add_option("--master", worker->master,
+                "The master's HOST:PORT; else $MASTER_ADDR:$MASTER_PORT");
   w->add_option("--listen", worker->listen,
                 "HOST:PORT for the data plane (default: any port, all interfaces; loopback "
                 "when the master is on loopback)");
@@ -315,8 +305,10 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
                 "MiB of map output kept in memory until its epoch's checkpoint commits (for "
                 "replays after a lost reducer shard); beyond it output is spilled to disk")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
-  w->add_option("--memory-budget-mb", worker->memory_budget_mb, "MiB of decoded rows of the data sets with cache: disk kept in memory between the tasks "
-                  "that use them (shared by those sets; partitions in use are resident besides)")
+  w->add_option(
+       "--memory-budget-mb", worker->memory_budget_mb,
+       "MiB of decoded rows of the data sets with cache: disk kept in memory between the tasks "
+       "that use them (shared by those sets; partitions in use are resident besides)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   w->add_option("--spill-dir", worker->spill_dir,
                 "Where kept map output is spilled (default: the temporary folder)");
@@ -328,12 +320,13 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
                 "$MRTRAIN_FAILPOINTS");
   AddClusterFlags(w, &worker->cluster);
   AddListenFlags(w, &worker->cluster);
-  w->callback([worker, exit_code] { *exit_code = Worker(*worker); });
+  w->callback([worker, exit_code] { *exit_code = RunWorker(*worker); });
 
   auto submit = std::make_shared<SubmitFlags>();
   CLI::App* s = app.add_subcommand("submit", "Run a job on a cluster and follow it");
   s->add_option("job", submit->spec_path, "Job spec (YAML)")->required();
-  s->add_option("--master", submit->master, "The master's HOST:PORT; else $MASTER_ADDR:$MASTER_PORT");
+  s->add_option("--master", submit->master,
+                "The master's HOST:PORT; else $MASTER_ADDR:$MASTER_PORT");
   s->add_option("--set", submit->overrides, "Override a spec key (repeatable)");
   s->add_flag("--resume", submit->resume,
               "Continue from the newest valid checkpoint in output.dir/checkpoints");
@@ -344,7 +337,8 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
 
   auto status = std::make_shared<StatusFlags>();
   CLI::App* st = app.add_subcommand("status", "List a master's workers and jobs");
-  st->add_option("--master", status->master, "The master's HOST:PORT; else $MASTER_ADDR:$MASTER_PORT");
+  st->add_option("--master", status->master,
+                 "The master's HOST:PORT; else $MASTER_ADDR:$MASTER_PORT");
   st->add_flag("--json", status->json, "Print the master's JSON as it is");
   AddClusterFlags(st, &status->cluster);
   st->callback([status, exit_code] { *exit_code = PrintStatus(*status); });

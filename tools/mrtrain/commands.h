@@ -12,5 +12,7 @@ void AddPredictCommand(CLI::App& app, int* exit_code);
 void AddConvertCommand(CLI::App& app, int* exit_code);
 // master, worker, submit and status.
 void AddClusterCommands(CLI::App& app, int* exit_code);
+// launch: one process of a Slurm, Open MPI or Kubernetes launch.
+void AddLaunchCommand(CLI::App& app, int* exit_code);
 
 }  // namespace mrtrain::tools

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   mrtrain::tools::AddPredictCommand(app, &exit_code);
   mrtrain::tools::AddConvertCommand(app, &exit_code);
   mrtrain::tools::AddClusterCommands(app, &exit_code);
+  mrtrain::tools::AddLaunchCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -258,9 +258,9 @@ TEST_CASE("payload is exactly the documented fields: no archive header, blocks c
   std::memcpy(&first, bytes.data() + values_at, 4);
   CHECK(first == 0.5f);
 
-  // Text: a u64 count and the bytes.
-  std::string shutdown = *Encode(Shutdown{"bye"});
-  CHECK(shutdown == std::string("\x03\0\0\0\0\0\0\0bye", 11));
+  // Text: a u64 count and the bytes; then the i32 exit code.
+  std::string shutdown = *Encode(Shutdown{"bye", 3});
+  CHECK(shutdown == std::string("\x03\0\0\0\0\0\0\0bye\x03\0\0\0", 15));
 }
 
 TEST_CASE("truncated and padded payloads are rejected for every message", "[runtime][protocol]") {
