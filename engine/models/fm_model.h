@@ -26,8 +26,8 @@ inline constexpr int64_t kDefaultFmFactors = 8;
 // v go out for the features the batch touched only (row_gradient.h).
 //
 // Labels as for the logistic model: 0 or 1, -1 read as 0. v must not start at 0 (its gradient
-// would stay 0): the spec's default init for fm is uniform in [-0.01, 0.01), seeded by
-// training.seed. One instance per thread (it keeps scratch buffers).
+// would stay 0) nor tiny (the pairwise gradients scale with v^2): the spec's default init for fm is
+// uniform in [-0.1, 0.1), seeded by training.seed. One instance per thread (it keeps scratch buffers).
 class FmModel final : public api::Mapper {
  public:
   // REQUIRES: factors >= 1 (the registry checks model.factors).

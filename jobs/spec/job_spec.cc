@@ -241,9 +241,13 @@ std::optional<std::string> ReadModel(SpecMap* top, bool has_plugins, JobSpec* sp
     if (m->Has("params")) m->Report("params", "only with model.plugin");
     if (type) {
       spec->model_type = *type;
-      // An fm's factors must start small and not at 0 (their gradient would stay 0), which
+      // An fm's factors must not start at 0 (their gradient would stay 0) nor tiny (their
+      // products, and so their gradients, start at the square of the scale): libFM's 0.1, which
       // xavier over millions of features would not give.
-      if (*type == "fm") spec->init = InitScheme::kUniform;
+      if (*type == "fm") {
+        spec->init = InitScheme::kUniform;
+        spec->init_scale = 0.1;
+      }
       ReadModelParams(&*m, *type, spec);
       CheckModelSize(&*m, *type, *spec);
     }

@@ -266,7 +266,7 @@ TEST_CASE("fm takes factors, starts uniform and is checked like a binary model",
     CHECK(s.model_type == "fm");
     CHECK(s.model_params.values() == std::map<std::string, std::string>{{"factors", "8"}});
     CHECK(s.init == InitScheme::kUniform);
-    CHECK(s.init_scale == 0.01);
+    CHECK(s.init_scale == 0.1);
   }
   SECTION("given values") {
     JobSpec s = Parse(WithModel(
