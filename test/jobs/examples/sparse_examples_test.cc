@@ -128,5 +128,37 @@ TEST_CASE("a factorization machine beats logistic regression on pairwise labels"
   CHECK(fm.test_accuracy > truth - 0.08);
 }
 
+TEST_CASE("an fm trained by ftrl is the same bytes whatever the threads, reducers and shuffle",
+          "[jobs]") {
+  testing::TempDir dir;
+  tools::HashedBinarySpec data;
+  data.rows = 4000;
+  data.bits = 8;
+  data.active = 20;
+  data.factors = 4;
+  data.seed = 13;
+  REQUIRE(tools::WriteHashedBinaryLibsvm(dir.File("train.svm"), data).ok());
+  const std::vector<std::string> common = {"data.train.path=" + dir.File("train.svm"),
+                                           "data.test.path=" + dir.File("train.svm"),
+                                           "data.test.features=256",
+                                           "data.train.features=256",
+                                           "data.train.partitions=4",
+                                           "training.epochs=2",
+                                           "training.rounds_per_epoch=5",
+                                           "model.block_size=100"};
+  auto model_bytes = [&](const std::string& out, std::vector<std::string> extra) {
+    extra.insert(extra.end(), common.begin(), common.end());
+    extra.push_back("output.dir=" + dir.File(out));
+    Run("jobs/examples/hashed_fm.yaml", extra);
+    return testing::TempDir::Read(dir.File(out + "/model.npz"));
+  };
+  const std::string base = model_bytes("a", {"training.threads=1"});
+  REQUIRE(!base.empty());
+  CHECK(model_bytes("b", {"training.threads=2", "shuffle.reducers=3", "shuffle.mode=sort"}) ==
+        base);
+  // The negative control: another seed changes the bytes.
+  CHECK(model_bytes("c", {"training.threads=2", "training.seed=2"}) != base);
+}
+
 }  // namespace
 }  // namespace mrtrain
