@@ -68,14 +68,24 @@ float FmModel::Score(const Nonzeros& x, const api::ParamsView& params) {
   return linear + 0.5f * (pairs - squares);
 }
 
+void FmModel::AddRowGradient(const Nonzeros& x, float dz, const float* v) {
+  const int64_t k = factors_;
+  for (int64_t p = 0; p < x.count; ++p) {
+    const uint32_t c = x.cols[p];
+    const float xi = x.values[p];
+    w_grad_.Row(c)[0] += dz * xi;
+    const float* vi = v + static_cast<int64_t>(c) * k;
+    float* dvi = v_grad_.Row(c);
+    for (int64_t f = 0; f < k; ++f) dvi[f] += dz * xi * (sums_[f] - vi[f] * xi);
+  }
+}
+
 void FmModel::Run(const api::Rows& rows, const api::ParamsView& params, api::GradientSink* sink,
                   api::MapStats& stats) {
   CheckRows(kName, rows, num_features_, /*needs_labels=*/true);
   CheckParams(kName, params, 3);
   const int64_t n = rows.num_rows;
   CheckBinaryLabels(kName, rows.labels, n);
-  const float* v = params.tensors[kV];
-  const int64_t k = factors_;
   double loss = 0;
   int64_t correct = 0;
   float db = 0;
@@ -90,14 +100,7 @@ void FmModel::Run(const api::Rows& rows, const api::ParamsView& params, api::Gra
     if (sink == nullptr) continue;
     const float dz = Sigmoid(z, e) - y;
     db += dz;
-    for (int64_t p = 0; p < x.count; ++p) {
-      const uint32_t c = x.cols[p];
-      const float xi = x.values[p];
-      w_grad_.Row(c)[0] += dz * xi;
-      const float* vi = v + static_cast<int64_t>(c) * k;
-      float* dvi = v_grad_.Row(c);
-      for (int64_t f = 0; f < k; ++f) dvi[f] += dz * xi * (sums_[f] - vi[f] * xi);
-    }
+    AddRowGradient(x, dz, params.tensors[kV]);
   }
   stats.loss_sum += loss;
   stats.examples += n;

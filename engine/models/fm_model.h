@@ -27,7 +27,8 @@ inline constexpr int64_t kDefaultFmFactors = 8;
 //
 // Labels as for the logistic model: 0 or 1, -1 read as 0. v must not start at 0 (its gradient
 // would stay 0) nor tiny (the pairwise gradients scale with v^2): the spec's default init for fm is
-// uniform in [-0.1, 0.1), seeded by training.seed. One instance per thread (it keeps scratch buffers).
+// uniform in [-0.1, 0.1), seeded by training.seed. One instance per thread (it keeps scratch
+// buffers).
 class FmModel final : public api::Mapper {
  public:
   // REQUIRES: factors >= 1 (the registry checks model.factors).
@@ -54,6 +55,9 @@ class FmModel final : public api::Mapper {
 
   // y for one row; leaves s_f in sums_.
   float Score(const Nonzeros& x, const api::ParamsView& params);
+  // Adds dLoss/dy = dz times the row's dy/dw and dy/dv to w_grad_ and v_grad_.
+  // REQUIRES: sums_ holds the row's s_f (Score ran on it last).
+  void AddRowGradient(const Nonzeros& x, float dz, const float* v);
   // Checks the call and adds the loss, examples and correct count; with `sink`, also the
   // gradient.
   void Run(const api::Rows& rows, const api::ParamsView& params, api::GradientSink* sink,
