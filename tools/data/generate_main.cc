@@ -1,7 +1,7 @@
 // Writes the sparse synthetic data sets of tools/data/sparse_synthetic.h:
 //
-//   bazel run -c opt //tools/data:generate -- hashed --rows 1000000 --bits 20 --out train.svm
-//   bazel run -c opt //tools/data:generate -- hashed --rows 100000 --bits 20 --stream 1 --out
+//   bazel run --config=opt //tools/data:generate -- hashed --rows 1000000 --bits 20 --out train.svm
+//   bazel run --config=opt //tools/data:generate -- hashed --rows 100000 --bits 20 --stream 1 --out
 //   test.svm bazel run -c opt //tools/data:generate -- criteo --rows 10000000 --hash-bits 24 --out
 //   train.tsv
 //
