@@ -103,8 +103,8 @@ TEST_CASE("fm sends only the blocks of the features a sparse batch touches", "[e
   const auto specs = model.DescribeModel(batch.Shape(2, true));
   const TestParams params = RandomParams(specs, 5);
   const GradientRun run = RunGradient(model, batch, true, params, /*block_size=*/16);
-  // w: features 3 and 7 in block 0, 900 and 901 in block 56; v: row 3 (floats 12-15) in block 0, row 7
-  // (28-31) in block 1, 900 and 901 (3600-3607) in block 225. b goes whole.
+  // w: features 3 and 7 in block 0, 900 and 901 in block 56; v: row 3 (floats 12-15) in block 0,
+  // row 7 (28-31) in block 1, 900 and 901 (3600-3607) in block 225. b goes whole.
   CHECK(run.block_calls == 5);
   CHECK(run.tensor_calls == 1);
   for (size_t t : {size_t{0}, size_t{2}}) {
