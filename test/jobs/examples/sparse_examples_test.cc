@@ -128,6 +128,37 @@ TEST_CASE("a factorization machine beats logistic regression on pairwise labels"
   CHECK(fm.test_accuracy > truth - 0.08);
 }
 
+TEST_CASE("the criteo fm example learns clicks from a generated click log", "[jobs]") {
+  testing::TempDir dir;
+  tools::CriteoSyntheticSpec data;
+  data.rows = 20000;
+  data.hash_bits = 16;
+  data.seed = 7;
+  REQUIRE(tools::WriteCriteoSynthetic(dir.File("train.tsv"), data).ok());
+  tools::CriteoSyntheticSpec test = data;
+  test.rows = 5000;
+  test.stream = 1;
+  REQUIRE(tools::WriteCriteoSynthetic(dir.File("test.tsv"), test).ok());
+  // The log loss of always predicting the test set's click rate: what learning must beat.
+  const std::string text = testing::TempDir::Read(dir.File("test.tsv"));
+  double clicks = 0, rows = 0;
+  for (size_t pos = 0; pos < text.size(); pos = text.find('\n', pos) + 1) {
+    clicks += text[pos] == '1';
+    ++rows;
+  }
+  const double rate = clicks / rows;
+  const double baseline = -(rate * std::log(rate) + (1 - rate) * std::log(1 - rate));
+
+  const LastEpoch last =
+      Run("jobs/examples/criteo_fm.yaml",
+          {"data.train.path=" + dir.File("train.tsv"), "data.test.path=" + dir.File("test.tsv"),
+           "data.train.hash_bits=16", "data.test.hash_bits=16", "data.train.partitions=4",
+           "training.epochs=1", "training.rounds_per_epoch=20", "training.threads=2",
+           "output.dir=" + dir.File("out")});
+  INFO("criteo fm test loss " << last.test_loss << ", the click rate's " << baseline);
+  CHECK(last.test_loss < baseline - 0.03);
+}
+
 TEST_CASE("an fm trained by ftrl is the same bytes whatever the threads, reducers and shuffle",
           "[jobs]") {
   testing::TempDir dir;
