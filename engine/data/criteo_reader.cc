@@ -1,7 +1,6 @@
 #include "engine/data/criteo_reader.h"
 
 #include <charconv>
-#include <cmath>
 
 #include "engine/data/feature_hash.h"
 #include "engine/data/text_dataset.h"
@@ -83,12 +82,6 @@ class CriteoDataset : public TextDataset {
 };
 
 }  // namespace
-
-std::string CriteoIntToken(int64_t v) {
-  if (v <= 2) return "S" + std::to_string(v);
-  const double log = std::log(static_cast<double>(v));
-  return "L" + std::to_string(static_cast<int64_t>(std::floor(log * log)));
-}
 
 Result<std::unique_ptr<Dataset>> OpenCriteoDataset(const DatasetSpec& spec,
                                                    std::vector<std::string> files) {

@@ -9,10 +9,6 @@
 
 namespace mrtrain::data {
 
-// The integer and categorical columns of a criteo line, after its label.
-inline constexpr int kCriteoIntColumns = 13;
-inline constexpr int kCriteoCatColumns = 26;
-
 // Opens a Criteo-style TSV dataset (grammar in FORMAT.md): one record per line, a 0/1 label, 13
 // integer fields and 26 categorical fields, tab-separated, any of the 39 empty when missing.
 // Each present field becomes one binary feature: its column and token hashed into
@@ -21,8 +17,5 @@ inline constexpr int kCriteoCatColumns = 26;
 // REQUIRES: spec.hash_bits in [1, kMaxHashBits] (Dataset::Open checks it).
 Result<std::unique_ptr<Dataset>> OpenCriteoDataset(const DatasetSpec& spec,
                                                    std::vector<std::string> files);
-
-// The token a present integer field hashes as: "S<v>" for v <= 2, "L<floor(ln(v)^2)>" above.
-std::string CriteoIntToken(int64_t v);
 
 }  // namespace mrtrain::data

@@ -1,6 +1,7 @@
 #include "engine/data/feature_hash.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace mrtrain::data {
@@ -52,6 +53,12 @@ void SortAndMergeRow(size_t begin, std::vector<uint32_t>* cols, std::vector<floa
   }
   cols->resize(out);
   values->resize(out);
+}
+
+std::string CriteoIntToken(int64_t v) {
+  if (v <= 2) return "S" + std::to_string(v);
+  const double log = std::log(static_cast<double>(v));
+  return "L" + std::to_string(static_cast<int64_t>(std::floor(log * log)));
 }
 
 }  // namespace mrtrain::data

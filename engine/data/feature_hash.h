@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -15,6 +16,14 @@ uint64_t Fnv1a64(std::string_view bytes, uint64_t hash = 0xcbf29ce484222325ull);
 // A criteo field's key: the field's 1-based column (1-39) as 4 little-endian bytes, then the
 // token's bytes.
 uint64_t HashCriteoToken(uint32_t column, std::string_view token);
+
+// The integer and categorical columns of a criteo line, after its label: columns 1-13 and 14-39.
+inline constexpr int kCriteoIntColumns = 13;
+inline constexpr int kCriteoCatColumns = 26;
+
+// The token a present criteo integer field hashes as: "S<v>" for v <= 2, "L<floor(ln(v)^2)>"
+// above.
+std::string CriteoIntToken(int64_t v);
 
 // A libsvm feature's key: its index as written in the file, as 8 little-endian bytes.
 uint64_t HashLibsvmIndex(uint64_t index);

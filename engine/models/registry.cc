@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/models/fm_model.h"
 #include "engine/models/linear_model.h"
 #include "engine/models/logistic_model.h"
 #include "engine/models/mlp_model.h"
@@ -20,10 +21,9 @@ struct BuiltinType {
 
 const std::vector<BuiltinType>& BuiltinTypes() {
   static const auto* types = new std::vector<BuiltinType>{
-      {"linear", {}},
-      {"logistic", {}},
-      {"softmax", {"classes"}},
-      {"mlp", {"hidden", "classes"}},
+      {"linear", {}},           {"logistic", {}},
+      {"softmax", {"classes"}}, {"mlp", {"hidden", "classes"}},
+      {"fm", {"factors"}},
   };
   return *types;
 }
@@ -93,6 +93,18 @@ Result<std::vector<int64_t>> ParseHidden(const api::Hyperparameters& params) {
   return hidden;
 }
 
+// model.factors: the length k of each feature's factor vector, at least 1; 8 when absent.
+Result<int64_t> ParseFactors(const api::Hyperparameters& params) {
+  MRTRAIN_ASSIGN_OR_RETURN(int64_t factors, ParseKey<int64_t>("factors", [&] {
+                             return params.GetInt("factors", kDefaultFmFactors);
+                           }));
+  if (factors < 1) {
+    return InvalidArgumentError("model.factors must be at least 1, got " +
+                                params.GetString("factors", ""));
+  }
+  return factors;
+}
+
 Result<std::unique_ptr<api::Mapper>> Create(const std::string& type,
                                             const api::Hyperparameters& params) {
   std::unique_ptr<api::Mapper> mapper;
@@ -103,6 +115,9 @@ Result<std::unique_ptr<api::Mapper>> Create(const std::string& type,
   } else if (type == "softmax") {
     MRTRAIN_ASSIGN_OR_RETURN(int64_t classes, ParseClasses(params));
     mapper = std::make_unique<SoftmaxModel>(classes);
+  } else if (type == "fm") {
+    MRTRAIN_ASSIGN_OR_RETURN(int64_t factors, ParseFactors(params));
+    mapper = std::make_unique<FmModel>(factors);
   } else {  // "mlp", as FindType has checked
     MRTRAIN_ASSIGN_OR_RETURN(std::vector<int64_t> hidden, ParseHidden(params));
     MRTRAIN_ASSIGN_OR_RETURN(int64_t classes, ParseClasses(params));

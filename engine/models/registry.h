@@ -14,6 +14,8 @@
 //   softmax    multiclass classification  classes: K (>= 2; default: from the data)
 //   mlp        ReLU network, softmax out  hidden: widths, e.g. [128, 64] (required, each >= 1)
 //                                         classes: as for softmax
+//   fm         factorization machine,     factors: k (>= 1; default kDefaultFmFactors)
+//              binary classification
 namespace mrtrain::models {
 
 // Makes the built-in mapper of model type `type` configured by `params` (the `model:` keys
@@ -28,7 +30,7 @@ bool IsBuiltinMapper(const std::string& type);
 
 // Whether accuracy means something for a model of job type `type` (a built-in's name, or
 // "plugin:NAME") trained on data of `shape`, which has classes or real labels. Built-ins: logistic,
-// softmax and mlp on data with classes; linear never (it is a regression even on whole-number
+// softmax, mlp and fm on data with classes; linear never (it is a regression even on whole-number
 // labels). A plugin does not say what it is, so it counts as a classifier when the data has
 // classes and `correct` (its correct predictions so far) is above 0: a regression reports none.
 // Where this is false, reports show the loss (and predict the RMSE) and leave accuracy out.

@@ -10,6 +10,7 @@
 #include "engine/updaters/adagrad.h"
 #include "engine/updaters/adam.h"
 #include "engine/updaters/average.h"
+#include "engine/updaters/ftrl.h"
 #include "engine/updaters/momentum.h"
 #include "engine/updaters/sgd.h"
 
@@ -101,6 +102,14 @@ ReducerResult CreateAdam(const api::Hyperparameters& params) {
   return std::unique_ptr<api::Reducer>(std::make_unique<AdamReducer>(options));
 }
 
+ReducerResult CreateFtrl(const api::Hyperparameters& params) {
+  FtrlOptions options;
+  MRTRAIN_ASSIGN_OR_RETURN(options.beta, ReadPositive(params, "beta", options.beta));
+  MRTRAIN_ASSIGN_OR_RETURN(options.l1, ReadNonNegative(params, "l1", options.l1));
+  MRTRAIN_ASSIGN_OR_RETURN(options.l2, ReadNonNegative(params, "l2", options.l2));
+  return std::unique_ptr<api::Reducer>(std::make_unique<FtrlReducer>(options));
+}
+
 const std::vector<BuiltinRule>& BuiltinRules() {
   static const auto* const rules = new std::vector<BuiltinRule>{
       {"sgd", {}, &CreateSgd},
@@ -108,6 +117,7 @@ const std::vector<BuiltinRule>& BuiltinRules() {
       {"nesterov", {"momentum"}, &CreateNesterov},
       {"adagrad", {"epsilon", "initial_accumulator"}, &CreateAdagrad},
       {"adam", {"beta1", "beta2", "epsilon"}, &CreateAdam},
+      {"ftrl", {"beta", "l1", "l2"}, &CreateFtrl},
       {"average", {}, &CreateAverage},
   };
   return *rules;

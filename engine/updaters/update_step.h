@@ -29,6 +29,14 @@ namespace mrtrain::updaters {
 // would decay momentum, move Adam along stale moments and shrink weights by L1/L2 without any
 // data asking for it. Stateful rules therefore update lazily, as sparse optimisers do.
 //
+// Row-sparse tensors (issue 11) are to keep the same contract one row at a time: a shard calls
+// this only for the rows a round touched, each a contiguous n = dim, so a row no example
+// touched is not updated and its slots are not decayed. For SGD and AdaGrad without l1 and l2
+// that is the dense result anyway (a zero gradient moves neither w nor G); L1 and L2 shrink
+// touched rows only. For Adam it is the "lazy Adam" of sparse optimisers: an untouched row's m
+// and v keep their values instead of decaying, and its next step still uses the global step t
+// in the bias corrections. FTRL is lazy per element even within a touched block (ftrl.h).
+//
 // l1 <= 0 and l2 <= 0 mean off. `scratch` is grown to n floats and reused across calls so the
 // hot path allocates nothing. Exceptions from rule.Update (a plugin's) propagate unchanged: the
 // caller runs plugin code inside the plugin guard.

@@ -11,6 +11,7 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include "engine/models/fm_model.h"
 #include "jobs/spec/spec_limits.h"
 #include "jobs/spec/spec_overrides.h"
 #include "jobs/spec/yaml_reader.h"
@@ -95,10 +96,10 @@ void ReadHashBits(SpecMap* m, data::DatasetSpec* ds) {
 
 std::optional<data::DatasetSpec> ReadDataset(SpecMap* data_map, const std::string& key,
                                              bool is_train) {
-  std::optional<SpecMap> m = data_map->Map(
-      key, {"path", "format", "partitions", "on_bad_record", "header", "label_column", "delimiter",
-            "features", "zero_based", "hash_bits", "labels", "scale", "max_decoded_mb",
-            "max_skipped_fraction", "cache"});
+  std::optional<SpecMap> m =
+      data_map->Map(key, {"path", "format", "partitions", "on_bad_record", "header", "label_column",
+                          "delimiter", "features", "zero_based", "hash_bits", "labels", "scale",
+                          "max_decoded_mb", "max_skipped_fraction", "cache"});
   if (!m) return std::nullopt;
   data::DatasetSpec ds;
   if (auto v = m->String("path")) ds.path = *v;
@@ -177,6 +178,13 @@ void ReadData(SpecMap* top, JobSpec* spec) {
 // The keys that depend on model.type; they go into model_params for the model's mapper.
 void ReadModelParams(SpecMap* m, const std::string& type, JobSpec* spec) {
   RejectUnless(m, "hidden", {"mlp"}, "model type", m->PathOf("type"), type);
+  RejectUnless(m, "factors", {"fm"}, "model type", m->PathOf("type"), type);
+  if (type == "fm") {
+    // Always set, so every mapper and the fingerprint see the same k.
+    const int64_t factors =
+        m->Int("factors", IntRange{1, kMaxFmFactors}).value_or(models::kDefaultFmFactors);
+    spec->model_params.Set("factors", std::to_string(factors));
+  }
   RejectUnless(m, "classes", {"softmax", "mlp"}, "model type", m->PathOf("type"), type);
   if (type == "mlp") {
     if (auto v = m->IntList("hidden", IntRange::AtLeast(1))) {
@@ -201,7 +209,7 @@ void ReadModelPlugin(SpecMap* m, bool has_plugins, JobSpec* spec) {
   if (m->Has("type")) {
     m->Report("type", "give model.type or model.plugin, not both");
   }
-  for (const char* k : {"hidden", "classes"}) {
+  for (const char* k : {"hidden", "classes", "factors"}) {
     if (m->Has(k)) {
       m->Report(k,
                 "only for built-in model types; with model.plugin put settings under "
@@ -218,14 +226,14 @@ void ReadModelPlugin(SpecMap* m, bool has_plugins, JobSpec* spec) {
 
 // Returns model.type when it is valid (never for a plugin model).
 std::optional<std::string> ReadModel(SpecMap* top, bool has_plugins, JobSpec* spec) {
-  std::optional<SpecMap> m = top->Map("model", {"type", "hidden", "classes", "init", "init_scale",
-                                                "block_size", "plugin", "params"});
+  std::optional<SpecMap> m = top->Map("model", {"type", "hidden", "classes", "factors", "init",
+                                                "init_scale", "block_size", "plugin", "params"});
   if (!m) return std::nullopt;
   std::optional<std::string> type;
   if (m->Has("plugin")) {
     ReadModelPlugin(&*m, has_plugins, spec);
   } else {
-    const std::vector<std::string> types = {"linear", "logistic", "softmax", "mlp"};
+    const std::vector<std::string> types = {"linear", "logistic", "softmax", "mlp", "fm"};
     type = m->Choice("type", types);
     if (!m->Has("type")) {
       m->ReportMissing("type", "allowed: " + JoinNames(types));
@@ -233,6 +241,13 @@ std::optional<std::string> ReadModel(SpecMap* top, bool has_plugins, JobSpec* sp
     if (m->Has("params")) m->Report("params", "only with model.plugin");
     if (type) {
       spec->model_type = *type;
+      // An fm's factors must not start at 0 (their gradient would stay 0) nor tiny (their
+      // products, and so their gradients, start at the square of the scale): libFM's 0.1, which
+      // xavier over millions of features would not give.
+      if (*type == "fm") {
+        spec->init = InitScheme::kUniform;
+        spec->init_scale = 0.1;
+      }
       ReadModelParams(&*m, *type, spec);
       CheckModelSize(&*m, *type, *spec);
     }
@@ -297,10 +312,11 @@ constexpr RuleParam kRuleParams[] = {
     {"adam", "epsilon", 1e-8, NumberRange::Positive()},
     {"adagrad", "epsilon", 1e-10, NumberRange::Positive()},
     {"adagrad", "initial_accumulator", 0.1, NumberRange::NonNegative()},
+    {"ftrl", "beta", 1.0, NumberRange::Positive()},
 };
 
 void ReadRuleParams(SpecMap* m, const std::string& rule, JobSpec* spec) {
-  for (const char* key : {"momentum", "beta1", "beta2", "epsilon", "initial_accumulator"}) {
+  for (const char* key : {"momentum", "beta1", "beta2", "epsilon", "initial_accumulator", "beta"}) {
     std::vector<std::string> owners;
     for (const RuleParam& p : kRuleParams) {
       if (key == std::string(p.key)) owners.push_back(p.rule);
@@ -343,7 +359,7 @@ void ReadSchedule(SpecMap* update, JobSpec* spec) {
 // its settings from update.params.
 void ReadUpdatePlugin(SpecMap* m, bool has_plugins, JobSpec* spec) {
   if (m->Has("rule")) m->Report("rule", "give update.rule or update.plugin, not both");
-  for (const char* k : {"momentum", "beta1", "beta2", "epsilon", "initial_accumulator"}) {
+  for (const char* k : {"momentum", "beta1", "beta2", "epsilon", "initial_accumulator", "beta"}) {
     if (m->Has(k)) {
       m->Report(k,
                 "only for built-in rules; with update.plugin put settings under "
@@ -358,11 +374,20 @@ void ReadUpdatePlugin(SpecMap* m, bool has_plugins, JobSpec* spec) {
   if (auto v = m->Settings("params")) spec->update_params = api::Hyperparameters(std::move(*v));
 }
 
+// FTRL's closed form applies L1 and L2 itself: they become the rule's parameters, and the
+// engine's own step (L2 in the gradient, soft threshold after the rule) is left off.
+void MoveRegularizationIntoFtrl(JobSpec* spec) {
+  spec->update_params.Set("l1", FormatNumber(spec->l1));
+  spec->update_params.Set("l2", FormatNumber(spec->l2));
+  spec->l1 = 0;
+  spec->l2 = 0;
+}
+
 void ReadUpdate(SpecMap* top, const std::optional<std::string>& model_type,
                 const std::optional<JobSpec::Mode>& mode, bool has_plugins, JobSpec* spec) {
-  std::optional<SpecMap> m =
-      top->Map("update", {"rule", "learning_rate", "momentum", "beta1", "beta2", "epsilon",
-                          "initial_accumulator", "l1", "l2", "schedule", "plugin", "params"});
+  std::optional<SpecMap> m = top->Map(
+      "update", {"rule", "learning_rate", "momentum", "beta1", "beta2", "epsilon",
+                 "initial_accumulator", "beta", "l1", "l2", "schedule", "plugin", "params"});
   if (!m) return;
   if (m->Has("plugin")) {
     ReadUpdatePlugin(&*m, has_plugins, spec);
@@ -370,11 +395,13 @@ void ReadUpdate(SpecMap* top, const std::optional<std::string>& model_type,
   } else {
     if (m->Has("params")) m->Report("params", "only with update.plugin");
     std::optional<std::string> rule =
-        m->Choice("rule", {"sgd", "momentum", "nesterov", "adagrad", "adam", "average"});
+        m->Choice("rule", {"sgd", "momentum", "nesterov", "adagrad", "adam", "ftrl", "average"});
     if (rule) spec->update_rule = *rule;
     // `average` replaces the model by the average of the local models; its learning rate is the
     // step from the old model toward that average, so 1 is the natural default.
     if (spec->update_rule == "average") spec->learning_rate = 1.0;
+    // FTRL's alpha: the paper's experiments and common practice use 0.05 to 0.1; 0.01 crawls.
+    if (spec->update_rule == "ftrl") spec->learning_rate = 0.1;
     if (auto v = StepSize(&*m, "learning_rate")) spec->learning_rate = *v;
     if (!m->Has("rule") || rule) ReadRuleParams(&*m, spec->update_rule, spec);
     if (rule == "average" && mode && *mode != JobSpec::Mode::kModelAveraging) {
@@ -384,11 +411,12 @@ void ReadUpdate(SpecMap* top, const std::optional<std::string>& model_type,
     }
   }
   if (model_type) {
-    RejectUnless(&*m, "l1", {"linear", "logistic", "softmax"}, "model type", "model.type",
+    RejectUnless(&*m, "l1", {"linear", "logistic", "softmax", "fm"}, "model type", "model.type",
                  *model_type);
   }
   if (auto v = m->Number("l1", NumberRange::NonNegative())) spec->l1 = *v;
   if (auto v = m->Number("l2", NumberRange::NonNegative())) spec->l2 = *v;
+  if (spec->update_rule == "ftrl") MoveRegularizationIntoFtrl(spec);
   ReadSchedule(&*m, spec);
 }
 

@@ -47,13 +47,16 @@ struct JobSpec {
 
   // update:
   std::string update_rule = "sgd";     // update.rule: sgd | momentum | nesterov | adagrad | adam |
-                                       // average; "plugin:NAME" for a plugin rule
+                                       // ftrl | average; "plugin:NAME" for a plugin rule
   std::string update_plugin;           // update.plugin: a reducer from `plugins`, or empty
-  double learning_rate = 0.01;         // update.learning_rate
+  double learning_rate = 0.01;         // update.learning_rate (FTRL's alpha)
   api::Hyperparameters update_params;  // rule-specific keys: momentum, beta1, beta2, epsilon,
-                                       // initial_accumulator; for a plugin, update.params
-  double l1 = 0;                       // update.l1 (linear, logistic and softmax models only)
-  double l2 = 0;                       // update.l2
+                                       // initial_accumulator, beta; for ftrl also l1 and l2;
+                                       // for a plugin, update.params
+  // The engine's L1 and L2 around the rule (update.l1, update.l2; l1 for linear, logistic and
+  // softmax models only). 0 for rule ftrl, which applies them itself from update_params.
+  double l1 = 0;
+  double l2 = 0;
 
   enum class Schedule { kConstant, kStep, kCosine };
   Schedule schedule = Schedule::kConstant;  // update.schedule.type
@@ -81,7 +84,7 @@ struct JobSpec {
   // or empty for none; combiner.params its settings.
   std::string combiner_plugin;
   api::Hyperparameters combiner_params;
-  int64_t shuffle_buffer_bytes = 256LL << 20;     // shuffle.buffer_bytes per map task
+  int64_t shuffle_buffer_bytes = 256LL << 20;  // shuffle.buffer_bytes per map task
 
   // output:
   std::string output_dir;        // output.dir (required)

@@ -11,8 +11,9 @@ namespace {
 // At least how many parameters a model of this type has; double, as hidden widths may be
 // near 2^63 and only the comparison with the limit matters.
 double MinParams(const std::string& type, const std::vector<int64_t>& hidden, double features,
-                 double classes) {
+                 double classes, double factors) {
   if (type == "linear" || type == "logistic") return features + 1;
+  if (type == "fm") return features * (factors + 1) + 1;
   if (type == "softmax") return (features + 1) * classes;
   double total = 0;
   double in = features;
@@ -43,9 +44,9 @@ void SetLabelRules(const std::string& model_type, JobSpec* spec) {
   data::LabelKind kind = data::LabelKind::kAny;
   int64_t classes = 0;
   std::string rule;
-  if (model_type == "logistic") {
+  if (model_type == "logistic" || model_type == "fm") {
     kind = data::LabelKind::kBinary;
-    rule = "model.type is logistic";
+    rule = "model.type is " + model_type;
   } else if (model_type == "softmax" || model_type == "mlp") {
     kind = data::LabelKind::kClass;
     if (spec->model_params.Has("classes")) {
@@ -74,13 +75,17 @@ void CheckModelSize(SpecMap* model, const std::string& model_type, const JobSpec
   const double features = static_cast<double>(std::max<int64_t>(1, width));
   const double classes =
       has_classes ? static_cast<double>(spec.model_params.GetInt("classes", 2)) : 2;
-  const double params = MinParams(model_type, hidden, features, classes);
+  const double factors = static_cast<double>(spec.model_params.GetInt("factors", 1));
+  const double params = MinParams(model_type, hidden, features, classes, factors);
   if (params <= static_cast<double>(kMaxModelParams)) {
     CheckActivations(model, hidden, classes, spec.chunk_rows);
     return;
   }
   // The key that makes the model this large; data.train.features when no model key does.
-  const std::string key = model_type == "mlp" ? "hidden" : has_classes ? "classes" : "type";
+  const std::string key = model_type == "mlp"  ? "hidden"
+                          : model_type == "fm" ? (model->Has("factors") ? "factors" : "type")
+                          : has_classes        ? "classes"
+                                               : "type";
   if (!model->Has(key)) return;
   const std::string count =
       params < 9e18 ? std::to_string(static_cast<int64_t>(params)) : FormatNumber(params);

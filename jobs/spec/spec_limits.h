@@ -14,6 +14,9 @@ namespace mrtrain::jobs {
 // The most classes a softmax or mlp model may have, given by model.classes or inferred.
 inline constexpr int64_t kMaxClasses = 65536;
 
+// The longest factor vector an fm may have (model.factors); the model's size is checked too.
+inline constexpr int64_t kMaxFmFactors = 4096;
+
 // Tells every data set what the model needs of its labels (DatasetSpec::label_kind), so that
 // the readers check each record. REQUIRES: model_type is a valid built-in type or empty.
 void SetLabelRules(const std::string& model_type, JobSpec* spec);

@@ -43,7 +43,21 @@ TEST_CASE("registry makes each built-in model by its type name", "[engine][model
   REQUIRE(mlp_classes.ok());
   CHECK((*mlp_classes)->DescribeModel(shape)[3].shape == std::vector<int64_t>{7});
 
-  for (const char* type : {"linear", "logistic", "softmax", "mlp"}) CHECK(IsBuiltinMapper(type));
+  auto fm = CreateBuiltinMapper("fm", Params({{"factors", "4"}}));
+  REQUIRE(fm.ok());
+  const auto fm_specs = (*fm)->DescribeModel(shape);
+  REQUIRE(fm_specs.size() == 3);
+  CHECK(fm_specs[0].name == "w");
+  CHECK(fm_specs[1].name == "b");
+  CHECK(fm_specs[2].name == "v");
+  CHECK(fm_specs[2].shape == std::vector<int64_t>{5, 4});
+  auto fm_default = CreateBuiltinMapper("fm", {});
+  REQUIRE(fm_default.ok());
+  CHECK((*fm_default)->DescribeModel(shape)[2].shape == std::vector<int64_t>{5, 8});
+
+  for (const char* type : {"linear", "logistic", "softmax", "mlp", "fm"}) {
+    CHECK(IsBuiltinMapper(type));
+  }
   CHECK_FALSE(IsBuiltinMapper("svm"));
   CHECK_FALSE(IsBuiltinMapper(""));
 }
@@ -53,7 +67,7 @@ TEST_CASE("registry names the built-in types for an unknown one", "[engine][mode
   REQUIRE_FALSE(result.ok());
   CHECK(result.status().code() == StatusCode::kInvalidArgument);
   CHECK_THAT(result.status().message(),
-             Catch::Contains("'svm'") && Catch::Contains("linear, logistic, softmax, mlp"));
+             Catch::Contains("'svm'") && Catch::Contains("linear, logistic, softmax, mlp, fm"));
 }
 
 TEST_CASE("registry rejects settings a model type does not take, naming them", "[engine][models]") {
@@ -87,6 +101,10 @@ TEST_CASE("registry reports bad setting values under model.<key>", "[engine][mod
   check("mlp", {{"hidden", ""}}, "model.hidden must list at least one");
   check("mlp", {}, "model.hidden must list at least one");
   check("mlp", {{"hidden", "16"}, {"classes", "x"}}, "model.classes");
+  check("fm", {{"factors", "0"}}, "model.factors must be at least 1, got 0");
+  check("fm", {{"factors", "-3"}}, "model.factors must be at least 1, got -3");
+  check("fm", {{"factors", "4.5"}}, "model.factors: 'factors' must be an integer, got '4.5'");
+  check("fm", {{"classes", "2"}}, "model.classes is not a setting of model type 'fm'");
 }
 
 }  // namespace

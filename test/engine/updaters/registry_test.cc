@@ -23,7 +23,8 @@ Result<std::unique_ptr<api::Reducer>> Create(const std::string& rule,
 
 TEST_CASE("registry creates every built-in rule with its slot count", "[engine]") {
   const std::vector<std::pair<std::string, int>> rules = {
-      {"sgd", 0}, {"momentum", 1}, {"nesterov", 1}, {"adagrad", 1}, {"adam", 2}, {"average", 0}};
+      {"sgd", 0},  {"momentum", 1}, {"nesterov", 1}, {"adagrad", 1},
+      {"adam", 2}, {"ftrl", 2},     {"average", 0}};
   for (const auto& [name, slots] : rules) {
     INFO(name);
     CHECK(IsBuiltinReducer(name));
@@ -55,7 +56,7 @@ TEST_CASE("registry rejects an unknown rule listing the built-in ones", "[engine
   CHECK(rule.status().code() == StatusCode::kInvalidArgument);
   const std::string& message = rule.status().message();
   CHECK(Contains(message, "'adamw'"));
-  for (const char* name : {"sgd", "momentum", "nesterov", "adagrad", "adam", "average"}) {
+  for (const char* name : {"sgd", "momentum", "nesterov", "adagrad", "adam", "ftrl", "average"}) {
     CHECK(Contains(message, name));
   }
 }
@@ -83,6 +84,10 @@ TEST_CASE("registry rejects bad values, naming the key", "[engine]") {
       {"adagrad", "epsilon", "inf"},
       {"adagrad", "initial_accumulator", "-1"},
       {"adagrad", "initial_accumulator", ""},
+      {"ftrl", "beta", "-1"},
+      {"ftrl", "beta", "0"},
+      {"ftrl", "l1", "-0.5"},
+      {"ftrl", "l2", "nan"},
   };
   for (const auto& [rule, key, value] : cases) {
     INFO(rule << " " << key << "=" << value);
@@ -98,6 +103,30 @@ TEST_CASE("registry accepts boundary values", "[engine]") {
   CHECK(Create("momentum", {{"momentum", "0"}}).ok());
   CHECK(Create("adam", {{"beta1", "0"}, {"beta2", "0.99"}, {"epsilon", "1e-7"}}).ok());
   CHECK(Create("adagrad", {{"initial_accumulator", "0"}}).ok());
+  CHECK(Create("ftrl", {{"beta", "1e-6"}, {"l1", "0"}, {"l2", "0"}}).ok());
+}
+
+TEST_CASE("registry gives ftrl its own l1 and l2", "[engine]") {
+  auto rule = Create("ftrl", {{"beta", "1"}, {"l1", "3"}, {"l2", "0"}});
+  REQUIRE(rule.ok());
+  const api::TensorSpec spec{"w", {1}, api::TensorSpec::Role::kWeight};
+  api::UpdateContext ctx;
+  ctx.step = 1;
+  ctx.learning_rate = 0.1;
+  ctx.spec = &spec;
+  float w = 0.0f;
+  float z = 0.0f;
+  float n = 0.0f;
+  float* slots[] = {&z, &n};
+  const float g = 2.0f;
+  (*rule)->Update(ctx, &g, &w, slots, 1);
+  CHECK(z == 2.0f);
+  CHECK(w == 0.0f);  // |z| = 2 <= l1 = 3; without l1 it would be -2 / 30
+
+  auto misspelt = Create("ftrl", {{"lambda1", "1"}});
+  REQUIRE_FALSE(misspelt.ok());
+  CHECK(Contains(misspelt.status().message(), "update.lambda1"));
+  CHECK(Contains(misspelt.status().message(), "beta, l1, l2"));
 }
 
 }  // namespace

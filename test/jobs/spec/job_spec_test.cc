@@ -230,6 +230,64 @@ TEST_CASE("rule-specific keys get their defaults in update_params", "[jobs]") {
   }
 }
 
+TEST_CASE("ftrl takes alpha from learning_rate and its own l1 and l2", "[jobs]") {
+  SECTION("defaults") {
+    JobSpec s = Parse(WithModel("model: {type: logistic}\nupdate: {rule: ftrl}\n"));
+    CHECK(s.update_rule == "ftrl");
+    CHECK(s.learning_rate == 0.1);
+    CHECK(s.update_params.values() ==
+          std::map<std::string, std::string>{{"beta", "1"}, {"l1", "0"}, {"l2", "0"}});
+  }
+  SECTION("l1 and l2 go to the rule, and the engine's own are off") {
+    JobSpec s = Parse(WithModel(
+        "model: {type: logistic}\nupdate: {rule: ftrl, learning_rate: 0.05, beta: 0.5, l1: 1,"
+        " l2: 0.25}\n"));
+    CHECK(s.learning_rate == 0.05);
+    CHECK(s.update_params.values() ==
+          std::map<std::string, std::string>{{"beta", "0.5"}, {"l1", "1"}, {"l2", "0.25"}});
+    CHECK(s.l1 == 0);
+    CHECK(s.l2 == 0);
+  }
+  SECTION("bad values name the key") {
+    CHECK(ErrorOf(WithModel("model: {type: logistic}\nupdate: {rule: ftrl, beta: -1}\n")) ==
+          "job.yaml:6: update.beta: expected a number > 0, got '-1'");
+    CHECK(ErrorOf(WithModel("model: {type: logistic}\nupdate: {rule: ftrl, l1: -0.5}\n")) ==
+          "job.yaml:6: update.l1: expected a number >= 0, got '-0.5'");
+    CHECK(ErrorOf(WithModel("model: {type: logistic}\nupdate: {rule: adam, beta: 1}\n")) ==
+          "job.yaml:6: update.beta: only for rule ftrl; update.rule is adam");
+    CHECK(ErrorOf(WithModel("model: {type: logistic}\nupdate: {rule: ftrl, alpha: 0.1}\n"))
+              .find("job.yaml:6: update.alpha: unknown key; allowed: rule, learning_rate") == 0);
+  }
+}
+
+TEST_CASE("fm takes factors, starts uniform and is checked like a binary model", "[jobs]") {
+  SECTION("defaults") {
+    JobSpec s = Parse(WithModel("model: {type: fm}\n"));
+    CHECK(s.model_type == "fm");
+    CHECK(s.model_params.values() == std::map<std::string, std::string>{{"factors", "8"}});
+    CHECK(s.init == InitScheme::kUniform);
+    CHECK(s.init_scale == 0.1);
+  }
+  SECTION("given values") {
+    JobSpec s = Parse(WithModel(
+        "model: {type: fm, factors: 4, init_scale: 0.05}\nupdate: {rule: adagrad, l1: 0.01}\n"));
+    CHECK(s.model_params.values() == std::map<std::string, std::string>{{"factors", "4"}});
+    CHECK(s.init_scale == 0.05);
+    CHECK(s.l1 == 0.01);
+    CHECK(Parse(WithModel("model: {type: fm, init: xavier}\n")).init == InitScheme::kXavier);
+  }
+  SECTION("bad values name the key") {
+    CHECK(ErrorOf(WithModel("model: {type: fm, factors: 0}\n")) ==
+          "job.yaml:5: model.factors: expected an integer in [1, 4096], got '0'");
+    CHECK(ErrorOf(WithModel("model: {type: fm, factors: many}\n")) ==
+          "job.yaml:5: model.factors: expected an integer in [1, 4096], got 'many'");
+    CHECK(ErrorOf(WithModel("model: {type: logistic, factors: 4}\n")) ==
+          "job.yaml:5: model.factors: only for model type fm; model.type is logistic");
+    CHECK(ErrorOf(WithModel("model: {type: fm, classes: 2}\n")) ==
+          "job.yaml:5: model.classes: only for model types softmax, mlp; model.type is fm");
+  }
+}
+
 TEST_CASE("model averaging works with any rule", "[jobs]") {
   JobSpec s =
       Parse(WithModel("model: {type: logistic}\nupdate: {rule: adam, l1: 0.01}\n"
@@ -244,7 +302,7 @@ TEST_CASE("an unknown key names its line, path and the allowed keys", "[jobs]") 
   std::string yaml = std::string(kMinimal) + "update:\n  rule: sgd\n  lerning_rate: 0.1\n";
   CHECK(ErrorOf(yaml) ==
         "job.yaml:9: update.lerning_rate: unknown key; allowed: rule, learning_rate, momentum, "
-        "beta1, beta2, epsilon, initial_accumulator, l1, l2, schedule, plugin, params");
+        "beta1, beta2, epsilon, initial_accumulator, beta, l1, l2, schedule, plugin, params");
   CHECK(ErrorOf(std::string(kMinimal) + "epochs: 3\n") ==
         "job.yaml:7: epochs: unknown key; allowed: name, data, model, update, training, shuffle, "
         "output, plugins, combiner");
@@ -283,7 +341,7 @@ TEST_CASE("a value of the wrong type names its line and what is allowed", "[jobs
   SECTION("a word that is not one of the choices") {
     CHECK(ErrorOf(std::string(kMinimal) + "update: {rule: adamw}\n") ==
           "job.yaml:7: update.rule: expected one of sgd, momentum, nesterov, adagrad, adam, "
-          "average, got 'adamw'");
+          "ftrl, average, got 'adamw'");
   }
   SECTION("yes is not a boolean here") {
     CHECK(ErrorOf("data:\n  train: {path: d, format: csv, partitions: 1, header: yes}\n"
@@ -310,9 +368,10 @@ TEST_CASE("an out-of-range value names its line and the range", "[jobs]") {
 }
 
 TEST_CASE("a missing required key names its path and what is allowed, without a line", "[jobs]") {
-  CHECK(ErrorOf("data:\n  train: {path: d, format: csv, partitions: 1}\nmodel: {}\n"
-                "output: {dir: o}\n") ==
-        "job.yaml: model.type: required key is missing; allowed: linear, logistic, softmax, mlp");
+  CHECK(
+      ErrorOf("data:\n  train: {path: d, format: csv, partitions: 1}\nmodel: {}\n"
+              "output: {dir: o}\n") ==
+      "job.yaml: model.type: required key is missing; allowed: linear, logistic, softmax, mlp, fm");
   CHECK(ErrorOf("model: {type: linear}\noutput: {dir: o}\n") ==
         "job.yaml: data.train: required key is missing; expected a map with keys path, format, "
         "partitions, ...");
@@ -331,12 +390,13 @@ TEST_CASE("a missing required key names its path and what is allowed, without a 
 }
 
 TEST_CASE("an empty spec reports every missing required key", "[jobs]") {
-  CHECK(ErrorOf("") ==
-        "job.yaml: data.train: required key is missing; expected a map with keys path, format, "
-        "partitions, ...\n"
-        "job.yaml: model.type: required key is missing; allowed: linear, logistic, softmax, mlp\n"
-        "job.yaml: output.dir: required key is missing; expected the folder for checkpoints and "
-        "metrics");
+  CHECK(
+      ErrorOf("") ==
+      "job.yaml: data.train: required key is missing; expected a map with keys path, format, "
+      "partitions, ...\n"
+      "job.yaml: model.type: required key is missing; allowed: linear, logistic, softmax, mlp, fm\n"
+      "job.yaml: output.dir: required key is missing; expected the folder for checkpoints and "
+      "metrics");
 }
 
 TEST_CASE("test and validation partitions default to one", "[jobs]") {
@@ -428,9 +488,10 @@ TEST_CASE("format criteo needs hash_bits, which libsvm may take and other format
 
 TEST_CASE("cross-checks between sections", "[jobs]") {
   SECTION("l1 is not for mlp") {
-    CHECK(ErrorOf(WithModel("model: {type: mlp, hidden: [4]}\nupdate:\n  l1: 0.1\n")) ==
-          "job.yaml:7: update.l1: only for model types linear, logistic, softmax; model.type is "
-          "mlp");
+    CHECK(
+        ErrorOf(WithModel("model: {type: mlp, hidden: [4]}\nupdate:\n  l1: 0.1\n")) ==
+        "job.yaml:7: update.l1: only for model types linear, logistic, softmax, fm; model.type is "
+        "mlp");
   }
   SECTION("rule average needs model averaging") {
     CHECK(ErrorOf(std::string(kMinimal) + "update:\n  rule: average\n") ==
@@ -479,14 +540,15 @@ TEST_CASE("every error in a spec is reported, one a line, in line order", "[jobs
         "job.yaml:8: training.epochs: expected an integer >= 1, got '0'\n"
         "job.yaml:9: training.threads: expected an integer in [0, 4096], got 'many'");
   // The parser reads training before update, and model before either.
-  CHECK(ErrorOf("data:\n  train: {path: d, format: csv, partitions: 1}\n"
-                "update:\n  rule: bogus\ntraining:\n  epochs: 0\nmodel: {}\n") ==
-        "job.yaml:4: update.rule: expected one of sgd, momentum, nesterov, adagrad, adam, "
-        "average, got 'bogus'\n"
-        "job.yaml:6: training.epochs: expected an integer >= 1, got '0'\n"
-        "job.yaml: model.type: required key is missing; allowed: linear, logistic, softmax, mlp\n"
-        "job.yaml: output.dir: required key is missing; expected the folder for checkpoints and "
-        "metrics");
+  CHECK(
+      ErrorOf("data:\n  train: {path: d, format: csv, partitions: 1}\n"
+              "update:\n  rule: bogus\ntraining:\n  epochs: 0\nmodel: {}\n") ==
+      "job.yaml:4: update.rule: expected one of sgd, momentum, nesterov, adagrad, adam, "
+      "ftrl, average, got 'bogus'\n"
+      "job.yaml:6: training.epochs: expected an integer >= 1, got '0'\n"
+      "job.yaml: model.type: required key is missing; allowed: linear, logistic, softmax, mlp, fm\n"
+      "job.yaml: output.dir: required key is missing; expected the folder for checkpoints and "
+      "metrics");
 }
 
 TEST_CASE("a YAML syntax error names its line", "[jobs]") {
@@ -557,13 +619,14 @@ TEST_CASE("errors in overridden values name the override instead of a line", "[j
         "--set training.epochs: training.epochs: expected an integer >= 1, got 'abc'");
   CHECK(ErrorOf(kMinimal, {"update.lerning_rate=0.1"}) ==
         "--set update.lerning_rate: update.lerning_rate: unknown key; allowed: rule, "
-        "learning_rate, momentum, beta1, beta2, epsilon, initial_accumulator, l1, l2, schedule, "
+        "learning_rate, momentum, beta1, beta2, epsilon, initial_accumulator, beta, l1, l2, "
+        "schedule, "
         "plugin, params");
   CHECK(ErrorOf(kMinimal, {"update={rule: adam, momentum: 0.9}"}) ==
         "--set update: update.momentum: only for rules momentum, nesterov; update.rule is adam");
   CHECK(ErrorOf(kMinimal, {"model={hidden: [3]}"}) ==
         "--set model: model.type: required key is missing; allowed: linear, logistic, softmax, "
-        "mlp");
+        "mlp, fm");
 }
 
 TEST_CASE("a malformed override is an error naming it", "[jobs]") {

@@ -74,14 +74,15 @@ TEST_CASE("plugin keys are validated with their lines", "[jobs]") {
 }
 
 TEST_CASE("combiner: names a plugin combiner and its params", "[jobs]") {
-  const JobSpec spec =
-      Parse(std::string(kHead) +
-            "plugins: [a.so]\nmodel: {type: linear}\ncombiner: {plugin: clip, params: {max_norm: 2}}\n");
+  const JobSpec spec = Parse(
+      std::string(kHead) +
+      "plugins: [a.so]\nmodel: {type: linear}\ncombiner: {plugin: clip, params: {max_norm: 2}}\n");
   CHECK(spec.combiner_plugin == "clip");
   CHECK(spec.combiner_params.GetDouble("max_norm", 0) == 2);
   CHECK(ErrorOf(std::string(kHead) + "model: {type: linear}\ncombiner: {plugin: clip}\n") ==
         "job.yaml:5: combiner.plugin: needs the library that exports it under plugins:");
-  CHECK(ErrorOf(std::string(kHead) + "plugins: [a.so]\nmodel: {type: linear}\ncombiner: {params: {}}\n") ==
+  CHECK(ErrorOf(std::string(kHead) +
+                "plugins: [a.so]\nmodel: {type: linear}\ncombiner: {params: {}}\n") ==
         "job.yaml: combiner.plugin: required key is missing; expected a combiner from plugins:");
   const JobSpec plain = Parse(std::string(kHead) + "plugins: [a.so]\nmodel: {type: linear}\n");
   CHECK(plain.Fingerprint() != spec.Fingerprint());

@@ -131,6 +131,25 @@ TEST_CASE("the model decides what the readers check of every data set's labels",
   CHECK(inferred.train.label_rule == "model.classes is not set: at most 65536 classes");
   CHECK(Parse(Spec("{type: logistic}")).test->label_kind == data::LabelKind::kBinary);
   CHECK(Parse(Spec("{type: linear}")).train.label_kind == data::LabelKind::kAny);
+  const JobSpec fm = Parse(Spec("{type: fm}"));
+  CHECK(fm.test->label_kind == data::LabelKind::kBinary);
+  CHECK(fm.train.label_rule == "model.type is fm");
+}
+
+TEST_CASE("an fm's size counts its factors, blamed on model.factors", "[jobs]") {
+  auto wide = [](int bits, const std::string& model) {
+    return "data:\n  train: {path: d.svm, format: libsvm, partitions: 1, hash_bits: " +
+           std::to_string(bits) + "}\noutput: {dir: out}\nmodel: " + model + "\n";
+  };
+  // 2^24 * (1 + 16) + 1 parameters.
+  CHECK(ErrorOf(wide(24, "{type: fm, factors: 16}")) ==
+        "job.yaml:4: model.factors: the model would have at least 285212673 parameters, over "
+        "the limit of 268435456 (1 GiB of float32)");
+  // The default 8 factors: 2^25 * 9 + 1.
+  CHECK(ErrorOf(wide(25, "{type: fm}")) ==
+        "job.yaml:4: model.type: the model would have at least 301989889 parameters, over the "
+        "limit of 268435456 (1 GiB of float32) with data.train.hash_bits 25");
+  CHECK(Parse(wide(24, "{type: fm}")).model_params.GetInt("factors", 0) == 8);
 }
 
 TEST_CASE("max_decoded_mb and max_skipped_fraction are read per data set, with ranges", "[jobs]") {
