@@ -12,12 +12,11 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/base/log.h"
 #include "engine/base/mutex.h"
@@ -28,6 +27,7 @@
 #include "runtime/master/master_service.h"
 #include "runtime/master/round_executor.h"
 #include "runtime/master/task_scheduler.h"
+#include "shuffle/merge/tree_sum.h"
 #include "shuffle/partition/partitioner.h"
 
 namespace mrtrain::runtime {
@@ -69,9 +69,9 @@ struct Step {
   // how to send the request to one.
   std::set<int64_t> waiting;
   std::function<Status(int64_t target)> launch_target;
-  bool admitting = false;               // spec/start of late joiners: a failure leaves one out
-  uint64_t placement = 0;               // start: the placement its StartTrainings carry
-  std::map<int64_t, int> failures;      // save: failed writes by shard
+  bool admitting = false;           // spec/start of late joiners: a failure leaves one out
+  uint64_t placement = 0;           // start: the placement its StartTrainings carry
+  std::map<int64_t, int> failures;  // save: failed writes by shard
 
   // Results, by partition or shard.
   std::vector<api::MapStats> stats;
@@ -231,15 +231,15 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void ArmStepTimer(uint64_t token);
   void OnStepTimer(uint64_t token) EXCLUDES(mu_);
   // "task for data.train partition 3, rows [300, 400) (attempt 1)", for logs and errors.
-  std::string DescribeTask(const Step& step, int64_t partition, int attempt) const
-      REQUIRES(mu_);
+  std::string DescribeTask(const Step& step, int64_t partition, int attempt) const REQUIRES(mu_);
   void ScheduleSpeculation();
   void Speculate() EXCLUDES(mu_);
   std::string StatusJsonLocked() const REQUIRES(mu_);
   template <typename M>
   Status SendToWorkerLocked(uint32_t id, const M& m) REQUIRES(mu_) {
     auto it = workers_.find(id);
-    if (it == workers_.end()) return UnavailableError("worker " + master_internal::WorkerKey(id) + " is gone");
+    if (it == workers_.end())
+      return UnavailableError("worker " + master_internal::WorkerKey(id) + " is gone");
     return QueueLocked(it->second.connection, m);
   }
 
@@ -313,8 +313,8 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   Status job_error_ GUARDED_BY(mu_);  // set when the job cannot go on as it is
   // job_error_ is a lost shard host: Recover() can mend it
   bool recoverable_ GUARDED_BY(mu_) = false;
-  int recoveries_ GUARDED_BY(mu_) = 0;      // since the last committed checkpoint
-  int max_recoveries_ GUARDED_BY(mu_) = 4;  // the spec's max_attempts
+  int recoveries_ GUARDED_BY(mu_) = 0;          // since the last committed checkpoint
+  int max_recoveries_ GUARDED_BY(mu_) = 4;      // the spec's max_attempts
   std::set<uint32_t> refused_ GUARDED_BY(mu_);  // workers that could not set the job up
   // [shard] -> its host's data address
   std::vector<std::string> shard_addresses_ GUARDED_BY(mu_);
@@ -344,7 +344,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // counts steps, so a step's timer knows whether it still runs
   uint64_t step_token_ GUARDED_BY(mu_) = 0;
   TimerHandle step_timer_ GUARDED_BY(mu_);  // the current step's bound
-  int64_t tick_ GUARDED_BY(mu_) = 0;  // liveness checks so far (heartbeat_interval apart)
+  int64_t tick_ GUARDED_BY(mu_) = 0;        // liveness checks so far (heartbeat_interval apart)
 };
 
 }  // namespace mrtrain::runtime

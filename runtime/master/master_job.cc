@@ -34,11 +34,20 @@ bool SameDatasets(const msg::JobReady& a, const msg::JobReady& b) {
          a.validation_partitions == b.validation_partitions;
 }
 
-// Statistics of tasks, added in partition order so the float sums do not depend on who ran what.
-api::MapStats SumInPartitionOrder(const std::vector<api::MapStats>& by_partition) {
-  api::MapStats total;
-  for (const api::MapStats& s : by_partition) AddStats(s, &total);
-  return total;
+// Statistics of tasks, added in the order of the partitions' reduction tree (as the workers add
+// those of a map task's partitions), so the float sums depend neither on who ran what nor on
+// how many partitions a task covers. by_task[i] covers partitions [i * node_count, ...).
+api::MapStats SumInTreeOrder(const std::vector<api::MapStats>& by_task, int64_t node_count) {
+  std::vector<shuffle::TreeNode> nodes;
+  for (size_t i = 0; i < by_task.size(); ++i) {
+    nodes.push_back(shuffle::NodeOfTask(static_cast<int64_t>(i), node_count));
+  }
+  return shuffle::TreeFold(nodes, by_task,
+                           [](api::MapStats left, const api::MapStats& right) {
+                             AddStats(right, &left);
+                             return left;
+                           })
+      .value_or(api::MapStats{});
 }
 
 // A RoundExecutor over the cluster, for the training loop.
@@ -692,7 +701,7 @@ Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request)
                                                      request.step, request.learning_rate});
   };
   MRTRAIN_RETURN_IF_ERROR(RunTasks(msg::DataSet::kTrain, step));
-  return SumInPartitionOrder(step.stats);
+  return SumInTreeOrder(step.stats, 1);
 }
 
 Status MasterService::Impl::ReduceRound(const RoundRequest& request, int64_t examples) {
@@ -736,7 +745,7 @@ Result<api::MapStats> MasterService::Impl::EvaluateSet(msg::DataSet set, int64_t
     return QueueLocked(w.connection, msg::EvaluateTask{job, set, p, attempt, step_count});
   };
   MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
-  return SumInPartitionOrder(step.stats);
+  return SumInTreeOrder(step.stats, 1);
 }
 
 Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDir& dir) {

@@ -67,6 +67,7 @@ msg::TaskFailed MapFailureOf(const MapTaskLike& m) {
   f.epoch = m.epoch;
   f.round = m.round;
   f.partition = m.partition;
+  f.partition_count = m.partition_count;
   f.attempt = m.attempt;
   return f;
 }

@@ -56,10 +56,9 @@ Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady
                                          msg::DataSetName(static_cast<msg::DataSet>(i)));
     }
     job->datasets[i] = std::move(*opened);
-    const int64_t budget =
-        specs[i]->cache == data::CacheMode::kDisk
-            ? static_cast<int64_t>(options_.memory_budget_bytes / disk_sets)
-            : data::PartitionCache::kUnbounded;
+    const int64_t budget = specs[i]->cache == data::CacheMode::kDisk
+                               ? static_cast<int64_t>(options_.memory_budget_bytes / disk_sets)
+                               : data::PartitionCache::kUnbounded;
     job->caches[i] = std::make_unique<data::PartitionCache>(job->datasets[i].get(), budget);
     counts[i] = job->datasets[i]->num_partitions();
   }
@@ -365,6 +364,7 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     push.round = task.round;
     push.step = task.step;
     push.partition = task.partition;
+    push.partition_count = task.partition_count;
     push.shard = s;
     push.attempt = task.attempt;
     push.values_crc32c =
@@ -416,6 +416,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   pending->done = msg::MapTaskDone{task.job_id,    task.epoch,    task.round,
                                    task.partition, task.attempt,  stats.loss_sum,
                                    stats.examples, stats.correct, 0};
+  pending->done.partition_count = task.partition_count;
   for (int64_t s = 0; s < num_shards; ++s) {
     pending->keys.push_back(AckKey{task.job_id, task.step, task.partition, s, task.attempt});
   }
@@ -442,7 +443,8 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     const size_t bytes = payloads[s].size();
     Status reserved = unacked_.Acquire(bytes, /*may_wait=*/true, parts->shard_addresses[s]);
     if (!reserved.ok()) {
-      return GiveUpPushes(*pending, reserved.WithContext("push to reducer shard " + std::to_string(s)));
+      return GiveUpPushes(*pending,
+                          reserved.WithContext("push to reducer shard " + std::to_string(s)));
     }
     {
       MutexLock lock(&mu_);
@@ -463,8 +465,8 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     payloads[s] = std::string();
     if (!sent.ok()) {
       if (sent.code() == StatusCode::kUnavailable) *unreachable_shard = s;
-      return GiveUpPushes(*pending, sent.WithContext("push to reducer shard " + std::to_string(s) + " at " +
-                                      parts->shard_addresses[s]));
+      return GiveUpPushes(*pending, sent.WithContext("push to reducer shard " + std::to_string(s) +
+                                                     " at " + parts->shard_addresses[s]));
     }
   }
   std::weak_ptr<Impl> weak = shared_from_this();
@@ -472,24 +474,25 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   // The timer holds the pushes weakly: they hold the timer, and a transport stopped with pushes
   // in flight never fires it, so a strong hold would keep both alive for good.
   std::weak_ptr<PendingPushes> weak_pending = pending;
-  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, weak_job, weak_pending,
-                                                                      task, generation] {
-    auto self = weak.lock();
-    auto pending = weak_pending.lock();
-    if (!self || !pending) return;
-    msg::TaskFailed failed = MapFailureOf(task);
-    {
-      MutexLock lock(&self->mu_);
-      for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
-        if (pending->held[s] > 0) failed.shard = static_cast<int64_t>(s);  // the first silent one
-      }
-    }
-    Status timed_out = self->GiveUpPushes(
-        *pending, UnavailableError("no acknowledgement of the push from reducer shard " +
-                                   std::to_string(failed.shard) + " within the reply timeout"));
-    if (timed_out.ok()) return;
-    self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
-  });
+  TimerHandle timer = transport_->RunAfter(
+      options_.reply_timeout, [weak, weak_job, weak_pending, task, generation] {
+        auto self = weak.lock();
+        auto pending = weak_pending.lock();
+        if (!self || !pending) return;
+        msg::TaskFailed failed = MapFailureOf(task);
+        {
+          MutexLock lock(&self->mu_);
+          for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
+            if (pending->held[s] > 0)
+              failed.shard = static_cast<int64_t>(s);  // the first silent one
+          }
+        }
+        Status timed_out = self->GiveUpPushes(
+            *pending, UnavailableError("no acknowledgement of the push from reducer shard " +
+                                       std::to_string(failed.shard) + " within the reply timeout"));
+        if (timed_out.ok()) return;
+        self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
+      });
   MutexLock lock(&mu_);
   pending->timeout = timer;
   if (pending->finished) timer.Cancel();
