@@ -39,6 +39,10 @@ inline std::string WorkerKey(uint32_t id) { return std::to_string(id); }
 // the round trip of a MapTaskDone and the next RunMapTask.
 inline constexpr int kTasksPerSlot = 2;
 
+// schedulers_[kMapTasks] plans the map tasks, one per node of the partitions' reduction tree;
+// schedulers_[set] the load and evaluation tasks of each data set, one per partition.
+inline constexpr int kMapTasks = 3;
+
 struct WorkerEntry {
   uint32_t id = 0;
   std::string name;
@@ -108,6 +112,7 @@ struct JobRecord {
 
 // Only the master's two .cc files include this header.
 using master_internal::JobRecord;
+using master_internal::kMapTasks;
 using master_internal::kTasksPerSlot;
 using master_internal::QueuedJob;
 using master_internal::RestorePoint;
@@ -230,7 +235,8 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   bool TimeOutLocked(Step& step) REQUIRES(mu_);
   void ArmStepTimer(uint64_t token);
   void OnStepTimer(uint64_t token) EXCLUDES(mu_);
-  // "task for data.train partition 3, rows [300, 400) (attempt 1)", for logs and errors.
+  // "task for data.train partition 3, rows [300, 400) (attempt 1)", for logs and errors; map
+  // tasks: "task for data.train partitions [4, 6), rows [400, 600) (attempt 1)".
   std::string DescribeTask(const Step& step, int64_t partition, int attempt) const REQUIRES(mu_);
   void ScheduleSpeculation();
   void Speculate() EXCLUDES(mu_);
@@ -250,8 +256,11 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   Status RunStep(Step& step) EXCLUDES(mu_);
   // Sends what `step` starts with: its first tasks, or its request to every target.
   void LaunchLocked(Step& step) REQUIRES(mu_);
-  // Runs `step` as one round of tasks over the partitions of `set`, planned by its scheduler.
-  Status RunTasks(msg::DataSet set, Step& step) EXCLUDES(mu_);
+  // Runs `step` as one round of tasks over `set`, planned by schedulers_[scheduler].
+  Status RunTasks(msg::DataSet set, int scheduler, Step& step) EXCLUDES(mu_);
+  // The task index of a map task's node (partition, partition_count), or -1 when the node is
+  // not one of this job's map tasks (a stale or foreign report).
+  int64_t MapTaskOf(int64_t partition, int64_t partition_count) const REQUIRES(mu_);
   Status AwaitWorkers() EXCLUDES(mu_);
   // Queues a job, recording it in the journal.
   void EnqueueLocked(QueuedJob job) REQUIRES(mu_);
@@ -331,8 +340,10 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // id; kept for a worker lost since, whose peak still counts.
   std::map<uint32_t, JobPeakRss::Worker> worker_peaks_ GUARDED_BY(mu_);
   std::vector<uint32_t> shard_hosts_ GUARDED_BY(mu_);  // [shard] -> worker
-  // by DataSet; sticky across steps
-  std::unique_ptr<TaskScheduler> schedulers_[3] GUARDED_BY(mu_);
+  // by DataSet, then kMapTasks; sticky across steps
+  std::unique_ptr<TaskScheduler> schedulers_[4] GUARDED_BY(mu_);
+  // Partitions per map task (a power of two), fixed at the job's start (NodeCountFor).
+  int64_t map_node_count_ GUARDED_BY(mu_) = 1;
   int64_t partitions_[3] GUARDED_BY(mu_) = {0, 0, 0};
   // by DataSet: [p] = rows before partition p, then all
   std::vector<int64_t> first_rows_[3] GUARDED_BY(mu_);

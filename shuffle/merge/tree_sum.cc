@@ -1,5 +1,6 @@
 #include "shuffle/merge/tree_sum.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace mrtrain::shuffle {
@@ -32,6 +33,16 @@ bool Cover(const std::set<TreeNode>& received, TreeNode node, int64_t num_partit
 int64_t RootCount(int64_t num_partitions) {
   int64_t count = 1;
   while (count < num_partitions && count < kMaxCount) count *= 2;
+  return count;
+}
+
+int64_t NodeCountFor(int64_t partitions, int64_t workers, int64_t requested) {
+  const int64_t root = RootCount(partitions);
+  if (requested <= 0 && workers <= 1) return root;
+  const int64_t want =
+      requested > 0 ? requested : std::max<int64_t>(1, partitions / std::max<int64_t>(1, workers));
+  int64_t count = 1;
+  while (count * 2 <= want && count < root) count *= 2;
   return count;
 }
 

@@ -49,6 +49,11 @@ inline TreeNode NodeOfTask(int64_t task, int64_t node_count) {
   return TreeNode{task * node_count, node_count};
 }
 
+// The node size that gives each of `workers` about one node: the largest power of two
+// <= max(1, partitions / workers), and the whole tree (RootCount) for one worker. With
+// `requested` > 0, that rounded down to a power of two (at most the root) instead.
+int64_t NodeCountFor(int64_t partitions, int64_t workers, int64_t requested = 0);
+
 // Picks from `received` (nodes of the tree over num_partitions; duplicates and overlaps allowed)
 // disjoint nodes covering [0, P): from the root down, a received node is used whole, else its
 // children are tried. Any cover gives the same sums, so this takes the largest nodes. Returns

@@ -71,6 +71,19 @@ TEST_CASE("tree nodes: root, alignment and membership", "[shuffle]") {
   CHECK(NodeOfTask(3, 2) == TreeNode{6, 2});
 }
 
+TEST_CASE("node size: about one node per worker, the whole tree for one", "[shuffle]") {
+  CHECK(NodeCountFor(4, 1) == 4);
+  CHECK(NodeCountFor(5, 1) == 8);  // one node [0, 8) clipped to [0, 5)
+  CHECK(NodeCountFor(4, 2) == 2);
+  CHECK(NodeCountFor(8, 2) == 4);
+  CHECK(NodeCountFor(10, 2) == 4);  // 5 per worker, rounded down
+  CHECK(NodeCountFor(2, 4) == 1);
+  CHECK(NodeCountFor(8, 3) == 2);
+  CHECK(NodeCountFor(8, 2, 1) == 1);   // requested
+  CHECK(NodeCountFor(8, 1, 3) == 2);   // rounded down to a power of two
+  CHECK(NodeCountFor(3, 1, 64) == 4);  // at most the root
+}
+
 TEST_CASE("a tree sum follows the definition and any cover gives the same bits", "[shuffle]") {
   std::mt19937 rng(7);
   TreeSummer summer;
