@@ -54,7 +54,7 @@ class RoundExecutor {
  public:
   virtual ~RoundExecutor() = default;
 
-  // Runs one round; returns the statistics of all map tasks summed in partition order.
+  // Runs one round; returns the statistics of all map tasks summed in the partitions' tree order.
   virtual Result<api::MapStats> RunRound(const RoundRequest& request) = 0;
 
   // Loss and accuracy of the current parameters on a held-out set.

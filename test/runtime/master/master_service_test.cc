@@ -317,9 +317,8 @@ TEST_CASE("map tasks run in waves of two per slot, each on the worker that loade
   Cluster cluster;
   FakeWorker& a = cluster.AddWorker("fake-a");
   FakeWorker& b = cluster.AddWorker("fake-b");
-  // Losses whose float sum depends on the order (only 12 of the 720 orders of these six give
-  // the partition-order sum), answered later for lower partitions, so answers arrive out of
-  // partition order.
+  // Losses whose float sum depends on the order (the tree order's differs from left to right),
+  // answered later for lower partitions, so answers arrive out of partition order.
   const std::vector<double> losses = {1.8, 0.2, 2.6, 1.1, 0.6, 1.1};
   // Scripts run on the transport thread, possibly past a failed REQUIRE: they capture by value.
   auto stats_of = [losses](int64_t p) { return api::MapStats{losses[p], 10 + p, p}; };
