@@ -12,12 +12,11 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/base/log.h"
 #include "engine/base/mutex.h"
@@ -28,6 +27,7 @@
 #include "runtime/master/master_service.h"
 #include "runtime/master/round_executor.h"
 #include "runtime/master/task_scheduler.h"
+#include "shuffle/merge/tree_sum.h"
 #include "shuffle/partition/partitioner.h"
 
 namespace mrtrain::runtime {
@@ -38,6 +38,10 @@ inline std::string WorkerKey(uint32_t id) { return std::to_string(id); }
 // Each worker gets two tasks per slot: the second waits in its queue, so a slot never idles for
 // the round trip of a MapTaskDone and the next RunMapTask.
 inline constexpr int kTasksPerSlot = 2;
+
+// schedulers_[kMapTasks] plans the map tasks, one per node of the partitions' reduction tree;
+// schedulers_[set] the load and evaluation tasks of each data set, one per partition.
+inline constexpr int kMapTasks = 3;
 
 struct WorkerEntry {
   uint32_t id = 0;
@@ -69,9 +73,9 @@ struct Step {
   // how to send the request to one.
   std::set<int64_t> waiting;
   std::function<Status(int64_t target)> launch_target;
-  bool admitting = false;               // spec/start of late joiners: a failure leaves one out
-  uint64_t placement = 0;               // start: the placement its StartTrainings carry
-  std::map<int64_t, int> failures;      // save: failed writes by shard
+  bool admitting = false;           // spec/start of late joiners: a failure leaves one out
+  uint64_t placement = 0;           // start: the placement its StartTrainings carry
+  std::map<int64_t, int> failures;  // save: failed writes by shard
 
   // Results, by partition or shard.
   std::vector<api::MapStats> stats;
@@ -108,6 +112,7 @@ struct JobRecord {
 
 // Only the master's two .cc files include this header.
 using master_internal::JobRecord;
+using master_internal::kMapTasks;
 using master_internal::kTasksPerSlot;
 using master_internal::QueuedJob;
 using master_internal::RestorePoint;
@@ -230,16 +235,17 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   bool TimeOutLocked(Step& step) REQUIRES(mu_);
   void ArmStepTimer(uint64_t token);
   void OnStepTimer(uint64_t token) EXCLUDES(mu_);
-  // "task for data.train partition 3, rows [300, 400) (attempt 1)", for logs and errors.
-  std::string DescribeTask(const Step& step, int64_t partition, int attempt) const
-      REQUIRES(mu_);
+  // "task for data.train partition 3, rows [300, 400) (attempt 1)", for logs and errors; map
+  // tasks: "task for data.train partitions [4, 6), rows [400, 600) (attempt 1)".
+  std::string DescribeTask(const Step& step, int64_t partition, int attempt) const REQUIRES(mu_);
   void ScheduleSpeculation();
   void Speculate() EXCLUDES(mu_);
   std::string StatusJsonLocked() const REQUIRES(mu_);
   template <typename M>
   Status SendToWorkerLocked(uint32_t id, const M& m) REQUIRES(mu_) {
     auto it = workers_.find(id);
-    if (it == workers_.end()) return UnavailableError("worker " + master_internal::WorkerKey(id) + " is gone");
+    if (it == workers_.end())
+      return UnavailableError("worker " + master_internal::WorkerKey(id) + " is gone");
     return QueueLocked(it->second.connection, m);
   }
 
@@ -250,8 +256,11 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   Status RunStep(Step& step) EXCLUDES(mu_);
   // Sends what `step` starts with: its first tasks, or its request to every target.
   void LaunchLocked(Step& step) REQUIRES(mu_);
-  // Runs `step` as one round of tasks over the partitions of `set`, planned by its scheduler.
-  Status RunTasks(msg::DataSet set, Step& step) EXCLUDES(mu_);
+  // Runs `step` as one round of tasks over `set`, planned by schedulers_[scheduler].
+  Status RunTasks(msg::DataSet set, int scheduler, Step& step) EXCLUDES(mu_);
+  // The task index of a map task's node (partition, partition_count), or -1 when the node is
+  // not one of this job's map tasks (a stale or foreign report).
+  int64_t MapTaskOf(int64_t partition, int64_t partition_count) const REQUIRES(mu_);
   Status AwaitWorkers() EXCLUDES(mu_);
   // Queues a job, recording it in the journal.
   void EnqueueLocked(QueuedJob job) REQUIRES(mu_);
@@ -313,8 +322,8 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   Status job_error_ GUARDED_BY(mu_);  // set when the job cannot go on as it is
   // job_error_ is a lost shard host: Recover() can mend it
   bool recoverable_ GUARDED_BY(mu_) = false;
-  int recoveries_ GUARDED_BY(mu_) = 0;      // since the last committed checkpoint
-  int max_recoveries_ GUARDED_BY(mu_) = 4;  // the spec's max_attempts
+  int recoveries_ GUARDED_BY(mu_) = 0;          // since the last committed checkpoint
+  int max_recoveries_ GUARDED_BY(mu_) = 4;      // the spec's max_attempts
   std::set<uint32_t> refused_ GUARDED_BY(mu_);  // workers that could not set the job up
   // [shard] -> its host's data address
   std::vector<std::string> shard_addresses_ GUARDED_BY(mu_);
@@ -331,8 +340,10 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // id; kept for a worker lost since, whose peak still counts.
   std::map<uint32_t, JobPeakRss::Worker> worker_peaks_ GUARDED_BY(mu_);
   std::vector<uint32_t> shard_hosts_ GUARDED_BY(mu_);  // [shard] -> worker
-  // by DataSet; sticky across steps
-  std::unique_ptr<TaskScheduler> schedulers_[3] GUARDED_BY(mu_);
+  // by DataSet, then kMapTasks; sticky across steps
+  std::unique_ptr<TaskScheduler> schedulers_[4] GUARDED_BY(mu_);
+  // Partitions per map task (a power of two), fixed at the job's start (NodeCountFor).
+  int64_t map_node_count_ GUARDED_BY(mu_) = 1;
   int64_t partitions_[3] GUARDED_BY(mu_) = {0, 0, 0};
   // by DataSet: [p] = rows before partition p, then all
   std::vector<int64_t> first_rows_[3] GUARDED_BY(mu_);
@@ -344,7 +355,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // counts steps, so a step's timer knows whether it still runs
   uint64_t step_token_ GUARDED_BY(mu_) = 0;
   TimerHandle step_timer_ GUARDED_BY(mu_);  // the current step's bound
-  int64_t tick_ GUARDED_BY(mu_) = 0;  // liveness checks so far (heartbeat_interval apart)
+  int64_t tick_ GUARDED_BY(mu_) = 0;        // liveness checks so far (heartbeat_interval apart)
 };
 
 }  // namespace mrtrain::runtime

@@ -34,11 +34,20 @@ bool SameDatasets(const msg::JobReady& a, const msg::JobReady& b) {
          a.validation_partitions == b.validation_partitions;
 }
 
-// Statistics of tasks, added in partition order so the float sums do not depend on who ran what.
-api::MapStats SumInPartitionOrder(const std::vector<api::MapStats>& by_partition) {
-  api::MapStats total;
-  for (const api::MapStats& s : by_partition) AddStats(s, &total);
-  return total;
+// Statistics of tasks, added in the order of the partitions' reduction tree (as the workers add
+// those of a map task's partitions), so the float sums depend neither on who ran what nor on
+// how many partitions a task covers. by_task[i] covers partitions [i * node_count, ...).
+api::MapStats SumInTreeOrder(const std::vector<api::MapStats>& by_task, int64_t node_count) {
+  std::vector<shuffle::TreeNode> nodes;
+  for (size_t i = 0; i < by_task.size(); ++i) {
+    nodes.push_back(shuffle::NodeOfTask(static_cast<int64_t>(i), node_count));
+  }
+  return shuffle::TreeFold(nodes, by_task,
+                           [](api::MapStats left, const api::MapStats& right) {
+                             AddStats(right, &left);
+                             return left;
+                           })
+      .value_or(api::MapStats{});
 }
 
 // A RoundExecutor over the cluster, for the training loop.
@@ -207,26 +216,39 @@ bool MasterService::Impl::TimeOutLocked(Step& step) {
   return !step.finished;
 }
 
-std::string MasterService::Impl::DescribeTask(const Step& step, int64_t partition,
-                                              int attempt) const {
+std::string MasterService::Impl::DescribeTask(const Step& step, int64_t task, int attempt) const {
   const int set = static_cast<int>(step.set);
-  std::string rows;
-  if (static_cast<size_t>(partition) + 1 < first_rows_[set].size()) {
-    rows = ", rows [" + std::to_string(first_rows_[set][partition]) + ", " +
-           std::to_string(first_rows_[set][partition + 1]) + ")";
+  const int64_t num_partitions = partitions_[set];
+  int64_t first = task, end = task + 1;
+  if (step.kind == Step::Kind::kMap) {
+    const shuffle::TreeNode node = shuffle::NodeOfTask(task, map_node_count_);
+    first = node.lo;
+    end = node.End(num_partitions);
   }
-  return "task for data." + std::string(msg::DataSetName(step.set)) + " partition " +
-         std::to_string(partition) + rows + " (attempt " + std::to_string(attempt) + ")";
+  std::string rows;
+  if (static_cast<size_t>(end) < first_rows_[set].size()) {
+    rows = ", rows [" + std::to_string(first_rows_[set][first]) + ", " +
+           std::to_string(first_rows_[set][end]) + ")";
+  }
+  const std::string which =
+      end == first + 1 ? " partition " + std::to_string(first)
+                       : " partitions [" + std::to_string(first) + ", " + std::to_string(end) + ")";
+  return "task for data." + std::string(msg::DataSetName(step.set)) + which + rows + " (attempt " +
+         std::to_string(attempt) + ")";
 }
 
-Status MasterService::Impl::RunTasks(msg::DataSet set, Step& step) {
-  const int index = static_cast<int>(set);
+int64_t MasterService::Impl::MapTaskOf(int64_t partition, int64_t partition_count) const {
+  if (partition_count != map_node_count_ || partition % map_node_count_ != 0) return -1;
+  return partition / map_node_count_;
+}
+
+Status MasterService::Impl::RunTasks(msg::DataSet set, int scheduler, Step& step) {
   {
     Locked lock(this);
-    schedulers_[index]->StartRound();
-    step.scheduler = schedulers_[index].get();
-    step.stats.resize(partitions_[index]);
-    step.summaries.resize(partitions_[index]);
+    schedulers_[scheduler]->StartRound();
+    step.scheduler = schedulers_[scheduler].get();
+    step.stats.resize(step.scheduler->num_partitions());
+    step.summaries.resize(step.scheduler->num_partitions());
   }
   step.set = set;
   return RunStep(step);
@@ -265,6 +287,32 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
     for (uint32_t id : job_workers_) {
       schedulers_[index]->AddWorker(WorkerKey(id), kTasksPerSlot * workers_.at(id).slots);
     }
+    if (set == msg::DataSet::kTrain) {
+      // Map task i (a node of map_node_count_ partitions) is planned on job worker i mod W, and
+      // its partitions are loaded there: the first round then finds them in its cache.
+      const int64_t tasks = (partitions_[index] + map_node_count_ - 1) / map_node_count_;
+      const int64_t node_count = map_node_count_, num_partitions = partitions_[index];
+      schedulers_[kMapTasks] = std::make_unique<TaskScheduler>(
+          tasks, spec.max_attempts, [node_count, num_partitions](int64_t t) {
+            const shuffle::TreeNode node = shuffle::NodeOfTask(t, node_count);
+            if (node.End(num_partitions) == node.lo + 1) {
+              return "partition " + std::to_string(node.lo);
+            }
+            return "partitions [" + std::to_string(node.lo) + ", " +
+                   std::to_string(node.End(num_partitions)) + ")";
+          });
+      for (uint32_t id : job_workers_) {
+        schedulers_[kMapTasks]->AddWorker(WorkerKey(id), kTasksPerSlot * workers_.at(id).slots);
+      }
+      for (int64_t t = 0; t < tasks && !job_workers_.empty(); ++t) {
+        const std::string worker = WorkerKey(job_workers_[t % job_workers_.size()]);
+        schedulers_[kMapTasks]->Prefer(t, worker);
+        for (int64_t p = t * map_node_count_;
+             p < std::min(partitions_[index], (t + 1) * map_node_count_); ++p) {
+          schedulers_[index]->Prefer(p, worker);
+        }
+      }
+    }
   }
   Step step;
   step.kind = Step::Kind::kLoad;
@@ -273,7 +321,7 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
     mu_.AssertHeld();  // launch functions run under the lock
     return QueueLocked(w.connection, msg::LoadPartition{job, set, p, attempt});
   };
-  MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
+  MRTRAIN_RETURN_IF_ERROR(RunTasks(set, index, step));
   *summaries = std::move(step.summaries);
   Locked lock(this);
   first_rows_[index].assign(1, 0);
@@ -359,6 +407,10 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   {
     Locked lock(this);
     std::copy(partitions, partitions + 3, partitions_);
+    // Fixed for the job: joiners and recoveries keep it (any cover of the tree gives the same
+    // model anyway). One worker (local mode) gets the whole tree in one task.
+    map_node_count_ = shuffle::NodeCountFor(
+        partitions[0], static_cast<int64_t>(job_workers_.size()), options_.map_node_partitions);
   }
 
   // 2. The partitions are loaded into the workers' caches (where their tasks will then run), and
@@ -416,15 +468,17 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
     MRTRAIN_RETURN_IF_ERROR(Recover(placed).status());
   }
   size_t num_workers;
+  int64_t node_count;
   {
     Locked lock(this);
     num_workers = job_workers_.size();
+    node_count = map_node_count_;
   }
   log_->info(
       "job {} ({}): {} parameters in {} blocks, {} train partitions, {} reducer shards "
-      "on {} workers",
+      "on {} workers, up to {} partitions per map task",
       job, spec.name, layout.num_parameters(), layout.keys().size(), partitions[0], spec.reducers,
-      num_workers);
+      num_workers, std::min(node_count, partitions[0]));
 
   metadata.fingerprint = fingerprint;
   metadata.model_type = spec.model_type;
@@ -686,13 +740,20 @@ Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request)
   step.round = request.round;
   step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
               std::to_string(request.round + 1) + ": map tasks";
-  step.launch_task = [this, job, request](const WorkerEntry& w, int64_t p, int attempt) {
+  step.launch_task = [this, job, request](const WorkerEntry& w, int64_t t, int attempt) {
     mu_.AssertHeld();
-    return QueueLocked(w.connection, msg::RunMapTask{job, request.epoch, request.round, p, attempt,
-                                                     request.step, request.learning_rate});
+    const shuffle::TreeNode node = shuffle::NodeOfTask(t, map_node_count_);
+    return QueueLocked(w.connection,
+                       msg::RunMapTask{job, request.epoch, request.round, node.lo, attempt,
+                                       request.step, request.learning_rate, node.count});
   };
-  MRTRAIN_RETURN_IF_ERROR(RunTasks(msg::DataSet::kTrain, step));
-  return SumInPartitionOrder(step.stats);
+  MRTRAIN_RETURN_IF_ERROR(RunTasks(msg::DataSet::kTrain, kMapTasks, step));
+  int64_t node_count;
+  {
+    Locked lock(this);
+    node_count = map_node_count_;
+  }
+  return SumInTreeOrder(step.stats, node_count);
 }
 
 Status MasterService::Impl::ReduceRound(const RoundRequest& request, int64_t examples) {
@@ -735,8 +796,8 @@ Result<api::MapStats> MasterService::Impl::EvaluateSet(msg::DataSet set, int64_t
     mu_.AssertHeld();
     return QueueLocked(w.connection, msg::EvaluateTask{job, set, p, attempt, step_count});
   };
-  MRTRAIN_RETURN_IF_ERROR(RunTasks(set, step));
-  return SumInPartitionOrder(step.stats);
+  MRTRAIN_RETURN_IF_ERROR(RunTasks(set, static_cast<int>(set), step));
+  return SumInTreeOrder(step.stats, 1);
 }
 
 Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDir& dir) {

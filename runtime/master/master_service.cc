@@ -73,7 +73,6 @@ class RemoteListener : public JobListener {
 // ---------------------------------------------------------------------------------------------
 // Lifecycle
 
-
 void MasterService::Impl::UnlockAndFlush() {
   if (flushing_ || outbox_.empty()) return mu_.Unlock();
   flushing_ = true;
@@ -172,16 +171,17 @@ void MasterService::Impl::CheckLiveness() {
     Locked lock(this);
     if (stopping_) return;
     ++tick_;
-    const int64_t limit = std::max<int64_t>(
-        1, options_.heartbeat_timeout.count() / std::max<int64_t>(1, options_.heartbeat_interval.count()));
+    const int64_t limit =
+        std::max<int64_t>(1, options_.heartbeat_timeout.count() /
+                                 std::max<int64_t>(1, options_.heartbeat_interval.count()));
     std::vector<uint32_t> lost;
     for (const auto& [id, w] : workers_) {
       if (tick_ - w.last_heard > limit) lost.push_back(id);
     }
     for (uint32_t id : lost) {
-      DropWorkerLocked(id,
-                       "nothing heard for " + std::to_string(options_.heartbeat_timeout.count()) +
-                           " ms (heartbeat timeout)");
+      DropWorkerLocked(id, "nothing heard for " +
+                               std::to_string(options_.heartbeat_timeout.count()) +
+                               " ms (heartbeat timeout)");
     }
   }
   ScheduleLivenessCheck();
@@ -209,11 +209,12 @@ void MasterService::Impl::Speculate() {
         auto it = workers_.find(static_cast<uint32_t>(std::stoul(b.backup.worker)));
         if (it == workers_.end()) continue;
         ++backup_tasks_;
-        log_->warn("{}: {} on worker {} has run {} ms (median {} ms); backup attempt {} on "
-                   "worker {} ({})",
-                   step->what, DescribeTask(*step, b.slow.partition, b.slow.attempt),
-                   b.slow.worker, clock_ms_ - b.slow.started_ms, b.median_ms, b.backup.attempt,
-                   b.backup.worker, it->second.name);
+        log_->warn(
+            "{}: {} on worker {} has run {} ms (median {} ms); backup attempt {} on "
+            "worker {} ({})",
+            step->what, DescribeTask(*step, b.slow.partition, b.slow.attempt), b.slow.worker,
+            clock_ms_ - b.slow.started_ms, b.median_ms, b.backup.attempt, b.backup.worker,
+            it->second.name);
         Status sent = step->launch_task(it->second, b.backup.partition, b.backup.attempt);
         if (!sent.ok()) log_->warn("cannot send a backup task: {}", sent.ToString());
       }
@@ -282,8 +283,9 @@ void MasterService::Impl::Cancel(uint64_t job_id) {
     auto listener = it->listener;
     queue_.erase(it);
     if (listener) {
-      std::thread([listener] { listener->OnFinished(AbortedError("job cancelled"), nullptr); })
-          .detach();
+      std::thread([listener] {
+        listener->OnFinished(AbortedError("job cancelled"), nullptr);
+      }).detach();
     }
     return;
   }
@@ -385,10 +387,10 @@ void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why
   // restored (Recover), which the step now running hands over to by failing.
   for (size_t s = 0; s < shard_hosts_.size(); ++s) {
     if (shard_hosts_[s] == id) {
-      return FailJobLocked(UnavailableError("worker " + WorkerKey(id) + " (" + name +
-                                            ") hosting reducer shard " + std::to_string(s) +
-                                            " was lost: " + why),
-                           /*recoverable=*/true);
+      return FailJobLocked(
+          UnavailableError("worker " + WorkerKey(id) + " (" + name + ") hosting reducer shard " +
+                           std::to_string(s) + " was lost: " + why),
+          /*recoverable=*/true);
     }
   }
   if (job_workers_.empty()) {
@@ -499,8 +501,15 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
         ++dropped_results_;
         return;
       }
-      log_->warn("{}: partition {} attempt {} failed on worker {} ({}): {}", step->what,
-                 f.partition, f.attempt, worker, name, cause.ToString());
+      // Map tasks are numbered by node: partitions [partition, partition + partition_count).
+      const int64_t task =
+          kind == Step::Kind::kMap ? MapTaskOf(f.partition, f.partition_count) : f.partition;
+      if (task < 0) {
+        ++dropped_results_;
+        return;
+      }
+      log_->warn("{}: {} failed on worker {} ({}): {}", step->what,
+                 DescribeTask(*step, task, f.attempt), worker, name, cause.ToString());
       // A reducer shard's host that mappers cannot reach is blamed instead of the task (a
       // task is not the worse for it), and declared lost once it has been reported often
       // enough, so a host cut off from its peers but not from the master is recovered from.
@@ -512,17 +521,17 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
         if (++unreachable_reports_[host] >= kUnreachableReports && workers_.count(host)) {
           DropWorkerLocked(host, "its reducer shard " + std::to_string(f.shard) +
                                      " could not be reached by mappers " +
-                                     std::to_string(kUnreachableReports) + " times; last: " +
-                                     f.message);
+                                     std::to_string(kUnreachableReports) +
+                                     " times; last: " + f.message);
           if (step->finished) return;
         }
       }
-      Status failed = step->scheduler->OnFailed(f.partition, f.attempt, WorkerKey(worker), cause,
+      Status failed = step->scheduler->OnFailed(task, f.attempt, WorkerKey(worker), cause,
                                                 /*counts=*/!host_unreachable);
       if (!failed.ok()) {
-        CompleteLocked(*step, failed.WithContext(std::string("data.") + msg::DataSetName(f.set) + ", " +
-                                                 step->what + " (worker " + WorkerKey(worker) +
-                                                 " is " + name + ")"));
+        CompleteLocked(*step, failed.WithContext(std::string("data.") + msg::DataSetName(f.set) +
+                                                 ", " + step->what + " (worker " +
+                                                 WorkerKey(worker) + " is " + name + ")"));
       } else {
         PumpLocked(*step);
       }
@@ -534,26 +543,25 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
       // Only a failure of what runs now fails it: a stale report is dropped.
       const bool from_host = f.shard >= 0 && static_cast<size_t>(f.shard) < shard_hosts_.size() &&
                              shard_hosts_[f.shard] == worker;
-      const bool current =
-          f.kind == msg::TaskKind::kReduce
-              ? step->kind == Step::Kind::kReduce && step->epoch == f.epoch &&
-                    step->round == f.round && step->waiting.count(f.shard) && from_host
-          : f.kind == msg::TaskKind::kSave
-              ? step->kind == Step::Kind::kSave && step->epoch == f.epoch &&
-                    step->waiting.count(f.shard) && from_host
-              : (step->kind == Step::Kind::kSpec ||
-                 (step->kind == Step::Kind::kStart &&
-                  step->placement == static_cast<uint64_t>(f.round))) &&
-                    step->waiting.count(worker);
+      const bool current = f.kind == msg::TaskKind::kReduce
+                               ? step->kind == Step::Kind::kReduce && step->epoch == f.epoch &&
+                                     step->round == f.round && step->waiting.count(f.shard) &&
+                                     from_host
+                           : f.kind == msg::TaskKind::kSave
+                               ? step->kind == Step::Kind::kSave && step->epoch == f.epoch &&
+                                     step->waiting.count(f.shard) && from_host
+                               : (step->kind == Step::Kind::kSpec ||
+                                  (step->kind == Step::Kind::kStart &&
+                                   step->placement == static_cast<uint64_t>(f.round))) &&
+                                     step->waiting.count(worker);
       if (!current) {
         ++dropped_results_;
         return;
       }
-      const std::string where =
-          f.kind == msg::TaskKind::kSetup
-              ? "worker " + WorkerKey(worker) + " (" + name + ")"
-              : "reducer shard " + std::to_string(f.shard) + " on worker " + WorkerKey(worker) +
-                    " (" + name + ")";
+      const std::string where = f.kind == msg::TaskKind::kSetup
+                                    ? "worker " + WorkerKey(worker) + " (" + name + ")"
+                                    : "reducer shard " + std::to_string(f.shard) + " on worker " +
+                                          WorkerKey(worker) + " (" + name + ")";
       if (f.kind == msg::TaskKind::kSetup && step->admitting) {
         // A late joiner that cannot set the job up is left out; the job goes on.
         log_->warn("{}: {} is left out of job {}: {}", step->what, where, active_job_, f.message);
@@ -616,13 +624,12 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         const uint64_t id = next_job_id_++;
         submitter_of_[c.get()] = id;
         log_->info("job {} submitted from {} ({})", id, c->peer(), m->source);
-        EnqueueLocked(
-            QueuedJob{id, std::move(*m), std::make_shared<RemoteListener>(id, c, weak_from_this())});
+        EnqueueLocked(QueuedJob{id, std::move(*m),
+                                std::make_shared<RemoteListener>(id, c, weak_from_this())});
         // Queued after the job's journal entry: a client told "queued" has its job on disk.
-        (void)QueueLocked(c,
-                          msg::JobStatus{id, msg::JobState::kQueued,
-                                         nlohmann::json{{"job_id", id}}.dump()},
-                          /*count=*/false);
+        (void)QueueLocked(
+            c, msg::JobStatus{id, msg::JobState::kQueued, nlohmann::json{{"job_id", id}}.dump()},
+            /*count=*/false);
         return;
       }
       case MessageType::kStatusRequest:
@@ -650,21 +657,20 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
     case MessageType::kJobReady: {
       auto m = msg::DecodeAs<msg::JobReady>(payload);
       if (!m.ok()) return bad(m.status());
-      const Step::Kind kind = m->phase == msg::JobReady::kSpec ? Step::Kind::kSpec
-                                                              : Step::Kind::kStart;
+      const Step::Kind kind =
+          m->phase == msg::JobReady::kSpec ? Step::Kind::kSpec : Step::Kind::kStart;
       if (kind == Step::Kind::kStart && current_ && current_->placement != m->placement) {
         ++dropped_results_;  // it answers an earlier placement
         return;
       }
-      OnTargetDoneLocked(kind, m->job_id, worker, worker,
-                         [&](Step& s) { s.ready[worker] = *m; });
+      OnTargetDoneLocked(kind, m->job_id, worker, worker, [&](Step& s) { s.ready[worker] = *m; });
       return;
     }
     case MessageType::kPartitionLoaded: {
       auto m = msg::DecodeAs<msg::PartitionLoaded>(payload);
       if (!m.ok()) return bad(m.status());
-      OnTaskDoneLocked(Step::Kind::kLoad, m->job_id, m->set, 0, 0, m->partition, m->attempt,
-                       worker, [&](Step& s) {
+      OnTaskDoneLocked(Step::Kind::kLoad, m->job_id, m->set, 0, 0, m->partition, m->attempt, worker,
+                       [&](Step& s) {
                          PartitionSummary& p = s.summaries[m->partition];
                          p.rows = m->rows;
                          p.num_cols = m->num_cols;
@@ -686,21 +692,25 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         if (auto w = workers_.find(worker); w != workers_.end()) peak.name = w->second.name;
         peak.bytes = std::max(peak.bytes, m->peak_rss_bytes);
       }
-      OnTaskDoneLocked(Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round,
-                       m->partition, m->attempt, worker, [&](Step& s) {
-                         s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples,
-                                                               m->correct};
+      const int64_t task = MapTaskOf(m->partition, m->partition_count);
+      if (task < 0) {
+        ++dropped_results_;  // not a node this job's map tasks cover
+        return;
+      }
+      OnTaskDoneLocked(Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round, task,
+                       m->attempt, worker, [&](Step& s) {
+                         s.stats[task] = api::MapStats{m->loss_sum, m->examples, m->correct};
                        });
       return;
     }
     case MessageType::kEvalDone: {
       auto m = msg::DecodeAs<msg::EvalDone>(payload);
       if (!m.ok()) return bad(m.status());
-      OnTaskDoneLocked(Step::Kind::kEvaluate, m->job_id, m->set, 0, m->step, m->partition,
-                       m->attempt, worker, [&](Step& s) {
-                         s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples,
-                                                               m->correct};
-                       });
+      OnTaskDoneLocked(
+          Step::Kind::kEvaluate, m->job_id, m->set, 0, m->step, m->partition, m->attempt, worker,
+          [&](Step& s) {
+            s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples, m->correct};
+          });
       return;
     }
     case MessageType::kShardCommitted: {
@@ -763,4 +773,3 @@ void MasterService::Stop(bool shutdown_workers, int exit_code) {
 }
 
 }  // namespace mrtrain::runtime
-

@@ -43,6 +43,11 @@ struct MasterOptions {
   // The workers run in the master's process (local mode): the job's peak memory is reported
   // once, as the master's, not again for each worker.
   bool workers_in_process = false;
+  // Partitions per map task, rounded down to a power of two: each task is a node of the
+  // partitions' reduction tree, and its worker pushes one combined run per reducer shard.
+  // 0 picks shuffle::NodeCountFor(partitions, workers at the job's start): about one task
+  // per worker. The model is the same for any value.
+  int64_t map_node_partitions = 0;
 };
 
 // A job's progress as its submitter sees it: the training loop's observer calls, then

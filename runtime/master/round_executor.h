@@ -34,8 +34,9 @@ struct JobPeakRss {
   std::vector<Worker> workers;      // by id; empty in local mode
 };
 
-// to += from. Statistics of tasks are always added in partition order, so the float sum of
-// losses is the same however the tasks were spread.
+// to += from. Statistics of tasks are always added in the partitions' tree order
+// (shuffle/merge/tree_sum.h), so the float sum of losses is the same however the tasks were
+// spread and however many partitions each covered.
 inline void AddStats(const api::MapStats& from, api::MapStats* to) {
   to->loss_sum += from.loss_sum;
   to->examples += from.examples;
@@ -53,7 +54,7 @@ class RoundExecutor {
  public:
   virtual ~RoundExecutor() = default;
 
-  // Runs one round; returns the statistics of all map tasks summed in partition order.
+  // Runs one round; returns the statistics of all map tasks summed in the partitions' tree order.
   virtual Result<api::MapStats> RunRound(const RoundRequest& request) = 0;
 
   // Loss and accuracy of the current parameters on a held-out set.

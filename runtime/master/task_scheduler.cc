@@ -4,8 +4,12 @@
 
 namespace mrtrain::runtime {
 
-TaskScheduler::TaskScheduler(int64_t num_partitions, int max_attempts)
-    : num_partitions_(num_partitions), max_attempts_(max_attempts < 1 ? 1 : max_attempts) {}
+TaskScheduler::TaskScheduler(int64_t num_partitions, int max_attempts,
+                             std::function<std::string(int64_t)> name_task)
+    : num_partitions_(num_partitions),
+      max_attempts_(max_attempts < 1 ? 1 : max_attempts),
+      name_task_(name_task ? std::move(name_task)
+                           : [](int64_t p) { return "partition " + std::to_string(p); }) {}
 
 void TaskScheduler::AddWorker(const std::string& worker, int slots) {
   slots_[worker] = slots < 1 ? 1 : slots;
@@ -116,8 +120,7 @@ int64_t TaskScheduler::MedianMs() const {
   return *mid;
 }
 
-std::vector<BackupTask> TaskScheduler::Speculate(int64_t now_ms, double multiple,
-                                                 int64_t min_ms) {
+std::vector<BackupTask> TaskScheduler::Speculate(int64_t now_ms, double multiple, int64_t min_ms) {
   std::vector<BackupTask> out;
   if (multiple <= 0) return out;
   const int64_t median = !durations_ms_.empty() ? MedianMs() : last_median_ms_;
@@ -139,9 +142,8 @@ std::vector<BackupTask> TaskScheduler::Speculate(int64_t now_ms, double multiple
     std::vector<TaskAssignment> launched;
     Launch(p, best, now_ms, &launched);
     ++backups_started_;
-    out.push_back(BackupTask{launched[0], RunningTask{p, slow.attempt, slow.worker,
-                                                      slow.started_ms},
-                             median});
+    out.push_back(BackupTask{launched[0],
+                             RunningTask{p, slow.attempt, slow.worker, slow.started_ms}, median});
   }
   return out;
 }
@@ -186,7 +188,7 @@ Status TaskScheduler::OnFailed(int64_t partition, int attempt, const std::string
   --load_[worker];
   it->second.erase(std::remove_if(it->second.begin(), it->second.end(), match), it->second.end());
   if (counts && ++failures_[partition] >= max_attempts_) {
-    return Status(cause.code(), "task for partition " + std::to_string(partition) + " failed " +
+    return Status(cause.code(), "task for " + name_task_(partition) + " failed " +
                                     std::to_string(failures_[partition]) +
                                     " times; last on worker " + worker + " (attempt " +
                                     std::to_string(attempt) + "): " + cause.message());
@@ -201,9 +203,16 @@ Status TaskScheduler::OnFailed(int64_t partition, int attempt, const std::string
 std::vector<RunningTask> TaskScheduler::Running() const {
   std::vector<RunningTask> out;
   for (const auto& [p, attempts] : running_) {
-    for (const Attempt& a : attempts) out.push_back(RunningTask{p, a.attempt, a.worker, a.started_ms});
+    for (const Attempt& a : attempts)
+      out.push_back(RunningTask{p, a.attempt, a.worker, a.started_ms});
   }
   return out;
+}
+
+void TaskScheduler::Prefer(int64_t partition, const std::string& worker) {
+  if (slots_.count(worker) && partition >= 0 && partition < num_partitions_) {
+    sticky_[partition] = worker;
+  }
 }
 
 std::optional<std::string> TaskScheduler::StickyWorker(int64_t partition) const {

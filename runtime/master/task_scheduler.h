@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -45,7 +46,10 @@ struct BackupTask {
 // the time in. Not thread-safe.
 class TaskScheduler {
  public:
-  TaskScheduler(int64_t num_partitions, int max_attempts);
+  // `name_task` names a task in errors ("partition 3" by default; the master's map tasks name
+  // the partitions of their node).
+  TaskScheduler(int64_t num_partitions, int max_attempts,
+                std::function<std::string(int64_t)> name_task = nullptr);
 
   // Workers join with a number of task slots, and leave (lost or gone). A worker that joins
   // while partitions are already placed takes over its share of them (the most loaded workers
@@ -54,6 +58,12 @@ class TaskScheduler {
   void AddWorker(const std::string& worker, int slots);
   void RemoveWorker(const std::string& worker);
   int num_workers() const { return static_cast<int>(slots_.size()); }
+  int64_t num_partitions() const { return num_partitions_; }
+
+  // Makes `worker` (one that has joined) the partition's sticky worker before any round has
+  // placed it: the master plans where partitions go so that loads and map tasks over the same
+  // partitions meet on one worker.
+  void Prefer(int64_t partition, const std::string& worker);
 
   // Starts a round: every partition pending, attempts from 0. REQUIRES: the last round is done
   // (or none started).
@@ -106,6 +116,7 @@ class TaskScheduler {
   // Constant after construction.
   const int64_t num_partitions_;
   const int max_attempts_;
+  const std::function<std::string(int64_t)> name_task_;
 
   std::map<std::string, int> slots_;                 // worker -> slots
   std::map<std::string, int> load_;                  // worker -> running attempts

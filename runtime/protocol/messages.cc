@@ -11,6 +11,8 @@
 #include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/binary_object.hpp>
 
+#include "shuffle/merge/tree_sum.h"
+
 namespace mrtrain::runtime::msg {
 namespace {
 
@@ -227,6 +229,7 @@ void Visit(Io& io, RunMapTask& m) {
   io.Scalar(m.epoch);
   io.Scalar(m.round);
   io.Scalar(m.partition);
+  io.Scalar(m.partition_count);
   io.Scalar(m.attempt);
   io.Scalar(m.step);
   io.Scalar(m.learning_rate);
@@ -238,6 +241,7 @@ void Visit(Io& io, MapTaskDone& m) {
   io.Scalar(m.epoch);
   io.Scalar(m.round);
   io.Scalar(m.partition);
+  io.Scalar(m.partition_count);
   io.Scalar(m.attempt);
   io.Scalar(m.loss_sum);
   io.Scalar(m.examples);
@@ -253,6 +257,7 @@ void Visit(Io& io, TaskFailed& m) {
   io.Scalar(m.epoch);
   io.Scalar(m.round);
   io.Scalar(m.partition);
+  io.Scalar(m.partition_count);
   io.Scalar(m.shard);
   io.Scalar(m.attempt);
   io.Enum(m.set);
@@ -435,6 +440,7 @@ void Visit(Io& io, PushRun& m) {
   io.Scalar(m.round);
   io.Scalar(m.step);
   io.Scalar(m.partition);
+  io.Scalar(m.partition_count);
   io.Scalar(m.shard);
   io.Scalar(m.attempt);
   io.Scalar(m.values_crc32c);
@@ -469,6 +475,7 @@ void Visit(Io& io, PushAck& m) {
   io.Scalar(m.job_id);
   io.Scalar(m.step);
   io.Scalar(m.partition);
+  io.Scalar(m.partition_count);
   io.Scalar(m.shard);
   io.Scalar(m.attempt);
   io.Scalar(m.duplicate);
@@ -501,7 +508,21 @@ std::string RunProblem(const std::vector<uint64_t>& keys, const std::vector<int6
   return {};
 }
 
-std::string Problem(const PushRun& m) { return RunProblem(m.keys, m.offsets, m.values); }
+// A map task's or run's partitions must be a node of the reduction tree (tree_sum.h); whether it
+// lies within the job's partitions is for the receiver, which knows their count.
+std::string NodeProblem(int64_t lo, int64_t count) {
+  if (shuffle::IsAligned(shuffle::TreeNode{lo, count})) return {};
+  return "partitions [" + std::to_string(lo) + ", +" + std::to_string(count) +
+         ") are not a node of the reduction tree (want a power-of-two count and a start that is " +
+         "a multiple of it)";
+}
+
+std::string Problem(const RunMapTask& m) { return NodeProblem(m.partition, m.partition_count); }
+std::string Problem(const MapTaskDone& m) { return NodeProblem(m.partition, m.partition_count); }
+std::string Problem(const PushRun& m) {
+  if (std::string p = NodeProblem(m.partition, m.partition_count); !p.empty()) return p;
+  return RunProblem(m.keys, m.offsets, m.values);
+}
 std::string Problem(const ParamsReply& m) {
   if (m.parts < 1 || m.parts > kMaxReplyParts) {
     return "parts is " + std::to_string(m.parts) + ", not in [1, " +
@@ -526,6 +547,9 @@ std::string Problem(const TaskFailed& m) {
     return "unknown task kind " + std::to_string(static_cast<int>(m.kind));
   }
   if (std::string p = SetProblem(m.set); !p.empty()) return p;
+  if (m.kind == TaskKind::kMap) {
+    if (std::string p = NodeProblem(m.partition, m.partition_count); !p.empty()) return p;
+  }
   if (m.code <= StatusCode::kOk || m.code > StatusCode::kInternal) {
     return "status code " + std::to_string(static_cast<int>(m.code)) + " is not an error";
   }
@@ -533,6 +557,7 @@ std::string Problem(const TaskFailed& m) {
 }
 
 std::string Problem(const PushAck& m) {
+  if (std::string p = NodeProblem(m.partition, m.partition_count); !p.empty()) return p;
   if (m.duplicate > 1) return "duplicate is " + std::to_string(m.duplicate) + ", not 0 or 1";
   return {};
 }

@@ -52,16 +52,20 @@ struct Heartbeat {
   uint32_t running_tasks = 0;
 };
 
-// master -> worker: run one attempt of one map task at the parameters of `step`.
+// master -> worker: run one attempt of one map task at the parameters of `step`. The task
+// covers the partitions of one node of the reduction tree (shuffle/merge/tree_sum.h):
+// [partition, partition + partition_count) clipped at the job's partition count, with
+// partition_count a power of two and partition a multiple of it (checked on decode).
 struct RunMapTask {
   static constexpr MessageType kType = MessageType::kRunMapTask;
   uint64_t job_id = 0;
   int64_t epoch = 0;
   int64_t round = 0;
-  int64_t partition = 0;
+  int64_t partition = 0;  // the node's first partition
   int32_t attempt = 0;
   int64_t step = 0;  // the parameters to pull are those after `step - 1` updates
   double learning_rate = 0;
+  int64_t partition_count = 1;  // the node's size
 };
 
 // worker -> master: the task's output has been pushed to every reducer shard.
@@ -70,8 +74,9 @@ struct MapTaskDone {
   uint64_t job_id = 0;
   int64_t epoch = 0;
   int64_t round = 0;
-  int64_t partition = 0;
+  int64_t partition = 0;  // the task's node, as in RunMapTask
   int32_t attempt = 0;
+  // The node's statistics, its partitions' summed in tree order.
   double loss_sum = 0;
   int64_t examples = 0;
   int64_t correct = 0;
@@ -79,6 +84,7 @@ struct MapTaskDone {
   // The worker process's peak resident set size in bytes during the job so far (VmHWM when
   // sent; see engine/base/peak_rss.h), 0 when unknown. The master reports it at epoch ends.
   int64_t peak_rss_bytes = 0;
+  int64_t partition_count = 1;
 };
 
 // What a task of the master's is about; TaskFailed says which kind failed.
@@ -103,12 +109,13 @@ struct TaskFailed {
   TaskKind kind = TaskKind::kMap;
   int64_t epoch = 0;
   int64_t round = 0;       // map tasks; evaluate tasks: their step; setup: the placement
-  int64_t partition = -1;  // map tasks
+  int64_t partition = -1;  // map tasks (their node's first partition), load and evaluate tasks
   int64_t shard = -1;      // reduce tasks
   int32_t attempt = 0;
   DataSet set = DataSet::kTrain;            // load and evaluate tasks
   StatusCode code = StatusCode::kInternal;  // never kOk
   std::string message;                      // <= kMaxTextBytes
+  int64_t partition_count = 1;              // map tasks: their node's size
 };
 
 // master -> each reducer shard host: every map output of the round is in; sum and update.
@@ -320,7 +327,9 @@ struct Shutdown {
 // ---- Data plane: worker <-> worker ----
 
 // mapper -> reducer shard host: one map task's output for one shard, as a shuffle::Run
-// (the values of keys[i] are values[offsets[i] .. offsets[i+1])).
+// (the values of keys[i] are values[offsets[i] .. offsets[i+1])): the sum, in tree order, of
+// the outputs of the partitions of the task's node (partition, partition_count as in
+// RunMapTask; the shard host checks that the node lies within the job's partitions).
 struct PushRun {
   static constexpr MessageType kType = MessageType::kPushRun;
   uint64_t job_id = 0;
@@ -328,6 +337,7 @@ struct PushRun {
   int64_t round = 0;
   int64_t step = 0;  // the update these gradients are for (ShardHost keys runs by it)
   int64_t partition = 0;
+  int64_t partition_count = 1;
   int64_t shard = 0;
   int32_t attempt = 0;
   // CRC32C of the values' bytes, set by the map task that computed them: the shard checks it,
@@ -339,7 +349,7 @@ struct PushRun {
   std::vector<float> values;        // <= kMaxValuesPerMessage
 };
 
-// reducer shard host -> mapper: the PushRun of (step, partition, shard, attempt) is stored, or
+// reducer shard host -> mapper: the PushRun of (step, node, shard, attempt) is stored, or
 // was a duplicate of a run already stored (dropped, which is fine: every attempt computes the
 // same bytes). A map task reports MapTaskDone once every shard has acknowledged its run.
 struct PushAck {
@@ -349,8 +359,9 @@ struct PushAck {
   int64_t partition = 0;
   int64_t shard = 0;
   int32_t attempt = 0;
-  uint8_t duplicate = 0;  // 1 when the shard already had this partition's run for the step
+  uint8_t duplicate = 0;  // 1 when the shard already had this node's run for the step
   std::string error;      // non-empty: the run was refused (unknown job or shard, bad keys)
+  int64_t partition_count = 1;
 };
 
 // mapper -> reducer shard host: send me the current parameters of these keys.

@@ -14,8 +14,10 @@ namespace mrtrain::runtime {
 // "MRTF" as it appears on the wire: 'M' 'R' 'T' 'F', read as a little-endian u32.
 inline constexpr uint32_t kFrameMagic = 0x4654524Du;
 // 2: ParamsReply gained part and parts (a large shard answers a pull in several replies).
-// 3: MapTaskDone gained peak_rss_bytes. 4: Shutdown gained exit_code.
-inline constexpr uint16_t kProtocolVersion = 4;
+// 3: MapTaskDone gained peak_rss_bytes.
+// 4: map tasks, their reports and their runs name a node of the reduction tree (partition and
+// partition_count); reducers sum in tree order. 5: Shutdown gained exit_code.
+inline constexpr uint16_t kProtocolVersion = 5;
 inline constexpr size_t kFrameHeaderBytes = 16;
 
 // Largest payload a decoder accepts by default once a connection has authenticated.

@@ -91,27 +91,30 @@ shuffle::Run ReducerShard::ParamsRun() const {
 }
 
 Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
+                            const std::vector<shuffle::TreeNode>& nodes,
                             const RoundUpdate& update) {
   // Validate every run before touching state, so a bad input leaves the shard as it was.
   for (size_t p = 0; p < runs.size(); ++p) {
     if (!runs[p]) continue;
     const shuffle::Run& run = *runs[p];
+    const std::string from = "run of partitions [" + std::to_string(nodes[p].lo) + ", " +
+                             std::to_string(nodes[p].lo + nodes[p].count) + ")";
     if (run.offsets.size() != run.keys.size() + 1 ||
         run.offsets.back() != static_cast<int64_t>(run.values.size())) {
-      return CorruptionError("shard " + std::to_string(shard_id_) + ": run from partition " +
-                             std::to_string(p) + " has inconsistent offsets");
+      return CorruptionError("shard " + std::to_string(shard_id_) + ": " + from +
+                             " has inconsistent offsets");
     }
     for (int64_t i = 0; i < run.num_keys(); ++i) {
       ParamKey key = run.keys[i];
       if (offset_of_.count(key) == 0 || run.LengthOf(i) != layout_->Range(key).length) {
-        return CorruptionError(
-            "shard " + std::to_string(shard_id_) + ": partition " + std::to_string(p) +
-            " sent key (tensor " + std::to_string(key.tensor()) + ", block " +
-            std::to_string(key.block()) + ") that this shard does not own or with a wrong length");
+        return CorruptionError("shard " + std::to_string(shard_id_) + ": the " + from +
+                               " has key (tensor " + std::to_string(key.tensor()) + ", block " +
+                               std::to_string(key.block()) +
+                               ") that this shard does not own or with a wrong length");
       }
       if (update.sorted_runs && i > 0 && !(run.keys[i - 1] < key)) {
-        return CorruptionError("shard " + std::to_string(shard_id_) + ": run from partition " +
-                               std::to_string(p) + " is not sorted");
+        return CorruptionError("shard " + std::to_string(shard_id_) + ": the " + from +
+                               " is not sorted");
       }
     }
   }
@@ -120,7 +123,7 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
   Status status;
   auto apply = [&](const shuffle::KeyGroup& group) {
     if (!status.ok()) return;
-    shuffle::SumInPartitionOrder(group, sum_scratch_.data());
+    const float* sum = shuffle::SumInTreeOrder(group, nodes, &summer_, sum_scratch_.data());
     const BlockRange r = layout_->Range(group.key);
     const int64_t at = offset_of_[group.key];
     for (size_t k = 0; k < slots_.size(); ++k) slot_ptrs_[k] = &slots_[k][at];
@@ -131,8 +134,8 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     ctx.offset = r.offset;
     ctx.spec = &layout_->specs()[r.tensor];
     status = plugin::CallPlugin(rule_name, "update of " + TensorName(r.tensor), [&] {
-      updaters::ApplyUpdate(*rule_, ctx, sum_scratch_.data(), update.example_count, l1_, l2_,
-                            &params_[at], slot_ptrs_.data(), r.length, &update_scratch_);
+      updaters::ApplyUpdate(*rule_, ctx, sum, update.example_count, l1_, l2_, &params_[at],
+                            slot_ptrs_.data(), r.length, &update_scratch_);
     });
     if (status.ok()) status = CheckFinite(r, &params_[at], update);
   };
@@ -158,8 +161,8 @@ Status ReducerShard::CheckFinite(const BlockRange& r, const float* params,
     std::snprintf(lr, sizeof lr, "%g", update.learning_rate);
     return FailedPreconditionError(
         "shard " + std::to_string(shard_id_) + ": update step " + std::to_string(update.step) +
-        " made " + TensorName(r.tensor) + " element " + std::to_string(r.offset + i) + " " +
-        value + " (learning rate " + lr +
+        " made " + TensorName(r.tensor) + " element " + std::to_string(r.offset + i) + " " + value +
+        " (learning rate " + lr +
         "); training diverged: lower update.learning_rate, or check the data for huge values");
   }
   return Status::Ok();

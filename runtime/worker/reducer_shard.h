@@ -9,6 +9,7 @@
 #include "engine/base/status.h"
 #include "engine/tensor/model_state.h"
 #include "shuffle/buffer/run.h"
+#include "shuffle/merge/tree_sum.h"
 
 namespace mrtrain::runtime {
 
@@ -22,8 +23,10 @@ struct RoundUpdate {
 
 // A reducer shard: owns the parameters and update-rule state of a fixed set of keys, applies
 // each round's summed gradients to them and serves their current values. The update of a key
-// depends only on that key's inputs in partition order, so the result does not depend on how
-// keys are spread over shards. Not thread-safe: one thread drives a shard at a time.
+// depends only on that key's inputs, summed in the fixed tree order over partitions
+// (shuffle/merge/tree_sum.h), so the result does not depend on how keys are spread over shards
+// nor on which workers combined which partitions. Not thread-safe: one thread drives a shard at a
+// time.
 class ReducerShard {
  public:
   // `keys` are the blocks this shard owns (as the partitioner assigns them).
@@ -43,15 +46,17 @@ class ReducerShard {
   // Writes the owned blocks' parameters only (what map tasks pull each round).
   void StoreParamsTo(ModelState* state) const;
 
-  // Applies one round: runs[p] is what partition p sent this shard (nullptr when nothing).
-  // Fails with kCorruption when a run holds a key this shard does not own or a block of the
-  // wrong length (never a crash: runs may come from the network), with kPluginError when
-  // the update rule throws (naming the rule, its library and the tensor), and with
-  // kFailedPrecondition when an update leaves a parameter NaN or infinite (naming the step,
+  // Applies one round: runs[i] is the sum over tree node nodes[i] sent to this shard (nullptr
+  // when nothing); the nodes are disjoint and ascending by lo (a cover of the partitions, as
+  // shuffle::ChooseCover picks it). Fails with kCorruption when a run holds a key this shard does
+  // not own or a block of the wrong length (never a crash: runs may come from the network), with
+  // kPluginError when the update rule throws (naming the rule, its library and the tensor), and
+  // with kFailedPrecondition when an update leaves a parameter NaN or infinite (naming the step,
   // tensor and element; the master adds epoch and round: the model diverged, and a NaN model
-  // must never be saved as a result). Keys no partition sent are left unchanged. After a failure the shard's
-  // parameters may be partly updated: the job fails.
-  Status Reduce(const std::vector<const shuffle::Run*>& runs, const RoundUpdate& update);
+  // must never be saved as a result). Keys no partition sent are left unchanged. After a failure
+  // the shard's parameters may be partly updated: the job fails.
+  Status Reduce(const std::vector<const shuffle::Run*>& runs,
+                const std::vector<shuffle::TreeNode>& nodes, const RoundUpdate& update);
 
   // The owned blocks in key order, each as its parameters followed by its part of every slot:
   // the values of the shard's checkpoint file.
@@ -82,6 +87,7 @@ class ReducerShard {
   std::vector<std::vector<float>> slots_;
   std::vector<float*> slot_ptrs_;  // per update: slots_[k] at the block's offset
   std::vector<float> sum_scratch_;
+  shuffle::TreeSummer summer_;
   std::vector<float> update_scratch_;
 };
 

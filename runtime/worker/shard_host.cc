@@ -1,5 +1,7 @@
 #include "runtime/worker/shard_host.h"
 
+#include <optional>
+#include <set>
 #include <string>
 
 namespace mrtrain::runtime {
@@ -7,13 +9,26 @@ namespace mrtrain::runtime {
 ShardHost::ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions, int64_t step)
     : shard_(std::move(shard)), num_partitions_(num_partitions), last_reduced_step_(step) {}
 
-Status ShardHost::AcceptRun(int64_t step, int64_t partition, shuffle::Run run) {
-  if (partition < 0 || partition >= num_partitions_) {
+namespace {
+
+// The received nodes of one step, for ChooseCover.
+std::set<shuffle::TreeNode> NodesOf(const std::map<shuffle::TreeNode, shuffle::Run>& runs) {
+  std::set<shuffle::TreeNode> nodes;
+  for (const auto& [node, run] : runs) nodes.insert(node);
+  return nodes;
+}
+
+}  // namespace
+
+Status ShardHost::AcceptRun(int64_t step, shuffle::TreeNode node, shuffle::Run run) {
+  if (!shuffle::IsNodeOf(node, num_partitions_)) {
     return CorruptionError("shard " + std::to_string(shard_->shard_id()) +
-                           ": run for partition " + std::to_string(partition) + " of " +
-                           std::to_string(num_partitions_));
+                           ": run for partitions [" + std::to_string(node.lo) + ", " +
+                           std::to_string(node.lo + node.count) +
+                           "), which is not a node of the reduction tree over " +
+                           std::to_string(num_partitions_) + " partitions");
   }
-  if (step <= last_reduced_step_ || !pending_[step].emplace(partition, std::move(run)).second) {
+  if (step <= last_reduced_step_ || !pending_[step].emplace(node, std::move(run)).second) {
     ++dropped_runs_;
   }
   return Status::Ok();
@@ -22,9 +37,8 @@ Status ShardHost::AcceptRun(int64_t step, int64_t partition, shuffle::Run run) {
 std::vector<int64_t> ShardHost::Missing(int64_t step) const {
   std::vector<int64_t> missing;
   auto it = pending_.find(step);
-  for (int64_t p = 0; p < num_partitions_; ++p) {
-    if (it == pending_.end() || it->second.count(p) == 0) missing.push_back(p);
-  }
+  shuffle::ChooseCover(it == pending_.end() ? std::set<shuffle::TreeNode>() : NodesOf(it->second),
+                       num_partitions_, &missing);
   return missing;
 }
 
@@ -41,21 +55,23 @@ Status ShardHost::Reduce(const RoundUpdate& update) {
                                    std::to_string(last_reduced_step_) + "; cannot apply step " +
                                    std::to_string(update.step));
   }
-  std::vector<int64_t> missing = Missing(update.step);
-  if (!missing.empty()) {
+  auto& runs = pending_[update.step];
+  std::vector<int64_t> missing;
+  std::optional<std::vector<shuffle::TreeNode>> cover =
+      shuffle::ChooseCover(NodesOf(runs), num_partitions_, &missing);
+  if (!cover) {
     std::string list;
     for (size_t i = 0; i < missing.size() && i < 10; ++i) {
       list += (i ? ", " : "") + std::to_string(missing[i]);
     }
     if (missing.size() > 10) list += ", ...";
     return FailedPreconditionError("shard " + std::to_string(shard_->shard_id()) + " step " +
-                                   std::to_string(update.step) +
-                                   ": no run yet from partitions " + list);
+                                   std::to_string(update.step) + ": no run yet from partitions " +
+                                   list);
   }
-  auto& runs = pending_[update.step];
-  std::vector<const shuffle::Run*> in_order(num_partitions_);
-  for (auto& [p, run] : runs) in_order[p] = &run;
-  MRTRAIN_RETURN_IF_ERROR(shard_->Reduce(in_order, update));
+  std::vector<const shuffle::Run*> in_order;
+  for (const shuffle::TreeNode& node : *cover) in_order.push_back(&runs.at(node));
+  MRTRAIN_RETURN_IF_ERROR(shard_->Reduce(in_order, *cover, update));
   last_reduced_step_ = update.step;
   pending_.erase(pending_.begin(), pending_.upper_bound(update.step));
   return Status::Ok();

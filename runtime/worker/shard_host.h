@@ -8,30 +8,35 @@
 #include "engine/base/status.h"
 #include "runtime/worker/reducer_shard.h"
 #include "shuffle/buffer/run.h"
+#include "shuffle/merge/tree_sum.h"
 
 namespace mrtrain::runtime {
 
-// Hosts one reducer shard on a worker: collects the runs that map tasks push for a step, one
-// per partition, and reduces the step once the master says every map task has finished.
-// Pushes may arrive in any order, twice (a re-run or speculative attempt) or late (from a
-// worker already declared lost); the first run of each (step, partition) is kept and the rest
-// are dropped and counted, which is safe because every attempt of a task computes the same
-// bytes. Not thread-safe: the worker calls it from its event loop.
+// Hosts one reducer shard on a worker: collects the runs that map tasks push for a step, each
+// the sum over one node of the partition tree (shuffle/merge/tree_sum.h), and reduces the step
+// once the master says every map task has finished and the nodes received cover every
+// partition. Pushes may arrive in any order, twice (a re-run or speculative attempt), late
+// (from a worker already declared lost) or overlapping (a node and some of its children); the
+// first run of each (step, node) is kept and repeats are dropped and counted. Overlaps are
+// harmless: every cover of the partitions sums to the same bits, and Reduce takes the largest
+// nodes. Not thread-safe: the worker calls it from its event loop.
 class ShardHost {
  public:
   // `step`: the updates already applied to the shard's parameters (0, or a checkpoint's step).
   ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions, int64_t step = 0);
 
-  // Keeps partition p's run for `step`. kCorruption for a partition out of range; runs for a
-  // step already reduced, or a partition already received, are dropped (Ok, counted).
-  Status AcceptRun(int64_t step, int64_t partition, shuffle::Run run);
+  // Keeps the run of `node` for `step`. kCorruption for a node that is not one of the tree over
+  // this job's partitions; runs for a step already reduced, or a node already received, are
+  // dropped (Ok, counted).
+  Status AcceptRun(int64_t step, shuffle::TreeNode node, shuffle::Run run);
 
-  // The partitions whose run for `step` has not arrived yet, ascending.
+  // The partitions no run received for `step` covers yet, ascending.
   std::vector<int64_t> Missing(int64_t step) const;
 
   // Applies step update.step from the runs received. kFailedPrecondition, naming the missing
   // partitions, when some have not arrived (the master must wait or re-run them), or when the step
-  // is not the next one; kAborted for a step at or below the last one reduced. Frees the step's runs.
+  // is not the next one; kAborted for a step at or below the last one reduced. Frees the step's
+  // runs.
   Status Reduce(const RoundUpdate& update);
 
   int64_t last_reduced_step() const { return last_reduced_step_; }
@@ -43,8 +48,8 @@ class ShardHost {
   const int64_t num_partitions_;
   int64_t last_reduced_step_;
   int64_t dropped_runs_ = 0;
-  // step -> partition -> run
-  std::map<int64_t, std::map<int64_t, shuffle::Run>> pending_;
+  // step -> node -> run
+  std::map<int64_t, std::map<shuffle::TreeNode, shuffle::Run>> pending_;
 };
 
 }  // namespace mrtrain::runtime

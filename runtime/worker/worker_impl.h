@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -38,6 +40,7 @@
 #include "runtime/worker/map_output_store.h"
 #include "runtime/worker/map_task.h"
 #include "runtime/worker/mapper_pool.h"
+#include "runtime/worker/node_output.h"
 #include "runtime/worker/row_order.h"
 #include "runtime/worker/shard_host.h"
 #include "runtime/worker/worker_service.h"
@@ -67,6 +70,7 @@ msg::TaskFailed MapFailureOf(const MapTaskLike& m) {
   f.epoch = m.epoch;
   f.round = m.round;
   f.partition = m.partition;
+  f.partition_count = m.partition_count;
   f.attempt = m.attempt;
   return f;
 }
@@ -333,6 +337,13 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Result<std::vector<std::string>> MapOutputFor(WorkerJob& job, const TrainingParts& parts,
                                                 const msg::RunMapTask& task, api::MapStats* stats,
                                                 bool* replayed);
+  // Partition `partition` of a map task's node, as a one-partition task would compute it.
+  Result<MapTaskOutput> MapPartition(WorkerJob& job, const TrainingParts& parts,
+                                     const msg::RunMapTask& task, int64_t partition,
+                                     const ModelState& params);
+  // Calls fn(0 .. n-1) on this thread and on up to slots - 1 more compute threads; returns once
+  // every call has. fn must not fail by throwing.
+  void RunSpread(int64_t n, const std::function<void(int64_t)>& fn);
   Status Evaluate(const msg::EvaluateTask& task, msg::EvalDone* done);
   Result<Params> ParamsAfter(WorkerJob& job, const TrainingParts& parts, int64_t updates);
   Result<Params> Pull(WorkerJob& job, const TrainingParts& parts, int64_t updates);

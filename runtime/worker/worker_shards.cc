@@ -17,28 +17,31 @@ Result<ShardRef> WorkerService::Impl::Shard(uint64_t job_id, int64_t shard) {
   return ShardRef{std::move(parts), hosted};
 }
 
-void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
-                                     std::string payload) {
+void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from, std::string payload) {
   auto push = msg::DecodeAs<msg::PushRun>(payload);
   payload = std::string();
   if (!push.ok()) {
     log_->error("bad PushRun from {}: {}; closing", from->peer(), push.status().ToString());
     return from->Close();
   }
-  msg::PushAck ack{push->job_id, push->step, push->partition, push->shard, push->attempt, 0, ""};
+  msg::PushAck ack{push->job_id, push->step,           push->partition,
+                   push->shard,  push->attempt,        0,
+                   "",           push->partition_count};
   Result<ShardRef> shard = Shard(push->job_id, push->shard);
   if (!shard.ok()) {
     ack.error = shard.status().message();
   } else if (Crc32c(push->values.data(), push->values.size() * sizeof(float)) !=
              push->values_crc32c) {
-    ack.error = "the run of partition " + std::to_string(push->partition) + " for step " +
-                std::to_string(push->step) + " fails its checksum";
+    ack.error = "the run of partitions [" + std::to_string(push->partition) + ", +" +
+                std::to_string(push->partition_count) + ") for step " + std::to_string(push->step) +
+                " fails its checksum";
     log_->warn("refusing a push from {}: {}", from->peer(), ack.error);
   } else {
     MutexLock lock(&(*shard)->mu);
     const int64_t dropped = (*shard)->host->dropped_runs();
-    Status accepted =
-        (*shard)->host->AcceptRun(push->step, push->partition, msg::TakeRun(&*push));
+    Status accepted = (*shard)->host->AcceptRun(
+        push->step, shuffle::TreeNode{push->partition, push->partition_count},
+        msg::TakeRun(&*push));
     if (!accepted.ok()) ack.error = accepted.message();
     ack.duplicate = (*shard)->host->dropped_runs() != dropped;
   }
@@ -116,7 +119,7 @@ Status WorkerService::Impl::Reduce(const msg::ReduceRound& round, const ShardRef
 }
 
 Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, const ShardRef& shard,
-                                     const WorkerJob& job, msg::ShardSaved* saved) {
+                                      const WorkerJob& job, msg::ShardSaved* saved) {
   ShardFile file;
   {
     MutexLock lock(&shard->mu);

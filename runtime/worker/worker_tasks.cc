@@ -56,10 +56,9 @@ Status WorkerService::Impl::SetUpJob(const msg::JobSpecText& text, msg::JobReady
                                          msg::DataSetName(static_cast<msg::DataSet>(i)));
     }
     job->datasets[i] = std::move(*opened);
-    const int64_t budget =
-        specs[i]->cache == data::CacheMode::kDisk
-            ? static_cast<int64_t>(options_.memory_budget_bytes / disk_sets)
-            : data::PartitionCache::kUnbounded;
+    const int64_t budget = specs[i]->cache == data::CacheMode::kDisk
+                               ? static_cast<int64_t>(options_.memory_budget_bytes / disk_sets)
+                               : data::PartitionCache::kUnbounded;
     job->caches[i] = std::make_unique<data::PartitionCache>(job->datasets[i].get(), budget);
     counts[i] = job->datasets[i]->num_partitions();
   }
@@ -308,6 +307,46 @@ Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingPa
   return future.get();
 }
 
+void WorkerService::Impl::RunSpread(int64_t n, const std::function<void(int64_t)>& fn) {
+  // The calling thread works too and then waits only for items other threads have claimed (and
+  // so are running): helpers still queued behind other tasks find nothing left and return, so
+  // tasks that spread their items over one pool never wait for each other.
+  struct Shared {
+    std::atomic<int64_t> next{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    int64_t finished = 0;  // guarded by mu
+  };
+  auto shared = std::make_shared<Shared>();
+  auto work = [shared, n, &fn] {
+    for (int64_t i; (i = shared->next++) < n;) {
+      fn(i);  // alive: the caller waits for every claimed item
+      std::lock_guard<std::mutex> lock(shared->mu);
+      if (++shared->finished == n) shared->cv.notify_all();
+    }
+  };
+  const int64_t helpers = std::min<int64_t>(n - 1, options_.slots - 1);
+  for (int64_t h = 0; h < helpers; ++h) Spawn(compute_, [shared, n, work] { work(); });
+  work();
+  std::unique_lock<std::mutex> lock(shared->mu);
+  shared->cv.wait(lock, [&] { return shared->finished == n; });
+}
+
+Result<MapTaskOutput> WorkerService::Impl::MapPartition(WorkerJob& job, const TrainingParts& parts,
+                                                        const msg::RunMapTask& task,
+                                                        int64_t partition,
+                                                        const ModelState& params) {
+  MRTRAIN_ASSIGN_OR_RETURN(auto data, job.Partition(msg::DataSet::kTrain, partition,
+                                                    /*read_ahead=*/true));
+  const TaskId id{task.epoch, task.round, partition, task.attempt};
+  // A combiner serves one partition at a time, so each makes its own (cheap: a constructor).
+  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Combiner> combiner,
+                           MakeCombiner(job.spec, job.plugins));
+  auto mapper = parts.mappers->Borrow();
+  return RunMapTask(parts.config, id, *data, params.View(), *mapper, *parts.partitioner,
+                    *parts.row_orders, combiner.get());
+}
+
 Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& job,
                                                                    const TrainingParts& parts,
                                                                    const msg::RunMapTask& task,
@@ -332,31 +371,42 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     return payloads;
   }
 
-  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job.Partition(msg::DataSet::kTrain, task.partition,
-                                                         /*read_ahead=*/true));
-  MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(job, parts, task.step - 1));
-  const TaskId id{task.epoch, task.round, task.partition, task.attempt};
-  // A combiner serves one task at a time, so each task makes its own (cheap: a constructor).
-  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Combiner> combiner,
-                           MakeCombiner(job.spec, job.plugins));
-  MapTaskOutput output;
-  {
-    auto mapper = parts.mappers->Borrow();
-    MRTRAIN_ASSIGN_OR_RETURN(output,
-                             RunMapTask(parts.config, id, *partition, params->View(), *mapper,
-                                        *parts.partitioner, *parts.row_orders, combiner.get()));
+  const int64_t num_partitions = job.datasets[0]->num_partitions();
+  const shuffle::TreeNode node{task.partition, task.partition_count};
+  if (!shuffle::IsNodeOf(node, num_partitions)) {
+    return InvalidArgumentError("map task for partitions [" + std::to_string(node.lo) + ", +" +
+                                std::to_string(node.count) +
+                                "): not a node of the reduction tree over the job's " +
+                                std::to_string(num_partitions) + " partitions");
   }
+  MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(job, parts, task.step - 1));
+  // Each partition of the node computed exactly as a task of its own, spread over the slots;
+  // then summed per key in tree order into one run per shard, pushed once.
+  const int64_t first = node.lo;
+  std::vector<std::optional<Result<MapTaskOutput>>> computed(node.End(num_partitions) - first);
+  RunSpread(static_cast<int64_t>(computed.size()),
+            [&](int64_t i) { computed[i] = MapPartition(job, parts, task, first + i, *params); });
+  std::vector<MapTaskOutput> outputs;
+  for (std::optional<Result<MapTaskOutput>>& c : computed) {
+    if (!c->ok()) return c->status();
+    outputs.push_back(std::move(**c));
+  }
+  computed.clear();
+  MapTaskOutput output = CombineNodeOutputs(
+      std::move(outputs), first, job.spec.shuffle_mode == jobs::JobSpec::ShuffleMode::kSort);
   if (output.spilled_runs > 0) {
     // The job's first spill is news (the output is read back from disk every step: more
     // shuffle.buffer_bytes would avoid it); the rest are counted and summed up at the job's end.
-    const bool first = job.spilled_tasks.fetch_add(1) == 0;
-    log_->log(first ? spdlog::level::info : spdlog::level::debug,
-              "job {}: {} spilled {} runs ({} bytes) past shuffle.buffer_bytes={}", job.id,
-              id.ToString(), output.spilled_runs, output.spilled_bytes, parts.config.buffer_bytes);
+    const bool news = job.spilled_tasks.fetch_add(1) == 0;
+    log_->log(news ? spdlog::level::info : spdlog::level::debug,
+              "job {}: the map task of epoch {} round {} over partitions [{}, {}) spilled {} runs "
+              "({} bytes) past shuffle.buffer_bytes={}",
+              job.id, task.epoch, task.round, first, node.End(num_partitions), output.spilled_runs,
+              output.spilled_bytes, parts.config.buffer_bytes);
     job.spilled_runs += output.spilled_runs;
     job.spilled_bytes += output.spilled_bytes;
   }
-  // One run to every shard, empty ones too: a shard reduces once it has every partition's.
+  // One run to every shard, empty ones too: a shard reduces once its runs cover every partition.
   std::vector<std::string> payloads;
   for (int64_t s = 0; s < num_shards; ++s) {
     msg::PushRun push;
@@ -365,6 +415,7 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     push.round = task.round;
     push.step = task.step;
     push.partition = task.partition;
+    push.partition_count = task.partition_count;
     push.shard = s;
     push.attempt = task.attempt;
     push.values_crc32c =
@@ -375,8 +426,9 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     if (!payload.ok()) {
       // A run travels in one message; more reducer shards cut the model into smaller runs.
       return payload.status().WithContext(
-          "the run of partition " + std::to_string(task.partition) + " for reducer shard " +
-          std::to_string(s) + " does not fit one message (raise shuffle.reducers to split " +
+          "the run of partitions [" + std::to_string(first) + ", " +
+          std::to_string(node.End(num_partitions)) + ") for reducer shard " + std::to_string(s) +
+          " does not fit one message (raise shuffle.reducers to split " +
           "the model over more shards)");
     }
     payloads.push_back(std::move(*payload));
@@ -416,6 +468,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   pending->done = msg::MapTaskDone{task.job_id,    task.epoch,    task.round,
                                    task.partition, task.attempt,  stats.loss_sum,
                                    stats.examples, stats.correct, 0};
+  pending->done.partition_count = task.partition_count;
   for (int64_t s = 0; s < num_shards; ++s) {
     pending->keys.push_back(AckKey{task.job_id, task.step, task.partition, s, task.attempt});
   }
@@ -442,7 +495,8 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     const size_t bytes = payloads[s].size();
     Status reserved = unacked_.Acquire(bytes, /*may_wait=*/true, parts->shard_addresses[s]);
     if (!reserved.ok()) {
-      return GiveUpPushes(*pending, reserved.WithContext("push to reducer shard " + std::to_string(s)));
+      return GiveUpPushes(*pending,
+                          reserved.WithContext("push to reducer shard " + std::to_string(s)));
     }
     {
       MutexLock lock(&mu_);
@@ -463,8 +517,8 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     payloads[s] = std::string();
     if (!sent.ok()) {
       if (sent.code() == StatusCode::kUnavailable) *unreachable_shard = s;
-      return GiveUpPushes(*pending, sent.WithContext("push to reducer shard " + std::to_string(s) + " at " +
-                                      parts->shard_addresses[s]));
+      return GiveUpPushes(*pending, sent.WithContext("push to reducer shard " + std::to_string(s) +
+                                                     " at " + parts->shard_addresses[s]));
     }
   }
   std::weak_ptr<Impl> weak = shared_from_this();
@@ -472,24 +526,25 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   // The timer holds the pushes weakly: they hold the timer, and a transport stopped with pushes
   // in flight never fires it, so a strong hold would keep both alive for good.
   std::weak_ptr<PendingPushes> weak_pending = pending;
-  TimerHandle timer = transport_->RunAfter(options_.reply_timeout, [weak, weak_job, weak_pending,
-                                                                      task, generation] {
-    auto self = weak.lock();
-    auto pending = weak_pending.lock();
-    if (!self || !pending) return;
-    msg::TaskFailed failed = MapFailureOf(task);
-    {
-      MutexLock lock(&self->mu_);
-      for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
-        if (pending->held[s] > 0) failed.shard = static_cast<int64_t>(s);  // the first silent one
-      }
-    }
-    Status timed_out = self->GiveUpPushes(
-        *pending, UnavailableError("no acknowledgement of the push from reducer shard " +
-                                   std::to_string(failed.shard) + " within the reply timeout"));
-    if (timed_out.ok()) return;
-    self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
-  });
+  TimerHandle timer = transport_->RunAfter(
+      options_.reply_timeout, [weak, weak_job, weak_pending, task, generation] {
+        auto self = weak.lock();
+        auto pending = weak_pending.lock();
+        if (!self || !pending) return;
+        msg::TaskFailed failed = MapFailureOf(task);
+        {
+          MutexLock lock(&self->mu_);
+          for (size_t s = 0; s < pending->held.size() && failed.shard < 0; ++s) {
+            if (pending->held[s] > 0)
+              failed.shard = static_cast<int64_t>(s);  // the first silent one
+          }
+        }
+        Status timed_out = self->GiveUpPushes(
+            *pending, UnavailableError("no acknowledgement of the push from reducer shard " +
+                                       std::to_string(failed.shard) + " within the reply timeout"));
+        if (timed_out.ok()) return;
+        self->ReportFailure(failed, timed_out, weak_job.lock().get(), generation);
+      });
   MutexLock lock(&mu_);
   pending->timeout = timer;
   if (pending->finished) timer.Cancel();

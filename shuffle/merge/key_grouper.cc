@@ -7,18 +7,18 @@
 namespace mrtrain::shuffle {
 namespace {
 
-// A cursor in one sorted run; the heap orders cursors by (key, partition) so equal keys pop in
-// partition order (the stable tie-break of a k-way merge).
+// A cursor in one sorted run; the heap orders cursors by (key, run index) so equal keys pop in
+// run order (the stable tie-break of a k-way merge).
 struct Cursor {
   ParamKey key;
-  int partition;
+  int source;
   int64_t index;
 };
 
 struct CursorAfter {
   bool operator()(const Cursor& a, const Cursor& b) const {
     if (a.key != b.key) return b.key < a.key;
-    return a.partition > b.partition;
+    return a.source > b.source;
   }
 };
 
@@ -36,16 +36,16 @@ void GroupSortedRuns(const std::vector<const Run*>& runs,
   while (!heap.empty()) {
     group.key = heap.top().key;
     group.values.clear();
-    group.partitions.clear();
+    group.sources.clear();
     while (!heap.empty() && heap.top().key == group.key) {
       Cursor c = heap.top();
       heap.pop();
-      const Run& run = *runs[c.partition];
+      const Run& run = *runs[c.source];
       group.length = run.LengthOf(c.index);
       group.values.push_back(run.ValuesOf(c.index));
-      group.partitions.push_back(c.partition);
+      group.sources.push_back(c.source);
       if (c.index + 1 < run.num_keys()) {
-        heap.push(Cursor{run.keys[c.index + 1], c.partition, c.index + 1});
+        heap.push(Cursor{run.keys[c.index + 1], c.source, c.index + 1});
       }
     }
     fn(group);
@@ -56,7 +56,7 @@ void GroupHashedRuns(const std::vector<const Run*>& runs,
                      const std::function<void(const KeyGroup&)>& fn) {
   std::unordered_map<ParamKey, size_t> slot_of;
   std::vector<KeyGroup> groups;
-  for (size_t p = 0; p < runs.size(); ++p) {  // partition order fixes the order within groups
+  for (size_t p = 0; p < runs.size(); ++p) {  // run order fixes the order within groups
     if (!runs[p]) continue;
     const Run& run = *runs[p];
     for (int64_t i = 0; i < run.num_keys(); ++i) {
@@ -68,19 +68,17 @@ void GroupHashedRuns(const std::vector<const Run*>& runs,
       }
       KeyGroup& g = groups[it->second];
       g.values.push_back(run.ValuesOf(i));
-      g.partitions.push_back(static_cast<int>(p));
+      g.sources.push_back(static_cast<int>(p));
     }
   }
   for (const KeyGroup& g : groups) fn(g);
 }
 
-void SumInPartitionOrder(const KeyGroup& group, float* out) {
-  if (group.values.empty()) return;
-  std::memcpy(out, group.values[0], group.length * sizeof(float));
-  for (size_t v = 1; v < group.values.size(); ++v) {
-    const float* in = group.values[v];
-    for (int64_t i = 0; i < group.length; ++i) out[i] += in[i];
-  }
+const float* SumInTreeOrder(const KeyGroup& group, const std::vector<TreeNode>& nodes,
+                            TreeSummer* summer, float* out) {
+  std::vector<TreeNode> present(group.sources.size());
+  for (size_t i = 0; i < present.size(); ++i) present[i] = nodes[group.sources[i]];
+  return summer->Sum(present.data(), group.values.data(), present.size(), group.length, out);
 }
 
 }  // namespace mrtrain::shuffle

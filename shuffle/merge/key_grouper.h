@@ -6,30 +6,34 @@
 
 #include "engine/tensor/param_key.h"
 #include "shuffle/buffer/run.h"
+#include "shuffle/merge/tree_sum.h"
 
 namespace mrtrain::shuffle {
 
-// All values one reducer shard received for one key, in partition order: values[i] came from
-// partitions[i], and partitions is strictly increasing. Pointers borrow the runs.
+// All values one reducer shard received for one key, in run order: values[i] came from
+// runs[sources[i]], and sources is strictly increasing. Pointers borrow the runs.
 struct KeyGroup {
   ParamKey key;
   int64_t length = 0;
   std::vector<const float*> values;
-  std::vector<int> partitions;
+  std::vector<int> sources;
 };
 
-// Calls fn once per key present in any run. `runs[p]` is the run partition p sent to this
-// shard (nullptr or empty when it sent nothing); every run of a sorted shuffle is ascending.
-// Sort mode merges the sorted runs k-way (ties broken by partition index) and visits keys in
-// ascending order; hash mode groups with a hash table and visits keys in first-seen order.
-// Either way each group lists its values in partition order, which is what makes the sums
-// bit-identical across shuffle modes, shard counts and arrival orders.
+// Calls fn once per key present in any run. `runs[i]` is the i-th run (nullptr or empty when
+// there is none), in the order of the tree nodes they cover; every run of a sorted shuffle is
+// ascending. Sort mode merges the sorted runs k-way (ties broken by run index) and visits keys
+// in ascending order; hash mode groups with a hash table and visits keys in first-seen order.
+// Either way each group lists its values in run order, so SumInTreeOrder adds them the same
+// way whatever the shuffle mode, shard count or arrival order.
 void GroupSortedRuns(const std::vector<const Run*>& runs,
                      const std::function<void(const KeyGroup&)>& fn);
 void GroupHashedRuns(const std::vector<const Run*>& runs,
                      const std::function<void(const KeyGroup&)>& fn);
 
-// out[0..length) = values[0] + values[1] + ... summed left to right (partition order).
-void SumInPartitionOrder(const KeyGroup& group, float* out);
+// The group's values summed in tree order (tree_sum.h), where runs[i] covered nodes[i] (disjoint,
+// ascending by lo): one of the group's values when it has one, else `out`, which it wrote.
+// REQUIRES: the group has a value.
+const float* SumInTreeOrder(const KeyGroup& group, const std::vector<TreeNode>& nodes,
+                            TreeSummer* summer, float* out);
 
 }  // namespace mrtrain::shuffle

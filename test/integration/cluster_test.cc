@@ -12,17 +12,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 #include "engine/base/sha256.h"
+#include "test/integration/cluster_harness.h"
 #include "test/testing/temp_dir.h"
 #include "tools/data/synthetic.h"
-#include "test/integration/cluster_harness.h"
 #include "tools/launch/process_group.h"
 
 namespace mrtrain {
@@ -30,8 +30,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::Cluster;
-using testing::kSanitized;
 using testing::kBinary;
+using testing::kSanitized;
 using testing::kSecret;
 using testing::kTestPlugins;
 using testing::ModelBytes;
@@ -40,9 +40,10 @@ using testing::Output;
 using testing::TempDir;
 using testing::WriteJob;
 
-TEST_CASE("the final model is byte-identical in local mode and on 1, 2 and 4 workers, with 1 "
-          "and 3 reducers and hash and sort shuffle",
-          "[integration]") {
+TEST_CASE(
+    "the final model is byte-identical in local mode and on 1, 2 and 4 workers, with 1 "
+    "and 3 reducers and hash and sort shuffle",
+    "[integration]") {
   TempDir dir;
   const std::string mlp = "{type: mlp, hidden: [16], init: xavier, block_size: 8}";
   // Reference: local mode, one process.
@@ -59,12 +60,9 @@ TEST_CASE("the final model is byte-identical in local mode and on 1, 2 and 4 wor
     const char* shuffle;
   };
   // Workers stay connected between jobs; the master runs them one after another.
-  const Variant variants[] = {{1, "{mode: hash, reducers: 1}"},
-                              {1, "{mode: sort, reducers: 3}"},
-                              {2, "{mode: sort, reducers: 1}"},
-                              {2, "{mode: hash, reducers: 3}"},
-                              {4, "{mode: hash, reducers: 3}"},
-                              {4, "{mode: sort, reducers: 1}"}};
+  const Variant variants[] = {{1, "{mode: hash, reducers: 1}"}, {1, "{mode: sort, reducers: 3}"},
+                              {2, "{mode: sort, reducers: 1}"}, {2, "{mode: hash, reducers: 3}"},
+                              {4, "{mode: hash, reducers: 3}"}, {4, "{mode: sort, reducers: 1}"}};
   int workers = 0;
   int i = 0;
   for (const Variant& v : variants) {
@@ -83,11 +81,42 @@ TEST_CASE("the final model is byte-identical in local mode and on 1, 2 and 4 wor
     CHECK(out.text.find("epoch 2/2 train_loss=") != std::string::npos);
     CHECK(ModelBytes(dir, name) == reference);
   }
+  // Those were different covers of the partitions' reduction tree: 1 worker combined all 5
+  // partitions in one task, 2 workers nodes of 2, 4 workers one partition per task.
+  const std::string log = TempDir::Read(dir.File("master.log"));
+  for (const char* nodes : {"on 1 workers, up to 5 partitions per map task",
+                            "on 2 workers, up to 2 partitions per map task",
+                            "on 4 workers, up to 1 partitions per map task"}) {
+    CHECK(log.find(nodes) != std::string::npos);
+  }
   // The status page lists the workers and every job with its outcome.
   nlohmann::json status = cluster.Status();
   CHECK(status["workers"].size() == 4);
   REQUIRE(status["jobs"].size() == std::size(variants));
   for (const auto& job : status["jobs"]) CHECK(job["state"] == "succeeded");
+}
+
+TEST_CASE("a backup attempt of a map task over several partitions ends with the same model",
+          "[integration]") {
+  TempDir dir;
+  const std::string mlp = "{type: mlp, hidden: [16], init: xavier, block_size: 8}";
+  const std::string local = WriteJob(dir, "local", mlp, "{mode: hash, reducers: 2}");
+  Output ran = Mrtrain("run " + local);
+  INFO(ran.text);
+  REQUIRE(ran.exit_code == 0);
+  Cluster cluster(dir, 2, {"--speculation-min-ms", "300"});
+  // Two workers: map tasks of 2 partitions, task 1 ([2, 4)) planned on w1, which stalls on it
+  // once; w0 runs a backup of the whole node, and whichever pushes first, the bytes are the same.
+  cluster.AddWorkers(1);
+  cluster.AddWorkers(1, {"--failpoints", "map-after-compute=delay(1500)@epoch=0,round=1"});
+  const std::string spec = WriteJob(dir, "backup", mlp, "{mode: hash, reducers: 2}");
+  Output out = cluster.Submit(spec);
+  INFO(out.text);
+  REQUIRE(out.exit_code == 0);
+  CHECK(ModelBytes(dir, "backup") == ModelBytes(dir, "local"));
+  CHECK(cluster.Status()["backup_tasks"].get<int>() >= 1);
+  CHECK(TempDir::Read(dir.File("master.log")).find("up to 2 partitions per map task") !=
+        std::string::npos);
 }
 
 TEST_CASE("the master's bytes per epoch do not grow with the model's size", "[integration]") {
@@ -162,9 +191,10 @@ TEST_CASE("a long-lived master and worker do not grow job after job", "[integrat
   CHECK(master_after[7] - master_after[1] < 1024);
 }
 
-TEST_CASE("metrics.jsonl and the master's log give the peak memory of the master and of each "
-          "worker",
-          "[integration]") {
+TEST_CASE(
+    "metrics.jsonl and the master's log give the peak memory of the master and of each "
+    "worker",
+    "[integration]") {
   TempDir dir;
   Cluster cluster(dir);
   cluster.AddWorkers(2);
@@ -233,28 +263,30 @@ TEST_CASE("a long-lived worker reports each job's own peak memory, not its lifet
   CHECK(large_peak - small_peak > (20 << 20));
 }
 
-TEST_CASE("submit reports a failing job with its cause and a non-zero exit; the cluster serves "
-          "the next job",
-          "[integration]") {
+TEST_CASE(
+    "submit reports a failing job with its cause and a non-zero exit; the cluster serves "
+    "the next job",
+    "[integration]") {
   TempDir dir;
   Cluster cluster(dir);
   cluster.AddWorkers(1);
-  const std::string good =
-      WriteJob(dir, "good", "{type: logistic}", "{reducers: 1}");
+  const std::string good = WriteJob(dir, "good", "{type: logistic}", "{reducers: 1}");
   Output bad = cluster.Submit(good, "--set data.train.path=" + dir.File("missing.svm"));
   INFO(bad.text);
   CHECK(bad.exit_code == 1);
   CHECK(bad.text.find("missing.svm") != std::string::npos);
   // A plugin that throws fails its task on every attempt: the job ends naming the plugin's
   // message and the partition, and the worker lives on for the next job.
-  const std::string throwing = dir.Write(
-      "throwing.yaml", "plugins: [" + std::filesystem::absolute(kTestPlugins).string() +
-                           "]\n"
-                           "data: {train: {path: " + dir.File("train.svm") +
-                           ", format: libsvm, partitions: 2}}\n"
-                           "model: {plugin: thrower}\n"
-                           "training: {epochs: 1, max_attempts: 3}\n"
-                           "output: {dir: " + dir.File("throwing") + "}\n");
+  const std::string throwing =
+      dir.Write("throwing.yaml", "plugins: [" + std::filesystem::absolute(kTestPlugins).string() +
+                                     "]\n"
+                                     "data: {train: {path: " +
+                                     dir.File("train.svm") +
+                                     ", format: libsvm, partitions: 2}}\n"
+                                     "model: {plugin: thrower}\n"
+                                     "training: {epochs: 1, max_attempts: 3}\n"
+                                     "output: {dir: " +
+                                     dir.File("throwing") + "}\n");
   // A name no library exports is reported before any task runs, naming the library.
   Output unknown = cluster.Submit(throwing, "--set model.plugin=hubber");
   INFO(unknown.text);
@@ -293,13 +325,15 @@ TEST_CASE("submit ships plugin libraries; workers load the copy whose SHA-256 th
   const std::string spec = dir.Write(
       "huber.yaml", "plugins: [" + dir.File("libexample.so") +
                         "]\n"
-                        "data: {train: {path: " + dir.File("huber.csv") +
+                        "data: {train: {path: " +
+                        dir.File("huber.csv") +
                         ", format: csv, partitions: 4}}\n"
                         "model: {plugin: huber, params: {delta: 1.0}, init: zeros}\n"
                         "update: {plugin: clipped_sgd, params: {clip: 5}, learning_rate: 0.2}\n"
                         "training: {epochs: 3, rounds_per_epoch: 10, seed: 5}\n"
                         "shuffle: {reducers: 2}\n"
-                        "output: {dir: " + dir.File("huber") + "}\n");
+                        "output: {dir: " +
+                        dir.File("huber") + "}\n");
   const std::string library = TempDir::Read(dir.File("libexample.so"));
   Cluster cluster(dir);
   cluster.AddWorkers(2);
@@ -329,8 +363,8 @@ TEST_CASE("a worker with the wrong secret is refused and the master keeps servin
   // Mrtrain() sets the right secret in the environment; this worker reads a wrong one from a
   // file, which comes first.
   const std::string secret_file = dir.Write("wrong.secret", "not-the-cluster-secret\n");
-  std::filesystem::permissions(secret_file, std::filesystem::perms::owner_read |
-                                                std::filesystem::perms::owner_write);
+  std::filesystem::permissions(
+      secret_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   Output refused =
       Mrtrain("worker --master " + cluster.address() + " --secret-file " + secret_file, 30);
   INFO(refused.text);
@@ -357,9 +391,10 @@ void SendRaw(const std::string& address, const std::string& bytes) {
   close(fd);
 }
 
-TEST_CASE("garbage, a wrong magic, an oversized length and a wrong secret on the master's and "
-          "a worker's ports do not disturb a running job",
-          "[integration]") {
+TEST_CASE(
+    "garbage, a wrong magic, an oversized length and a wrong secret on the master's and "
+    "a worker's ports do not disturb a running job",
+    "[integration]") {
   TempDir dir;
   const std::string mlp = "{type: mlp, hidden: [16], init: xavier, block_size: 8}";
   const std::string local = WriteJob(dir, "local", mlp, "{mode: hash, reducers: 2}");
@@ -368,8 +403,8 @@ TEST_CASE("garbage, a wrong magic, an oversized length and a wrong secret on the
   cluster.AddWorkers(2);
   const std::string worker_data = cluster.Status()["workers"][0]["data_address"];
   auto submit = cluster.group().Spawn(
-      {kBinary, "submit", WriteJob(dir, "attacked", mlp, "{mode: hash, reducers: 2}"),
-       "--master", cluster.address(), "--progress", "lines", "--set", "training.epochs=20"},
+      {kBinary, "submit", WriteJob(dir, "attacked", mlp, "{mode: hash, reducers: 2}"), "--master",
+       cluster.address(), "--progress", "lines", "--set", "training.epochs=20"},
       {kSecret}, dir.File("attacked.log"));
   REQUIRE(submit.ok());
   // A frame header claiming 4 GiB, one with the wrong magic, random bytes, an HTTP request.
@@ -389,8 +424,8 @@ TEST_CASE("garbage, a wrong magic, an oversized length and a wrong secret on the
     }
     if (rounds++ % 5 == 0) {
       const std::string wrong = dir.Write("wrong.secret", "a-wrong-secret\n");
-      std::filesystem::permissions(wrong, std::filesystem::perms::owner_read |
-                                              std::filesystem::perms::owner_write);
+      std::filesystem::permissions(
+          wrong, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
       CHECK(Mrtrain("status --master " + cluster.address() + " --secret-file " + wrong, 30)
                 .exit_code == 1);
     }
@@ -425,10 +460,9 @@ TEST_CASE("Ctrl-C on submit cancels the job", "[integration]") {
   Cluster cluster(dir);
   cluster.AddWorkers(1);
   const std::string spec = WriteJob(dir, "long", "{type: mlp, hidden: [64]}", "{reducers: 1}");
-  auto submit = cluster.group().Spawn(
-      {kBinary, "submit", spec, "--master", cluster.address(), "--progress", "lines", "--set",
-       "training.epochs=1000"},
-      {kSecret}, dir.File("submit.log"));
+  auto submit = cluster.group().Spawn({kBinary, "submit", spec, "--master", cluster.address(),
+                                       "--progress", "lines", "--set", "training.epochs=1000"},
+                                      {kSecret}, dir.File("submit.log"));
   REQUIRE(submit.ok());
   // Wait until the job runs, then interrupt the client as a terminal would.
   const auto deadline = std::chrono::steady_clock::now() + 30s;
@@ -467,9 +501,10 @@ int LiveChildren() {
   return live;
 }
 
-TEST_CASE("run --workers N trains on a local cluster and leaves no process behind, on exit "
-          "and on a signal",
-          "[integration]") {
+TEST_CASE(
+    "run --workers N trains on a local cluster and leaves no process behind, on exit "
+    "and on a signal",
+    "[integration]") {
   TempDir dir;
   // Orphans of the run become our children, so a leftover process would show up here.
   REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
@@ -512,10 +547,10 @@ TEST_CASE("a worker finds its master from MASTER_ADDR and MASTER_PORT", "[integr
   Cluster cluster(dir);
   const std::string& address = cluster.address();
   const size_t colon = address.rfind(':');
-  auto worker = cluster.group().Spawn(
-      {kBinary, "worker", "--name", "from-env"},
-      {kSecret, "MASTER_ADDR=" + address.substr(0, colon), "MASTER_PORT=" + address.substr(colon + 1)},
-      dir.File("env-worker.log"));
+  auto worker = cluster.group().Spawn({kBinary, "worker", "--name", "from-env"},
+                                      {kSecret, "MASTER_ADDR=" + address.substr(0, colon),
+                                       "MASTER_PORT=" + address.substr(colon + 1)},
+                                      dir.File("env-worker.log"));
   REQUIRE(worker.ok());
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (cluster.Status()["workers"].empty()) {

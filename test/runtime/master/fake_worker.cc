@@ -316,6 +316,7 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       f.epoch = t.epoch;
       f.round = t.round;
       f.partition = t.partition;
+      f.partition_count = t.partition_count;
       f.attempt = t.attempt;
       f.set = msg::DataSet::kTrain;
       f.code = r.error.code();
@@ -323,7 +324,8 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       return Send(f);
     }
     Send(msg::MapTaskDone{t.job_id, t.epoch, t.round, t.partition, t.attempt, r.stats.loss_sum,
-                          r.stats.examples, r.stats.correct, 0, r.peak_rss_bytes});
+                          r.stats.examples, r.stats.correct, 0, r.peak_rss_bytes,
+                          t.partition_count});
   }
 
   void OnReduce(const msg::ReduceRound& m) {
@@ -351,8 +353,8 @@ class FakeWorker::State : public std::enable_shared_from_this<FakeWorker::State>
       log_.evaluations.push_back(m);
       if (eval_stats_) stats = eval_stats_(m);
     });
-    Send(msg::EvalDone{m.job_id, m.set, m.partition, m.attempt, m.step, stats.loss_sum, stats.examples,
-                       stats.correct});
+    Send(msg::EvalDone{m.job_id, m.set, m.partition, m.attempt, m.step, stats.loss_sum,
+                       stats.examples, stats.correct});
   }
 
   // Writes the shard's file: zeros (and zero slots) for the blocks the shard owns, at the step

@@ -159,6 +159,9 @@ class Cluster {
     dir_.Write("test.csv", "1,0.5,0.25,0.125,1\n");
     options.listen_address = "inproc://";
     options.plugin_cache_dir = dir_.File("plugin-cache");
+    // One map task per partition unless a test asks for nodes: placement, retries and speculation
+    // are about tasks, however many partitions each covers.
+    if (options.map_node_partitions == 0) options.map_node_partitions = 1;
     // Speculation's ticker is a timer too: tests on the fake clock count and drive timers.
     if (fake_clock) options.speculation_multiple = 0;
     master_ = std::make_unique<MasterService>(transport_.get(), options);
@@ -314,9 +317,8 @@ TEST_CASE("map tasks run in waves of two per slot, each on the worker that loade
   Cluster cluster;
   FakeWorker& a = cluster.AddWorker("fake-a");
   FakeWorker& b = cluster.AddWorker("fake-b");
-  // Losses whose float sum depends on the order (only 12 of the 720 orders of these six give
-  // the partition-order sum), answered later for lower partitions, so answers arrive out of
-  // partition order.
+  // Losses whose float sum depends on the order (the tree order's differs from left to right),
+  // answered later for lower partitions, so answers arrive out of partition order.
   const std::vector<double> losses = {1.8, 0.2, 2.6, 1.1, 0.6, 1.1};
   // Scripts run on the transport thread, possibly past a failed REQUIRE: they capture by value.
   auto stats_of = [losses](int64_t p) { return api::MapStats{losses[p], 10 + p, p}; };
@@ -371,10 +373,11 @@ TEST_CASE("map tasks run in waves of two per slot, each on the worker that loade
     CHECK(partitions == std::multiset<int64_t>{0, 1, 2, 3, 4, 5});
   }
 
-  // The submitter's figures are the workers' numbers summed in partition order.
+  // The submitter's figures are the workers' numbers summed in the partitions' tree order.
   api::MapStats round_total;
+  round_total.loss_sum =
+      ((losses[0] + losses[1]) + (losses[2] + losses[3])) + (losses[4] + losses[5]);
   for (int64_t p = 0; p < 6; ++p) {
-    round_total.loss_sum += losses[p];
     round_total.examples += 10 + p;
     round_total.correct += p;
   }
@@ -415,9 +418,61 @@ TEST_CASE("map tasks run in waves of two per slot, each on the worker that loade
   CheckNoProblems(b);
 }
 
-TEST_CASE("the peaks of memory workers report with their map tasks reach each epoch's report, "
-          "metrics.jsonl and the log at the job's end",
+TEST_CASE("map tasks cover nodes of the partitions' tree, planned where their partitions load",
           "[runtime][master]") {
+  MasterOptions options;
+  options.map_node_partitions = 2;
+  Cluster cluster(options);
+  FakeWorker& a = cluster.AddWorker("fake-a");
+  FakeWorker& b = cluster.AddWorker("fake-b");
+  // A node's statistics, as its worker summed them; the master adds the nodes in tree order:
+  // (node 0 + node 1) + node 2, which these losses tell from the other orders.
+  const std::vector<double> losses = {1e17, -1e17, 1.0};
+  auto script = [losses](const msg::RunMapTask& t) {
+    return MapReply::Done(api::MapStats{losses[t.partition / 2], 10, 1});
+  };
+  a.set_map_script(script);
+  b.set_map_script(script);
+  SpecOptions spec;
+  spec.partitions = 6;
+  spec.epochs = 1;
+  spec.rounds = 2;
+  auto listener = std::make_shared<RecordingListener>();
+  cluster.Submit(spec, listener);
+  REQUIRE(listener->WaitFinished());
+  REQUIRE(listener->status().ToString() == "OK");
+  const FakeWorkerLog la = a.log();
+  const FakeWorkerLog lb = b.log();
+  std::map<int64_t, const FakeWorkerLog*> loaded_on;
+  for (const FakeWorkerLog* log : {&la, &lb}) {
+    for (const auto& load : log->loads) loaded_on[load.partition] = log;
+  }
+  REQUIRE(loaded_on.size() == 6);
+  std::map<int64_t, std::multiset<int64_t>> by_round;
+  for (const FakeWorkerLog* log : {&la, &lb}) {
+    for (const auto& t : log->map_tasks) {
+      INFO("round " << t.round << " partition " << t.partition);
+      CHECK(t.partition_count == 2);
+      // Task i runs on job worker i mod 2, which loaded both of its partitions.
+      CHECK(log == (t.partition / 2 % 2 == 0 ? &la : &lb));
+      CHECK(loaded_on[t.partition] == log);
+      CHECK(loaded_on[t.partition + 1] == log);
+      by_round[t.round].insert(t.partition);
+    }
+  }
+  CHECK(by_round == std::map<int64_t, std::multiset<int64_t>>{{0, {0, 2, 4}}, {1, {0, 2, 4}}});
+  const auto epochs = listener->epochs();
+  REQUIRE(epochs.size() == 1);
+  CHECK(epochs[0].examples == 60);
+  CHECK(epochs[0].train_loss == 2 * ((1e17 + -1e17) + 1.0) / 60);
+  CheckNoProblems(a);
+  CheckNoProblems(b);
+}
+
+TEST_CASE(
+    "the peaks of memory workers report with their map tasks reach each epoch's report, "
+    "metrics.jsonl and the log at the job's end",
+    "[runtime][master]") {
   Cluster cluster;
   FakeWorker& a = cluster.AddWorker("fake-a");
   FakeWorker& b = cluster.AddWorker("fake-b");

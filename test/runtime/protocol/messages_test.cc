@@ -245,14 +245,14 @@ TEST_CASE("payload is exactly the documented fields: no archive header, blocks c
   CHECK(static_cast<uint8_t>(hb[4]) == 0x18);
   CHECK(static_cast<uint8_t>(hb[12]) == 9);
 
-  // PushRun: 7 scalars (6 x 8 + 4 bytes), then three counted blocks.
+  // PushRun: 8 scalars (7 x 8 + 4 bytes), then three counted blocks.
   PushRun m;
   m.keys.assign(1000, 1);
   m.offsets.assign(1001, 0);
   for (int i = 0; i <= 1000; ++i) m.offsets[i] = 100 * i;
   m.values.assign(100000, 0.5f);
   std::string bytes = *Encode(m);
-  CHECK(bytes.size() == 6 * 8 + 4 + 4 + (8 + 1000 * 8) + (8 + 1001 * 8) + (8 + 100000 * 4));
+  CHECK(bytes.size() == 7 * 8 + 4 + 4 + (8 + 1000 * 8) + (8 + 1001 * 8) + (8 + 100000 * 4));
   size_t values_at = bytes.size() - 100000 * 4;
   float first = 0;
   std::memcpy(&first, bytes.data() + values_at, 4);
@@ -348,12 +348,50 @@ TEST_CASE("broken invariants are rejected on both sides", "[runtime][protocol]")
     CHECK(Encode(m).status().code() == StatusCode::kInvalidArgument);
 
     std::string bytes = *Encode(SamplePushRun());
-    // offsets[1] sits after 56 bytes of scalars, the keys block (8 + 24) and offsets' count.
-    PutU64(&bytes, 56 + 32 + 8 + 8, 100);
+    // offsets[1] sits after 64 bytes of scalars, the keys block (8 + 24) and offsets' count.
+    PutU64(&bytes, 64 + 32 + 8 + 8, 100);
     PushRun out;
     Status s = Decode(bytes, &out);
     CHECK(s.code() == StatusCode::kCorruption);
     CHECK_THAT(s.message(), Catch::Contains("offsets"));
+  }
+  SECTION("map tasks, their reports and runs name a node of the reduction tree") {
+    PushRun run = SamplePushRun();
+    run.partition = 8;
+    run.partition_count = 4;
+    CHECK(RoundTrip(run).partition_count == 4);
+    run.partition_count = 3;  // not a power of two
+    CHECK(Encode(run).status().code() == StatusCode::kInvalidArgument);
+    run.partition = 6;
+    run.partition_count = 4;  // not aligned
+    Status unaligned = Encode(run).status();
+    CHECK(unaligned.code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(unaligned.message(),
+               Catch::Contains("partitions [6, +4) are not a node of the reduction tree"));
+    // On the wire: partition_count follows partition (at byte 32).
+    std::string bytes = *Encode(SamplePushRun());
+    PutU64(&bytes, 40, 2);  // partition 11, count 2
+    PushRun out;
+    Status s = Decode(bytes, &out);
+    CHECK(s.code() == StatusCode::kCorruption);
+    CHECK_THAT(s.message(), Catch::Contains("not a node of the reduction tree"));
+    RunMapTask task{1, 0, 0, 4, 0, 1, 0.1, 4};
+    CHECK(RoundTrip(task).partition_count == 4);
+    task.partition_count = 0;
+    CHECK(Encode(task).status().code() == StatusCode::kInvalidArgument);
+    MapTaskDone done;
+    done.partition = 2;
+    done.partition_count = 4;
+    CHECK(Encode(done).status().code() == StatusCode::kInvalidArgument);
+    PushAck ack{7, 23, 12, 1, 2, 0, "", 4};
+    CHECK(RoundTrip(ack).partition_count == 4);
+    ack.partition_count = 8;
+    CHECK(Encode(ack).status().code() == StatusCode::kInvalidArgument);
+    TaskFailed failed{1, TaskKind::kMap, 0, 0, 3, -1, 0, DataSet::kTrain, StatusCode::kIOError, "?",
+                      2};
+    CHECK(Encode(failed).status().code() == StatusCode::kInvalidArgument);
+    failed.kind = TaskKind::kLoad;  // load tasks name a partition, no node
+    CHECK(Encode(failed).ok());
   }
   SECTION("a task failure without an error code or with an unknown kind") {
     TaskFailed m{1, TaskKind::kMap, 0, 0, 0, -1, 0, DataSet::kTrain, StatusCode::kOk, "?"};

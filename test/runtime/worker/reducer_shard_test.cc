@@ -11,6 +11,13 @@ namespace {
 
 using api::TensorSpec;
 
+// Partitions 0 .. n-1 as leaves of the reduction tree.
+std::vector<shuffle::TreeNode> Leaves(int64_t n) {
+  std::vector<shuffle::TreeNode> nodes;
+  for (int64_t p = 0; p < n; ++p) nodes.push_back(shuffle::TreeNode{p, 1});
+  return nodes;
+}
+
 std::shared_ptr<const ModelLayout> Layout() {
   return std::make_shared<const ModelLayout>(
       ModelLayout::Create({TensorSpec{"w", {6}}, TensorSpec{"b", {1}, TensorSpec::Role::kBias}}, 4)
@@ -34,7 +41,7 @@ TEST_CASE("a shard applies the mean of the partitions' gradient sums", "[runtime
   p0.Append(ParamKey(0, 0), g0.data(), 4);
   p1.Append(ParamKey(0, 0), g1.data(), 4);
   RoundUpdate update{1, 0.5, 4.0, false};
-  REQUIRE(shard->Reduce({&p0, nullptr, &p1}, update).ok());
+  REQUIRE(shard->Reduce({&p0, nullptr, &p1}, Leaves(3), update).ok());
   shard->StoreTo(&state);
   // w -= 0.5 * (g0 + g1) / 4
   CHECK(state.tensors[0] == std::vector<float>{0.5f, 0.5f, 0.0f, 0.0f, 1, 1});
@@ -53,10 +60,12 @@ TEST_CASE("a shard refuses keys it does not own and wrong lengths, untouched", "
   good.Append(ParamKey(0, 0), g.data(), 4);
   foreign.Append(ParamKey(0, 1), g.data(), 2);
   short_block.Append(ParamKey(0, 0), g.data(), 3);
-  Status s = shard->Reduce({&good, &foreign}, RoundUpdate{1, 1.0, 1.0, false});
+  Status s = shard->Reduce({&good, &foreign}, {{0, 1}, {1, 1}}, RoundUpdate{1, 1.0, 1.0, false});
   CHECK(s.code() == StatusCode::kCorruption);
-  CHECK(s.message().find("partition 1") != std::string::npos);
-  CHECK(shard->Reduce({&short_block}, RoundUpdate{1, 1.0, 1.0, false}).code() ==
+  CHECK(s.message() ==
+        "shard 0: the run of partitions [1, 2) has key (tensor 0, block 1) that this shard does "
+        "not own or with a wrong length");
+  CHECK(shard->Reduce({&short_block}, Leaves(1), RoundUpdate{1, 1.0, 1.0, false}).code() ==
         StatusCode::kCorruption);
   float block[4];
   REQUIRE(shard->ReadBlock(ParamKey(0, 0), block).ok());
@@ -74,7 +83,7 @@ TEST_CASE("an update that makes a parameter non-finite fails naming step, tensor
   // Block 1 of "w" holds elements 4 and 5; 1e38 * 10 overflows the float in element 5 only.
   std::vector<float> g = {0, 10};
   run.Append(ParamKey(0, 1), g.data(), 2);
-  Status s = shard->Reduce({&run}, RoundUpdate{3, 1e38, 1.0, false});
+  Status s = shard->Reduce({&run}, Leaves(1), RoundUpdate{3, 1e38, 1.0, false});
   CHECK(s.code() == StatusCode::kFailedPrecondition);
   CHECK(s.message() ==
         "shard 0: update step 3 made tensor \"w\" (id 0) element 5 -inf (learning rate 1e+38); "
@@ -85,7 +94,7 @@ TEST_CASE("an update that makes a parameter non-finite fails naming step, tensor
   nan_run.Append(ParamKey(0, 1), nan.data(), 2);
   auto fresh = SgdShard(layout, layout->keys());
   fresh->LoadFrom(state);
-  Status n = fresh->Reduce({&nan_run}, RoundUpdate{1, 0.1, 1.0, false});
+  Status n = fresh->Reduce({&nan_run}, Leaves(1), RoundUpdate{1, 0.1, 1.0, false});
   CHECK(n.code() == StatusCode::kFailedPrecondition);
   CHECK(n.message().find("element 4 ") != std::string::npos);
   CHECK(n.message().find("nan (learning rate 0.1)") != std::string::npos);
@@ -100,7 +109,7 @@ TEST_CASE("slots round-trip through LoadFrom and StoreTo", "[runtime]") {
   shuffle::Run run;
   std::vector<float> g = {1, -1, 1, -1};
   run.Append(ParamKey(0, 0), g.data(), 4);
-  REQUIRE(shard.Reduce({&run}, RoundUpdate{1, 0.1, 1.0, false}).ok());
+  REQUIRE(shard.Reduce({&run}, Leaves(1), RoundUpdate{1, 0.1, 1.0, false}).ok());
   ModelState out = ModelState::Zeros(layout, 2);
   shard.StoreTo(&out);
   CHECK(out.slots[0][0][0] == Approx(0.1f));    // m = (1 - beta1) * g

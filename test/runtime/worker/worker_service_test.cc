@@ -16,6 +16,7 @@
 #include "engine/base/log.h"
 #include "runtime/protocol/messages.h"
 #include "runtime/transport/in_process_transport.h"
+#include "shuffle/merge/tree_sum.h"
 #include "test/testing/captured_log.h"
 #include "test/testing/temp_dir.h"
 
@@ -171,6 +172,101 @@ TEST_CASE("a task of a job that ended on the worker is dropped quietly, not repo
   CHECK(Contains(log,
                  "debug dropping a task of job 1, which is not running here: NotFound: "
                  "job 1 is not set up here"));
+}
+
+// The shard file a worker hosting the job's one reducer shard saves after one round whose map
+// tasks are `tasks` (nodes of the partitions' tree); `done` gets their MapTaskDone reports.
+std::string ShardAfterOneRound(const testing::TempDir& dir,
+                               const std::vector<shuffle::TreeNode>& tasks,
+                               std::vector<msg::MapTaskDone>* done) {
+  auto transport = MakeInProcessTransport();
+  ScriptedMaster master(transport.get());
+  WorkerOptions options;
+  options.master_address = master.address();
+  options.data_address = "inproc://";
+  options.name = "w";
+  options.slots = 2;
+  options.plugin_cache_dir = dir.File("plugin-cache");
+  options.spill_dir = dir.File("spill");
+  WorkerService worker(transport.get(), options);
+  REQUIRE(worker.Start().ok());
+  Result<msg::Hello> hello = master.Await<msg::Hello>();
+  REQUIRE(hello.ok());
+  msg::JobSpecText text = Spec(1, dir);
+  text.yaml =
+      "name: combine\n"
+      "data:\n"
+      "  train: {path: train.csv, format: csv, partitions: 5}\n"
+      "model: {type: logistic}\n"
+      "update: {rule: sgd, learning_rate: 0.5}\n"
+      "training: {epochs: 1}\n"
+      "output: {dir: out}\n";
+  REQUIRE(master.Send(text).ok());
+  REQUIRE(master.Await<msg::JobReady>().ok());
+  msg::StartTraining start;
+  start.job_id = 1;
+  start.num_features = 3;
+  start.num_classes = 2;
+  start.hosted_shards = {0};
+  start.shard_addresses = {hello->data_address};
+  start.placement = 1;
+  REQUIRE(master.Send(start).ok());
+  Result<msg::JobReady> trained = master.Await<msg::JobReady>();
+  INFO(trained.status().ToString());
+  REQUIRE(trained.ok());
+  REQUIRE(trained->phase == msg::JobReady::kTraining);
+  int64_t examples = 0;
+  for (const shuffle::TreeNode& node : tasks) {
+    REQUIRE(master.Send(msg::RunMapTask{1, 0, 0, node.lo, 0, 1, 0.5, node.count}).ok());
+    Result<msg::MapTaskDone> d = master.Await<msg::MapTaskDone>();
+    INFO(d.status().ToString());
+    REQUIRE(d.ok());
+    examples += d->examples;
+    done->push_back(*d);
+  }
+  REQUIRE(master.Send(msg::ReduceRound{1, 0, 0, 0, 1, 0.5, examples}).ok());
+  REQUIRE(master.Await<msg::ShardCommitted>().ok());
+  const std::string path = dir.File("shard-" + std::to_string(tasks.size()));
+  REQUIRE(master.Send(msg::SaveShard{1, 0, 1, path}).ok());
+  REQUIRE(master.Await<msg::ShardSaved>().ok());
+  CHECK(master.Count(MessageType::kTaskFailed) == 0);
+  worker.Stop();
+  transport->Stop();
+  return dir.Read(path);
+}
+
+TEST_CASE("a worker sums a node's partitions in tree order and pushes once per shard",
+          "[runtime][worker]") {
+  testing::TempDir dir;
+  // Rows of very different magnitudes, so the gradients' float sums depend on their order.
+  std::ostringstream csv;
+  for (int r = 0; r < 50; ++r) {
+    const double scale = r % 3 == 0 ? 1e5 : r % 3 == 1 ? 1.0 : 1e-4;
+    csv << (r % 2) << "," << scale * (r + 1) / 7.0 << "," << scale * (50 - r) / 3.0 << ","
+        << (r % 5) - 2 << "\n";
+  }
+  dir.Write("train.csv", csv.str());
+  std::vector<msg::MapTaskDone> leaves_done, node_done, halves_done;
+  const std::string by_leaves =
+      ShardAfterOneRound(dir, {{0, 1}, {1, 1}, {2, 1}, {3, 1}, {4, 1}}, &leaves_done);
+  const std::string by_node = ShardAfterOneRound(dir, {{0, 8}}, &node_done);
+  const std::string by_halves = ShardAfterOneRound(dir, {{4, 4}, {0, 4}}, &halves_done);
+  CHECK((by_node == by_leaves));  // no byte dump on failure
+  CHECK((by_halves == by_leaves));
+  REQUIRE(node_done.size() == 1);
+  CHECK(node_done[0].partition == 0);
+  CHECK(node_done[0].partition_count == 8);
+  CHECK(node_done[0].examples == 50);
+  // The same statistics, added in tree order: ((p0 + p1) + (p2 + p3)) + p4.
+  const double tree_loss = ((leaves_done[0].loss_sum + leaves_done[1].loss_sum) +
+                            (leaves_done[2].loss_sum + leaves_done[3].loss_sum)) +
+                           leaves_done[4].loss_sum;
+  CHECK(node_done[0].loss_sum == tree_loss);
+  CHECK(halves_done[0].loss_sum + halves_done[1].loss_sum == tree_loss);
+  // One push instead of five: the node's run holds each key once.
+  int64_t leaves_bytes = 0;
+  for (const msg::MapTaskDone& d : leaves_done) leaves_bytes += d.bytes_sent;
+  CHECK(node_done[0].bytes_sent * 4 < leaves_bytes);
 }
 
 }  // namespace

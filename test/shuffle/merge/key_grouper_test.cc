@@ -35,14 +35,19 @@ std::map<uint64_t, std::vector<float>> ShuffleAndSum(ShuffleMode mode, int shard
   std::map<uint64_t, std::vector<float>> sums;
   for (int s = 0; s < shards; ++s) {
     std::vector<const Run*> runs;
-    for (int p = 0; p < num_partitions; ++p) runs.push_back(&outputs[p][s]);
+    std::vector<TreeNode> nodes;
+    TreeSummer summer;
+    for (int p = 0; p < num_partitions; ++p) {
+      runs.push_back(&outputs[p][s]);
+      nodes.push_back(TreeNode{p, 1});
+    }
     auto visit = [&](const KeyGroup& g) {
-      for (size_t i = 1; i < g.partitions.size(); ++i) CHECK(g.partitions[i - 1] < g.partitions[i]);
+      for (size_t i = 1; i < g.sources.size(); ++i) CHECK(g.sources[i - 1] < g.sources[i]);
       CHECK(part->ShardOf(g.key) == s);
-      std::vector<float> sum(g.length);
-      SumInPartitionOrder(g, sum.data());
+      std::vector<float> out(g.length);
+      const float* sum = SumInTreeOrder(g, nodes, &summer, out.data());
       CHECK(sums.count(g.key.packed()) == 0);
-      sums[g.key.packed()] = sum;
+      sums[g.key.packed()].assign(sum, sum + g.length);
     };
     if (mode == ShuffleMode::kSort) {
       GroupSortedRuns(runs, visit);
@@ -76,7 +81,7 @@ TEST_CASE("sort merge yields keys ascending with values in partition order", "[s
   std::vector<std::vector<int>> parts;
   GroupSortedRuns({&r0, &r1, nullptr, &r2}, [&](const KeyGroup& g) {
     keys.push_back(g.key.block());
-    parts.push_back(g.partitions);
+    parts.push_back(g.sources);
   });
   CHECK(keys == std::vector<uint64_t>{0, 1, 3});
   CHECK(parts[2] == std::vector<int>{0, 1, 3});
@@ -91,15 +96,28 @@ TEST_CASE("hash and sort shuffle give bit-identical sums for any shard count", "
   CHECK(BitEqual(reference, ShuffleAndSum(ShuffleMode::kHash, 7, 5)));
 }
 
-TEST_CASE("sums are left to right in partition order, not reassociated", "[shuffle]") {
-  // (1e8 + 1) - 1e8 == 0 in float, while 1e8 + (1 - 1e8) == 8: the order is observable.
-  Run r0, r1, r2;
+TEST_CASE("groups are summed in the tree order of their runs' nodes", "[shuffle]") {
+  // 1e8 + 1 rounds to 1e8: the tree (p0 + p1) + (p2 + p3) gives 0, left to right gives 1.
+  Run r0, r1, r2, r3;
   float big = 1e8f, one = 1.0f, minus_big = -1e8f;
   r0.Append(ParamKey(0, 0), &big, 1);
   r1.Append(ParamKey(0, 0), &one, 1);
   r2.Append(ParamKey(0, 0), &minus_big, 1);
-  float sum = -1;
-  GroupHashedRuns({&r0, &r1, &r2}, [&](const KeyGroup& g) { SumInPartitionOrder(g, &sum); });
+  r3.Append(ParamKey(0, 0), &one, 1);
+  const std::vector<TreeNode> leaves = {{0, 1}, {1, 1}, {2, 1}, {3, 1}};
+  TreeSummer summer;
+  float out = -1, sum = -1;
+  GroupHashedRuns({&r0, &r1, &r2, &r3},
+                  [&](const KeyGroup& g) { sum = *SumInTreeOrder(g, leaves, &summer, &out); });
+  CHECK(sum == 0.0f);
+  // The same key's sums over nodes [0, 2) and [2, 4), as two workers would send them.
+  Run left, right;
+  float left_sum = big + one, right_sum = minus_big + one;
+  left.Append(ParamKey(0, 0), &left_sum, 1);
+  right.Append(ParamKey(0, 0), &right_sum, 1);
+  GroupSortedRuns({&left, &right}, [&](const KeyGroup& g) {
+    sum = *SumInTreeOrder(g, {{0, 2}, {2, 2}}, &summer, &out);
+  });
   CHECK(sum == 0.0f);
 }
 
