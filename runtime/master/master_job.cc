@@ -292,6 +292,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
     Locked lock(this);
     records_[queued.id].name = spec.name;
     records_[queued.id].epochs = spec.epochs;
+    metrics_.OnJobStarted(queued.id, spec.name);
   }
   // Everything the master can check alone fails the job before any worker is involved.
   MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
@@ -432,7 +433,8 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   metadata.data_shape = shape;
   metadata.update_rule = spec.update_rule;
   ClusterExecutor executor(this, layout, rule->NumSlots(), start_step);
-  return RunTrainingLoop(spec, metadata, executor, start_epoch, queued.listener.get());
+  JobProgress progress(this, job, queued.listener.get());
+  return RunTrainingLoop(spec, metadata, executor, start_epoch, &progress);
 }
 
 msg::StartTraining MasterService::Impl::StartTrainingFor(uint32_t worker, int64_t epochs,
@@ -597,6 +599,7 @@ Result<RestorePoint> MasterService::Impl::Recover(const Status& failure) {
                           failure.message());
       }
       ++total_recoveries_;
+      metrics_.OnRecovery(active_job_);
       job_error_ = Status::Ok();
       recoverable_ = false;
       point = RestorePoint{committed_epochs_, committed_step_};

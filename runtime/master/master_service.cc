@@ -6,13 +6,6 @@ namespace mrtrain::runtime {
 
 namespace {
 
-// JSON of user strings (job names, error messages quoting data) for status and submit clients.
-// A string that is not UTF-8 makes dump() throw; its bad bytes become U+FFFD instead, so one
-// job's bytes can never take the status page or the master down.
-std::string DumpUserJson(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 // Reports of a reducer shard host being unreachable, within one job, before it is declared lost.
 constexpr int kUnreachableReports = 3;
 
@@ -209,6 +202,7 @@ void MasterService::Impl::Speculate() {
         auto it = workers_.find(static_cast<uint32_t>(std::stoul(b.backup.worker)));
         if (it == workers_.end()) continue;
         ++backup_tasks_;
+        metrics_.OnBackupAttempt(active_job_, it->second.name);
         log_->warn("{}: {} on worker {} has run {} ms (median {} ms); backup attempt {} on "
                    "worker {} ({})",
                    step->what, DescribeTask(*step, b.slow.partition, b.slow.attempt),
@@ -291,8 +285,10 @@ std::string MasterService::Impl::StatusJsonLocked() const {
   nlohmann::json j;
   j["workers"] = nlohmann::json::array();
   for (const auto& [id, w] : workers_) {
-    j["workers"].push_back(
-        {{"id", id}, {"name", w.name}, {"slots", w.slots}, {"data_address", w.data_address}});
+    nlohmann::json worker = {
+        {"id", id}, {"name", w.name}, {"slots", w.slots}, {"data_address", w.data_address}};
+    AddWorkerStatusLocked(id, w, &worker);
+    j["workers"].push_back(worker);
   }
   j["jobs"] = nlohmann::json::array();
   for (const auto& [id, r] : records_) {
@@ -302,6 +298,7 @@ std::string MasterService::Impl::StatusJsonLocked() const {
                           {"epochs_done", r.epochs_done},
                           {"epochs", r.epochs}};
     if (!r.error.empty()) job["error"] = r.error;
+    metrics_.AddJobStatus(id, &job);
     j["jobs"].push_back(job);
   }
   j["control_bytes"] = control_bytes_.load();
@@ -684,11 +681,18 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         if (auto w = workers_.find(worker); w != workers_.end()) peak.name = w->second.name;
         peak.bytes = std::max(peak.bytes, m->peak_rss_bytes);
       }
+      int64_t accepted_ms = -1;  // set when the result is the task's
       OnTaskDoneLocked(Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round,
                        m->partition, m->attempt, worker, [&](Step& s) {
                          s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples,
                                                                m->correct};
+                         accepted_ms = s.scheduler->last_duration_ms();
                        });
+      if (accepted_ms >= 0) {
+        metrics_.OnMapTaskDone(m->job_id, WorkerName(worker),
+                               static_cast<double>(accepted_ms) / 1000, m->examples,
+                               m->bytes_sent);
+      }
       return;
     }
     case MessageType::kEvalDone: {
@@ -753,6 +757,12 @@ uint64_t MasterService::Submit(msg::JobSpecText job, std::shared_ptr<JobListener
 void MasterService::Cancel(uint64_t job_id) { impl_->Cancel(job_id); }
 
 std::string MasterService::StatusJson() const { return impl_->StatusJson(); }
+
+std::optional<std::string> MasterService::HistoryJson(uint64_t job_id) const {
+  return impl_->HistoryJson(job_id);
+}
+
+std::string MasterService::MetricsText() const { return impl_->MetricsText(); }
 
 int64_t MasterService::control_bytes() const { return impl_->control_bytes(); }
 
