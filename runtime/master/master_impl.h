@@ -6,6 +6,7 @@
 // not this.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -54,6 +55,7 @@ struct WorkerEntry {
   std::string data_address;
   std::shared_ptr<Connection> connection;
   int64_t last_heard = 0;  // the liveness tick of its latest message
+  std::chrono::steady_clock::time_point heard_at;  // when that was, for the status page
 };
 
 // One step of a running job that waits for workers: a set of tasks over partitions (load, map,

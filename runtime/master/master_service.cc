@@ -577,7 +577,10 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
   const bool is_worker = worker_it != worker_of_.end();
   if (is_worker) control_bytes_ += static_cast<int64_t>(payload.size());
   const uint32_t worker = is_worker ? worker_it->second : 0;
-  if (is_worker) workers_[worker].last_heard = tick_;
+  if (is_worker) {
+    workers_[worker].last_heard = tick_;
+    workers_[worker].heard_at = std::chrono::steady_clock::now();
+  }
   auto bad = [&](const Status& s) {
     mu_.AssertHeld();  // called only below, under the lock
     log_->error("bad {} from {}: {}; closing", MessageTypeName(static_cast<uint16_t>(type)),
@@ -600,6 +603,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         log_->info("worker {} ({}) joined: {} slots, data plane at {}", w.id, w.name, w.slots,
                    w.data_address);
         w.last_heard = tick_;
+        w.heard_at = std::chrono::steady_clock::now();
         (void)QueueLocked(c, msg::Welcome{w.id, options_.heartbeat_interval.count()});
         workers_[w.id] = std::move(w);
         queue_cv_.SignalAll();  // a job may be waiting for workers

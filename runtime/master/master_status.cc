@@ -19,12 +19,17 @@ const char* KindName(Step::Kind kind) {
   return "?";
 }
 
+int64_t HeartbeatAgeMs(const WorkerEntry& w) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               w.heard_at)
+      .count();
+}
+
 }  // namespace
 
 void MasterService::Impl::AddWorkerStatusLocked(uint32_t id, const WorkerEntry& w,
                                                 nlohmann::json* entry) const {
-  // Liveness is checked once a heartbeat interval: the age is known to that resolution.
-  (*entry)["heartbeat_age_ms"] = (tick_ - w.last_heard) * options_.heartbeat_interval.count();
+  (*entry)["heartbeat_age_ms"] = HeartbeatAgeMs(w);
   nlohmann::json tasks = nlohmann::json::array();
   const Step* step = current_;
   if (step && !step->finished) {
@@ -70,11 +75,10 @@ std::string MasterService::Impl::MetricsText() const {
   out.Family("mrtrain_worker_slots", "gauge", "Task slots of a registered worker.");
   for (const auto& [id, w] : workers_) out.Sample("mrtrain_worker_slots", {{"worker", w.name}}, w.slots);
   out.Family("mrtrain_worker_heartbeat_age_seconds", "gauge",
-             "Time since the master last heard from a worker (to a heartbeat interval).");
+             "Time since the master last heard from a worker.");
   for (const auto& [id, w] : workers_) {
     out.Sample("mrtrain_worker_heartbeat_age_seconds", {{"worker", w.name}},
-               static_cast<double>((tick_ - w.last_heard) * options_.heartbeat_interval.count()) /
-                   1000);
+               static_cast<double>(HeartbeatAgeMs(w)) / 1000);
   }
   std::map<std::string, int> by_state;
   for (const auto& [id, r] : records_) ++by_state[r.state];
