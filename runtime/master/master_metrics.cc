@@ -24,6 +24,7 @@ const MasterMetrics::Job* MasterMetrics::Find(uint64_t job) const {
 
 void MasterMetrics::OnJobStarted(uint64_t job, const std::string& name) {
   jobs_[job].name = name;
+  jobs_[job].round_start = Clock::now();
   while (jobs_.size() > kJobsKept) jobs_.erase(jobs_.begin());  // ids ascend: the oldest
 }
 
@@ -37,6 +38,9 @@ void MasterMetrics::OnRound(uint64_t job, int64_t epoch, int64_t round, int64_t 
   j->epochs = epochs;
   ++j->rounds;
   j->elapsed_sec = elapsed_sec;
+  // The round's attempts still out (losers of a backup race) will be dropped if they answer.
+  j->launched.clear();
+  j->round_start = Clock::now();
   // The rounds this run has done so far, at their mean pace, for what is left.
   const int64_t left = epochs * rounds_per_epoch - (epoch * rounds_per_epoch + round + 1);
   j->eta_sec = j->rounds > 0 ? elapsed_sec / j->rounds * std::max<int64_t>(0, left) : 0;
@@ -55,10 +59,20 @@ void MasterMetrics::OnEpoch(uint64_t job, const EpochReport& report) {
   if (j->history.size() > kEpochsKept) j->history.erase(j->history.begin());
 }
 
-void MasterMetrics::OnMapTaskDone(uint64_t job, const std::string& worker, double seconds,
-                                  int64_t examples, int64_t bytes_shuffled) {
+void MasterMetrics::OnMapTaskLaunched(uint64_t job, int64_t partition, int attempt,
+                                      Clock::time_point now) {
+  if (Job* j = Find(job)) j->launched[{partition, attempt}] = now;
+}
+
+void MasterMetrics::OnMapTaskDone(uint64_t job, const std::string& worker, int64_t partition,
+                                  int attempt, Clock::time_point now, int64_t examples,
+                                  int64_t bytes_shuffled) {
   Job* j = Find(job);
   if (!j) return;
+  auto launched = j->launched.find({partition, attempt});
+  const Clock::time_point start = launched != j->launched.end() ? launched->second : j->round_start;
+  if (launched != j->launched.end()) j->launched.erase(launched);
+  const double seconds = std::chrono::duration<double>(now - start).count();
   WorkerCounters& w = j->workers[worker];
   const auto& bounds = DurationBounds();
   if (w.duration_counts.empty()) w.duration_counts.assign(bounds.size() + 1, 0);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -20,6 +21,7 @@ namespace mrtrain::runtime {
 // long-lived master stays bounded. Not thread-safe: the master calls it under its lock.
 class MasterMetrics {
  public:
+  using Clock = std::chrono::steady_clock;
   static constexpr size_t kJobsKept = 100;
   static constexpr size_t kEpochsKept = 10000;  // per job, the newest
 
@@ -28,9 +30,12 @@ class MasterMetrics {
   void OnRound(uint64_t job, int64_t epoch, int64_t round, int64_t rounds_per_epoch,
                int64_t epochs, double elapsed_sec);
   void OnEpoch(uint64_t job, const EpochReport& report);
-  // A map task's accepted result: `seconds` from its launch, on the master's clock.
-  void OnMapTaskDone(uint64_t job, const std::string& worker, double seconds, int64_t examples,
-                     int64_t bytes_shuffled);
+  // A map task attempt was sent to a worker at `now`.
+  void OnMapTaskLaunched(uint64_t job, int64_t partition, int attempt, Clock::time_point now);
+  // A map task attempt's result was accepted at `now`: its duration from its launch goes into
+  // the worker's histogram (one whose launch was not seen counts from its round's start).
+  void OnMapTaskDone(uint64_t job, const std::string& worker, int64_t partition, int attempt,
+                     Clock::time_point now, int64_t examples, int64_t bytes_shuffled);
   void OnBackupAttempt(uint64_t job, const std::string& worker);
   void OnRecovery(uint64_t job);
 
@@ -69,6 +74,9 @@ class MasterMetrics {
     int64_t recoveries = 0;
     std::map<std::string, WorkerCounters> workers;
     std::vector<nlohmann::json> history;
+    // (partition, attempt) -> launch time, of the attempts of the running round
+    std::map<std::pair<int64_t, int>, Clock::time_point> launched;
+    Clock::time_point round_start;  // of the running round
   };
   Job* Find(uint64_t job);
   const Job* Find(uint64_t job) const;

@@ -203,6 +203,10 @@ void MasterService::Impl::Speculate() {
         if (it == workers_.end()) continue;
         ++backup_tasks_;
         metrics_.OnBackupAttempt(active_job_, it->second.name);
+        if (step->kind == Step::Kind::kMap) {
+          metrics_.OnMapTaskLaunched(active_job_, b.backup.partition, b.backup.attempt,
+                                     std::chrono::steady_clock::now());
+        }
         log_->warn("{}: {} on worker {} has run {} ms (median {} ms); backup attempt {} on "
                    "worker {} ({})",
                    step->what, DescribeTask(*step, b.slow.partition, b.slow.attempt),
@@ -427,6 +431,10 @@ void MasterService::Impl::PumpLocked(Step& step) {
   for (const TaskAssignment& a : step.scheduler->Assign(clock_ms_)) {
     auto it = workers_.find(static_cast<uint32_t>(std::stoul(a.worker)));
     if (it == workers_.end()) continue;  // its loss is being handled
+    if (step.kind == Step::Kind::kMap) {
+      metrics_.OnMapTaskLaunched(active_job_, a.partition, a.attempt,
+                                 std::chrono::steady_clock::now());
+    }
     Status sent = step.launch_task(it->second, a.partition, a.attempt);
     if (!sent.ok()) log_->warn("cannot send a task to worker {}: {}", a.worker, sent.ToString());
   }
@@ -685,17 +693,16 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         if (auto w = workers_.find(worker); w != workers_.end()) peak.name = w->second.name;
         peak.bytes = std::max(peak.bytes, m->peak_rss_bytes);
       }
-      int64_t accepted_ms = -1;  // set when the result is the task's
+      bool accepted = false;  // the task's result, not a duplicate or a late one
       OnTaskDoneLocked(Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round,
                        m->partition, m->attempt, worker, [&](Step& s) {
                          s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples,
                                                                m->correct};
-                         accepted_ms = s.scheduler->last_duration_ms();
+                         accepted = true;
                        });
-      if (accepted_ms >= 0) {
-        metrics_.OnMapTaskDone(m->job_id, WorkerName(worker),
-                               static_cast<double>(accepted_ms) / 1000, m->examples,
-                               m->bytes_sent);
+      if (accepted) {
+        metrics_.OnMapTaskDone(m->job_id, WorkerName(worker), m->partition, m->attempt,
+                               std::chrono::steady_clock::now(), m->examples, m->bytes_sent);
       }
       return;
     }

@@ -87,8 +87,6 @@ class TaskScheduler {
   std::vector<RunningTask> Running() const;
   int64_t dropped_results() const { return dropped_results_; }
   int64_t backups_started() const { return backups_started_; }
-  // How long the attempt OnDone last accepted ran (on the caller's clock), 0 before any.
-  int64_t last_duration_ms() const { return durations_ms_.empty() ? 0 : durations_ms_.back(); }
 
   // The worker a partition is sticky to, if any.
   std::optional<std::string> StickyWorker(int64_t partition) const;

@@ -1,59 +1,23 @@
 #include "runtime/http/http_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
 #include "test/runtime/http/fake_status_source.h"
+#include "test/testing/http_client.h"
 
 namespace mrtrain::runtime {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A blocking TCP client of the server under test; reads time out after 10 s.
-class Client {
- public:
-  explicit Client(const std::string& address) {
-    const size_t colon = address.rfind(':');
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-    REQUIRE(inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1);
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    timeval tv{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  }
-  ~Client() { close(fd_); }
-
-  void Send(const std::string& bytes) {
-    REQUIRE(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(bytes.size()));
-  }
-  // Everything until the server closes (or the read times out).
-  std::string ReadAll() {
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = recv(fd_, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-};
+using testing::HttpClient;
 
 std::string Fetch(const std::string& address, const std::string& request) {
-  Client c(address);
+  HttpClient c(address);
   c.Send(request);
   return c.ReadAll();
 }
@@ -94,9 +58,9 @@ TEST_CASE("a client that sends half a request and stalls delays no other client"
   HttpServerOptions options;
   options.deadline = std::chrono::milliseconds(20000);
   Served s(options);
-  Client stalled(s.address);
+  HttpClient stalled(s.address);
   stalled.Send("GET /api/sta");
-  Client slow_reader(s.address);  // asks for the page and never reads it
+  HttpClient slow_reader(s.address);  // asks for the page and never reads it
   slow_reader.Send("GET / HTTP/1.1\r\n\r\n");
   const auto start = Clock::now();
   const std::string reply = Fetch(s.address, "GET /api/status HTTP/1.1\r\n\r\n");
@@ -108,7 +72,7 @@ TEST_CASE("a connection is closed at its deadline") {
   HttpServerOptions options;
   options.deadline = std::chrono::milliseconds(300);
   Served s(options);
-  Client stalled(s.address);
+  HttpClient stalled(s.address);
   stalled.Send("GET /api/status HTTP/1.1\r\nHost:");
   const auto start = Clock::now();
   CHECK(stalled.ReadAll().empty());
@@ -120,7 +84,7 @@ TEST_CASE("connections past the bound are closed at once; slots free at their de
   options.max_connections = 2;
   options.deadline = std::chrono::milliseconds(500);
   Served s(options);
-  Client a(s.address), b(s.address);
+  HttpClient a(s.address), b(s.address);
   a.Send("G");
   b.Send("G");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // both accepted
@@ -135,7 +99,7 @@ TEST_CASE("a head past the limit, sent in pieces, is refused with 431") {
   HttpServerOptions options;
   options.limits.max_head_bytes = 1024;
   Served s(options);
-  Client c(s.address);
+  HttpClient c(s.address);
   c.Send("GET / HTTP/1.1\r\n");
   for (int i = 0; i < 40; ++i) c.Send("X-Filler: " + std::string(30, 'a') + "\r\n");
   CHECK(c.ReadAll().rfind("HTTP/1.1 431", 0) == 0);
