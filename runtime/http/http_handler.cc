@@ -75,6 +75,7 @@ HttpResponse PlainHttpResponse(int status, const std::string& text) {
   r.status = status;
   r.content_type = kPlain;
   r.body = text + "\n";
+  r.content_length = r.body.size();
   return r;
 }
 

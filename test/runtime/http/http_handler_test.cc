@@ -125,6 +125,8 @@ TEST_CASE("limits: head bytes and header fields") {
   REQUIRE(many.state == State::kRefused);
   CHECK(many.refusal.status == 431);
   CHECK(many.refusal.body == "more than 4 header fields\n");
+  CHECK(SerializeHttpResponse(many.refusal).find("\r\nContent-Length: 26\r\n") !=
+        std::string::npos);
 
   // A head that fills the limit without ending is refused, complete or not.
   const std::string long_field = "GET / HTTP/1.1\r\nX: " + std::string(300, 'a');
