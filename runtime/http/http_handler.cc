@@ -28,16 +28,26 @@ ParsedHttpRequest Refuse(int status, const std::string& why) {
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Internal Server Error";
   }
 }
 
@@ -105,8 +115,7 @@ ParsedHttpRequest ParseHttpRequest(std::string_view bytes, const HttpLimits& lim
   }
   const std::string_view target(message.target().data(), message.target().size());
   if (target.size() > limits.max_target_bytes) {
-    return Refuse(414, "request target over " + std::to_string(limits.max_target_bytes) +
-                           " bytes");
+    return Refuse(414, "request target over " + std::to_string(limits.max_target_bytes) + " bytes");
   }
   if (target.empty() || target[0] != '/') return Refuse(400, "request target must start with /");
   ParsedHttpRequest parsed;
@@ -144,8 +153,8 @@ HttpResponse HandleHttpRequest(const HttpRequest& request, const StatusSource& s
 }
 
 std::string SerializeHttpResponse(const HttpResponse& response) {
-  std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                    Reason(response.status) + "\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(response.status) + " " + Reason(response.status) + "\r\n";
   out += "Content-Type: " + response.content_type + "\r\n";
   out += "Content-Length: " + std::to_string(response.content_length) + "\r\n";
   if (response.status == 405) out += "Allow: GET, HEAD\r\n";

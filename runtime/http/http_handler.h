@@ -28,9 +28,9 @@ class StatusSource {
 
 // Bounds on what a client may send: a request is its head only (GET and HEAD carry no body).
 struct HttpLimits {
-  size_t max_head_bytes = 8192;   // request line and headers; past it: 431
-  size_t max_header_fields = 64;  // past it: 431
-  size_t max_target_bytes = 1024; // the request target; past it: 414
+  size_t max_head_bytes = 8192;    // request line and headers; past it: 431
+  size_t max_header_fields = 64;   // past it: 431
+  size_t max_target_bytes = 1024;  // the request target; past it: 414
 };
 
 struct HttpRequest {
@@ -49,8 +49,8 @@ struct HttpResponse {
 struct ParsedHttpRequest {
   enum class State { kIncomplete, kComplete, kRefused };
   State state = State::kIncomplete;
-  HttpRequest request;    // kComplete
-  HttpResponse refusal;   // kRefused: 400, 413, 414 or 431, to send before closing
+  HttpRequest request;   // kComplete
+  HttpResponse refusal;  // kRefused: 400, 413, 414 or 431, to send before closing
 };
 
 // Parses the head of one HTTP/1.x request from `bytes` (everything received on the

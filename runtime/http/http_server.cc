@@ -5,8 +5,8 @@
 #include <thread>
 #include <utility>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
@@ -48,21 +48,21 @@ class Session : public std::enable_shared_from_this<Session> {
     const size_t room = options_.limits.max_head_bytes - received_.size();
     chunk_.resize(std::min<size_t>(room, 4096));
     auto self = shared_from_this();
-    socket_.async_read_some(asio::buffer(chunk_), [self](const boost::system::error_code& ec,
-                                                         size_t n) {
-      if (ec) return self->Close();  // the client went away, or the deadline closed it
-      self->received_.append(self->chunk_.data(), n);
-      ParsedHttpRequest parsed = ParseHttpRequest(self->received_, self->options_.limits);
-      switch (parsed.state) {
-        case ParsedHttpRequest::State::kIncomplete:
-          return self->Read();
-        case ParsedHttpRequest::State::kRefused:
-          return self->Write(SerializeHttpResponse(parsed.refusal));
-        case ParsedHttpRequest::State::kComplete:
-          return self->Write(
-              SerializeHttpResponse(HandleHttpRequest(parsed.request, *self->source_)));
-      }
-    });
+    socket_.async_read_some(
+        asio::buffer(chunk_), [self](const boost::system::error_code& ec, size_t n) {
+          if (ec) return self->Close();  // the client went away, or the deadline closed it
+          self->received_.append(self->chunk_.data(), n);
+          ParsedHttpRequest parsed = ParseHttpRequest(self->received_, self->options_.limits);
+          switch (parsed.state) {
+            case ParsedHttpRequest::State::kIncomplete:
+              return self->Read();
+            case ParsedHttpRequest::State::kRefused:
+              return self->Write(SerializeHttpResponse(parsed.refusal));
+            case ParsedHttpRequest::State::kComplete:
+              return self->Write(
+                  SerializeHttpResponse(HandleHttpRequest(parsed.request, *self->source_)));
+          }
+        });
   }
 
   void Write(std::string bytes) {
@@ -107,8 +107,8 @@ Result<std::pair<std::string, uint16_t>> ParseHttpListen(const std::string& list
     }
     if (host == "localhost") host = "127.0.0.1";
   }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port) > 65535) {
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
     return bad("the port must be a number from 0 to 65535");
   }
   boost::system::error_code ec;
@@ -135,9 +135,8 @@ class HttpServer::Impl {
     if (ec) return ErrorCodeToStatus(ec, "status page: local address");
     Accept();
     thread_ = std::thread([this] { io_.run(); });
-    const std::string address = bound.address().is_v6()
-                                    ? "[" + bound.address().to_string() + "]"
-                                    : bound.address().to_string();
+    const std::string address = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                                        : bound.address().to_string();
     return address + ":" + std::to_string(bound.port());
   }
 

@@ -56,8 +56,7 @@ void PrometheusText::Family(const std::string& name, const std::string& type,
   text_ += "# HELP " + name + " " + escaped + "\n# TYPE " + name + " " + type + "\n";
 }
 
-void PrometheusText::Sample(const std::string& name, const PrometheusLabels& labels,
-                            double value) {
+void PrometheusText::Sample(const std::string& name, const PrometheusLabels& labels, double value) {
   text_ += name;
   if (!labels.empty()) {
     text_ += '{';

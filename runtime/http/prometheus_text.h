@@ -26,8 +26,7 @@ class PrometheusText {
   // _sum and _count. `counts[i]` counts observations <= bounds[i]; counts has one more entry
   // (those above the last bound).
   void Histogram(const std::string& name, const PrometheusLabels& labels,
-                 const std::vector<double>& bounds, const std::vector<int64_t>& counts,
-                 double sum);
+                 const std::vector<double>& bounds, const std::vector<int64_t>& counts, double sum);
 
   const std::string& text() const { return text_; }
 

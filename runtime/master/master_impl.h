@@ -388,6 +388,7 @@ class JobProgress : public TrainingObserver {
   void OnRound(int64_t epoch, int64_t round, int64_t rounds, int64_t epochs,
                double elapsed_sec) override {
     master_->RecordRound(job_, epoch, round, rounds, epochs, elapsed_sec);
+    SetLogRound(epoch + 1, round + 1);  // the job thread's next lines are about the next round
     if (listener_) listener_->OnRound(epoch, round, rounds, epochs, elapsed_sec);
   }
   void OnEpoch(const EpochReport& report) override {

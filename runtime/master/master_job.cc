@@ -617,6 +617,7 @@ Result<RestorePoint> MasterService::Impl::Recover(const Status& failure) {
 }
 
 void MasterService::Impl::RunJob(QueuedJob& queued) {
+  ScopedLogJob log_job(queued.id);  // json log lines of the job thread name the job
   jobs::JobSpec spec;
   Result<TrainingResult> result = Train(queued, &spec);
   {

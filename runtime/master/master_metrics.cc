@@ -76,8 +76,8 @@ void MasterMetrics::OnMapTaskDone(uint64_t job, const std::string& worker, int64
   WorkerCounters& w = j->workers[worker];
   const auto& bounds = DurationBounds();
   if (w.duration_counts.empty()) w.duration_counts.assign(bounds.size() + 1, 0);
-  const size_t bucket = static_cast<size_t>(
-      std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin());
+  const size_t bucket =
+      static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin());
   ++w.duration_counts[bucket];
   w.duration_sum += seconds;
   ++w.tasks;
@@ -151,8 +151,9 @@ void MasterMetrics::WritePrometheus(PrometheusText* out) const {
            [&](uint64_t id, const Job& j) {
              out->Sample("mrtrain_job_info", {{"job", std::to_string(id)}, {"name", j.name}}, 1);
            });
-  each_job("mrtrain_job_epoch", "gauge", "The epoch a job runs or last finished (1-based).",
-           [&](uint64_t id, const Job& j) { out->Sample("mrtrain_job_epoch", job_label(id), j.epoch); });
+  each_job(
+      "mrtrain_job_epoch", "gauge", "The epoch a job runs or last finished (1-based).",
+      [&](uint64_t id, const Job& j) { out->Sample("mrtrain_job_epoch", job_label(id), j.epoch); });
   each_job("mrtrain_rounds_total", "counter", "Training rounds run, replays included.",
            [&](uint64_t id, const Job& j) {
              out->Sample("mrtrain_rounds_total", job_label(id), static_cast<double>(j.rounds));
@@ -187,8 +188,8 @@ void MasterMetrics::WritePrometheus(PrometheusText* out) const {
              for (const auto& [worker, w] : j.workers) {
                if (w.duration_counts.empty()) continue;
                out->Histogram("mrtrain_map_task_duration_seconds",
-                              {{"job", std::to_string(id)}, {"worker", worker}},
-                              DurationBounds(), w.duration_counts, w.duration_sum);
+                              {{"job", std::to_string(id)}, {"worker", worker}}, DurationBounds(),
+                              w.duration_counts, w.duration_sum);
              }
            });
 }

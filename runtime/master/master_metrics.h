@@ -3,11 +3,10 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "runtime/http/prometheus_text.h"
 #include "runtime/master/training_loop.h"
@@ -27,8 +26,8 @@ class MasterMetrics {
 
   void OnJobStarted(uint64_t job, const std::string& name);
   // A round finished (training_loop.h's OnRound: epoch and round 0-based).
-  void OnRound(uint64_t job, int64_t epoch, int64_t round, int64_t rounds_per_epoch,
-               int64_t epochs, double elapsed_sec);
+  void OnRound(uint64_t job, int64_t epoch, int64_t round, int64_t rounds_per_epoch, int64_t epochs,
+               double elapsed_sec);
   void OnEpoch(uint64_t job, const EpochReport& report);
   // A map task attempt was sent to a worker at `now`.
   void OnMapTaskLaunched(uint64_t job, int64_t partition, int attempt, Clock::time_point now);
@@ -68,7 +67,7 @@ class MasterMetrics {
     int64_t round = 0;  // 1-based, within it
     int64_t rounds_per_epoch = 0;
     int64_t epochs = 0;
-    int64_t rounds = 0;           // rounds run (replays after a recovery included)
+    int64_t rounds = 0;  // rounds run (replays after a recovery included)
     double elapsed_sec = 0;
     double eta_sec = 0;
     int64_t recoveries = 0;

@@ -8,13 +8,20 @@ namespace {
 
 const char* KindName(Step::Kind kind) {
   switch (kind) {
-    case Step::Kind::kSpec: return "setup";
-    case Step::Kind::kLoad: return "load";
-    case Step::Kind::kStart: return "start";
-    case Step::Kind::kMap: return "map";
-    case Step::Kind::kReduce: return "reduce";
-    case Step::Kind::kEvaluate: return "evaluate";
-    case Step::Kind::kSave: return "save";
+    case Step::Kind::kSpec:
+      return "setup";
+    case Step::Kind::kLoad:
+      return "load";
+    case Step::Kind::kStart:
+      return "start";
+    case Step::Kind::kMap:
+      return "map";
+    case Step::Kind::kReduce:
+      return "reduce";
+    case Step::Kind::kEvaluate:
+      return "evaluate";
+    case Step::Kind::kSave:
+      return "save";
   }
   return "?";
 }
@@ -46,10 +53,10 @@ void MasterService::Impl::AddWorkerStatusLocked(uint32_t id, const WorkerEntry& 
     }
     const bool per_shard = step->kind == Step::Kind::kReduce || step->kind == Step::Kind::kSave;
     for (int64_t target : step->waiting) {
-      const bool mine = per_shard ? target >= 0 &&
-                                        static_cast<size_t>(target) < shard_hosts_.size() &&
-                                        shard_hosts_[target] == id
-                                  : target == id;
+      const bool mine = per_shard
+                            ? target >= 0 && static_cast<size_t>(target) < shard_hosts_.size() &&
+                                  shard_hosts_[target] == id
+                            : target == id;
       if (!mine) continue;
       tasks.push_back({{"job", active_job_},
                        {"kind", kind},
@@ -73,7 +80,8 @@ std::string MasterService::Impl::MetricsText() const {
   out.Family("mrtrain_workers", "gauge", "Workers registered with the master.");
   out.Sample("mrtrain_workers", {}, static_cast<double>(workers_.size()));
   out.Family("mrtrain_worker_slots", "gauge", "Task slots of a registered worker.");
-  for (const auto& [id, w] : workers_) out.Sample("mrtrain_worker_slots", {{"worker", w.name}}, w.slots);
+  for (const auto& [id, w] : workers_)
+    out.Sample("mrtrain_worker_slots", {{"worker", w.name}}, w.slots);
   out.Family("mrtrain_worker_heartbeat_age_seconds", "gauge",
              "Time since the master last heard from a worker.");
   for (const auto& [id, w] : workers_) {

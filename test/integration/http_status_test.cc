@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 #include "test/integration/cluster_harness.h"
 #include "test/testing/http_client.h"
@@ -134,8 +134,8 @@ TEST_CASE("status API, history and metrics of a job that ran, over HTTP", "[inte
   CHECK(backups == job["backup_attempts"].get<double>());
 
   // Read-only, and the secret appears nowhere.
-  for (const char* target : {"/", "/api/status", "/api/jobs/1/history", "/metrics", "/nope",
-                             "/api/jobs/99/history"}) {
+  for (const char* target :
+       {"/", "/api/status", "/api/jobs/1/history", "/metrics", "/nope", "/api/jobs/99/history"}) {
     for (const char* method : {"GET", "HEAD", "POST", "PUT", "DELETE"}) {
       HttpReply reply = HttpFetch(http, target, method);
       INFO(method << " " << target);
@@ -156,8 +156,9 @@ bool HaveChromium() { return std::system("command -v chromium >/dev/null 2>&1") 
 TEST_CASE("headless Chromium renders the jobs table and the loss chart while a job runs",
           "[integration][browser]") {
   if (!HaveChromium()) {
-    WARN("SKIPPED: `chromium` is not installed (apt-get install -y chromium); the status page "
-         "was not checked in a browser");
+    WARN(
+        "SKIPPED: `chromium` is not installed (apt-get install -y chromium); the status page "
+        "was not checked in a browser");
     return;
   }
   TempDir dir;
@@ -182,14 +183,16 @@ TEST_CASE("headless Chromium renders the jobs table and the loss chart while a j
   // Chromium writes its profile under the test's folder; the virtual time budget lets the
   // page's fetches and first renders finish before the DOM is dumped.
   const std::string dom_file = dir.File("dom.html");
-  const std::string cmd = "HOME=" + dir.File("") + " timeout 60 chromium --headless --no-sandbox "
+  const std::string cmd = "HOME=" + dir.File("") +
+                          " timeout 60 chromium --headless --no-sandbox "
                           "--disable-gpu --no-first-run --user-data-dir=" +
                           dir.File("chromium-profile") +
                           " --virtual-time-budget=5000 --dump-dom http://" + http + "/ > " +
                           dom_file + " 2> " + dir.File("chromium.log");
   const int rc = std::system(cmd.c_str());
   const std::string dom = TempDir::Read(dom_file);
-  INFO("chromium exit " << rc << "\n" << TempDir::Read(dir.File("chromium.log")) << "\nDOM:\n"
+  INFO("chromium exit " << rc << "\n"
+                        << TempDir::Read(dir.File("chromium.log")) << "\nDOM:\n"
                         << dom);
   REQUIRE(rc == 0);
   // The job's row: id, name, state.

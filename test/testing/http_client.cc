@@ -48,7 +48,8 @@ HttpReply HttpFetch(const std::string& address, const std::string& target,
   const size_t end = raw.find("\r\n\r\n");
   reply.head = raw.substr(0, end);
   if (end != std::string::npos) reply.body = raw.substr(end + 4);
-  if (raw.rfind("HTTP/1.1 ", 0) == 0 && raw.size() >= 12) reply.status = std::stoi(raw.substr(9, 3));
+  if (raw.rfind("HTTP/1.1 ", 0) == 0 && raw.size() >= 12)
+    reply.status = std::stoi(raw.substr(9, 3));
   return reply;
 }
 

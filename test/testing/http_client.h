@@ -24,8 +24,8 @@ class HttpClient {
 };
 
 struct HttpReply {
-  int status = 0;       // 0 when no status line came
-  std::string head;     // status line and headers
+  int status = 0;    // 0 when no status line came
+  std::string head;  // status line and headers
   std::string body;
 };
 

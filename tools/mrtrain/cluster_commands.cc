@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/base/log.h"
 #include "runtime/checkpoint/atomic_file.h"
 #include "runtime/failpoint/failpoint.h"
 #include "runtime/http/http_server.h"
@@ -62,15 +63,14 @@ class MasterStatusSource : public runtime::StatusSource {
 
 // Starts the status server when --http-listen is given: prints its address and writes it to
 // --http-address-file. Returns null when it is not asked for; an error when it cannot start.
-Result<std::unique_ptr<runtime::HttpServer>> StartStatusServer(const MasterFlags& flags,
-                                                               const runtime::StatusSource* source) {
+Result<std::unique_ptr<runtime::HttpServer>> StartStatusServer(
+    const MasterFlags& flags, const runtime::StatusSource* source) {
   if (flags.http_listen.empty()) return std::unique_ptr<runtime::HttpServer>();
   runtime::HttpServerOptions options;
   options.listen = flags.http_listen;
   auto server = std::make_unique<runtime::HttpServer>(source, options);
   MRTRAIN_ASSIGN_OR_RETURN(std::string address, server->Start());
-  std::printf("status page on http://%s/ (API: /api/status, metrics: /metrics)\n",
-              address.c_str());
+  std::printf("status page on http://%s/ (API: /api/status, metrics: /metrics)\n", address.c_str());
   std::fflush(stdout);
   if (!flags.http_address_file.empty()) {
     MRTRAIN_RETURN_IF_ERROR(runtime::WriteFileAtomically(flags.http_address_file, address));
@@ -143,6 +143,11 @@ struct WorkerFlags {
 
 int Worker(const WorkerFlags& flags) {
   ScopedSignalForwarding signals;
+  // json log lines name the worker as the master does (WorkerService's default: host:pid).
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "worker");
+  SetLogProcess("worker",
+                flags.name.empty() ? std::string(host) + ":" + std::to_string(getpid()) : flags.name);
   Status faults = flags.failpoints.empty() ? runtime::failpoint::ConfigureFromEnv()
                                            : runtime::failpoint::Configure(flags.failpoints);
   if (!faults.ok()) {

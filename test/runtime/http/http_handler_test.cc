@@ -64,9 +64,8 @@ TEST_CASE("only GET and HEAD: everything else is 405 with Allow") {
   CHECK(head.status == 200);
   CHECK(head.body.empty());
   CHECK(head.content_length == FakeStatusSource().MetricsText().size());
-  CHECK(SerializeHttpResponse(head).find("Content-Length: " +
-                                         std::to_string(head.content_length) + "\r\n") !=
-        std::string::npos);
+  CHECK(SerializeHttpResponse(head).find("Content-Length: " + std::to_string(head.content_length) +
+                                         "\r\n") != std::string::npos);
 }
 
 TEST_CASE("a response carries its length, closes, and forbids sniffing, caching and frames") {
@@ -108,8 +107,7 @@ TEST_CASE("parsing: complete, incomplete, and what is refused") {
   CHECK(refused("GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello") == 413);
   CHECK(refused("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == 413);
   CHECK(refused("GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n") == 400);
-  CHECK(refused("GET /" + std::string(limits.max_target_bytes, 'a') + " HTTP/1.1\r\n\r\n") ==
-        414);
+  CHECK(refused("GET /" + std::string(limits.max_target_bytes, 'a') + " HTTP/1.1\r\n\r\n") == 414);
 }
 
 TEST_CASE("limits: head bytes and header fields") {
@@ -118,8 +116,7 @@ TEST_CASE("limits: head bytes and header fields") {
   limits.max_header_fields = 4;
   std::string fields;
   for (int i = 0; i < 4; ++i) fields += "X-" + std::to_string(i) + ": y\r\n";
-  CHECK(ParseHttpRequest("GET / HTTP/1.1\r\n" + fields + "\r\n", limits).state ==
-        State::kComplete);
+  CHECK(ParseHttpRequest("GET / HTTP/1.1\r\n" + fields + "\r\n", limits).state == State::kComplete);
   ParsedHttpRequest many =
       ParseHttpRequest("GET / HTTP/1.1\r\n" + fields + "X-4: y\r\n\r\n", limits);
   REQUIRE(many.state == State::kRefused);

@@ -10,7 +10,8 @@ namespace mrtrain::runtime {
 namespace {
 
 TEST_CASE("label values escape backslash, quote and line feed, and read back") {
-  CHECK(EscapePrometheusLabel(R"(a\b"c)" "\nd") == R"(a\\b\"c\nd)");
+  CHECK(EscapePrometheusLabel(R"(a\b"c)"
+                              "\nd") == R"(a\\b\"c\nd)");
   PrometheusText text;
   text.Family("m_total", "counter", "help with \\ and\nnewline");
   const std::string hostile = "w\"}\n# TYPE x gauge\nx 1\\";

@@ -14,10 +14,10 @@ void Task(MasterMetrics& m, uint64_t job, const std::string& worker, int64_t par
           double seconds, int64_t examples, int64_t bytes) {
   const Clock::time_point t0 = Clock::now();
   m.OnMapTaskLaunched(job, partition, 0, t0);
-  m.OnMapTaskDone(job, worker, partition, 0,
-                  t0 + std::chrono::duration_cast<Clock::duration>(
-                           std::chrono::duration<double>(seconds)),
-                  examples, bytes);
+  m.OnMapTaskDone(
+      job, worker, partition, 0,
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)),
+      examples, bytes);
 }
 
 EpochReport Report(int64_t epoch, double train_loss, double test_accuracy) {
