@@ -153,16 +153,23 @@ class HttpServer::Impl {
   void Accept() {
     acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) {
-        if (open_.load() >= options_.max_connections) {
-          boost::system::error_code ignored;
-          socket.close(ignored);
-          Logger("master")->debug("status page: {} connections open; one refused",
-                                  options_.max_connections);
-        } else {
-          ++open_;
-          std::make_shared<Session>(std::move(socket), source_, options_, &open_)->Begin();
-        }
+      if (ec) {
+        // Out of file descriptors, say: accepting again at once would spin. Try again shortly.
+        Logger("master")->warn("status page: accept failed: {}", ec.message());
+        retry_.expires_after(std::chrono::milliseconds(100));
+        retry_.async_wait([this](const boost::system::error_code& wait) {
+          if (!wait) Accept();
+        });
+        return;
+      }
+      if (open_.load() >= options_.max_connections) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        Logger("master")->debug("status page: {} connections open; one refused",
+                                options_.max_connections);
+      } else {
+        ++open_;
+        std::make_shared<Session>(std::move(socket), source_, options_, &open_)->Begin();
       }
       Accept();
     });
@@ -173,6 +180,7 @@ class HttpServer::Impl {
   std::atomic<int> open_{0};  // sessions alive; they outlive io_ by nothing, so it comes first
   asio::io_context io_;
   tcp::acceptor acceptor_;
+  asio::steady_timer retry_{io_};  // a failed accept's pause
   std::thread thread_;
 };
 
