@@ -6,6 +6,7 @@
 // not this.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -24,6 +25,7 @@
 #include "runtime/job/job_setup.h"
 #include "runtime/job/shipped_job.h"
 #include "runtime/master/job_journal.h"
+#include "runtime/master/master_metrics.h"
 #include "runtime/master/master_service.h"
 #include "runtime/master/round_executor.h"
 #include "runtime/master/task_scheduler.h"
@@ -34,6 +36,13 @@ namespace mrtrain::runtime {
 namespace master_internal {
 
 inline std::string WorkerKey(uint32_t id) { return std::to_string(id); }
+
+// JSON of user strings (job names, error messages quoting data) for status and submit clients.
+// A string that is not UTF-8 makes dump() throw; its bad bytes become U+FFFD instead, so one
+// job's bytes can never take the status page or the master down.
+inline std::string DumpUserJson(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 // Each worker gets two tasks per slot: the second waits in its queue, so a slot never idles for
 // the round trip of a MapTaskDone and the next RunMapTask.
@@ -50,6 +59,7 @@ struct WorkerEntry {
   std::string data_address;
   std::shared_ptr<Connection> connection;
   int64_t last_heard = 0;  // the liveness tick of its latest message
+  std::chrono::steady_clock::time_point heard_at;  // when that was, for the status page
 };
 
 // One step of a running job that waits for workers: a set of tasks over partitions (load, map,
@@ -111,6 +121,7 @@ struct JobRecord {
 }  // namespace master_internal
 
 // Only the master's two .cc files include this header.
+using master_internal::DumpUserJson;
 using master_internal::JobRecord;
 using master_internal::kMapTasks;
 using master_internal::kTasksPerSlot;
@@ -140,6 +151,18 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
     return StatusJsonLocked();
   }
   int64_t control_bytes() const { return control_bytes_.load(); }
+  std::optional<std::string> HistoryJson(uint64_t job_id) const EXCLUDES(mu_);
+  std::string MetricsText() const EXCLUDES(mu_);
+  // A job's progress, for the status page and /metrics (JobProgress calls them).
+  void RecordRound(uint64_t job, int64_t epoch, int64_t round, int64_t rounds, int64_t epochs,
+                   double elapsed_sec) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    metrics_.OnRound(job, epoch, round, rounds, epochs, elapsed_sec);
+  }
+  void RecordEpoch(uint64_t job, const EpochReport& report) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    metrics_.OnEpoch(job, report);
+  }
   // Sends `m` to a submit or status client, in order with what the master queued for it.
   template <typename M>
   void SendToClient(const std::shared_ptr<Connection>& c, const M& m) EXCLUDES(mu_) {
@@ -241,6 +264,14 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void ScheduleSpeculation();
   void Speculate() EXCLUDES(mu_);
   std::string StatusJsonLocked() const REQUIRES(mu_);
+  // Adds a worker's heartbeat age and current tasks to its status entry (master_status.cc).
+  void AddWorkerStatusLocked(uint32_t id, const WorkerEntry& w, nlohmann::json* entry) const
+      REQUIRES(mu_);
+  // A worker's name, for metrics labels ("?" for one that is gone).
+  std::string WorkerName(uint32_t id) const REQUIRES(mu_) {
+    auto it = workers_.find(id);
+    return it == workers_.end() ? "?" : it->second.name;
+  }
   template <typename M>
   Status SendToWorkerLocked(uint32_t id, const M& m) REQUIRES(mu_) {
     auto it = workers_.find(id);
@@ -315,6 +346,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   std::map<uint32_t, int> unreachable_reports_ GUARDED_BY(mu_);
   // speculative attempts started, since the master started
   int64_t backup_tasks_ GUARDED_BY(mu_) = 0;
+  MasterMetrics metrics_ GUARDED_BY(mu_);  // by job and worker, for the status page
 
   // The running job; written by the job thread under mu_.
   uint64_t active_job_ GUARDED_BY(mu_) = 0;
@@ -356,6 +388,29 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   uint64_t step_token_ GUARDED_BY(mu_) = 0;
   TimerHandle step_timer_ GUARDED_BY(mu_);  // the current step's bound
   int64_t tick_ GUARDED_BY(mu_) = 0;        // liveness checks so far (heartbeat_interval apart)
+};
+
+// A job's observer on the master: records its progress in the master's metrics, then passes
+// it on to the submitter's listener (if any). Lives on the job thread's stack.
+class JobProgress : public TrainingObserver {
+ public:
+  JobProgress(MasterService::Impl* master, uint64_t job, TrainingObserver* listener)
+      : master_(master), job_(job), listener_(listener) {}
+  void OnRound(int64_t epoch, int64_t round, int64_t rounds, int64_t epochs,
+               double elapsed_sec) override {
+    master_->RecordRound(job_, epoch, round, rounds, epochs, elapsed_sec);
+    SetLogRound(epoch + 1, round + 1);  // the job thread's next lines are about the next round
+    if (listener_) listener_->OnRound(epoch, round, rounds, epochs, elapsed_sec);
+  }
+  void OnEpoch(const EpochReport& report) override {
+    master_->RecordEpoch(job_, report);
+    if (listener_) listener_->OnEpoch(report);
+  }
+
+ private:
+  MasterService::Impl* const master_;
+  const uint64_t job_;
+  TrainingObserver* const listener_;
 };
 
 }  // namespace mrtrain::runtime

@@ -340,6 +340,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
     Locked lock(this);
     records_[queued.id].name = spec.name;
     records_[queued.id].epochs = spec.epochs;
+    metrics_.OnJobStarted(queued.id, spec.name);
   }
   // Everything the master can check alone fails the job before any worker is involved.
   MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
@@ -486,7 +487,8 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   metadata.data_shape = shape;
   metadata.update_rule = spec.update_rule;
   ClusterExecutor executor(this, layout, rule->NumSlots(), start_step);
-  return RunTrainingLoop(spec, metadata, executor, start_epoch, queued.listener.get());
+  JobProgress progress(this, job, queued.listener.get());
+  return RunTrainingLoop(spec, metadata, executor, start_epoch, &progress);
 }
 
 msg::StartTraining MasterService::Impl::StartTrainingFor(uint32_t worker, int64_t epochs,
@@ -651,6 +653,7 @@ Result<RestorePoint> MasterService::Impl::Recover(const Status& failure) {
                           failure.message());
       }
       ++total_recoveries_;
+      metrics_.OnRecovery(active_job_);
       job_error_ = Status::Ok();
       recoverable_ = false;
       point = RestorePoint{committed_epochs_, committed_step_};
@@ -668,6 +671,7 @@ Result<RestorePoint> MasterService::Impl::Recover(const Status& failure) {
 }
 
 void MasterService::Impl::RunJob(QueuedJob& queued) {
+  ScopedLogJob log_job(queued.id);  // json log lines of the job thread name the job
   jobs::JobSpec spec;
   Result<TrainingResult> result = Train(queued, &spec);
   {

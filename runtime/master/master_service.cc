@@ -6,13 +6,6 @@ namespace mrtrain::runtime {
 
 namespace {
 
-// JSON of user strings (job names, error messages quoting data) for status and submit clients.
-// A string that is not UTF-8 makes dump() throw; its bad bytes become U+FFFD instead, so one
-// job's bytes can never take the status page or the master down.
-std::string DumpUserJson(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 // Reports of a reducer shard host being unreachable, within one job, before it is declared lost.
 constexpr int kUnreachableReports = 3;
 
@@ -209,6 +202,11 @@ void MasterService::Impl::Speculate() {
         auto it = workers_.find(static_cast<uint32_t>(std::stoul(b.backup.worker)));
         if (it == workers_.end()) continue;
         ++backup_tasks_;
+        metrics_.OnBackupAttempt(active_job_, it->second.name);
+        if (step->kind == Step::Kind::kMap) {
+          metrics_.OnMapTaskLaunched(active_job_, b.backup.partition, b.backup.attempt,
+                                     std::chrono::steady_clock::now());
+        }
         log_->warn(
             "{}: {} on worker {} has run {} ms (median {} ms); backup attempt {} on "
             "worker {} ({})",
@@ -295,8 +293,10 @@ std::string MasterService::Impl::StatusJsonLocked() const {
   nlohmann::json j;
   j["workers"] = nlohmann::json::array();
   for (const auto& [id, w] : workers_) {
-    j["workers"].push_back(
-        {{"id", id}, {"name", w.name}, {"slots", w.slots}, {"data_address", w.data_address}});
+    nlohmann::json worker = {
+        {"id", id}, {"name", w.name}, {"slots", w.slots}, {"data_address", w.data_address}};
+    AddWorkerStatusLocked(id, w, &worker);
+    j["workers"].push_back(worker);
   }
   j["jobs"] = nlohmann::json::array();
   for (const auto& [id, r] : records_) {
@@ -306,6 +306,7 @@ std::string MasterService::Impl::StatusJsonLocked() const {
                           {"epochs_done", r.epochs_done},
                           {"epochs", r.epochs}};
     if (!r.error.empty()) job["error"] = r.error;
+    metrics_.AddJobStatus(id, &job);
     j["jobs"].push_back(job);
   }
   j["control_bytes"] = control_bytes_.load();
@@ -434,6 +435,10 @@ void MasterService::Impl::PumpLocked(Step& step) {
   for (const TaskAssignment& a : step.scheduler->Assign(clock_ms_)) {
     auto it = workers_.find(static_cast<uint32_t>(std::stoul(a.worker)));
     if (it == workers_.end()) continue;  // its loss is being handled
+    if (step.kind == Step::Kind::kMap) {
+      metrics_.OnMapTaskLaunched(active_job_, a.partition, a.attempt,
+                                 std::chrono::steady_clock::now());
+    }
     Status sent = step.launch_task(it->second, a.partition, a.attempt);
     if (!sent.ok()) log_->warn("cannot send a task to worker {}: {}", a.worker, sent.ToString());
   }
@@ -590,7 +595,10 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
   const bool is_worker = worker_it != worker_of_.end();
   if (is_worker) control_bytes_ += static_cast<int64_t>(payload.size());
   const uint32_t worker = is_worker ? worker_it->second : 0;
-  if (is_worker) workers_[worker].last_heard = tick_;
+  if (is_worker) {
+    workers_[worker].last_heard = tick_;
+    workers_[worker].heard_at = std::chrono::steady_clock::now();
+  }
   auto bad = [&](const Status& s) {
     mu_.AssertHeld();  // called only below, under the lock
     log_->error("bad {} from {}: {}; closing", MessageTypeName(static_cast<uint16_t>(type)),
@@ -613,6 +621,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         log_->info("worker {} ({}) joined: {} slots, data plane at {}", w.id, w.name, w.slots,
                    w.data_address);
         w.last_heard = tick_;
+        w.heard_at = std::chrono::steady_clock::now();
         (void)QueueLocked(c, msg::Welcome{w.id, options_.heartbeat_interval.count()});
         workers_[w.id] = std::move(w);
         queue_cv_.SignalAll();  // a job may be waiting for workers
@@ -697,10 +706,16 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         ++dropped_results_;  // not a node this job's map tasks cover
         return;
       }
+      bool accepted = false;  // the task's result, not a duplicate or a late one
       OnTaskDoneLocked(Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round, task,
                        m->attempt, worker, [&](Step& s) {
                          s.stats[task] = api::MapStats{m->loss_sum, m->examples, m->correct};
+                         accepted = true;
                        });
+      if (accepted) {
+        metrics_.OnMapTaskDone(m->job_id, WorkerName(worker), task, m->attempt,
+                               std::chrono::steady_clock::now(), m->examples, m->bytes_sent);
+      }
       return;
     }
     case MessageType::kEvalDone: {
@@ -765,6 +780,12 @@ uint64_t MasterService::Submit(msg::JobSpecText job, std::shared_ptr<JobListener
 void MasterService::Cancel(uint64_t job_id) { impl_->Cancel(job_id); }
 
 std::string MasterService::StatusJson() const { return impl_->StatusJson(); }
+
+std::optional<std::string> MasterService::HistoryJson(uint64_t job_id) const {
+  return impl_->HistoryJson(job_id);
+}
+
+std::string MasterService::MetricsText() const { return impl_->MetricsText(); }
 
 int64_t MasterService::control_bytes() const { return impl_->control_bytes(); }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "engine/base/status.h"
@@ -86,8 +87,16 @@ class MasterService {
   // Cancels a queued or running job: it fails with kAborted. Thread-safe; unknown ids are ignored.
   void Cancel(uint64_t job_id);
 
-  // Workers and jobs as one JSON object (what `mrtrain status` prints).
+  // Workers and jobs as one JSON object (what `mrtrain status` prints): workers with their
+  // slots, heartbeat age and current tasks; jobs with their state and live figures (epoch,
+  // round, examples/s, ETA, recoveries, backup attempts; see MasterMetrics::AddJobStatus).
+  // Thread-safe, like HistoryJson and MetricsText: they copy state under the master's lock.
   std::string StatusJson() const;
+  // One job's per-epoch reports as JSON (MasterMetrics::History); nullopt for a job the master
+  // no longer (or never) knew.
+  std::optional<std::string> HistoryJson(uint64_t job_id) const;
+  // The master's counters in the Prometheus text exposition format (version 0.0.4).
+  std::string MetricsText() const;
 
   // Payload bytes of the control-plane messages the master has sent and received since it
   // started: the figure that must not grow with the model's size.

@@ -6,12 +6,15 @@
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/base/log.h"
 #include "runtime/checkpoint/atomic_file.h"
 #include "runtime/failpoint/failpoint.h"
+#include "runtime/http/http_server.h"
 #include "runtime/master/master_service.h"
 #include "runtime/worker/worker_service.h"
 #include "tools/launch/process_group.h"
@@ -40,7 +43,40 @@ struct MasterFlags {
   int64_t speculation_min_ms = 200;
   std::string state_dir;
   std::string recover_dir;
+  std::string http_listen;
+  std::string http_address_file;
 };
+
+// What the status server reads of the master.
+class MasterStatusSource : public runtime::StatusSource {
+ public:
+  explicit MasterStatusSource(const runtime::MasterService* master) : master_(master) {}
+  std::string StatusJson() const override { return master_->StatusJson(); }
+  std::optional<std::string> HistoryJson(uint64_t job_id) const override {
+    return master_->HistoryJson(job_id);
+  }
+  std::string MetricsText() const override { return master_->MetricsText(); }
+
+ private:
+  const runtime::MasterService* const master_;
+};
+
+// Starts the status server when --http-listen is given: prints its address and writes it to
+// --http-address-file. Returns null when it is not asked for; an error when it cannot start.
+Result<std::unique_ptr<runtime::HttpServer>> StartStatusServer(
+    const MasterFlags& flags, const runtime::StatusSource* source) {
+  if (flags.http_listen.empty()) return std::unique_ptr<runtime::HttpServer>();
+  runtime::HttpServerOptions options;
+  options.listen = flags.http_listen;
+  auto server = std::make_unique<runtime::HttpServer>(source, options);
+  MRTRAIN_ASSIGN_OR_RETURN(std::string address, server->Start());
+  std::printf("status page on http://%s/ (API: /api/status, metrics: /metrics)\n", address.c_str());
+  std::fflush(stdout);
+  if (!flags.http_address_file.empty()) {
+    MRTRAIN_RETURN_IF_ERROR(runtime::WriteFileAtomically(flags.http_address_file, address));
+  }
+  return server;
+}
 
 int Master(const MasterFlags& flags) {
   ScopedSignalForwarding signals;
@@ -76,7 +112,15 @@ int Master(const MasterFlags& flags) {
       return 1;
     }
   }
+  MasterStatusSource source(&master);
+  auto http = StartStatusServer(flags, &source);
+  if (!http.ok()) {
+    std::fprintf(stderr, "mrtrain master: %s\n", http.status().ToString().c_str());
+    master.Stop();
+    return 1;
+  }
   while (signals.received_signal() == 0) std::this_thread::sleep_for(100ms);
+  if (*http) (*http)->Stop();
   master.Stop(/*shutdown_workers=*/true);
   (*transport)->Stop();
   return 0;
@@ -86,6 +130,11 @@ int Master(const MasterFlags& flags) {
 
 int RunWorker(const WorkerFlags& flags) {
   ScopedSignalForwarding signals;
+  // json log lines name the worker as the master does (WorkerService's default: host:pid).
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "worker");
+  SetLogProcess("worker", flags.name.empty() ? std::string(host) + ":" + std::to_string(getpid())
+                                             : flags.name);
   Status faults = flags.failpoints.empty() ? runtime::failpoint::ConfigureFromEnv()
                                            : runtime::failpoint::Configure(flags.failpoints);
   if (!faults.ok()) {
@@ -283,6 +332,11 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
                 "Record unfinished jobs here, for a later --recover");
   m->add_option("--recover", master->recover_dir,
                 "Resume the unfinished jobs recorded in this --state-dir (and keep recording)");
+  m->add_option("--http-listen", master->http_listen,
+                "Serve the read-only status page, JSON API and /metrics on PORT or HOST:PORT "
+                "(a bare port binds 127.0.0.1; port 0 picks one; default: off)");
+  m->add_option("--http-address-file", master->http_address_file,
+                "Write the status page's bound HOST:PORT here once listening (for scripts)");
   AddClusterFlags(m, &master->cluster);
   AddListenFlags(m, &master->cluster);
   m->callback([master, exit_code] { *exit_code = Master(*master); });

@@ -24,7 +24,23 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  app.parse_complete_callback([&] { mrtrain::SetLogLevel(log_level); });
+  // The environment's default lets `run --workers N` pass the format on to its processes.
+  const char* format_env = std::getenv("MRTRAIN_LOG_FORMAT");
+  std::string log_format = format_env ? format_env : "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one object per line with time, level, logger, msg, process, "
+                 "worker, job, epoch and round (default: $MRTRAIN_LOG_FORMAT, else text)")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.parse_complete_callback([&] {
+    mrtrain::SetLogLevel(log_level);
+    if (!mrtrain::SetLogFormat(log_format)) {
+      std::fprintf(stderr, "mrtrain: MRTRAIN_LOG_FORMAT=%s: expected text or json\n",
+                   log_format.c_str());
+    }
+    if (!app.get_subcommands().empty()) {
+      mrtrain::SetLogProcess(app.get_subcommands()[0]->get_name());
+    }
+  });
   int exit_code = 0;
   mrtrain::tools::AddRunCommand(app, &exit_code);
   mrtrain::tools::AddValidateCommand(app, &exit_code);
