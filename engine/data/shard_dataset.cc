@@ -51,13 +51,17 @@ class ShardDataset : public Dataset {
     MRTRAIN_ASSIGN_OR_RETURN(MappedShard opened, Open(p));
     auto shard = std::make_shared<const MappedShard>(std::move(opened));
     PartitionData data = MappedShard::Borrow(shard);
-    Checked& checked = *checked_[p];
-    std::lock_guard<std::mutex> lock(checked.mu);
-    if (checked.identity != shard->identity()) {
-      MRTRAIN_RETURN_IF_ERROR(shard->CheckBody());
-      MRTRAIN_RETURN_IF_ERROR(CheckLabels(data));
-      checked.identity = shard->identity();
+    {
+      Checked& checked = *checked_[p];
+      std::lock_guard<std::mutex> lock(checked.mu);
+      if (checked.identity != shard->identity()) {
+        MRTRAIN_RETURN_IF_ERROR(shard->CheckBody());
+        MRTRAIN_RETURN_IF_ERROR(CheckLabels(data));
+        checked.identity = shard->identity();
+      }
     }
+    // Read ahead on the I/O thread, the file is read and mapped there, not by the task.
+    shard->Populate();
     return data;
   }
 

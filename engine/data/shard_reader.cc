@@ -269,6 +269,12 @@ MappedShard::~MappedShard() {
   if (map_ != nullptr) ::munmap(map_, size_);
 }
 
+void MappedShard::Populate() const {
+  if (map_ == nullptr) return;
+  // Kernels before 5.14 lack MADV_POPULATE_READ (EINVAL): then only start reading the file in.
+  if (::madvise(map_, size_, MADV_POPULATE_READ) != 0) ::madvise(map_, size_, MADV_WILLNEED);
+}
+
 PartitionData MappedShard::Borrow(std::shared_ptr<const MappedShard> shard) {
   const ShardHeader& h = shard->header_;
   const std::string_view bytes = shard->bytes();
