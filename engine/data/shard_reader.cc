@@ -279,7 +279,7 @@ PartitionData MappedShard::Borrow(std::shared_ptr<const MappedShard> shard) {
   const ShardHeader& h = shard->header_;
   const std::string_view bytes = shard->bytes();
   PartitionData d = ShardPartitionShell(h);
-  PartitionData::Borrowed& b = d.borrowed.emplace();
+  PartitionData::Borrowed b;
   b.labels = SectionAt<float>(bytes, h.sections[0]);
   if (d.is_sparse) {
     b.row_offsets = SectionAt<int64_t>(bytes, h.sections[1]);
@@ -290,6 +290,7 @@ PartitionData MappedShard::Borrow(std::shared_ptr<const MappedShard> shard) {
   }
   for (const ShardSection& s : h.sections) b.bytes += s.bytes;
   b.lease = std::move(shard);
+  d.borrowed = std::move(b);
   return d;
 }
 

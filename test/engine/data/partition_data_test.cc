@@ -87,7 +87,7 @@ PartitionData BorrowFrom(const std::shared_ptr<const PartitionData>& owner) {
   d.num_rows = owner->num_rows;
   d.num_cols = owner->num_cols;
   d.is_sparse = owner->is_sparse;
-  PartitionData::Borrowed& b = d.borrowed.emplace();
+  PartitionData::Borrowed b;
   b.labels = owner->labels.data();
   b.dense = owner->dense.data();
   b.row_offsets = owner->row_offsets.data();
@@ -95,6 +95,7 @@ PartitionData BorrowFrom(const std::shared_ptr<const PartitionData>& owner) {
   b.values = owner->values.data();
   b.bytes = 1000;
   b.lease = owner;
+  d.borrowed = std::move(b);
   return d;
 }
 
