@@ -75,8 +75,8 @@ Result<std::unique_ptr<api::Reducer>> MakeRule(const jobs::JobSpec& spec,
                                                const plugin::PluginSet& plugins) {
   std::unique_ptr<api::Reducer> rule;
   if (spec.update_plugin.empty()) {
-    MRTRAIN_ASSIGN_OR_RETURN(rule,
-                             updaters::CreateBuiltinReducer(spec.update_rule, spec.update_params));
+    MRTRAIN_ASSIGN_OR_RETURN(rule, updaters::CreateBuiltinReducer(spec.update_rule,
+                                                                  spec.update_params));
   } else {
     auto made = plugins.CreateReducer(spec.update_plugin, spec.update_params);
     if (!made.ok()) return made.status().WithContext("update.plugin");
