@@ -117,6 +117,12 @@ class Dataset {
   // it is counted in skipped_records. REQUIRES: 0 <= p < num_partitions().
   virtual Result<PartitionData> LoadPartition(int64_t p) const = 0;
 
+  // Partition p for a cache that lets partitions go and asks for them again (cache: disk): the
+  // same rows as LoadPartition, but a format whose rows lie ready in a file serves them in
+  // place (PartitionData::borrowed) rather than copying them, and may check the file once per
+  // job rather than on every read (shards: shard_dataset.h). Others just load.
+  virtual Result<PartitionData> BorrowPartition(int64_t p) const { return LoadPartition(p); }
+
   // Human-readable extent of partition p, for error messages ("a.csv bytes [0, 4096)").
   virtual std::string DescribePartition(int64_t p) const = 0;
 

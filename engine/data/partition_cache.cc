@@ -15,6 +15,7 @@ PartitionCache::PartitionCache(const Dataset* dataset, int64_t budget_bytes)
   for (int64_t p = 0; p < dataset->num_partitions(); ++p) {
     part_mu_.push_back(std::make_unique<std::mutex>());
   }
+  owner_->cache = this;
   if (bounded()) io_ = std::thread([this] { IoLoop(); });
 }
 
@@ -25,6 +26,8 @@ PartitionCache::~PartitionCache() {
   }
   io_cv_.notify_all();
   if (io_.joinable()) io_.join();
+  std::lock_guard<std::mutex> lock(owner_->mu);  // waits for a Release under way
+  owner_->cache = nullptr;
 }
 
 Result<std::shared_ptr<const PartitionData>> PartitionCache::Get(int64_t p) {
@@ -39,7 +42,7 @@ void PartitionCache::Prefetch(int64_t p) {
   if (!bounded() || p < 0 || p >= dataset_->num_partitions()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (slots_[p].part != nullptr || !slots_[p].dropped.expired()) return;
+    if (slots_[p].part != nullptr) return;
     if (std::find(prefetch_.begin(), prefetch_.end(), p) != prefetch_.end()) return;
     prefetch_.push_back(p);
   }
@@ -61,7 +64,7 @@ void PartitionCache::PrefetchAfter(int64_t p) {
       const Slot& s = slots_[q];
       if (!s.requested) continue;
       ++looked;
-      const bool there = s.part != nullptr || !s.dropped.expired() || s.loading ||
+      const bool there = s.part != nullptr || s.loading ||
                          std::find(prefetch_.begin(), prefetch_.end(), q) != prefetch_.end();
       if (!there) next = q;
     }
@@ -79,44 +82,46 @@ int64_t PartitionCache::loads() const {
   return loads_;
 }
 
-std::shared_ptr<const PartitionData> PartitionCache::FindLocked(int64_t p, Why why) {
+std::shared_ptr<const PartitionData> PartitionCache::HandOutLocked(int64_t p) {
   Slot& s = slots_[p];
-  if (why == Why::kGet) s.ahead = false;
-  if (s.part == nullptr) {
-    s.part = s.dropped.lock();
-    if (s.part == nullptr) return nullptr;
-    s.dropped.reset();
-    resident_bytes_ += s.bytes;
-  }
+  // Idle unless just loaded; out of idle_ before its key changes.
+  if (s.users++ == 0 && idle_.erase(KeyOf(p)) > 0) idle_bytes_ -= s.bytes;
+  s.ahead = false;
   s.last_use = ++clock_;
-  return s.part;
+  // The handle shares the partition's lifetime, so the data outlives the cache if need be; its
+  // deleter tells the cache the caller let go. Never destroyed under mu_ (Release takes it).
+  return std::shared_ptr<const PartitionData>(
+      s.part.get(), [owner = owner_, p, part = s.part](const PartitionData*) mutable {
+        {
+          std::lock_guard<std::mutex> lock(owner->mu);
+          if (owner->cache != nullptr) owner->cache->Release(p);
+        }
+        part.reset();
+      });
 }
 
-bool PartitionCache::EvictLocked(int64_t incoming, Why why) {
+void PartitionCache::Release(int64_t p) {
+  Dropped dropped;
+  std::lock_guard<std::mutex> lock(mu_);
+  Slot& s = slots_[p];
+  if (--s.users > 0) return;
+  idle_.insert(KeyOf(p));
+  idle_bytes_ += s.bytes;
+  EvictLocked(0, Why::kGet, &dropped);
+  // `dropped` is freed after mu_ is released: declared first, destroyed last.
+}
+
+bool PartitionCache::EvictLocked(int64_t incoming, Why why, Dropped* dropped) {
   if (!bounded()) return true;
-  // use_count() == 1: only the cache holds it. A count read while a caller lets go is at worst
-  // too high, which keeps the partition one round longer.
-  int64_t idle = 0;
-  for (const Slot& s : slots_) {
-    if (s.part != nullptr && s.part.use_count() == 1) idle += s.bytes;
-  }
-  while (idle + incoming > budget_) {
-    // Partitions read ahead and not yet used go last, and never for another read ahead: they
-    // are the ones needed next.
-    Slot* victim = nullptr;
-    for (Slot& s : slots_) {
-      if (s.part == nullptr || s.part.use_count() != 1 || (why == Why::kPrefetch && s.ahead)) {
-        continue;
-      }
-      if (victim == nullptr ||
-          std::make_pair(s.ahead, s.last_use) < std::make_pair(victim->ahead, victim->last_use)) {
-        victim = &s;
-      }
-    }
-    if (victim == nullptr) return false;
-    idle -= victim->bytes;
-    resident_bytes_ -= victim->bytes;
-    victim->part.reset();
+  while (idle_bytes_ + incoming > budget_) {
+    if (idle_.empty()) return false;
+    const auto [ahead, last_use, p] = *idle_.begin();
+    if (why == Why::kPrefetch && ahead) return false;  // never for another read ahead
+    idle_.erase(idle_.begin());
+    Slot& s = slots_[p];
+    idle_bytes_ -= s.bytes;
+    resident_bytes_ -= s.bytes;
+    dropped->push_back(std::move(s.part));
   }
   return true;
 }
@@ -125,22 +130,29 @@ Result<std::shared_ptr<const PartitionData>> PartitionCache::Load(int64_t p, Why
   // The per-partition lock makes a second caller wait for the first load instead of
   // repeating it, while other partitions load in parallel; mu_ only guards the slots.
   std::lock_guard<std::mutex> load_lock(*part_mu_[p]);
+  Dropped dropped;  // freed after mu_ is released
   bool first_load = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (why == Why::kGet) slots_[p].requested = true;
-    if (auto part = FindLocked(p, why)) return part;
-    first_load = slots_[p].bytes < 0;
+    Slot& s = slots_[p];
+    if (why == Why::kGet) s.requested = true;
+    if (s.part != nullptr) {
+      if (why == Why::kGet) return HandOutLocked(p);
+      return std::shared_ptr<const PartitionData>();
+    }
+    first_load = s.bytes < 0;
     // Make room first. A Get's partition is in use, beside the budget; a read ahead's is idle
     // and must fit in it.
     const bool fits =
-        EvictLocked(why == Why::kGet ? 0 : std::max<int64_t>(slots_[p].bytes, 0), why);
+        EvictLocked(why == Why::kGet ? 0 : std::max<int64_t>(s.bytes, 0), why, &dropped);
     if (why == Why::kPrefetch && !fits) return std::shared_ptr<const PartitionData>();
     ++loads_;
-    slots_[p].loading = true;
+    s.loading = true;
   }
+  dropped.clear();
   const auto start = std::chrono::steady_clock::now();
-  Result<PartitionData> loaded = dataset_->LoadPartition(p);
+  Result<PartitionData> loaded =
+      bounded() ? dataset_->BorrowPartition(p) : dataset_->LoadPartition(p);
   if (!loaded.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     slots_[p].loading = false;
@@ -163,21 +175,25 @@ Result<std::shared_ptr<const PartitionData>> PartitionCache::Load(int64_t p, Why
   }
   const int64_t bytes = data.MemoryBytes();
   auto part = std::make_shared<const PartitionData>(std::move(data));
+  std::shared_ptr<const PartitionData> handle;
   std::lock_guard<std::mutex> lock(mu_);
   Slot& s = slots_[p];
   s.loading = false;
-  s.part = part;
+  s.part = std::move(part);
   s.bytes = bytes;
   s.last_use = ++clock_;
   resident_bytes_ += bytes;
   if (why == Why::kPrefetch) {
     s.ahead = true;
-    part.reset();  // idle now: a read ahead that does not fit after all is dropped again
-    EvictLocked(0, why);
-    return part;
+    idle_.insert(KeyOf(p));
+    idle_bytes_ += bytes;
+  } else {
+    handle = HandOutLocked(p);
   }
-  EvictLocked(0, why);  // the first load of a partition learns its size only now
-  return part;
+  // The first load of a partition learns its size only now; a read ahead that does not fit
+  // after all is dropped again.
+  EvictLocked(0, why, &dropped);
+  return handle;
 }
 
 void PartitionCache::IoLoop() {

@@ -23,13 +23,13 @@ api::Rows PartitionData::View(int64_t view_cols) const {
   rows.num_rows = num_rows;
   rows.num_cols = view_cols;
   rows.is_sparse = is_sparse;
-  rows.labels = labels.data();
+  rows.labels = label_data();
   if (is_sparse) {
-    rows.row_offsets = row_offsets.data();
-    rows.cols = cols.data();
-    rows.values = values.data();
+    rows.row_offsets = row_offset_data();
+    rows.cols = col_data();
+    rows.values = value_data();
   } else {
-    rows.dense = dense.data();
+    rows.dense = dense_data();
   }
   return rows;
 }
@@ -52,18 +52,24 @@ void PartitionData::Gather(const int64_t* indices, int64_t n, PartitionData* out
   } else {
     out->dense.resize(n * num_cols);
   }
+  out->borrowed.reset();
+  const float* in_labels = label_data();
+  const float* in_dense = dense_data();
+  const int64_t* in_offsets = row_offset_data();
+  const uint32_t* in_cols = col_data();
+  const float* in_values = value_data();
   for (int64_t i = 0; i < n; ++i) {
     const int64_t r = indices[i];
     MRTRAIN_DCHECK(r >= 0 && r < num_rows);
-    out->labels[i] = labels[r];
+    out->labels[i] = in_labels[r];
     if (is_sparse) {
-      const int64_t begin = row_offsets[r];
-      const int64_t end = row_offsets[r + 1];
-      out->cols.insert(out->cols.end(), cols.begin() + begin, cols.begin() + end);
-      out->values.insert(out->values.end(), values.begin() + begin, values.begin() + end);
+      const int64_t begin = in_offsets[r];
+      const int64_t end = in_offsets[r + 1];
+      out->cols.insert(out->cols.end(), in_cols + begin, in_cols + end);
+      out->values.insert(out->values.end(), in_values + begin, in_values + end);
       out->row_offsets.push_back(static_cast<int64_t>(out->cols.size()));
     } else {
-      std::copy_n(dense.begin() + r * num_cols, num_cols, out->dense.begin() + i * num_cols);
+      std::copy_n(in_dense + r * num_cols, num_cols, out->dense.begin() + i * num_cols);
     }
   }
 }
@@ -78,6 +84,7 @@ int64_t PartitionData::MemoryBytes() const {
   for (const std::string& s : skipped_samples) bytes += sizeof(s) + s.capacity();
   bytes += sources.runs.capacity() * sizeof(RowSources::Run);
   for (const std::string& f : sources.files) bytes += sizeof(f) + f.capacity();
+  if (borrowed) bytes += borrowed->bytes;
   return bytes;
 }
 

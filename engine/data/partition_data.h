@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,7 +41,22 @@ struct RowSources {
 
 // One partition of a dataset parsed into compact in-memory form: dense row-major float32, or
 // CSR for sparse formats. Immutable once loaded; shared read-only across tasks and epochs.
+// The arrays are owned (the vectors) or, for a shard a bounded cache serves in place, borrowed
+// from the file's read-only mapping (`borrowed`, the vectors then empty): read them through
+// View, Gather or the *_data() accessors, which take either.
 struct PartitionData {
+  // Arrays that lie elsewhere, kept there by `lease` for as long as this partition (or a copy
+  // of it) lives. The layout is the owned arrays': same lengths, same alignment.
+  struct Borrowed {
+    std::shared_ptr<const void> lease;
+    const float* labels = nullptr;
+    const float* dense = nullptr;
+    const int64_t* row_offsets = nullptr;
+    const uint32_t* cols = nullptr;
+    const float* values = nullptr;
+    int64_t bytes = 0;  // of the arrays: resident once touched, so counted as owned ones are
+  };
+
   int64_t num_rows = 0;
   int64_t num_cols = 0;  // dense: the row width; sparse: 1 + the largest column index seen
   bool is_sparse = false;
@@ -58,6 +74,16 @@ struct PartitionData {
   // Set by Dataset::LoadPartition; empty for a partition built otherwise or by Gather.
   RowSources sources;
 
+  std::optional<Borrowed> borrowed;
+
+  const float* label_data() const { return borrowed ? borrowed->labels : labels.data(); }
+  const float* dense_data() const { return borrowed ? borrowed->dense : dense.data(); }
+  const int64_t* row_offset_data() const {
+    return borrowed ? borrowed->row_offsets : row_offsets.data();
+  }
+  const uint32_t* col_data() const { return borrowed ? borrowed->cols : cols.data(); }
+  const float* value_data() const { return borrowed ? borrowed->values : values.data(); }
+
   // A view of all rows with `num_cols` columns reported (>= this->num_cols for sparse data,
   // so all partitions agree on the feature count).
   api::Rows View(int64_t view_cols) const;
@@ -66,7 +92,7 @@ struct PartitionData {
   // no sources: its rows map back to this partition's through `indices`.
   void Gather(const int64_t* indices, int64_t n, PartitionData* out) const;
 
-  // Bytes held, for cache accounting.
+  // Bytes held (borrowed arrays included), for cache accounting.
   int64_t MemoryBytes() const;
 };
 

@@ -1,5 +1,8 @@
 #include "engine/data/shard_dataset.h"
 
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <utility>
 
 #include "engine/data/shard_reader.h"
@@ -27,9 +30,51 @@ Status FromAnotherConversion(const std::string& a, const ShardHeader& ha, const 
 class ShardDataset : public Dataset {
  public:
   ShardDataset(DatasetSpec spec, std::vector<std::string> files, ShardHeader first)
-      : Dataset(std::move(spec), std::move(files)), first_(std::move(first)) {}
+      : Dataset(std::move(spec), std::move(files)), first_(std::move(first)) {
+    checked_.reserve(this->files().size());
+    for (size_t i = 0; i < this->files().size(); ++i) {
+      checked_.push_back(std::make_unique<Checked>());
+    }
+  }
 
   Result<PartitionData> LoadPartition(int64_t p) const override {
+    MRTRAIN_ASSIGN_OR_RETURN(MappedShard shard, Open(p));
+    MRTRAIN_ASSIGN_OR_RETURN(PartitionData data, shard.Decode());
+    MRTRAIN_RETURN_IF_ERROR(CheckLabels(data));
+    return data;
+  }
+
+  // The body is checked (CRCs, CSR structure, labels) on the first borrow of each version of
+  // the file, not on every one: the file's identity tells a file replaced or written since
+  // apart, and such a file is checked again before any row of it is served.
+  Result<PartitionData> BorrowPartition(int64_t p) const override {
+    MRTRAIN_ASSIGN_OR_RETURN(MappedShard opened, Open(p));
+    auto shard = std::make_shared<const MappedShard>(std::move(opened));
+    PartitionData data = MappedShard::Borrow(shard);
+    {
+      Checked& checked = *checked_[p];
+      std::lock_guard<std::mutex> lock(checked.mu);
+      if (checked.identity != shard->identity()) {
+        MRTRAIN_RETURN_IF_ERROR(shard->CheckBody());
+        MRTRAIN_RETURN_IF_ERROR(CheckLabels(data));
+        checked.identity = shard->identity();
+      }
+    }
+    // Read ahead on the I/O thread, the file is read and mapped there, not by the task.
+    shard->Populate();
+    return data;
+  }
+
+  std::string DescribePartition(int64_t p) const override { return files()[p]; }
+
+ private:
+  struct Checked {
+    std::mutex mu;
+    std::optional<FileIdentity> identity;  // guarded by mu; of the version last checked
+  };
+
+  // Maps partition p's file and checks its header against the set's and the spec's limits.
+  Result<MappedShard> Open(int64_t p) const {
     const std::string& file = files()[p];
     MRTRAIN_ASSIGN_OR_RETURN(MappedShard shard, MappedShard::Open(file));
     const ShardHeader& h = shard.header();
@@ -54,18 +99,14 @@ class ShardDataset : public Dataset {
                                   std::to_string(spec().max_decoded_mb) +
                                   " MiB); raise max_decoded_mb or convert into more partitions");
     }
-    MRTRAIN_ASSIGN_OR_RETURN(PartitionData data, shard.Decode());
-    MRTRAIN_RETURN_IF_ERROR(CheckLabels(data));
-    return data;
+    return shard;
   }
 
-  std::string DescribePartition(int64_t p) const override { return files()[p]; }
-
- private:
   // The conversion knew the label rule of the job it was given; this job's model may differ.
   Status CheckLabels(const PartitionData& data) const {
+    const float* labels = data.label_data();
     for (int64_t r = 0; r < data.num_rows; ++r) {
-      Status status = CheckLabel(spec(), data.labels[r]);
+      Status status = CheckLabel(spec(), labels[r]);
       if (status.ok()) continue;
       const std::optional<std::string> where = DescribeRow(data, r);
       return status.WithContext((where ? *where : "row " + std::to_string(r)) +
@@ -76,6 +117,7 @@ class ShardDataset : public Dataset {
   }
 
   ShardHeader first_;  // one file's header: every file agrees with its spec and partition count
+  std::vector<std::unique_ptr<Checked>> checked_;  // [partition]
 };
 
 }  // namespace

@@ -23,6 +23,13 @@ namespace mrtrain::data {
 // kCorruption names the file and the byte range of a section whose checksum fails. The rows'
 // labels are checked against spec.label_kind (the job's model may differ from the one the
 // conversion knew): a label that breaks it fails naming the row's source line or record.
+//
+// BorrowPartition (cache: disk) maps the file and serves the rows in place, copying nothing;
+// the mapping goes with the partition's last copy. It checks the body as LoadPartition does,
+// with the same errors, on the first borrow of each version of a file (FileIdentity,
+// shard_reader.h: a file replaced or written since is checked again before it is served), so a
+// job reads each file's checksums once rather than every round. A file truncated in place while
+// a task reads its mapping stops the worker with SIGBUS, as any mapped file would.
 Result<std::unique_ptr<Dataset>> OpenShardDataset(const DatasetSpec& spec,
                                                   std::vector<std::string> files);
 

@@ -102,29 +102,54 @@ std::vector<T> Copy(std::string_view bytes, const ShardSection& s) {
   return out;
 }
 
-Status CheckCsr(const PartitionData& d, const ShardHeader& h, const std::string& file) {
+// Reads the CSR arrays where they lie, by memcpy: `bytes` need not be aligned (a mapping is).
+Status CheckCsr(std::string_view bytes, const ShardHeader& h, const std::string& file) {
   const ShardSection& offsets = h.sections[1];
-  if (d.row_offsets.front() != 0 || d.row_offsets.back() != h.nnz) {
+  const int64_t cols_at = h.sections[2].offset;
+  auto row_offset = [&](int64_t r) { return Load<int64_t>(bytes, offsets.offset + 8 * r); };
+  auto col = [&](int64_t k) { return Load<uint32_t>(bytes, cols_at + 4 * k); };
+  if (row_offset(0) != 0 || row_offset(h.num_rows) != h.nnz) {
     return Corrupt(file, "row_offsets at " + Range(offsets.offset, offsets.offset + offsets.bytes) +
                              " do not run from 0 to " + std::to_string(h.nnz));
   }
-  const int64_t cols_at = h.sections[2].offset;
-  for (int64_t r = 0; r < d.num_rows; ++r) {
-    const int64_t begin = d.row_offsets[r], end = d.row_offsets[r + 1];
+  int64_t begin = 0;
+  for (int64_t r = 0; r < h.num_rows; ++r) {
+    const int64_t end = row_offset(r + 1);
     if (end < begin || end > h.nnz) {
       return Corrupt(file, "row offset at byte " + std::to_string(offsets.offset + 8 * (r + 1)) +
                                " decreases or passes nnz");
     }
+    uint32_t previous = 0;
     for (int64_t k = begin; k < end; ++k) {
-      if (d.cols[k] >= d.num_cols || (k > begin && d.cols[k] <= d.cols[k - 1])) {
-        return Corrupt(file, "column " + std::to_string(d.cols[k]) + " at byte " +
+      const uint32_t c = col(k);
+      if (c >= h.num_cols || (k > begin && c <= previous)) {
+        return Corrupt(file, "column " + std::to_string(c) + " at byte " +
                                  std::to_string(cols_at + 4 * k) +
                                  " is not increasing within its row or not below num_cols " +
-                                 std::to_string(d.num_cols));
+                                 std::to_string(h.num_cols));
       }
+      previous = c;
     }
+    begin = end;
   }
   return Status::Ok();
+}
+
+template <typename T>
+const T* SectionAt(std::string_view bytes, const ShardSection& s) {
+  return reinterpret_cast<const T*>(bytes.data() + s.offset);
+}
+
+// A partition with the header's shape and row sources and no arrays yet.
+PartitionData ShardPartitionShell(const ShardHeader& h) {
+  PartitionData d;
+  d.num_rows = h.num_rows;
+  d.num_cols = h.num_cols;
+  d.is_sparse = h.layout == ShardLayout::kCsr;
+  d.skipped_records = h.skipped_records;
+  d.skipped_samples = h.skipped_samples;
+  d.sources = h.sources;
+  return d;
 }
 
 }  // namespace
@@ -165,8 +190,7 @@ Result<ShardHeader> ReadShardHeader(std::string_view bytes, const std::string& f
   return h;
 }
 
-Result<PartitionData> DecodeShardBody(std::string_view bytes, const ShardHeader& h,
-                                      const std::string& file) {
+Status CheckShardBody(std::string_view bytes, const ShardHeader& h, const std::string& file) {
   for (size_t i = 0; i < h.sections.size(); ++i) {
     const ShardSection& s = h.sections[i];
     if (Crc32c(bytes.data() + s.offset, s.bytes) != s.crc) {
@@ -174,22 +198,22 @@ Result<PartitionData> DecodeShardBody(std::string_view bytes, const ShardHeader&
                                Range(s.offset, s.offset + s.bytes));
     }
   }
-  PartitionData d;
-  d.num_rows = h.num_rows;
-  d.num_cols = h.num_cols;
-  d.is_sparse = h.layout == ShardLayout::kCsr;
+  if (h.layout == ShardLayout::kCsr) return CheckCsr(bytes, h, file);
+  return Status::Ok();
+}
+
+Result<PartitionData> DecodeShardBody(std::string_view bytes, const ShardHeader& h,
+                                      const std::string& file) {
+  MRTRAIN_RETURN_IF_ERROR(CheckShardBody(bytes, h, file));
+  PartitionData d = ShardPartitionShell(h);
   d.labels = Copy<float>(bytes, h.sections[0]);
   if (d.is_sparse) {
     d.row_offsets = Copy<int64_t>(bytes, h.sections[1]);
     d.cols = Copy<uint32_t>(bytes, h.sections[2]);
     d.values = Copy<float>(bytes, h.sections[3]);
-    MRTRAIN_RETURN_IF_ERROR(CheckCsr(d, h, file));
   } else {
     d.dense = Copy<float>(bytes, h.sections[1]);
   }
-  d.skipped_records = h.skipped_records;
-  d.skipped_samples = h.skipped_samples;
-  d.sources = h.sources;
   return d;
 }
 
@@ -211,11 +235,13 @@ Result<MappedShard> MappedShard::Open(const std::string& path) {
       ::close(fd);
       return IOError("cannot map " + path + ": " + std::strerror(err));
     }
-    // Decode reads each section front to back once.
-    ::madvise(map, size, MADV_SEQUENTIAL);
   }
   ::close(fd);  // the mapping keeps the file
   MappedShard shard(path, map, size);
+  shard.identity_ = FileIdentity{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                                 static_cast<int64_t>(st.st_size),
+                                 st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                                 st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec};
   MRTRAIN_ASSIGN_OR_RETURN(shard.header_, ReadShardHeader(shard.bytes(), path));
   return shard;
 }
@@ -224,6 +250,7 @@ MappedShard::MappedShard(MappedShard&& other) noexcept
     : path_(std::move(other.path_)),
       map_(std::exchange(other.map_, nullptr)),
       size_(std::exchange(other.size_, 0)),
+      identity_(other.identity_),
       header_(std::move(other.header_)) {}
 
 MappedShard& MappedShard::operator=(MappedShard&& other) noexcept {
@@ -232,6 +259,7 @@ MappedShard& MappedShard::operator=(MappedShard&& other) noexcept {
     path_ = std::move(other.path_);
     map_ = std::exchange(other.map_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    identity_ = other.identity_;
     header_ = std::move(other.header_);
   }
   return *this;
@@ -239,6 +267,31 @@ MappedShard& MappedShard::operator=(MappedShard&& other) noexcept {
 
 MappedShard::~MappedShard() {
   if (map_ != nullptr) ::munmap(map_, size_);
+}
+
+void MappedShard::Populate() const {
+  if (map_ == nullptr) return;
+  // Kernels before 5.14 lack MADV_POPULATE_READ (EINVAL): then only start reading the file in.
+  if (::madvise(map_, size_, MADV_POPULATE_READ) != 0) ::madvise(map_, size_, MADV_WILLNEED);
+}
+
+PartitionData MappedShard::Borrow(std::shared_ptr<const MappedShard> shard) {
+  const ShardHeader& h = shard->header_;
+  const std::string_view bytes = shard->bytes();
+  PartitionData d = ShardPartitionShell(h);
+  PartitionData::Borrowed b;
+  b.labels = SectionAt<float>(bytes, h.sections[0]);
+  if (d.is_sparse) {
+    b.row_offsets = SectionAt<int64_t>(bytes, h.sections[1]);
+    b.cols = SectionAt<uint32_t>(bytes, h.sections[2]);
+    b.values = SectionAt<float>(bytes, h.sections[3]);
+  } else {
+    b.dense = SectionAt<float>(bytes, h.sections[1]);
+  }
+  for (const ShardSection& s : h.sections) b.bytes += s.bytes;
+  b.lease = std::move(shard);
+  d.borrowed = std::move(b);
+  return d;
 }
 
 }  // namespace mrtrain::data

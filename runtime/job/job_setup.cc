@@ -91,7 +91,9 @@ PartitionSummary Summarize(const data::PartitionData& partition) {
   s.rows = partition.num_rows;
   s.num_cols = partition.num_cols;
   s.is_sparse = partition.is_sparse;
-  for (float y : partition.labels) {
+  const float* labels = partition.label_data();  // owned, or borrowed from a mapped shard
+  for (int64_t r = 0; r < partition.num_rows; ++r) {
+    const float y = labels[r];
     if (y < 0 || y != std::floor(y)) s.labels_integral = false;
     s.max_label = std::max(s.max_label, y);
   }

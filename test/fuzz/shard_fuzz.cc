@@ -9,12 +9,16 @@
 // Checks: a file that does not read fails with kCorruption (or kFailedPrecondition for another
 // version) naming the file; one that reads is a well-formed partition (sizes, CSR offsets,
 // columns increasing and below num_cols), and written back with WriteShard it reads back to the
-// same arrays, bit for bit, the same recorded spec and the same row sources.
+// same arrays, bit for bit, the same recorded spec and the same row sources, copied or served in
+// place (MappedShard::Borrow). Checking a body in place fails exactly when decoding it does.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/base/check.h"
 #include "engine/base/crc32c.h"
@@ -43,6 +47,11 @@ template <typename T>
 bool SameBytes(const T& a, const T& b) {
   return a.size() == b.size() &&
          (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0);
+}
+
+template <typename T>
+bool SameArray(const T* a, const std::vector<T>& b) {
+  return b.empty() || std::memcmp(a, b.data(), b.size() * sizeof(T)) == 0;
 }
 
 void CheckWellFormed(const PartitionData& d) {
@@ -83,6 +92,19 @@ void CheckRoundTrip(const ShardHeader& h, const PartitionData& d) {
   MRTRAIN_CHECK(shard->header().spec == h.spec);
   MRTRAIN_CHECK(again->sources.files == d.sources.files);
   MRTRAIN_CHECK(again->sources.runs.size() == d.sources.runs.size());
+  // Served in place (cache: disk), the file reads to the same arrays.
+  MRTRAIN_CHECK(shard->CheckBody().ok());
+  auto mapped = std::make_shared<const mrtrain::data::MappedShard>(std::move(*shard));
+  const PartitionData borrowed = mrtrain::data::MappedShard::Borrow(mapped);
+  MRTRAIN_CHECK(borrowed.borrowed.has_value() && borrowed.num_rows == d.num_rows);
+  MRTRAIN_CHECK(SameArray(borrowed.label_data(), d.labels));
+  if (d.is_sparse) {
+    MRTRAIN_CHECK(SameArray(borrowed.row_offset_data(), d.row_offsets));
+    MRTRAIN_CHECK(SameArray(borrowed.col_data(), d.cols));
+    MRTRAIN_CHECK(SameArray(borrowed.value_data(), d.values));
+  } else {
+    MRTRAIN_CHECK(SameArray(borrowed.dense_data(), d.dense));
+  }
 }
 
 }  // namespace
@@ -104,6 +126,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (auto& s : header->sections) s.crc = mrtrain::Crc32c(file.data() + s.offset, s.bytes);
   }
   auto part = mrtrain::data::DecodeShardBody(file, *header, name);
+  // Checking in place (what a bounded cache does once per file) fails with the same message.
+  const mrtrain::Status checked = mrtrain::data::CheckShardBody(file, *header, name);
+  MRTRAIN_CHECK(checked.ok() == part.ok());
+  MRTRAIN_CHECK(part.ok() || checked.message() == part.status().message());
   if (!part.ok()) {
     MRTRAIN_CHECK(part.status().code() == mrtrain::StatusCode::kCorruption);
     MRTRAIN_CHECK(part.status().message().rfind(name + ": ", 0) == 0);

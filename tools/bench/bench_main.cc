@@ -21,11 +21,15 @@
 //   stream: local mode's epoch time for a logistic model on sparse shards (about 40 features
 //   of 2,000 per row, 100,000 rows, 8 partitions) read with data.train.cache: disk and a
 //   memory budget of a third of the decoded rows, against the same shards with cache: memory,
-//   at 1 and at 4 rounds an epoch (disk re-reads each partition every round), and whether the
-//   models have the same bytes. Measured on the 2-core build machine (shared), 2026-12-03,
-//   --only stream, 3 and 5 epochs: 1 round/epoch ratio 1.45 and 1.63 (0.165 vs 0.113 s,
-//   0.123 vs 0.076 s), 4 rounds/epoch 2.75 and 4.44; models identical. Epochs this short are
-//   all reading: the read ahead hides a read only behind a task's compute.
+//   at 1 and at 4 rounds an epoch (disk reads each partition again every round: it is served
+//   in place from its mapped file, checked once per job), and whether the models have the same
+//   bytes. Each side runs 3 times, alternately; the fastest run of each counts. Measured on the
+//   2-core build machine, shared (load average 6 to 10), 2026-12-03, --only stream --epochs
+//   10, six invocations: 1 round/epoch ratio 0.67, 1.06, 1.27, 0.80, 0.89, 1.02; 4
+//   rounds/epoch 0.82, 1.00, 1.00, 1.28, 1.34, 1.04; models identical. Alternated in the same
+//   sitting, before shards were served in place (a re-read mapped, checked and copied the
+//   file): 1.40, 1.41, 1.27, 1.43, 1.36 and 3.13, 3.33, 4.21, 3.23, 2.28. With a budget that
+//   holds every partition (no re-reads) rows served from the mappings cost 0.96 of memory's.
 //
 // Run from the repository root: bazel run --config=opt //tools/bench [-- --epochs 3]
 #include <unistd.h>
@@ -243,6 +247,8 @@ int BenchSpill(int epochs, const std::string& tmp_dir) {
   return same ? 0 : 1;
 }
 
+constexpr int kStreamRuns = 3;
+
 int BenchStream(int epochs, const std::string& tmp_dir) {
   tools::SyntheticSpec data;
   data.task = tools::SyntheticSpec::Task::kBinary;
@@ -295,21 +301,28 @@ int BenchStream(int epochs, const std::string& tmp_dir) {
   for (int rounds : {1, 4}) {
     const std::string m = "stream-memory-" + std::to_string(rounds);
     const std::string d = "stream-disk-" + std::to_string(rounds);
-    double memory = 0, disk = 0;
-    Status s = run(m, rounds, false, &memory);
-    if (s.ok()) s = run(d, rounds, true, &disk);
-    if (!s.ok()) {
-      std::fprintf(stderr, "%s\n", s.ToString().c_str());
-      return 1;
+    // The two differ by less than other work on a shared machine moves either: each is run
+    // kStreamRuns times, alternately, and the fastest run of each counts (load only adds time).
+    double memory = 1e9, disk = 1e9;
+    for (int i = 0; i < kStreamRuns; ++i) {
+      double memory_run = 0, disk_run = 0;
+      Status s = run(m, rounds, false, &memory_run);
+      if (s.ok()) s = run(d, rounds, true, &disk_run);
+      if (!s.ok()) {
+        std::fprintf(stderr, "%s\n", s.ToString().c_str());
+        return 1;
+      }
+      memory = std::min(memory, memory_run);
+      disk = std::min(disk, disk_run);
     }
     const bool same =
         read(tmp_dir + "/" + m + "/model.mrt") == read(tmp_dir + "/" + d + "/model.mrt");
     all_same = all_same && same;
     std::printf("stream: %lld rows of ~40 features, %d rounds/epoch, budget %lld bytes (a third "
-                "of ~%lld decoded): streamed shards %.3f s/epoch, in memory %.3f s/epoch, ratio "
-                "%.2f, model bytes %s\n",
+                "of ~%lld decoded): streamed shards %.3f s/epoch, in memory %.3f s/epoch (best of "
+                "%d runs each), ratio %.2f, model bytes %s\n",
                 static_cast<long long>(data.rows), rounds, static_cast<long long>(decoded / 3),
-                static_cast<long long>(decoded), disk, memory, disk / memory,
+                static_cast<long long>(decoded), disk, memory, kStreamRuns, disk / memory,
                 same ? "identical" : "DIFFERENT");
   }
   return all_same ? 0 : 1;

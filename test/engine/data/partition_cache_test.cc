@@ -2,10 +2,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "test/engine/data/shard_test_files.h"
+#include "test/testing/temp_dir.h"
 
 namespace mrtrain::data {
 namespace {
@@ -169,6 +175,63 @@ TEST_CASE("a bounded cache reads the next partition ahead", "[data]") {
   CHECK(cache.ResidentBytes() <= 2 * one + 2 * one);
 }
 
+TEST_CASE("a partition let go past the budget stops counting at once", "[data]") {
+  const int64_t one = PartitionBytes(100);
+  CountingDataset dataset(3, 0, 100);
+  PartitionCache cache(&dataset, one);  // room for one idle partition
+  auto a = cache.Get(0);
+  auto b = cache.Get(1);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(cache.ResidentBytes() == 2 * one);  // both in use
+  *a = nullptr;                             // idle, within the budget: kept
+  CHECK(cache.ResidentBytes() == 2 * one);
+  *b = nullptr;  // idle too: the least recently used goes now, not at the next Get
+  CHECK(cache.ResidentBytes() == one);
+  REQUIRE(cache.Get(1).ok());  // the one kept
+  CHECK(dataset.loads(1) == 1);
+  REQUIRE(cache.Get(0).ok());  // the one dropped
+  CHECK(dataset.loads(0) == 2);
+}
+
+TEST_CASE("tasks on many threads leave at most the budget resident when they let go", "[data]") {
+  const int64_t one = PartitionBytes(100);
+  CountingDataset dataset(6, 0, 100);
+  PartitionCache cache(&dataset, 2 * one);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&cache, &wrong, t] {
+      for (int i = 0; i < 300; ++i) {
+        const int64_t p = (i * 7 + t * 3) % 6;
+        auto part = cache.Get(p);
+        if (!part.ok() || (*part)->dense.front() != static_cast<float>(p * 1000)) ++wrong;
+        cache.PrefetchAfter(p);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(wrong == 0);
+  // Nothing is held: what stays is idle, within the budget (a read ahead may still land, and
+  // it must fit too).
+  CHECK(cache.ResidentBytes() <= 2 * one);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(cache.ResidentBytes() <= 2 * one);
+}
+
+TEST_CASE("a partition may outlive its cache", "[data]") {
+  CountingDataset dataset(1, 0, 3);
+  std::shared_ptr<const PartitionData> kept;
+  {
+    PartitionCache cache(&dataset, 0);
+    auto part = cache.Get(0);
+    REQUIRE(part.ok());
+    kept = *part;
+  }
+  CHECK(kept->dense == std::vector<float>{0, 1, 2});
+  kept.reset();  // lets go of it without the cache
+}
+
 TEST_CASE("a read ahead that does not fit the budget is skipped", "[data]") {
   const int64_t one = PartitionBytes(100);
   CountingDataset dataset(2, 0, 100);
@@ -190,6 +253,53 @@ TEST_CASE("an unbounded cache reads nothing ahead", "[data]") {
   cache.PrefetchAfter(0);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK(dataset.loads(1) == 0);
+}
+
+// Whether this process maps `file` (a line of /proc/self/maps ends with its path).
+bool Mapped(const std::string& file) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.size() >= file.size() &&
+        line.compare(line.size() - file.size(), file.size(), file) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_CASE("a bounded cache serves shards in place and unmaps a partition it lets go", "[data]") {
+  testing::TempDir dir;
+  const DatasetSpec shards = ConvertForTest(SmallLibsvmForTest(dir.path(), 40, 2), dir.File("s"));
+  const std::string file = dir.File("s/part-00000.mrs");
+  auto dataset = Dataset::Open(shards);
+  REQUIRE(dataset.ok());
+  CHECK_FALSE(Mapped(file));                // opening the set read the headers only
+  PartitionCache cache(dataset->get(), 0);  // nothing idle stays
+  auto part = cache.Get(0);
+  REQUIRE(part.ok());
+  REQUIRE((*part)->borrowed.has_value());
+  CHECK((*part)->values.empty());  // nothing copied
+  CHECK(Mapped(file));
+  // The mapped arrays count as if copied: what a task touches is resident.
+  CHECK(cache.ResidentBytes() == (*part)->MemoryBytes());
+  CHECK((*part)->MemoryBytes() > (*part)->borrowed->bytes);
+  *part = nullptr;
+  CHECK_FALSE(Mapped(file));
+  CHECK(cache.ResidentBytes() == 0);
+}
+
+TEST_CASE("an unbounded cache keeps shard partitions as copies", "[data]") {
+  testing::TempDir dir;
+  const DatasetSpec shards = ConvertForTest(SmallLibsvmForTest(dir.path(), 40, 2), dir.File("s"));
+  auto dataset = Dataset::Open(shards);
+  REQUIRE(dataset.ok());
+  PartitionCache cache(dataset->get());
+  auto part = cache.Get(1);
+  REQUIRE(part.ok());
+  CHECK_FALSE((*part)->borrowed.has_value());
+  CHECK_FALSE((*part)->values.empty());
+  CHECK_FALSE(Mapped(dir.File("s/part-00001.mrs")));
 }
 
 }  // namespace

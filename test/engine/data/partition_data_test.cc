@@ -1,5 +1,8 @@
 #include "engine/data/partition_data.h"
 
+#include <memory>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 namespace mrtrain::data {
@@ -76,6 +79,49 @@ TEST_CASE("gather rebuilds csr offsets for sparse rows", "[data]") {
   CHECK(out.cols == std::vector<uint32_t>{1, 4, 0});
   CHECK(out.values == std::vector<float>{2.5f, 3.5f, 1.5f});
   CHECK(out.labels == std::vector<float>{1, 1, -1});
+}
+
+// `owner`'s arrays lent to a partition that owns none, as a mapped shard lends its sections.
+PartitionData BorrowFrom(const std::shared_ptr<const PartitionData>& owner) {
+  PartitionData d;
+  d.num_rows = owner->num_rows;
+  d.num_cols = owner->num_cols;
+  d.is_sparse = owner->is_sparse;
+  PartitionData::Borrowed b;
+  b.labels = owner->labels.data();
+  b.dense = owner->dense.data();
+  b.row_offsets = owner->row_offsets.data();
+  b.cols = owner->cols.data();
+  b.values = owner->values.data();
+  b.bytes = 1000;
+  b.lease = owner;
+  d.borrowed = std::move(b);
+  return d;
+}
+
+TEST_CASE("a partition with borrowed arrays views and gathers them as owned ones", "[data]") {
+  auto dense = std::make_shared<const PartitionData>(DenseRows());
+  auto sparse = std::make_shared<const PartitionData>(SparseRows());
+  const PartitionData d = BorrowFrom(dense);
+  const PartitionData s = BorrowFrom(sparse);
+  CHECK(d.View(2).dense == dense->dense.data());
+  CHECK(d.View(2).labels == dense->labels.data());
+  CHECK(s.View(7).cols == sparse->cols.data());
+  CHECK(s.View(7).row_offsets == sparse->row_offsets.data());
+  const int64_t order[] = {2, 0};
+  PartitionData out, expected;
+  s.Gather(order, 2, &out);
+  sparse->Gather(order, 2, &expected);
+  CHECK(out.row_offsets == expected.row_offsets);
+  CHECK(out.cols == expected.cols);
+  CHECK(out.values == expected.values);
+  CHECK(out.labels == expected.labels);
+  CHECK_FALSE(out.borrowed.has_value());  // a gathered copy owns its rows
+  d.Gather(order, 2, &out);
+  CHECK(out.dense == std::vector<float>{5, 6, 1, 2});
+  CHECK(out.labels == std::vector<float>{30, 10});
+  // The lent bytes count: a partition's rows are resident while it is held, wherever they lie.
+  CHECK(d.MemoryBytes() == PartitionData().MemoryBytes() + 1000);
 }
 
 TEST_CASE("row sources find a row's run and its distance from the run's start", "[data]") {

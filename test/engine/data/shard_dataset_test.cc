@@ -30,14 +30,23 @@ void RequireSameDataset(const DatasetSpec& text, const DatasetSpec& shards) {
   for (size_t p = 0; p < from_text.size(); ++p) {
     INFO("partition " << p);
     RequireSamePartition(from_text[p], from_shards[p]);
+    // Served in place (cache: disk): the same rows, none copied.
+    auto borrowed = (*b)->BorrowPartition(static_cast<int64_t>(p));
+    REQUIRE(borrowed.ok());
+    REQUIRE(borrowed->borrowed.has_value());
+    CHECK(borrowed->labels.empty());
+    CHECK(borrowed->dense.empty());
+    CHECK(borrowed->values.empty());
+    RequireSamePartition(from_text[p], *borrowed);
   }
 }
 
-std::string Message(const DatasetSpec& spec) {
+// The first error loading (or, with `borrow`, borrowing) every partition, or "ok".
+std::string Message(const DatasetSpec& spec, bool borrow = false) {
   auto dataset = Dataset::Open(spec);
   if (!dataset.ok()) return dataset.status().message();
   for (int64_t p = 0; p < (*dataset)->num_partitions(); ++p) {
-    auto part = (*dataset)->LoadPartition(p);
+    auto part = borrow ? (*dataset)->BorrowPartition(p) : (*dataset)->LoadPartition(p);
     if (!part.ok()) return part.status().message();
   }
   return "ok";
@@ -133,6 +142,7 @@ TEST_CASE("shard labels are checked against the job's label rule, naming the sou
   DatasetSpec shards = ConvertForTest(text, dir.File("s"));
   shards.label_kind = LabelKind::kBinary;
   shards.label_rule = "model.type is logistic";
+  CHECK(Message(shards, /*borrow=*/true) == Message(shards));
   CHECK(Message(shards) == text.path +
                                " line 2 (convert the source again with this job's spec "
                                "to skip or fail such records there): label 2: expected 0 "
@@ -152,6 +162,7 @@ TEST_CASE("a shard partition over max_decoded_mb fails naming the file and the l
   text.format = DataFormat::kCsv;
   DatasetSpec shards = ConvertForTest(text, dir.File("s"));
   shards.max_decoded_mb = 1;  // 300 rows of 1000 floats: 1.2 MB
+  CHECK(Message(shards, /*borrow=*/true) == Message(shards));
   CHECK(Message(shards) == dir.File("s/part-00000.mrs") +
                                ": the partition's 1201200 decoded bytes pass max_decoded_mb (1 "
                                "MiB); raise max_decoded_mb or convert into more partitions");

@@ -44,18 +44,22 @@ DatasetSpec ConvertForTest(const DatasetSpec& source, const std::string& out_dir
 }
 
 void RequireSamePartition(const PartitionData& a, const PartitionData& b) {
-  auto same_bytes = [](const auto& x, const auto& y) {
-    return x.size() == y.size() &&
-           (x.empty() || std::memcmp(x.data(), y.data(), x.size() * sizeof(x[0])) == 0);
+  // Through the accessors: either side may be owned or borrowed from a mapped shard.
+  auto same_bytes = [](const auto* x, const auto* y, int64_t n) {
+    return n == 0 || std::memcmp(x, y, static_cast<size_t>(n) * sizeof(x[0])) == 0;
   };
   REQUIRE(a.num_rows == b.num_rows);
   REQUIRE(a.num_cols == b.num_cols);
   REQUIRE(a.is_sparse == b.is_sparse);
-  CHECK(same_bytes(a.labels, b.labels));
-  CHECK(same_bytes(a.dense, b.dense));
-  CHECK(same_bytes(a.row_offsets, b.row_offsets));
-  CHECK(same_bytes(a.cols, b.cols));
-  CHECK(same_bytes(a.values, b.values));
+  CHECK(same_bytes(a.label_data(), b.label_data(), a.num_rows));
+  if (a.is_sparse) {
+    REQUIRE(same_bytes(a.row_offset_data(), b.row_offset_data(), a.num_rows + 1));
+    const int64_t nnz = a.row_offset_data()[a.num_rows];
+    CHECK(same_bytes(a.col_data(), b.col_data(), nnz));
+    CHECK(same_bytes(a.value_data(), b.value_data(), nnz));
+  } else {
+    CHECK(same_bytes(a.dense_data(), b.dense_data(), a.num_rows * a.num_cols));
+  }
   CHECK(a.skipped_records == b.skipped_records);
   CHECK(a.skipped_samples == b.skipped_samples);
   CHECK(a.sources.files == b.sources.files);

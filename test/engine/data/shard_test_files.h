@@ -16,7 +16,7 @@ DatasetSpec SmallLibsvmForTest(const std::string& dir, int rows, int64_t partiti
 DatasetSpec ConvertForTest(const DatasetSpec& source, const std::string& out_dir);
 
 // Fails the test unless the two partitions hold the same rows, bit for bit, and the same
-// skipped counts and row sources.
+// skipped counts and row sources. Either may be owned or borrowed (PartitionData::borrowed).
 void RequireSamePartition(const PartitionData& a, const PartitionData& b);
 
 }  // namespace mrtrain::data
