@@ -89,7 +89,7 @@ class GradientSink {
   }
 };
 
-// Statistics a task reports besides gradients. Summed over tasks in partition order.
+// Statistics a task reports besides gradients. Summed over partitions in the reduction tree's order.
 struct MapStats {
   double loss_sum = 0;   // the loss summed over examples
   int64_t examples = 0;  // how many examples contributed
