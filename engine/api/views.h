@@ -89,7 +89,8 @@ class GradientSink {
   }
 };
 
-// Statistics a task reports besides gradients. Summed over partitions in the reduction tree's order.
+// Statistics a task reports besides gradients. Summed over partitions in the order of the
+// reduction tree (as gradients are).
 struct MapStats {
   double loss_sum = 0;   // the loss summed over examples
   int64_t examples = 0;  // how many examples contributed
