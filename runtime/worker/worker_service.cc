@@ -210,8 +210,8 @@ void WorkerService::Impl::SendHeartbeats(uint32_t worker_id, std::chrono::millis
   });
 }
 
-void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause,
-                                        WorkerJob* job, uint64_t generation) {
+void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& cause, WorkerJob* job,
+                                        uint64_t generation) {
   // A task of a job that is not (or no longer) set up here failed for that reason alone: the
   // job ended (a failed job leaves tasks queued behind its EndJob) and the master, which has
   // moved on, would drop the report.
@@ -222,9 +222,9 @@ void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& ca
   }
   failed.code = cause.code() == StatusCode::kOk ? StatusCode::kInternal : cause.code();
   failed.message = cause.message().substr(0, 4096);
-  log_->warn("task failed (job {}, kind {}, partition {}, shard {}, attempt {}): {}",
-             failed.job_id, static_cast<int>(failed.kind), failed.partition, failed.shard,
-             failed.attempt, cause.ToString());
+  log_->warn("task failed (job {}, kind {}, partition {}, shard {}, attempt {}): {}", failed.job_id,
+             static_cast<int>(failed.kind), failed.partition, failed.shard, failed.attempt,
+             cause.ToString());
   if (job) return ReportTask(job, generation, failed);
   ToMaster(failed);
 }
@@ -254,6 +254,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       auto m = msg::DecodeAs<msg::JobSpecText>(payload);
       if (!m.ok()) return bad(m.status());
       Spawn(shard_pool_, [this, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);  // json log lines of this thread name the job
         msg::JobReady ready;
         Status s = SetUpJob(m, &ready);
         if (s.ok()) return ToMaster(ready);
@@ -265,6 +266,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       auto m = msg::DecodeAs<msg::StartTraining>(payload);
       if (!m.ok()) return bad(m.status());
       Spawn(shard_pool_, [this, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
         Status s = StartTraining(m);
         if (s.ok()) {
           return ToMaster(msg::JobReady{m.job_id, msg::JobReady::kTraining, 0, 0, 0, m.placement});
@@ -282,6 +284,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       if (!m.ok()) return bad(m.status());
       auto [job, generation] = JobAndGeneration(m->job_id);
       Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
         msg::PartitionLoaded loaded;
         Status s = LoadPartition(m, &loaded);
         if (s.ok()) return ReportTask(job.get(), generation, loaded);
@@ -294,6 +297,8 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       if (!m.ok()) return bad(m.status());
       auto [job, generation] = JobAndGeneration(m->job_id);
       Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
+        SetLogRound(m.epoch + 1, m.round + 1);
         msg::TaskFailed failed = MapFailureOf(m);
         Status s = RunMap(m, generation, &failed.shard);
         if (s.ok()) return;
@@ -306,6 +311,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       if (!m.ok()) return bad(m.status());
       auto [job, generation] = JobAndGeneration(m->job_id);
       Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
         msg::EvalDone done;
         Status s = Evaluate(m, &done);
         if (s.ok()) return ReportTask(job.get(), generation, done);
@@ -324,6 +330,8 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       const bool small = (*shard)->param_bytes <= kInlineShardWorkBytes;
       auto reduce = [this, job = job, generation = generation, shard = std::move(*shard),
                      m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
+        SetLogRound(m.epoch + 1, m.round + 1);
         failpoint::Coordinates at;
         at.worker = name_;
         at.epoch = m.epoch;
@@ -350,6 +358,7 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       if (!shard.ok()) return ReportFailure(FailureOf(*m), shard.status(), job.get(), generation);
       Spawn(shard_pool_, [this, job = job, generation = generation, shard = std::move(*shard),
                           m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
         msg::ShardSaved saved;
         Status s = job ? SaveShard(m, shard, *job, &saved) : NotFoundError("the job ended");
         if (s.ok()) return ReportTask(job.get(), generation, saved);
@@ -385,8 +394,8 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         const data::PartitionCache* cache = ended->caches[i].get();
         if (!cache || cache->budget_bytes() == data::PartitionCache::kUnbounded) continue;
         log_->info("job {}: data.{} (cache: disk, {} bytes of budget): {} partition reads",
-                   m->job_id, msg::DataSetName(static_cast<msg::DataSet>(i)),
-                   cache->budget_bytes(), cache->loads());
+                   m->job_id, msg::DataSetName(static_cast<msg::DataSet>(i)), cache->budget_bytes(),
+                   cache->loads());
       }
       if (replayed_tasks_ > 0) {
         log_->info("job {}: {} map tasks were replayed from kept output", m->job_id,

@@ -23,7 +23,9 @@ std::vector<nlohmann::json> LogLines(const std::string& path) {
   while (std::getline(in, line)) {
     if (line.empty() || line[0] != '{') continue;
     INFO(path << ": " << line);
-    lines.push_back(nlohmann::json::parse(line));
+    nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    CHECK_FALSE(parsed.is_discarded());
+    if (!parsed.is_discarded()) lines.push_back(std::move(parsed));
   }
   return lines;
 }
@@ -35,8 +37,10 @@ TEST_CASE("--log-format json: master and worker lines are JSON with their contex
   Cluster cluster(dir, 1);
   cluster.AddWorkers(1);
   REQUIRE(unsetenv("MRTRAIN_LOG_FORMAT") == 0);
-  const std::string spec = WriteJob(dir, "logged", "{type: logistic}", "{reducers: 1}",
-                                    "{epochs: 2, rounds_per_epoch: 3, seed: 7}");
+  // A tiny shuffle buffer makes a map task spill, which its worker logs from the task's thread.
+  const std::string spec =
+      WriteJob(dir, "logged", "{type: logistic, block_size: 2}", "{reducers: 1, buffer_bytes: 12}",
+               "{epochs: 2, rounds_per_epoch: 3, seed: 7}");
   Output out = cluster.Submit(spec);
   INFO(out.text);
   REQUIRE(out.exit_code == 0);
@@ -61,10 +65,19 @@ TEST_CASE("--log-format json: master and worker lines are JSON with their contex
   CHECK(job_line);
   const auto worker = LogLines(dir.File("w0.log"));
   REQUIRE(!worker.empty());
+  bool task_line = false;
   for (const auto& line : worker) {
     CHECK(line["process"] == "worker");
     CHECK(line["worker"] == "w0");
+    const std::string msg = line["msg"];
+    if (msg.find("the map task of") != std::string::npos) {
+      task_line = true;  // the first spill, logged by its map task's thread: job, epoch, round
+      CHECK(line.value("job", 0) == 1);
+      CHECK(line.value("epoch", 0) == 1);
+      CHECK(line.value("round", 0) == 1);
+    }
   }
+  CHECK(task_line);
 }
 
 }  // namespace
