@@ -13,53 +13,11 @@
 #include "engine/tensor/blas.h"
 #include "runtime/checkpoint/atomic_file.h"
 #include "runtime/checkpoint/checkpoint.h"
-#include "runtime/worker/map_task.h"
+#include "runtime/predict/prediction_parts.h"
 #include "runtime/worker/mapper_pool.h"
 
 namespace mrtrain::runtime {
 namespace {
-
-struct PartPredictions {
-  std::string csv;
-  int64_t rows = 0;
-  int64_t correct = 0;
-  double squared_error = 0;
-  int64_t skipped = 0;
-};
-
-// Predicts one partition's rows and renders them as CSV lines without the row number, which
-// WriteAtomically adds once the partitions' row counts are known.
-// `who` names the mapper (plugin::DescribeMapper), `outputs` is its NumOutputs().
-Status PredictPart(const data::PartitionData& part, int64_t num_features,
-                   const api::ParamsView& params, api::Mapper& mapper, const std::string& who,
-                   int outputs, PartPredictions* out) {
-  const api::Rows all = part.View(num_features);
-  std::vector<float> predicted, scores;
-  constexpr int64_t kChunk = 1024;
-  char buf[32];
-  for (int64_t b = 0; b < all.num_rows; b += kChunk) {
-    api::Rows rows = SliceRows(all, b, std::min(all.num_rows, b + kChunk));
-    predicted.assign(rows.num_rows, 0.0f);
-    scores.assign(rows.num_rows * outputs, 0.0f);
-    MRTRAIN_RETURN_IF_ERROR(plugin::CallPlugin(
-        who, "Predict", [&] { mapper.Predict(rows, params, predicted.data(), scores.data()); }));
-    for (int64_t i = 0; i < rows.num_rows; ++i) {
-      std::snprintf(buf, sizeof buf, "%.9g,%.9g", rows.labels[i], predicted[i]);
-      out->csv += buf;
-      for (int k = 0; k < outputs; ++k) {
-        std::snprintf(buf, sizeof buf, ",%.6g", scores[i * outputs + k]);
-        out->csv += buf;
-      }
-      out->csv += '\n';
-      if (predicted[i] == rows.labels[i]) ++out->correct;
-      const double error = static_cast<double>(predicted[i]) - rows.labels[i];
-      out->squared_error += error * error;
-    }
-  }
-  out->rows = all.num_rows;
-  out->skipped = part.skipped_records;
-  return Status::Ok();
-}
 
 Status WriteAtomically(const std::string& path, const std::string& header,
                        const std::vector<PartPredictions>& parts, int64_t* row_counter) {
@@ -68,16 +26,7 @@ Status WriteAtomically(const std::string& path, const std::string& header,
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return IOError("cannot write " + tmp);
     out << header;
-    for (const auto& part : parts) {
-      // Number rows as we go: "row," + the partition's line.
-      size_t start = 0;
-      while (start < part.csv.size()) {
-        size_t end = part.csv.find('\n', start);
-        out << (*row_counter)++ << ',';
-        out.write(part.csv.data() + start, end + 1 - start);
-        start = end + 1;
-      }
-    }
+    for (const auto& part : parts) WriteNumberedLines(part, row_counter, out);
     out.flush();
     if (!out) {
       std::remove(tmp.c_str());
@@ -103,6 +52,27 @@ Result<std::unique_ptr<api::Mapper>> MakeMapper(const Checkpoint& model,
                                 "'; pass the library with --plugin PATH");
   }
   return plugins.CreateMapper(name, model.model_params);
+}
+
+// The parts and then the manifest (the commit point), as the cluster's predict job writes them.
+Status WritePredictionFolder(const PredictOptions& options, const Checkpoint& model, int outputs,
+                             bool classifier, const std::vector<PartPredictions>& parts) {
+  PredictionManifest manifest;
+  MRTRAIN_ASSIGN_OR_RETURN(manifest.model, IdentifyModelFile(options.model_path));
+  manifest.model.model_type = model.model_type;
+  manifest.model.fingerprint = model.fingerprint;
+  manifest.model.epochs_done = model.epochs_done;
+  manifest.outputs = outputs;
+  manifest.classifier = classifier;
+  int64_t first_row = 0;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    MRTRAIN_ASSIGN_OR_RETURN(PredictionPart written,
+                             WritePredictionPart(options.out_dir, static_cast<int64_t>(p),
+                                                 first_row, outputs, parts[p]));
+    first_row += written.rows;
+    manifest.parts.push_back(std::move(written));
+  }
+  return WritePredictionManifest(options.out_dir, manifest);
 }
 
 }  // namespace
@@ -161,11 +131,11 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
   });
   for (const Status& s : statuses) MRTRAIN_RETURN_IF_ERROR(s);
 
-  std::string header = "row,label,prediction";
-  for (int k = 0; k < outputs; ++k) header += ",score_" + std::to_string(k);
-  header += "\n";
+  const std::string header = PredictionHeader(outputs);
   int64_t rows = 0;
-  MRTRAIN_RETURN_IF_ERROR(WriteAtomically(options.out_path, header, parts, &rows));
+  if (options.out_dir.empty()) {
+    MRTRAIN_RETURN_IF_ERROR(WriteAtomically(options.out_path, header, parts, &rows));
+  }
   PredictSummary summary;
   double squared_error = 0;
   for (const auto& part : parts) {
@@ -176,6 +146,10 @@ Result<PredictSummary> RunPredictJob(const PredictOptions& options) {
   }
   summary.classifier = models::ReportsAccuracy(model.model_type, model.data_shape, summary.correct);
   if (summary.rows > 0) summary.rmse = std::sqrt(squared_error / summary.rows);
+  if (!options.out_dir.empty()) {
+    MRTRAIN_RETURN_IF_ERROR(
+        WritePredictionFolder(options, model, outputs, summary.classifier, parts));
+  }
   return summary;
 }
 
