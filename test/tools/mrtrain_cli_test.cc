@@ -134,6 +134,26 @@ TEST_CASE("mrtrain predict writes one CSV row per input row", "[tools]") {
   CHECK(csv.rfind("row,label,prediction,score_0\n0,", 0) == 0);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 2001);
   CHECK(csv.find("\n1999,") != std::string::npos);
+  // --out-dir: one part per partition, the same rows; manifest.json commits them.
+  Output parts = Mrtrain("predict --model " + job.dir.File("out/model.mrt") + " --data " +
+                         job.dir.File("train.svm") + " --format libsvm --partitions 3 --out-dir " +
+                         job.dir.File("pred.d"));
+  INFO(parts.text);
+  REQUIRE(parts.exit_code == 0);
+  CHECK(parts.text.find("predicted 2000 rows into " + job.dir.File("pred.d")) != std::string::npos);
+  std::string joined;
+  for (const char* part : {"part-00000.csv", "part-00001.csv", "part-00002.csv"}) {
+    const std::string text = TempDir::Read(job.dir.File("pred.d/") + part);
+    CHECK(text.rfind("row,label,prediction,score_0\n", 0) == 0);
+    joined += text.substr(text.find('\n') + 1);
+  }
+  CHECK(joined == csv.substr(csv.find('\n') + 1));
+  CHECK(TempDir::Read(job.dir.File("pred.d/manifest.json")).find("\"rows\": 2000") !=
+        std::string::npos);
+  Output both = Mrtrain("predict --model " + job.dir.File("out/model.mrt") + " --data " +
+                        job.dir.File("train.svm") + " --out a.csv --out-dir b.d");
+  CHECK(both.exit_code == 2);
+  CHECK(both.text.find("give exactly one of --out FILE and --out-dir DIR") != std::string::npos);
   Output bad = Mrtrain("predict --model " + job.dir.File("train.svm") + " --data " +
                        job.dir.File("train.svm") + " --out " + job.dir.File("p2.csv"));
   CHECK(bad.exit_code == 1);

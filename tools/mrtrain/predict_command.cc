@@ -34,6 +34,10 @@ std::string GuessFormat(const std::string& path) {
 
 int Predict(PredictFlags& flags) {
   auto& data = flags.options.data;
+  if (flags.options.out_path.empty() == flags.options.out_dir.empty()) {
+    std::fprintf(stderr, "mrtrain predict: give exactly one of --out FILE and --out-dir DIR\n");
+    return 2;
+  }
   auto format =
       data::ParseDataFormat(flags.format == "auto" ? GuessFormat(data.path) : flags.format);
   if (!format.ok()) {
@@ -64,8 +68,10 @@ int Predict(PredictFlags& flags) {
     std::fprintf(stderr, "mrtrain predict: %s\n", summary.status().ToString().c_str());
     return 1;
   }
+  const std::string& written =
+      flags.options.out_dir.empty() ? flags.options.out_path : flags.options.out_dir;
   std::printf("predicted %lld rows into %s", static_cast<long long>(summary->rows),
-              flags.options.out_path.c_str());
+              written.c_str());
   // Accuracy means something for class predictions only (a regression's are never exactly
   // equal); a regression gets its root mean squared error.
   if (summary->rows > 0 && summary->classifier) {
@@ -89,7 +95,10 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand("predict", "Batch inference with a trained model (map-only)");
   cmd->add_option("--model", o.model_path, "model.mrt or a checkpoint")->required();
   cmd->add_option("--data", o.data.path, "Input: a file, glob or folder")->required();
-  cmd->add_option("--out", o.out_path, "Output CSV: row,label,prediction,score_0,...")->required();
+  cmd->add_option("--out", o.out_path, "Output CSV: row,label,prediction,score_0,...");
+  cmd->add_option("--out-dir", o.out_dir,
+                  "Instead of --out: a folder of part-NNNNN.csv (one per partition, rows "
+                  "numbered as in --out's file) and manifest.json, written last");
   cmd->add_option("--format", flags->format, "auto, csv, libsvm, idx, shards or criteo")
       ->check(CLI::IsMember({"auto", "csv", "libsvm", "idx", "shards", "criteo"}));
   cmd->add_option("--labels", o.data.labels_path, "idx: the labels file");
