@@ -454,6 +454,21 @@ void ReadOutput(SpecMap* top, JobSpec* spec) {
   if (auto v = c->Int("keep", IntRange::AtLeast(1))) spec->checkpoint_keep = *v;
 }
 
+// A batch inference job (mrtrain predict --master): data.train is scored with predict.model
+// into output.dir. It trains nothing, so the training sections have no place in it.
+void ReadPredict(SpecMap* top, JobSpec* spec) {
+  std::optional<SpecMap> m = top->Map("predict", {"model", "max_attempts"});
+  if (!m) return;
+  if (auto v = m->String("model")) spec->predict_model = *v;
+  if (!m->Has("model")) m->ReportMissing("model", "expected the model.mrt or checkpoint to use");
+  if (auto v = m->Int("max_attempts", IntRange::AtLeast(1))) spec->max_attempts = *v;
+  for (const char* k : {"model", "update", "training", "shuffle", "combiner"}) {
+    if (top->Has(k)) {
+      top->Report(k, "a predict job takes its model from predict.model and trains nothing");
+    }
+  }
+}
+
 // "job.yaml:4: YAML syntax error: ..." rather than an exception.
 Result<YAML::Node> LoadYaml(const std::string& text, const std::string& source) {
   try {
@@ -488,14 +503,20 @@ Result<JobSpec> ParseTree(const std::string& yaml_text, const std::string& sourc
   JobSpec spec;
   spec.source_path = source;
   spec.name = DefaultName(source);
-  SpecMap top(
-      &errors, root, "",
-      {"name", "data", "model", "update", "training", "shuffle", "output", "plugins", "combiner"});
+  SpecMap top(&errors, root, "",
+              {"name", "data", "model", "update", "training", "shuffle", "output", "plugins",
+               "combiner", "predict"});
   if (auto v = top.String("name")) spec.name = *v;
   if (auto v = top.StringList("plugins")) spec.plugins = std::move(*v);
   // Whether `plugins` was given at all; a malformed list has already been reported.
   const bool has_plugins = top.Has("plugins");
   ReadData(&top, &spec);
+  if (top.Has("predict")) {
+    ReadPredict(&top, &spec);
+    ReadOutput(&top, &spec);
+    if (!errors.empty()) return errors.ToStatus();
+    return spec;
+  }
   // Training first: the model's size check needs training.chunk_rows. Errors sort by line, so
   // the order of the readers does not show.
   std::optional<JobSpec::Mode> mode = ReadTraining(&top, &spec);

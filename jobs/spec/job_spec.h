@@ -87,7 +87,10 @@ struct JobSpec {
   int64_t shuffle_buffer_bytes = 256LL << 20;  // shuffle.buffer_bytes per map task
 
   // output:
-  std::string output_dir;        // output.dir (required)
+  std::string output_dir;  // output.dir (required); a predict job's part files
+  // predict.model: set for a batch inference job (mrtrain predict --master), which scores
+  // data.train with this model and has no model, update, training, shuffle or combiner section.
+  std::string predict_model;
   int64_t checkpoint_every = 1;  // output.checkpoint.every_epochs; 0 disables
   int64_t checkpoint_keep = 3;   // output.checkpoint.keep
 

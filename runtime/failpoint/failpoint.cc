@@ -320,7 +320,7 @@ Action Fire(const Entry& entry, const Coordinates& at) {
 const std::vector<std::string>& KnownFailpoints() {
   static const auto* known = new std::vector<std::string>{
       "map-after-compute",    "shuffle-mid-send",  "reduce-before-commit",
-      "checkpoint-mid-write", "pull-before-reply",
+      "checkpoint-mid-write", "pull-before-reply", "predict-after-write",
   };
   return *known;
 }

@@ -58,7 +58,7 @@ struct WorkerEntry {
   int slots = 1;
   std::string data_address;
   std::shared_ptr<Connection> connection;
-  int64_t last_heard = 0;  // the liveness tick of its latest message
+  int64_t last_heard = 0;                          // the liveness tick of its latest message
   std::chrono::steady_clock::time_point heard_at;  // when that was, for the status page
 };
 
@@ -68,7 +68,7 @@ struct WorkerEntry {
 // through Impl::current_ under Impl::mu_, and so does the job thread until the step is done.
 // The launch functions run under Impl::mu_.
 struct Step {
-  enum class Kind { kSpec, kLoad, kStart, kMap, kReduce, kEvaluate, kSave };
+  enum class Kind { kSpec, kLoad, kStart, kMap, kReduce, kEvaluate, kSave, kPredict };
   Kind kind = Kind::kSpec;
   std::string what;  // "epoch 3 round 5: map tasks", for errors
   msg::DataSet set = msg::DataSet::kTrain;
@@ -91,6 +91,7 @@ struct Step {
   std::vector<api::MapStats> stats;
   std::vector<PartitionSummary> summaries;
   std::vector<msg::ShardSaved> saved;
+  std::vector<msg::PredictDone> predicted;  // by partition
   std::map<uint32_t, msg::JobReady> ready;  // by the worker that answered
 
   bool finished = false;
@@ -284,6 +285,12 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void JobLoop() EXCLUDES(mu_);
   void RunJob(QueuedJob& job) EXCLUDES(mu_);
   Result<TrainingResult> Train(QueuedJob& job, jobs::JobSpec* spec_out) EXCLUDES(mu_);
+  // A predict job (spec.predict_model): data.train's partitions are loaded where they are
+  // placed, scored there into part files, and the manifest is written last (master_predict.cc).
+  Result<TrainingResult> Predict(const QueuedJob& job, const jobs::JobSpec& spec) EXCLUDES(mu_);
+  // Waits for the workers, has each parse the job's spec and open its datasets, and records
+  // their partition counts.
+  Status SetUpWorkers(const QueuedJob& job) EXCLUDES(mu_);
   Status RunStep(Step& step) EXCLUDES(mu_);
   // Sends what `step` starts with: its first tasks, or its request to every target.
   void LaunchLocked(Step& step) REQUIRES(mu_);

@@ -330,49 +330,10 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
   return Status::Ok();
 }
 
-Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSpec* spec_out) {
-  const msg::JobSpecText& text = queued.text;
-  MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec, UnpackJob(text, options_.plugin_cache_dir.empty()
-                                                                   ? DefaultPluginCacheDir()
-                                                                   : options_.plugin_cache_dir));
-  *spec_out = spec;
-  {
-    Locked lock(this);
-    records_[queued.id].name = spec.name;
-    records_[queued.id].epochs = spec.epochs;
-    metrics_.OnJobStarted(queued.id, spec.name);
-  }
-  // Everything the master can check alone fails the job before any worker is involved.
-  MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
-  MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, plugins));
-  MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, plugins));
-  MRTRAIN_RETURN_IF_ERROR(MakeCombiner(spec, plugins).status());
-
-  CheckpointDir checkpoints(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
-  int64_t start_epoch = 0;
-  int64_t start_step = 0;
-  const std::string fingerprint = spec.Fingerprint();
-  if (text.resume) {
-    auto latest = checkpoints.LoadLatest();
-    if (latest.ok()) {
-      if (latest->fingerprint != fingerprint) {
-        return FailedPreconditionError(
-            "cannot resume: the checkpoints in " + spec.output_dir +
-            "/checkpoints were written by a different job spec (fingerprint " +
-            latest->fingerprint.substr(0, 12) + ", this spec " + fingerprint.substr(0, 12) + ")");
-      }
-      start_epoch = latest->epochs_done;
-      start_step = latest->state.step;
-      log_->info("resuming job {} after epoch {}", spec.name, start_epoch);
-    } else if (latest.status().code() == StatusCode::kNotFound) {
-      log_->info("no checkpoint to resume in {}; starting from scratch", spec.output_dir);
-    } else {
-      return latest.status();
-    }
-  }
-
+Status MasterService::Impl::SetUpWorkers(const QueuedJob& queued) {
   MRTRAIN_RETURN_IF_ERROR(AwaitWorkers());
   const uint64_t job = queued.id;
+  const msg::JobSpecText& text = queued.text;
   {
     Locked lock(this);
     job_text_ = text;
@@ -412,6 +373,58 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
     // model anyway). One worker (local mode) gets the whole tree in one task.
     map_node_count_ = shuffle::NodeCountFor(
         partitions[0], static_cast<int64_t>(job_workers_.size()), options_.map_node_partitions);
+  }
+  return Status::Ok();
+}
+
+Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSpec* spec_out) {
+  const msg::JobSpecText& text = queued.text;
+  MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec, UnpackJob(text, options_.plugin_cache_dir.empty()
+                                                                   ? DefaultPluginCacheDir()
+                                                                   : options_.plugin_cache_dir));
+  *spec_out = spec;
+  {
+    Locked lock(this);
+    records_[queued.id].name = spec.name;
+    records_[queued.id].epochs = spec.epochs;
+    metrics_.OnJobStarted(queued.id, spec.name);
+  }
+  if (!spec.predict_model.empty()) return Predict(queued, spec);
+  // Everything the master can check alone fails the job before any worker is involved.
+  MRTRAIN_ASSIGN_OR_RETURN(plugin::PluginSet plugins, LoadPlugins(spec));
+  MRTRAIN_ASSIGN_OR_RETURN(auto mapper, MakeMapper(spec, plugins));
+  MRTRAIN_ASSIGN_OR_RETURN(auto rule, MakeRule(spec, plugins));
+  MRTRAIN_RETURN_IF_ERROR(MakeCombiner(spec, plugins).status());
+
+  CheckpointDir checkpoints(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
+  int64_t start_epoch = 0;
+  int64_t start_step = 0;
+  const std::string fingerprint = spec.Fingerprint();
+  if (text.resume) {
+    auto latest = checkpoints.LoadLatest();
+    if (latest.ok()) {
+      if (latest->fingerprint != fingerprint) {
+        return FailedPreconditionError(
+            "cannot resume: the checkpoints in " + spec.output_dir +
+            "/checkpoints were written by a different job spec (fingerprint " +
+            latest->fingerprint.substr(0, 12) + ", this spec " + fingerprint.substr(0, 12) + ")");
+      }
+      start_epoch = latest->epochs_done;
+      start_step = latest->state.step;
+      log_->info("resuming job {} after epoch {}", spec.name, start_epoch);
+    } else if (latest.status().code() == StatusCode::kNotFound) {
+      log_->info("no checkpoint to resume in {}; starting from scratch", spec.output_dir);
+    } else {
+      return latest.status();
+    }
+  }
+
+  MRTRAIN_RETURN_IF_ERROR(SetUpWorkers(queued));
+  const uint64_t job = queued.id;
+  int64_t partitions[3];
+  {
+    Locked lock(this);
+    std::copy(partitions_, partitions_ + 3, partitions);
   }
 
   // 2. The partitions are loaded into the workers' caches (where their tasks will then run), and

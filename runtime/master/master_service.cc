@@ -38,7 +38,12 @@ class RemoteListener : public JobListener {
   void OnFinished(const Status& status, const TrainingResult* result) override {
     nlohmann::json j;
     j["job_id"] = job_id_;
-    if (status.ok()) {
+    if (status.ok() && result->predicted) {
+      const PredictTotals& p = *result->predicted;
+      j["predicted"] = {{"out_dir", p.out_dir}, {"rows", p.rows},
+                        {"correct", p.correct}, {"classifier", p.classifier},
+                        {"rmse", p.rmse},       {"skipped_records", p.skipped_records}};
+    } else if (status.ok()) {
       j["model"] = result->model_path;
       j["npz"] = result->npz_path;
       j["finished_before"] = !result->last.has_value();
@@ -495,14 +500,16 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
   switch (f.kind) {
     case msg::TaskKind::kMap:
     case msg::TaskKind::kLoad:
-    case msg::TaskKind::kEvaluate: {
-      const Step::Kind kind = f.kind == msg::TaskKind::kMap    ? Step::Kind::kMap
-                              : f.kind == msg::TaskKind::kLoad ? Step::Kind::kLoad
-                                                               : Step::Kind::kEvaluate;
+    case msg::TaskKind::kEvaluate:
+    case msg::TaskKind::kPredict: {
+      const Step::Kind kind = f.kind == msg::TaskKind::kMap       ? Step::Kind::kMap
+                              : f.kind == msg::TaskKind::kLoad    ? Step::Kind::kLoad
+                              : f.kind == msg::TaskKind::kPredict ? Step::Kind::kPredict
+                                                                  : Step::Kind::kEvaluate;
       // Map failures carry their epoch and round, evaluation failures their step (in round).
       if (step->kind != kind || step->set != f.set ||
           (kind == Step::Kind::kMap && step->epoch != f.epoch) ||
-          (kind != Step::Kind::kLoad && step->round != f.round)) {
+          (kind != Step::Kind::kLoad && kind != Step::Kind::kPredict && step->round != f.round)) {
         ++dropped_results_;
         return;
       }
@@ -716,6 +723,13 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         metrics_.OnMapTaskDone(m->job_id, WorkerName(worker), task, m->attempt,
                                std::chrono::steady_clock::now(), m->examples, m->bytes_sent);
       }
+      return;
+    }
+    case MessageType::kPredictDone: {
+      auto m = msg::DecodeAs<msg::PredictDone>(payload);
+      if (!m.ok()) return bad(m.status());
+      OnTaskDoneLocked(Step::Kind::kPredict, m->job_id, msg::DataSet::kTrain, 0, 0, m->partition,
+                       m->attempt, worker, [&](Step& s) { s.predicted[m->partition] = *m; });
       return;
     }
     case MessageType::kEvalDone: {

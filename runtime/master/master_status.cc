@@ -22,6 +22,8 @@ const char* KindName(Step::Kind kind) {
       return "evaluate";
     case Step::Kind::kSave:
       return "save";
+    case Step::Kind::kPredict:
+      return "predict";
   }
   return "?";
 }

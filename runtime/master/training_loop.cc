@@ -147,8 +147,7 @@ Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResu
   }
   // The last epoch is always checkpointed: the final model is read back from it.
   const bool last_epoch = epoch + 1 == spec.epochs;
-  if (last_epoch ||
-      (spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0)) {
+  if (last_epoch || (spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0)) {
     MRTRAIN_RETURN_IF_ERROR(
         executor.SaveCheckpoint(ManifestOf(loop.metadata, epoch + 1), loop.checkpoints));
   }
@@ -323,6 +322,23 @@ Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetad
   MRTRAIN_RETURN_IF_ERROR(WriteNpz(result.npz_path, final_model.state));
   MRTRAIN_RETURN_IF_ERROR(WriteCheckpointFile(result.model_path, final_model));
   return result;
+}
+
+std::string DescribePredicted(const PredictTotals& p) {
+  std::string line = "predicted " + std::to_string(p.rows) + " rows into " + p.out_dir;
+  char buf[96];
+  if (p.rows > 0 && p.classifier) {
+    std::snprintf(buf, sizeof buf, " (accuracy against the data's labels: %.4f)",
+                  double(p.correct) / p.rows);
+    line += buf;
+  } else if (p.rows > 0) {
+    std::snprintf(buf, sizeof buf, " (RMSE against the data's labels: %.4f)", p.rmse);
+    line += buf;
+  }
+  if (p.skipped_records > 0) {
+    line += ", skipped " + std::to_string(p.skipped_records) + " bad records";
+  }
+  return line;
 }
 
 }  // namespace mrtrain::runtime

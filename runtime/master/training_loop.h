@@ -65,10 +65,26 @@ class TrainingObserver {
   virtual void OnEpoch(const EpochReport& report) {}
 };
 
+// What a predict job (JobSpec::predict_model) wrote, for its submitter's summary line.
+struct PredictTotals {
+  std::string out_dir;
+  int64_t rows = 0;
+  int64_t correct = 0;
+  bool classifier = false;
+  double rmse = 0;
+  int64_t skipped_records = 0;
+};
+
+// "predicted 2000 rows into OUT (accuracy against the data's labels: 0.9000)": the line local
+// and cluster predict print. Accuracy means something for class predictions only (a
+// regression's are never exactly equal); a regression gets its root mean squared error.
+std::string DescribePredicted(const PredictTotals& p);
+
 struct TrainingResult {
-  std::optional<EpochReport> last;  // empty when no epoch ran (resumed a finished job)
-  std::string model_path;           // output_dir/model.mrt
-  std::string npz_path;             // output_dir/model.npz
+  std::optional<PredictTotals> predicted;  // set by a predict job instead of what follows
+  std::optional<EpochReport> last;         // empty when no epoch ran (resumed a finished job)
+  std::string model_path;                  // output_dir/model.mrt
+  std::string npz_path;                    // output_dir/model.npz
 };
 
 // Runs epochs [start_epoch, spec.epochs) on `executor`: the learning-rate schedule, the rounds,

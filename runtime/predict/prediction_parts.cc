@@ -54,25 +54,11 @@ Result<PredictionPart> WritePredictionPart(const std::string& dir, int64_t parti
   return out;
 }
 
-Result<ModelIdentity> IdentifyModelFile(const std::string& path) {
-  MRTRAIN_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
-  ModelIdentity id;
-  id.path = path;
-  id.bytes = bytes.size();
-  id.crc32c = Crc32c(bytes.data(), bytes.size());
-  return id;
-}
-
 Status WritePredictionManifest(const std::string& dir, const PredictionManifest& manifest) {
   nlohmann::json j;
   j["format"] = "mrtrain-predictions-1";
   const ModelIdentity& m = manifest.model;
-  j["model"] = {{"path", m.path},
-                {"bytes", m.bytes},
-                {"crc32c", m.crc32c},
-                {"model_type", m.model_type},
-                {"fingerprint", m.fingerprint},
-                {"epochs_done", m.epochs_done}};
+  j["model"] = {{"path", m.path}, {"bytes", m.bytes}, {"crc32c", m.crc32c}};
   j["outputs"] = manifest.outputs;
   j["classifier"] = manifest.classifier;
   int64_t rows = 0;
@@ -110,9 +96,6 @@ Result<PredictionManifest> ReadPredictionManifest(const std::string& dir) {
     out.model.path = m.at("path").get<std::string>();
     out.model.bytes = m.at("bytes").get<uint64_t>();
     out.model.crc32c = m.at("crc32c").get<uint32_t>();
-    out.model.model_type = m.at("model_type").get<std::string>();
-    out.model.fingerprint = m.at("fingerprint").get<std::string>();
-    out.model.epochs_done = m.at("epochs_done").get<int64_t>();
     out.outputs = j.at("outputs").get<int>();
     out.classifier = j.at("classifier").get<bool>();
     for (const nlohmann::json& p : j.at("parts")) {

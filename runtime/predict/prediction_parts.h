@@ -45,18 +45,12 @@ Result<PredictionPart> WritePredictionPart(const std::string& dir, int64_t parti
                                            int64_t first_row, int outputs,
                                            const PartPredictions& part);
 
-// The model the predictions came from.
+// The model the predictions came from: the file and its bytes' identity.
 struct ModelIdentity {
   std::string path;
   uint64_t bytes = 0;
   uint32_t crc32c = 0;  // of the model file's bytes
-  std::string model_type;
-  std::string fingerprint;  // the job spec's fingerprint the model was trained with
-  int64_t epochs_done = 0;
 };
-
-// Reads `path` for its size and CRC32C (model_type, fingerprint and epochs are the caller's).
-Result<ModelIdentity> IdentifyModelFile(const std::string& path);
 
 struct PredictionManifest {
   ModelIdentity model;

@@ -353,6 +353,31 @@ void Visit(Io& io, EvaluateTask& m) {
 }
 
 template <class Io>
+void Visit(Io& io, PredictTask& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.partition);
+  io.Scalar(m.attempt);
+  io.Scalar(m.first_row);
+}
+
+template <class Io>
+void Visit(Io& io, PredictDone& m) {
+  io.Scalar(m.job_id);
+  io.Scalar(m.partition);
+  io.Scalar(m.attempt);
+  io.Scalar(m.rows);
+  io.Scalar(m.bytes);
+  io.Scalar(m.crc32c);
+  io.Scalar(m.correct);
+  io.Scalar(m.squared_error);
+  io.Scalar(m.skipped_records);
+  io.Scalar(m.outputs);
+  io.Scalar(m.classifier);
+  io.Scalar(m.model_bytes);
+  io.Scalar(m.model_crc32c);
+}
+
+template <class Io>
 void Visit(Io& io, EvalDone& m) {
   io.Scalar(m.job_id);
   io.Enum(m.set);
@@ -543,7 +568,7 @@ std::string SetProblem(DataSet set) {
 }
 
 std::string Problem(const TaskFailed& m) {
-  if (m.kind > TaskKind::kSave) {
+  if (m.kind > TaskKind::kPredict) {
     return "unknown task kind " + std::to_string(static_cast<int>(m.kind));
   }
   if (std::string p = SetProblem(m.set); !p.empty()) return p;
@@ -581,6 +606,17 @@ std::string Problem(const LoadPartition& m) { return SetProblem(m.set); }
 std::string Problem(const PartitionLoaded& m) { return SetProblem(m.set); }
 std::string Problem(const EvaluateTask& m) { return SetProblem(m.set); }
 std::string Problem(const EvalDone& m) { return SetProblem(m.set); }
+std::string Problem(const PredictTask& m) {
+  if (m.partition < 0 || m.first_row < 0) return "negative partition or first row";
+  return {};
+}
+std::string Problem(const PredictDone& m) {
+  if (m.partition < 0 || m.rows < 0) return "negative partition or rows";
+  if (m.classifier > 1)
+    return "classifier is " + std::to_string(m.classifier) + "; expected 0 or 1";
+  if (m.outputs < 1) return "outputs is " + std::to_string(m.outputs) + "; expected at least 1";
+  return {};
+}
 
 std::string Problem(const JobReady& m) {
   if (m.phase > JobReady::kTraining) return "unknown phase " + std::to_string(m.phase);
@@ -749,6 +785,8 @@ MRTRAIN_MESSAGE_CODEC(PartitionLoaded)
 MRTRAIN_MESSAGE_CODEC(StartTraining)
 MRTRAIN_MESSAGE_CODEC(EvaluateTask)
 MRTRAIN_MESSAGE_CODEC(EvalDone)
+MRTRAIN_MESSAGE_CODEC(PredictTask)
+MRTRAIN_MESSAGE_CODEC(PredictDone)
 MRTRAIN_MESSAGE_CODEC(SaveShard)
 MRTRAIN_MESSAGE_CODEC(ShardSaved)
 MRTRAIN_MESSAGE_CODEC(EndJob)

@@ -95,6 +95,7 @@ enum class TaskKind : uint8_t {
   kEvaluate = 3,  // evaluating a held-out partition (set, partition)
   kSetup = 4,     // setting a job up on a worker (parsing, plugins, datasets, shards)
   kSave = 5,      // writing a reducer shard's checkpoint file (shard)
+  kPredict = 6,   // scoring a partition of a predict job into its part file (partition)
 };
 
 // The dataset a load or evaluation task reads.
@@ -223,6 +224,35 @@ struct EvaluateTask {
   int64_t partition = 0;
   int32_t attempt = 0;
   int64_t step = 0;
+};
+
+// master -> worker, of a predict job (JobSpec::predict_model): score data.train's `partition`
+// with the job's model into its part file under output.dir (runtime/predict/prediction_parts.h),
+// numbering its rows from `first_row`.
+struct PredictTask {
+  static constexpr MessageType kType = MessageType::kPredictTask;
+  uint64_t job_id = 0;
+  int64_t partition = 0;
+  int32_t attempt = 0;
+  int64_t first_row = 0;
+};
+
+// worker -> master: the part file is written (atomically); what the manifest records of it.
+struct PredictDone {
+  static constexpr MessageType kType = MessageType::kPredictDone;
+  uint64_t job_id = 0;
+  int64_t partition = 0;
+  int32_t attempt = 0;
+  int64_t rows = 0;
+  uint64_t bytes = 0;  // of the part file
+  uint32_t crc32c = 0;
+  int64_t correct = 0;
+  double squared_error = 0;
+  int64_t skipped_records = 0;
+  int32_t outputs = 0;       // scores per row
+  uint8_t classifier = 0;    // 1: the model predicts classes (models::ReportsAccuracy)
+  uint64_t model_bytes = 0;  // the model file the worker read: its size and CRC32C
+  uint32_t model_crc32c = 0;
 };
 
 // worker -> master.
@@ -434,6 +464,8 @@ Result<std::string> Encode(const PartitionLoaded& m);
 Result<std::string> Encode(const StartTraining& m);
 Result<std::string> Encode(const EvaluateTask& m);
 Result<std::string> Encode(const EvalDone& m);
+Result<std::string> Encode(const PredictTask& m);
+Result<std::string> Encode(const PredictDone& m);
 Result<std::string> Encode(const SaveShard& m);
 Result<std::string> Encode(const ShardSaved& m);
 Result<std::string> Encode(const EndJob& m);
@@ -464,6 +496,8 @@ Status Decode(std::string_view payload, PartitionLoaded* m);
 Status Decode(std::string_view payload, StartTraining* m);
 Status Decode(std::string_view payload, EvaluateTask* m);
 Status Decode(std::string_view payload, EvalDone* m);
+Status Decode(std::string_view payload, PredictTask* m);
+Status Decode(std::string_view payload, PredictDone* m);
 Status Decode(std::string_view payload, SaveShard* m);
 Status Decode(std::string_view payload, ShardSaved* m);
 Status Decode(std::string_view payload, EndJob* m);

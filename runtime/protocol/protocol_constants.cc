@@ -50,6 +50,10 @@ std::string MessageTypeName(uint16_t type) {
       return "EvaluateTask";
     case MessageType::kEvalDone:
       return "EvalDone";
+    case MessageType::kPredictTask:
+      return "PredictTask";
+    case MessageType::kPredictDone:
+      return "PredictDone";
     case MessageType::kSaveShard:
       return "SaveShard";
     case MessageType::kShardSaved:

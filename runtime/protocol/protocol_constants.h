@@ -17,7 +17,7 @@ inline constexpr uint32_t kFrameMagic = 0x4654524Du;
 // 3: MapTaskDone gained peak_rss_bytes.
 // 4: map tasks, their reports and their runs name a node of the reduction tree (partition and
 // partition_count); reducers sum in tree order. 5: Shutdown gained exit_code.
-inline constexpr uint16_t kProtocolVersion = 5;
+inline constexpr uint16_t kProtocolVersion = 6;
 inline constexpr size_t kFrameHeaderBytes = 16;
 
 // Largest payload a decoder accepts by default once a connection has authenticated.
@@ -92,6 +92,8 @@ enum class MessageType : uint16_t {
   kCancelJob = 39,
   kRoundProgress = 40,
   kCheckpointCommitted = 41,
+  kPredictTask = 42,
+  kPredictDone = 43,
 
   kPushRun = 64,
   kPullParams = 65,

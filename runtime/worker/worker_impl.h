@@ -35,6 +35,7 @@
 #include "runtime/failpoint/failpoint.h"
 #include "runtime/job/job_setup.h"
 #include "runtime/job/shipped_job.h"
+#include "runtime/predict/predict_model.h"
 #include "runtime/protocol/messages.h"
 #include "runtime/transport/send_budget.h"
 #include "runtime/worker/map_output_store.h"
@@ -85,6 +86,12 @@ inline msg::TaskFailed FailureOf(const msg::EvaluateTask& m) {
   msg::TaskFailed f = FailureOf(msg::TaskKind::kEvaluate, m.job_id);
   f.round = m.step;  // the evaluation it belongs to
   f.set = m.set;
+  f.partition = m.partition;
+  f.attempt = m.attempt;
+  return f;
+}
+inline msg::TaskFailed FailureOf(const msg::PredictTask& m) {
+  msg::TaskFailed f = FailureOf(msg::TaskKind::kPredict, m.job_id);
   f.partition = m.partition;
   f.attempt = m.attempt;
   return f;
@@ -199,6 +206,9 @@ struct WorkerJob {
     if (read_ahead) cache->PrefetchAfter(p);
     return partition;
   }
+
+  // A predict job's model, read on its first task (runtime/predict/predict_model.h).
+  std::shared_ptr<PredictModel> predict_model GUARDED_BY(mu);
 
   Result<std::shared_ptr<TrainingParts>> Training() EXCLUDES(mu) {
     MutexLock lock(&mu);
@@ -345,6 +355,8 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   // every call has. fn must not fail by throwing.
   void RunSpread(int64_t n, const std::function<void(int64_t)>& fn);
   Status Evaluate(const msg::EvaluateTask& task, msg::EvalDone* done);
+  // Scores a partition of a predict job into its part file under the job's output.dir.
+  Status Predict(const msg::PredictTask& task, msg::PredictDone* done);
   Result<Params> ParamsAfter(WorkerJob& job, const TrainingParts& parts, int64_t updates);
   Result<Params> Pull(WorkerJob& job, const TrainingParts& parts, int64_t updates);
 
@@ -394,7 +406,7 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   };
   std::map<uint64_t, PendingPull> pulls_ GUARDED_BY(mu_);
   std::map<AckKey, std::shared_ptr<PendingPushes>> acks_ GUARDED_BY(mu_);
-  std::atomic<int64_t> replayed_tasks_{0};  // map tasks answered from kept output
+  std::atomic<int64_t> replayed_tasks_{0};   // map tasks answered from kept output
   std::atomic<int> requested_exit_code_{0};  // from the master's Shutdown
   SendBudget unacked_;  // bytes pushed and not yet acknowledged, across this worker's tasks
   bool finished_ GUARDED_BY(mu_) = false;

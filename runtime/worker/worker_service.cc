@@ -319,6 +319,20 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       });
       return;
     }
+    case MessageType::kPredictTask: {
+      auto m = msg::DecodeAs<msg::PredictTask>(payload);
+      if (!m.ok()) return bad(m.status());
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
+        msg::PredictDone done;
+        Status s = Predict(m, &done);
+        // A report dropped by a failpoint leaves `done` empty (no outputs): nothing is sent.
+        if (s.ok() && done.outputs > 0) return ReportTask(job.get(), generation, done);
+        if (!s.ok()) ReportFailure(FailureOf(m), s, job.get(), generation);
+      });
+      return;
+    }
     case MessageType::kReduceRound: {
       auto m = msg::DecodeAs<msg::ReduceRound>(payload);
       if (!m.ok()) return bad(m.status());

@@ -3,6 +3,8 @@
 // and the parameter pulls they share.
 #include "engine/base/malloc_tuning.h"
 #include "engine/base/peak_rss.h"
+#include "engine/models/registry.h"
+#include "runtime/predict/prediction_parts.h"
 #include "runtime/worker/worker_impl.h"
 
 namespace mrtrain::runtime {
@@ -577,6 +579,54 @@ Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDon
       EvaluatePartition(*partition, parts->config.num_features, 1024, params->View(), *mapper));
   *done = msg::EvalDone{task.job_id, task.set,       task.partition, task.attempt,
                         task.step,   stats.loss_sum, stats.examples, stats.correct};
+  return Status::Ok();
+}
+
+Status WorkerService::Impl::Predict(const msg::PredictTask& task, msg::PredictDone* done) {
+  std::shared_ptr<WorkerJob> job = FindJob(task.job_id);
+  if (!job) return NotFoundError("job " + std::to_string(task.job_id) + " is not set up here");
+  if (job->spec.predict_model.empty()) {
+    return InvalidArgumentError("job " + std::to_string(task.job_id) + " is not a predict job");
+  }
+  std::shared_ptr<PredictModel> model;
+  {
+    // Read once per job; the job's other tasks wait for it (they need it too).
+    MutexLock lock(&job->mu);
+    if (!job->predict_model) {
+      MRTRAIN_ASSIGN_OR_RETURN(
+          std::unique_ptr<PredictModel> loaded,
+          LoadPredictModel(job->spec.predict_model, job->plugins, std::max(1, options_.slots)));
+      job->predict_model = std::move(loaded);
+    }
+    model = job->predict_model;
+  }
+  MRTRAIN_ASSIGN_OR_RETURN(auto partition, job->Partition(msg::DataSet::kTrain, task.partition,
+                                                          /*read_ahead=*/true));
+  PartPredictions part;
+  MRTRAIN_RETURN_IF_ERROR(ScorePartition(*model, task.partition, *partition, &part));
+  MRTRAIN_ASSIGN_OR_RETURN(PredictionPart written,
+                           WritePredictionPart(job->spec.output_dir, task.partition, task.first_row,
+                                               model->outputs, part));
+  failpoint::Coordinates at;
+  at.worker = name_;
+  at.partition = task.partition;
+  at.attempt = task.attempt;
+  if (failpoint::Hit("predict-after-write", at) == failpoint::Action::kDrop) return Status::Ok();
+  const Checkpoint& ckpt = model->checkpoint;
+  *done = msg::PredictDone{
+      task.job_id,
+      task.partition,
+      task.attempt,
+      written.rows,
+      written.bytes,
+      written.crc32c,
+      written.correct,
+      written.squared_error,
+      written.skipped,
+      model->outputs,
+      static_cast<uint8_t>(models::ReportsAccuracy(ckpt.model_type, ckpt.data_shape, part.correct)),
+      model->file_bytes,
+      model->file_crc32c};
   return Status::Ok();
 }
 

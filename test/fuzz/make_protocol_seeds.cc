@@ -72,8 +72,15 @@ int main(int argc, char** argv) {
   WriteMessage(messages, 6, "reduce_round", msg::ReduceRound{1, 2, 0, 1, 9, 0.1, 6000});
   WriteMessage(messages, 7, "shard_committed", msg::ShardCommitted{1, 2, 0, 1, 9});
   WriteMessage(messages, 8, "job_spec_text",
-               msg::JobSpecText{0, "model: linear\n", "job.yaml", {"seed=2"}, "/w", 0,
-                                {std::string(64, '0')}, {"\x7f" "ELF"}});
+               msg::JobSpecText{0,
+                                "model: linear\n",
+                                "job.yaml",
+                                {"seed=2"},
+                                "/w",
+                                0,
+                                {std::string(64, '0')},
+                                {"\x7f"
+                                 "ELF"}});
   WriteMessage(messages, 9, "job_status", msg::JobStatus{1, msg::JobState::kRunning, "{}"});
   WriteMessage(messages, 10, "epoch_report", msg::EpochReport{1, 2, "{\"loss\":1}"});
   WriteMessage(messages, 11, "shutdown", msg::Shutdown{"bye"});
@@ -92,11 +99,10 @@ int main(int argc, char** argv) {
   WriteMessage(messages, 14, "params_reply", reply);
   WriteMessage(messages, 15, "push_ack", msg::PushAck{1, 9, 5, 0, 1, 0, ""});
   WriteMessage(messages, 16, "job_ready", msg::JobReady{1, msg::JobReady::kSpec, 4, 1, 0});
-  WriteMessage(messages, 17, "load_partition",
-               msg::LoadPartition{1, msg::DataSet::kTest, 2, 0});
+  WriteMessage(messages, 17, "load_partition", msg::LoadPartition{1, msg::DataSet::kTest, 2, 0});
   WriteMessage(messages, 18, "partition_loaded",
-               msg::PartitionLoaded{1, msg::DataSet::kTrain, 2, 0, 100, 784, 0, 1, 9.0f, 1,
-                                    {"a.csv:3: bad"}});
+               msg::PartitionLoaded{
+                   1, msg::DataSet::kTrain, 2, 0, 100, 784, 0, 1, 9.0f, 1, {"a.csv:3: bad"}});
   WriteMessage(messages, 19, "start_training",
                msg::StartTraining{1, 784, 10, 0, 0, 0, {0}, {"a:1", "b:2"}});
   WriteMessage(messages, 20, "evaluate_task",
@@ -110,6 +116,9 @@ int main(int argc, char** argv) {
   WriteMessage(messages, 26, "cancel_job", msg::CancelJob{1});
   WriteMessage(messages, 27, "round_progress", msg::RoundProgress{1, 0, 3, 10, 2, 0.5});
   WriteMessage(messages, 28, "checkpoint_committed", msg::CheckpointCommitted{1, 2, 40});
+  WriteMessage(messages, 29, "predict_task", msg::PredictTask{1, 3, 0, 300});
+  WriteMessage(messages, 30, "predict_done",
+               msg::PredictDone{1, 3, 0, 100, 4096, 0xdeadbeef, 90, 1.5, 2, 3, 1, 8192, 7});
 
   // Frame streams: a flags byte (see frame_decoder_fuzz.cc), then frames.
   std::string hello = std::string("\x01\x00\x00", 3) + std::string(32, 'n');  // insecure

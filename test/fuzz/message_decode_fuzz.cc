@@ -31,14 +31,21 @@ void DecodeAndReencode(std::string_view payload) {
 
 using Decoder = void (*)(std::string_view);
 constexpr Decoder kDecoders[] = {
-    DecodeAndReencode<msg::Hello>,       DecodeAndReencode<msg::Welcome>,
-    DecodeAndReencode<msg::Heartbeat>,   DecodeAndReencode<msg::RunMapTask>,
-    DecodeAndReencode<msg::MapTaskDone>, DecodeAndReencode<msg::TaskFailed>,
-    DecodeAndReencode<msg::ReduceRound>, DecodeAndReencode<msg::ShardCommitted>,
+    DecodeAndReencode<msg::Hello>,
+    DecodeAndReencode<msg::Welcome>,
+    DecodeAndReencode<msg::Heartbeat>,
+    DecodeAndReencode<msg::RunMapTask>,
+    DecodeAndReencode<msg::MapTaskDone>,
+    DecodeAndReencode<msg::TaskFailed>,
+    DecodeAndReencode<msg::ReduceRound>,
+    DecodeAndReencode<msg::ShardCommitted>,
     DecodeAndReencode<msg::JobSpecText>,
-    DecodeAndReencode<msg::JobStatus>,   DecodeAndReencode<msg::EpochReport>,
-    DecodeAndReencode<msg::Shutdown>,    DecodeAndReencode<msg::PushRun>,
-    DecodeAndReencode<msg::PullParams>,  DecodeAndReencode<msg::ParamsReply>,
+    DecodeAndReencode<msg::JobStatus>,
+    DecodeAndReencode<msg::EpochReport>,
+    DecodeAndReencode<msg::Shutdown>,
+    DecodeAndReencode<msg::PushRun>,
+    DecodeAndReencode<msg::PullParams>,
+    DecodeAndReencode<msg::ParamsReply>,
     DecodeAndReencode<msg::PushAck>,
     DecodeAndReencode<msg::JobReady>,
     DecodeAndReencode<msg::LoadPartition>,
@@ -53,6 +60,8 @@ constexpr Decoder kDecoders[] = {
     DecodeAndReencode<msg::CancelJob>,
     DecodeAndReencode<msg::RoundProgress>,
     DecodeAndReencode<msg::CheckpointCommitted>,
+    DecodeAndReencode<msg::PredictTask>,
+    DecodeAndReencode<msg::PredictDone>,
 };
 
 }  // namespace

@@ -31,10 +31,16 @@
 //   file): 1.40, 1.41, 1.27, 1.43, 1.36 and 3.13, 3.33, 4.21, 3.23, 2.28. With a budget that
 //   holds every partition (no re-reads) rows served from the mappings cost 0.96 of memory's.
 //
+//   predict: batch inference of a logistic model over 400,000 libsvm rows (50 features, 8
+//   partitions): rows/s of `mrtrain predict --master` on 2 worker processes (1 slot each; from
+//   the submit to the manifest, so it includes setting the job up and parsing the data) against
+//   local predict on 2 threads (RunPredictJob into a folder of parts, parsing included).
+//
 // Run from the repository root: bazel run --config=opt //tools/bench [-- --epochs 3]
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -52,6 +58,7 @@
 #include "engine/tensor/blas.h"
 #include "jobs/spec/job_spec.h"
 #include "runtime/local/local_job.h"
+#include "runtime/local/predict_job.h"
 #include "tools/bench/cluster_bench.h"
 #include "tools/bench/compute_floor.h"
 #include "tools/data/synthetic.h"
@@ -129,8 +136,8 @@ int BenchJob(const std::string& spec_path, int epochs, int cluster_workers, bool
       spec->name.c_str(), engine, times.accuracy, best_floor, cores, Median(floor_threaded),
       Median(floor_single), engine / best_floor);
   if (cluster_workers <= 0) return 0;
-  auto cluster = TrainOnLoopbackCluster(*spec, cluster_workers,
-                                        std::max(1, cores / cluster_workers));
+  auto cluster =
+      TrainOnLoopbackCluster(*spec, cluster_workers, std::max(1, cores / cluster_workers));
   if (!cluster.ok()) {
     std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
     return 1;
@@ -149,10 +156,11 @@ int BenchJob(const std::string& spec_path, int epochs, int cluster_workers, bool
                  (healthy.ok() ? slowed.status() : healthy.status()).ToString().c_str());
     return 1;
   }
-  std::printf("straggler_epoch/%s: one of 3 workers 500 ms slower per task %.3f s/epoch, all "
-              "healthy %.3f s/epoch, ratio %.2f (%lld backup attempts)\n",
-              spec->name.c_str(), Median(*slowed), Median(*healthy),
-              Median(*slowed) / Median(*healthy), static_cast<long long>(backups));
+  std::printf(
+      "straggler_epoch/%s: one of 3 workers 500 ms slower per task %.3f s/epoch, all "
+      "healthy %.3f s/epoch, ratio %.2f (%lld backup attempts)\n",
+      spec->name.c_str(), Median(*slowed), Median(*healthy), Median(*slowed) / Median(*healthy),
+      static_cast<long long>(backups));
   return 0;
 }
 
@@ -166,14 +174,17 @@ int BenchRoundCost(int epochs, const std::string& tmp_dir) {
   const std::string csv = tmp_dir + "/tiny.csv";
   if (!tools::WriteSyntheticCsv(csv, data).ok()) return 1;
   const int64_t rounds = 500;
-  auto spec = jobs::ParseJobSpec(
-      "data: {train: {path: " + csv + ", format: csv, partitions: 2}}\n"
-      "model: {type: logistic}\n"
-      "update: {rule: sgd, learning_rate: 0.1}\n"
-      "training: {epochs: " + std::to_string(epochs) + ", rounds_per_epoch: " +
-          std::to_string(rounds) + "}\n"
-      "output: {dir: " + tmp_dir + "/tiny, checkpoint: {every_epochs: 0}}\n",
-      "round_cost.yaml");
+  auto spec = jobs::ParseJobSpec("data: {train: {path: " + csv +
+                                     ", format: csv, partitions: 2}}\n"
+                                     "model: {type: logistic}\n"
+                                     "update: {rule: sgd, learning_rate: 0.1}\n"
+                                     "training: {epochs: " +
+                                     std::to_string(epochs) +
+                                     ", rounds_per_epoch: " + std::to_string(rounds) +
+                                     "}\n"
+                                     "output: {dir: " +
+                                     tmp_dir + "/tiny, checkpoint: {every_epochs: 0}}\n",
+                                 "round_cost.yaml");
   if (!spec.ok()) {
     std::fprintf(stderr, "%s\n", spec.status().ToString().c_str());
     return 1;
@@ -182,14 +193,14 @@ int BenchRoundCost(int epochs, const std::string& tmp_dir) {
   auto ran = runtime::RunLocalJob(*spec, runtime::LocalRunOptions{}, &local);
   auto cluster = TrainOnLoopbackCluster(*spec, 2, 1);
   if (!ran.ok() || !cluster.ok()) {
-    std::fprintf(stderr, "%s\n",
-                 (ran.ok() ? cluster.status() : ran.status()).ToString().c_str());
+    std::fprintf(stderr, "%s\n", (ran.ok() ? cluster.status() : ran.status()).ToString().c_str());
     return 1;
   }
-  std::printf("round_cost: 2 workers %.3f ms/round, local mode %.3f ms/round (%lld rounds an "
-              "epoch, tiny model)\n",
-              Median(*cluster) / rounds * 1000, Median(local.seconds) / rounds * 1000,
-              static_cast<long long>(rounds));
+  std::printf(
+      "round_cost: 2 workers %.3f ms/round, local mode %.3f ms/round (%lld rounds an "
+      "epoch, tiny model)\n",
+      Median(*cluster) / rounds * 1000, Median(local.seconds) / rounds * 1000,
+      static_cast<long long>(rounds));
   return 0;
 }
 
@@ -209,12 +220,14 @@ int BenchSpill(int epochs, const std::string& tmp_dir) {
   const int64_t output_bytes = (200 * 512 + 512 + 512 * 10 + 10) * 4;
   const int64_t block_bytes = 4096 * 4;
   const int64_t buffer_bytes = (output_bytes / 4 + block_bytes - 1) / block_bytes * block_bytes;
-  const std::string yaml =
-      "data: {train: {path: " + csv + ", format: csv, partitions: 4}}\n"
-      "model: {type: mlp, hidden: [512], classes: 10, block_size: 4096}\n"
-      "update: {rule: sgd, learning_rate: 0.05}\n"
-      "training: {epochs: " + std::to_string(epochs) + ", rounds_per_epoch: 20, threads: 2}\n"
-      "output: {checkpoint: {every_epochs: 0}}\n";
+  const std::string yaml = "data: {train: {path: " + csv +
+                           ", format: csv, partitions: 4}}\n"
+                           "model: {type: mlp, hidden: [512], classes: 10, block_size: 4096}\n"
+                           "update: {rule: sgd, learning_rate: 0.05}\n"
+                           "training: {epochs: " +
+                           std::to_string(epochs) +
+                           ", rounds_per_epoch: 20, threads: 2}\n"
+                           "output: {checkpoint: {every_epochs: 0}}\n";
   auto run = [&](const std::string& name, int64_t buffer_bytes, double* seconds) -> Status {
     MRTRAIN_ASSIGN_OR_RETURN(
         jobs::JobSpec spec,
@@ -240,10 +253,11 @@ int BenchSpill(int epochs, const std::string& tmp_dir) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   };
   const bool same = read(tmp_dir + "/memory/model.mrt") == read(tmp_dir + "/spilled/model.mrt");
-  std::printf("spill: buffer %lld bytes (a quarter of a task's %lld) %.3f s/epoch, in memory "
-              "%.3f s/epoch, ratio %.2f, model bytes %s\n",
-              static_cast<long long>(buffer_bytes), static_cast<long long>(output_bytes),
-              spilled, memory, spilled / memory, same ? "identical" : "DIFFERENT");
+  std::printf(
+      "spill: buffer %lld bytes (a quarter of a task's %lld) %.3f s/epoch, in memory "
+      "%.3f s/epoch, ratio %.2f, model bytes %s\n",
+      static_cast<long long>(buffer_bytes), static_cast<long long>(output_bytes), spilled, memory,
+      spilled / memory, same ? "identical" : "DIFFERENT");
   return same ? 0 : 1;
 }
 
@@ -318,14 +332,68 @@ int BenchStream(int epochs, const std::string& tmp_dir) {
     const bool same =
         read(tmp_dir + "/" + m + "/model.mrt") == read(tmp_dir + "/" + d + "/model.mrt");
     all_same = all_same && same;
-    std::printf("stream: %lld rows of ~40 features, %d rounds/epoch, budget %lld bytes (a third "
-                "of ~%lld decoded): streamed shards %.3f s/epoch, in memory %.3f s/epoch (best of "
-                "%d runs each), ratio %.2f, model bytes %s\n",
-                static_cast<long long>(data.rows), rounds, static_cast<long long>(decoded / 3),
-                static_cast<long long>(decoded), disk, memory, kStreamRuns, disk / memory,
-                same ? "identical" : "DIFFERENT");
+    std::printf(
+        "stream: %lld rows of ~40 features, %d rounds/epoch, budget %lld bytes (a third "
+        "of ~%lld decoded): streamed shards %.3f s/epoch, in memory %.3f s/epoch (best of "
+        "%d runs each), ratio %.2f, model bytes %s\n",
+        static_cast<long long>(data.rows), rounds, static_cast<long long>(decoded / 3),
+        static_cast<long long>(decoded), disk, memory, kStreamRuns, disk / memory,
+        same ? "identical" : "DIFFERENT");
   }
   return all_same ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace mrtrain::bench
+
+namespace mrtrain::bench {
+namespace {
+
+int BenchPredict(const std::string& tmp_dir) {
+  tools::SyntheticSpec data;
+  data.task = tools::SyntheticSpec::Task::kBinary;
+  data.rows = 400000;
+  data.features = 50;
+  const std::string svm = tmp_dir + "/predict.svm";
+  if (!tools::WriteSyntheticLibsvm(svm, data).ok()) return 1;
+  const std::string train =
+      "data: {train: {path: " + svm + ", format: libsvm, partitions: 8, features: 50}}\n";
+  auto spec = jobs::ParseJobSpec(train +
+                                     "model: {type: logistic}\n"
+                                     "update: {rule: sgd, learning_rate: 0.1}\n"
+                                     "training: {epochs: 1, rounds_per_epoch: 2}\n"
+                                     "output: {dir: " +
+                                     tmp_dir + "/predict-model}\n",
+                                 "predict_model.yaml");
+  if (!spec.ok() || !runtime::RunLocalJob(*spec, runtime::LocalRunOptions{}, nullptr).ok()) {
+    std::fprintf(stderr, "predict: cannot train the model\n");
+    return 1;
+  }
+  runtime::PredictOptions local;
+  local.model_path = tmp_dir + "/predict-model/model.mrt";
+  local.data = spec->train;
+  local.out_dir = tmp_dir + "/predict-local.d";
+  local.threads = 2;
+  const auto start = std::chrono::steady_clock::now();
+  auto predicted = runtime::RunPredictJob(local);
+  const double local_sec =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto job = jobs::ParseJobSpec(train + "predict: {model: " + local.model_path +
+                                    "}\noutput: {dir: " + tmp_dir + "/predict-cluster.d}\n",
+                                "predict.yaml");
+  double cluster_sec = 0;
+  if (!predicted.ok() || !job.ok() ||
+      !TrainOnLoopbackCluster(*job, 2, 1, "", nullptr, &cluster_sec).ok()) {
+    std::fprintf(stderr, "predict: a run failed\n");
+    return 1;
+  }
+  const double rows = static_cast<double>(predicted->rows);
+  std::printf(
+      "predict: 2 workers %.0f rows/s, local predict (2 threads) %.0f rows/s, ratio %.2f "
+      "(%lld rows)\n",
+      rows / cluster_sec, rows / local_sec, local_sec / cluster_sec,
+      static_cast<long long>(predicted->rows));
+  return 0;
 }
 
 }  // namespace
@@ -351,7 +419,8 @@ int main(int argc, char** argv) {
   app.add_option("--workers", cluster_workers,
                  "Worker processes for cluster_epoch (0 skips the cluster figures)");
   std::string only;
-  app.add_option("--only", only, "Run just this case")->check(CLI::IsMember({"spill", "stream"}));
+  app.add_option("--only", only, "Run just this case")
+      ->check(CLI::IsMember({"spill", "stream", "predict"}));
   CLI11_PARSE(app, argc, argv);
   mrtrain::SetLogLevel("warn");
   char tmp[] = "/tmp/mrtrain-bench-XXXXXX";
@@ -359,6 +428,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   if (only == "spill") rc = mrtrain::bench::BenchSpill(epochs, tmp);
   if (only == "stream") rc = mrtrain::bench::BenchStream(epochs, tmp);
+  if (only == "predict") rc = mrtrain::bench::BenchPredict(tmp);
   if (!only.empty()) {
     specs.clear();
     cluster_workers = 0;
@@ -370,6 +440,7 @@ int main(int argc, char** argv) {
   if (cluster_workers > 0) rc |= mrtrain::bench::BenchRoundCost(epochs, tmp);
   if (only.empty()) rc |= mrtrain::bench::BenchSpill(epochs, tmp);
   if (only.empty()) rc |= mrtrain::bench::BenchStream(epochs, tmp);
+  if (only.empty() && cluster_workers > 0) rc |= mrtrain::bench::BenchPredict(tmp);
   std::string cleanup = std::string("rm -rf ") + tmp;
   if (std::system(cleanup.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", tmp);
   return rc;

@@ -1,17 +1,17 @@
-#include <nlohmann/json.hpp>
-
 #include "tools/bench/cluster_bench.h"
 
 #include <unistd.h>
 
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <nlohmann/json.hpp>
 
-#include "runtime/job/shipped_job.h"
+#include <climits>
+
 #include "runtime/failpoint/failpoint.h"
+#include "runtime/job/shipped_job.h"
 #include "runtime/master/master_service.h"
 #include "runtime/protocol/handshake.h"
 #include "runtime/transport/tcp_transport.h"
@@ -44,7 +44,7 @@ Result<std::unique_ptr<runtime::Transport>> Transport(const std::string& secret)
 Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, int workers,
                                                    int slots,
                                                    const std::string& last_worker_failpoints,
-                                                   int64_t* backups) {
+                                                   int64_t* backups, double* job_sec) {
   MRTRAIN_ASSIGN_OR_RETURN(std::string secret, runtime::GenerateClusterSecret());
   MRTRAIN_ASSIGN_OR_RETURN(auto transport, Transport(secret));
   runtime::MasterOptions options;
@@ -58,20 +58,23 @@ Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, in
   if (n <= 0) return IOError("cannot find /proc/self/exe");
   tools::ProcessGroup group;
   for (int w = 0; w < workers; ++w) {
-    std::vector<std::string> env = {std::string(kSecretEnv) + "=" + secret,
-                                    "MRTRAIN_FAILPOINTS="};
+    std::vector<std::string> env = {std::string(kSecretEnv) + "=" + secret, "MRTRAIN_FAILPOINTS="};
     if (w + 1 == workers) env.back() += last_worker_failpoints;
-    MRTRAIN_RETURN_IF_ERROR(group
-                                .Spawn({std::string(self, n), kWorkerFlag, address, "--slots",
-                                        std::to_string(slots)},
-                                       env, "")
-                                .status());
+    MRTRAIN_RETURN_IF_ERROR(
+        group
+            .Spawn({std::string(self, n), kWorkerFlag, address, "--slots", std::to_string(slots)},
+                   env, "")
+            .status());
   }
   auto collector = std::make_shared<Collector>();
   auto done = collector->done.get_future();
+  const auto submitted = std::chrono::steady_clock::now();
   master.Submit(runtime::JobTextOf(spec, std::filesystem::current_path().string(), false),
                 collector);
   Status status = done.get();  // the master bounds every step
+  if (job_sec) {
+    *job_sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted).count();
+  }
   if (backups) {
     *backups = nlohmann::json::parse(master.StatusJson()).value("backup_tasks", int64_t{0});
   }

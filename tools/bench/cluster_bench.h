@@ -16,11 +16,13 @@ inline constexpr char kWorkerFlag[] = "--worker-of";
 // secret made for the run. Returns each epoch's training time (rounds only), in seconds.
 // `last_worker_failpoints`, when set, is the MRTRAIN_FAILPOINTS of the last worker only (a
 // straggler: "map-after-compute=delay(500)"). `backups`, when set, gets the speculative
-// attempts the master started.
+// attempts the master started. `job_sec`, when set, gets the seconds from the submit to the
+// job's end (what a predict job, which has no epochs, is measured by).
 Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, int workers,
                                                    int slots,
                                                    const std::string& last_worker_failpoints = "",
-                                                   int64_t* backups = nullptr);
+                                                   int64_t* backups = nullptr,
+                                                   double* job_sec = nullptr);
 
 // The worker side: registers with the master and serves until it is told to stop. Returns the
 // process's exit code.

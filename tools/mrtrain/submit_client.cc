@@ -5,10 +5,9 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "jobs/spec/job_spec.h"
 #include "runtime/job/shipped_job.h"
@@ -45,8 +44,8 @@ Result<std::shared_ptr<runtime::Connection>> Connect(runtime::Transport& transpo
 
 }  // namespace
 
-Result<msg::JobSpecText> ReadJob(const std::string& path,
-                                 const std::vector<std::string>& overrides, bool resume) {
+Result<msg::JobSpecText> ReadJob(const std::string& path, const std::vector<std::string>& overrides,
+                                 bool resume) {
   // Parsed here first, so a bad spec fails before it travels, with the same file:line errors.
   MRTRAIN_ASSIGN_OR_RETURN(jobs::JobSpec spec, jobs::LoadJobSpec(path, overrides));
   // The plugin libraries travel with it: the cluster's nodes need not see this machine's files.
@@ -75,8 +74,8 @@ JobOutcome FollowJob(runtime::Transport& transport, const std::string& address,
     switch (type) {
       case runtime::MessageType::kRoundProgress: {
         auto m = msg::DecodeAs<msg::RoundProgress>(payload);
-        if (m.ok()) observer.OnRound(m->epoch, m->round, m->rounds_per_epoch, m->epochs,
-                                     m->elapsed_sec);
+        if (m.ok())
+          observer.OnRound(m->epoch, m->round, m->rounds_per_epoch, m->epochs, m->elapsed_sec);
         return;
       }
       case runtime::MessageType::kEpochReport: {
@@ -88,12 +87,24 @@ JobOutcome FollowJob(runtime::Transport& transport, const std::string& address,
       }
       case runtime::MessageType::kJobStatus: {
         auto m = msg::DecodeAs<msg::JobStatus>(payload);
-        if (!m.ok()) return shared->Finish({1, "bad status from the master: " + m.status().ToString()});
+        if (!m.ok())
+          return shared->Finish({1, "bad status from the master: " + m.status().ToString()});
         auto j = nlohmann::json::parse(m->json, nullptr, false);
         if (m->state == msg::JobState::kQueued) {
           std::lock_guard<std::mutex> lock(shared->mu);
           shared->job_id = m->job_id;
           return;
+        }
+        if (m->state == msg::JobState::kSucceeded && j.contains("predicted")) {
+          const nlohmann::json& p = j["predicted"];
+          runtime::PredictTotals totals;
+          totals.out_dir = p.value("out_dir", std::string("?"));
+          totals.rows = p.value("rows", int64_t{0});
+          totals.correct = p.value("correct", int64_t{0});
+          totals.classifier = p.value("classifier", false);
+          totals.rmse = p.value("rmse", 0.0);
+          totals.skipped_records = p.value("skipped_records", int64_t{0});
+          return shared->Finish({0, runtime::DescribePredicted(totals)});
         }
         if (m->state == msg::JobState::kSucceeded) {
           std::string summary = "model: " + j.value("model", std::string("?")) +

@@ -45,6 +45,23 @@ std::string ErrorOf(const std::string& yaml, const std::vector<std::string>& ove
   return r.status().message();
 }
 
+TEST_CASE("a predict job names its model and takes no training sections", "[jobs]") {
+  const std::string predict =
+      "data:\n  train: {path: d.csv, format: csv, partitions: 4}\noutput: {dir: out.d}\n"
+      "predict: {model: /m/model.mrt, max_attempts: 2}\n";
+  JobSpec spec = Parse(predict);
+  CHECK(spec.predict_model == "/m/model.mrt");
+  CHECK(spec.max_attempts == 2);
+  CHECK(spec.output_dir == "out.d");
+  CHECK(spec.train.num_partitions == 4);
+  CHECK(Parse(kMinimal).predict_model.empty());
+  CHECK(ErrorOf(predict + "model: {type: linear}\n") ==
+        "job.yaml:5: model: a predict job takes its model from predict.model and trains nothing");
+  CHECK(ErrorOf("data:\n  train: {path: d.csv, format: csv, partitions: 4}\noutput: {dir: o}\n"
+                "predict: {}\n")
+            .find("predict.model: required key is missing") != std::string::npos);
+}
+
 TEST_CASE("a spec using every key parses into exactly those values", "[jobs]") {
   const std::string yaml = R"(name: full
 data:
@@ -305,7 +322,7 @@ TEST_CASE("an unknown key names its line, path and the allowed keys", "[jobs]") 
         "beta1, beta2, epsilon, initial_accumulator, beta, l1, l2, schedule, plugin, params");
   CHECK(ErrorOf(std::string(kMinimal) + "epochs: 3\n") ==
         "job.yaml:7: epochs: unknown key; allowed: name, data, model, update, training, shuffle, "
-        "output, plugins, combiner");
+        "output, plugins, combiner, predict");
 }
 
 TEST_CASE("a value of the wrong type names its line and what is allowed", "[jobs]") {

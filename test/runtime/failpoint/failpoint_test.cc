@@ -63,10 +63,11 @@ int ExitCodeOfChildHitting(const std::string& spec, const std::string& name,
   return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
 }
 
-TEST_CASE("known failpoints are exactly the five places the runtime hits", "[runtime]") {
+TEST_CASE("known failpoints are exactly the six places the runtime hits", "[runtime]") {
   CHECK(KnownFailpoints() == std::vector<std::string>{"map-after-compute", "shuffle-mid-send",
                                                       "reduce-before-commit",
-                                                      "checkpoint-mid-write", "pull-before-reply"});
+                                                      "checkpoint-mid-write", "pull-before-reply",
+                                                      "predict-after-write"});
 }
 
 TEST_CASE("configuration errors name the entry and what was expected", "[runtime]") {
@@ -80,7 +81,7 @@ TEST_CASE("configuration errors name the entry and what was expected", "[runtime
                Contains("failpoint entry 1 \"map-after-compte=crash\": unknown failpoint "
                         "\"map-after-compte\"; known failpoints are map-after-compute, "
                         "shuffle-mid-send, reduce-before-commit, checkpoint-mid-write, "
-                        "pull-before-reply"));
+                        "pull-before-reply, predict-after-write"));
   }
   SECTION("malformed name") {
     CHECK_THAT(ConfigureError("Map_After=crash"), Contains("must be non-empty and use only"));

@@ -167,6 +167,22 @@ TEST_CASE("control-plane messages round trip", "[runtime][protocol]") {
   CHECK(eval.step == 33);
   CHECK(eval.correct == 90);
 
+  PredictTask predict = RoundTrip(PredictTask{5, 3, 1, 300});
+  CHECK(predict.first_row == 300);
+  CHECK(predict.attempt == 1);
+  PredictDone predicted =
+      RoundTrip(PredictDone{5, 3, 1, 100, 4096, 0xdeadbeefu, 90, 1.5, 2, 3, 1, 8192, 77});
+  CHECK(predicted.crc32c == 0xdeadbeefu);
+  CHECK(predicted.squared_error == 1.5);
+  CHECK(predicted.outputs == 3);
+  CHECK(predicted.model_bytes == 8192);
+  CHECK(predicted.model_crc32c == 77);
+  PredictDone bad_flag = predicted;
+  bad_flag.classifier = 2;
+  CHECK(Encode(bad_flag).status().code() == StatusCode::kInvalidArgument);
+  PredictDone truncated;
+  CHECK(Decode(Encode(predicted)->substr(0, 20), &truncated).code() == StatusCode::kCorruption);
+
   ShardSaved saved = RoundTrip(ShardSaved{5, 1, 3, 4096, 0xdeadbeefu});
   CHECK(saved.crc32c == 0xdeadbeefu);
   CHECK(saved.bytes == 4096);
