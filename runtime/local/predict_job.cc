@@ -42,6 +42,7 @@ Status WritePredictionFolder(const std::string& dir, const PredictModel& model, 
   manifest.model = {model.path, model.file_bytes, model.file_crc32c};
   manifest.outputs = model.outputs;
   manifest.classifier = classifier;
+  MRTRAIN_RETURN_IF_ERROR(RemovePredictionManifest(dir));
   int64_t first_row = 0;
   for (size_t p = 0; p < parts.size(); ++p) {
     MRTRAIN_ASSIGN_OR_RETURN(

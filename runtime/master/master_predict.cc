@@ -11,6 +11,7 @@ namespace mrtrain::runtime {
 
 Result<TrainingResult> MasterService::Impl::Predict(const QueuedJob& queued,
                                                     const jobs::JobSpec& spec) {
+  MRTRAIN_RETURN_IF_ERROR(RemovePredictionManifest(spec.output_dir));
   MRTRAIN_RETURN_IF_ERROR(SetUpWorkers(queued));
   // Loading places the partitions (and counts their rows, which number the parts' rows); each
   // is then scored where it was loaded, or elsewhere when its worker is lost.

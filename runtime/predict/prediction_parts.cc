@@ -54,6 +54,14 @@ Result<PredictionPart> WritePredictionPart(const std::string& dir, int64_t parti
   return out;
 }
 
+Status RemovePredictionManifest(const std::string& dir) {
+  const std::string path = dir + "/" + kPredictionManifestName;
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  if (ec) return IOError("cannot remove " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
 Status WritePredictionManifest(const std::string& dir, const PredictionManifest& manifest) {
   nlohmann::json j;
   j["format"] = "mrtrain-predictions-1";

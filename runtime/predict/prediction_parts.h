@@ -59,6 +59,11 @@ struct PredictionManifest {
   std::vector<PredictionPart> parts;  // by partition, 0..n-1
 };
 
+// Removes `dir`/manifest.json, if there is one, before a run writes its parts there: a folder
+// whose parts are being replaced is not committed (an old manifest would vouch for parts it did
+// not list). kIOError naming the file when it stays.
+Status RemovePredictionManifest(const std::string& dir);
+
 // Writes `dir`/manifest.json atomically. Call it after every part is written.
 Status WritePredictionManifest(const std::string& dir, const PredictionManifest& manifest);
 

@@ -2,6 +2,7 @@
 // single-file output, the manifest commits them and catches a damaged part.
 #include "runtime/predict/prediction_parts.h"
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -95,8 +96,11 @@ TEST_CASE("predictions into a folder: parts in partition order are the single fi
                Catch::Contains("part-00002.csv") && Catch::Contains("the manifest says"));
   }
   SECTION("a folder without its manifest is unfinished") {
-    std::remove((folder.out_dir + "/manifest.json").c_str());
+    REQUIRE(RemovePredictionManifest(folder.out_dir).ok());
+    CHECK_FALSE(std::filesystem::exists(folder.out_dir + "/manifest.json"));
     CHECK(ReadPredictionManifest(folder.out_dir).status().code() == StatusCode::kNotFound);
+    CHECK(RemovePredictionManifest(folder.out_dir).ok());  // none is fine
+    CHECK(RemovePredictionManifest(dir.File("no-such-folder")).ok());
   }
 }
 
