@@ -715,7 +715,8 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
   }
   log_->info("job {} ({}) peak RSS: {}", queued.id, spec.name, PeakRssText(PeakRss()));
   if (result.ok()) {
-    log_->info("job {} ({}) succeeded: {}", queued.id, spec.name, result->model_path);
+    log_->info("job {} ({}) succeeded: {}", queued.id, spec.name,
+               result->predicted ? DescribePredicted(*result->predicted) : result->model_path);
   } else {
     log_->error("job {} ({}) failed: {}", queued.id, spec.name, result.status().ToString());
   }

@@ -85,6 +85,23 @@ TEST_CASE(
   CHECK(manifest["model"]["bytes"] == TempDir::Read(dir.File("job/model.mrt")).size());
 }
 
+TEST_CASE("predict --master with a model the workers cannot read fails naming it",
+          "[integration]") {
+  TempDir dir;
+  WriteJob(dir, "job", "{type: logistic}", "{mode: hash}");
+  Cluster cluster(dir, 1, kMasterFlags);
+  cluster.AddWorkers(1);
+  Output out =
+      Mrtrain("predict --master " + cluster.address() + " --model " + dir.File("missing.mrt") +
+              " --data " + dir.File("train.svm") +
+              " --format libsvm --features 8 --partitions 2 --out-dir " + dir.File("out.d"));
+  INFO(out.text);
+  CHECK(out.exit_code == 1);
+  CHECK(out.text.find("job failed: ") != std::string::npos);
+  CHECK(out.text.find(dir.File("missing.mrt")) != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.File("out.d/manifest.json")));
+}
+
 TEST_CASE("predict --master needs --out-dir", "[integration]") {
   Output out = Mrtrain("predict --master 127.0.0.1:1 --model m.mrt --data d.svm --out x.csv");
   CHECK(out.exit_code == 2);
