@@ -328,7 +328,7 @@ void WorkerService::Impl::RunSpread(int64_t n, const std::function<void(int64_t)
     }
   };
   const int64_t helpers = std::min<int64_t>(n - 1, options_.slots - 1);
-  for (int64_t h = 0; h < helpers; ++h) Spawn(compute_, [shared, n, work] { work(); });
+  for (int64_t h = 0; h < helpers; ++h) Spawn(compute_, [work] { work(); });
   work();
   std::unique_lock<std::mutex> lock(shared->mu);
   shared->cv.wait(lock, [&] { return shared->finished == n; });

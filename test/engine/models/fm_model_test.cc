@@ -43,22 +43,9 @@ std::vector<std::vector<double>> AsDouble(const TestParams& params) {
 
 std::vector<std::vector<double>> FmReferenceGradient(const TestParams& params,
                                                      const TestBatch& batch, int64_t k) {
-  constexpr double kEps = 1e-5;
-  std::vector<std::vector<double>> p = AsDouble(params);
-  std::vector<std::vector<double>> gradient;
-  for (size_t t = 0; t < p.size(); ++t) {
-    gradient.emplace_back(p[t].size());
-    for (size_t j = 0; j < p[t].size(); ++j) {
-      const double saved = p[t][j];
-      p[t][j] = saved + kEps;
-      const double up = FmReferenceLoss(p, batch, k);
-      p[t][j] = saved - kEps;
-      const double down = FmReferenceLoss(p, batch, k);
-      p[t][j] = saved;
-      gradient[t][j] = (up - down) / (2 * kEps);
-    }
-  }
-  return gradient;
+  return CentralDifferences(params, [&](const std::vector<std::vector<double>>& p) {
+    return FmReferenceLoss(p, batch, k);
+  });
 }
 
 TEST_CASE("fm gradient matches central differences, dense and sparse, tensor and blocks",

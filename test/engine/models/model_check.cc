@@ -151,8 +151,9 @@ double ReferenceLoss(LossKind kind, const std::vector<std::vector<double>>& para
   return total;
 }
 
-std::vector<std::vector<double>> ReferenceGradient(LossKind kind, const TestParams& params,
-                                                   const TestBatch& batch) {
+std::vector<std::vector<double>> CentralDifferences(
+    const TestParams& params,
+    const std::function<double(const std::vector<std::vector<double>>&)>& loss) {
   constexpr double kEps = 1e-5;
   std::vector<std::vector<double>> p;
   for (const auto& v : params.values) p.emplace_back(v.begin(), v.end());
@@ -162,14 +163,21 @@ std::vector<std::vector<double>> ReferenceGradient(LossKind kind, const TestPara
     for (size_t j = 0; j < p[t].size(); ++j) {
       const double saved = p[t][j];
       p[t][j] = saved + kEps;
-      const double up = ReferenceLoss(kind, p, batch);
+      const double up = loss(p);
       p[t][j] = saved - kEps;
-      const double down = ReferenceLoss(kind, p, batch);
+      const double down = loss(p);
       p[t][j] = saved;
       gradient[t][j] = (up - down) / (2 * kEps);
     }
   }
   return gradient;
+}
+
+std::vector<std::vector<double>> ReferenceGradient(LossKind kind, const TestParams& params,
+                                                   const TestBatch& batch) {
+  return CentralDifferences(params, [&](const std::vector<std::vector<double>>& p) {
+    return ReferenceLoss(kind, p, batch);
+  });
 }
 
 void CheckClose(const std::vector<std::vector<float>>& actual,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/api/mapper.h"
@@ -67,6 +68,11 @@ double ReferenceLoss(LossKind kind, const std::vector<std::vector<double>>& para
 // Central differences of ReferenceLoss at `params`, one per parameter.
 std::vector<std::vector<double>> ReferenceGradient(LossKind kind, const TestParams& params,
                                                    const TestBatch& batch);
+
+// Central differences of any `loss` of the parameters (in double) at `params`.
+std::vector<std::vector<double>> CentralDifferences(
+    const TestParams& params,
+    const std::function<double(const std::vector<std::vector<double>>&)>& loss);
 
 // CHECKs |actual - expected| <= abs_tol + rel_tol * |expected| element by element.
 void CheckClose(const std::vector<std::vector<float>>& actual,
