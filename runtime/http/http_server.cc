@@ -70,8 +70,30 @@ class Session : public std::enable_shared_from_this<Session> {
     received_.clear();
     auto self = shared_from_this();
     asio::async_write(socket_, asio::buffer(response_),
-                      [self](const boost::system::error_code&, size_t) { self->Close(); });
+                      [self](const boost::system::error_code& ec, size_t) {
+                        if (ec) return self->Close();
+                        self->Linger();
+                      });
   }
+
+  // Closing a socket with unread input makes the kernel send a reset, and a reset can
+  // discard the response before the client reads it (a 431 to a client still sending its
+  // head). So: end our side, then read and drop what the client still sends until it closes,
+  // the deadline passes or a bounded amount has been dropped.
+  void Linger() {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    chunk_.resize(4096);
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(chunk_),
+                            [self](const boost::system::error_code& ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kMaxDrainBytes) return self->Close();
+                              self->Linger();
+                            });
+  }
+
+  static constexpr size_t kMaxDrainBytes = 1 << 20;
 
   void Close() {
     boost::system::error_code ignored;
@@ -88,6 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string received_;
   std::string chunk_;
   std::string response_;
+  size_t drained_ = 0;
 };
 
 }  // namespace
