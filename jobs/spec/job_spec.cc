@@ -268,9 +268,9 @@ std::optional<std::string> ReadModel(SpecMap* top, bool has_plugins, JobSpec* sp
 
 // Returns training.mode when it is valid (the default counts).
 std::optional<JobSpec::Mode> ReadTraining(SpecMap* top, JobSpec* spec) {
-  std::optional<SpecMap> m =
-      top->Map("training", {"epochs", "rounds_per_epoch", "mode", "local_learning_rate",
-                            "local_batch_size", "seed", "threads", "chunk_rows", "max_attempts"});
+  std::optional<SpecMap> m = top->Map(
+      "training", {"epochs", "rounds_per_epoch", "mode", "local_learning_rate", "local_batch_size",
+                   "seed", "threads", "chunk_rows", "max_attempts", "staleness"});
   if (!m) return std::nullopt;
   if (auto v = m->Int("epochs", IntRange::AtLeast(1))) spec->epochs = *v;
   if (auto v = m->Int("rounds_per_epoch", IntRange::AtLeast(1))) spec->rounds_per_epoch = *v;
@@ -291,6 +291,7 @@ std::optional<JobSpec::Mode> ReadTraining(SpecMap* top, JobSpec* spec) {
   if (auto v = m->Int("threads", IntRange{0, 4096})) spec->threads = static_cast<int>(*v);
   if (auto v = m->Int("chunk_rows", IntRange::AtLeast(1))) spec->chunk_rows = *v;
   if (auto v = m->Int("max_attempts", IntRange{1, 100})) spec->max_attempts = static_cast<int>(*v);
+  if (auto v = m->Int("staleness", IntRange{0, JobSpec::kMaxStaleness})) spec->staleness = *v;
   if (!mode_ok) return std::nullopt;
   return spec->mode;
 }

@@ -75,6 +75,11 @@ struct JobSpec {
   int threads = 0;                   // training.threads; 0 = the number of cores
   int64_t chunk_rows = 256;          // training.chunk_rows: rows per mapper call
   int max_attempts = 4;              // training.max_attempts: tries per task before the job fails
+  // training.staleness: how many updates older than the latest a round's map tasks may read
+  // (MapReadsAfter); 0 = every round reads the parameters of the round before.
+  int64_t staleness = 0;
+  // Each in-flight version is kept by every reducer shard (a copy of its parameters).
+  static constexpr int64_t kMaxStaleness = 16;
 
   // shuffle:
   enum class ShuffleMode { kHash, kSort };
@@ -102,6 +107,16 @@ struct JobSpec {
   // different spec. A shard set (format: shards) counts as the source spec its shards record,
   // read from its first file: the same rows make the same job.
   std::string Fingerprint() const;
+
+  // The update count whose parameters the map tasks of the round with update `step` (1-based)
+  // and index `round` in its epoch read: max(step - 1 - staleness, E), E the step count at the
+  // epoch's start (step - 1 - round). Staleness never reaches across an epoch's start, so the
+  // epoch's evaluation and checkpoint see every update of the epoch applied, and a checkpoint
+  // (taken at epoch ends) holds all a resumed run needs. The master and the workers each work
+  // it out from the spec they share, so the messages carry no version of their own.
+  int64_t MapReadsAfter(int64_t step, int64_t round) const {
+    return step - 1 - (round < staleness ? round : staleness);
+  }
 };
 
 // Parses a spec from YAML text. `source` names it in errors ("job.yaml"). Each override is

@@ -173,6 +173,8 @@ std::string JobSpec::Fingerprint() const {
   t.AddInt("training.local_batch_size", local_batch_size);
   t.Add("training.seed", std::to_string(seed));
   t.AddInt("training.chunk_rows", chunk_rows);
+  // Only when set: a spec without it keeps the fingerprint it always had (and its checkpoints).
+  if (staleness != 0) t.AddInt("training.staleness", staleness);
   return Sha256Hex(t.text());
 }
 

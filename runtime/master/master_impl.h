@@ -65,8 +65,8 @@ struct WorkerEntry {
 // One step of a running job that waits for workers: a set of tasks over partitions (load, map,
 // evaluate; planned by a TaskScheduler), or one request per worker (spec, start) or per reducer
 // shard (reduce, save). Lives on the job thread's stack; the transport thread reaches it only
-// through Impl::current_ under Impl::mu_, and so does the job thread until the step is done.
-// The launch functions run under Impl::mu_.
+// through Impl::running_ under Impl::mu_, and so does the job thread until the step is done.
+// The launch functions run under Impl::mu_. At most one step of each kind runs at a time.
 struct Step {
   enum class Kind { kSpec, kLoad, kStart, kMap, kReduce, kEvaluate, kSave, kPredict };
   Kind kind = Kind::kSpec;
@@ -176,6 +176,10 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // ---- Used by the job's RoundExecutor (on the job thread) ----
   Result<api::MapStats> MapRound(const RoundRequest& request) EXCLUDES(mu_);
   Status ReduceRound(const RoundRequest& request, int64_t examples) EXCLUDES(mu_);
+  // Both at once (training.staleness >= 1, RoundExecutor::MapAndReduce): the map tasks of `map`
+  // and the reduce of `reduce`, whose map tasks counted `examples` examples.
+  Result<api::MapStats> MapAndReduce(const RoundRequest& map, const RoundRequest& reduce,
+                                     int64_t examples) EXCLUDES(mu_);
   Result<api::MapStats> EvaluateSet(msg::DataSet set, int64_t step) EXCLUDES(mu_);
   Status SaveShards(CheckpointManifest manifest, CheckpointDir& dir) EXCLUDES(mu_);
   // After a failure of a step: puts the job back together if it can (see RoundExecutor) and
@@ -292,10 +296,26 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // their partition counts.
   Status SetUpWorkers(const QueuedJob& job) EXCLUDES(mu_);
   Status RunStep(Step& step) EXCLUDES(mu_);
+  // Runs steps of different kinds at once, under one step_timeout, until all are finished; the
+  // first failure ends the others (CompleteLocked) and is returned.
+  Status RunSteps(const std::vector<Step*>& steps) EXCLUDES(mu_);
+  // The running step of `kind`, or nullptr.
+  Step* RunningLocked(Step::Kind kind) const REQUIRES(mu_) {
+    for (Step* step : running_) {
+      if (step->kind == kind) return step;
+    }
+    return nullptr;
+  }
+  // A round's steps, ready for RunSteps (MapRound, ReduceRound, MapAndReduce).
+  void MakeMapStep(const RoundRequest& request, Step* step) EXCLUDES(mu_);
+  void MakeReduceStep(const RoundRequest& request, int64_t examples, Step* step) EXCLUDES(mu_);
+  // Admits the workers that registered since the last round (see AdmitJoiners).
+  Status AdmitNewWorkers() EXCLUDES(mu_);
   // Sends what `step` starts with: its first tasks, or its request to every target.
   void LaunchLocked(Step& step) REQUIRES(mu_);
   // Runs `step` as one round of tasks over `set`, planned by schedulers_[scheduler].
   Status RunTasks(msg::DataSet set, int scheduler, Step& step) EXCLUDES(mu_);
+  void PrepareTasksLocked(msg::DataSet set, int scheduler, Step& step) REQUIRES(mu_);
   // The task index of a map task's node (partition, partition_count), or -1 when the node is
   // not one of this job's map tasks (a stale or foreign report).
   int64_t MapTaskOf(int64_t partition, int64_t partition_count) const REQUIRES(mu_);
@@ -390,10 +410,11 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // advanced by the speculation ticker: task durations on the transport's clock
   int64_t clock_ms_ GUARDED_BY(mu_) = 0;
   int64_t step_count_ GUARDED_BY(mu_) = 0;  // updates applied
-  Step* current_ GUARDED_BY(mu_) = nullptr;
-  // counts steps, so a step's timer knows whether it still runs
+  // The steps RunSteps runs now: one, or a map step and the previous round's reduce.
+  std::vector<Step*> running_ GUARDED_BY(mu_);
+  // counts RunSteps calls, so a timer knows whether its steps still run
   uint64_t step_token_ GUARDED_BY(mu_) = 0;
-  TimerHandle step_timer_ GUARDED_BY(mu_);  // the current step's bound
+  TimerHandle step_timer_ GUARDED_BY(mu_);  // the running steps' bound
   int64_t tick_ GUARDED_BY(mu_) = 0;        // liveness checks so far (heartbeat_interval apart)
 };
 

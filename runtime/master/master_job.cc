@@ -63,6 +63,19 @@ class ClusterExecutor : public RoundExecutor {
     step_ = request.step;
     return stats;
   }
+  Result<api::MapStats> RunOverlapped(const RoundRequest* map, const RoundRequest* reduce,
+                                      int64_t examples) override {
+    api::MapStats stats;
+    if (map && reduce) {
+      MRTRAIN_ASSIGN_OR_RETURN(stats, master_->MapAndReduce(*map, *reduce, examples));
+    } else if (map) {
+      MRTRAIN_ASSIGN_OR_RETURN(stats, master_->MapRound(*map));
+    } else if (reduce) {
+      MRTRAIN_RETURN_IF_ERROR(master_->ReduceRound(*reduce, examples));
+    }
+    if (reduce) step_ = reduce->step;
+    return stats;
+  }
   bool HasEvalSet(EvalSet set) const override { return master_->HasSet(ToDataSet(set)); }
   Result<api::MapStats> Evaluate(EvalSet set) override {
     return master_->EvaluateSet(ToDataSet(set), step_);
@@ -116,29 +129,39 @@ void MasterService::Impl::JobLoop() {
   }
 }
 
-Status MasterService::Impl::RunStep(Step& step) {
-  std::future<Status> done = step.done.get_future();
+Status MasterService::Impl::RunStep(Step& step) { return RunSteps({&step}); }
+
+Status MasterService::Impl::RunSteps(const std::vector<Step*>& steps) {
+  std::vector<std::future<Status>> done;
+  for (Step* step : steps) done.push_back(step->done.get_future());
   uint64_t token;
   {
     Locked lock(this);
     if (cancelled_) return AbortedError(stopping_ ? "the master is stopping" : "job cancelled");
     if (!job_error_.ok()) return job_error_;
-    current_ = &step;
+    running_ = steps;
     token = ++step_token_;
   }
-  // The step's bound is a transport timer, so it runs on the transport's clock (a test's fake
-  // one too); the token keeps a late timer from touching a later step. It is armed before
-  // anything is sent, so a peer that sees the step's messages sees a step with a bound.
+  // The steps' bound is a transport timer, so it runs on the transport's clock (a test's fake
+  // one too); the token keeps a late timer from touching later steps. It is armed before
+  // anything is sent, so a peer that sees the steps' messages sees steps with a bound.
   ArmStepTimer(token);
   {
     Locked lock(this);
-    if (!step.finished) LaunchLocked(step);
+    for (Step* step : steps) {
+      if (!step->finished) LaunchLocked(*step);
+    }
   }
-  Status status = done.get();  // the timer, Cancel and Stop all complete the step
+  // The timer, Cancel and Stop all complete the steps; a failed one completes the others.
+  Status status;
+  for (std::future<Status>& d : done) {
+    Status s = d.get();
+    if (status.ok()) status = s;
+  }
   Locked lock(this);
-  ++step_token_;  // its timer, if it fires anyway, now finds nothing to do
+  ++step_token_;  // their timer, if it fires anyway, now finds nothing to do
   step_timer_.Cancel();
-  current_ = nullptr;
+  running_.clear();
   return status;
 }
 
@@ -175,8 +198,10 @@ void MasterService::Impl::OnStepTimer(uint64_t token) {
   bool rearm = false;
   {
     Locked lock(this);
-    if (!current_ || step_token_ != token) return;
-    rearm = TimeOutLocked(*current_);
+    if (step_token_ != token) return;
+    for (Step* step : running_) {
+      if (!step->finished) rearm = TimeOutLocked(*step) || rearm;
+    }
   }
   if (rearm) ArmStepTimer(token);
 }
@@ -242,15 +267,19 @@ int64_t MasterService::Impl::MapTaskOf(int64_t partition, int64_t partition_coun
   return partition / map_node_count_;
 }
 
+void MasterService::Impl::PrepareTasksLocked(msg::DataSet set, int scheduler, Step& step) {
+  schedulers_[scheduler]->StartRound();
+  step.scheduler = schedulers_[scheduler].get();
+  step.stats.resize(step.scheduler->num_partitions());
+  step.summaries.resize(step.scheduler->num_partitions());
+  step.set = set;
+}
+
 Status MasterService::Impl::RunTasks(msg::DataSet set, int scheduler, Step& step) {
   {
     Locked lock(this);
-    schedulers_[scheduler]->StartRound();
-    step.scheduler = schedulers_[scheduler].get();
-    step.stats.resize(step.scheduler->num_partitions());
-    step.summaries.resize(step.scheduler->num_partitions());
+    PrepareTasksLocked(set, scheduler, step);
   }
-  step.set = set;
   return RunStep(step);
 }
 
@@ -737,12 +766,10 @@ JobPeakRss MasterService::Impl::PeakRss() const {
   return peak;
 }
 
-Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request) {
+Status MasterService::Impl::AdmitNewWorkers() {
   bool joiners = false;
-  uint64_t job;
   {
     Locked lock(this);
-    job = active_job_;
     for (const auto& [id, w] : workers_) {
       joiners = joiners ||
                 (!refused_.count(id) &&
@@ -751,20 +778,55 @@ Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request)
   }
   // Workers that registered since the last round join here and take over their share of the
   // partitions (a failure to set one up only leaves it out).
-  if (joiners) MRTRAIN_RETURN_IF_ERROR(AdmitJoiners(/*start=*/true));
-  Step step;
-  step.kind = Step::Kind::kMap;
-  step.epoch = request.epoch;
-  step.round = request.round;
-  step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
-              std::to_string(request.round + 1) + ": map tasks";
-  step.launch_task = [this, job, request](const WorkerEntry& w, int64_t t, int attempt) {
+  return joiners ? AdmitJoiners(/*start=*/true) : Status::Ok();
+}
+
+void MasterService::Impl::MakeMapStep(const RoundRequest& request, Step* step) {
+  uint64_t job;
+  {
+    Locked lock(this);
+    job = active_job_;
+  }
+  step->kind = Step::Kind::kMap;
+  step->epoch = request.epoch;
+  step->round = request.round;
+  step->what = "epoch " + std::to_string(request.epoch + 1) + " round " +
+               std::to_string(request.round + 1) + ": map tasks";
+  step->launch_task = [this, job, request](const WorkerEntry& w, int64_t t, int attempt) {
     mu_.AssertHeld();
     const shuffle::TreeNode node = shuffle::NodeOfTask(t, map_node_count_);
     return QueueLocked(w.connection,
                        msg::RunMapTask{job, request.epoch, request.round, node.lo, attempt,
                                        request.step, request.learning_rate, node.count});
   };
+}
+
+void MasterService::Impl::MakeReduceStep(const RoundRequest& request, int64_t examples,
+                                         Step* step) {
+  step->kind = Step::Kind::kReduce;
+  step->epoch = request.epoch;
+  step->round = request.round;
+  step->update = request.step;
+  step->what = "epoch " + std::to_string(request.epoch + 1) + " round " +
+               std::to_string(request.round + 1) + ": reduce";
+  uint64_t job;
+  {
+    Locked lock(this);
+    job = active_job_;
+    for (size_t s = 0; s < shard_hosts_.size(); ++s) step->waiting.insert(static_cast<int64_t>(s));
+  }
+  step->launch_target = [this, job, request, examples](int64_t s) {
+    mu_.AssertHeld();
+    return SendToWorkerLocked(shard_hosts_[s],
+                              msg::ReduceRound{job, request.epoch, request.round, s, request.step,
+                                               request.learning_rate, examples});
+  };
+}
+
+Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request) {
+  MRTRAIN_RETURN_IF_ERROR(AdmitNewWorkers());
+  Step step;
+  MakeMapStep(request, &step);
   MRTRAIN_RETURN_IF_ERROR(RunTasks(msg::DataSet::kTrain, kMapTasks, step));
   int64_t node_count;
   {
@@ -776,28 +838,32 @@ Result<api::MapStats> MasterService::Impl::MapRound(const RoundRequest& request)
 
 Status MasterService::Impl::ReduceRound(const RoundRequest& request, int64_t examples) {
   Step step;
-  step.kind = Step::Kind::kReduce;
-  step.epoch = request.epoch;
-  step.round = request.round;
-  step.update = request.step;
-  step.what = "epoch " + std::to_string(request.epoch + 1) + " round " +
-              std::to_string(request.round + 1) + ": reduce";
-  uint64_t job;
-  {
-    Locked lock(this);
-    job = active_job_;
-    for (size_t s = 0; s < shard_hosts_.size(); ++s) step.waiting.insert(static_cast<int64_t>(s));
-  }
-  step.launch_target = [this, job, request, examples](int64_t s) {
-    mu_.AssertHeld();
-    return SendToWorkerLocked(shard_hosts_[s],
-                              msg::ReduceRound{job, request.epoch, request.round, s, request.step,
-                                               request.learning_rate, examples});
-  };
+  MakeReduceStep(request, examples, &step);
   MRTRAIN_RETURN_IF_ERROR(RunStep(step));
   Locked lock(this);
   step_count_ = request.step;
   return Status::Ok();
+}
+
+Result<api::MapStats> MasterService::Impl::MapAndReduce(const RoundRequest& map_request,
+                                                        const RoundRequest& reduce_request,
+                                                        int64_t examples) {
+  MRTRAIN_RETURN_IF_ERROR(AdmitNewWorkers());
+  Step reduce, map;
+  MakeReduceStep(reduce_request, examples, &reduce);
+  MakeMapStep(map_request, &map);
+  {
+    Locked lock(this);
+    PrepareTasksLocked(msg::DataSet::kTrain, kMapTasks, map);
+  }
+  MRTRAIN_RETURN_IF_ERROR(RunSteps({&reduce, &map}));
+  int64_t node_count;
+  {
+    Locked lock(this);
+    step_count_ = reduce_request.step;
+    node_count = map_node_count_;
+  }
+  return SumInTreeOrder(map.stats, node_count);
 }
 
 Result<api::MapStats> MasterService::Impl::EvaluateSet(msg::DataSet set, int64_t step_count) {

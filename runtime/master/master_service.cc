@@ -200,8 +200,11 @@ void MasterService::Impl::Speculate() {
     Locked lock(this);
     if (stopping_) return;
     clock_ms_ += options_.speculation_interval.count();
-    Step* step = current_;
-    if (step && step->scheduler && !step->finished) {
+    Step* step = nullptr;
+    for (Step* s : running_) {
+      if (s->scheduler) step = s;  // at most one step of tasks runs at a time
+    }
+    if (step && !step->finished) {
       for (const BackupTask& b : step->scheduler->Speculate(
                clock_ms_, options_.speculation_multiple, options_.speculation_min.count())) {
         auto it = workers_.find(static_cast<uint32_t>(std::stoul(b.backup.worker)));
@@ -233,7 +236,7 @@ void MasterService::Impl::Stop(bool shutdown_workers, int exit_code) {
     if (stopping_ && !job_thread_.joinable()) return;
     stopping_ = true;
     cancelled_ = true;
-    if (current_) CompleteLocked(*current_, AbortedError("the master is stopping"));
+    for (Step* step : running_) CompleteLocked(*step, AbortedError("the master is stopping"));
     for (auto& [id, w] : workers_) {
       if (shutdown_workers) {
         (void)QueueLocked(w.connection, msg::Shutdown{"the master is stopping", exit_code});
@@ -270,7 +273,7 @@ void MasterService::Impl::Cancel(uint64_t job_id) {
   Locked lock(this);
   if (job_id == active_job_) {
     cancelled_ = true;
-    if (current_) CompleteLocked(*current_, AbortedError("job cancelled"));
+    for (Step* step : running_) CompleteLocked(*step, AbortedError("job cancelled"));
     queue_cv_.SignalAll();  // it may be waiting for workers
     return;
   }
@@ -378,9 +381,10 @@ void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why
     log_->info("worker {} ({}) left: {}", id, name, why);
     // A joiner lost while being set up is not in the job yet, but the step admitting it waits
     // for its answer: without this it would wait (and time out) for ever.
-    if (current_ && current_->admitting && current_->waiting.erase(id) &&
-        current_->waiting.empty()) {
-      CompleteLocked(*current_, Status::Ok());
+    for (Step* step : running_) {
+      if (step->admitting && step->waiting.erase(id) && step->waiting.empty()) {
+        CompleteLocked(*step, Status::Ok());
+      }
     }
     return;
   }
@@ -403,12 +407,14 @@ void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why
     return FailJobLocked(UnavailableError("every worker of the job was lost"),
                          /*recoverable=*/true);
   }
-  if (!current_) return;
-  if (current_->scheduler) {
-    PumpLocked(*current_);  // its tasks go elsewhere
-  } else if ((current_->kind == Step::Kind::kSpec || current_->kind == Step::Kind::kStart) &&
-             current_->waiting.erase(id) && current_->waiting.empty()) {
-    CompleteLocked(*current_, Status::Ok());  // the job goes on without it
+  for (Step* step : running_) {
+    if (step->finished) continue;
+    if (step->scheduler) {
+      PumpLocked(*step);  // its tasks go elsewhere
+    } else if ((step->kind == Step::Kind::kSpec || step->kind == Step::Kind::kStart) &&
+               step->waiting.erase(id) && step->waiting.empty()) {
+      CompleteLocked(*step, Status::Ok());  // the job goes on without it
+    }
   }
 }
 
@@ -419,7 +425,7 @@ void MasterService::Impl::FailJobLocked(const Status& error, bool recoverable) {
   } else {
     recoverable_ = recoverable_ && recoverable;
   }
-  if (current_) CompleteLocked(*current_, job_error_);
+  for (Step* step : running_) CompleteLocked(*step, job_error_);
 }
 
 void MasterService::Impl::DropWorkerLocked(uint32_t id, const std::string& why) {
@@ -434,6 +440,11 @@ void MasterService::Impl::CompleteLocked(Step& step, const Status& status) {
   if (step.finished) return;
   step.finished = true;
   step.done.set_value(status);
+  // Steps that run together (a map step beside the previous round's reduce) fail together: the
+  // job recovers or ends either way, and RunSteps returns only once every one is finished.
+  if (!status.ok()) {
+    for (Step* other : running_) CompleteLocked(*other, status);
+  }
 }
 
 void MasterService::Impl::PumpLocked(Step& step) {
@@ -453,9 +464,9 @@ void MasterService::Impl::OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::D
                                            int64_t epoch, int64_t round, int64_t partition,
                                            int attempt, uint32_t worker,
                                            const std::function<void(Step&)>& apply) {
-  Step* step = current_;
-  if (!step || step->kind != kind || job != active_job_ || step->set != set ||
-      step->epoch != epoch || step->round != round) {
+  Step* step = RunningLocked(kind);
+  if (!step || job != active_job_ || step->set != set || step->epoch != epoch ||
+      step->round != round) {
     ++dropped_results_;  // a late or duplicate result of a finished step
     return;
   }
@@ -475,9 +486,9 @@ void MasterService::Impl::OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::D
 void MasterService::Impl::OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target,
                                              uint32_t worker,
                                              const std::function<void(Step&)>& apply) {
-  Step* step = current_;
+  Step* step = RunningLocked(kind);
   const bool per_shard = kind == Step::Kind::kReduce || kind == Step::Kind::kSave;
-  if (!step || step->kind != kind || job != active_job_ || !step->waiting.count(target) ||
+  if (!step || job != active_job_ || !step->waiting.count(target) ||
       (per_shard && (target < 0 || static_cast<size_t>(target) >= shard_hosts_.size() ||
                      shard_hosts_[target] != worker))) {
     ++dropped_results_;
@@ -489,7 +500,32 @@ void MasterService::Impl::OnTargetDoneLocked(Step::Kind kind, uint64_t job, int6
 }
 
 void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t worker) {
-  Step* step = current_;
+  // The running step the failure may be about (a map step and a reduce may run together).
+  Step* step = nullptr;
+  switch (f.kind) {
+    case msg::TaskKind::kMap:
+      step = RunningLocked(Step::Kind::kMap);
+      break;
+    case msg::TaskKind::kLoad:
+      step = RunningLocked(Step::Kind::kLoad);
+      break;
+    case msg::TaskKind::kEvaluate:
+      step = RunningLocked(Step::Kind::kEvaluate);
+      break;
+    case msg::TaskKind::kPredict:
+      step = RunningLocked(Step::Kind::kPredict);
+      break;
+    case msg::TaskKind::kReduce:
+      step = RunningLocked(Step::Kind::kReduce);
+      break;
+    case msg::TaskKind::kSave:
+      step = RunningLocked(Step::Kind::kSave);
+      break;
+    case msg::TaskKind::kSetup:
+      step = RunningLocked(Step::Kind::kSpec);
+      if (!step) step = RunningLocked(Step::Kind::kStart);
+      break;
+  }
   if (!step || f.job_id != active_job_) {
     ++dropped_results_;
     return;
@@ -675,7 +711,8 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       if (!m.ok()) return bad(m.status());
       const Step::Kind kind =
           m->phase == msg::JobReady::kSpec ? Step::Kind::kSpec : Step::Kind::kStart;
-      if (kind == Step::Kind::kStart && current_ && current_->placement != m->placement) {
+      const Step* start = RunningLocked(Step::Kind::kStart);
+      if (kind == Step::Kind::kStart && start && start->placement != m->placement) {
         ++dropped_results_;  // it answers an earlier placement
         return;
       }
@@ -746,9 +783,9 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       auto m = msg::DecodeAs<msg::ShardCommitted>(payload);
       if (!m.ok()) return bad(m.status());
       // A repeated or late commit of another step must not complete this reduce.
-      if (current_ && current_->kind == Step::Kind::kReduce &&
-          (current_->epoch != m->epoch || current_->round != m->round ||
-           current_->update != m->step)) {
+      const Step* reduce = RunningLocked(Step::Kind::kReduce);
+      if (reduce &&
+          (reduce->epoch != m->epoch || reduce->round != m->round || reduce->update != m->step)) {
         ++dropped_results_;
         return;
       }
@@ -758,7 +795,8 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
     case MessageType::kShardSaved: {
       auto m = msg::DecodeAs<msg::ShardSaved>(payload);
       if (!m.ok()) return bad(m.status());
-      if (current_ && current_->kind == Step::Kind::kSave && current_->epoch != m->epochs_done) {
+      const Step* save = RunningLocked(Step::Kind::kSave);
+      if (save && save->epoch != m->epochs_done) {
         ++dropped_results_;
         return;
       }

@@ -40,8 +40,8 @@ void MasterService::Impl::AddWorkerStatusLocked(uint32_t id, const WorkerEntry& 
                                                 nlohmann::json* entry) const {
   (*entry)["heartbeat_age_ms"] = HeartbeatAgeMs(w);
   nlohmann::json tasks = nlohmann::json::array();
-  const Step* step = current_;
-  if (step && !step->finished) {
+  for (const Step* step : running_) {
+    if (step->finished) continue;
     const std::string kind = KindName(step->kind);
     if (step->scheduler) {
       for (const RunningTask& t : step->scheduler->Running()) {

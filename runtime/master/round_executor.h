@@ -57,6 +57,15 @@ class RoundExecutor {
   // Runs one round; returns the statistics of all map tasks summed in the partitions' tree order.
   virtual Result<api::MapStats> RunRound(const RoundRequest& request) = 0;
 
+  // With training.staleness >= 1: runs the map tasks of `map` while the update of `reduce` (the
+  // round before, whose map tasks counted `examples` examples) is applied, and returns the map
+  // tasks' statistics as RunRound does (none without `map`). Either may be null (an epoch's
+  // first map step, its last reduce). The map tasks read the parameters JobSpec::MapReadsAfter
+  // names, which are committed before this is called, so the result does not depend on which
+  // of the two finishes first.
+  virtual Result<api::MapStats> RunOverlapped(const RoundRequest* map, const RoundRequest* reduce,
+                                              int64_t examples) = 0;
+
   // Loss and accuracy of the current parameters on a held-out set.
   virtual bool HasEvalSet(EvalSet set) const = 0;
   virtual Result<api::MapStats> Evaluate(EvalSet set) = 0;

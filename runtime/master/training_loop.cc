@@ -100,14 +100,17 @@ Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResu
   const auto epoch_start = Clock::now();
   api::MapStats train;
   double lr = 0;
-  for (int64_t round = 0; round < rounds; ++round) {
+  auto request_of = [&](int64_t round) {
     RoundRequest request;
     request.epoch = epoch;
     request.round = round;
     request.step = epoch * rounds + round + 1;
     request.learning_rate = lr =
         updaters::LearningRateAt(loop.schedule, epoch, round, rounds, spec.epochs);
-    MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats, executor.RunRound(request));
+    return request;
+  };
+  // Adds a round's map statistics to the epoch's.
+  auto add = [&](int64_t round, const api::MapStats& stats) -> Status {
     // The shards check the parameters they update; a loss already non-finite at parameters that
     // are still finite (an overflowing plugin, a huge feature) is caught here.
     if (!std::isfinite(stats.loss_sum)) {
@@ -117,7 +120,39 @@ Status RunEpoch(LoopContext& loop, int64_t epoch, int64_t reported, TrainingResu
           "; training diverged: lower update.learning_rate, or check the data for huge values");
     }
     AddStats(stats, &train);
+    return Status::Ok();
+  };
+  auto report_round = [&](int64_t round) {
     if (observer) observer->OnRound(epoch, round, rounds, spec.epochs, Seconds(loop.run_start));
+  };
+  if (spec.staleness == 0) {
+    for (int64_t round = 0; round < rounds; ++round) {
+      MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats, executor.RunRound(request_of(round)));
+      MRTRAIN_RETURN_IF_ERROR(add(round, stats));
+      report_round(round);
+    }
+  } else {
+    // Staleness s >= 1: the map tasks of round r+1 run while round r is reduced. They read the
+    // parameters after update max(k-1-s, E) (JobSpec::MapReadsAfter), already committed when
+    // they start. Two rounds in flight, not s+1: the master runs one map step (one round of its
+    // task scheduler) at a time, and this already hides a round's reduce and messages behind
+    // the next one's computation; a larger s reads older parameters but overlaps no more.
+    // The epoch's last reduce runs alone, so evaluation and the checkpoint see it applied.
+    std::optional<RoundRequest> reducing;  // the round whose map tasks ran, not reduced yet
+    int64_t examples = 0;
+    for (int64_t round = 0; round <= rounds; ++round) {
+      std::optional<RoundRequest> mapping;
+      if (round < rounds) mapping = request_of(round);
+      MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats,
+                               executor.RunOverlapped(mapping ? &*mapping : nullptr,
+                                                      reducing ? &*reducing : nullptr, examples));
+      if (reducing) report_round(reducing->round);
+      reducing = mapping;
+      if (mapping) {
+        MRTRAIN_RETURN_IF_ERROR(add(round, stats));
+        examples = stats.examples;
+      }
+    }
   }
   const double train_sec = Seconds(epoch_start);
 

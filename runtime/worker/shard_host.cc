@@ -6,8 +6,12 @@
 
 namespace mrtrain::runtime {
 
-ShardHost::ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions, int64_t step)
-    : shard_(std::move(shard)), num_partitions_(num_partitions), last_reduced_step_(step) {}
+ShardHost::ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions, int64_t step,
+                     int64_t staleness)
+    : shard_(std::move(shard)),
+      num_partitions_(num_partitions),
+      staleness_(staleness),
+      last_reduced_step_(step) {}
 
 namespace {
 
@@ -71,10 +75,33 @@ Status ShardHost::Reduce(const RoundUpdate& update) {
   }
   std::vector<const shuffle::Run*> in_order;
   for (const shuffle::TreeNode& node : *cover) in_order.push_back(&runs.at(node));
+  // Copied only when stale reads are on: with staleness 0 a step costs nothing extra.
+  shuffle::Run before;
+  if (staleness_ > 0) before = shard_->ParamsRun();
   MRTRAIN_RETURN_IF_ERROR(shard_->Reduce(in_order, *cover, update));
+  if (staleness_ > 0) {
+    older_[last_reduced_step_] = std::move(before);
+    older_.erase(older_.begin(), older_.lower_bound(update.step - staleness_));
+  }
   last_reduced_step_ = update.step;
   pending_.erase(pending_.begin(), pending_.upper_bound(update.step));
   return Status::Ok();
+}
+
+Result<shuffle::Run> ShardHost::ParamsAfter(int64_t updates) const {
+  if (updates == last_reduced_step_) return shard_->ParamsRun();
+  if (auto it = older_.find(updates); it != older_.end()) return it->second;
+  const std::string shard = "reducer shard " + std::to_string(shard_->shard_id());
+  if (updates > last_reduced_step_) {
+    return FailedPreconditionError(shard + " holds step " + std::to_string(last_reduced_step_) +
+                                   "; the parameters after update " + std::to_string(updates) +
+                                   " are not there yet");
+  }
+  const int64_t oldest = older_.empty() ? last_reduced_step_ : older_.begin()->first;
+  return FailedPreconditionError(
+      shard + " keeps the parameters after updates " + std::to_string(oldest) + " to " +
+      std::to_string(last_reduced_step_) + " (training.staleness " + std::to_string(staleness_) +
+      "); those after update " + std::to_string(updates) + " are no longer kept");
 }
 
 }  // namespace mrtrain::runtime

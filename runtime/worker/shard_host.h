@@ -19,11 +19,16 @@ namespace mrtrain::runtime {
 // (from a worker already declared lost) or overlapping (a node and some of its children); the
 // first run of each (step, node) is kept and repeats are dropped and counted. Overlaps are
 // harmless: every cover of the partitions sums to the same bits, and Reduce takes the largest
-// nodes. Not thread-safe: the worker calls it from its event loop.
+// nodes. With training.staleness s > 0 it also keeps the parameters of the s steps before the
+// last one reduced (a copy each), for map tasks that read older ones (JobSpec::MapReadsAfter);
+// with s = 0 it keeps none. Not thread-safe: the worker calls it from its event loop.
 class ShardHost {
  public:
   // `step`: the updates already applied to the shard's parameters (0, or a checkpoint's step).
-  ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions, int64_t step = 0);
+  // `staleness`: how many versions before the latest to keep (none are kept from before `step`:
+  // a restart or resume begins at an epoch's start, which staleness never reaches back past).
+  ShardHost(std::unique_ptr<ReducerShard> shard, int64_t num_partitions, int64_t step = 0,
+            int64_t staleness = 0);
 
   // Keeps the run of `node` for `step`. kCorruption for a node that is not one of the tree over
   // this job's partitions; runs for a step already reduced, or a node already received, are
@@ -39,6 +44,11 @@ class ShardHost {
   // runs.
   Status Reduce(const RoundUpdate& update);
 
+  // The owned blocks' parameters after `updates` updates, as a run in key order: the latest or
+  // one of the kept older versions. kFailedPrecondition for a version not reduced yet or no
+  // longer kept (never another version's values).
+  Result<shuffle::Run> ParamsAfter(int64_t updates) const;
+
   int64_t last_reduced_step() const { return last_reduced_step_; }
   int64_t dropped_runs() const { return dropped_runs_; }
   ReducerShard& shard() { return *shard_; }
@@ -46,7 +56,10 @@ class ShardHost {
  private:
   std::unique_ptr<ReducerShard> shard_;
   const int64_t num_partitions_;
+  const int64_t staleness_;
   int64_t last_reduced_step_;
+  // step -> the parameters after it; at most staleness_ steps, all before last_reduced_step_
+  std::map<int64_t, shuffle::Run> older_;
   int64_t dropped_runs_ = 0;
   // step -> node -> run
   std::map<int64_t, std::map<shuffle::TreeNode, shuffle::Run>> pending_;

@@ -60,7 +60,18 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
   } else {
     MutexLock lock(&(*shard)->mu);
     reply.step = (*shard)->host->last_reduced_step();
-    if (reply.step == pull.step - 1) params = (*shard)->host->shard().ParamsRun();
+    // A pull for a step not reduced yet is answered with the step the shard holds, which the
+    // puller reports; one for a version no longer kept (training.staleness) fails.
+    const int64_t wanted = pull.step - 1;
+    if (wanted <= reply.step) {
+      Result<shuffle::Run> kept = (*shard)->host->ParamsAfter(wanted);
+      if (kept.ok()) {
+        params = std::move(*kept);
+        reply.step = wanted;
+      } else {
+        reply.error = kept.status().message();
+      }
+    }
   }
   failpoint::Coordinates at;
   at.worker = name_;

@@ -148,7 +148,8 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
       for (ParamKey key : shard->keys()) {
         hosted->param_bytes += sizeof(float) * parts->layout->Range(key).length;
       }
-      hosted->host = std::make_unique<ShardHost>(std::move(shard), num_partitions, start.step);
+      hosted->host =
+          std::make_unique<ShardHost>(std::move(shard), num_partitions, start.step, spec.staleness);
       parts->shards[s] = std::move(hosted);
     }
   }
@@ -291,8 +292,11 @@ Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingPa
       future = promise.get_future().share();
       job.params[updates] = future;
       mine = true;
-      // Only the newest steps are still asked for (a straggler may want the previous one).
-      while (job.params.size() > 2) job.params.erase(job.params.begin());
+      // Only the newest steps are still asked for: with staleness s a round's map tasks read up
+      // to s updates back, and a straggler may want the step before theirs.
+      while (static_cast<int64_t>(job.params.size()) > job.spec.staleness + 2) {
+        job.params.erase(job.params.begin());
+      }
     }
   }
   if (mine) {
@@ -381,7 +385,10 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
                                 "): not a node of the reduction tree over the job's " +
                                 std::to_string(num_partitions) + " partitions");
   }
-  MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(job, parts, task.step - 1));
+  // The version comes from the spec, not the message (JobSpec::MapReadsAfter): the master works
+  // it out from the same spec, and RunMapTask stays as it was.
+  MRTRAIN_ASSIGN_OR_RETURN(Params params,
+                           ParamsAfter(job, parts, job.spec.MapReadsAfter(task.step, task.round)));
   // Each partition of the node computed exactly as a task of its own, spread over the slots;
   // then summed per key in tree order into one run per shard, pushed once.
   const int64_t first = node.lo;

@@ -659,6 +659,30 @@ TEST_CASE("a malformed override is an error naming it", "[jobs]") {
         "--set model.type.x=1: model.type is not a map in the spec, so it has no key 'x'");
 }
 
+TEST_CASE("training.staleness is 0 to 16 and decides which update a round's map tasks read",
+          "[jobs]") {
+  CHECK(Parse(kMinimal).staleness == 0);
+  CHECK(Parse(kMinimal, {"training.staleness=16"}).staleness == 16);
+  CHECK(ErrorOf(kMinimal, {"training.staleness=17"}) ==
+        "--set training.staleness: training.staleness: expected an integer in [0, 16], got "
+        "'17'");
+  CHECK(ErrorOf(kMinimal, {"training.staleness=-1"}) ==
+        "--set training.staleness: training.staleness: expected an integer in [0, 16], got "
+        "'-1'");
+  // Rounds of 4 per epoch: steps 5..8 are the second epoch's (E = 4).
+  JobSpec spec = Parse(kMinimal);
+  for (int64_t round = 0; round < 4; ++round)
+    CHECK(spec.MapReadsAfter(5 + round, round) == 4 + round);
+  spec.staleness = 2;
+  CHECK(spec.MapReadsAfter(5, 0) == 4);  // never before the epoch's start
+  CHECK(spec.MapReadsAfter(6, 1) == 4);
+  CHECK(spec.MapReadsAfter(7, 2) == 4);
+  CHECK(spec.MapReadsAfter(8, 3) == 5);
+  // It decides the model, so it is in the fingerprint; 0 leaves the fingerprint as it was.
+  CHECK(Parse(kMinimal, {"training.staleness=0"}).Fingerprint() == Parse(kMinimal).Fingerprint());
+  CHECK(Parse(kMinimal, {"training.staleness=1"}).Fingerprint() != Parse(kMinimal).Fingerprint());
+}
+
 TEST_CASE("the fingerprint covers what decides the trained bytes and nothing else", "[jobs]") {
   const std::string base = Parse(kMinimal).Fingerprint();
   CHECK(base.size() == 64);

@@ -16,11 +16,11 @@ struct Fixture {
   std::shared_ptr<const ModelLayout> layout =
       std::make_shared<const ModelLayout>(ModelLayout::Create({TensorSpec{"w", {4}}}, 4).value());
   std::unique_ptr<ShardHost> host;
-  Fixture() {
+  explicit Fixture(int64_t staleness = 0) {
     auto rule = updaters::CreateBuiltinReducer("sgd", api::Hyperparameters()).value();
     auto shard = std::make_unique<ReducerShard>(0, layout, layout->keys(), std::move(rule), 0, 0);
     shard->LoadFrom(ModelState::Zeros(layout, 0));
-    host = std::make_unique<ShardHost>(std::move(shard), 3);
+    host = std::make_unique<ShardHost>(std::move(shard), 3, 0, staleness);
   }
   static shuffle::Run RunOf(float v) {
     shuffle::Run run;
@@ -148,6 +148,51 @@ TEST_CASE("overlapping and duplicate nodes: the largest node received is used", 
   CHECK(f.host->dropped_runs() == 1);
   CHECK(f.host->Missing(1).empty());
   CHECK(f.Reduced() == -(((1e8f + 1.0f) + (-1e8f + 1.0f)) + 0.5f));
+}
+
+TEST_CASE("with staleness s a shard host serves the last s+1 versions, and no other", "[runtime]") {
+  // The first value of the parameters after `updates` updates, or the error.
+  auto first = [](ShardHost& host, int64_t updates) -> Result<float> {
+    MRTRAIN_ASSIGN_OR_RETURN(shuffle::Run run, host.ParamsAfter(updates));
+    REQUIRE(run.values.size() == 4);
+    return run.values[0];
+  };
+  auto step = [](Fixture& f, int64_t k) {
+    for (int p = 0; p < 3; ++p) REQUIRE(f.host->AcceptRun(k, Leaf(p), Fixture::RunOf(1)).ok());
+    REQUIRE(f.host->Reduce(RoundUpdate{k, 1.0, 3.0, false}).ok());  // w -= 1
+  };
+  SECTION("staleness 2 keeps the versions after updates 1, 2 and 3 once 3 is reduced") {
+    Fixture f(2);
+    for (int64_t k = 1; k <= 3; ++k) step(f, k);
+    CHECK(first(*f.host, 3).value() == -3.0f);
+    CHECK(first(*f.host, 2).value() == -2.0f);
+    CHECK(first(*f.host, 1).value() == -1.0f);
+    Result<float> gone = first(*f.host, 0);
+    CHECK(gone.status().code() == StatusCode::kFailedPrecondition);
+    CHECK(gone.status().message() ==
+          "reducer shard 0 keeps the parameters after updates 1 to 3 (training.staleness 2); "
+          "those after update 0 are no longer kept");
+    Result<float> early = first(*f.host, 4);
+    CHECK(early.status().message() ==
+          "reducer shard 0 holds step 3; the parameters after update 4 are not there yet");
+  }
+  SECTION("staleness 0 keeps only the latest") {
+    Fixture f;
+    step(f, 1);
+    CHECK(first(*f.host, 1).value() == -1.0f);
+    CHECK(first(*f.host, 0).status().message() ==
+          "reducer shard 0 keeps the parameters after updates 1 to 1 (training.staleness 0); "
+          "those after update 0 are no longer kept");
+  }
+  SECTION("a host restored at step 6 has nothing older") {
+    auto rule = updaters::CreateBuiltinReducer("sgd", api::Hyperparameters()).value();
+    Fixture f(1);
+    auto shard =
+        std::make_unique<ReducerShard>(0, f.layout, f.layout->keys(), std::move(rule), 0, 0);
+    ShardHost restored(std::move(shard), 3, 6, 1);
+    CHECK(first(restored, 6).value() == 0.0f);
+    CHECK(first(restored, 5).status().code() == StatusCode::kFailedPrecondition);
+  }
 }
 
 }  // namespace
