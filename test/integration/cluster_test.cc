@@ -96,6 +96,47 @@ TEST_CASE(
   for (const auto& job : status["jobs"]) CHECK(job["state"] == "succeeded");
 }
 
+TEST_CASE(
+    "with training.staleness 1 the model is byte-identical in local mode and on 1 and 2 workers, "
+    "with 1 and 3 reducers and hash and sort shuffle, and differs from staleness 0",
+    "[integration]") {
+  TempDir dir;
+  const std::string mlp = "{type: mlp, hidden: [16], init: xavier, block_size: 8}";
+  const std::string stale = "{epochs: 2, rounds_per_epoch: 6, seed: 7, staleness: 1}";
+  Output ran = Mrtrain("run " + WriteJob(dir, "local", mlp, "{mode: hash, reducers: 1}", stale));
+  INFO(ran.text);
+  REQUIRE(ran.exit_code == 0);
+  const std::string reference = ModelBytes(dir, "local");
+  REQUIRE(reference.size() > 100);
+  // The map tasks really read older parameters: the same job without staleness differs.
+  REQUIRE(Mrtrain("run " + WriteJob(dir, "fresh", mlp, "{mode: hash, reducers: 1}")).exit_code ==
+          0);
+  CHECK(ModelBytes(dir, "fresh") != reference);
+
+  Cluster cluster(dir);
+  struct Variant {
+    int workers;
+    const char* shuffle;
+  };
+  const Variant variants[] = {{1, "{mode: sort, reducers: 3}"},
+                              {2, "{mode: hash, reducers: 3}"},
+                              {2, "{mode: sort, reducers: 1}"}};
+  int workers = 0;
+  int i = 0;
+  for (const Variant& v : variants) {
+    if (v.workers > workers) {
+      cluster.AddWorkers(v.workers - workers);
+      workers = v.workers;
+    }
+    const std::string name = "stale" + std::to_string(i++);
+    Output out = cluster.Submit(WriteJob(dir, name, mlp, v.shuffle, stale));
+    INFO(v.workers << " workers, shuffle " << v.shuffle << "\n" << out.text);
+    REQUIRE(out.exit_code == 0);
+    CHECK(out.text.find("epoch 2/2 train_loss=") != std::string::npos);
+    CHECK(ModelBytes(dir, name) == reference);
+  }
+}
+
 TEST_CASE("a backup attempt of a map task over several partitions ends with the same model",
           "[integration]") {
   TempDir dir;

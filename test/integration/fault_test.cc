@@ -151,6 +151,35 @@ TEST_CASE("every failpoint, at a shard host or not, ends with the failure-free m
   std::fflush(stdout);
 }
 
+TEST_CASE("with training.staleness 1, failures while two rounds overlap end with the same model",
+          "[integration][faults]") {
+  TempDir dir;
+  const std::string stale = "{epochs: 3, rounds_per_epoch: 8, seed: 7, staleness: 1}";
+  const std::string reference = Reference(dir, stale);
+  // While round 2's reduce and round 3's map tasks run: a shard host killed (the job rolls back
+  // to the last checkpoint and replays with the same staleness), a map task and a reduce that
+  // fail, and a pull of the older version whose reply is lost.
+  const Scenario scenarios[] = {
+      {"crash of a shard host after a map task", 0, "map-after-compute=crash@epoch=1,round=3"},
+      {"crash of a shard host before it commits a reduce", 1,
+       "reduce-before-commit=crash@epoch=2,round=2"},
+      {"a map task's output dropped", 2, "map-after-compute=drop@epoch=1,round=3"},
+      {"a pull's reply dropped", 0, "pull-before-reply=drop@shard=0,times=2"},
+  };
+  int i = 0;
+  for (const Scenario& s : scenarios) {
+    INFO(s.name << ": " << s.failpoints);
+    FaultCluster faulty(dir, s.worker, s.failpoints);
+    const std::string name = "stale" + std::to_string(i++);
+    Output out = faulty.cluster.Submit(WriteJob(dir, name, kModel, kShuffle, stale));
+    INFO(out.text);
+    REQUIRE(out.exit_code == 0);
+    CHECK(ModelBytes(dir, name) == reference);
+    // The shard hosts' crashes were recovered from by rolling back to a checkpoint.
+    if (i <= 2) CHECK(faulty.cluster.Status()["recoveries"].get<int>() >= 1);
+  }
+}
+
 TEST_CASE("SIGKILL and SIGSTOP of a worker at random moments: the model is always the same",
           "[integration][faults]") {
   // MRTRAIN_FAULT_TRIALS and MRTRAIN_FAULT_SEED let the soak script run hundreds.

@@ -121,6 +121,7 @@ struct SpecOptions {
   int max_attempts = 4;
   int reducers = 1;
   std::string output = "out";
+  int64_t staleness = 0;
 };
 
 // A logistic model on csv files in the job's working directory. The master only parses the
@@ -136,7 +137,7 @@ std::string SpecYaml(const SpecOptions& o) {
   yaml << "model: {type: logistic}\n"
        << "update: {rule: sgd, learning_rate: 0.1}\n"
        << "training: {epochs: " << o.epochs << ", rounds_per_epoch: " << o.rounds
-       << ", max_attempts: " << o.max_attempts << "}\n"
+       << ", max_attempts: " << o.max_attempts << ", staleness: " << o.staleness << "}\n"
        << "shuffle: {reducers: " << o.reducers << "}\n"
        << "output: {dir: " << o.output << "}\n";
   return yaml.str();
@@ -1216,6 +1217,54 @@ TEST_CASE("a shard's commit of an earlier step does not complete a later reduce"
   a.CommitHeldReduces();
   REQUIRE(listener->WaitFinished());
   CHECK(listener->status().ToString() == "OK");
+}
+
+TEST_CASE(
+    "with staleness 1 a round's map tasks run while the round before is reduced, never "
+    "across an epoch's start",
+    "[runtime][master]") {
+  Cluster cluster;
+  FakeWorker& a = cluster.AddWorker("fake-a");
+  a.set_hold_reduce([](const msg::ReduceRound&) { return true; });
+  SpecOptions spec;
+  spec.partitions = 1;
+  spec.epochs = 2;
+  spec.rounds = 3;
+  spec.staleness = 1;
+  auto listener = std::make_shared<RecordingListener>();
+  cluster.Submit(spec, listener);
+  // The map steps (by update step) the fake has seen, and the reduces it holds.
+  auto steps = [](const FakeWorkerLog& log) {
+    std::vector<int64_t> out;
+    for (const msg::RunMapTask& t : log.map_tasks) out.push_back(t.step);
+    return out;
+  };
+  auto held = [](size_t n) {
+    return [n](const FakeWorkerLog& log) { return log.held_reduces.size() == n; };
+  };
+  // Round 1's reduce is held while round 2's map task has run; round 3's waits for it.
+  REQUIRE(a.WaitUntil(held(1)));
+  REQUIRE(a.WaitUntil([&](const FakeWorkerLog& log) { return steps(log).size() == 2; }));
+  CHECK(a.log().held_reduces[0].step == 1);
+  CHECK_FALSE(a.WaitUntil([&](const FakeWorkerLog& log) { return steps(log).size() > 2; }, 200ms));
+  a.CommitHeldReduces();
+  REQUIRE(a.WaitUntil(held(1)));  // step 2's, beside step 3's map task
+  REQUIRE(a.WaitUntil([&](const FakeWorkerLog& log) { return steps(log).size() == 3; }));
+  CHECK(a.log().held_reduces[0].step == 2);
+  a.CommitHeldReduces();
+  // Step 3 is the epoch's last: its reduce runs alone, and epoch 2's first map task (step 4)
+  // waits until it is committed (and the checkpoint written).
+  REQUIRE(a.WaitUntil(held(1)));
+  CHECK(a.log().held_reduces[0].step == 3);
+  CHECK_FALSE(a.WaitUntil([&](const FakeWorkerLog& log) { return steps(log).size() > 3; }, 200ms));
+  a.CommitHeldReduces();
+  for (int64_t step = 4; step <= 6; ++step) {
+    REQUIRE(a.WaitUntil(held(1)));
+    a.CommitHeldReduces();
+  }
+  REQUIRE(listener->WaitFinished());
+  CHECK(listener->status().ToString() == "OK");
+  CHECK(steps(a.log()) == std::vector<int64_t>{1, 2, 3, 4, 5, 6});
 }
 
 }  // namespace
