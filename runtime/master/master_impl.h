@@ -28,6 +28,7 @@
 #include "runtime/master/master_metrics.h"
 #include "runtime/master/master_service.h"
 #include "runtime/master/round_executor.h"
+#include "runtime/master/step_tracker.h"
 #include "runtime/master/task_scheduler.h"
 #include "shuffle/merge/tree_sum.h"
 #include "shuffle/partition/partitioner.h"
@@ -62,39 +63,15 @@ struct WorkerEntry {
   std::chrono::steady_clock::time_point heard_at;  // when that was, for the status page
 };
 
-// One step of a running job that waits for workers: a set of tasks over partitions (load, map,
-// evaluate; planned by a TaskScheduler), or one request per worker (spec, start) or per reducer
-// shard (reduce, save). Lives on the job thread's stack; the transport thread reaches it only
-// through Impl::running_ under Impl::mu_, and so does the job thread until the step is done.
-// The launch functions run under Impl::mu_. At most one step of each kind runs at a time.
-struct Step {
-  enum class Kind { kSpec, kLoad, kStart, kMap, kReduce, kEvaluate, kSave, kPredict };
-  Kind kind = Kind::kSpec;
-  std::string what;  // "epoch 3 round 5: map tasks", for errors
-  msg::DataSet set = msg::DataSet::kTrain;
-  int64_t epoch = 0;
-  int64_t round = 0;
-  int64_t update = 0;  // reduce: the step (update count) the shards must commit
-
-  // Task steps: the plan, and how to send task (partition, attempt) to a worker.
-  TaskScheduler* scheduler = nullptr;
+// A step as the job thread runs it: the StepTracker's state (what it waits for, its results),
+// and the master's I/O for it: how to send task (partition, attempt) to a worker or the request
+// of a target (a worker for spec and start, a shard for reduce and save), and the promise the
+// job thread waits on. Lives on the job thread's stack; the transport thread reaches it only
+// through Impl::tracker_ under Impl::mu_, and so does the job thread until the step is done.
+// The launch functions run under Impl::mu_ and only queue their sends (see Impl::Locked).
+struct Step : TrackedStep {
   std::function<Status(const WorkerEntry&, int64_t partition, int attempt)> launch_task;
-  // Per-target steps: the workers (spec, start) or shards (reduce, save) still to answer, and
-  // how to send the request to one.
-  std::set<int64_t> waiting;
   std::function<Status(int64_t target)> launch_target;
-  bool admitting = false;           // spec/start of late joiners: a failure leaves one out
-  uint64_t placement = 0;           // start: the placement its StartTrainings carry
-  std::map<int64_t, int> failures;  // save: failed writes by shard
-
-  // Results, by partition or shard.
-  std::vector<api::MapStats> stats;
-  std::vector<PartitionSummary> summaries;
-  std::vector<msg::ShardSaved> saved;
-  std::vector<msg::PredictDone> predicted;  // by partition
-  std::map<uint32_t, msg::JobReady> ready;  // by the worker that answered
-
-  bool finished = false;
   std::promise<Status> done;
 };
 
@@ -248,24 +225,27 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void ForgetSubmitterLocked(uint64_t job_id) REQUIRES(mu_);
   void ScheduleLivenessCheck();
   void CheckLiveness() EXCLUDES(mu_);
-  void OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::DataSet set, int64_t epoch,
-                        int64_t round, int64_t partition, int attempt, uint32_t worker,
+  // A report of task `partition` of the step `report` names, from `worker`: `apply` records
+  // its result when the tracker accepts it.
+  void OnTaskDoneLocked(const StepKey& report, int64_t partition, int attempt, WorkerId worker,
                         const std::function<void(Step&)>& apply) REQUIRES(mu_);
   // `worker` sent it: for reduce and save steps it must be the shard's host (a shard that
   // moved answers only from its new host).
-  void OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target, uint32_t worker,
+  void OnTargetDoneLocked(const StepKey& report, int64_t target, WorkerId worker,
                           const std::function<void(Step&)>& apply) REQUIRES(mu_);
-  void OnTaskFailedLocked(const msg::TaskFailed& failed, uint32_t worker) REQUIRES(mu_);
-  void PumpLocked(Step& step) REQUIRES(mu_);
-  void CompleteLocked(Step& step, const Status& status) REQUIRES(mu_);
-  // The step ran past step_timeout: declares the workers it waits for lost and returns true to
-  // give it another step_timeout, or fails it.
-  bool TimeOutLocked(Step& step) REQUIRES(mu_);
+  void OnTaskFailedLocked(const msg::TaskFailed& failed, WorkerId worker) REQUIRES(mu_);
+  // Carries out what the tracker decided: queues sends (done once mu_ is released, see
+  // Locked), wakes the job thread for finished steps, drops stuck workers.
+  void ApplyLocked(const StepActions& actions) REQUIRES(mu_);
+  // What a timed-out step waits for, in the tracker's messages (StepTracker::Describe).
+  std::string DescribeWaitLocked(const TrackedStep& step, int64_t index, int attempt) const
+      REQUIRES(mu_);
   void ArmStepTimer(uint64_t token);
   void OnStepTimer(uint64_t token) EXCLUDES(mu_);
   // "task for data.train partition 3, rows [300, 400) (attempt 1)", for logs and errors; map
   // tasks: "task for data.train partitions [4, 6), rows [400, 600) (attempt 1)".
-  std::string DescribeTask(const Step& step, int64_t partition, int attempt) const REQUIRES(mu_);
+  std::string DescribeTask(const TrackedStep& step, int64_t partition, int attempt) const
+      REQUIRES(mu_);
   void ScheduleSpeculation();
   void Speculate() EXCLUDES(mu_);
   std::string StatusJsonLocked() const REQUIRES(mu_);
@@ -297,14 +277,11 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   Status SetUpWorkers(const QueuedJob& job) EXCLUDES(mu_);
   Status RunStep(Step& step) EXCLUDES(mu_);
   // Runs steps of different kinds at once, under one step_timeout, until all are finished; the
-  // first failure ends the others (CompleteLocked) and is returned.
+  // first failure ends the others (StepTracker::Finish) and is returned.
   Status RunSteps(const std::vector<Step*>& steps) EXCLUDES(mu_);
   // The running step of `kind`, or nullptr.
   Step* RunningLocked(Step::Kind kind) const REQUIRES(mu_) {
-    for (Step* step : running_) {
-      if (step->kind == kind) return step;
-    }
-    return nullptr;
+    return static_cast<Step*>(tracker_.Running(kind));
   }
   // A round's steps, ready for RunSteps (MapRound, ReduceRound, MapAndReduce).
   void MakeMapStep(const RoundRequest& request, Step* step) EXCLUDES(mu_);
@@ -367,7 +344,6 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   std::map<const Connection*, uint32_t> worker_of_ GUARDED_BY(mu_);
   // submit client -> its job, until the job ends
   std::map<const Connection*, uint64_t> submitter_of_ GUARDED_BY(mu_);
-  int64_t dropped_results_ GUARDED_BY(mu_) = 0;
   int64_t total_recoveries_ GUARDED_BY(mu_) = 0;  // since the master started
   // shard host -> mappers' failures to reach it
   std::map<uint32_t, int> unreachable_reports_ GUARDED_BY(mu_);
@@ -410,8 +386,9 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   // advanced by the speculation ticker: task durations on the transport's clock
   int64_t clock_ms_ GUARDED_BY(mu_) = 0;
   int64_t step_count_ GUARDED_BY(mu_) = 0;  // updates applied
-  // The steps RunSteps runs now: one, or a map step and the previous round's reduce.
-  std::vector<Step*> running_ GUARDED_BY(mu_);
+  // The steps RunSteps runs now (one, or a map step and the previous round's reduce) and the
+  // decisions about them; it also counts the results it dropped. Its steps are all Steps.
+  StepTracker tracker_ GUARDED_BY(mu_);
   // counts RunSteps calls, so a timer knows whether its steps still run
   uint64_t step_token_ GUARDED_BY(mu_) = 0;
   TimerHandle step_timer_ GUARDED_BY(mu_);  // the running steps' bound

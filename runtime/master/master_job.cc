@@ -139,7 +139,8 @@ Status MasterService::Impl::RunSteps(const std::vector<Step*>& steps) {
     Locked lock(this);
     if (cancelled_) return AbortedError(stopping_ ? "the master is stopping" : "job cancelled");
     if (!job_error_.ok()) return job_error_;
-    running_ = steps;
+    for (Step* step : steps) step->job = active_job_;
+    tracker_.Begin(std::vector<TrackedStep*>(steps.begin(), steps.end()));
     token = ++step_token_;
   }
   // The steps' bound is a transport timer, so it runs on the transport's clock (a test's fake
@@ -161,22 +162,12 @@ Status MasterService::Impl::RunSteps(const std::vector<Step*>& steps) {
   Locked lock(this);
   ++step_token_;  // their timer, if it fires anyway, now finds nothing to do
   step_timer_.Cancel();
-  running_.clear();
+  tracker_.End();
   return status;
 }
 
 void MasterService::Impl::LaunchLocked(Step& step) {
-  if (step.scheduler) return PumpLocked(step);
-  for (int64_t target : std::set<int64_t>(step.waiting)) {
-    Status sent = step.launch_target(target);
-    if (sent.ok()) continue;
-    if (!step.admitting) return CompleteLocked(step, sent.WithContext(step.what));
-    // A joiner gone before it was asked is left out, as one lost while it answers would be.
-    log_->warn("{}: worker {} is left out of job {}: {}", step.what, target, active_job_,
-               sent.ToString());
-    step.waiting.erase(target);
-  }
-  if (step.waiting.empty()) CompleteLocked(step, Status::Ok());
+  ApplyLocked(tracker_.Launch(step, clock_ms_));
 }
 
 void MasterService::Impl::ArmStepTimer(uint64_t token) {
@@ -199,49 +190,31 @@ void MasterService::Impl::OnStepTimer(uint64_t token) {
   {
     Locked lock(this);
     if (step_token_ != token) return;
-    for (Step* step : running_) {
-      if (!step->finished) rearm = TimeOutLocked(*step) || rearm;
+    const std::string limit = std::to_string(options_.step_timeout.count()) + " ms";
+    // One step at a time: dropping the first one's stuck workers may end the others.
+    for (TrackedStep* step : std::vector<TrackedStep*>(tracker_.running())) {
+      ApplyLocked(tracker_.OnTimeout(*step, !job_error_.ok(), limit,
+                                     [this](const TrackedStep& s, int64_t index, int attempt) {
+                                       mu_.AssertHeld();  // called by OnTimeout, under the lock
+                                       return DescribeWaitLocked(s, index, attempt);
+                                     }));
     }
+    rearm = tracker_.AnyUnfinished();
   }
   if (rearm) ArmStepTimer(token);
 }
 
-bool MasterService::Impl::TimeOutLocked(Step& step) {
-  // The workers the step still waits for are stuck (a hung thread keeps heartbeats going):
-  // each is named and declared lost, so its tasks run elsewhere or its shards are restored
-  // elsewhere, instead of the whole job hanging or failing.
-  std::map<uint32_t, std::string> culprits;  // worker -> what it holds, "; "-separated
-  auto blame = [&culprits](uint32_t worker, const std::string& what) {
-    std::string& list = culprits[worker];
-    list += (list.empty() ? "" : "; ") + what;
-  };
-  const std::string limit = std::to_string(options_.step_timeout.count()) + " ms";
-  if (step.scheduler) {
-    for (const RunningTask& t : step.scheduler->Running()) {
-      blame(static_cast<uint32_t>(std::stoul(t.worker)),
-            DescribeTask(step, t.partition, t.attempt));
-    }
-  } else if (step.kind == Step::Kind::kReduce || step.kind == Step::Kind::kSave) {
-    for (int64_t shard : step.waiting) {
-      blame(shard_hosts_[shard],
-            "reducer shard " + std::to_string(shard) + " (" + shard_ranges_[shard] + ")");
-    }
-  } else {
-    for (int64_t w : step.waiting) blame(static_cast<uint32_t>(w), "its setup");
+std::string MasterService::Impl::DescribeWaitLocked(const TrackedStep& step, int64_t index,
+                                                    int attempt) const {
+  if (step.scheduler) return DescribeTask(step, index, attempt);
+  if (step.kind == Step::Kind::kReduce || step.kind == Step::Kind::kSave) {
+    return "reducer shard " + std::to_string(index) + " (" + shard_ranges_[index] + ")";
   }
-  if (culprits.empty() || !job_error_.ok()) {
-    CompleteLocked(step, DeadlineExceededError(step.what + " did not finish within " + limit));
-    return false;
-  }
-  for (const auto& [id, what] : culprits) {
-    log_->error("{}: worker {} is stuck on {} for over {}; declaring it lost", step.what, id, what,
-                limit);
-    DropWorkerLocked(id, "stuck on " + what + " in " + step.what + " for over " + limit);
-  }
-  return !step.finished;
+  return "its setup";
 }
 
-std::string MasterService::Impl::DescribeTask(const Step& step, int64_t task, int attempt) const {
+std::string MasterService::Impl::DescribeTask(const TrackedStep& step, int64_t task,
+                                              int attempt) const {
   const int set = static_cast<int>(step.set);
   const int64_t num_partitions = partitions_[set];
   int64_t first = task, end = task + 1;
@@ -375,7 +348,7 @@ Status MasterService::Impl::SetUpWorkers(const QueuedJob& queued) {
   setup.what = "job setup";
   {
     Locked lock(this);
-    setup.waiting.insert(job_workers_.begin(), job_workers_.end());
+    for (uint32_t id : job_workers_) setup.waiting[id] = WorkerId{id};
   }
   setup.launch_target = [this](int64_t w) {
     mu_.AssertHeld();
@@ -388,8 +361,8 @@ Status MasterService::Impl::SetUpWorkers(const QueuedJob& queued) {
     if (!SameDatasets(r, first)) {
       return FailedPreconditionError(
           "the workers see different datasets (train partitions " +
-          std::to_string(first.train_partitions) + " on worker " + WorkerKey(first_worker) + ", " +
-          std::to_string(r.train_partitions) + " on worker " + WorkerKey(worker) +
+          std::to_string(first.train_partitions) + " on worker " + first_worker.ToString() + ", " +
+          std::to_string(r.train_partitions) + " on worker " + worker.ToString() +
           "): every worker must see the same files under the same paths");
     }
   }
@@ -574,7 +547,7 @@ Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
       shard_hosts_.push_back(host);
       shard_addresses_.push_back(workers_[host].data_address);
     }
-    start.waiting.insert(job_workers_.begin(), job_workers_.end());
+    for (uint32_t id : job_workers_) start.waiting[id] = WorkerId{id};
     step_count_ = step_count;
   }
   start.launch_target = [this, epochs, step_count](int64_t w) {
@@ -622,7 +595,7 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
   setup.kind = Step::Kind::kSpec;
   setup.admitting = true;
   setup.what = "setting job " + std::to_string(job) + " up on workers that joined";
-  setup.waiting.insert(joiners.begin(), joiners.end());
+  for (uint32_t id : joiners) setup.waiting[id] = WorkerId{id};
   setup.launch_target = [this](int64_t w) {
     mu_.AssertHeld();
     return SendToWorkerLocked(static_cast<uint32_t>(w), job_text_);
@@ -635,7 +608,8 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     job_sets.train_partitions = partitions_[0];
     job_sets.test_partitions = partitions_[1];
     job_sets.validation_partitions = partitions_[2];
-    for (const auto& [id, r] : setup.ready) {
+    for (const auto& [worker, r] : setup.ready) {
+      const uint32_t id = worker.value;
       if (refused_.count(id) || !workers_.count(id)) continue;
       if (!SameDatasets(r, job_sets)) {
         log_->warn(
@@ -654,7 +628,7 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     ready.kind = Step::Kind::kStart;
     ready.admitting = true;
     ready.what = "model setup on workers that joined";
-    ready.waiting.insert(admitted.begin(), admitted.end());
+    for (uint32_t id : admitted) ready.waiting[id] = WorkerId{id};
     {
       Locked lock(this);
       ready.placement = placement_;
@@ -813,7 +787,9 @@ void MasterService::Impl::MakeReduceStep(const RoundRequest& request, int64_t ex
   {
     Locked lock(this);
     job = active_job_;
-    for (size_t s = 0; s < shard_hosts_.size(); ++s) step->waiting.insert(static_cast<int64_t>(s));
+    for (size_t s = 0; s < shard_hosts_.size(); ++s) {
+      step->waiting[static_cast<int64_t>(s)] = WorkerId{shard_hosts_[s]};
+    }
   }
   step->launch_target = [this, job, request, examples](int64_t s) {
     mu_.AssertHeld();
@@ -895,8 +871,8 @@ Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDi
     Locked lock(this);
     job = active_job_;
     num_shards = static_cast<int>(shard_hosts_.size());
+    for (int s = 0; s < num_shards; ++s) step.waiting[s] = WorkerId{shard_hosts_[s]};
   }
-  for (int s = 0; s < num_shards; ++s) step.waiting.insert(s);
   step.saved.resize(num_shards);
   step.launch_target = [&, job](int64_t s) {
     mu_.AssertHeld();

@@ -200,31 +200,8 @@ void MasterService::Impl::Speculate() {
     Locked lock(this);
     if (stopping_) return;
     clock_ms_ += options_.speculation_interval.count();
-    Step* step = nullptr;
-    for (Step* s : running_) {
-      if (s->scheduler) step = s;  // at most one step of tasks runs at a time
-    }
-    if (step && !step->finished) {
-      for (const BackupTask& b : step->scheduler->Speculate(
-               clock_ms_, options_.speculation_multiple, options_.speculation_min.count())) {
-        auto it = workers_.find(static_cast<uint32_t>(std::stoul(b.backup.worker)));
-        if (it == workers_.end()) continue;
-        ++backup_tasks_;
-        metrics_.OnBackupAttempt(active_job_, it->second.name);
-        if (step->kind == Step::Kind::kMap) {
-          metrics_.OnMapTaskLaunched(active_job_, b.backup.partition, b.backup.attempt,
-                                     std::chrono::steady_clock::now());
-        }
-        log_->warn(
-            "{}: {} on worker {} has run {} ms (median {} ms); backup attempt {} on "
-            "worker {} ({})",
-            step->what, DescribeTask(*step, b.slow.partition, b.slow.attempt), b.slow.worker,
-            clock_ms_ - b.slow.started_ms, b.median_ms, b.backup.attempt, b.backup.worker,
-            it->second.name);
-        Status sent = step->launch_task(it->second, b.backup.partition, b.backup.attempt);
-        if (!sent.ok()) log_->warn("cannot send a backup task: {}", sent.ToString());
-      }
-    }
+    ApplyLocked(tracker_.Speculate(clock_ms_, options_.speculation_multiple,
+                                   options_.speculation_min.count()));
   }
   ScheduleSpeculation();
 }
@@ -236,7 +213,7 @@ void MasterService::Impl::Stop(bool shutdown_workers, int exit_code) {
     if (stopping_ && !job_thread_.joinable()) return;
     stopping_ = true;
     cancelled_ = true;
-    for (Step* step : running_) CompleteLocked(*step, AbortedError("the master is stopping"));
+    ApplyLocked(tracker_.FailAll(AbortedError("the master is stopping")));
     for (auto& [id, w] : workers_) {
       if (shutdown_workers) {
         (void)QueueLocked(w.connection, msg::Shutdown{"the master is stopping", exit_code});
@@ -273,7 +250,7 @@ void MasterService::Impl::Cancel(uint64_t job_id) {
   Locked lock(this);
   if (job_id == active_job_) {
     cancelled_ = true;
-    for (Step* step : running_) CompleteLocked(*step, AbortedError("job cancelled"));
+    ApplyLocked(tracker_.FailAll(AbortedError("job cancelled")));
     queue_cv_.SignalAll();  // it may be waiting for workers
     return;
   }
@@ -318,7 +295,7 @@ std::string MasterService::Impl::StatusJsonLocked() const {
     j["jobs"].push_back(job);
   }
   j["control_bytes"] = control_bytes_.load();
-  j["dropped_results"] = dropped_results_;
+  j["dropped_results"] = tracker_.dropped();
   j["recoveries"] = total_recoveries_;
   j["backup_tasks"] = backup_tasks_;
   return DumpUserJson(j);
@@ -379,13 +356,7 @@ void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why
   auto in_job = std::find(job_workers_.begin(), job_workers_.end(), id);
   if (in_job == job_workers_.end() || stopping_) {
     log_->info("worker {} ({}) left: {}", id, name, why);
-    // A joiner lost while being set up is not in the job yet, but the step admitting it waits
-    // for its answer: without this it would wait (and time out) for ever.
-    for (Step* step : running_) {
-      if (step->admitting && step->waiting.erase(id) && step->waiting.empty()) {
-        CompleteLocked(*step, Status::Ok());
-      }
-    }
+    ApplyLocked(tracker_.OnWorkerLost(WorkerId{id}, /*in_job=*/false, clock_ms_));
     return;
   }
   log_->warn("worker {} ({}) lost during job {}: {}", id, name, active_job_, why);
@@ -407,15 +378,8 @@ void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why
     return FailJobLocked(UnavailableError("every worker of the job was lost"),
                          /*recoverable=*/true);
   }
-  for (Step* step : running_) {
-    if (step->finished) continue;
-    if (step->scheduler) {
-      PumpLocked(*step);  // its tasks go elsewhere
-    } else if ((step->kind == Step::Kind::kSpec || step->kind == Step::Kind::kStart) &&
-               step->waiting.erase(id) && step->waiting.empty()) {
-      CompleteLocked(*step, Status::Ok());  // the job goes on without it
-    }
-  }
+  // Its tasks go elsewhere; steps of setup go on without it.
+  ApplyLocked(tracker_.OnWorkerLost(WorkerId{id}, /*in_job=*/true, clock_ms_));
 }
 
 void MasterService::Impl::FailJobLocked(const Status& error, bool recoverable) {
@@ -425,7 +389,7 @@ void MasterService::Impl::FailJobLocked(const Status& error, bool recoverable) {
   } else {
     recoverable_ = recoverable_ && recoverable;
   }
-  for (Step* step : running_) CompleteLocked(*step, job_error_);
+  ApplyLocked(tracker_.FailAll(job_error_));
 }
 
 void MasterService::Impl::DropWorkerLocked(uint32_t id, const std::string& why) {
@@ -436,100 +400,115 @@ void MasterService::Impl::DropWorkerLocked(uint32_t id, const std::string& why) 
   OnWorkerLostLocked(id, why);
 }
 
-void MasterService::Impl::CompleteLocked(Step& step, const Status& status) {
-  if (step.finished) return;
-  step.finished = true;
-  step.done.set_value(status);
-  // Steps that run together (a map step beside the previous round's reduce) fail together: the
-  // job recovers or ends either way, and RunSteps returns only once every one is finished.
-  if (!status.ok()) {
-    for (Step* other : running_) CompleteLocked(*other, status);
-  }
-}
-
-void MasterService::Impl::PumpLocked(Step& step) {
-  for (const TaskAssignment& a : step.scheduler->Assign(clock_ms_)) {
-    auto it = workers_.find(static_cast<uint32_t>(std::stoul(a.worker)));
-    if (it == workers_.end()) continue;  // its loss is being handled
-    if (step.kind == Step::Kind::kMap) {
-      metrics_.OnMapTaskLaunched(active_job_, a.partition, a.attempt,
-                                 std::chrono::steady_clock::now());
+void MasterService::Impl::ApplyLocked(const StepActions& actions) {
+  for (const StepAction& a : actions) {
+    Step& step = *static_cast<Step*>(a.step);
+    switch (a.type) {
+      case StepAction::Type::kFinish:
+        step.done.set_value(a.status);
+        break;
+      case StepAction::Type::kDropWorker:
+        log_->error("{}: worker {} is {}; declaring it lost", step.what, a.worker.value, a.why);
+        DropWorkerLocked(a.worker.value, a.why);
+        break;
+      case StepAction::Type::kSendTarget: {
+        if (step.finished) break;  // an earlier send of the step failed it
+        Status sent = step.launch_target(a.index);
+        if (!sent.ok()) ApplyLocked(tracker_.OnSendFailed(step, a.index, sent));
+        if (!sent.ok() && step.admitting) {
+          log_->warn("{}: worker {} is left out of job {}: {}", step.what, a.worker.value,
+                     active_job_, sent.ToString());
+        }
+        break;
+      }
+      case StepAction::Type::kSendTask: {
+        if (step.finished) break;
+        auto it = workers_.find(a.worker.value);
+        if (it == workers_.end()) break;  // its loss is being handled
+        if (a.backup_of) {
+          const BackupTask& b = *a.backup_of;
+          ++backup_tasks_;
+          metrics_.OnBackupAttempt(active_job_, it->second.name);
+          log_->warn(
+              "{}: {} on worker {} has run {} ms (median {} ms); backup attempt {} on "
+              "worker {} ({})",
+              step.what, DescribeTask(step, b.slow.partition, b.slow.attempt), b.slow.worker,
+              clock_ms_ - b.slow.started_ms, b.median_ms, b.backup.attempt, b.backup.worker,
+              it->second.name);
+        }
+        if (step.kind == Step::Kind::kMap) {
+          metrics_.OnMapTaskLaunched(active_job_, a.index, a.attempt,
+                                     std::chrono::steady_clock::now());
+        }
+        Status sent = step.launch_task(it->second, a.index, a.attempt);
+        if (!sent.ok()) {
+          log_->warn("cannot send a {}task to worker {}: {}", a.backup_of ? "backup " : "",
+                     a.worker.value, sent.ToString());
+        }
+        break;
+      }
     }
-    Status sent = step.launch_task(it->second, a.partition, a.attempt);
-    if (!sent.ok()) log_->warn("cannot send a task to worker {}: {}", a.worker, sent.ToString());
   }
 }
 
-void MasterService::Impl::OnTaskDoneLocked(Step::Kind kind, uint64_t job, msg::DataSet set,
-                                           int64_t epoch, int64_t round, int64_t partition,
-                                           int attempt, uint32_t worker,
+void MasterService::Impl::OnTaskDoneLocked(const StepKey& report, int64_t partition, int attempt,
+                                           WorkerId worker,
                                            const std::function<void(Step&)>& apply) {
-  Step* step = RunningLocked(kind);
-  if (!step || job != active_job_ || step->set != set || step->epoch != epoch ||
-      step->round != round) {
-    ++dropped_results_;  // a late or duplicate result of a finished step
-    return;
-  }
-  if (step->scheduler->OnDone(partition, attempt, WorkerKey(worker), clock_ms_) !=
-      TaskScheduler::Outcome::kAccepted) {
-    ++dropped_results_;
-    return;
-  }
-  apply(*step);
-  if (step->scheduler->RoundDone()) {
-    CompleteLocked(*step, Status::Ok());
-  } else {
-    PumpLocked(*step);
-  }
+  Step* step = static_cast<Step*>(tracker_.Match(report));
+  if (!step) return;  // a late result of a finished step, or of another job
+  bool accepted = false;
+  StepActions next = tracker_.OnTaskDone(*step, partition, attempt, worker, clock_ms_, &accepted);
+  if (accepted) apply(*step);
+  ApplyLocked(next);
 }
 
-void MasterService::Impl::OnTargetDoneLocked(Step::Kind kind, uint64_t job, int64_t target,
-                                             uint32_t worker,
+void MasterService::Impl::OnTargetDoneLocked(const StepKey& report, int64_t target, WorkerId worker,
                                              const std::function<void(Step&)>& apply) {
-  Step* step = RunningLocked(kind);
-  const bool per_shard = kind == Step::Kind::kReduce || kind == Step::Kind::kSave;
-  if (!step || job != active_job_ || !step->waiting.count(target) ||
-      (per_shard && (target < 0 || static_cast<size_t>(target) >= shard_hosts_.size() ||
-                     shard_hosts_[target] != worker))) {
-    ++dropped_results_;
-    return;
-  }
-  step->waiting.erase(target);
-  apply(*step);
-  if (step->waiting.empty()) CompleteLocked(*step, Status::Ok());
+  Step* step = static_cast<Step*>(tracker_.Match(report));
+  if (!step) return;
+  bool accepted = false;
+  StepActions next = tracker_.OnTargetDone(*step, target, worker, &accepted);
+  if (accepted) apply(*step);
+  ApplyLocked(next);
 }
 
-void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t worker) {
-  // The running step the failure may be about (a map step and a reduce may run together).
-  Step* step = nullptr;
+void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, WorkerId from) {
+  // The running step the failure is about (a map step and a reduce may run together). Map
+  // failures carry their epoch and round, evaluation failures their step (in round), setup
+  // failures of a start its placement (in round).
+  StepKey report{Step::Kind::kSpec,
+                 f.job_id,
+                 f.set,
+                 f.epoch,
+                 f.round,
+                 /*update=*/-1,
+                 static_cast<uint64_t>(f.round)};
   switch (f.kind) {
     case msg::TaskKind::kMap:
-      step = RunningLocked(Step::Kind::kMap);
+      report.kind = Step::Kind::kMap;
       break;
     case msg::TaskKind::kLoad:
-      step = RunningLocked(Step::Kind::kLoad);
+      report.kind = Step::Kind::kLoad;
       break;
     case msg::TaskKind::kEvaluate:
-      step = RunningLocked(Step::Kind::kEvaluate);
+      report.kind = Step::Kind::kEvaluate;
       break;
     case msg::TaskKind::kPredict:
-      step = RunningLocked(Step::Kind::kPredict);
+      report.kind = Step::Kind::kPredict;
       break;
     case msg::TaskKind::kReduce:
-      step = RunningLocked(Step::Kind::kReduce);
+      report.kind = Step::Kind::kReduce;
       break;
     case msg::TaskKind::kSave:
-      step = RunningLocked(Step::Kind::kSave);
+      report.kind = Step::Kind::kSave;
       break;
     case msg::TaskKind::kSetup:
-      step = RunningLocked(Step::Kind::kSpec);
-      if (!step) step = RunningLocked(Step::Kind::kStart);
+      report.kind = RunningLocked(Step::Kind::kSpec) ? Step::Kind::kSpec : Step::Kind::kStart;
       break;
   }
-  if (!step || f.job_id != active_job_) {
-    ++dropped_results_;
-    return;
-  }
+  Step* step = static_cast<Step*>(tracker_.Match(report));
+  if (!step) return;
+  const uint32_t worker = from.value;
   auto it = workers_.find(worker);
   const std::string name = it != workers_.end() ? it->second.name : "?";
   const Status cause(f.code, f.message);
@@ -538,22 +517,12 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
     case msg::TaskKind::kLoad:
     case msg::TaskKind::kEvaluate:
     case msg::TaskKind::kPredict: {
-      const Step::Kind kind = f.kind == msg::TaskKind::kMap       ? Step::Kind::kMap
-                              : f.kind == msg::TaskKind::kLoad    ? Step::Kind::kLoad
-                              : f.kind == msg::TaskKind::kPredict ? Step::Kind::kPredict
-                                                                  : Step::Kind::kEvaluate;
-      // Map failures carry their epoch and round, evaluation failures their step (in round).
-      if (step->kind != kind || step->set != f.set ||
-          (kind == Step::Kind::kMap && step->epoch != f.epoch) ||
-          (kind != Step::Kind::kLoad && kind != Step::Kind::kPredict && step->round != f.round)) {
-        ++dropped_results_;
-        return;
-      }
+      const Step::Kind kind = step->kind;
       // Map tasks are numbered by node: partitions [partition, partition + partition_count).
       const int64_t task =
           kind == Step::Kind::kMap ? MapTaskOf(f.partition, f.partition_count) : f.partition;
       if (task < 0) {
-        ++dropped_results_;
+        tracker_.CountDropped();
         return;
       }
       log_->warn("{}: {} failed on worker {} ({}): {}", step->what,
@@ -574,58 +543,38 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, uint32_t 
           if (step->finished) return;
         }
       }
-      Status failed = step->scheduler->OnFailed(task, f.attempt, WorkerKey(worker), cause,
-                                                /*counts=*/!host_unreachable);
-      if (!failed.ok()) {
-        CompleteLocked(*step, failed.WithContext(std::string("data.") + msg::DataSetName(f.set) +
-                                                 ", " + step->what + " (worker " +
-                                                 WorkerKey(worker) + " is " + name + ")"));
-      } else {
-        PumpLocked(*step);
-      }
+      ApplyLocked(
+          tracker_.OnTaskFailed(*step, task, f.attempt, from, cause, /*counts=*/!host_unreachable,
+                                std::string("data.") + msg::DataSetName(f.set) + ", " + step->what +
+                                    " (worker " + from.ToString() + " is " + name + ")",
+                                clock_ms_));
       return;
     }
     case msg::TaskKind::kReduce:
     case msg::TaskKind::kSave:
     case msg::TaskKind::kSetup: {
       // Only a failure of what runs now fails it: a stale report is dropped.
-      const bool from_host = f.shard >= 0 && static_cast<size_t>(f.shard) < shard_hosts_.size() &&
-                             shard_hosts_[f.shard] == worker;
-      const bool current = f.kind == msg::TaskKind::kReduce
-                               ? step->kind == Step::Kind::kReduce && step->epoch == f.epoch &&
-                                     step->round == f.round && step->waiting.count(f.shard) &&
-                                     from_host
-                           : f.kind == msg::TaskKind::kSave
-                               ? step->kind == Step::Kind::kSave && step->epoch == f.epoch &&
-                                     step->waiting.count(f.shard) && from_host
-                               : (step->kind == Step::Kind::kSpec ||
-                                  (step->kind == Step::Kind::kStart &&
-                                   step->placement == static_cast<uint64_t>(f.round))) &&
-                                     step->waiting.count(worker);
-      if (!current) {
-        ++dropped_results_;
+      const int64_t target = f.kind == msg::TaskKind::kSetup ? worker : f.shard;
+      if (!tracker_.Awaits(*step, target, from)) {
+        tracker_.CountDropped();
         return;
       }
       const std::string where = f.kind == msg::TaskKind::kSetup
-                                    ? "worker " + WorkerKey(worker) + " (" + name + ")"
+                                    ? "worker " + from.ToString() + " (" + name + ")"
                                     : "reducer shard " + std::to_string(f.shard) + " on worker " +
-                                          WorkerKey(worker) + " (" + name + ")";
-      if (f.kind == msg::TaskKind::kSetup && step->admitting) {
+                                          from.ToString() + " (" + name + ")";
+      StepActions next = tracker_.OnTargetFailed(
+          *step, target, Status(f.code, step->what + ": " + where + ": " + f.message),
+          max_recoveries_);
+      if (step->admitting) {
         // A late joiner that cannot set the job up is left out; the job goes on.
         log_->warn("{}: {} is left out of job {}: {}", step->what, where, active_job_, f.message);
         refused_.insert(worker);
-        step->waiting.erase(worker);
-        if (step->waiting.empty()) CompleteLocked(*step, Status::Ok());
-        return;
-      }
-      if (f.kind == msg::TaskKind::kSave && ++step->failures[f.shard] < max_recoveries_) {
+      } else if (!step->finished) {
         // A shard file that failed to write (or to read back the same) is written again.
         log_->warn("{}: {}: {}; writing it again", step->what, where, f.message);
-        Status sent = step->launch_target(f.shard);
-        if (!sent.ok()) CompleteLocked(*step, sent.WithContext(step->what));
-        return;
       }
-      CompleteLocked(*step, Status(f.code, step->what + ": " + where + ": " + f.message));
+      ApplyLocked(next);
       return;
     }
   }
@@ -638,6 +587,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
   const bool is_worker = worker_it != worker_of_.end();
   if (is_worker) control_bytes_ += static_cast<int64_t>(payload.size());
   const uint32_t worker = is_worker ? worker_it->second : 0;
+  const WorkerId from{worker};
   if (is_worker) {
     workers_[worker].last_heard = tick_;
     workers_[worker].heard_at = std::chrono::steady_clock::now();
@@ -709,21 +659,23 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
     case MessageType::kJobReady: {
       auto m = msg::DecodeAs<msg::JobReady>(payload);
       if (!m.ok()) return bad(m.status());
-      const Step::Kind kind =
-          m->phase == msg::JobReady::kSpec ? Step::Kind::kSpec : Step::Kind::kStart;
-      const Step* start = RunningLocked(Step::Kind::kStart);
-      if (kind == Step::Kind::kStart && start && start->placement != m->placement) {
-        ++dropped_results_;  // it answers an earlier placement
-        return;
-      }
-      OnTargetDoneLocked(kind, m->job_id, worker, worker, [&](Step& s) { s.ready[worker] = *m; });
+      // An answer to an earlier placement (a slow worker before a recovery) is dropped.
+      const StepKey report{
+          m->phase == msg::JobReady::kSpec ? Step::Kind::kSpec : Step::Kind::kStart,
+          m->job_id,
+          msg::DataSet::kTrain,
+          0,
+          0,
+          -1,
+          m->placement};
+      OnTargetDoneLocked(report, worker, from, [&](Step& s) { s.ready[from] = *m; });
       return;
     }
     case MessageType::kPartitionLoaded: {
       auto m = msg::DecodeAs<msg::PartitionLoaded>(payload);
       if (!m.ok()) return bad(m.status());
-      OnTaskDoneLocked(Step::Kind::kLoad, m->job_id, m->set, 0, 0, m->partition, m->attempt, worker,
-                       [&](Step& s) {
+      OnTaskDoneLocked(StepKey{Step::Kind::kLoad, m->job_id, m->set}, m->partition, m->attempt,
+                       from, [&](Step& s) {
                          PartitionSummary& p = s.summaries[m->partition];
                          p.rows = m->rows;
                          p.num_cols = m->num_cols;
@@ -747,15 +699,16 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       }
       const int64_t task = MapTaskOf(m->partition, m->partition_count);
       if (task < 0) {
-        ++dropped_results_;  // not a node this job's map tasks cover
+        tracker_.CountDropped();  // not a node this job's map tasks cover
         return;
       }
       bool accepted = false;  // the task's result, not a duplicate or a late one
-      OnTaskDoneLocked(Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round, task,
-                       m->attempt, worker, [&](Step& s) {
-                         s.stats[task] = api::MapStats{m->loss_sum, m->examples, m->correct};
-                         accepted = true;
-                       });
+      OnTaskDoneLocked(
+          StepKey{Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round}, task,
+          m->attempt, from, [&](Step& s) {
+            s.stats[task] = api::MapStats{m->loss_sum, m->examples, m->correct};
+            accepted = true;
+          });
       if (accepted) {
         metrics_.OnMapTaskDone(m->job_id, WorkerName(worker), task, m->attempt,
                                std::chrono::steady_clock::now(), m->examples, m->bytes_sent);
@@ -765,16 +718,17 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
     case MessageType::kPredictDone: {
       auto m = msg::DecodeAs<msg::PredictDone>(payload);
       if (!m.ok()) return bad(m.status());
-      OnTaskDoneLocked(Step::Kind::kPredict, m->job_id, msg::DataSet::kTrain, 0, 0, m->partition,
-                       m->attempt, worker, [&](Step& s) { s.predicted[m->partition] = *m; });
+      OnTaskDoneLocked(StepKey{Step::Kind::kPredict, m->job_id, msg::DataSet::kTrain}, m->partition,
+                       m->attempt, from, [&](Step& s) { s.predicted[m->partition] = *m; });
       return;
     }
     case MessageType::kEvalDone: {
       auto m = msg::DecodeAs<msg::EvalDone>(payload);
       if (!m.ok()) return bad(m.status());
+      // EvalDone carries its task's step (the round of its step): older results do not match.
       OnTaskDoneLocked(
-          Step::Kind::kEvaluate, m->job_id, m->set, 0, m->step, m->partition, m->attempt, worker,
-          [&](Step& s) {
+          StepKey{Step::Kind::kEvaluate, m->job_id, m->set, 0, m->step}, m->partition, m->attempt,
+          from, [&](Step& s) {
             s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples, m->correct};
           });
       return;
@@ -783,31 +737,23 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       auto m = msg::DecodeAs<msg::ShardCommitted>(payload);
       if (!m.ok()) return bad(m.status());
       // A repeated or late commit of another step must not complete this reduce.
-      const Step* reduce = RunningLocked(Step::Kind::kReduce);
-      if (reduce &&
-          (reduce->epoch != m->epoch || reduce->round != m->round || reduce->update != m->step)) {
-        ++dropped_results_;
-        return;
-      }
-      OnTargetDoneLocked(Step::Kind::kReduce, m->job_id, m->shard, worker, [](Step&) {});
+      OnTargetDoneLocked(StepKey{Step::Kind::kReduce, m->job_id, msg::DataSet::kTrain, m->epoch,
+                                 m->round, m->step},
+                         m->shard, from, [](Step&) {});
       return;
     }
     case MessageType::kShardSaved: {
       auto m = msg::DecodeAs<msg::ShardSaved>(payload);
       if (!m.ok()) return bad(m.status());
-      const Step* save = RunningLocked(Step::Kind::kSave);
-      if (save && save->epoch != m->epochs_done) {
-        ++dropped_results_;
-        return;
-      }
-      OnTargetDoneLocked(Step::Kind::kSave, m->job_id, m->shard, worker,
-                         [&](Step& s) { s.saved[m->shard] = *m; });
+      OnTargetDoneLocked(
+          StepKey{Step::Kind::kSave, m->job_id, msg::DataSet::kTrain, m->epochs_done}, m->shard,
+          from, [&](Step& s) { s.saved[m->shard] = *m; });
       return;
     }
     case MessageType::kTaskFailed: {
       auto m = msg::DecodeAs<msg::TaskFailed>(payload);
       if (!m.ok()) return bad(m.status());
-      OnTaskFailedLocked(*m, worker);
+      OnTaskFailedLocked(*m, from);
       return;
     }
     default:

@@ -40,7 +40,7 @@ void MasterService::Impl::AddWorkerStatusLocked(uint32_t id, const WorkerEntry& 
                                                 nlohmann::json* entry) const {
   (*entry)["heartbeat_age_ms"] = HeartbeatAgeMs(w);
   nlohmann::json tasks = nlohmann::json::array();
-  for (const Step* step : running_) {
+  for (const TrackedStep* step : tracker_.running()) {
     if (step->finished) continue;
     const std::string kind = KindName(step->kind);
     if (step->scheduler) {
@@ -54,12 +54,8 @@ void MasterService::Impl::AddWorkerStatusLocked(uint32_t id, const WorkerEntry& 
       }
     }
     const bool per_shard = step->kind == Step::Kind::kReduce || step->kind == Step::Kind::kSave;
-    for (int64_t target : step->waiting) {
-      const bool mine = per_shard
-                            ? target >= 0 && static_cast<size_t>(target) < shard_hosts_.size() &&
-                                  shard_hosts_[target] == id
-                            : target == id;
-      if (!mine) continue;
+    for (const auto& [target, worker] : step->waiting) {
+      if (worker != WorkerId{id}) continue;
       tasks.push_back({{"job", active_job_},
                        {"kind", kind},
                        {"target", per_shard ? "shard " + std::to_string(target) : "worker"}});
@@ -96,7 +92,7 @@ std::string MasterService::Impl::MetricsText() const {
   for (const auto& [state, n] : by_state) out.Sample("mrtrain_jobs", {{"state", state}}, n);
   out.Family("mrtrain_dropped_results_total", "counter",
              "Task results dropped: late, duplicate (a backup attempt lost) or of a lost worker.");
-  out.Sample("mrtrain_dropped_results_total", {}, static_cast<double>(dropped_results_));
+  out.Sample("mrtrain_dropped_results_total", {}, static_cast<double>(tracker_.dropped()));
   out.Family("mrtrain_control_bytes_total", "counter",
              "Payload bytes of control messages the master sent and received.");
   out.Sample("mrtrain_control_bytes_total", {}, static_cast<double>(control_bytes_.load()));

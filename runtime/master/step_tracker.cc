@@ -169,12 +169,6 @@ StepActions StepTracker::FailAll(const Status& error) {
   return out;
 }
 
-StepActions StepTracker::Finish(TrackedStep& step, const Status& status) {
-  StepActions out;
-  FinishInto(step, status, &out);
-  return out;
-}
-
 void StepTracker::FinishInto(TrackedStep& step, const Status& status, StepActions* out) {
   if (step.finished) return;
   step.finished = true;

@@ -140,8 +140,6 @@ class StepTracker {
   StepActions OnWorkerLost(WorkerId worker, bool in_job, int64_t now_ms);
   // Every running step fails with `error`.
   StepActions FailAll(const Status& error);
-  // Finishes `step`; a failure finishes the steps running beside it with the same error.
-  StepActions Finish(TrackedStep& step, const Status& status);
 
   // Names what a step waits for, in timeout messages: task `index`'s attempt `attempt`, or
   // target `index` (attempt -1).
@@ -162,6 +160,7 @@ class StepTracker {
   void CountDropped() { ++dropped_; }
 
  private:
+  // Finishes `step`; a failure finishes the steps running beside it with the same error.
   void FinishInto(TrackedStep& step, const Status& status, StepActions* out);
 
   std::vector<TrackedStep*> running_;
