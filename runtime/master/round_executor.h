@@ -45,11 +45,14 @@ inline void AddStats(const api::MapStats& from, api::MapStats* to) {
 
 // Runs the rounds of a job: every partition's map task at the current parameters, the shuffle
 // of their outputs to reducer shards, and the shards' updates, so that afterwards the
-// parameters are those of the next step. The training loop drives it. Its one implementation is
-// the master's (ClusterExecutor in master_job.cc), over the workers; local mode runs that same
+// parameters are those of the next step. The training loop drives it. The real one is the
+// master's (ClusterExecutor in master_job.cc), over the workers; local mode runs that same
 // master with its workers in one process over the in-process transport. It stays an interface
-// so the loop depends on no master internals. Implementations must make the result depend only
-// on the requests, never on timing or placement.
+// on purpose: it is the seam a fake cluster plugs into (test/runtime/master/
+// training_loop_test.cc), so the loop's own logic (which rounds overlap with
+// training.staleness, replays after a recovery, when checkpoints are saved) is tested without a
+// master or workers, and the loop depends on no master internals. Implementations must make
+// the result depend only on the requests, never on timing or placement.
 class RoundExecutor {
  public:
   virtual ~RoundExecutor() = default;
