@@ -36,8 +36,6 @@
 namespace mrtrain::runtime {
 namespace master_internal {
 
-inline std::string WorkerKey(uint32_t id) { return std::to_string(id); }
-
 // JSON of user strings (job names, error messages quoting data) for status and submit clients.
 // A string that is not UTF-8 makes dump() throw; its bad bytes become U+FFFD instead, so one
 // job's bytes can never take the status page or the master down.
@@ -54,7 +52,7 @@ inline constexpr int kTasksPerSlot = 2;
 inline constexpr int kMapTasks = 3;
 
 struct WorkerEntry {
-  uint32_t id = 0;
+  WorkerId id;
   std::string name;
   int slots = 1;
   std::string data_address;
@@ -107,7 +105,6 @@ using master_internal::QueuedJob;
 using master_internal::RestorePoint;
 using master_internal::Step;
 using master_internal::WorkerEntry;
-using master_internal::WorkerKey;
 
 class MasterService::Impl : public std::enable_shared_from_this<Impl> {
  public:
@@ -219,7 +216,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void OnMessage(const std::shared_ptr<Connection>& c, MessageType type, std::string payload)
       EXCLUDES(mu_);
   void OnClosed(const std::shared_ptr<Connection>& c, const Status& status) EXCLUDES(mu_);
-  void OnWorkerLostLocked(uint32_t id, const std::string& why) REQUIRES(mu_);
+  void OnWorkerLostLocked(WorkerId id, const std::string& why) REQUIRES(mu_);
   // A job that ended (or was cancelled while queued) no longer belongs to its submit client:
   // the client closing its connection afterwards is the normal end of a submit.
   void ForgetSubmitterLocked(uint64_t job_id) REQUIRES(mu_);
@@ -250,18 +247,17 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   void Speculate() EXCLUDES(mu_);
   std::string StatusJsonLocked() const REQUIRES(mu_);
   // Adds a worker's heartbeat age and current tasks to its status entry (master_status.cc).
-  void AddWorkerStatusLocked(uint32_t id, const WorkerEntry& w, nlohmann::json* entry) const
+  void AddWorkerStatusLocked(WorkerId id, const WorkerEntry& w, nlohmann::json* entry) const
       REQUIRES(mu_);
   // A worker's name, for metrics labels ("?" for one that is gone).
-  std::string WorkerName(uint32_t id) const REQUIRES(mu_) {
+  std::string WorkerName(WorkerId id) const REQUIRES(mu_) {
     auto it = workers_.find(id);
     return it == workers_.end() ? "?" : it->second.name;
   }
   template <typename M>
-  Status SendToWorkerLocked(uint32_t id, const M& m) REQUIRES(mu_) {
+  Status SendToWorkerLocked(WorkerId id, const M& m) REQUIRES(mu_) {
     auto it = workers_.find(id);
-    if (it == workers_.end())
-      return UnavailableError("worker " + master_internal::WorkerKey(id) + " is gone");
+    if (it == workers_.end()) return UnavailableError("worker " + id.ToString() + " is gone");
     return QueueLocked(it->second.connection, m);
   }
 
@@ -313,12 +309,12 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   Status PlaceShards(int64_t epochs, int64_t step) EXCLUDES(mu_);
   // What `worker` is told to build: the data's shape, the shards it hosts (restored from the
   // checkpoint after `epochs` epochs, `step` updates) and where every shard lives.
-  msg::StartTraining StartTrainingFor(uint32_t worker, int64_t epochs, int64_t step) const
+  msg::StartTraining StartTrainingFor(WorkerId worker, int64_t epochs, int64_t step) const
       REQUIRES(mu_);
   // Marks the job's error recoverable or not, completing the current step with it.
   void FailJobLocked(const Status& error, bool recoverable) REQUIRES(mu_);
   // Declares worker `id` lost: closes its connection and re-plans around it.
-  void DropWorkerLocked(uint32_t id, const std::string& why) REQUIRES(mu_);
+  void DropWorkerLocked(WorkerId id, const std::string& why) REQUIRES(mu_);
   Status LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
                  std::vector<PartitionSummary>* summaries) EXCLUDES(mu_);
 
@@ -339,14 +335,14 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   std::deque<QueuedJob> queue_ GUARDED_BY(mu_);
   uint64_t next_job_id_ GUARDED_BY(mu_) = 1;
   std::map<uint64_t, JobRecord> records_ GUARDED_BY(mu_);
-  std::map<uint32_t, WorkerEntry> workers_ GUARDED_BY(mu_);
+  std::map<WorkerId, WorkerEntry> workers_ GUARDED_BY(mu_);
   uint32_t next_worker_id_ GUARDED_BY(mu_) = 1;
-  std::map<const Connection*, uint32_t> worker_of_ GUARDED_BY(mu_);
+  std::map<const Connection*, WorkerId> worker_of_ GUARDED_BY(mu_);
   // submit client -> its job, until the job ends
   std::map<const Connection*, uint64_t> submitter_of_ GUARDED_BY(mu_);
   int64_t total_recoveries_ GUARDED_BY(mu_) = 0;  // since the master started
   // shard host -> mappers' failures to reach it
-  std::map<uint32_t, int> unreachable_reports_ GUARDED_BY(mu_);
+  std::map<WorkerId, int> unreachable_reports_ GUARDED_BY(mu_);
   // speculative attempts started, since the master started
   int64_t backup_tasks_ GUARDED_BY(mu_) = 0;
   MasterMetrics metrics_ GUARDED_BY(mu_);  // by job and worker, for the status page
@@ -359,7 +355,7 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   bool recoverable_ GUARDED_BY(mu_) = false;
   int recoveries_ GUARDED_BY(mu_) = 0;          // since the last committed checkpoint
   int max_recoveries_ GUARDED_BY(mu_) = 4;      // the spec's max_attempts
-  std::set<uint32_t> refused_ GUARDED_BY(mu_);  // workers that could not set the job up
+  std::set<WorkerId> refused_ GUARDED_BY(mu_);  // workers that could not set the job up
   // [shard] -> its host's data address
   std::vector<std::string> shard_addresses_ GUARDED_BY(mu_);
   uint64_t placement_ GUARDED_BY(mu_) = 0;  // placements of the shards so far (all jobs)
@@ -370,11 +366,11 @@ class MasterService::Impl : public std::enable_shared_from_this<Impl> {
   msg::JobSpecText job_text_ GUARDED_BY(mu_);
   api::DataShape shape_ GUARDED_BY(mu_);
   int num_reducers_ GUARDED_BY(mu_) = 0;
-  std::vector<uint32_t> job_workers_ GUARDED_BY(mu_);  // ascending
+  std::vector<WorkerId> job_workers_ GUARDED_BY(mu_);  // ascending
   // The peak RSS each worker reported with its map tasks of the running job (the highest), by
   // id; kept for a worker lost since, whose peak still counts.
-  std::map<uint32_t, JobPeakRss::Worker> worker_peaks_ GUARDED_BY(mu_);
-  std::vector<uint32_t> shard_hosts_ GUARDED_BY(mu_);  // [shard] -> worker
+  std::map<WorkerId, JobPeakRss::Worker> worker_peaks_ GUARDED_BY(mu_);
+  std::vector<WorkerId> shard_hosts_ GUARDED_BY(mu_);  // [shard] -> worker
   // by DataSet, then kMapTasks; sticky across steps
   std::unique_ptr<TaskScheduler> schedulers_[4] GUARDED_BY(mu_);
   // Partitions per map task (a power of two), fixed at the job's start (NodeCountFor).

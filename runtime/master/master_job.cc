@@ -286,8 +286,8 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
     schedulers_[index] = std::make_unique<TaskScheduler>(partitions_[index], spec.max_attempts);
     // Each worker gets two tasks per slot: the second waits in its queue, so a slot never idles
     // for the round trip of a MapTaskDone and the next RunMapTask.
-    for (uint32_t id : job_workers_) {
-      schedulers_[index]->AddWorker(WorkerKey(id), kTasksPerSlot * workers_.at(id).slots);
+    for (WorkerId id : job_workers_) {
+      schedulers_[index]->AddWorker(id.ToString(), kTasksPerSlot * workers_.at(id).slots);
     }
     if (set == msg::DataSet::kTrain) {
       // Map task i (a node of map_node_count_ partitions) is planned on job worker i mod W, and
@@ -303,11 +303,11 @@ Status MasterService::Impl::LoadSet(msg::DataSet set, const jobs::JobSpec& spec,
             return "partitions [" + std::to_string(node.lo) + ", " +
                    std::to_string(node.End(num_partitions)) + ")";
           });
-      for (uint32_t id : job_workers_) {
-        schedulers_[kMapTasks]->AddWorker(WorkerKey(id), kTasksPerSlot * workers_.at(id).slots);
+      for (WorkerId id : job_workers_) {
+        schedulers_[kMapTasks]->AddWorker(id.ToString(), kTasksPerSlot * workers_.at(id).slots);
       }
       for (int64_t t = 0; t < tasks && !job_workers_.empty(); ++t) {
-        const std::string worker = WorkerKey(job_workers_[t % job_workers_.size()]);
+        const std::string worker = job_workers_[t % job_workers_.size()].ToString();
         schedulers_[kMapTasks]->Prefer(t, worker);
         for (int64_t p = t * map_node_count_;
              p < std::min(partitions_[index], (t + 1) * map_node_count_); ++p) {
@@ -348,11 +348,11 @@ Status MasterService::Impl::SetUpWorkers(const QueuedJob& queued) {
   setup.what = "job setup";
   {
     Locked lock(this);
-    for (uint32_t id : job_workers_) setup.waiting[id] = WorkerId{id};
+    for (WorkerId id : job_workers_) setup.waiting[id.value] = id;
   }
   setup.launch_target = [this](int64_t w) {
     mu_.AssertHeld();
-    return SendToWorkerLocked(static_cast<uint32_t>(w), job_text_);
+    return SendToWorkerLocked(WorkerId::FromTarget(w), job_text_);
   };
   MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
   if (setup.ready.empty()) return UnavailableError("every worker of the job was lost");
@@ -506,7 +506,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   return RunTrainingLoop(spec, metadata, executor, start_epoch, &progress);
 }
 
-msg::StartTraining MasterService::Impl::StartTrainingFor(uint32_t worker, int64_t epochs,
+msg::StartTraining MasterService::Impl::StartTrainingFor(WorkerId worker, int64_t epochs,
                                                          int64_t step_count) const {
   msg::StartTraining m;
   m.job_id = active_job_;
@@ -543,23 +543,23 @@ Status MasterService::Impl::PlaceShards(int64_t epochs, int64_t step_count) {
     // recovery) must not count for this one.
     start.placement = ++placement_;
     for (int s = 0; s < num_reducers_; ++s) {
-      const uint32_t host = job_workers_[s % job_workers_.size()];
+      const WorkerId host = job_workers_[s % job_workers_.size()];
       shard_hosts_.push_back(host);
       shard_addresses_.push_back(workers_[host].data_address);
     }
-    for (uint32_t id : job_workers_) start.waiting[id] = WorkerId{id};
+    for (WorkerId id : job_workers_) start.waiting[id.value] = id;
     step_count_ = step_count;
   }
   start.launch_target = [this, epochs, step_count](int64_t w) {
     mu_.AssertHeld();
-    return SendToWorkerLocked(static_cast<uint32_t>(w),
-                              StartTrainingFor(static_cast<uint32_t>(w), epochs, step_count));
+    return SendToWorkerLocked(WorkerId::FromTarget(w),
+                              StartTrainingFor(WorkerId::FromTarget(w), epochs, step_count));
   };
   return RunStep(start);
 }
 
 Status MasterService::Impl::AdmitJoiners(bool start) {
-  std::vector<uint32_t> joiners;
+  std::vector<WorkerId> joiners;
   uint64_t job;
   {
     Locked lock(this);
@@ -595,13 +595,13 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
   setup.kind = Step::Kind::kSpec;
   setup.admitting = true;
   setup.what = "setting job " + std::to_string(job) + " up on workers that joined";
-  for (uint32_t id : joiners) setup.waiting[id] = WorkerId{id};
+  for (WorkerId id : joiners) setup.waiting[id.value] = id;
   setup.launch_target = [this](int64_t w) {
     mu_.AssertHeld();
-    return SendToWorkerLocked(static_cast<uint32_t>(w), job_text_);
+    return SendToWorkerLocked(WorkerId::FromTarget(w), job_text_);
   };
   MRTRAIN_RETURN_IF_ERROR(RunStep(setup));
-  std::vector<uint32_t> admitted;
+  std::vector<WorkerId> admitted;
   {
     Locked lock(this);
     msg::JobReady job_sets;
@@ -609,13 +609,13 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     job_sets.test_partitions = partitions_[1];
     job_sets.validation_partitions = partitions_[2];
     for (const auto& [worker, r] : setup.ready) {
-      const uint32_t id = worker.value;
+      const WorkerId id = worker;
       if (refused_.count(id) || !workers_.count(id)) continue;
       if (!SameDatasets(r, job_sets)) {
         log_->warn(
             "worker {} joined but sees different datasets (train partitions {} vs {}); "
             "leaving it out of job {}",
-            id, r.train_partitions, partitions_[0], active_job_);
+            id.value, r.train_partitions, partitions_[0], active_job_);
         refused_.insert(id);
         continue;
       }
@@ -628,7 +628,7 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
     ready.kind = Step::Kind::kStart;
     ready.admitting = true;
     ready.what = "model setup on workers that joined";
-    for (uint32_t id : admitted) ready.waiting[id] = WorkerId{id};
+    for (WorkerId id : admitted) ready.waiting[id.value] = id;
     {
       Locked lock(this);
       ready.placement = placement_;
@@ -637,19 +637,19 @@ Status MasterService::Impl::AdmitJoiners(bool start) {
       mu_.AssertHeld();
       // It hosts no shard: the restore point is only for the record.
       return SendToWorkerLocked(
-          static_cast<uint32_t>(w),
-          StartTrainingFor(static_cast<uint32_t>(w), committed_epochs_, step_count_));
+          WorkerId::FromTarget(w),
+          StartTrainingFor(WorkerId::FromTarget(w), committed_epochs_, step_count_));
     };
     MRTRAIN_RETURN_IF_ERROR(RunStep(ready));
   }
   Locked lock(this);
-  for (uint32_t id : admitted) {
+  for (WorkerId id : admitted) {
     if (refused_.count(id) || !workers_.count(id)) continue;
     job_workers_.insert(std::upper_bound(job_workers_.begin(), job_workers_.end(), id), id);
     for (auto& s : schedulers_) {
-      if (s) s->AddWorker(WorkerKey(id), kTasksPerSlot * workers_.at(id).slots);
+      if (s) s->AddWorker(id.ToString(), kTasksPerSlot * workers_.at(id).slots);
     }
-    log_->info("worker {} ({}) joined job {}", id, workers_.at(id).name, active_job_);
+    log_->info("worker {} ({}) joined job {}", id.value, workers_.at(id).name, active_job_);
   }
   return Status::Ok();
 }
@@ -692,7 +692,7 @@ void MasterService::Impl::RunJob(QueuedJob& queued) {
   Result<TrainingResult> result = Train(queued, &spec);
   {
     Locked lock(this);
-    for (uint32_t id : job_workers_) (void)SendToWorkerLocked(id, msg::EndJob{queued.id});
+    for (WorkerId id : job_workers_) (void)SendToWorkerLocked(id, msg::EndJob{queued.id});
     JobRecord& record = records_[queued.id];
     record.state = result.ok() ? "succeeded" : cancelled_ ? "cancelled" : "failed";
     // A master that stops (or is stopped) mid-job leaves the job to the next one's --recover.
@@ -788,7 +788,7 @@ void MasterService::Impl::MakeReduceStep(const RoundRequest& request, int64_t ex
     Locked lock(this);
     job = active_job_;
     for (size_t s = 0; s < shard_hosts_.size(); ++s) {
-      step->waiting[static_cast<int64_t>(s)] = WorkerId{shard_hosts_[s]};
+      step->waiting[static_cast<int64_t>(s)] = shard_hosts_[s];
     }
   }
   step->launch_target = [this, job, request, examples](int64_t s) {
@@ -871,7 +871,7 @@ Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDi
     Locked lock(this);
     job = active_job_;
     num_shards = static_cast<int>(shard_hosts_.size());
-    for (int s = 0; s < num_shards; ++s) step.waiting[s] = WorkerId{shard_hosts_[s]};
+    for (int s = 0; s < num_shards; ++s) step.waiting[s] = shard_hosts_[s];
   }
   step.saved.resize(num_shards);
   step.launch_target = [&, job](int64_t s) {
@@ -898,7 +898,7 @@ Status MasterService::Impl::SaveShards(CheckpointManifest manifest, CheckpointDi
   committed_step_ = manifest.step;
   recoveries_ = 0;
   PersistLocked();
-  for (uint32_t id : job_workers_) {
+  for (WorkerId id : job_workers_) {
     (void)SendToWorkerLocked(
         id, msg::CheckpointCommitted{active_job_, manifest.epochs_done, manifest.step});
   }

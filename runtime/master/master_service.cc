@@ -172,11 +172,11 @@ void MasterService::Impl::CheckLiveness() {
     const int64_t limit =
         std::max<int64_t>(1, options_.heartbeat_timeout.count() /
                                  std::max<int64_t>(1, options_.heartbeat_interval.count()));
-    std::vector<uint32_t> lost;
+    std::vector<WorkerId> lost;
     for (const auto& [id, w] : workers_) {
       if (tick_ - w.last_heard > limit) lost.push_back(id);
     }
-    for (uint32_t id : lost) {
+    for (WorkerId id : lost) {
       DropWorkerLocked(id, "nothing heard for " +
                                std::to_string(options_.heartbeat_timeout.count()) +
                                " ms (heartbeat timeout)");
@@ -279,7 +279,7 @@ std::string MasterService::Impl::StatusJsonLocked() const {
   j["workers"] = nlohmann::json::array();
   for (const auto& [id, w] : workers_) {
     nlohmann::json worker = {
-        {"id", id}, {"name", w.name}, {"slots", w.slots}, {"data_address", w.data_address}};
+        {"id", id.value}, {"name", w.name}, {"slots", w.slots}, {"data_address", w.data_address}};
     AddWorkerStatusLocked(id, w, &worker);
     j["workers"].push_back(worker);
   }
@@ -326,7 +326,7 @@ void MasterService::Impl::OnClosed(const std::shared_ptr<Connection>& c, const S
   {
     Locked lock(this);
     if (auto it = worker_of_.find(c.get()); it != worker_of_.end()) {
-      const uint32_t id = it->second;
+      const WorkerId id = it->second;
       worker_of_.erase(it);
       OnWorkerLostLocked(id, status.ok() ? "disconnected" : status.ToString());
     }
@@ -348,28 +348,28 @@ void MasterService::Impl::ForgetSubmitterLocked(uint64_t job_id) {
   }
 }
 
-void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why) {
+void MasterService::Impl::OnWorkerLostLocked(WorkerId id, const std::string& why) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
   const std::string name = it->second.name;
   workers_.erase(it);
   auto in_job = std::find(job_workers_.begin(), job_workers_.end(), id);
   if (in_job == job_workers_.end() || stopping_) {
-    log_->info("worker {} ({}) left: {}", id, name, why);
-    ApplyLocked(tracker_.OnWorkerLost(WorkerId{id}, /*in_job=*/false, clock_ms_));
+    log_->info("worker {} ({}) left: {}", id.value, name, why);
+    ApplyLocked(tracker_.OnWorkerLost(id, /*in_job=*/false, clock_ms_));
     return;
   }
-  log_->warn("worker {} ({}) lost during job {}: {}", id, name, active_job_, why);
+  log_->warn("worker {} ({}) lost during job {}: {}", id.value, name, active_job_, why);
   job_workers_.erase(in_job);
   for (auto& s : schedulers_) {
-    if (s) s->RemoveWorker(WorkerKey(id));
+    if (s) s->RemoveWorker(id.ToString());
   }
   // Its reducer shards are gone with it: the job goes on once they are placed again and
   // restored (Recover), which the step now running hands over to by failing.
   for (size_t s = 0; s < shard_hosts_.size(); ++s) {
     if (shard_hosts_[s] == id) {
       return FailJobLocked(
-          UnavailableError("worker " + WorkerKey(id) + " (" + name + ") hosting reducer shard " +
+          UnavailableError("worker " + id.ToString() + " (" + name + ") hosting reducer shard " +
                            std::to_string(s) + " was lost: " + why),
           /*recoverable=*/true);
     }
@@ -379,7 +379,7 @@ void MasterService::Impl::OnWorkerLostLocked(uint32_t id, const std::string& why
                          /*recoverable=*/true);
   }
   // Its tasks go elsewhere; steps of setup go on without it.
-  ApplyLocked(tracker_.OnWorkerLost(WorkerId{id}, /*in_job=*/true, clock_ms_));
+  ApplyLocked(tracker_.OnWorkerLost(id, /*in_job=*/true, clock_ms_));
 }
 
 void MasterService::Impl::FailJobLocked(const Status& error, bool recoverable) {
@@ -392,7 +392,7 @@ void MasterService::Impl::FailJobLocked(const Status& error, bool recoverable) {
   ApplyLocked(tracker_.FailAll(job_error_));
 }
 
-void MasterService::Impl::DropWorkerLocked(uint32_t id, const std::string& why) {
+void MasterService::Impl::DropWorkerLocked(WorkerId id, const std::string& why) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
   QueueCloseLocked(it->second.connection);
@@ -409,7 +409,7 @@ void MasterService::Impl::ApplyLocked(const StepActions& actions) {
         break;
       case StepAction::Type::kDropWorker:
         log_->error("{}: worker {} is {}; declaring it lost", step.what, a.worker.value, a.why);
-        DropWorkerLocked(a.worker.value, a.why);
+        DropWorkerLocked(a.worker, a.why);
         break;
       case StepAction::Type::kSendTarget: {
         if (step.finished) break;  // an earlier send of the step failed it
@@ -423,7 +423,7 @@ void MasterService::Impl::ApplyLocked(const StepActions& actions) {
       }
       case StepAction::Type::kSendTask: {
         if (step.finished) break;
-        auto it = workers_.find(a.worker.value);
+        auto it = workers_.find(a.worker);
         if (it == workers_.end()) break;  // its loss is being handled
         if (a.backup_of) {
           const BackupTask& b = *a.backup_of;
@@ -472,7 +472,7 @@ void MasterService::Impl::OnTargetDoneLocked(const StepKey& report, int64_t targ
   ApplyLocked(next);
 }
 
-void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, WorkerId from) {
+void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, WorkerId worker) {
   // The running step the failure is about (a map step and a reduce may run together). Map
   // failures carry their epoch and round, evaluation failures their step (in round), setup
   // failures of a start its placement (in round).
@@ -508,7 +508,6 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, WorkerId 
   }
   Step* step = static_cast<Step*>(tracker_.Match(report));
   if (!step) return;
-  const uint32_t worker = from.value;
   auto it = workers_.find(worker);
   const std::string name = it != workers_.end() ? it->second.name : "?";
   const Status cause(f.code, f.message);
@@ -526,15 +525,15 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, WorkerId 
         return;
       }
       log_->warn("{}: {} failed on worker {} ({}): {}", step->what,
-                 DescribeTask(*step, task, f.attempt), worker, name, cause.ToString());
+                 DescribeTask(*step, task, f.attempt), worker.value, name, cause.ToString());
       // A reducer shard's host that mappers cannot reach is blamed instead of the task (a
       // task is not the worse for it), and declared lost once it has been reported often
-      // enough, so a host cut off from its peers but not from the master is recovered from.
+      // enough, so a host cut off worker its peers but not worker the master is recovered worker.
       const bool host_unreachable = kind == Step::Kind::kMap && f.shard >= 0 &&
                                     static_cast<size_t>(f.shard) < shard_hosts_.size() &&
                                     f.code == StatusCode::kUnavailable;
       if (host_unreachable) {
-        const uint32_t host = shard_hosts_[f.shard];
+        const WorkerId host = shard_hosts_[f.shard];
         if (++unreachable_reports_[host] >= kUnreachableReports && workers_.count(host)) {
           DropWorkerLocked(host, "its reducer shard " + std::to_string(f.shard) +
                                      " could not be reached by mappers " +
@@ -544,9 +543,9 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, WorkerId 
         }
       }
       ApplyLocked(
-          tracker_.OnTaskFailed(*step, task, f.attempt, from, cause, /*counts=*/!host_unreachable,
+          tracker_.OnTaskFailed(*step, task, f.attempt, worker, cause, /*counts=*/!host_unreachable,
                                 std::string("data.") + msg::DataSetName(f.set) + ", " + step->what +
-                                    " (worker " + from.ToString() + " is " + name + ")",
+                                    " (worker " + worker.ToString() + " is " + name + ")",
                                 clock_ms_));
       return;
     }
@@ -554,15 +553,15 @@ void MasterService::Impl::OnTaskFailedLocked(const msg::TaskFailed& f, WorkerId 
     case msg::TaskKind::kSave:
     case msg::TaskKind::kSetup: {
       // Only a failure of what runs now fails it: a stale report is dropped.
-      const int64_t target = f.kind == msg::TaskKind::kSetup ? worker : f.shard;
-      if (!tracker_.Awaits(*step, target, from)) {
+      const int64_t target = f.kind == msg::TaskKind::kSetup ? worker.value : f.shard;
+      if (!tracker_.Awaits(*step, target, worker)) {
         tracker_.CountDropped();
         return;
       }
       const std::string where = f.kind == msg::TaskKind::kSetup
-                                    ? "worker " + from.ToString() + " (" + name + ")"
+                                    ? "worker " + worker.ToString() + " (" + name + ")"
                                     : "reducer shard " + std::to_string(f.shard) + " on worker " +
-                                          from.ToString() + " (" + name + ")";
+                                          worker.ToString() + " (" + name + ")";
       StepActions next = tracker_.OnTargetFailed(
           *step, target, Status(f.code, step->what + ": " + where + ": " + f.message),
           max_recoveries_);
@@ -586,8 +585,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
   auto worker_it = worker_of_.find(c.get());
   const bool is_worker = worker_it != worker_of_.end();
   if (is_worker) control_bytes_ += static_cast<int64_t>(payload.size());
-  const uint32_t worker = is_worker ? worker_it->second : 0;
-  const WorkerId from{worker};
+  const WorkerId worker = is_worker ? worker_it->second : WorkerId{};
   if (is_worker) {
     workers_[worker].last_heard = tick_;
     workers_[worker].heard_at = std::chrono::steady_clock::now();
@@ -605,17 +603,17 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
         if (!m.ok()) return bad(m.status());
         control_bytes_ += static_cast<int64_t>(payload.size());
         WorkerEntry w;
-        w.id = next_worker_id_++;
+        w.id = WorkerId{next_worker_id_++};
         w.name = m->worker_name;
         w.slots = std::max<int>(1, static_cast<int>(m->slots));
         w.data_address = ReachableAddress(m->data_address, c->peer());
         w.connection = c;
         worker_of_[c.get()] = w.id;
-        log_->info("worker {} ({}) joined: {} slots, data plane at {}", w.id, w.name, w.slots,
+        log_->info("worker {} ({}) joined: {} slots, data plane at {}", w.id.value, w.name, w.slots,
                    w.data_address);
         w.last_heard = tick_;
         w.heard_at = std::chrono::steady_clock::now();
-        (void)QueueLocked(c, msg::Welcome{w.id, options_.heartbeat_interval.count()});
+        (void)QueueLocked(c, msg::Welcome{w.id.value, options_.heartbeat_interval.count()});
         workers_[w.id] = std::move(w);
         queue_cv_.SignalAll();  // a job may be waiting for workers
         return;
@@ -668,14 +666,14 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
           0,
           -1,
           m->placement};
-      OnTargetDoneLocked(report, worker, from, [&](Step& s) { s.ready[from] = *m; });
+      OnTargetDoneLocked(report, worker.value, worker, [&](Step& s) { s.ready[worker] = *m; });
       return;
     }
     case MessageType::kPartitionLoaded: {
       auto m = msg::DecodeAs<msg::PartitionLoaded>(payload);
       if (!m.ok()) return bad(m.status());
       OnTaskDoneLocked(StepKey{Step::Kind::kLoad, m->job_id, m->set}, m->partition, m->attempt,
-                       from, [&](Step& s) {
+                       worker, [&](Step& s) {
                          PartitionSummary& p = s.summaries[m->partition];
                          p.rows = m->rows;
                          p.num_cols = m->num_cols;
@@ -693,7 +691,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       // Any result of the job's tasks tells its worker's peak, a late or duplicate one too.
       if (m->job_id == active_job_ && m->peak_rss_bytes > 0) {
         JobPeakRss::Worker& peak = worker_peaks_[worker];
-        peak.id = worker;
+        peak.id = worker.value;
         if (auto w = workers_.find(worker); w != workers_.end()) peak.name = w->second.name;
         peak.bytes = std::max(peak.bytes, m->peak_rss_bytes);
       }
@@ -705,7 +703,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       bool accepted = false;  // the task's result, not a duplicate or a late one
       OnTaskDoneLocked(
           StepKey{Step::Kind::kMap, m->job_id, msg::DataSet::kTrain, m->epoch, m->round}, task,
-          m->attempt, from, [&](Step& s) {
+          m->attempt, worker, [&](Step& s) {
             s.stats[task] = api::MapStats{m->loss_sum, m->examples, m->correct};
             accepted = true;
           });
@@ -719,7 +717,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       auto m = msg::DecodeAs<msg::PredictDone>(payload);
       if (!m.ok()) return bad(m.status());
       OnTaskDoneLocked(StepKey{Step::Kind::kPredict, m->job_id, msg::DataSet::kTrain}, m->partition,
-                       m->attempt, from, [&](Step& s) { s.predicted[m->partition] = *m; });
+                       m->attempt, worker, [&](Step& s) { s.predicted[m->partition] = *m; });
       return;
     }
     case MessageType::kEvalDone: {
@@ -728,7 +726,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       // EvalDone carries its task's step (the round of its step): older results do not match.
       OnTaskDoneLocked(
           StepKey{Step::Kind::kEvaluate, m->job_id, m->set, 0, m->step}, m->partition, m->attempt,
-          from, [&](Step& s) {
+          worker, [&](Step& s) {
             s.stats[m->partition] = api::MapStats{m->loss_sum, m->examples, m->correct};
           });
       return;
@@ -739,7 +737,7 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       // A repeated or late commit of another step must not complete this reduce.
       OnTargetDoneLocked(StepKey{Step::Kind::kReduce, m->job_id, msg::DataSet::kTrain, m->epoch,
                                  m->round, m->step},
-                         m->shard, from, [](Step&) {});
+                         m->shard, worker, [](Step&) {});
       return;
     }
     case MessageType::kShardSaved: {
@@ -747,18 +745,18 @@ void MasterService::Impl::OnMessage(const std::shared_ptr<Connection>& c, Messag
       if (!m.ok()) return bad(m.status());
       OnTargetDoneLocked(
           StepKey{Step::Kind::kSave, m->job_id, msg::DataSet::kTrain, m->epochs_done}, m->shard,
-          from, [&](Step& s) { s.saved[m->shard] = *m; });
+          worker, [&](Step& s) { s.saved[m->shard] = *m; });
       return;
     }
     case MessageType::kTaskFailed: {
       auto m = msg::DecodeAs<msg::TaskFailed>(payload);
       if (!m.ok()) return bad(m.status());
-      OnTaskFailedLocked(*m, from);
+      OnTaskFailedLocked(*m, worker);
       return;
     }
     default:
       log_->warn("ignoring {} from worker {}", MessageTypeName(static_cast<uint16_t>(type)),
-                 worker);
+                 worker.value);
   }
 }
 

@@ -36,7 +36,7 @@ int64_t HeartbeatAgeMs(const WorkerEntry& w) {
 
 }  // namespace
 
-void MasterService::Impl::AddWorkerStatusLocked(uint32_t id, const WorkerEntry& w,
+void MasterService::Impl::AddWorkerStatusLocked(WorkerId id, const WorkerEntry& w,
                                                 nlohmann::json* entry) const {
   (*entry)["heartbeat_age_ms"] = HeartbeatAgeMs(w);
   nlohmann::json tasks = nlohmann::json::array();
@@ -45,7 +45,7 @@ void MasterService::Impl::AddWorkerStatusLocked(uint32_t id, const WorkerEntry& 
     const std::string kind = KindName(step->kind);
     if (step->scheduler) {
       for (const RunningTask& t : step->scheduler->Running()) {
-        if (t.worker != WorkerKey(id)) continue;
+        if (t.worker != id.ToString()) continue;
         tasks.push_back({{"job", active_job_},
                          {"kind", kind},
                          {"target", "partition " + std::to_string(t.partition)},
@@ -55,7 +55,7 @@ void MasterService::Impl::AddWorkerStatusLocked(uint32_t id, const WorkerEntry& 
     }
     const bool per_shard = step->kind == Step::Kind::kReduce || step->kind == Step::Kind::kSave;
     for (const auto& [target, worker] : step->waiting) {
-      if (worker != WorkerId{id}) continue;
+      if (worker != id) continue;
       tasks.push_back({{"job", active_job_},
                        {"kind", kind},
                        {"target", per_shard ? "shard " + std::to_string(target) : "worker"}});

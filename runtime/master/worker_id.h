@@ -18,6 +18,9 @@ struct WorkerId {
     return WorkerId{static_cast<uint32_t>(std::stoul(name))};
   }
 
+  // A per-target step's target that is a worker (spec and start steps).
+  static WorkerId FromTarget(int64_t target) { return WorkerId{static_cast<uint32_t>(target)}; }
+
   friend bool operator==(WorkerId a, WorkerId b) { return a.value == b.value; }
   friend bool operator!=(WorkerId a, WorkerId b) { return a.value != b.value; }
   friend bool operator<(WorkerId a, WorkerId b) { return a.value < b.value; }
