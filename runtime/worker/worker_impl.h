@@ -281,6 +281,11 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   ConnectionHandler DataHandler();
   ConnectionHandler PeerHandler();
   void OnControl(MessageType type, std::string payload);
+  // OnControl's handlers, by concept; each returns the error of a message that does not decode.
+  Status OnSession(MessageType type, std::string payload);
+  Status OnJobControl(MessageType type, std::string payload);
+  Status OnTask(MessageType type, std::string payload);
+  Status OnShardWork(MessageType type, std::string payload);
   void OnData(const std::shared_ptr<Connection>& from, MessageType type, std::string payload);
   void OnPeer(MessageType type, std::string payload);
   Result<std::shared_ptr<Connection>> Peer(const std::string& address) EXCLUDES(mu_);

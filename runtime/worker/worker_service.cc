@@ -230,11 +230,43 @@ void WorkerService::Impl::ReportFailure(msg::TaskFailed failed, const Status& ca
 }
 
 void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
-  // Decoding control messages is cheap; the work goes to the pools.
-  auto bad = [&](const Status& s) {
+  // Decoding control messages is cheap; the work goes to the pools. By concept: the worker's
+  // session with the master, a job's setup and end, its tasks, its reducer shards.
+  Status decoded;
+  switch (type) {
+    case MessageType::kWelcome:
+    case MessageType::kShutdown:
+      decoded = OnSession(type, std::move(payload));
+      break;
+    case MessageType::kJobSpecText:
+    case MessageType::kStartTraining:
+    case MessageType::kCheckpointCommitted:
+    case MessageType::kEndJob:
+      decoded = OnJobControl(type, std::move(payload));
+      break;
+    case MessageType::kLoadPartition:
+    case MessageType::kRunMapTask:
+    case MessageType::kEvaluateTask:
+    case MessageType::kPredictTask:
+      decoded = OnTask(type, std::move(payload));
+      break;
+    case MessageType::kReduceRound:
+    case MessageType::kSaveShard:
+      decoded = OnShardWork(type, std::move(payload));
+      break;
+    default:
+      log_->warn("ignoring {} from the master", MessageTypeName(static_cast<uint16_t>(type)));
+      return;
+  }
+  if (!decoded.ok()) {
     log_->error("bad {} from the master: {}", MessageTypeName(static_cast<uint16_t>(type)),
-                s.ToString());
-  };
+                decoded.ToString());
+  }
+}
+
+// Registration (Welcome starts the heartbeats) and the master's Shutdown. Neither is ever
+// "bad": a Welcome that does not decode fails Start, a Shutdown stops the worker anyway.
+Status WorkerService::Impl::OnSession(MessageType type, std::string payload) {
   switch (type) {
     case MessageType::kWelcome: {
       auto m = msg::DecodeAs<msg::Welcome>(payload);
@@ -248,11 +280,28 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       if (m.ok() && m->heartbeat_interval_ms > 0) {
         SendHeartbeats(m->worker_id, std::chrono::milliseconds(m->heartbeat_interval_ms), 0);
       }
-      return;
+      return Status::Ok();
     }
+    case MessageType::kShutdown: {
+      auto m = msg::DecodeAs<msg::Shutdown>(payload);
+      log_->debug("the master asked this worker to stop: {}", m.ok() ? m->reason : "?");
+      if (m.ok()) {
+        requested_exit_code_ = m->exit_code >= 0 && m->exit_code <= 255 ? m->exit_code : 1;
+      }
+      Finish(Status::Ok());
+      return Status::Ok();
+    }
+    default:
+      return Status::Ok();  // OnControl sends only the types above here
+  }
+}
+
+// A job's setup (its spec, then its model and shards), its committed checkpoints and its end.
+Status WorkerService::Impl::OnJobControl(MessageType type, std::string payload) {
+  switch (type) {
     case MessageType::kJobSpecText: {
       auto m = msg::DecodeAs<msg::JobSpecText>(payload);
-      if (!m.ok()) return bad(m.status());
+      if (!m.ok()) return m.status();
       Spawn(shard_pool_, [this, m = std::move(*m)] {
         ScopedLogJob log_job(m.job_id);  // json log lines of this thread name the job
         msg::JobReady ready;
@@ -260,11 +309,11 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         if (s.ok()) return ToMaster(ready);
         ReportFailure(FailureOf(msg::TaskKind::kSetup, m.job_id), s);
       });
-      return;
+      return Status::Ok();
     }
     case MessageType::kStartTraining: {
       auto m = msg::DecodeAs<msg::StartTraining>(payload);
-      if (!m.ok()) return bad(m.status());
+      if (!m.ok()) return m.status();
       Spawn(shard_pool_, [this, m = std::move(*m)] {
         ScopedLogJob log_job(m.job_id);
         Status s = StartTraining(m);
@@ -275,127 +324,24 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
         failed.round = static_cast<int64_t>(m.placement);  // which placement it answers
         ReportFailure(failed, s);
       });
-      return;
-    }
-    // Tasks and shard work belong to the job's generation when they arrive (see WorkerJob):
-    // their reports are dropped if the job restarts meanwhile.
-    case MessageType::kLoadPartition: {
-      auto m = msg::DecodeAs<msg::LoadPartition>(payload);
-      if (!m.ok()) return bad(m.status());
-      auto [job, generation] = JobAndGeneration(m->job_id);
-      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
-        ScopedLogJob log_job(m.job_id);
-        msg::PartitionLoaded loaded;
-        Status s = LoadPartition(m, &loaded);
-        if (s.ok()) return ReportTask(job.get(), generation, loaded);
-        ReportFailure(FailureOf(m), s, job.get(), generation);
-      });
-      return;
-    }
-    case MessageType::kRunMapTask: {
-      auto m = msg::DecodeAs<msg::RunMapTask>(payload);
-      if (!m.ok()) return bad(m.status());
-      auto [job, generation] = JobAndGeneration(m->job_id);
-      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
-        ScopedLogJob log_job(m.job_id);
-        SetLogRound(m.epoch + 1, m.round + 1);
-        msg::TaskFailed failed = MapFailureOf(m);
-        Status s = RunMap(m, generation, &failed.shard);
-        if (s.ok()) return;
-        ReportFailure(failed, s, job.get(), generation);
-      });
-      return;
-    }
-    case MessageType::kEvaluateTask: {
-      auto m = msg::DecodeAs<msg::EvaluateTask>(payload);
-      if (!m.ok()) return bad(m.status());
-      auto [job, generation] = JobAndGeneration(m->job_id);
-      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
-        ScopedLogJob log_job(m.job_id);
-        msg::EvalDone done;
-        Status s = Evaluate(m, &done);
-        if (s.ok()) return ReportTask(job.get(), generation, done);
-        ReportFailure(FailureOf(m), s, job.get(), generation);
-      });
-      return;
-    }
-    case MessageType::kPredictTask: {
-      auto m = msg::DecodeAs<msg::PredictTask>(payload);
-      if (!m.ok()) return bad(m.status());
-      auto [job, generation] = JobAndGeneration(m->job_id);
-      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
-        ScopedLogJob log_job(m.job_id);
-        msg::PredictDone done;
-        Status s = Predict(m, &done);
-        // A report dropped by a failpoint leaves `done` empty (no outputs): nothing is sent.
-        if (s.ok() && done.outputs > 0) return ReportTask(job.get(), generation, done);
-        if (!s.ok()) ReportFailure(FailureOf(m), s, job.get(), generation);
-      });
-      return;
-    }
-    case MessageType::kReduceRound: {
-      auto m = msg::DecodeAs<msg::ReduceRound>(payload);
-      if (!m.ok()) return bad(m.status());
-      auto [job, generation] = JobAndGeneration(m->job_id);
-      // The shard is the one hosted now: a restart that replaces it before this runs must not
-      // have its new shard reduced by a request of before.
-      Result<ShardRef> shard = Shard(m->job_id, m->shard);
-      if (!shard.ok()) return ReportFailure(FailureOf(*m), shard.status(), job.get(), generation);
-      const bool small = (*shard)->param_bytes <= kInlineShardWorkBytes;
-      auto reduce = [this, job = job, generation = generation, shard = std::move(*shard),
-                     m = std::move(*m)] {
-        ScopedLogJob log_job(m.job_id);
-        SetLogRound(m.epoch + 1, m.round + 1);
-        failpoint::Coordinates at;
-        at.worker = name_;
-        at.epoch = m.epoch;
-        at.round = m.round;
-        at.shard = m.shard;
-        if (failpoint::Hit("reduce-before-commit", at) == failpoint::Action::kDrop) return;
-        Status s = Reduce(m, shard);
-        if (s.ok()) {
-          return ReportTask(job.get(), generation,
-                            msg::ShardCommitted{m.job_id, m.epoch, m.round, m.shard, m.step});
-        }
-        ReportFailure(FailureOf(m), s, job.get(), generation);
-      };
-      // A small shard reduces here (its inputs are a few small runs): one thread hop less.
-      if (small) return reduce();
-      Spawn(shard_pool_, std::move(reduce));
-      return;
-    }
-    case MessageType::kSaveShard: {
-      auto m = msg::DecodeAs<msg::SaveShard>(payload);
-      if (!m.ok()) return bad(m.status());
-      auto [job, generation] = JobAndGeneration(m->job_id);
-      Result<ShardRef> shard = Shard(m->job_id, m->shard);
-      if (!shard.ok()) return ReportFailure(FailureOf(*m), shard.status(), job.get(), generation);
-      Spawn(shard_pool_, [this, job = job, generation = generation, shard = std::move(*shard),
-                          m = std::move(*m)] {
-        ScopedLogJob log_job(m.job_id);
-        msg::ShardSaved saved;
-        Status s = job ? SaveShard(m, shard, *job, &saved) : NotFoundError("the job ended");
-        if (s.ok()) return ReportTask(job.get(), generation, saved);
-        ReportFailure(FailureOf(m), s, job.get(), generation);
-      });
-      return;
+      return Status::Ok();
     }
     case MessageType::kCheckpointCommitted: {
       auto m = msg::DecodeAs<msg::CheckpointCommitted>(payload);
-      if (!m.ok()) return bad(m.status());
+      if (!m.ok()) return m.status();
       // No recovery goes back past a committed checkpoint: the output kept for it can go.
       if (std::shared_ptr<WorkerJob> job = FindJob(m->job_id)) job->kept->DropThrough(m->step);
-      return;
+      return Status::Ok();
     }
     case MessageType::kEndJob: {
       auto m = msg::DecodeAs<msg::EndJob>(payload);
-      if (!m.ok()) return bad(m.status());
+      if (!m.ok()) return m.status();
       // Tasks still running keep their job alive through their own reference.
       std::shared_ptr<WorkerJob> ended;
       {
         MutexLock lock(&mu_);
         auto it = jobs_.find(m->job_id);
-        if (it == jobs_.end()) return;
+        if (it == jobs_.end()) return Status::Ok();
         ended = std::move(it->second);
         jobs_.erase(it);
       }
@@ -418,19 +364,137 @@ void WorkerService::Impl::OnControl(MessageType type, std::string payload) {
       // A job's partitions, kept output and shards can be gigabytes: freeing them and giving the
       // memory back (WorkerJob's deleter) is done on the pool, not on this thread.
       Spawn(shard_pool_, [ended = std::move(ended)]() mutable { ended.reset(); });
-      return;
-    }
-    case MessageType::kShutdown: {
-      auto m = msg::DecodeAs<msg::Shutdown>(payload);
-      log_->debug("the master asked this worker to stop: {}", m.ok() ? m->reason : "?");
-      if (m.ok()) {
-        requested_exit_code_ = m->exit_code >= 0 && m->exit_code <= 255 ? m->exit_code : 1;
-      }
-      Finish(Status::Ok());
-      return;
+      return Status::Ok();
     }
     default:
-      log_->warn("ignoring {} from the master", MessageTypeName(static_cast<uint16_t>(type)));
+      return Status::Ok();  // OnControl sends only the types above here
+  }
+}
+
+Status WorkerService::Impl::OnTask(MessageType type, std::string payload) {
+  switch (type) {
+    // Tasks and shard work belong to the job's generation when they arrive (see WorkerJob):
+    // their reports are dropped if the job restarts meanwhile.
+    case MessageType::kLoadPartition: {
+      auto m = msg::DecodeAs<msg::LoadPartition>(payload);
+      if (!m.ok()) return m.status();
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
+        msg::PartitionLoaded loaded;
+        Status s = LoadPartition(m, &loaded);
+        if (s.ok()) return ReportTask(job.get(), generation, loaded);
+        ReportFailure(FailureOf(m), s, job.get(), generation);
+      });
+      return Status::Ok();
+    }
+    case MessageType::kRunMapTask: {
+      auto m = msg::DecodeAs<msg::RunMapTask>(payload);
+      if (!m.ok()) return m.status();
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
+        SetLogRound(m.epoch + 1, m.round + 1);
+        msg::TaskFailed failed = MapFailureOf(m);
+        Status s = RunMap(m, generation, &failed.shard);
+        if (s.ok()) return;
+        ReportFailure(failed, s, job.get(), generation);
+      });
+      return Status::Ok();
+    }
+    case MessageType::kEvaluateTask: {
+      auto m = msg::DecodeAs<msg::EvaluateTask>(payload);
+      if (!m.ok()) return m.status();
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
+        msg::EvalDone done;
+        Status s = Evaluate(m, &done);
+        if (s.ok()) return ReportTask(job.get(), generation, done);
+        ReportFailure(FailureOf(m), s, job.get(), generation);
+      });
+      return Status::Ok();
+    }
+    case MessageType::kPredictTask: {
+      auto m = msg::DecodeAs<msg::PredictTask>(payload);
+      if (!m.ok()) return m.status();
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Spawn(compute_, [this, job = job, generation = generation, m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
+        msg::PredictDone done;
+        Status s = Predict(m, &done);
+        // A report dropped by a failpoint leaves `done` empty (no outputs): nothing is sent.
+        if (s.ok() && done.outputs > 0) return ReportTask(job.get(), generation, done);
+        if (!s.ok()) ReportFailure(FailureOf(m), s, job.get(), generation);
+      });
+      return Status::Ok();
+    }
+    default:
+      return Status::Ok();  // OnControl sends only the types above here
+  }
+}
+
+// Work on the reducer shards this worker hosts: a round's reduce, a checkpoint's save.
+Status WorkerService::Impl::OnShardWork(MessageType type, std::string payload) {
+  switch (type) {
+    case MessageType::kReduceRound: {
+      auto m = msg::DecodeAs<msg::ReduceRound>(payload);
+      if (!m.ok()) return m.status();
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      // The shard is the one hosted now: a restart that replaces it before this runs must not
+      // have its new shard reduced by a request of before.
+      Result<ShardRef> shard = Shard(m->job_id, m->shard);
+      if (!shard.ok()) {
+        ReportFailure(FailureOf(*m), shard.status(), job.get(), generation);
+        return Status::Ok();
+      }
+      const bool small = (*shard)->param_bytes <= kInlineShardWorkBytes;
+      auto reduce = [this, job = job, generation = generation, shard = std::move(*shard),
+                     m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
+        SetLogRound(m.epoch + 1, m.round + 1);
+        failpoint::Coordinates at;
+        at.worker = name_;
+        at.epoch = m.epoch;
+        at.round = m.round;
+        at.shard = m.shard;
+        if (failpoint::Hit("reduce-before-commit", at) == failpoint::Action::kDrop) return;
+        Status s = Reduce(m, shard);
+        if (s.ok()) {
+          return ReportTask(job.get(), generation,
+                            msg::ShardCommitted{m.job_id, m.epoch, m.round, m.shard, m.step});
+        }
+        ReportFailure(FailureOf(m), s, job.get(), generation);
+      };
+      // A small shard reduces here (its inputs are a few small runs): one thread hop less.
+      if (small) {
+        reduce();
+      } else {
+        Spawn(shard_pool_, std::move(reduce));
+      }
+      return Status::Ok();
+    }
+    case MessageType::kSaveShard: {
+      auto m = msg::DecodeAs<msg::SaveShard>(payload);
+      if (!m.ok()) return m.status();
+      auto [job, generation] = JobAndGeneration(m->job_id);
+      Result<ShardRef> shard = Shard(m->job_id, m->shard);
+      if (!shard.ok()) {
+        ReportFailure(FailureOf(*m), shard.status(), job.get(), generation);
+        return Status::Ok();
+      }
+      Spawn(shard_pool_, [this, job = job, generation = generation, shard = std::move(*shard),
+                          m = std::move(*m)] {
+        ScopedLogJob log_job(m.job_id);
+        msg::ShardSaved saved;
+        Status s = job ? SaveShard(m, shard, *job, &saved) : NotFoundError("the job ended");
+        if (s.ok()) return ReportTask(job.get(), generation, saved);
+        ReportFailure(FailureOf(m), s, job.get(), generation);
+      });
+      return Status::Ok();
+    }
+    default:
+      return Status::Ok();  // OnControl sends only the types above here
   }
 }
 

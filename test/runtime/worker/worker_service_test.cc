@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -63,6 +64,17 @@ class ScriptedMaster {
     }
     if (!c) return UnavailableError("no worker connected");
     return SendMessage(*c, m);
+  }
+
+  // Sends bytes that need not decode as `type`.
+  Status SendRaw(MessageType type, std::string payload) {
+    std::shared_ptr<Connection> c;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      c = state_->worker;
+    }
+    if (!c) return UnavailableError("no worker connected");
+    return c->Send(type, std::move(payload));
   }
 
   // Waits for the worker's next message of `type`, skipping others; the decoded message, or
@@ -172,6 +184,130 @@ TEST_CASE("a task of a job that ended on the worker is dropped quietly, not repo
   CHECK(Contains(log,
                  "debug dropping a task of job 1, which is not running here: NotFound: "
                  "job 1 is not set up here"));
+}
+
+WorkerOptions OptionsFor(const ScriptedMaster& master, const testing::TempDir& dir) {
+  WorkerOptions options;
+  options.master_address = master.address();
+  options.data_address = "inproc://";
+  options.name = "w";
+  options.slots = 1;
+  options.plugin_cache_dir = dir.File("plugin-cache");
+  options.spill_dir = dir.File("spill");
+  return options;
+}
+
+// The control handler by concept, each answered as the master expects.
+TEST_CASE(
+    "job control: a spec that cannot be set up and a start of a job not set up are "
+    "setup failures, the start's naming its placement",
+    "[runtime][worker]") {
+  testing::TempDir dir;
+  auto transport = MakeInProcessTransport();
+  ScriptedMaster master(transport.get());
+  WorkerService worker(transport.get(), OptionsFor(master, dir));
+  REQUIRE(worker.Start().ok());
+  REQUIRE(master.Await<msg::Hello>().ok());
+
+  msg::JobSpecText bad = Spec(4, dir);  // its train.csv does not exist
+  REQUIRE(master.Send(bad).ok());
+  Result<msg::TaskFailed> setup = master.Await<msg::TaskFailed>();
+  REQUIRE(setup.ok());
+  CHECK(setup->job_id == 4);
+  CHECK(setup->kind == msg::TaskKind::kSetup);
+  CHECK(Contains(setup->message, "train.csv"));
+
+  msg::StartTraining start;
+  start.job_id = 9;
+  start.placement = 7;
+  REQUIRE(master.Send(start).ok());
+  Result<msg::TaskFailed> started = master.Await<msg::TaskFailed>();
+  REQUIRE(started.ok());
+  CHECK(started->job_id == 9);
+  CHECK(started->kind == msg::TaskKind::kSetup);
+  CHECK(started->round == 7);  // which placement it answers
+  CHECK(master.Count(MessageType::kJobReady) == 0);
+  worker.Stop();
+  transport->Stop();
+}
+
+TEST_CASE("shard work: a reduce or save of a shard this worker does not host fails, naming it",
+          "[runtime][worker]") {
+  testing::TempDir dir;
+  dir.Write("train.csv", "1,0.5,0.25\n0,1,2\n");
+  auto transport = MakeInProcessTransport();
+  ScriptedMaster master(transport.get());
+  WorkerService worker(transport.get(), OptionsFor(master, dir));
+  REQUIRE(worker.Start().ok());
+  Result<msg::Hello> hello = master.Await<msg::Hello>();
+  REQUIRE(hello.ok());
+  msg::JobSpecText text = Spec(1, dir);
+  text.yaml += "shuffle: {reducers: 2}\n";
+  REQUIRE(master.Send(text).ok());
+  REQUIRE(master.Await<msg::JobReady>().ok());
+  msg::StartTraining start;
+  start.job_id = 1;
+  start.num_features = 2;
+  start.num_classes = 2;
+  start.hosted_shards = {0};  // of two; shard 1 is elsewhere
+  start.shard_addresses = {hello->data_address, "inproc://elsewhere"};
+  start.placement = 1;
+  REQUIRE(master.Send(start).ok());
+  Result<msg::JobReady> started = master.Await<msg::JobReady>();
+  INFO(started.status().ToString());
+  REQUIRE(started.ok());
+  CHECK(started->phase == msg::JobReady::kTraining);
+
+  REQUIRE(master.Send(msg::ReduceRound{1, 0, 2, /*shard=*/1, 3, 0.1, 10}).ok());
+  Result<msg::TaskFailed> reduce = master.Await<msg::TaskFailed>();
+  REQUIRE(reduce.ok());
+  CHECK(reduce->kind == msg::TaskKind::kReduce);
+  CHECK(reduce->shard == 1);
+  CHECK(reduce->message == "reducer shard 1 of job 1 is not hosted here");
+  CHECK(reduce->code == StatusCode::kNotFound);
+  CHECK(reduce->round == 2);
+  REQUIRE(master.Send(msg::SaveShard{1, /*shard=*/5, 1, dir.File("s5")}).ok());
+  Result<msg::TaskFailed> save = master.Await<msg::TaskFailed>();
+  REQUIRE(save.ok());
+  CHECK(save->kind == msg::TaskKind::kSave);
+  CHECK(save->shard == 5);
+  CHECK(master.Count(MessageType::kShardCommitted) == 0);
+  worker.Stop();
+  transport->Stop();
+}
+
+TEST_CASE(
+    "session: a message that does not decode is logged and the worker carries on; "
+    "Shutdown stops it with the master's exit code",
+    "[runtime][worker]") {
+  testing::TempDir dir;
+  dir.Write("train.csv", "1,0.5,0.25\n0,1,2\n");
+  std::string log;
+  {
+    CapturedLog captured("worker", spdlog::level::debug);
+    auto transport = MakeInProcessTransport();
+    ScriptedMaster master(transport.get());
+    WorkerService worker(transport.get(), OptionsFor(master, dir));
+    REQUIRE(worker.Start().ok());
+    REQUIRE(master.Await<msg::Hello>().ok());
+    REQUIRE(master.SendRaw(MessageType::kRunMapTask, "xy").ok());
+    REQUIRE(master.SendRaw(MessageType::kPushRun, "").ok());  // not a control message
+    REQUIRE(master.Send(Spec(1, dir)).ok());
+    REQUIRE(master.Await<msg::JobReady>().ok());  // still serving
+    CHECK(master.Count(MessageType::kTaskFailed) == 0);
+    REQUIRE(master.Send(msg::Shutdown{"the master is stopping", 3}).ok());
+    std::optional<Status> ended = worker.Wait(5s);
+    REQUIRE(ended.has_value());
+    CHECK(ended->ok());
+    CHECK(worker.requested_exit_code() == 3);
+    worker.Stop();
+    transport->Stop();
+    log = captured.text();
+  }
+  INFO(log);
+  CHECK(Contains(log, "bad RunMapTask from the master"));
+  CHECK(Contains(log, "ignoring PushRun from the master"));
+  CHECK(Contains(log, "the master asked this worker to stop: the master is stopping"));
 }
 
 // The shard file a worker hosting the job's one reducer shard saves after one round whose map
