@@ -441,10 +441,13 @@ void WorkerService::Impl::OnData(const std::shared_ptr<Connection>& from, Messag
       // Small runs are stored here, saving two thread hops per push, which is most of a small
       // model's round; large ones are decoded on the shard pool, keeping this thread free for
       // I/O.
-      if (payload.size() <= kInlineShardWorkBytes) return AcceptPush(from, std::move(payload));
-      Spawn(shard_pool_, [this, from, payload = std::move(payload)]() mutable {
-        AcceptPush(from, std::move(payload));
-      });
+      if (payload.size() <= kInlineShardWorkBytes) {
+        return AcceptPush(from, std::move(payload), from->delivered_crc32c());
+      }
+      Spawn(shard_pool_,
+            [this, from, payload = std::move(payload), crc = from->delivered_crc32c()]() mutable {
+              AcceptPush(from, std::move(payload), crc);
+            });
       return;
     case MessageType::kPullParams: {
       auto pull = msg::DecodeAs<msg::PullParams>(payload);
