@@ -12,6 +12,7 @@
 #include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/binary_object.hpp>
 
+#include "engine/base/crc32c.h"
 #include "shuffle/merge/tree_sum.h"
 
 namespace mrtrain::runtime::msg {
@@ -756,6 +757,15 @@ std::vector<size_t> SplitParamsRun(const shuffle::Run& run, uint64_t max_values)
   }
   bounds.push_back(n);
   return bounds;
+}
+
+uint32_t ValuesCrc32c(std::string_view payload, const PushRun& push,
+                      std::optional<uint32_t> payload_crc32c) {
+  // The floats are the payload's last field.
+  const size_t values_bytes = push.values.size() * sizeof(float);
+  const size_t head = payload.size() - values_bytes;
+  if (!payload_crc32c) return Crc32c(payload.data() + head, values_bytes);
+  return *payload_crc32c ^ Crc32cCombine(Crc32c(payload.data(), head), 0, values_bytes);
 }
 
 Result<GatherPayload> EncodeGather(std::shared_ptr<const PushRun> m) {

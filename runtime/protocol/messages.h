@@ -454,6 +454,13 @@ Result<GatherPayload> EncodeReplyPart(const ParamsReply& reply,
                                       std::shared_ptr<const shuffle::Run> run, size_t begin,
                                       size_t end);
 
+// The CRC32C of the floats of `push`, decoded from `payload`, to compare with its
+// values_crc32c. With `payload_crc32c`, the payload's checksum as a transport checked it
+// (Connection::delivered_crc32c), the floats' is split off it (Crc32cCombine) and only the head
+// is read; without, the floats are read.
+uint32_t ValuesCrc32c(std::string_view payload, const PushRun& push,
+                      std::optional<uint32_t> payload_crc32c);
+
 // ---- Encoding ----
 
 Result<std::string> Encode(const Hello& m);

@@ -17,20 +17,6 @@ Result<ShardRef> WorkerService::Impl::Shard(uint64_t job_id, int64_t shard) {
   return ShardRef{std::move(parts), hosted};
 }
 
-namespace {
-
-// The CRC32C of a PushRun's floats, the payload's last `values_bytes` bytes: split off the
-// payload's checksum where the transport checked one (the floats are not read again), else
-// computed.
-uint32_t ValuesCrc32c(const std::string& payload, size_t values_bytes,
-                      std::optional<uint32_t> payload_crc32c) {
-  const size_t head = payload.size() - values_bytes;
-  if (!payload_crc32c) return Crc32c(payload.data() + head, values_bytes);
-  return *payload_crc32c ^ Crc32cCombine(Crc32c(payload.data(), head), 0, values_bytes);
-}
-
-}  // namespace
-
 void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from, std::string payload,
                                      std::optional<uint32_t> payload_crc32c) {
   auto push = msg::DecodeAs<msg::PushRun>(payload);
@@ -38,8 +24,8 @@ void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from, st
     log_->error("bad PushRun from {}: {}; closing", from->peer(), push.status().ToString());
     return from->Close();
   }
-  const uint32_t values_crc32c =
-      ValuesCrc32c(payload, push->values.size() * sizeof(float), payload_crc32c);
+  // Where TCP checked the frame, the floats are not read again to check their own checksum.
+  const uint32_t values_crc32c = msg::ValuesCrc32c(payload, *push, payload_crc32c);
   payload = std::string();
   msg::PushAck ack{push->job_id, push->step,           push->partition,
                    push->shard,  push->attempt,        0,

@@ -483,6 +483,18 @@ TEST_CASE("a PushRun encoded in place is the bytes and checksum of the one-strin
   read_again.tail_crc32c.reset();
   CHECK(read_again.Crc32c() == Crc32c(whole.data(), whole.size()));
 
+  // The receiver's check: the floats' checksum, read from them or split off the frame's.
+  PushRun decoded = *DecodeAs<PushRun>(whole);
+  const uint32_t frame_crc = Crc32c(whole.data(), whole.size());
+  CHECK(ValuesCrc32c(whole, decoded, std::nullopt) == m->values_crc32c);
+  CHECK(ValuesCrc32c(whole, decoded, frame_crc) == m->values_crc32c);
+  std::string flipped = whole;
+  flipped[flipped.size() - 2] ^= 0x04;  // in the last float
+  PushRun decoded_flipped = *DecodeAs<PushRun>(flipped);
+  CHECK(ValuesCrc32c(flipped, decoded_flipped, std::nullopt) != m->values_crc32c);
+  CHECK(ValuesCrc32c(flipped, decoded_flipped, Crc32c(flipped.data(), flipped.size())) !=
+        m->values_crc32c);
+
   // An empty run: the head is the whole message.
   auto empty = std::make_shared<PushRun>();
   empty->values_crc32c = Crc32c(nullptr, 0);
