@@ -25,6 +25,10 @@ struct GatherPayload {
   // CRC32C of `tail` when its producer already holds it (PushRun::values_crc32c): the frame's
   // checksum is then combined from it (Crc32cCombine) instead of reading the tail again.
   std::optional<uint32_t> tail_crc32c;
+  // The message these bytes encode (EncodeGather's PushRun), which a transport within one
+  // process may hand over instead of the bytes (ConnectionHandler::takes_messages). Never
+  // changed while shared: a receiver that is its last owner may move out of it.
+  std::shared_ptr<const void> message;
 
   size_t size() const { return head.size() + tail.size(); }
   // The CRC32C of head and tail, reading only what tail_crc32c does not cover.

@@ -776,6 +776,7 @@ Result<GatherPayload> EncodeGather(std::shared_ptr<const PushRun> m) {
   MRTRAIN_RETURN_IF_ERROR(
       EncodeInto(*m, &out, std::make_pair(m->values.data(), uint64_t{m->values.size()})));
   out.tail_crc32c = m->values_crc32c;
+  out.message = m;
   out.owner = std::move(m);
   return out;
 }

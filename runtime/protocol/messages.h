@@ -444,7 +444,8 @@ Result<bool> AddReplyPart(ParamsReply part, std::optional<ParamsReply>* whole);
 // The payload Encode(*m) makes, as a head (every field up to the floats' count) and the floats
 // where they lie in m->values, which the payload keeps alive. Its tail_crc32c is
 // m->values_crc32c, so the frame's checksum is combined from it without reading the floats
-// again, and floats that no longer match it fail the frame check at the receiver.
+// again, and floats that no longer match it fail the frame check at the receiver. The payload's
+// `message` is m itself, for a transport in the same process to hand over.
 // REQUIRES: m->values_crc32c is the CRC32C of the values' bytes. Errors: those of Encode.
 Result<GatherPayload> EncodeGather(std::shared_ptr<const PushRun> m);
 

@@ -54,6 +54,13 @@ struct ConnectionHandler {
   //                       after the handshake);
   //   kInternal           a callback threw.
   std::function<void(const std::shared_ptr<Connection>&, const Status&)> on_closed;
+
+  // True: on_message may get a message object instead of bytes. A transport within one process
+  // (in-process) then hands over the message a sender gave with SendGather
+  // (GatherPayload::message) without encoding or decoding it: on_message gets an empty payload
+  // and Connection::TakeDeliveredMessage() returns the object, of the message type's struct
+  // (messages.h). False: always bytes.
+  bool takes_messages = false;
 };
 
 // How much a connection buffers and how long a sender waits for a slow peer.
@@ -101,6 +108,11 @@ class Connection {
   // (in-process). With Crc32cCombine a receiver checks a checksum of part of the payload (a
   // run's values_crc32c) without reading those bytes again.
   virtual std::optional<uint32_t> delivered_crc32c() const { return std::nullopt; }
+
+  // Inside on_message, on the transport thread, for a handler that takes_messages: the message
+  // handed over in memory instead of bytes (then the payload is empty), else nullptr. The
+  // connection lets go of it, so the caller may be its only owner (and then move out of it).
+  virtual std::shared_ptr<const void> TakeDeliveredMessage() { return nullptr; }
 
   // Closes the connection: frames already queued are still written (bounded by the
   // transport's close timeout), then on_closed(OK) runs on the transport thread. Send() fails

@@ -366,6 +366,13 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   // from which the run's values_crc32c is checked without reading the floats again.
   void AcceptPush(const std::shared_ptr<Connection>& from, std::string payload,
                   std::optional<uint32_t> payload_crc32c);
+  // A push handed over in memory (in-process): not encoded, so its floats are checksummed here.
+  void AcceptPush(const std::shared_ptr<Connection>& from,
+                  std::shared_ptr<const msg::PushRun> handed);
+  // Stores a run whose floats have the CRC32C `values_crc32c` (it must match the push's) and
+  // acknowledges it.
+  void StorePush(const std::shared_ptr<Connection>& from, msg::PushRun push,
+                 uint32_t values_crc32c);
   void ServePull(const std::shared_ptr<Connection>& from, const msg::PullParams& pull);
   // Sends one reply to a pull (`payload`, encoded from `reply`); when that fails for any reason
   // but a closed connection, sends an error reply saying why instead. False when the reply did

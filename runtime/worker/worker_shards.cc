@@ -27,23 +27,37 @@ void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from, st
   // Where TCP checked the frame, the floats are not read again to check their own checksum.
   const uint32_t values_crc32c = msg::ValuesCrc32c(payload, *push, payload_crc32c);
   payload = std::string();
-  msg::PushAck ack{push->job_id, push->step,           push->partition,
-                   push->shard,  push->attempt,        0,
-                   "",           push->partition_count};
-  Result<ShardRef> shard = Shard(push->job_id, push->shard);
+  StorePush(from, std::move(*push), values_crc32c);
+}
+
+void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
+                                     std::shared_ptr<const msg::PushRun> handed) {
+  // Its last owner takes the run out (it was made mutable, by EncodeGather's caller); a push
+  // someone else still holds (kept output) is copied.
+  msg::PushRun push =
+      handed.use_count() == 1 ? std::move(const_cast<msg::PushRun&>(*handed)) : *handed;
+  handed.reset();
+  const uint32_t values_crc32c = Crc32c(push.values.data(), push.values.size() * sizeof(float));
+  StorePush(from, std::move(push), values_crc32c);
+}
+
+void WorkerService::Impl::StorePush(const std::shared_ptr<Connection>& from, msg::PushRun push,
+                                    uint32_t values_crc32c) {
+  msg::PushAck ack{push.job_id, push.step, push.partition,      push.shard, push.attempt,
+                   0,           "",        push.partition_count};
+  Result<ShardRef> shard = Shard(push.job_id, push.shard);
   if (!shard.ok()) {
     ack.error = shard.status().message();
-  } else if (values_crc32c != push->values_crc32c) {
-    ack.error = "the run of partitions [" + std::to_string(push->partition) + ", +" +
-                std::to_string(push->partition_count) + ") for step " + std::to_string(push->step) +
+  } else if (values_crc32c != push.values_crc32c) {
+    ack.error = "the run of partitions [" + std::to_string(push.partition) + ", +" +
+                std::to_string(push.partition_count) + ") for step " + std::to_string(push.step) +
                 " fails its checksum";
     log_->warn("refusing a push from {}: {}", from->peer(), ack.error);
   } else {
     MutexLock lock(&(*shard)->mu);
     const int64_t dropped = (*shard)->host->dropped_runs();
     Status accepted = (*shard)->host->AcceptRun(
-        push->step, shuffle::TreeNode{push->partition, push->partition_count},
-        msg::TakeRun(&*push));
+        push.step, shuffle::TreeNode{push.partition, push.partition_count}, msg::TakeRun(&push));
     if (!accepted.ok()) ack.error = accepted.message();
     ack.duplicate = (*shard)->host->dropped_runs() != dropped;
   }

@@ -223,6 +223,47 @@ TEST_CASE("a payload sent in pieces arrives as the joined bytes, its checksum kn
   CHECK((*small_conn)->SendGather(MessageType::kPushRun, Pieces("h", 999, 1)).ok());
 }
 
+TEST_CASE("in-process, a message goes over as itself to a handler that takes messages",
+          "[runtime][transport]") {
+  std::string kind = GENERATE(as<std::string>{}, "inproc", "inproc+frames", "tcp");
+  const bool takes = GENERATE(true, false);
+  INFO(kind << (takes ? ", takes messages" : ", bytes only"));
+  Cluster cluster(kind);
+  auto handed = std::make_shared<std::vector<std::shared_ptr<const void>>>();
+  auto take = [handed](const std::shared_ptr<Connection>& c, MessageType, const std::string&) {
+    handed->push_back(c->TakeDeliveredMessage());
+  };
+  Inbox server_inbox;
+  ConnectionHandler handler = server_inbox.Handler(take);
+  handler.takes_messages = takes;
+  auto address = cluster.server->Listen(cluster.listen_address, handler);
+  REQUIRE(address.ok());
+  auto conn = ConnectAndWait(*cluster.client, *address, Inbox().Handler());
+  REQUIRE(conn.ok());
+  auto push = std::make_shared<msg::PushRun>();
+  push->step = 5;
+  push->keys = {7};
+  push->offsets = {0, 3};
+  push->values = {1, 2, 3};
+  push->values_crc32c = Crc32c(push->values.data(), 12);
+  Result<GatherPayload> payload = msg::EncodeGather(push);
+  REQUIRE(payload.ok());
+  const std::string bytes = payload->Join();
+  REQUIRE((*conn)->SendGather(MessageType::kPushRun, std::move(*payload)).ok());
+  REQUIRE(server_inbox.WaitForMessages(1));
+  const testing::Received got = server_inbox.messages()[0];
+  CHECK(got.type == MessageType::kPushRun);
+  REQUIRE(handed->size() == 1);
+  if (kind == "inproc" && takes) {
+    // Not encoded, copied or checksummed: the sender's own message, and no bytes.
+    CHECK(handed->front().get() == push.get());
+    CHECK(got.payload.empty());
+  } else {
+    CHECK(handed->front() == nullptr);
+    CHECK(got.payload == bytes);
+  }
+}
+
 TEST_CASE("a tail that no longer matches the checksum it came with fails the frame over TCP",
           "[runtime][transport]") {
   Cluster cluster("tcp");
