@@ -56,4 +56,50 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
 
 uint32_t Crc32c(const void* data, size_t n) { return Crc32cExtend(0, data, n); }
 
+namespace {
+
+// Polynomials over GF(2) modulo the Castagnoli polynomial, bit-reflected as the CRC keeps them
+// (bit 31 is x^0): the method of zlib's crc32_combine.
+constexpr uint32_t kReflectedPoly = 0x82F63B78u;
+
+uint32_t MultModP(uint32_t a, uint32_t b) {
+  uint32_t m = 1u << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ kReflectedPoly : b >> 1;
+  }
+  return p;
+}
+
+// x^(2^k) mod P for k = 0 .. 31.
+struct PowersOfX {
+  uint32_t table[32];
+  PowersOfX() {
+    uint32_t p = 1u << 30;  // x^1
+    table[0] = p;
+    for (int k = 1; k < 32; ++k) table[k] = p = MultModP(p, p);
+  }
+};
+
+// x^(n * 2^k) mod P.
+uint32_t XPowModP(uint64_t n, unsigned k) {
+  static const PowersOfX powers;
+  uint32_t p = 1u << 31;  // x^0
+  for (; n != 0; n >>= 1, ++k) {
+    if (n & 1) p = MultModP(powers.table[k & 31], p);
+  }
+  return p;
+}
+
+}  // namespace
+
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t size_b) {
+  // Appending size_b bytes multiplies a's register by x^(8 size_b); b's checksum adds on.
+  return MultModP(XPowModP(size_b, 3), crc_a) ^ crc_b;
+}
+
 }  // namespace mrtrain

@@ -42,15 +42,20 @@ constexpr size_t kCompactBytes = 64 << 10;
 
 }  // namespace
 
-std::string EncodeFrameHeader(uint16_t type, std::string_view payload) {
-  MRTRAIN_CHECK(payload.size() <= std::numeric_limits<uint32_t>::max());
+std::string EncodeFrameHeader(uint16_t type, size_t size, uint32_t crc32c) {
+  MRTRAIN_CHECK(size <= std::numeric_limits<uint32_t>::max());
   std::string header(kFrameHeaderBytes, '\0');
   PutU32(&header[0], kFrameMagic);
   PutU16(&header[4], kProtocolVersion);
   PutU16(&header[6], type);
-  PutU32(&header[8], static_cast<uint32_t>(payload.size()));
-  PutU32(&header[12], Crc32c(payload.data(), payload.size()));
+  PutU32(&header[8], static_cast<uint32_t>(size));
+  PutU32(&header[12], crc32c);
   return header;
+}
+
+std::string EncodeFrameHeader(uint16_t type, std::string_view payload) {
+  MRTRAIN_CHECK(payload.size() <= std::numeric_limits<uint32_t>::max());
+  return EncodeFrameHeader(type, payload.size(), Crc32c(payload.data(), payload.size()));
 }
 
 std::string EncodeFrame(uint16_t type, std::string_view payload) {
@@ -94,7 +99,7 @@ Result<std::optional<Frame>> FrameDecoder::Next() {
     return status_;
   }
   have_header_ = false;
-  Frame frame{type_, std::move(payload_)};
+  Frame frame{type_, std::move(payload_), crc_};
   payload_ = std::string();
   return std::optional<Frame>(std::move(frame));
 }

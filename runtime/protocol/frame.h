@@ -15,6 +15,7 @@ namespace mrtrain::runtime {
 struct Frame {
   uint16_t type = 0;
   std::string payload;
+  uint32_t crc32c = 0;  // the payload's, from the header: FrameDecoder has checked it
 };
 
 // The 16-byte header of a frame carrying `payload`: magic, kProtocolVersion, type, length and
@@ -22,6 +23,9 @@ struct Frame {
 // payload as two buffers instead of copying them into one string.
 // REQUIRES: payload.size() <= UINT32_MAX (callers check their configured limit first).
 std::string EncodeFrameHeader(uint16_t type, std::string_view payload);
+// The same for a payload of `size` bytes whose CRC32C the caller has (a GatherPayload's).
+// REQUIRES: size <= UINT32_MAX.
+std::string EncodeFrameHeader(uint16_t type, size_t size, uint32_t crc32c);
 
 // A whole frame: EncodeFrameHeader(type, payload) followed by the payload.
 // REQUIRES: payload.size() <= UINT32_MAX.

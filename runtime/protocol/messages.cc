@@ -1,6 +1,7 @@
 #include "runtime/protocol/messages.h"
 
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <streambuf>
 #include <type_traits>
@@ -11,6 +12,7 @@
 #include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/binary_object.hpp>
 
+#include "engine/base/crc32c.h"
 #include "shuffle/merge/tree_sum.h"
 
 namespace mrtrain::runtime::msg {
@@ -84,6 +86,9 @@ class Writer {
   template <typename T>
   void Array(const std::vector<T>& v, uint64_t cap, const char* field) {
     static_assert(std::is_arithmetic_v<T>, "arrays are of numbers");
+    if (tail_field_ && std::strcmp(field, tail_field_) == 0) {
+      return Block(tail_data_, tail_count_, sizeof(T), cap, field);
+    }
     Block(v.data(), v.size(), sizeof(T), cap, field);
   }
   void TextList(const std::vector<std::string>& v, uint64_t cap, uint64_t item_cap,
@@ -97,12 +102,27 @@ class Writer {
   }
   const Status& status() const { return status_; }
 
+  // Makes array `field` (the message's last) the tail: its count is written, its `count`
+  // elements at `data` are not, and tail() says where they are. Used instead of the message's
+  // own array of that name.
+  void SetTail(const char* field, const void* data, uint64_t count) {
+    tail_field_ = field;
+    tail_data_ = data;
+    tail_count_ = count;
+  }
+  std::string_view tail() const { return tail_; }
+
  private:
   void Block(const void* data, uint64_t count, size_t element_bytes, uint64_t cap,
              const char* field) {
     if (count > cap) return Fail(CapMessage(message_, field, count, cap));
+    if (!tail_.empty()) return Fail(std::string(message_) + ": a field follows the tail");
     Scalar(count);
     if (count == 0 || !status_.ok()) return;
+    if (tail_field_ && std::strcmp(field, tail_field_) == 0) {
+      tail_ = std::string_view(static_cast<const char*>(data), count * element_bytes);
+      return;
+    }
     // binary_object wants a non-const pointer for both directions; saving only reads it.
     boost::serialization::binary_object block(const_cast<void*>(data), count * element_bytes);
     ar_ << block;
@@ -112,6 +132,10 @@ class Writer {
   boost::archive::binary_oarchive ar_;
   const char* message_;
   Status status_;
+  const char* tail_field_ = nullptr;
+  const void* tail_data_ = nullptr;
+  uint64_t tail_count_ = 0;
+  std::string_view tail_;
 };
 
 class Reader {
@@ -515,7 +539,7 @@ std::string Problem(const M&) {
 }
 
 std::string RunProblem(const std::vector<uint64_t>& keys, const std::vector<int64_t>& offsets,
-                       const std::vector<float>& values) {
+                       uint64_t num_values) {
   if (offsets.size() != keys.size() + 1) {
     return "offsets has " + std::to_string(offsets.size()) + " entries for " +
            std::to_string(keys.size()) + " keys (want keys + 1)";
@@ -526,9 +550,9 @@ std::string RunProblem(const std::vector<uint64_t>& keys, const std::vector<int6
       return "offsets decrease at entry " + std::to_string(i);
     }
   }
-  if (static_cast<uint64_t>(offsets.back()) != values.size()) {
+  if (static_cast<uint64_t>(offsets.back()) != num_values) {
     return "offsets end at " + std::to_string(offsets.back()) + " but there are " +
-           std::to_string(values.size()) + " values";
+           std::to_string(num_values) + " values";
   }
   return {};
 }
@@ -546,9 +570,10 @@ std::string Problem(const RunMapTask& m) { return NodeProblem(m.partition, m.par
 std::string Problem(const MapTaskDone& m) { return NodeProblem(m.partition, m.partition_count); }
 std::string Problem(const PushRun& m) {
   if (std::string p = NodeProblem(m.partition, m.partition_count); !p.empty()) return p;
-  return RunProblem(m.keys, m.offsets, m.values);
+  return RunProblem(m.keys, m.offsets, m.values.size());
 }
-std::string Problem(const ParamsReply& m) {
+// A ParamsReply's invariants when `num_values` floats travel with it.
+std::string ReplyProblem(const ParamsReply& m, uint64_t num_values) {
   if (m.parts < 1 || m.parts > kMaxReplyParts) {
     return "parts is " + std::to_string(m.parts) + ", not in [1, " +
            std::to_string(kMaxReplyParts) + "]";
@@ -558,8 +583,9 @@ std::string Problem(const ParamsReply& m) {
   }
   if (!m.error.empty() && m.parts != 1)
     return "an error reply in " + std::to_string(m.parts) + " parts";
-  return RunProblem(m.keys, m.offsets, m.values);
+  return RunProblem(m.keys, m.offsets, num_values);
 }
+std::string Problem(const ParamsReply& m) { return ReplyProblem(m, m.values.size()); }
 
 std::string SetProblem(DataSet set) {
   if (set > DataSet::kValidation)
@@ -623,23 +649,35 @@ std::string Problem(const JobReady& m) {
   return {};
 }
 
+// Encodes m into out->head; with `tail_values`, array "values" is those floats instead of
+// m.values and they become out->tail (not copied). The caller has checked m's invariants.
 template <typename M>
-Result<std::string> EncodeMessage(const M& m) {
+Status EncodeInto(const M& m, GatherPayload* out,
+                  std::optional<std::pair<const float*, uint64_t>> tail_values = std::nullopt) {
   const std::string name = MessageTypeName(static_cast<uint16_t>(M::kType));
-  if (std::string problem = Problem(m); !problem.empty()) {
-    return InvalidArgumentError("cannot encode " + name + ": " + problem);
-  }
-  std::string out;
   try {
-    Writer writer(&out, name.c_str());
+    Writer writer(&out->head, name.c_str());
+    if (tail_values) writer.SetTail("values", tail_values->first, tail_values->second);
     // Visit serves both directions, so it takes a mutable message; through a Writer it only
     // reads (Boost's own save path casts away const the same way).
     Visit(writer, const_cast<M&>(m));
     MRTRAIN_RETURN_IF_ERROR(writer.status());
+    out->tail = writer.tail();
   } catch (const std::exception& e) {
     return InternalError("cannot encode " + name + ": " + e.what());
   }
-  return out;
+  return Status::Ok();
+}
+
+template <typename M>
+Result<std::string> EncodeMessage(const M& m) {
+  if (std::string problem = Problem(m); !problem.empty()) {
+    return InvalidArgumentError("cannot encode " +
+                                MessageTypeName(static_cast<uint16_t>(M::kType)) + ": " + problem);
+  }
+  GatherPayload out;
+  MRTRAIN_RETURN_IF_ERROR(EncodeInto(m, &out));
+  return std::move(out.head);
 }
 
 template <typename M>
@@ -721,13 +759,51 @@ std::vector<size_t> SplitParamsRun(const shuffle::Run& run, uint64_t max_values)
   return bounds;
 }
 
-void SetRunPart(const shuffle::Run& run, size_t begin, size_t end, ParamsReply* msg) {
-  const int64_t first = run.offsets[begin];
-  msg->keys.resize(end - begin);
-  msg->offsets.resize(end - begin + 1);
-  for (size_t i = begin; i < end; ++i) msg->keys[i - begin] = run.keys[i].packed();
-  for (size_t i = begin; i <= end; ++i) msg->offsets[i - begin] = run.offsets[i] - first;
-  msg->values.assign(run.values.begin() + first, run.values.begin() + run.offsets[end]);
+uint32_t ValuesCrc32c(std::string_view payload, const PushRun& push,
+                      std::optional<uint32_t> payload_crc32c) {
+  // The floats are the payload's last field.
+  const size_t values_bytes = push.values.size() * sizeof(float);
+  const size_t head = payload.size() - values_bytes;
+  if (!payload_crc32c) return Crc32c(payload.data() + head, values_bytes);
+  return *payload_crc32c ^ Crc32cCombine(Crc32c(payload.data(), head), 0, values_bytes);
+}
+
+Result<GatherPayload> EncodeGather(std::shared_ptr<const PushRun> m) {
+  if (std::string problem = Problem(*m); !problem.empty()) {
+    return InvalidArgumentError("cannot encode PushRun: " + problem);
+  }
+  GatherPayload out;
+  MRTRAIN_RETURN_IF_ERROR(
+      EncodeInto(*m, &out, std::make_pair(m->values.data(), uint64_t{m->values.size()})));
+  out.tail_crc32c = m->values_crc32c;
+  out.message = m;
+  out.owner = std::move(m);
+  return out;
+}
+
+Result<GatherPayload> EncodeReplyPart(const ParamsReply& reply,
+                                      std::shared_ptr<const shuffle::Run> run, size_t begin,
+                                      size_t end) {
+  ParamsReply part;
+  part.request_id = reply.request_id;
+  part.step = reply.step;
+  part.part = reply.part;
+  part.parts = reply.parts;
+  part.error = reply.error;
+  const int64_t first = run->offsets[begin];
+  part.keys.resize(end - begin);
+  part.offsets.resize(end - begin + 1);
+  for (size_t i = begin; i < end; ++i) part.keys[i - begin] = run->keys[i].packed();
+  for (size_t i = begin; i <= end; ++i) part.offsets[i - begin] = run->offsets[i] - first;
+  const auto count = static_cast<uint64_t>(run->offsets[end] - first);
+  if (std::string problem = ReplyProblem(part, count); !problem.empty()) {
+    return InvalidArgumentError("cannot encode ParamsReply: " + problem);
+  }
+  GatherPayload out;
+  MRTRAIN_RETURN_IF_ERROR(
+      EncodeInto(part, &out, std::make_pair(run->values.data() + first, count)));
+  out.owner = std::move(run);
+  return out;
 }
 
 Result<bool> AddReplyPart(ParamsReply part, std::optional<ParamsReply>* whole) {

@@ -1,12 +1,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/base/status.h"
+#include "runtime/protocol/gather_payload.h"
 #include "runtime/protocol/protocol_constants.h"
 #include "shuffle/buffer/run.h"
 
@@ -432,13 +434,33 @@ shuffle::Run TakeRun(ParamsReply* msg);
 // that a block longer than max_values makes a part of its own. An empty run is one empty part.
 std::vector<size_t> SplitParamsRun(const shuffle::Run& run, uint64_t max_values);
 
-// Copies keys [begin, end) of `run` into msg's keys, offsets and values.
-void SetRunPart(const shuffle::Run& run, size_t begin, size_t end, ParamsReply* msg);
-
 // Adds `part` to the answer assembled so far in `whole` (empty before the first part). Returns
 // true once the answer is complete in `whole`. An error reply replaces `whole` and is complete.
 // kCorruption for a part out of order or from another answer (request, step or parts differ).
 Result<bool> AddReplyPart(ParamsReply part, std::optional<ParamsReply>* whole);
+
+// ---- Encoding a run's floats in place ----
+
+// The payload Encode(*m) makes, as a head (every field up to the floats' count) and the floats
+// where they lie in m->values, which the payload keeps alive. Its tail_crc32c is
+// m->values_crc32c, so the frame's checksum is combined from it without reading the floats
+// again, and floats that no longer match it fail the frame check at the receiver. The payload's
+// `message` is m itself, for a transport in the same process to hand over.
+// REQUIRES: m->values_crc32c is the CRC32C of the values' bytes. Errors: those of Encode.
+Result<GatherPayload> EncodeGather(std::shared_ptr<const PushRun> m);
+
+// The payload Encode makes of `reply` carrying keys [begin, end) of *run (reply's own keys,
+// offsets and values are ignored), with the floats in place in run->values.
+Result<GatherPayload> EncodeReplyPart(const ParamsReply& reply,
+                                      std::shared_ptr<const shuffle::Run> run, size_t begin,
+                                      size_t end);
+
+// The CRC32C of the floats of `push`, decoded from `payload`, to compare with its
+// values_crc32c. With `payload_crc32c`, the payload's checksum as a transport checked it
+// (Connection::delivered_crc32c), the floats' is split off it (Crc32cCombine) and only the head
+// is read; without, the floats are read.
+uint32_t ValuesCrc32c(std::string_view payload, const PushRun& push,
+                      std::optional<uint32_t> payload_crc32c);
 
 // ---- Encoding ----
 

@@ -83,18 +83,29 @@ class InProcessConnection : public Connection,
         budget_(options_.limits.send_budget_bytes, options_.limits.send_timeout) {}
 
   Status Send(MessageType type, std::string payload) override;
+  Status SendGather(MessageType type, GatherPayload payload) override;
+  std::shared_ptr<const void> TakeDeliveredMessage() override {
+    return std::move(delivered_message_);
+  }
   void Close() override;
   const std::string& peer() const override { return peer_; }
 
+  // Dispatcher thread only, before the connection is handed out.
+  void Link(const std::shared_ptr<InProcessConnection>& other) {
+    other_ = other;
+    peer_takes_messages_ = other->handler_.takes_messages;
+  }
   // Dispatcher thread only.
-  void Link(const std::shared_ptr<InProcessConnection>& other) { other_ = other; }
   void Open();
-  void Deliver(uint16_t type, std::string bytes);
+  void Deliver(uint16_t type, std::string bytes, std::shared_ptr<const void> message);
   void Finish(const Status& why);
   void CloseBoth(const Status& mine, const Status& theirs);
 
  private:
   Result<Frame> Unframe(uint16_t type, std::string bytes) const;
+  // Queues bytes or a message (`bytes` accounted) for the peer.
+  Status Post(MessageType type, std::string wire, std::shared_ptr<const void> message,
+              size_t bytes);
 
   // Constant after construction.
   const std::weak_ptr<Core> core_;
@@ -104,11 +115,13 @@ class InProcessConnection : public Connection,
 
   SendBudget budget_;                 // bytes sent by this end and not yet delivered
   std::atomic<bool> closing_{false};  // Close() called, or finished
+  bool peer_takes_messages_ = false;  // set by Link(), before any Send
 
   // Dispatcher thread only.
   std::weak_ptr<InProcessConnection> other_;
   bool opened_ = false;
   bool finished_ = false;
+  std::shared_ptr<const void> delivered_message_;  // while on_message runs
 };
 
 bool Core::Post(std::function<void()> task) {
@@ -211,17 +224,38 @@ Status InProcessConnection::Send(MessageType type, std::string payload) {
                                 ": over the frame limit of " +
                                 std::to_string(options_.limits.max_frame_payload_bytes));
   }
+  const size_t bytes = payload.size() + kFrameHeaderBytes;
+  std::string wire = options_.check_frames ? EncodeFrame(static_cast<uint16_t>(type), payload)
+                                           : std::move(payload);
+  return Post(type, std::move(wire), nullptr, bytes);
+}
+
+Status InProcessConnection::SendGather(MessageType type, GatherPayload payload) {
+  // The message itself when the peer takes one and frames are not being checked: nothing is
+  // encoded, copied or checksummed on the way (within one process the bytes would only be
+  // decoded back into the same message). Else the bytes, joined.
+  if (!payload.message || !peer_takes_messages_ || options_.check_frames) {
+    return Send(type, payload.Join());
+  }
+  if (payload.size() > options_.limits.max_frame_payload_bytes) {
+    return Send(type, payload.Join());  // refused there, with its message
+  }
+  const size_t bytes = payload.size() + kFrameHeaderBytes;
+  return Post(type, std::string(), std::move(payload.message), bytes);
+}
+
+Status InProcessConnection::Post(MessageType type, std::string wire,
+                                 std::shared_ptr<const void> message, size_t bytes) {
   std::shared_ptr<Core> core = core_.lock();
   if (closing_ || !core) {
     return Status(StatusCode::kUnavailable, "connection to " + peer_ + " is closed");
   }
-  size_t bytes = payload.size() + kFrameHeaderBytes;
   MRTRAIN_RETURN_IF_ERROR(budget_.Acquire(bytes, !core->InDispatcher(), peer_));
   auto t = static_cast<uint16_t>(type);
-  std::string wire = options_.check_frames ? EncodeFrame(t, payload) : std::move(payload);
-  bool posted = core->Post([self = shared_from_this(), t, bytes, wire = std::move(wire)]() mutable {
+  bool posted = core->Post([self = shared_from_this(), t, bytes, wire = std::move(wire),
+                            message = std::move(message)]() mutable {
     self->budget_.Release(bytes);
-    if (auto other = self->other_.lock()) other->Deliver(t, std::move(wire));
+    if (auto other = self->other_.lock()) other->Deliver(t, std::move(wire), std::move(message));
   });
   if (!posted) {
     budget_.Release(bytes);
@@ -263,13 +297,20 @@ Result<Frame> InProcessConnection::Unframe(uint16_t type, std::string bytes) con
   return std::move(*frame);
 }
 
-void InProcessConnection::Deliver(uint16_t type, std::string bytes) {
+void InProcessConnection::Deliver(uint16_t type, std::string bytes,
+                                  std::shared_ptr<const void> message) {
   if (finished_ || closing_) return;
-  Result<Frame> frame = Unframe(type, std::move(bytes));
+  Result<Frame> frame = message ? Frame{type, std::string()} : Unframe(type, std::move(bytes));
   if (!frame.ok()) {
     Logger("transport")->error("in-process connection {}: {}", peer_, frame.status().ToString());
     return CloseBoth(frame.status(), Status(StatusCode::kUnavailable, "peer closed"));
   }
+  // Only on_message sees it, and its last owner may be the receiver: not kept past the call.
+  delivered_message_ = std::move(message);
+  struct Forget {
+    std::shared_ptr<const void>* message;
+    ~Forget() { message->reset(); }
+  } forget{&delivered_message_};
   try {
     handler_.on_message(shared_from_this(), static_cast<MessageType>(frame->type),
                         std::move(frame->payload));

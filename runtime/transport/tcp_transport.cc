@@ -98,6 +98,8 @@ class TcpSession : public Connection, public std::enable_shared_from_this<TcpSes
              Transport::ConnectCallback done);
 
   Status Send(MessageType type, std::string payload) override;
+  Status SendGather(MessageType type, GatherPayload payload) override;
+  std::optional<uint32_t> delivered_crc32c() const override { return delivered_crc32c_; }
   void Close() override;
   const std::string& peer() const override { return peer_; }
 
@@ -116,10 +118,10 @@ class TcpSession : public Connection, public std::enable_shared_from_this<TcpSes
  private:
   enum class State { kConnecting, kHandshaking, kOpen, kClosing, kClosed };
 
-  // One queued frame: its header and payload go out as two buffers of one async_write.
+  // One queued frame: its header, payload head and tail go out as buffers of one async_write.
   struct OutFrame {
     std::string header;
-    std::string payload;
+    GatherPayload payload;
     bool budgeted;  // counted in budget_ (messages are, handshake frames are not)
     size_t size() const { return header.size() + payload.size(); }
   };
@@ -161,8 +163,9 @@ class TcpSession : public Connection, public std::enable_shared_from_this<TcpSes
   // Transport thread only.
   State state_;
   bool opened_ = false;
-  bool pending_ = false;            // see pending()
-  bool frame_timer_armed_ = false;  // the timer watches a frame in progress (kOpen)
+  bool pending_ = false;                      // see pending()
+  bool frame_timer_armed_ = false;            // the timer watches a frame in progress (kOpen)
+  std::optional<uint32_t> delivered_crc32c_;  // set while on_message runs
   std::chrono::steady_clock::time_point last_read_;  // when bytes last arrived (kOpen)
   Transport::ConnectCallback done_;                  // client side, until it has been called
   Handshake handshake_;
@@ -292,6 +295,10 @@ TcpSession::TcpSession(TcpTransport* transport, std::string address, ConnectionH
       budget_(limits_.send_budget_bytes, limits_.send_timeout) {}
 
 Status TcpSession::Send(MessageType type, std::string payload) {
+  return SendGather(type, GatherPayload(std::move(payload)));
+}
+
+Status TcpSession::SendGather(MessageType type, GatherPayload payload) {
   auto t = static_cast<uint16_t>(type);
   if (payload.size() > limits_.max_frame_payload_bytes) {
     return InvalidArgumentError("cannot send " + MessageTypeName(t) + " of " +
@@ -301,7 +308,8 @@ Status TcpSession::Send(MessageType type, std::string payload) {
   }
   if (closing_) return Status(StatusCode::kUnavailable, "connection to " + peer_ + " is closed");
   // The checksum is computed here, on the sender's thread, not on the transport thread.
-  OutFrame frame{EncodeFrameHeader(t, payload), std::move(payload), true};
+  const uint32_t crc = payload.Crc32c();
+  OutFrame frame{EncodeFrameHeader(t, payload.size(), crc), std::move(payload), true};
   size_t bytes = frame.size();
   MRTRAIN_RETURN_IF_ERROR(budget_.Acquire(bytes, std::this_thread::get_id() != io_thread_, peer_));
   if (closing_ || !Enqueue(std::move(frame))) {
@@ -367,7 +375,7 @@ void TcpSession::OnConnected(const error_code& ec) {
   if (!hello.ok()) return Fail(hello.status());
   for (HandshakeFrame& f : *hello) {
     auto t = static_cast<uint16_t>(f.type);
-    Enqueue(OutFrame{EncodeFrameHeader(t, f.payload), std::move(f.payload), false});
+    Enqueue(OutFrame{EncodeFrameHeader(t, f.payload), GatherPayload(std::move(f.payload)), false});
   }
   ReadMore();
 }
@@ -489,7 +497,7 @@ bool TcpSession::OnHandshakeFrame(const Frame& frame) {
   }
   for (HandshakeFrame& f : *replies) {
     auto t = static_cast<uint16_t>(f.type);
-    Enqueue(OutFrame{EncodeFrameHeader(t, f.payload), std::move(f.payload), false});
+    Enqueue(OutFrame{EncodeFrameHeader(t, f.payload), GatherPayload(std::move(f.payload)), false});
   }
   if (handshake_.done()) OnAuthenticated();
   return state_ != State::kClosed;
@@ -521,9 +529,11 @@ void TcpSession::Deliver(Frame frame) {
   // Close() was called, or the transport is stopping: deliver nothing more.
   if (closing_ || transport_->stopped()) return;
   auto self = shared_from_this();
+  delivered_crc32c_ = frame.crc32c;
   Guarded("on_message", [&] {
     handler_.on_message(self, static_cast<MessageType>(frame.type), std::move(frame.payload));
   });
+  delivered_crc32c_.reset();
 }
 
 void TcpSession::ProtocolError(const Status& why) {
@@ -535,7 +545,8 @@ void TcpSession::RejectAndClose(const Status& why) {
   transport_->WarnPeer("handshake with " + peer_ + " failed: " + why.message());
   HandshakeFrame reject = Handshake::RejectFrame(why);
   auto t = static_cast<uint16_t>(reject.type);
-  Enqueue(OutFrame{EncodeFrameHeader(t, reject.payload), std::move(reject.payload), false});
+  Enqueue(OutFrame{EncodeFrameHeader(t, reject.payload), GatherPayload(std::move(reject.payload)),
+                   false});
   BeginClose(why, std::min(kRejectLinger, close_timeout_));
 }
 
@@ -566,7 +577,7 @@ bool TcpSession::Enqueue(OutFrame frame) {
 
 void TcpSession::WriteNext() {
   if (state_ == State::kClosed) return;
-  std::array<asio::const_buffer, 2> buffers;
+  std::array<asio::const_buffer, 3> buffers;
   bool have_frame = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -576,7 +587,8 @@ void TcpSession::WriteNext() {
       // deque::push_back never moves existing elements, so front() stays put while senders
       // append during the write.
       const OutFrame& front = outbox_.front();
-      buffers = {asio::buffer(front.header), asio::buffer(front.payload)};
+      buffers = {asio::buffer(front.header), asio::buffer(front.payload.head),
+                 asio::buffer(front.payload.tail.data(), front.payload.tail.size())};
       have_frame = true;
     }
   }

@@ -7,10 +7,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "engine/base/status.h"
+#include "runtime/protocol/gather_payload.h"
 #include "runtime/protocol/protocol_constants.h"
 
 // The one interface master and workers use to reach each other, so local mode (in-process) and
@@ -52,6 +54,13 @@ struct ConnectionHandler {
   //                       after the handshake);
   //   kInternal           a callback threw.
   std::function<void(const std::shared_ptr<Connection>&, const Status&)> on_closed;
+
+  // True: on_message may get a message object instead of bytes. A transport within one process
+  // (in-process) then hands over the message a sender gave with SendGather
+  // (GatherPayload::message) without encoding or decoding it: on_message gets an empty payload
+  // and Connection::TakeDeliveredMessage() returns the object, of the message type's struct
+  // (messages.h). False: always bytes.
+  bool takes_messages = false;
 };
 
 // How much a connection buffers and how long a sender waits for a slow peer.
@@ -85,6 +94,25 @@ class Connection {
   // leave bulk sending (map outputs) to other threads. A frame larger than the whole budget is
   // accepted when the queue is empty.
   virtual Status Send(MessageType type, std::string payload) = 0;
+
+  // The same for a payload in pieces (a run's floats in place): the peer receives the bytes of
+  // payload.Join(). TCP writes them with one gather write and takes the frame's checksum from
+  // payload.Crc32c(), so a producer that knows its tail's checksum has the tail read only by
+  // the socket; this default joins them and calls Send.
+  virtual Status SendGather(MessageType type, GatherPayload payload) {
+    return Send(type, payload.Join());
+  }
+
+  // Inside on_message, on the transport thread: the CRC32C of the payload being delivered,
+  // which the transport has checked against its frame's; nullopt where nothing was checksummed
+  // (in-process). With Crc32cCombine a receiver checks a checksum of part of the payload (a
+  // run's values_crc32c) without reading those bytes again.
+  virtual std::optional<uint32_t> delivered_crc32c() const { return std::nullopt; }
+
+  // Inside on_message, on the transport thread, for a handler that takes_messages: the message
+  // handed over in memory instead of bytes (then the payload is empty), else nullptr. The
+  // connection lets go of it, so the caller may be its only owner (and then move out of it).
+  virtual std::shared_ptr<const void> TakeDeliveredMessage() { return nullptr; }
 
   // Closes the connection: frames already queued are still written (bounded by the
   // transport's close timeout), then on_closed(OK) runs on the transport thread. Send() fails

@@ -41,7 +41,7 @@ class Cursor {
 
 size_t BytesOf(const KeptOutput& output) {
   size_t n = sizeof output.stats;
-  for (const std::string& p : output.pushes) n += p.size();
+  for (const GatherPayload& p : output.pushes) n += p.size();
   return n;
 }
 
@@ -80,10 +80,11 @@ Status WriteKeptOutputFile(const std::string& path, const KeptOutput& output) {
   put(&output.stats.correct, sizeof output.stats.correct);
   const uint64_t n = output.pushes.size();
   put(&n, sizeof n);
-  for (const std::string& push : output.pushes) {
+  for (const GatherPayload& push : output.pushes) {
     const uint64_t len = push.size();
     put(&len, sizeof len);
-    put(push.data(), push.size());
+    put(push.head.data(), push.head.size());
+    put(push.tail.data(), push.tail.size());
   }
   ok = ok && std::fwrite(&crc, 1, sizeof crc, f) == sizeof crc;
   ok = std::fclose(f) == 0 && ok;
@@ -149,7 +150,7 @@ Result<std::optional<KeptOutput>> MapOutputStore::Find(int64_t step, int64_t par
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(Key{step, partition});
   if (it == entries_.end()) return std::optional<KeptOutput>();  // dropped meanwhile
-  if (it->second.spill_path != path) {                            // replaced meanwhile
+  if (it->second.spill_path != path) {                           // replaced meanwhile
     if (it->second.in_memory) return std::optional<KeptOutput>(*it->second.in_memory);
     return std::optional<KeptOutput>();  // the caller computes it again: always correct
   }
@@ -205,9 +206,9 @@ Result<KeptOutput> ReadKeptOutputFile(const std::string& path) {
   // Each push needs at least its length field: a count beyond that is a lie, not an allocation.
   if (n > c.left() / sizeof(uint64_t)) return corrupt("push count " + std::to_string(n));
   out.pushes.resize(n);
-  for (std::string& p : out.pushes) {
+  for (GatherPayload& p : out.pushes) {
     uint64_t len = 0;
-    if (!c.Get(&len) || !c.GetBytes(len, &p)) return corrupt("truncated push");
+    if (!c.Get(&len) || !c.GetBytes(len, &p.head)) return corrupt("truncated push");
   }
   if (c.left() != 0) return corrupt("trailing bytes");
   return out;

@@ -11,14 +11,16 @@
 
 #include "engine/api/mapper.h"
 #include "engine/base/status.h"
+#include "runtime/protocol/gather_payload.h"
 
 namespace mrtrain::runtime {
 
 // What one map task produced for one step: its statistics and, per reducer shard, the encoded
-// PushRun it sent there.
+// PushRun it sent there. Kept in memory as sent: a push's floats stay in the run they were sent
+// from (GatherPayload), not copied.
 struct KeptOutput {
   api::MapStats stats;
-  std::vector<std::string> pushes;  // [shard]
+  std::vector<GatherPayload> pushes;  // [shard]
 };
 
 // The map output a worker keeps until its epoch's checkpoint commits, so that when a reducer

@@ -349,9 +349,9 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Status GiveUpPushes(PendingPushes& pending, const Status& why);
   // The pushes of a map task: kept from an earlier run of (step, partition) when there is one,
   // else computed (and kept). `stats` gets the task's statistics.
-  Result<std::vector<std::string>> MapOutputFor(WorkerJob& job, const TrainingParts& parts,
-                                                const msg::RunMapTask& task, api::MapStats* stats,
-                                                bool* replayed);
+  Result<std::vector<GatherPayload>> MapOutputFor(WorkerJob& job, const TrainingParts& parts,
+                                                  const msg::RunMapTask& task, api::MapStats* stats,
+                                                  bool* replayed);
   // Partition `partition` of a map task's node, as a one-partition task would compute it.
   Result<MapTaskOutput> MapPartition(WorkerJob& job, const TrainingParts& parts,
                                      const msg::RunMapTask& task, int64_t partition,
@@ -367,11 +367,23 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
 
   // ---- Hosted shards ----
   Result<ShardRef> Shard(uint64_t job_id, int64_t shard);
-  void AcceptPush(const std::shared_ptr<Connection>& from, std::string payload);
+  // `payload_crc32c`: the payload's checksum as the transport checked it (delivered_crc32c()),
+  // from which the run's values_crc32c is checked without reading the floats again.
+  void AcceptPush(const std::shared_ptr<Connection>& from, std::string payload,
+                  std::optional<uint32_t> payload_crc32c);
+  // A push handed over in memory (in-process): not encoded, so its floats are checksummed here.
+  void AcceptPush(const std::shared_ptr<Connection>& from,
+                  std::shared_ptr<const msg::PushRun> handed);
+  // Stores a run whose floats have the CRC32C `values_crc32c` (it must match the push's) and
+  // acknowledges it.
+  void StorePush(const std::shared_ptr<Connection>& from, msg::PushRun push,
+                 uint32_t values_crc32c);
   void ServePull(const std::shared_ptr<Connection>& from, const msg::PullParams& pull);
-  // Sends one reply to a pull; when that fails for any reason but a closed connection, sends an
-  // error reply saying why instead. False when the reply did not go.
-  bool SendPullReply(const std::shared_ptr<Connection>& to, const msg::ParamsReply& reply);
+  // Sends one reply to a pull (`payload`, encoded from `reply`); when that fails for any reason
+  // but a closed connection, sends an error reply saying why instead. False when the reply did
+  // not go.
+  bool SendPullReply(const std::shared_ptr<Connection>& to, const msg::ParamsReply& reply,
+                     Result<GatherPayload> payload);
   Status Reduce(const msg::ReduceRound& round, const ShardRef& shard);
   Status SaveShard(const msg::SaveShard& save, const ShardRef& shard, const WorkerJob& job,
                    msg::ShardSaved* saved);

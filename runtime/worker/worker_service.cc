@@ -130,6 +130,7 @@ ConnectionHandler WorkerService::Impl::DataHandler() {
       c->Close();
     }
   };
+  h.takes_messages = true;  // pushes from this process's own map tasks (local mode)
   return h;
 }
 
@@ -502,13 +503,26 @@ void WorkerService::Impl::OnData(const std::shared_ptr<Connection>& from, Messag
                                  std::string payload) {
   switch (type) {
     case MessageType::kPushRun:
+      if (std::shared_ptr<const void> handed = from->TakeDeliveredMessage()) {
+        auto push = std::static_pointer_cast<const msg::PushRun>(std::move(handed));
+        if (push->values.size() * sizeof(float) <= kInlineShardWorkBytes) {
+          return AcceptPush(from, std::move(push));
+        }
+        Spawn(shard_pool_, [this, from, push = std::move(push)]() mutable {
+          AcceptPush(from, std::move(push));
+        });
+        return;
+      }
       // Small runs are stored here, saving two thread hops per push, which is most of a small
       // model's round; large ones are decoded on the shard pool, keeping this thread free for
       // I/O.
-      if (payload.size() <= kInlineShardWorkBytes) return AcceptPush(from, std::move(payload));
-      Spawn(shard_pool_, [this, from, payload = std::move(payload)]() mutable {
-        AcceptPush(from, std::move(payload));
-      });
+      if (payload.size() <= kInlineShardWorkBytes) {
+        return AcceptPush(from, std::move(payload), from->delivered_crc32c());
+      }
+      Spawn(shard_pool_,
+            [this, from, payload = std::move(payload), crc = from->delivered_crc32c()]() mutable {
+              AcceptPush(from, std::move(payload), crc);
+            });
       return;
     case MessageType::kPullParams: {
       auto pull = msg::DecodeAs<msg::PullParams>(payload);

@@ -17,31 +17,47 @@ Result<ShardRef> WorkerService::Impl::Shard(uint64_t job_id, int64_t shard) {
   return ShardRef{std::move(parts), hosted};
 }
 
-void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from, std::string payload) {
+void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from, std::string payload,
+                                     std::optional<uint32_t> payload_crc32c) {
   auto push = msg::DecodeAs<msg::PushRun>(payload);
-  payload = std::string();
   if (!push.ok()) {
     log_->error("bad PushRun from {}: {}; closing", from->peer(), push.status().ToString());
     return from->Close();
   }
-  msg::PushAck ack{push->job_id, push->step,           push->partition,
-                   push->shard,  push->attempt,        0,
-                   "",           push->partition_count};
-  Result<ShardRef> shard = Shard(push->job_id, push->shard);
+  // Where TCP checked the frame, the floats are not read again to check their own checksum.
+  const uint32_t values_crc32c = msg::ValuesCrc32c(payload, *push, payload_crc32c);
+  payload = std::string();
+  StorePush(from, std::move(*push), values_crc32c);
+}
+
+void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
+                                     std::shared_ptr<const msg::PushRun> handed) {
+  // Its last owner takes the run out (it was made mutable, by EncodeGather's caller); a push
+  // someone else still holds (kept output) is copied.
+  msg::PushRun push =
+      handed.use_count() == 1 ? std::move(const_cast<msg::PushRun&>(*handed)) : *handed;
+  handed.reset();
+  const uint32_t values_crc32c = Crc32c(push.values.data(), push.values.size() * sizeof(float));
+  StorePush(from, std::move(push), values_crc32c);
+}
+
+void WorkerService::Impl::StorePush(const std::shared_ptr<Connection>& from, msg::PushRun push,
+                                    uint32_t values_crc32c) {
+  msg::PushAck ack{push.job_id, push.step, push.partition,      push.shard, push.attempt,
+                   0,           "",        push.partition_count};
+  Result<ShardRef> shard = Shard(push.job_id, push.shard);
   if (!shard.ok()) {
     ack.error = shard.status().message();
-  } else if (Crc32c(push->values.data(), push->values.size() * sizeof(float)) !=
-             push->values_crc32c) {
-    ack.error = "the run of partitions [" + std::to_string(push->partition) + ", +" +
-                std::to_string(push->partition_count) + ") for step " + std::to_string(push->step) +
+  } else if (values_crc32c != push.values_crc32c) {
+    ack.error = "the run of partitions [" + std::to_string(push.partition) + ", +" +
+                std::to_string(push.partition_count) + ") for step " + std::to_string(push.step) +
                 " fails its checksum";
     log_->warn("refusing a push from {}: {}", from->peer(), ack.error);
   } else {
     MutexLock lock(&(*shard)->mu);
     const int64_t dropped = (*shard)->host->dropped_runs();
     Status accepted = (*shard)->host->AcceptRun(
-        push->step, shuffle::TreeNode{push->partition, push->partition_count},
-        msg::TakeRun(&*push));
+        push.step, shuffle::TreeNode{push.partition, push.partition_count}, msg::TakeRun(&push));
     if (!accepted.ok()) ack.error = accepted.message();
     ack.duplicate = (*shard)->host->dropped_runs() != dropped;
   }
@@ -53,7 +69,7 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
                                     const msg::PullParams& pull) {
   msg::ParamsReply reply;
   reply.request_id = pull.request_id;
-  shuffle::Run params;
+  auto params = std::make_shared<shuffle::Run>();
   Result<ShardRef> shard = Shard(pull.job_id, pull.shard);
   if (!shard.ok()) {
     reply.error = shard.status().message();
@@ -66,7 +82,7 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
     if (wanted <= reply.step) {
       Result<shuffle::Run> kept = (*shard)->host->ParamsAfter(wanted);
       if (kept.ok()) {
-        params = std::move(*kept);
+        *params = std::move(*kept);
         reply.step = wanted;
       } else {
         reply.error = kept.status().message();
@@ -77,32 +93,41 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
   at.worker = name_;
   at.shard = pull.shard;
   if (failpoint::Hit("pull-before-reply", at) == failpoint::Action::kDrop) return;
+  auto error_reply = [&] {
+    Result<std::string> bytes = msg::Encode(reply);
+    return SendPullReply(from, reply,
+                         bytes.ok() ? Result<GatherPayload>(GatherPayload(std::move(*bytes)))
+                                    : Result<GatherPayload>(bytes.status()));
+  };
   if (!reply.error.empty()) {
-    SendPullReply(from, reply);
+    error_reply();
     return;
   }
-  // Part by part, each encoded just before it is sent: a large shard never has more than one
-  // part encoded at once (Send waits while the connection is over its budget).
-  const std::vector<size_t> bounds = msg::SplitParamsRun(params, options_.reply_part_values);
+  // Part by part, each encoded just before it is sent, the floats written from the copy of the
+  // parameters taken above: a large shard never has more than one part's head encoded at once
+  // (Send waits while the connection is over its budget).
+  const std::vector<size_t> bounds = msg::SplitParamsRun(*params, options_.reply_part_values);
   if (bounds.size() - 1 > kMaxReplyParts) {
     reply.error = "reducer shard " + std::to_string(pull.shard) + " has " +
-                  std::to_string(params.values.size()) + " floats: over " +
+                  std::to_string(params->values.size()) + " floats: over " +
                   std::to_string(kMaxReplyParts) + " parts of " +
                   std::to_string(options_.reply_part_values);
-    SendPullReply(from, reply);
+    error_reply();
     return;
   }
   reply.parts = static_cast<uint32_t>(bounds.size() - 1);
   for (uint32_t p = 0; p < reply.parts; ++p) {
     reply.part = p;
-    msg::SetRunPart(params, bounds[p], bounds[p + 1], &reply);
-    if (!SendPullReply(from, reply)) return;
+    if (!SendPullReply(from, reply, msg::EncodeReplyPart(reply, params, bounds[p], bounds[p + 1])))
+      return;
   }
 }
 
 bool WorkerService::Impl::SendPullReply(const std::shared_ptr<Connection>& to,
-                                        const msg::ParamsReply& reply) {
-  Status sent = SendMessage(*to, reply);
+                                        const msg::ParamsReply& reply,
+                                        Result<GatherPayload> payload) {
+  Status sent = payload.ok() ? to->SendGather(MessageType::kParamsReply, std::move(*payload))
+                             : payload.status();
   if (sent.ok()) return true;
   log_->error("cannot answer a pull from {}: {}", to->peer(), sent.ToString());
   if (sent.code() == StatusCode::kUnavailable) return false;  // the puller is gone

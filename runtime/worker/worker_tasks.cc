@@ -1,6 +1,8 @@
 // The worker's jobs and tasks: setting a job up, building the model for a placement, loading
 // partitions, map tasks (computed or replayed from kept output, then pushed) and evaluations,
 // and the parameter pulls they share.
+#include <unordered_map>
+
 #include "engine/base/malloc_tuning.h"
 #include "engine/base/peak_rss.h"
 #include "engine/models/registry.h"
@@ -17,9 +19,50 @@ std::string DefaultSpillRoot() {
 }
 
 // What a fault test's `corrupt` does to an encoded PushRun: flips its last byte, which lies in
-// the run's values (the last field) when it has any, so the shard's checksum catches it.
-void CorruptPush(std::string* payload) {
-  if (!payload->empty()) payload->back() ^= 0x5A;
+// the run's values (the last field) when it has any, past the frame's checksum (which the
+// transport then computes over the bytes as they are), so the shard's values_crc32c catches it.
+void CorruptPush(GatherPayload* payload) {
+  std::string bytes = payload->Join();
+  if (!bytes.empty()) bytes.back() ^= 0x5A;
+  *payload = GatherPayload(std::move(bytes));
+}
+
+// The model's parameters from the shards' replies. Each tensor is built block by block in
+// order, every float copied once: not zeroed first and then overwritten (a model-sized memset
+// per pull). kCorruption unless the blocks are exactly the model's, each once, at its length.
+Result<ModelState> AssembleParams(const ModelLayout& layout,
+                                  const std::vector<msg::ParamsReply>& replies) {
+  std::unordered_map<uint64_t, const float*> block_of;
+  for (const msg::ParamsReply& reply : replies) {
+    for (size_t i = 0; i < reply.keys.size(); ++i) {
+      const ParamKey key = ParamKey::FromPacked(reply.keys[i]);
+      const int64_t length = reply.offsets[i + 1] - reply.offsets[i];
+      if (!layout.IsValid(key) || layout.Range(key).length != length) {
+        return CorruptionError("a reducer shard sent block " + std::to_string(key.block()) +
+                               " of tensor " + std::to_string(key.tensor()) +
+                               ", which does not fit the model");
+      }
+      if (!block_of.emplace(key.packed(), reply.values.data() + reply.offsets[i]).second) {
+        return CorruptionError("the reducer shards sent block " + std::to_string(key.block()) +
+                               " of tensor " + std::to_string(key.tensor()) + " twice");
+      }
+    }
+  }
+  if (block_of.size() != layout.keys().size()) {
+    return CorruptionError("the reducer shards sent " + std::to_string(block_of.size()) +
+                           " blocks; the model has " + std::to_string(layout.keys().size()));
+  }
+  ModelState state;
+  state.tensors.resize(layout.num_tensors());
+  for (int t = 0; t < layout.num_tensors(); ++t) state.tensors[t].reserve(layout.specs()[t].size());
+  // The layout's keys run through each tensor's blocks in order (offset 0, then each after the
+  // one before), so appending them fills every tensor exactly.
+  for (ParamKey key : layout.keys()) {
+    const BlockRange r = layout.Range(key);
+    const float* block = block_of.at(key.packed());
+    state.tensors[r.tensor].insert(state.tensors[r.tensor].end(), block, block + r.length);
+  }
+  return state;
 }
 
 }  // namespace
@@ -247,9 +290,7 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
     }
     MRTRAIN_RETURN_IF_ERROR(SendMessage(*peer, pull));
   }
-  auto state = std::make_shared<ModelState>(ModelState::Zeros(parts.layout, 0));
-  state->step = updates;
-  size_t keys_seen = 0;
+  std::vector<msg::ParamsReply> shard_replies;
   for (int64_t s = 0; s < num_shards; ++s) {
     const std::string what =
         "parameters from reducer shard " + std::to_string(s) + " at " + parts.shard_addresses[s];
@@ -260,21 +301,12 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
       return FailedPreconditionError(what + ": the shard holds step " + std::to_string(reply.step) +
                                      ", wanted " + std::to_string(updates));
     }
-    for (size_t i = 0; i < reply.keys.size(); ++i) {
-      const ParamKey key = ParamKey::FromPacked(reply.keys[i]);
-      const int64_t length = reply.offsets[i + 1] - reply.offsets[i];
-      if (!parts.layout->IsValid(key) || parts.layout->Range(key).length != length) {
-        return CorruptionError(what + ": block " + std::to_string(key.block()) + " of tensor " +
-                               std::to_string(key.tensor()) + " does not fit the model");
-      }
-      state->WriteBlock(key, reply.values.data() + reply.offsets[i]);
-    }
-    keys_seen += reply.keys.size();
+    shard_replies.push_back(std::move(reply));
   }
-  if (keys_seen != parts.layout->keys().size()) {
-    return CorruptionError("the reducer shards sent " + std::to_string(keys_seen) +
-                           " blocks; the model has " + std::to_string(parts.layout->keys().size()));
-  }
+  MRTRAIN_ASSIGN_OR_RETURN(ModelState assembled, AssembleParams(*parts.layout, shard_replies));
+  auto state = std::make_shared<ModelState>(std::move(assembled));
+  state->layout = parts.layout;
+  state->step = updates;
   return Params(std::move(state));
 }
 
@@ -353,22 +385,23 @@ Result<MapTaskOutput> WorkerService::Impl::MapPartition(WorkerJob& job, const Tr
                     *parts.row_orders, combiner.get());
 }
 
-Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& job,
-                                                                   const TrainingParts& parts,
-                                                                   const msg::RunMapTask& task,
-                                                                   api::MapStats* stats,
-                                                                   bool* replayed) {
+Result<std::vector<GatherPayload>> WorkerService::Impl::MapOutputFor(WorkerJob& job,
+                                                                     const TrainingParts& parts,
+                                                                     const msg::RunMapTask& task,
+                                                                     api::MapStats* stats,
+                                                                     bool* replayed) {
   const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
   // A replay after a restart: the pushes this worker kept, with this attempt's number.
   Result<std::optional<KeptOutput>> kept = job.kept->Find(task.step, task.partition);
   if (!kept.ok()) log_->warn("computing the task again: {}", kept.status().ToString());
   if (kept.ok() && *kept && static_cast<int64_t>((*kept)->pushes.size()) == num_shards) {
-    std::vector<std::string> payloads;
-    for (std::string& bytes : (*kept)->pushes) {
-      MRTRAIN_ASSIGN_OR_RETURN(msg::PushRun push, msg::DecodeAs<msg::PushRun>(bytes));
-      bytes = std::string();
-      push.attempt = task.attempt;
-      MRTRAIN_ASSIGN_OR_RETURN(std::string payload, msg::Encode(push));
+    std::vector<GatherPayload> payloads;
+    for (GatherPayload& bytes : (*kept)->pushes) {
+      auto push = std::make_shared<msg::PushRun>();
+      MRTRAIN_RETURN_IF_ERROR(msg::Decode(bytes.Join(), push.get()));
+      bytes = GatherPayload();
+      push->attempt = task.attempt;
+      MRTRAIN_ASSIGN_OR_RETURN(GatherPayload payload, msg::EncodeGather(std::move(push)));
       payloads.push_back(std::move(payload));
     }
     *stats = (*kept)->stats;
@@ -416,22 +449,24 @@ Result<std::vector<std::string>> WorkerService::Impl::MapOutputFor(WorkerJob& jo
     job.spilled_bytes += output.spilled_bytes;
   }
   // One run to every shard, empty ones too: a shard reduces once its runs cover every partition.
-  std::vector<std::string> payloads;
+  // The runs' floats are sent from where the combining left them (EncodeGather), and this is
+  // the only pass that checksums them on this side: the frame's checksum is combined from it.
+  std::vector<GatherPayload> payloads;
   for (int64_t s = 0; s < num_shards; ++s) {
-    msg::PushRun push;
-    push.job_id = task.job_id;
-    push.epoch = task.epoch;
-    push.round = task.round;
-    push.step = task.step;
-    push.partition = task.partition;
-    push.partition_count = task.partition_count;
-    push.shard = s;
-    push.attempt = task.attempt;
-    push.values_crc32c =
+    auto push = std::make_shared<msg::PushRun>();
+    push->job_id = task.job_id;
+    push->epoch = task.epoch;
+    push->round = task.round;
+    push->step = task.step;
+    push->partition = task.partition;
+    push->partition_count = task.partition_count;
+    push->shard = s;
+    push->attempt = task.attempt;
+    push->values_crc32c =
         Crc32c(output.runs[s].values.data(), output.runs[s].values.size() * sizeof(float));
-    msg::SetRun(std::move(output.runs[s]), &push);
+    msg::SetRun(std::move(output.runs[s]), push.get());
     output.runs[s] = shuffle::Run();
-    Result<std::string> payload = msg::Encode(push);
+    Result<GatherPayload> payload = msg::EncodeGather(std::move(push));
     if (!payload.ok()) {
       // A run travels in one message; more reducer shards cut the model into smaller runs.
       return payload.status().WithContext(
@@ -457,7 +492,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
   MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<TrainingParts> parts, job->Training());
   api::MapStats stats;
   bool replayed = false;
-  MRTRAIN_ASSIGN_OR_RETURN(std::vector<std::string> payloads,
+  MRTRAIN_ASSIGN_OR_RETURN(std::vector<GatherPayload> payloads,
                            MapOutputFor(*job, *parts, task, &stats, &replayed));
   if (!replayed) {
     switch (failpoint::Hit("map-after-compute", At(task))) {
@@ -490,7 +525,7 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     for (const AckKey& key : pending->keys) acks_[key] = pending;
   }
   int64_t bytes_sent = 0;
-  for (const std::string& p : payloads) bytes_sent += static_cast<int64_t>(p.size());
+  for (const GatherPayload& p : payloads) bytes_sent += static_cast<int64_t>(p.size());
   {
     // Before the first send: only the last acknowledgement completes the task and reads it,
     // under the same lock.
@@ -521,9 +556,9 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     if (fault == failpoint::Action::kDrop) continue;  // lost on the way: no acknowledgement
     if (fault == failpoint::Action::kCorrupt) CorruptPush(&payloads[s]);
     auto peer = Peer(parts->shard_addresses[s]);
-    Status sent =
-        peer.ok() ? (*peer)->Send(MessageType::kPushRun, std::move(payloads[s])) : peer.status();
-    payloads[s] = std::string();
+    Status sent = peer.ok() ? (*peer)->SendGather(MessageType::kPushRun, std::move(payloads[s]))
+                            : peer.status();
+    payloads[s] = GatherPayload();
     if (!sent.ok()) {
       if (sent.code() == StatusCode::kUnavailable) *unreachable_shard = s;
       return GiveUpPushes(*pending, sent.WithContext("push to reducer shard " + std::to_string(s) +

@@ -83,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   size_t push_bytes = 0;
-  for (const std::string& push : read->pushes) push_bytes += push.size();
+  for (const mrtrain::runtime::GatherPayload& push : read->pushes) push_bytes += push.size();
   MRTRAIN_CHECK(push_bytes < file.size());
   CheckRewrite(*read, file);
   return 0;

@@ -90,7 +90,10 @@ int main(int argc, char** argv) {
 
   KeptOutput three;
   three.stats = {12.5, 100, 87};
-  three.pushes = {std::string("\x01\x00\x02\x00", 4), "", std::string(20, '\xff')};
+  for (std::string push :
+       {std::string("\x01\x00\x02\x00", 4), std::string(), std::string(20, '\xff')}) {
+    three.pushes.emplace_back(std::move(push));
+  }
   WriteKeptSeeds(kept, "three_pushes", three);
   KeptOutput none;
   none.stats = {0, 0, 0};

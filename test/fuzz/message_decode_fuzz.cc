@@ -5,16 +5,20 @@
 // kDecoders below), then the payload.
 //
 // Checks: Decode never crashes, throws or over-allocates (the caps and the bytes-left check), and
-// the encoding is canonical: a payload that decodes re-encodes to exactly the same bytes.
+// the encoding is canonical: a payload that decodes re-encodes to exactly the same bytes, also
+// through the encoders that leave a run's floats in place (EncodeGather, EncodeReplyPart).
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "engine/base/check.h"
 #include "engine/base/status.h"
 #include "runtime/protocol/messages.h"
+#include "shuffle/buffer/run.h"
 
 namespace {
 
@@ -27,6 +31,18 @@ void DecodeAndReencode(std::string_view payload) {
   mrtrain::Result<std::string> bytes = msg::Encode(m);
   MRTRAIN_CHECK(bytes.ok());
   MRTRAIN_CHECK(*bytes == payload);
+  if constexpr (std::is_same_v<M, msg::PushRun>) {
+    mrtrain::Result<mrtrain::runtime::GatherPayload> gathered =
+        msg::EncodeGather(std::make_shared<const msg::PushRun>(std::move(m)));
+    MRTRAIN_CHECK(gathered.ok());
+    MRTRAIN_CHECK(gathered->Join() == payload);
+  } else if constexpr (std::is_same_v<M, msg::ParamsReply>) {
+    auto run = std::make_shared<const mrtrain::shuffle::Run>(msg::TakeRun(&m));
+    mrtrain::Result<mrtrain::runtime::GatherPayload> part =
+        msg::EncodeReplyPart(m, run, 0, run->keys.size());
+    MRTRAIN_CHECK(part.ok());
+    MRTRAIN_CHECK(part->Join() == payload);
+  }
 }
 
 using Decoder = void (*)(std::string_view);

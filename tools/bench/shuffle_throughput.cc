@@ -9,11 +9,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "engine/base/crc32c.h"
 #include "engine/base/log.h"
 #include "engine/tensor/param_key.h"
 #include "runtime/protocol/handshake.h"
@@ -82,10 +84,15 @@ class ShardHostTally {
   int64_t floats_ = 0;   // guarded by mu_
 };
 
-// What a reducer shard host does with a push: decode it fully, take the run, acknowledge it.
-Status AcceptPush(Connection& connection, const std::string& payload, ShardHostTally* tally) {
+// What a reducer shard host does with a push: decode it fully, check its floats' checksum (split
+// off the frame's, as the worker does), take the run, acknowledge it.
+Status AcceptPush(Connection& connection, const std::string& payload,
+                  std::optional<uint32_t> payload_crc32c, ShardHostTally* tally) {
   msg::PushRun push;
   MRTRAIN_RETURN_IF_ERROR(msg::Decode(payload, &push));
+  if (msg::ValuesCrc32c(payload, push, payload_crc32c) != push.values_crc32c) {
+    return CorruptionError("a run fails its checksum");
+  }
   shuffle::Run run = msg::TakeRun(&push);
   tally->AddFloats(static_cast<int64_t>(run.values.size()));
   msg::PushAck ack;
@@ -106,9 +113,9 @@ class PushPool {
   }
   ~PushPool() { Join(); }
 
-  void Add(std::shared_ptr<Connection> from, std::string payload) {
+  void Add(std::shared_ptr<Connection> from, std::string payload, std::optional<uint32_t> crc) {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.emplace_back(std::move(from), std::move(payload));
+    queue_.push_back(Item{std::move(from), std::move(payload), crc});
     ready_.notify_one();
   }
   // Accepts what is queued, then ends the threads.
@@ -128,10 +135,10 @@ class PushPool {
       std::unique_lock<std::mutex> lock(mu_);
       ready_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;
-      auto [from, payload] = std::move(queue_.front());
+      auto [from, payload, crc] = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
-      Status accepted = AcceptPush(*from, payload, tally_);
+      Status accepted = AcceptPush(*from, payload, crc, tally_);
       if (accepted.ok()) continue;
       Log()->error("shard host: {}", accepted.ToString());
       tally_->MarkFailed();
@@ -142,8 +149,13 @@ class PushPool {
   ShardHostTally* const tally_;
   std::mutex mu_;
   std::condition_variable ready_;
-  std::deque<std::pair<std::shared_ptr<Connection>, std::string>> queue_;  // guarded by mu_
-  bool stop_ = false;                                                      // guarded by mu_
+  struct Item {
+    std::shared_ptr<Connection> from;
+    std::string payload;
+    std::optional<uint32_t> crc;  // the frame's, as the transport checked it
+  };
+  std::deque<Item> queue_;  // guarded by mu_
+  bool stop_ = false;       // guarded by mu_
   std::vector<std::thread> threads_;
 };
 
@@ -161,7 +173,9 @@ int ServeShards(const std::function<void(const std::string&)>& announce,
   ConnectionHandler handler;
   handler.on_message = [&](const std::shared_ptr<Connection>& c, MessageType type,
                            std::string payload) {
-    if (type == MessageType::kPushRun) return pool.Add(c, std::move(payload));
+    if (type == MessageType::kPushRun) {
+      return pool.Add(c, std::move(payload), c->delivered_crc32c());
+    }
     Log()->error("shard host: got a {}", runtime::MessageTypeName(static_cast<uint16_t>(type)));
     tally.MarkFailed();
     c->Close();
@@ -277,18 +291,21 @@ std::vector<shuffle::Run> BuildRuns(const std::vector<float>& gradient,
   return runs;
 }
 
-// One map task's push: a PushRun per shard, then the wait for every shard's ack.
+// One map task's push: a PushRun per shard, sent as the worker sends it (its floats checksummed
+// once and written in place), then the wait for every shard's ack.
 Status PushTask(const std::vector<std::shared_ptr<Connection>>& shards,
                 std::vector<shuffle::Run> runs, int64_t step, int64_t partition, AckBook* acks) {
   for (size_t s = 0; s < shards.size(); ++s) {
-    msg::PushRun push;
-    push.job_id = kJobId;
-    push.round = step - 1;
-    push.step = step;
-    push.partition = partition;
-    push.shard = static_cast<int64_t>(s);
-    msg::SetRun(std::move(runs[s]), &push);
-    MRTRAIN_RETURN_IF_ERROR(runtime::SendMessage(*shards[s], push));
+    auto push = std::make_shared<msg::PushRun>();
+    push->job_id = kJobId;
+    push->round = step - 1;
+    push->step = step;
+    push->partition = partition;
+    push->shard = static_cast<int64_t>(s);
+    push->values_crc32c = Crc32c(runs[s].values.data(), runs[s].values.size() * sizeof(float));
+    msg::SetRun(std::move(runs[s]), push.get());
+    MRTRAIN_ASSIGN_OR_RETURN(runtime::GatherPayload payload, msg::EncodeGather(std::move(push)));
+    MRTRAIN_RETURN_IF_ERROR(shards[s]->SendGather(MessageType::kPushRun, std::move(payload)));
   }
   return acks->WaitFor(step, partition, static_cast<int>(shards.size()));
 }

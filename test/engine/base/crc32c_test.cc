@@ -17,6 +17,20 @@ TEST_CASE("crc32c matches the published check value and extends", "[engine]") {
   CHECK(Crc32cExtend(first, s.data() + 4, 5) == 0xE3069283u);
 }
 
+TEST_CASE("crc32c combines and splits checksums of concatenated bytes", "[engine]") {
+  std::string bytes;
+  for (int i = 0; i < 100000; ++i) bytes.push_back(static_cast<char>((i * 131) ^ (i >> 7)));
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{7}, size_t{64}, size_t{4099}, bytes.size()}) {
+    INFO("cut " << cut);
+    const uint32_t whole = Crc32c(bytes.data(), bytes.size());
+    const uint32_t a = Crc32c(bytes.data(), cut);
+    const uint32_t b = Crc32c(bytes.data() + cut, bytes.size() - cut);
+    CHECK(Crc32cCombine(a, b, bytes.size() - cut) == whole);
+    CHECK((whole ^ Crc32cCombine(a, 0, bytes.size() - cut)) == b);
+  }
+  CHECK(Crc32cCombine(Crc32c("1234", 4), Crc32c("56789", 5), 5) == 0xE3069283u);
+}
+
 // The definition, one bit at a time: what the fast paths must agree with.
 uint32_t BitwiseCrc32c(const unsigned char* p, size_t n) {
   uint32_t crc = 0xFFFFFFFFu;
@@ -27,8 +41,7 @@ uint32_t BitwiseCrc32c(const unsigned char* p, size_t n) {
   return crc ^ 0xFFFFFFFFu;
 }
 
-TEST_CASE("crc32c agrees with the bitwise definition at every length and alignment",
-          "[engine]") {
+TEST_CASE("crc32c agrees with the bitwise definition at every length and alignment", "[engine]") {
   std::string bytes(300, '\0');
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 + 7);
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());

@@ -1,12 +1,14 @@
 #include "runtime/protocol/messages.h"
 
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "engine/base/crc32c.h"
 #include "test/runtime/protocol/allocation_tracker.h"
 
 namespace mrtrain::runtime::msg {
@@ -449,6 +451,64 @@ TEST_CASE("runs move in and out of PushRun", "[runtime][protocol]") {
   CHECK(decoded.values.empty());
 }
 
+TEST_CASE("a PushRun encoded in place is the bytes and checksum of the one-string encoding",
+          "[runtime][protocol]") {
+  auto m = std::make_shared<PushRun>();
+  m->job_id = 7;
+  m->step = 12;
+  m->partition = 4;
+  m->partition_count = 2;
+  m->shard = 1;
+  m->attempt = 3;
+  float a[] = {1.5f, -2, 3, 4, 5};
+  shuffle::Run run;
+  run.Append(ParamKey(3, 4), a, 3);
+  run.Append(ParamKey(0, 1), a + 3, 2);
+  SetRun(run, m.get());
+  m->values_crc32c = Crc32c(m->values.data(), m->values.size() * sizeof(float));
+  const std::string whole = *Encode(*m);
+
+  Result<GatherPayload> gathered = EncodeGather(m);
+  REQUIRE(gathered.ok());
+  CHECK(gathered->Join() == whole);
+  CHECK(gathered->size() == whole.size());
+  // The floats are not copied: the tail is m's own values, kept alive by the payload.
+  CHECK(gathered->tail.data() == reinterpret_cast<const char*>(m->values.data()));
+  CHECK(gathered->tail.size() == 5 * sizeof(float));
+  CHECK(gathered->owner.get() == m.get());
+  // The frame checksum comes from values_crc32c and the head alone, and is the whole payload's.
+  CHECK(gathered->tail_crc32c == m->values_crc32c);
+  CHECK(gathered->Crc32c() == Crc32c(whole.data(), whole.size()));
+  GatherPayload read_again = *gathered;
+  read_again.tail_crc32c.reset();
+  CHECK(read_again.Crc32c() == Crc32c(whole.data(), whole.size()));
+
+  // The receiver's check: the floats' checksum, read from them or split off the frame's.
+  PushRun decoded = *DecodeAs<PushRun>(whole);
+  const uint32_t frame_crc = Crc32c(whole.data(), whole.size());
+  CHECK(ValuesCrc32c(whole, decoded, std::nullopt) == m->values_crc32c);
+  CHECK(ValuesCrc32c(whole, decoded, frame_crc) == m->values_crc32c);
+  std::string flipped = whole;
+  flipped[flipped.size() - 2] ^= 0x04;  // in the last float
+  PushRun decoded_flipped = *DecodeAs<PushRun>(flipped);
+  CHECK(ValuesCrc32c(flipped, decoded_flipped, std::nullopt) != m->values_crc32c);
+  CHECK(ValuesCrc32c(flipped, decoded_flipped, Crc32c(flipped.data(), flipped.size())) !=
+        m->values_crc32c);
+
+  // An empty run: the head is the whole message.
+  auto empty = std::make_shared<PushRun>();
+  empty->values_crc32c = Crc32c(nullptr, 0);
+  Result<GatherPayload> none = EncodeGather(empty);
+  REQUIRE(none.ok());
+  CHECK(none->tail.empty());
+  CHECK(none->Join() == *Encode(*empty));
+  CHECK(none->Crc32c() == Crc32c(none->head.data(), none->head.size()));
+
+  // The same invariants as Encode.
+  m->offsets.back() = 4;
+  CHECK(EncodeGather(m).status().code() == StatusCode::kInvalidArgument);
+}
+
 // A run of `blocks` blocks of `length` floats, values 0, 1, 2, ...
 shuffle::Run RunOfBlocks(int blocks, int length) {
   shuffle::Run run;
@@ -465,16 +525,24 @@ TEST_CASE("a large shard's reply is cut into parts under the value cap and put t
   const shuffle::Run run = RunOfBlocks(10, 3);                // 30 floats
   const std::vector<size_t> bounds = SplitParamsRun(run, 7);  // 2 blocks (6 floats) a part
   CHECK(bounds == std::vector<size_t>{0, 2, 4, 6, 8, 10});
+  const auto shared = std::make_shared<const shuffle::Run>(run);
   std::optional<ParamsReply> whole;
   for (size_t p = 0; p + 1 < bounds.size(); ++p) {
-    ParamsReply part;
-    part.request_id = 9;
-    part.step = 4;
-    part.part = static_cast<uint32_t>(p);
-    part.parts = static_cast<uint32_t>(bounds.size() - 1);
-    SetRunPart(run, bounds[p], bounds[p + 1], &part);
-    CHECK(part.values.size() <= 7);
-    ParamsReply decoded = RoundTrip(part);  // each part is a valid message on its own
+    ParamsReply fields;
+    fields.request_id = 9;
+    fields.step = 4;
+    fields.part = static_cast<uint32_t>(p);
+    fields.parts = static_cast<uint32_t>(bounds.size() - 1);
+    Result<GatherPayload> encoded = EncodeReplyPart(fields, shared, bounds[p], bounds[p + 1]);
+    REQUIRE(encoded.ok());
+    // The floats are sent from the run itself.
+    CHECK(encoded->tail.data() ==
+          reinterpret_cast<const char*>(shared->ValuesOf(static_cast<int64_t>(bounds[p]))));
+    // Each part is a valid message on its own.
+    ParamsReply decoded = *DecodeAs<ParamsReply>(encoded->Join());
+    CHECK(decoded.values.size() <= 7);
+    CHECK(decoded.request_id == 9);
+    CHECK(decoded.part == p);
     Result<bool> complete = AddReplyPart(std::move(decoded), &whole);
     REQUIRE(complete.ok());
     CHECK(*complete == (p + 2 == bounds.size()));

@@ -4,12 +4,14 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "engine/base/crc32c.h"
 #include "runtime/protocol/messages.h"
 #include "runtime/transport/in_process_transport.h"
 #include "runtime/transport/tcp_transport.h"
@@ -161,6 +163,125 @@ TEST_CASE("a 64 MiB payload arrives intact", "[runtime][transport]") {
   CHECK(got[0].payload == big);
   CHECK(got[1].payload == "after");
   CHECK(*failed_sends == 0);
+}
+
+// A payload in pieces: a head and a tail of `tail_bytes` owned by a string the payload keeps.
+GatherPayload Pieces(const std::string& head, size_t tail_bytes, uint32_t seed) {
+  auto tail = std::make_shared<const std::string>(Pattern(tail_bytes, seed));
+  GatherPayload payload(head);
+  payload.tail = *tail;
+  payload.tail_crc32c = Crc32c(tail->data(), tail->size());
+  payload.owner = std::move(tail);
+  return payload;
+}
+
+TEST_CASE("a payload sent in pieces arrives as the joined bytes, its checksum known to TCP",
+          "[runtime][transport]") {
+  std::string kind = GENERATE(as<std::string>{}, "inproc", "inproc+frames", "tcp");
+  INFO(kind);
+  Cluster cluster(kind);
+  // What the receiver's connection says it checked, per message (on the transport thread).
+  auto crcs = std::make_shared<std::vector<std::optional<uint32_t>>>();
+  auto record = [crcs](const std::shared_ptr<Connection>& c, MessageType, const std::string&) {
+    crcs->push_back(c->delivered_crc32c());
+  };
+  Inbox server_inbox;
+  auto address = cluster.server->Listen(cluster.listen_address, server_inbox.Handler(record));
+  REQUIRE(address.ok());
+  auto conn = ConnectAndWait(*cluster.client, *address, Inbox().Handler());
+  REQUIRE(conn.ok());
+  GatherPayload big = Pieces("head of a run", 3u << 20, 11);
+  const std::string joined = big.Join();
+  REQUIRE((*conn)->SendGather(MessageType::kPushRun, std::move(big)).ok());
+  REQUIRE((*conn)->SendGather(MessageType::kPushRun, GatherPayload("no tail")).ok());
+  REQUIRE((*conn)->SendGather(MessageType::kPushRun, Pieces("", 5, 2)).ok());
+  REQUIRE(server_inbox.WaitForMessages(3));
+  auto got = server_inbox.messages();
+  CHECK(got[0].type == MessageType::kPushRun);
+  CHECK(got[0].payload == joined);
+  CHECK(got[1].payload == "no tail");
+  CHECK(got[2].payload == Pattern(5, 2));
+  REQUIRE(crcs->size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    if (kind == "tcp") {
+      REQUIRE((*crcs)[i].has_value());
+      CHECK(*(*crcs)[i] == Crc32c(got[i].payload.data(), got[i].payload.size()));
+    } else {
+      CHECK(!(*crcs)[i].has_value());  // in-process checks no frame, so vouches for nothing
+    }
+  }
+  // A payload in pieces over the frame limit is refused like one in a string.
+  TransportLimits limits;
+  limits.max_frame_payload_bytes = 1000;
+  Cluster small(kind, limits);
+  auto small_address = small.server->Listen(small.listen_address, Inbox().Handler());
+  REQUIRE(small_address.ok());
+  auto small_conn = ConnectAndWait(*small.client, *small_address, Inbox().Handler());
+  REQUIRE(small_conn.ok());
+  CHECK((*small_conn)->SendGather(MessageType::kPushRun, Pieces("h", 1000, 1)).code() ==
+        StatusCode::kInvalidArgument);
+  CHECK((*small_conn)->SendGather(MessageType::kPushRun, Pieces("h", 999, 1)).ok());
+}
+
+TEST_CASE("in-process, a message goes over as itself to a handler that takes messages",
+          "[runtime][transport]") {
+  std::string kind = GENERATE(as<std::string>{}, "inproc", "inproc+frames", "tcp");
+  const bool takes = GENERATE(true, false);
+  INFO(kind << (takes ? ", takes messages" : ", bytes only"));
+  Cluster cluster(kind);
+  auto handed = std::make_shared<std::vector<std::shared_ptr<const void>>>();
+  auto take = [handed](const std::shared_ptr<Connection>& c, MessageType, const std::string&) {
+    handed->push_back(c->TakeDeliveredMessage());
+  };
+  Inbox server_inbox;
+  ConnectionHandler handler = server_inbox.Handler(take);
+  handler.takes_messages = takes;
+  auto address = cluster.server->Listen(cluster.listen_address, handler);
+  REQUIRE(address.ok());
+  auto conn = ConnectAndWait(*cluster.client, *address, Inbox().Handler());
+  REQUIRE(conn.ok());
+  auto push = std::make_shared<msg::PushRun>();
+  push->step = 5;
+  push->keys = {7};
+  push->offsets = {0, 3};
+  push->values = {1, 2, 3};
+  push->values_crc32c = Crc32c(push->values.data(), 12);
+  Result<GatherPayload> payload = msg::EncodeGather(push);
+  REQUIRE(payload.ok());
+  const std::string bytes = payload->Join();
+  REQUIRE((*conn)->SendGather(MessageType::kPushRun, std::move(*payload)).ok());
+  REQUIRE(server_inbox.WaitForMessages(1));
+  const testing::Received got = server_inbox.messages()[0];
+  CHECK(got.type == MessageType::kPushRun);
+  REQUIRE(handed->size() == 1);
+  if (kind == "inproc" && takes) {
+    // Not encoded, copied or checksummed: the sender's own message, and no bytes.
+    CHECK(handed->front().get() == push.get());
+    CHECK(got.payload.empty());
+  } else {
+    CHECK(handed->front() == nullptr);
+    CHECK(got.payload == bytes);
+  }
+}
+
+TEST_CASE("a tail that no longer matches the checksum it came with fails the frame over TCP",
+          "[runtime][transport]") {
+  Cluster cluster("tcp");
+  Inbox server_inbox;
+  auto address = cluster.server->Listen(cluster.listen_address, server_inbox.Handler());
+  REQUIRE(address.ok());
+  auto conn = ConnectAndWait(*cluster.client, *address, Inbox().Handler());
+  REQUIRE(conn.ok());
+  // The sender trusts tail_crc32c (the run's values_crc32c) and reads the tail only to write
+  // it: floats changed after their checksum was taken are caught by the receiver's frame check.
+  GatherPayload changed = Pieces("head", 4096, 3);
+  *changed.tail_crc32c ^= 1;
+  REQUIRE((*conn)->SendGather(MessageType::kPushRun, std::move(changed)).ok());
+  REQUIRE(server_inbox.WaitForClosed(1));
+  CHECK(server_inbox.messages().empty());
+  const Status why = server_inbox.closed()[0];
+  CHECK(why.code() == StatusCode::kCorruption);
+  CHECK(why.message().find("frame checksum mismatch") != std::string::npos);
 }
 
 TEST_CASE("a payload over the frame limit is refused by Send", "[runtime][transport]") {

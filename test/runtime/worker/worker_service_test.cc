@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,9 +15,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "engine/base/crc32c.h"
 #include "engine/base/log.h"
+#include "engine/tensor/param_key.h"
 #include "runtime/protocol/messages.h"
 #include "runtime/transport/in_process_transport.h"
+#include "runtime/transport/tcp_transport.h"
 #include "shuffle/merge/tree_sum.h"
 #include "test/testing/captured_log.h"
 #include "test/testing/temp_dir.h"
@@ -31,7 +35,8 @@ using mrtrain::testing::CapturedLog;
 // The master's side of the control connection: welcomes the worker and records what it sends.
 class ScriptedMaster {
  public:
-  explicit ScriptedMaster(Transport* transport) : state_(std::make_shared<State>()) {
+  explicit ScriptedMaster(Transport* transport, const std::string& listen = "inproc://")
+      : state_(std::make_shared<State>()) {
     ConnectionHandler h;
     // Weakly: the state keeps the worker's connection, which keeps this handler.
     h.on_message = [weak = std::weak_ptr<State>(state_)](const std::shared_ptr<Connection>& c,
@@ -48,7 +53,7 @@ class ScriptedMaster {
       }
       state->cv.notify_all();
     };
-    Result<std::string> address = transport->Listen("inproc://", h);
+    Result<std::string> address = transport->Listen(listen, h);
     if (!address.ok()) FAIL(address.status().ToString());
     address_ = *address;
   }
@@ -403,6 +408,128 @@ TEST_CASE("a worker sums a node's partitions in tree order and pushes once per s
   int64_t leaves_bytes = 0;
   for (const msg::MapTaskDone& d : leaves_done) leaves_bytes += d.bytes_sent;
   CHECK(node_done[0].bytes_sent * 4 < leaves_bytes);
+}
+
+// A peer's end of a data-plane connection: records the PushAcks it gets.
+struct AckInbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<msg::PushAck> acks;
+
+  ConnectionHandler Handler(const std::shared_ptr<AckInbox>& self) {
+    ConnectionHandler h;
+    h.on_message = [weak = std::weak_ptr<AckInbox>(self)](const std::shared_ptr<Connection>&,
+                                                          MessageType type, std::string payload) {
+      auto inbox = weak.lock();
+      if (!inbox || type != MessageType::kPushAck) return;
+      Result<msg::PushAck> ack = msg::DecodeAs<msg::PushAck>(payload);
+      std::lock_guard<std::mutex> lock(inbox->mu);
+      if (ack.ok()) inbox->acks.push_back(*ack);
+      inbox->cv.notify_all();
+    };
+    return h;
+  }
+  std::optional<msg::PushAck> Await(size_t n) {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, 10s, [&] { return acks.size() >= n; })) return std::nullopt;
+    return acks[n - 1];
+  }
+};
+
+// A run of `floats` values for the job's shard 0, values_crc32c set as a map task sets it.
+std::shared_ptr<msg::PushRun> RunOf(size_t floats, int64_t partition) {
+  auto push = std::make_shared<msg::PushRun>();
+  push->job_id = 1;
+  push->step = 1;
+  push->partition = partition;
+  push->keys = {ParamKey(0, 0).packed()};
+  push->offsets = {0, static_cast<int64_t>(floats)};
+  for (size_t i = 0; i < floats; ++i) push->values.push_back(0.5f * static_cast<float>(i % 97));
+  push->values_crc32c = Crc32c(push->values.data(), push->values.size() * sizeof(float));
+  return push;
+}
+
+TEST_CASE("a shard host refuses a run whose floats fail their checksum, and keeps a sound one",
+          "[runtime][worker]") {
+  const std::string kind = GENERATE(as<std::string>{}, "inproc", "tcp");
+  // Small runs are stored on the transport thread, large ones on the shard pool: both check.
+  const size_t floats = GENERATE(size_t{100}, size_t{100000});
+  INFO(kind << ", " << floats << " floats");
+  testing::TempDir dir;
+  dir.Write("train.csv", "1,0.5,0.25\n0,1,2\n1,3,4\n");
+  std::unique_ptr<Transport> transport;
+  if (kind == "tcp") {
+    TcpOptions tcp;
+    tcp.handshake.secret = "worker test secret";
+    transport = MakeTcpTransport(tcp).value();
+  } else {
+    transport = MakeInProcessTransport();
+  }
+  const std::string any = kind == "tcp" ? "127.0.0.1:0" : "inproc://";
+  {
+    ScriptedMaster master(transport.get(), any);
+    WorkerOptions options;
+    options.master_address = master.address();
+    options.data_address = any;
+    options.name = "w";
+    options.slots = 1;
+    options.plugin_cache_dir = dir.File("plugin-cache");
+    options.spill_dir = dir.File("spill");
+    WorkerService worker(transport.get(), options);
+    REQUIRE(worker.Start().ok());
+    Result<msg::Hello> hello = master.Await<msg::Hello>();
+    REQUIRE(hello.ok());
+    msg::JobSpecText text = Spec(1, dir);
+    text.yaml.replace(text.yaml.find("partitions: 1"), 13, "partitions: 2");
+    REQUIRE(master.Send(text).ok());
+    REQUIRE(master.Await<msg::JobReady>().ok());
+    msg::StartTraining start;
+    start.job_id = 1;
+    start.num_features = 2;
+    start.num_classes = 2;
+    start.hosted_shards = {0};
+    start.shard_addresses = {hello->data_address};
+    start.placement = 1;
+    REQUIRE(master.Send(start).ok());
+    REQUIRE(master.Await<msg::JobReady>().ok());
+
+    auto inbox = std::make_shared<AckInbox>();
+    std::promise<Result<std::shared_ptr<Connection>>> connected;
+    transport->Connect(hello->data_address, inbox->Handler(inbox),
+                       [&](Result<std::shared_ptr<Connection>> c) { connected.set_value(c); });
+    Result<std::shared_ptr<Connection>> peer = connected.get_future().get();
+    REQUIRE(peer.ok());
+
+    // One float flipped after the run's checksum was taken, past the frame's checksum (which
+    // covers the bytes as sent): what a bit flip in a worker's memory would do.
+    std::shared_ptr<msg::PushRun> corrupted = RunOf(floats, 0);
+    std::string bytes = *msg::Encode(*corrupted);
+    bytes[bytes.size() - 3] ^= 0x10;
+    REQUIRE((*peer)->Send(MessageType::kPushRun, bytes).ok());
+    std::optional<msg::PushAck> refused = inbox->Await(1);
+    REQUIRE(refused.has_value());
+    CHECK(refused->error == "the run of partitions [0, +1) for step 1 fails its checksum");
+    size_t acks = 1;
+    if (kind == "inproc") {
+      // Handed over in memory, not encoded: still checked against its checksum.
+      std::shared_ptr<msg::PushRun> changed = RunOf(floats, 0);
+      changed->values.back() += 1;
+      REQUIRE(
+          (*peer)->SendGather(MessageType::kPushRun, *msg::EncodeGather(std::move(changed))).ok());
+      std::optional<msg::PushAck> also_refused = inbox->Await(++acks);
+      REQUIRE(also_refused.has_value());
+      CHECK(also_refused->error == "the run of partitions [0, +1) for step 1 fails its checksum");
+    }
+    // Not stored: the sound run of the same node is the first, not a duplicate.
+    REQUIRE((*peer)->SendGather(MessageType::kPushRun, *msg::EncodeGather(RunOf(floats, 0))).ok());
+    std::optional<msg::PushAck> kept = inbox->Await(++acks);
+    REQUIRE(kept.has_value());
+    CHECK(kept->error.empty());
+    CHECK(kept->duplicate == 0);
+    (*peer)->Close();
+    worker.Stop();
+  }
+  transport->Stop();
 }
 
 }  // namespace
