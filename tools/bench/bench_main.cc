@@ -63,6 +63,8 @@
 #include "runtime/local/predict_job.h"
 #include "tools/bench/cluster_bench.h"
 #include "tools/bench/compute_floor.h"
+#include "tools/bench/round_growth_bench.h"
+#include "tools/bench/sparse_bench.h"
 #include "tools/data/synthetic.h"
 
 namespace mrtrain::bench {
@@ -407,6 +409,12 @@ int main(int argc, char** argv) {
     mrtrain::SetLogLevel("warn");
     return mrtrain::bench::ServeAsWorker(argv[2], std::atoi(argv[4]));
   }
+  // One model width of sparse_round_cost: `bench --round-cost-child BITS DATA OUT_DIR ROUNDS`.
+  if (argc == 6 && std::string(argv[1]) == mrtrain::bench::kRoundCostChildFlag) {
+    mrtrain::SetLogLevel("warn");
+    return mrtrain::bench::RunRoundCostChild(std::atoi(argv[2]), argv[3], argv[4],
+                                             std::atoi(argv[5]));
+  }
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(dir) != 0) std::perror("chdir");
   }
@@ -422,7 +430,23 @@ int main(int argc, char** argv) {
                  "Worker processes for cluster_epoch (0 skips the cluster figures)");
   std::string only;
   app.add_option("--only", only, "Run just this case")
-      ->check(CLI::IsMember({"spill", "stream", "predict"}));
+      ->check(CLI::IsMember(
+          {"spill", "stream", "predict", "sparse_accuracy", "sparse_round_cost", "criteo"}));
+  mrtrain::bench::SparseBenchOptions sparse;
+  app.add_flag("--full", sparse.full,
+               "sparse_accuracy and criteo at the issue's sizes (1,000,000 rows of 2^20 ids; "
+               "10,000,000 criteo rows) instead of the quick defaults");
+  app.add_option("--set", sparse.overrides,
+                 "key=value overrides of the sparse_accuracy and criteo job specs");
+  app.add_option("--target-accuracy", sparse.target_accuracy,
+                 "sparse_accuracy's target test accuracy");
+  app.add_option("--max-epochs", sparse.max_epochs, "sparse_accuracy's epochs at most");
+  mrtrain::bench::RoundGrowthOptions growth;
+  app.add_option("--round-cost-timeout", growth.timeout_sec,
+                 "sparse_round_cost's seconds per model width, setup included");
+  app.add_option("--round-cost-widths", growth.widths,
+                 "sparse_round_cost's hash_bits, the first the base of the ratios")
+      ->check(CLI::Range(1, 31));
   CLI11_PARSE(app, argc, argv);
   mrtrain::SetLogLevel("warn");
   char tmp[] = "/tmp/mrtrain-bench-XXXXXX";
@@ -431,6 +455,12 @@ int main(int argc, char** argv) {
   if (only == "spill") rc = mrtrain::bench::BenchSpill(epochs, tmp);
   if (only == "stream") rc = mrtrain::bench::BenchStream(epochs, tmp);
   if (only == "predict") rc = mrtrain::bench::BenchPredict(tmp);
+  sparse.tmp_dir = growth.tmp_dir = tmp;
+  sparse.epochs = epochs;
+  sparse.workers = cluster_workers;
+  if (only == "sparse_accuracy") rc = mrtrain::bench::BenchSparseAccuracy(sparse);
+  if (only == "sparse_round_cost") rc = mrtrain::bench::BenchSparseRoundCost(growth);
+  if (only == "criteo") rc = mrtrain::bench::BenchCriteo(sparse);
   if (!only.empty()) {
     specs.clear();
     cluster_workers = 0;
