@@ -38,6 +38,25 @@
 //   Measured on the 2-core build machine, shared, 2026-12-03, one run of --only predict:
 //   2 workers 147,445 rows/s, local 187,665 rows/s, ratio 0.79.
 //
+//   sparse_accuracy (tools/bench/sparse_bench.h): seconds from the submit (data loading
+//   included) to the first epoch at 66.5% test accuracy (--target-accuracy), for logistic
+//   regression on hashed binary features (tools/data/sparse_synthetic.h: ~40 ids a row, true
+//   weights in [-0.8, 0.8)), local mode and 2 worker processes, against `liblinear-train -s 0`
+//   on the same file (its wall time, parsing included; its accuracy from liblinear-predict).
+//   Default 125,000 rows of 2^17 ids (the rows per id at an eighth of the size), --full
+//   1,000,000 rows of 2^20 ids. Not run without --only.
+//
+//   sparse_round_cost (tools/bench/round_growth_bench.h): the median cost of a round of 1,000
+//   rows (~40,000 touched weights) as the model grows from 2^20 to 2^24 and 2^28 features
+//   (data.train.hash_bits), local mode, each width in a child process under a time limit
+//   (--round-cost-timeout) and an address-space limit, the ratios to 2^20. Not run without
+//   --only.
+//
+//   criteo (tools/bench/sparse_bench.h): examples/s of logistic regression (FTRL) over a
+//   Criteo-style click log hashed into 2^24, converted to shards first, local mode and 2 worker
+//   processes, in rounds of 250,000 rows. Default 500,000 rows and 1 epoch, --full 10,000,000
+//   rows. Not run without --only.
+//
 // Run from the repository root: bazel run --config=opt //tools/bench [-- --epochs 3]
 #include <unistd.h>
 

@@ -14,7 +14,7 @@ struct SparseBenchOptions {
   bool full = false;
   int workers = 2;     // worker processes of the cluster figures
   int epochs = 1;      // criteo: epochs measured (the median counts)
-  int max_epochs = 8;  // sparse_accuracy: epochs before giving up on the target
+  int max_epochs = 4;  // sparse_accuracy: epochs before giving up on the target
   double target_accuracy = 0.665;
   // `key=value` overrides of the benchmark's job spec (sparse_accuracy and criteo), applied
   // after its own settings: how the settings below were chosen.
