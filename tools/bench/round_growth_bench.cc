@@ -55,8 +55,8 @@ int64_t AddressLimitKib() {
 
 struct ChildRun {
   std::vector<double> round_ends;
-  std::string messages;  // everything else the child printed
-  int exit_code = 0;     // 137: killed at the time limit
+  std::string last_message;  // the last other line the child printed: its error
+  int exit_code = 0;         // 137: killed at the time limit
 };
 
 ChildRun RunChild(const std::string& command) {
@@ -64,7 +64,7 @@ ChildRun RunChild(const std::string& command) {
   std::FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {
     run.exit_code = -1;
-    run.messages = "cannot start: " + command;
+    run.last_message = "cannot start: " + command;
     return run;
   }
   char line[4096];
@@ -72,8 +72,9 @@ ChildRun RunChild(const std::string& command) {
     double seconds = 0;
     if (std::sscanf(line, "round %lf", &seconds) == 1) {
       run.round_ends.push_back(seconds);
-    } else {
-      run.messages += line;
+    } else if (line[0] != '\n') {
+      run.last_message = line;
+      if (run.last_message.back() == '\n') run.last_message.pop_back();
     }
   }
   const int status = pclose(pipe);
@@ -126,14 +127,13 @@ int BenchSparseRoundCost(const RoundGrowthOptions& options) {
                           : "exit code " + std::to_string(run.exit_code);
     std::printf(
         "sparse_round_cost: 2^%d features: CANNOT RUN today: %s with %zu of %d rounds done, "
-        "address space limited to %lld MiB (half of MemAvailable)%s%s",
+        "address space limited to %lld MiB (half of MemAvailable)%s%s\n",
         bits, why.c_str(), run.round_ends.size(), kRounds, static_cast<long long>(limit_kib >> 10),
-        run.messages.empty() ? "" : "; it said: ", run.messages.c_str());
-    if (!run.messages.empty() && run.messages.back() != '\n') std::printf("\n");
-    if (run.messages.empty()) std::printf("\n");
+        run.last_message.empty() ? "" : "; it said: ", run.last_message.c_str());
   }
-  std::printf("sparse_round_cost: %d rows a round (~%d ids each), local mode, adagrad\n",
-              kPartitions * kRowsPerTask, data.active);
+  std::printf(
+      "sparse_round_cost: %d rows a round (~%d ids each), local mode, adagrad, 8 reducers\n",
+      kPartitions * kRowsPerTask, data.active);
   return base ? 0 : 1;
 }
 
@@ -145,6 +145,9 @@ int RunRoundCostChild(int hash_bits, const std::string& data, const std::string&
                            "}}\n"
                            "model: {type: logistic, init: zeros}\n"
                            "update: {rule: adagrad, learning_rate: 0.1}\n"
+                           // A reducer shard's run of one task is one message of at most 2^26
+                           // floats today: 8 shards keep a 2^28 model under it.
+                           "shuffle: {reducers: 8}\n"
                            "training: {epochs: 1, rounds_per_epoch: " +
                            std::to_string(rounds) +
                            ", threads: 2}\n"
