@@ -45,27 +45,32 @@
 //   on the same file (its wall time, parsing included; its accuracy from liblinear-predict).
 //   Default 125,000 rows of 2^17 ids (the issue's rows per id at an eighth of the size), --full
 //   1,000,000 rows of 2^20 ids. Not run without --only. The job (FTRL, rate 0.4, beta 1e-4, L2
-//   0.001, 30 rounds an epoch) was the fastest of those tried (AdaGrad at rates 0.5 to 4 and 100
-//   to 500 rounds an epoch; FTRL at rates 0.05 to 0.8, L2 0 to 0.01, 10 to 240 rounds): none
-//   reached 66.5% in one epoch at the full size (best 66.4%), this one does in the second at
-//   both sizes with the shortest epochs. Measured on the 2-core build machine, shared (load
-//   average 7 to 9), 2026-12-03, one run each: default size local mode 2.64 s, 2 workers
-//   2.64 s, liblinear 4.58 s (66.76%), ratios 1.74 and 1.74; --full local mode 61.4 s, 2
-//   workers 52.3 s, liblinear 97.4 s (66.56%), ratios 1.59 and 1.86 (the issue aims at 3).
+//   0.001, 30 rounds an epoch, chunk_rows 65536) was the fastest of those tried (AdaGrad at
+//   rates 0.5 to 4 and 100 to 500 rounds an epoch; FTRL at rates 0.05 to 0.8, L2 0 to 0.01, 10
+//   to 240 rounds): none reached 66.5% in one epoch at the full size (best 66.4%), this one
+//   does in the second at both sizes with the shortest epochs; one mapper call per task and
+//   round (chunk_rows) matters because each call emits a model-wide gradient today. Measured on
+//   the 2-core build machine, shared (load average 7 to 9), 2026-12-03, one run each: default
+//   size local mode 3.58 s, 2 workers 4.31 s, liblinear 8.90 s (66.76%), ratios 2.49 and 2.07;
+//   --full local mode 24.2 s, 2 workers 36.7 s, liblinear 75.6 s (66.56%), ratios 3.12 and
+//   2.06 (the issue aims at 3). With chunk_rows 256 (the default) --full gave 1.59 and 1.86.
 //
 //   sparse_round_cost (tools/bench/round_growth_bench.h): the median cost of a round of 1,000
 //   rows (~40,000 touched weights) as the model grows from 2^20 to 2^24 and 2^28 features
-//   (data.train.hash_bits), local mode, each width in a child process under a time limit
-//   (--round-cost-timeout) and an address-space limit, the ratios to 2^20. Not run without
-//   --only. Measured as above, --round-cost-widths 20 24 26 28: 56.7 ms/round at 2^20, 696 ms
-//   at 2^24 (ratio 12.3), 9.1 s at 2^26 (ratio 161, 4 rounds in the 60 s limit); 2^28 is
-//   refused by the spec (2^28 + 1 parameters, over the 2^28 limit). Today every round moves
-//   the whole model; the issue aims at 1.5.
+//   (data.train.hash_bits), local mode, 8 reducer shards, each width in a child process under
+//   a time limit (--round-cost-timeout) and an address-space limit, the ratios to 2^20. Not
+//   run without --only. Measured as above: 30.4 ms/round at 2^20, 390 ms at 2^24 (ratio
+//   12.8); 2^28 is refused by the spec (2^28 + 1 parameters, over the 2^28 limit). With
+//   --round-cost-widths 20 24 26 28 and 2 mapper calls a task: 2^26 took 9.1 s a round (ratio
+//   161, 4 rounds in the 60 s limit). Today every round moves the whole model; the issue aims
+//   at 1.5.
 //
 //   criteo (tools/bench/sparse_bench.h): examples/s of logistic regression (FTRL) over a
 //   Criteo-style click log hashed into 2^24, converted to shards first, local mode and 2 worker
-//   processes, in rounds of 250,000 rows. Default 500,000 rows and 1 epoch, --full 10,000,000
-//   rows. Not run without --only.
+//   processes, in rounds of 250,000 rows, one mapper call per task and round. Default 500,000
+//   rows and 1 epoch, --full 10,000,000 rows. Not run without --only. Measured as above:
+//   default local mode 83,877 examples/s, 2 workers 32,445, ratio 0.39 (with chunk_rows 256:
+//   5,205 and 4,670).
 //
 // Run from the repository root: bazel run --config=opt //tools/bench [-- --epochs 3]
 #include <unistd.h>

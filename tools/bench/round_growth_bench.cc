@@ -139,20 +139,20 @@ int BenchSparseRoundCost(const RoundGrowthOptions& options) {
 
 int RunRoundCostChild(int hash_bits, const std::string& data, const std::string& out_dir,
                       int rounds) {
-  const std::string yaml = "data: {train: {path: " + data +
-                           ", format: libsvm, hash_bits: " + std::to_string(hash_bits) +
-                           ", partitions: " + std::to_string(kPartitions) +
-                           "}}\n"
-                           "model: {type: logistic, init: zeros}\n"
-                           "update: {rule: adagrad, learning_rate: 0.1}\n"
-                           // A reducer shard's run of one task is one message of at most 2^26
-                           // floats today: 8 shards keep a 2^28 model under it.
-                           "shuffle: {reducers: 8}\n"
-                           "training: {epochs: 1, rounds_per_epoch: " +
-                           std::to_string(rounds) +
-                           ", threads: 2}\n"
-                           "output: {dir: " +
-                           out_dir + ", checkpoint: {every_epochs: 0}}\n";
+  const std::string yaml =
+      "data: {train: {path: " + data + ", format: libsvm, hash_bits: " + std::to_string(hash_bits) +
+      ", partitions: " + std::to_string(kPartitions) +
+      "}}\n"
+      "model: {type: logistic, init: zeros}\n"
+      "update: {rule: adagrad, learning_rate: 0.1}\n"
+      // A reducer shard's run of one task is one message of at most 2^26 floats today: 8
+      // shards keep a 2^28 model under it. One mapper call per task (chunk_rows below).
+      "shuffle: {reducers: 8}\n"
+      "training: {epochs: 1, rounds_per_epoch: " +
+      std::to_string(rounds) + ", threads: 2, chunk_rows: " + std::to_string(kRowsPerTask) +
+      "}\n"
+      "output: {dir: " +
+      out_dir + ", checkpoint: {every_epochs: 0}}\n";
   auto spec = jobs::ParseJobSpec(yaml, "round_growth.yaml");
   if (!spec.ok()) {
     std::fprintf(stderr, "%s\n", spec.status().ToString().c_str());
