@@ -70,7 +70,8 @@
 //   processes, in rounds of 250,000 rows, one mapper call per task and round. Default 500,000
 //   rows and 1 epoch, --full 10,000,000 rows. Not run without --only. Measured as above:
 //   default local mode 83,877 examples/s, 2 workers 32,445, ratio 0.39 (with chunk_rows 256:
-//   5,205 and 4,670).
+//   5,205 and 4,670); --full (generated in 135 s, converted in 79 s) local mode 165,530
+//   examples/s, 2 workers 64,694, ratio 0.39, test accuracy 0.805, test loss 0.429.
 //
 // Run from the repository root: bazel run --config=opt //tools/bench [-- --epochs 3]
 #include <unistd.h>
