@@ -25,11 +25,18 @@ constexpr char kSecretEnv[] = "MRTRAIN_SECRET";
 
 class Collector : public runtime::JobListener {
  public:
-  void OnEpoch(const runtime::EpochReport& r) override { seconds.push_back(r.train_sec); }
+  void OnEpoch(const runtime::EpochReport& r) override {
+    seconds.push_back(r.train_sec);
+    reports.push_back(r);
+    reports.back().elapsed_sec =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - created).count();
+  }
   void OnFinished(const Status& status, const runtime::TrainingResult*) override {
     done.set_value(status);
   }
   std::vector<double> seconds;
+  std::vector<runtime::EpochReport> reports;
+  const std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
   std::promise<Status> done;
 };
 
@@ -44,7 +51,8 @@ Result<std::unique_ptr<runtime::Transport>> Transport(const std::string& secret)
 Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, int workers,
                                                    int slots,
                                                    const std::string& last_worker_failpoints,
-                                                   int64_t* backups, double* job_sec) {
+                                                   int64_t* backups, double* job_sec,
+                                                   std::vector<runtime::EpochReport>* reports) {
   MRTRAIN_ASSIGN_OR_RETURN(std::string secret, runtime::GenerateClusterSecret());
   MRTRAIN_ASSIGN_OR_RETURN(auto transport, Transport(secret));
   runtime::MasterOptions options;
@@ -82,6 +90,7 @@ Result<std::vector<double>> TrainOnLoopbackCluster(const jobs::JobSpec& spec, in
   transport->Stop();
   MRTRAIN_RETURN_IF_ERROR(group.StopAll(std::chrono::seconds(5)));
   MRTRAIN_RETURN_IF_ERROR(status);
+  if (reports) *reports = collector->reports;
   return collector->seconds;
 }
 
