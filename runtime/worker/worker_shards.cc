@@ -60,7 +60,20 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
   } else {
     MutexLock lock(&(*shard)->mu);
     reply.step = (*shard)->host->last_reduced_step();
-    if (reply.step == pull.step - 1) params = (*shard)->host->shard().ParamsRun();
+    if (reply.step == pull.step - 1 && pull.keys.empty()) {
+      params = (*shard)->host->shard().ParamsRun();
+    } else if (reply.step == pull.step - 1) {
+      // Rows of row-sparse tensors, as the task asked for them.
+      std::vector<ParamKey> keys;
+      keys.reserve(pull.keys.size());
+      for (uint64_t packed : pull.keys) keys.push_back(ParamKey::FromPacked(packed));
+      Result<shuffle::Run> rows = (*shard)->host->shard().RowsRun(keys);
+      if (rows.ok()) {
+        params = std::move(*rows);
+      } else {
+        reply.error = rows.status().message();
+      }
+    }
   }
   failpoint::Coordinates at;
   at.worker = name_;
@@ -124,7 +137,7 @@ Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, const ShardRef
   {
     MutexLock lock(&shard->mu);
     const ReducerShard& reducer = shard->host->shard();
-    file.keys = reducer.keys();  // ascending, as KeysOfShard gives them
+    file.keys = reducer.StateKeys();  // ascending: the dense blocks and the rows held
     file.values = reducer.StateBlocks();
     file.num_slots = reducer.num_slots();
     file.step = shard->host->last_reduced_step();
