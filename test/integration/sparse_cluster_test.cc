@@ -2,10 +2,15 @@
 // weight vector would be 4 GiB, so nothing may allocate one) and an fm over 2^18, each trained in
 // local mode and on 1 and 2 workers with 1 and 3 reducers and hash and sort shuffle, ending with
 // the same model bytes.
+#include <signal.h>
+
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <regex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -46,8 +51,10 @@ void WriteSparseData(TempDir& dir) {
   dir.Write("sparse.svm", text);
 }
 
-std::string WriteSparseJob(TempDir& dir, const std::string& name, const std::string& model,
-                           int hash_bits, const std::string& shuffle) {
+std::string WriteSparseJob(
+    TempDir& dir, const std::string& name, const std::string& model, int hash_bits,
+    const std::string& shuffle,
+    const std::string& training = "{epochs: 2, rounds_per_epoch: 3, seed: 7}") {
   const std::string data =
       "{path: " + dir.File("sparse.svm") +
       ", format: libsvm, partitions: 4, hash_bits: " + std::to_string(hash_bits) +
@@ -126,6 +133,44 @@ TEST_CASE(
     }
   }
   CHECK(PeakMib(TempDir::Read(dir.File("master.log"))) < 1024);
+}
+
+TEST_CASE("a shard host killed mid-job: its rows come back from the checkpoint, same model",
+          "[integration]") {
+  TempDir dir;
+  WriteSparseData(dir);
+  const std::string model = "{type: fm, factors: 3}";
+  const std::string shuffle = "{mode: hash, reducers: 2}";
+  const std::string training = "{epochs: 4, rounds_per_epoch: 40, seed: 7}";
+  Output ran = Mrtrain("run " + WriteSparseJob(dir, "reference", model, 18, shuffle, training));
+  INFO(ran.text);
+  REQUIRE(ran.exit_code == 0);
+  const std::string reference = ModelBytes(dir, "reference");
+
+  // Fast failure detection, as in fault_test.
+  Cluster cluster(dir, 3,
+                  {"--heartbeat-ms", "100", "--heartbeat-timeout-ms", "1000", "--step-timeout-ms",
+                   "4000", "--speculation-min-ms", "300"});
+  // w0 and w1 host reducer shards 0 and 1.
+  const std::vector<pid_t> pids = cluster.AddWorkers(3, {"--reconnect-sec", "30"});
+  const std::string spec = WriteSparseJob(dir, "killed", model, 18, shuffle, training);
+  const pid_t submit = cluster.SubmitAsync(spec, dir.File("killed.log"));
+  // Killed once the first epoch's checkpoint is committed (its manifest is the commit).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!std::filesystem::exists(dir.File("killed/checkpoints/ckpt-000001.manifest"))) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const bool running = !cluster.group().Poll(submit).has_value();
+  ::kill(pids[0], SIGKILL);
+  cluster.AddWorkers(1, {"--reconnect-sec", "30"});
+  auto code = cluster.group().Wait(submit, std::chrono::seconds(120));
+  INFO(TempDir::Read(dir.File("killed.log")));
+  REQUIRE(code.ok());
+  REQUIRE(*code == 0);
+  CHECK(running);
+  CHECK(ModelBytes(dir, "killed") == reference);
+  CHECK(TempDir::Read(dir.File("master.log")).find("carrying on from epoch") != std::string::npos);
 }
 
 }  // namespace
