@@ -34,6 +34,8 @@ ReducerShard::ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layo
   slots_.assign(rule_->NumSlots(), std::vector<float>(size, 0.0f));
   slot_ptrs_.resize(slots_.size());
   sum_scratch_.resize(std::max<int64_t>(1, layout_->max_key_length()));
+  for (int t = 0; t < layout_->num_tensors(); ++t)
+    update_of_.push_back("update of " + TensorName(t));
 }
 
 bool ReducerShard::OwnsRow(ParamKey key) const {
@@ -45,8 +47,9 @@ bool ReducerShard::OwnsRow(ParamKey key) const {
 }
 
 int64_t ReducerShard::HoldRow(ParamKey key) {
-  auto [it, created] = offset_of_.emplace(key, static_cast<int64_t>(params_.size()));
-  if (!created) return it->second;
+  auto held = offset_of_.find(key);  // find first: emplace would allocate a node each time
+  if (held != offset_of_.end()) return held->second;
+  auto it = offset_of_.emplace(key, static_cast<int64_t>(params_.size())).first;
   const BlockRange r = layout_->Range(key);
   params_.resize(params_.size() + r.length);
   InitialRow(row_init_, r.tensor, layout_->specs()[r.tensor], static_cast<int64_t>(key.block()),
@@ -218,7 +221,7 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     ctx.tensor_id = r.tensor;
     ctx.offset = r.offset;
     ctx.spec = &layout_->specs()[r.tensor];
-    status = plugin::CallPlugin(rule_name, "update of " + TensorName(r.tensor), [&] {
+    status = plugin::CallPlugin(rule_name, update_of_[r.tensor], [&] {
       updaters::ApplyUpdate(*rule_, ctx, sum, update.example_count, l1_, l2_, &params_[at],
                             slot_ptrs_.data(), r.length, &update_scratch_);
     });

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -111,6 +112,7 @@ class ReducerShard {
 
   std::unordered_map<ParamKey, int64_t> offset_of_;  // key -> offset in params_ and slots_[k]
   std::vector<ParamKey> row_keys_;                   // the rows held, in the order created
+  std::vector<std::string> update_of_;  // per tensor: "update of tensor ..." (rows: built once)
   std::vector<float> params_;
   std::vector<std::vector<float>> slots_;
   std::vector<float*> slot_ptrs_;  // per update: slots_[k] at the block's offset

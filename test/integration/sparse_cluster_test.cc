@@ -105,6 +105,14 @@ TEST_CASE(
     const std::string npz = TempDir::Read(dir.File(local + "/model.npz"));
     CHECK(npz.find("w.ids.npy") != std::string::npos);
     CHECK(npz.find("w.values.npy") != std::string::npos);
+    // mrtrain predict reads the stored rows (features never updated score as zeros).
+    Output predicted = Mrtrain(
+        "predict --model " + dir.File(local + "/model.mrt") + " --data " + dir.File("sparse.svm") +
+        " --format libsvm --hash-bits " + std::to_string(m.hash_bits) +
+        " --max-decoded-mb 16384 --partitions 2 --out " + dir.File(local + ".csv"));
+    INFO(predicted.text);
+    REQUIRE(predicted.exit_code == 0);
+    CHECK(predicted.text.find("predicted 1200 rows") != std::string::npos);
   }
 
   Cluster cluster(dir);
