@@ -192,7 +192,10 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     }
     for (int64_t i = 0; i < run.num_keys(); ++i) {
       ParamKey key = run.keys[i];
-      const bool owned = offset_of_.count(key) != 0 || OwnsRow(key);
+      // A row needs no lookup here (HoldRow does one): owning it is arithmetic.
+      const bool row = key.tensor() < static_cast<uint32_t>(layout_->num_tensors()) &&
+                       layout_->is_row_sparse(static_cast<int>(key.tensor()));
+      const bool owned = row ? OwnsRow(key) : offset_of_.count(key) != 0;
       if (!owned || run.LengthOf(i) != layout_->Range(key).length) {
         return CorruptionError("shard " + std::to_string(shard_id_) + ": the " + from +
                                " has key (tensor " + std::to_string(key.tensor()) + ", block " +
