@@ -29,6 +29,11 @@ class Mapper {
   // model), with a message for the user.
   virtual std::vector<TensorSpec> DescribeModel(const DataShape& shape) = 0;
 
+  // For models with row-sparse tensors: names in `request` every row that Gradient or Evaluate
+  // will read (ParamsView::Row) for `rows`. The engine pulls exactly those rows before the
+  // call. The default names none (a model of dense tensors only).
+  virtual void NeededRows(const Rows& /*rows*/, RowRequest& /*request*/) {}
+
   // Adds to `sink` the gradient of the loss summed over `rows` at `params`, and adds the loss,
   // the number of examples and the number classified correctly to `stats`.
   virtual void Gradient(const MapContext& ctx, const Rows& rows, const ParamsView& params,

@@ -7,6 +7,8 @@ namespace mrtrain::api {
 // 2: combiners (PluginEntry::create_combiner)
 // 3: GradientSink::AddTensor/AddBlock take the buffer's size and check it;
 //    PluginEntry::class_name
-constexpr int kApiVersion = 3;
+// 4: row-sparse tensors: TensorSpec::row_sparse, ParamsView::rows and Row,
+//    GradientSink::AddRow, Mapper::NeededRows
+constexpr int kApiVersion = 4;
 
 }  // namespace mrtrain::api

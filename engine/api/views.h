@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -37,11 +38,21 @@ struct DataShape {
 
 // One tensor of a model. Weights are initialised by the job's scheme and regularised; biases
 // start at zero and are not regularised.
+//
+// A row-sparse tensor (row_sparse = true) has shape [rows, dim]: a table of `rows` rows of `dim`
+// floats addressed by a 64-bit row id (a hashed feature, an embedding), up to 2^48 rows. It
+// never exists whole anywhere: a task reads the rows it asked for (Mapper::NeededRows,
+// ParamsView::Row) and emits gradients row by row (GradientSink::AddRow); reducers create a row
+// when it is first updated and update only the rows a round touches.
 struct TensorSpec {
   enum class Role { kWeight, kBias };
   std::string name;            // unique within the model, e.g. "W1"
   std::vector<int64_t> shape;  // row-major; [fan_in, fan_out] for a weight matrix
   Role role = Role::kWeight;
+  bool row_sparse = false;
+
+  // The floats of one row of a row-sparse tensor.
+  int64_t row_dim() const { return shape.size() == 2 ? shape[1] : 0; }
 
   int64_t size() const {
     int64_t n = 1;
@@ -50,11 +61,40 @@ struct TensorSpec {
   }
 };
 
-// The parameters a task reads: every tensor of the model, in the order the mapper described
-// them, each contiguous and row-major. Valid only during the call.
+// Where a task's pulled rows of row-sparse tensors are looked up. Implemented by the engine.
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  // The row_dim() floats of row `id` of tensor `tensor_id`, or nullptr when the task did not
+  // ask for that row.
+  virtual const float* Find(int tensor_id, int64_t id) const = 0;
+};
+
+// The parameters a task reads: every dense tensor of the model, in the order the mapper
+// described them, each contiguous and row-major (nullptr for a row-sparse tensor), and the rows
+// of row-sparse tensors the task asked for. Valid only during the call.
 struct ParamsView {
   const std::vector<TensorSpec>* specs = nullptr;
   std::vector<const float*> tensors;
+  const RowSource* rows = nullptr;
+
+  // The pulled row `id` of row-sparse tensor `tensor_id` (row_dim() floats). Throws
+  // std::out_of_range for a dense or unknown tensor, or a row the mapper's NeededRows did not
+  // name for this task.
+  const float* Row(int tensor_id, int64_t id) const {
+    if (specs == nullptr || tensor_id < 0 || tensor_id >= static_cast<int>(specs->size()) ||
+        !(*specs)[tensor_id].row_sparse) {
+      throw std::out_of_range("ParamsView::Row: tensor id " + std::to_string(tensor_id) +
+                              " is not a row-sparse tensor of the model");
+    }
+    const float* row = rows == nullptr ? nullptr : rows->Find(tensor_id, id);
+    if (row == nullptr) {
+      throw std::out_of_range("ParamsView::Row: row " + std::to_string(id) + " of tensor \"" +
+                              (*specs)[tensor_id].name +
+                              "\" was not pulled for this task: NeededRows did not name it");
+    }
+    return row;
+  }
 };
 
 // Where a mapper puts gradients. Values added for the same place within one task are summed
@@ -79,6 +119,10 @@ class GradientSink {
   // The number of floats in a block (the job's model.block_size).
   virtual int64_t block_size() const = 0;
 
+  // Adds the gradient of row `row` of a row-sparse tensor. REQUIRES: 0 <= row < the tensor's
+  // rows and count == its row_dim(). The only way to emit into a row-sparse tensor.
+  virtual void AddRow(int tensor_id, int64_t row, const float* gradient, size_t count) = 0;
+
   // For std::vector<float> and the like: data() and size().
   template <typename Buffer>
   void AddTensor(int tensor_id, const Buffer& gradient) {
@@ -87,6 +131,14 @@ class GradientSink {
                   "buffer's size: use AddTensor(id, pointer, count) or AddTensor(id, vector)");
     AddTensor(tensor_id, gradient.data(), gradient.size());
   }
+};
+
+// Where a mapper names the rows of row-sparse tensors a batch needs (Mapper::NeededRows).
+// Naming a row twice is harmless.
+class RowRequest {
+ public:
+  virtual ~RowRequest() = default;
+  virtual void Need(int tensor_id, int64_t row) = 0;
 };
 
 // Statistics a task reports besides gradients. Summed over partitions in the order of the

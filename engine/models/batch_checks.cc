@@ -63,8 +63,10 @@ void CheckParams(const char* model, const api::ParamsView& params, size_t num_te
     Fail(model, "expected " + std::to_string(num_tensors) + " parameter tensors, got " +
                     std::to_string(params.tensors.size()));
   }
-  for (const float* tensor : params.tensors) {
-    if (tensor == nullptr) Fail(model, "a parameter tensor is missing");
+  for (size_t t = 0; t < params.tensors.size(); ++t) {
+    const bool row_sparse =
+        params.specs != nullptr && t < params.specs->size() && (*params.specs)[t].row_sparse;
+    if (params.tensors[t] == nullptr && !row_sparse) Fail(model, "a parameter tensor is missing");
   }
 }
 

@@ -23,11 +23,24 @@ FmModel::FmModel(int64_t factors) : factors_(factors), sums_(factors) {}
 std::vector<api::TensorSpec> FmModel::DescribeModel(const api::DataShape& shape) {
   CheckShape(kName, shape);
   num_features_ = shape.num_features;
-  w_grad_.Resize(num_features_, 1);
-  v_grad_.Resize(num_features_, factors_);
+  row_sparse_ = UsesRowSparseWeights(shape);
+  w_grad_.Resize(num_features_, 1, row_sparse_);
+  v_grad_.Resize(num_features_, factors_, row_sparse_);
+  if (row_sparse_) {
+    return {{"w", {num_features_, 1}, api::TensorSpec::Role::kWeight, /*row_sparse=*/true},
+            {"b", {1}, api::TensorSpec::Role::kBias},
+            {"v", {num_features_, factors_}, api::TensorSpec::Role::kWeight, /*row_sparse=*/true}};
+  }
   return {{"w", {num_features_}, api::TensorSpec::Role::kWeight},
           {"b", {1}, api::TensorSpec::Role::kBias},
           {"v", {num_features_, factors_}, api::TensorSpec::Role::kWeight}};
+}
+
+void FmModel::NeededRows(const api::Rows& rows, api::RowRequest& request) {
+  if (row_sparse_ && rows.num_rows > 0) {
+    CheckRows(kName, rows, num_features_, /*needs_labels=*/false);
+    NeedFeatureRows(rows, {kW, kV}, &need_scratch_, request);
+  }
 }
 
 FmModel::Nonzeros FmModel::RowAt(const api::Rows& rows, int64_t i) {
@@ -47,16 +60,14 @@ FmModel::Nonzeros FmModel::RowAt(const api::Rows& rows, int64_t i) {
 }
 
 float FmModel::Score(const Nonzeros& x, const api::ParamsView& params) {
-  const float* w = params.tensors[kW];
-  const float* v = params.tensors[kV];
   const int64_t k = factors_;
   float linear = params.tensors[kB][0];
   std::fill(sums_.begin(), sums_.end(), 0.0f);
   float squares = 0;  // sum_f sum_i v_if^2 x_i^2
   for (int64_t p = 0; p < x.count; ++p) {
     const float xi = x.values[p];
-    const float* vi = v + static_cast<int64_t>(x.cols[p]) * k;
-    linear += w[x.cols[p]] * xi;
+    const float* vi = FactorsOf(params, x.cols[p]);
+    linear += *WeightOf(params, x.cols[p]) * xi;
     for (int64_t f = 0; f < k; ++f) {
       const float t = vi[f] * xi;
       sums_[f] += t;
@@ -68,13 +79,13 @@ float FmModel::Score(const Nonzeros& x, const api::ParamsView& params) {
   return linear + 0.5f * (pairs - squares);
 }
 
-void FmModel::AddRowGradient(const Nonzeros& x, float dz, const float* v) {
+void FmModel::AddRowGradient(const Nonzeros& x, float dz, const api::ParamsView& params) {
   const int64_t k = factors_;
   for (int64_t p = 0; p < x.count; ++p) {
     const uint32_t c = x.cols[p];
     const float xi = x.values[p];
     w_grad_.Row(c)[0] += dz * xi;
-    const float* vi = v + static_cast<int64_t>(c) * k;
+    const float* vi = FactorsOf(params, c);
     float* dvi = v_grad_.Row(c);
     for (int64_t f = 0; f < k; ++f) dvi[f] += dz * xi * (sums_[f] - vi[f] * xi);
   }
@@ -100,7 +111,7 @@ void FmModel::Run(const api::Rows& rows, const api::ParamsView& params, api::Gra
     if (sink == nullptr) continue;
     const float dz = Sigmoid(z, e) - y;
     db += dz;
-    AddRowGradient(x, dz, params.tensors[kV]);
+    AddRowGradient(x, dz, params);
   }
   stats.loss_sum += loss;
   stats.examples += n;

@@ -5,6 +5,7 @@
 
 #include "engine/api/mapper.h"
 #include "engine/models/row_gradient.h"
+#include "engine/models/row_weights.h"
 
 namespace mrtrain::models {
 
@@ -34,7 +35,10 @@ class FmModel final : public api::Mapper {
   // REQUIRES: factors >= 1 (the registry checks model.factors).
   explicit FmModel(int64_t factors);
 
+  // w and v are row-sparse ([features, 1] and [features, factors]) on sparse input from
+  // kRowSparseMinFeatures features up.
   std::vector<api::TensorSpec> DescribeModel(const api::DataShape& shape) override;
+  void NeededRows(const api::Rows& rows, api::RowRequest& request) override;
   void Gradient(const api::MapContext& ctx, const api::Rows& rows, const api::ParamsView& params,
                 api::GradientSink& sink, api::MapStats& stats) override;
   void Evaluate(const api::Rows& rows, const api::ParamsView& params,
@@ -57,7 +61,14 @@ class FmModel final : public api::Mapper {
   float Score(const Nonzeros& x, const api::ParamsView& params);
   // Adds dLoss/dy = dz times the row's dy/dw and dy/dv to w_grad_ and v_grad_.
   // REQUIRES: sums_ holds the row's s_f (Score ran on it last).
-  void AddRowGradient(const Nonzeros& x, float dz, const float* v);
+  void AddRowGradient(const Nonzeros& x, float dz, const api::ParamsView& params);
+  // Feature c's weight and factor vector, from the dense tensors or the pulled rows.
+  const float* WeightOf(const api::ParamsView& params, uint32_t c) const {
+    return row_sparse_ ? params.Row(0, c) : params.tensors[0] + c;
+  }
+  const float* FactorsOf(const api::ParamsView& params, uint32_t c) const {
+    return row_sparse_ ? params.Row(2, c) : params.tensors[2] + static_cast<int64_t>(c) * factors_;
+  }
   // Checks the call and adds the loss, examples and correct count; with `sink`, also the
   // gradient.
   void Run(const api::Rows& rows, const api::ParamsView& params, api::GradientSink* sink,
@@ -65,6 +76,8 @@ class FmModel final : public api::Mapper {
 
   const int64_t factors_;
   int64_t num_features_ = 0;
+  bool row_sparse_ = false;
+  std::vector<uint32_t> need_scratch_;
   std::vector<float> sums_;  // factors_: s_f of the current row
   std::vector<uint32_t> idx_;
   std::vector<float> val_;

@@ -18,19 +18,52 @@ float Sigmoid(float z, float e) { return (z >= 0 ? 1.0f : e) / (1.0f + e); }
 
 std::vector<api::TensorSpec> LogisticModel::DescribeModel(const api::DataShape& shape) {
   CheckShape(kName, shape);
+  row_sparse_ = UsesRowSparseWeights(shape);
+  if (row_sparse_) {
+    sparse_.Resize(shape.num_features);
+    return {{"w", {shape.num_features, 1}, api::TensorSpec::Role::kWeight, /*row_sparse=*/true},
+            {"b", {1}, api::TensorSpec::Role::kBias}};
+  }
   affine_.Resize(shape.num_features, 1);
   return {{"w", {shape.num_features}, api::TensorSpec::Role::kWeight},
           {"b", {1}, api::TensorSpec::Role::kBias}};
 }
 
+void LogisticModel::NeededRows(const api::Rows& rows, api::RowRequest& request) {
+  if (row_sparse_ && rows.num_rows > 0) {
+    CheckRows(kName, rows, num_inputs(), /*needs_labels=*/false);
+    sparse_.NeededRows(rows, request);
+  }
+}
+
+int64_t LogisticModel::num_inputs() const {
+  return row_sparse_ ? sparse_.num_inputs() : affine_.num_inputs();
+}
+
+void LogisticModel::Forward(const api::Rows& rows, const api::ParamsView& params, float* z) {
+  if (row_sparse_) {
+    sparse_.Forward(rows, params, z);
+  } else {
+    affine_.Forward(rows, params.tensors[0], params.tensors[1], z);
+  }
+}
+
+void LogisticModel::Backward(const api::Rows& rows, api::GradientSink& sink) {
+  if (row_sparse_) {
+    sparse_.Backward(rows, z_.data(), sink);
+  } else {
+    affine_.Backward(rows, z_.data(), 0, 1, sink);
+  }
+}
+
 void LogisticModel::LossAndResiduals(const api::Rows& rows, const api::ParamsView& params,
                                      api::MapStats& stats) {
-  CheckRows(kName, rows, affine_.num_inputs(), /*needs_labels=*/true);
+  CheckRows(kName, rows, num_inputs(), /*needs_labels=*/true);
   CheckParams(kName, params, 2);
   const int64_t n = rows.num_rows;
   CheckBinaryLabels(kName, rows.labels, n);
   if (static_cast<int64_t>(z_.size()) < n) z_.resize(n);
-  affine_.Forward(rows, params.tensors[0], params.tensors[1], z_.data());
+  Forward(rows, params, z_.data());
   double loss = 0;
   int64_t correct = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -52,7 +85,7 @@ void LogisticModel::Gradient(const api::MapContext& /*ctx*/, const api::Rows& ro
                              const api::ParamsView& params, api::GradientSink& sink,
                              api::MapStats& stats) {
   LossAndResiduals(rows, params, stats);
-  if (rows.num_rows > 0) affine_.Backward(rows, z_.data(), 0, 1, sink);
+  if (rows.num_rows > 0) Backward(rows, sink);
 }
 
 void LogisticModel::Evaluate(const api::Rows& rows, const api::ParamsView& params,
@@ -62,9 +95,9 @@ void LogisticModel::Evaluate(const api::Rows& rows, const api::ParamsView& param
 
 void LogisticModel::Predict(const api::Rows& rows, const api::ParamsView& params, float* predicted,
                             float* scores) {
-  CheckRows(kName, rows, affine_.num_inputs(), /*needs_labels=*/false);
+  CheckRows(kName, rows, num_inputs(), /*needs_labels=*/false);
   CheckParams(kName, params, 2);
-  affine_.Forward(rows, params.tensors[0], params.tensors[1], scores);
+  Forward(rows, params, scores);
   for (int64_t i = 0; i < rows.num_rows; ++i) {
     const float z = scores[i];
     predicted[i] = z >= 0 ? 1.0f : 0.0f;

@@ -4,6 +4,7 @@
 
 #include "engine/api/mapper.h"
 #include "engine/models/affine_map.h"
+#include "engine/models/row_weights.h"
 
 namespace mrtrain::models {
 
@@ -14,7 +15,9 @@ namespace mrtrain::models {
 // One instance per thread (it keeps scratch buffers).
 class LogisticModel final : public api::Mapper {
  public:
+  // w is row-sparse [features, 1] on sparse input from kRowSparseMinFeatures features up.
   std::vector<api::TensorSpec> DescribeModel(const api::DataShape& shape) override;
+  void NeededRows(const api::Rows& rows, api::RowRequest& request) override;
   void Gradient(const api::MapContext& ctx, const api::Rows& rows, const api::ParamsView& params,
                 api::GradientSink& sink, api::MapStats& stats) override;
   void Evaluate(const api::Rows& rows, const api::ParamsView& params,
@@ -29,7 +32,14 @@ class LogisticModel final : public api::Mapper {
   // dLoss/dz = P(y = 1) - y in z_.
   void LossAndResiduals(const api::Rows& rows, const api::ParamsView& params, api::MapStats& stats);
 
+  // z = x.w + b into z (one per row), by whichever of affine_ and sparse_ the model uses.
+  void Forward(const api::Rows& rows, const api::ParamsView& params, float* z);
+  void Backward(const api::Rows& rows, api::GradientSink& sink);
+  int64_t num_inputs() const;
+
+  bool row_sparse_ = false;
   AffineMap affine_;
+  RowSparseAffine sparse_;
   std::vector<float> z_;  // one per row; grows to the largest batch
 };
 

@@ -4,21 +4,31 @@
 
 namespace mrtrain::models {
 
-void RowGradient::Resize(int64_t num_rows, int64_t width) {
+void RowGradient::Resize(int64_t num_rows, int64_t width, bool row_sparse) {
   num_rows_ = num_rows;
   width_ = width;
-  slot_.assign(num_rows, 0);
+  row_sparse_ = row_sparse;
+  row_slot_.clear();
+  slot_.assign(row_sparse ? 0 : num_rows, 0);
   touched_.clear();
   sums_.clear();
 }
 
 float* RowGradient::Row(uint32_t row) {
-  if (slot_[row] == 0) {
+  uint32_t& slot = row_sparse_ ? row_slot_[row] : slot_[row];
+  if (slot == 0) {
     touched_.push_back(row);
-    slot_[row] = static_cast<uint32_t>(touched_.size());
+    slot = static_cast<uint32_t>(touched_.size());
     sums_.resize(sums_.size() + width_, 0.0f);
   }
-  return sums_.data() + (slot_[row] - 1) * width_;
+  return sums_.data() + (slot - 1) * width_;
+}
+
+void RowGradient::EmitRows(int tensor_id, api::GradientSink& sink) {
+  std::sort(touched_.begin(), touched_.end());
+  for (uint32_t row : touched_) {
+    sink.AddRow(tensor_id, row, Held(row), static_cast<size_t>(width_));
+  }
 }
 
 bool RowGradient::SortAndCountBlocks(int64_t block_size) {
@@ -79,6 +89,13 @@ void RowGradient::EmitWhole(int tensor_id, api::GradientSink& sink) {
 void RowGradient::Emit(int tensor_id, api::GradientSink& sink) {
   if (touched_.empty()) return;
   const int64_t block_size = sink.block_size();
+  if (row_sparse_) {
+    EmitRows(tensor_id, sink);
+    row_slot_.clear();
+    touched_.clear();
+    sums_.clear();
+    return;
+  }
   if (SortAndCountBlocks(block_size)) {
     EmitBlocks(tensor_id, block_size, sink);
   } else {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/api/views.h"
@@ -14,12 +15,15 @@ namespace mrtrain::models {
 // lists once tensors can be row-sparse.
 //
 // Memory: one uint32 per row of the tensor (which rows are held) plus width floats per touched
-// row; the whole tensor only when it is sent whole. Not thread-safe (one per mapper).
+// row; the whole tensor only when it is sent whole. For a row-sparse tensor, a hash map of the
+// touched rows instead, and the rows go out as rows (GradientSink::AddRow), ascending by id.
+// Not thread-safe (one per mapper).
 class RowGradient {
  public:
-  // Sizes it for a tensor of num_rows x width and drops what it held.
+  // Sizes it for a tensor of num_rows x width and drops what it held. `row_sparse`: the tensor
+  // is row-sparse (nothing of num_rows size is allocated).
   // REQUIRES: num_rows >= 1, width >= 1.
-  void Resize(int64_t num_rows, int64_t width);
+  void Resize(int64_t num_rows, int64_t width, bool row_sparse = false);
 
   // The width floats summing row `row`'s gradient, zero when the row was not touched since the
   // last Emit. Valid until the next call of Row or Emit. REQUIRES: row < num_rows.
@@ -37,10 +41,14 @@ class RowGradient {
   bool SortAndCountBlocks(int64_t block_size);
   void EmitBlocks(int tensor_id, int64_t block_size, api::GradientSink& sink);
   void EmitWhole(int tensor_id, api::GradientSink& sink);
-  const float* Held(uint32_t row) const { return sums_.data() + (slot_[row] - 1) * width_; }
+  void EmitRows(int tensor_id, api::GradientSink& sink);
+  uint32_t SlotOf(uint32_t row) const { return row_sparse_ ? row_slot_.at(row) : slot_[row]; }
+  const float* Held(uint32_t row) const { return sums_.data() + (SlotOf(row) - 1) * width_; }
 
   int64_t num_rows_ = 0;
   int64_t width_ = 0;
+  bool row_sparse_ = false;
+  std::unordered_map<uint32_t, uint32_t> row_slot_;  // row-sparse: what slot_ holds
   std::vector<uint32_t> slot_;  // per row: 0 when not held, else 1 + its index in touched_
   std::vector<uint32_t> touched_;
   std::vector<float> sums_;     // width floats per touched row, in touched_ order at first

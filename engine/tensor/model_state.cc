@@ -33,8 +33,14 @@ const char* InitSchemeName(InitScheme scheme) {
 
 ModelState ModelState::Zeros(std::shared_ptr<const ModelLayout> layout, int num_slots) {
   ModelState s;
-  for (const auto& spec : layout->specs()) s.tensors.emplace_back(spec.size(), 0.0f);
+  for (const auto& spec : layout->specs()) {
+    s.tensors.emplace_back(spec.row_sparse ? 0 : spec.size(), 0.0f);
+  }
   s.slots.assign(num_slots, s.tensors);
+  s.rows.resize(layout->specs().size());
+  for (size_t t = 0; t < s.rows.size(); ++t) {
+    if (layout->specs()[t].row_sparse) s.rows[t].slots.resize(num_slots);
+  }
   s.layout = std::move(layout);
   return s;
 }
@@ -42,7 +48,9 @@ ModelState ModelState::Zeros(std::shared_ptr<const ModelLayout> layout, int num_
 api::ParamsView ModelState::View() const {
   api::ParamsView view;
   view.specs = &layout->specs();
-  for (const auto& t : tensors) view.tensors.push_back(t.data());
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    view.tensors.push_back(layout->specs()[t].row_sparse ? nullptr : tensors[t].data());
+  }
   return view;
 }
 
@@ -56,21 +64,61 @@ void ModelState::WriteBlock(ParamKey key, const float* in) {
   std::memcpy(tensors[r.tensor].data() + r.offset, in, r.length * sizeof(float));
 }
 
+StoredRowSource::StoredRowSource(const ModelState& state) : state_(state) {
+  zeros_.assign(std::max<int64_t>(1, state.layout->max_key_length()), 0.0f);
+}
+
+const float* StoredRowSource::Find(int tensor_id, int64_t id) const {
+  if (tensor_id < 0 || static_cast<size_t>(tensor_id) >= state_.rows.size()) return nullptr;
+  const api::TensorSpec& spec = state_.layout->specs()[tensor_id];
+  if (!spec.row_sparse || id < 0 || id >= spec.shape[0]) return nullptr;
+  const StoredRows& rows = state_.rows[tensor_id];
+  auto it = std::lower_bound(rows.ids.begin(), rows.ids.end(), id);
+  if (it == rows.ids.end() || *it != id) return zeros_.data();
+  return rows.values.data() + (it - rows.ids.begin()) * spec.row_dim();
+}
+
+namespace {
+
+// The bound of the uniform draw for a weight of shape [fan_in, ...] holding `size` floats.
+double InitLimit(InitScheme scheme, float uniform_scale, double fan_in, double size) {
+  const double fan_out = size / fan_in;
+  if (scheme == InitScheme::kXavier) return std::sqrt(6.0 / (fan_in + fan_out));
+  if (scheme == InitScheme::kHe) return std::sqrt(6.0 / fan_in);
+  return uniform_scale;
+}
+
+}  // namespace
+
+void InitialRow(const RowInit& init, int tensor, const api::TensorSpec& spec, int64_t row,
+                float* out) {
+  constexpr uint64_t kRowInitStream = 0x2E0A;  // apart from the dense tensors' stream
+  const int64_t dim = spec.row_dim();
+  if (spec.role == api::TensorSpec::Role::kBias || init.scheme == InitScheme::kZeros) {
+    std::fill(out, out + dim, 0.0f);
+    return;
+  }
+  const double rows = static_cast<double>(spec.shape[0]);
+  const double limit = InitLimit(init.scheme, init.uniform_scale, rows, rows * dim);
+  api::RandomStream random(init.seed, kRowInitStream, static_cast<uint64_t>(tensor),
+                           static_cast<uint64_t>(row));
+  const float lo = static_cast<float>(-limit), hi = static_cast<float>(limit);
+  for (int64_t i = 0; i < dim; ++i) out[i] = random.Uniform(lo, hi);
+}
+
 void InitializeParameters(InitScheme scheme, float uniform_scale, uint64_t seed,
                           ModelState* state) {
   constexpr uint64_t kInitStream = 0x1417;  // keeps init draws apart from data shuffles
   const auto& specs = state->layout->specs();
   for (size_t t = 0; t < specs.size(); ++t) {
+    if (specs[t].row_sparse) continue;
     auto& data = state->tensors[t];
     if (specs[t].role == api::TensorSpec::Role::kBias || scheme == InitScheme::kZeros) {
       std::fill(data.begin(), data.end(), 0.0f);
       continue;
     }
-    const double fan_in = static_cast<double>(specs[t].shape[0]);
-    const double fan_out = static_cast<double>(specs[t].size()) / fan_in;
-    double limit = uniform_scale;
-    if (scheme == InitScheme::kXavier) limit = std::sqrt(6.0 / (fan_in + fan_out));
-    if (scheme == InitScheme::kHe) limit = std::sqrt(6.0 / fan_in);
+    const double limit = InitLimit(scheme, uniform_scale, static_cast<double>(specs[t].shape[0]),
+                                   static_cast<double>(specs[t].size()));
     api::RandomStream random(seed, kInitStream, t);
     const float lo = static_cast<float>(-limit), hi = static_cast<float>(limit);
     for (float& v : data) v = random.Uniform(lo, hi);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "engine/models/row_weights.h"
 #include "engine/tensor/model_layout.h"
 
 namespace mrtrain::jobs {
@@ -76,7 +77,14 @@ void CheckModelSize(SpecMap* model, const std::string& model_type, const JobSpec
   const double classes =
       has_classes ? static_cast<double>(spec.model_params.GetInt("classes", 2)) : 2;
   const double factors = static_cast<double>(spec.model_params.GetInt("factors", 1));
-  const double params = MinParams(model_type, hidden, features, classes, factors);
+  // On wide sparse input the built-in linear models keep their per-feature tensors row-sparse
+  // (engine/models/row_weights.h): only the bias is whole.
+  const bool sparse_input = spec.train.format == data::DataFormat::kLibsvm ||
+                            spec.train.format == data::DataFormat::kCriteo;
+  const bool row_sparse =
+      sparse_input && width >= models::kRowSparseMinFeatures &&
+      (model_type == "linear" || model_type == "logistic" || model_type == "fm");
+  const double params = row_sparse ? 1 : MinParams(model_type, hidden, features, classes, factors);
   if (params <= static_cast<double>(kMaxModelParams)) {
     CheckActivations(model, hidden, classes, spec.chunk_rows);
     return;

@@ -1,5 +1,6 @@
 #include "runtime/checkpoint/checkpoint.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -32,6 +33,24 @@ JobHeader HeaderOf(const Checkpoint& c) {
   return h;
 }
 
+// The stored rows of row-sparse tensor t: ids strictly ascending and in range, values and every
+// slot ids.size() * dim floats.
+Status CheckRows(const ModelState& s, size_t t) {
+  const api::TensorSpec& spec = s.layout->specs()[t];
+  if (s.rows.size() != s.layout->specs().size()) return InternalError("the state has no rows");
+  const StoredRows& rows = s.rows[t];
+  const size_t want = rows.ids.size() * static_cast<size_t>(spec.row_dim());
+  bool fits = rows.values.size() == want && rows.slots.size() == s.slots.size();
+  for (const auto& slot : rows.slots) fits = fits && slot.size() == want;
+  for (size_t i = 0; i < rows.ids.size(); ++i) {
+    fits = fits && rows.ids[i] >= 0 && rows.ids[i] < spec.shape[0] &&
+           (i == 0 || rows.ids[i - 1] < rows.ids[i]);
+  }
+  if (fits) return Status::Ok();
+  return InternalError("the stored rows of row-sparse tensor '" + spec.name +
+                       "' are not ascending, in range and of its dim");
+}
+
 // A checkpoint that would not read back as itself is a caller's bug: refuse to write it.
 Status CheckArrays(const ModelState& s) {
   const auto& specs = s.layout->specs();
@@ -42,6 +61,10 @@ Status CheckArrays(const ModelState& s) {
   if (!FitsU32(s.slots.size())) return InternalError("too many slots");
   for (size_t t = 0; t < specs.size(); ++t) {
     if (!FitsU32(specs[t].name.size())) return InternalError("a tensor name exceeds 4 GiB");
+    if (specs[t].row_sparse) {
+      MRTRAIN_RETURN_IF_ERROR(CheckRows(s, t));
+      continue;
+    }
     const uint64_t want = static_cast<uint64_t>(specs[t].size());
     if (s.tensors[t].size() != want) {
       return InternalError("tensor '" + specs[t].name + "' has " +
@@ -63,16 +86,44 @@ void EncodeArrays(const ModelState& s, ChecksummedWriter* w) {
   w->PutU32(static_cast<uint32_t>(specs.size()));
   for (size_t t = 0; t < specs.size(); ++t) {
     EncodeSpec(specs[t], w);
-    w->PutFloats(s.tensors[t]);
+    if (!specs[t].row_sparse) {
+      w->PutFloats(s.tensors[t]);
+      continue;
+    }
+    // A row-sparse tensor: its stored rows, as a count, the ids and their values.
+    w->PutU64(s.rows[t].ids.size());
+    for (int64_t id : s.rows[t].ids) w->PutI64(id);
+    w->PutFloats(s.rows[t].values);
   }
   w->PutU32(static_cast<uint32_t>(s.slots.size()));
-  for (const auto& slot : s.slots) {
-    for (const auto& tensor : slot) w->PutFloats(tensor);
+  for (size_t k = 0; k < s.slots.size(); ++k) {
+    for (size_t t = 0; t < specs.size(); ++t) {
+      w->PutFloats(specs[t].row_sparse ? s.rows[t].slots[k] : s.slots[k][t]);
+    }
   }
 }
 
+// The stored rows of row-sparse tensor `spec` (after its spec): count, ids, values.
+Status DecodeRows(BoundedReader* r, const api::TensorSpec& spec, StoredRows* rows) {
+  const std::string what = "the rows of row-sparse tensor '" + spec.name + "'";
+  uint64_t count = 0;
+  MRTRAIN_RETURN_IF_ERROR(r->U64(&count, "the row count of " + what));
+  const uint64_t dim = static_cast<uint64_t>(spec.shape[1]);
+  MRTRAIN_RETURN_IF_ERROR(r->CheckCount(count, 8 + 4 * dim, what));
+  rows->ids.resize(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    MRTRAIN_RETURN_IF_ERROR(r->I64(&rows->ids[i], "a row id of " + what));
+    if (rows->ids[i] < 0 || rows->ids[i] >= spec.shape[0] ||
+        (i > 0 && rows->ids[i - 1] >= rows->ids[i])) {
+      return r->Error(what + ": row id " + std::to_string(rows->ids[i]) +
+                      " is out of range or out of order");
+    }
+  }
+  return r->Floats(&rows->values, count * dim, what);
+}
+
 Status DecodeTensors(BoundedReader* r, std::vector<api::TensorSpec>* specs,
-                     std::vector<std::vector<float>>* tensors) {
+                     std::vector<std::vector<float>>* tensors, std::vector<StoredRows>* rows) {
   uint32_t count = 0;
   MRTRAIN_RETURN_IF_ERROR(r->U32(&count, "the tensor count"));
   if (count > ParamKey::kMaxTensors) {
@@ -84,8 +135,13 @@ Status DecodeTensors(BoundedReader* r, std::vector<api::TensorSpec>* specs,
     // Grown one tensor at a time: memory follows the bytes actually read.
     specs->emplace_back();
     tensors->emplace_back();
+    rows->emplace_back();
     uint64_t size = 0;
     MRTRAIN_RETURN_IF_ERROR(DecodeSpec(r, t, &specs->back(), &size));
+    if (specs->back().row_sparse) {
+      MRTRAIN_RETURN_IF_ERROR(DecodeRows(r, specs->back(), &rows->back()));
+      continue;
+    }
     MRTRAIN_RETURN_IF_ERROR(
         r->Floats(&tensors->back(), size, "tensor '" + specs->back().name + "'"));
   }
@@ -96,13 +152,21 @@ Status DecodeSlots(BoundedReader* r, ModelState* state) {
   uint32_t count = 0;
   MRTRAIN_RETURN_IF_ERROR(r->U32(&count, "the slot count"));
   const auto& specs = state->layout->specs();
-  // num_parameters() >= 1 for any valid layout, so this bounds the count by the file size.
-  const uint64_t slot_bytes = static_cast<uint64_t>(state->layout->num_parameters()) * 4;
+  // Bounds the count by the file size (at least one float per slot: a model of row-sparse
+  // tensors only may have no dense parameter).
+  const uint64_t slot_bytes =
+      std::max<uint64_t>(1, static_cast<uint64_t>(state->layout->num_parameters())) * 4;
   MRTRAIN_RETURN_IF_ERROR(r->CheckCount(count, slot_bytes, "slots"));
   state->slots.assign(count, std::vector<std::vector<float>>(specs.size()));
+  for (StoredRows& rows : state->rows) rows.slots.assign(count, {});
   for (uint32_t k = 0; k < count; ++k) {
     for (size_t t = 0; t < specs.size(); ++t) {
       const std::string what = "slot " + std::to_string(k) + " of tensor '" + specs[t].name + "'";
+      if (specs[t].row_sparse) {
+        const uint64_t n = state->rows[t].ids.size() * static_cast<uint64_t>(specs[t].shape[1]);
+        MRTRAIN_RETURN_IF_ERROR(r->Floats(&state->rows[t].slots[k], n, what));
+        continue;
+      }
       MRTRAIN_RETURN_IF_ERROR(
           r->Floats(&state->slots[k][t], static_cast<uint64_t>(specs[t].size()), what));
     }
@@ -124,11 +188,13 @@ Status DecodeBody(BoundedReader* r, Checkpoint* c) {
   c->data_shape = h.data_shape;
   std::vector<api::TensorSpec> specs;
   std::vector<std::vector<float>> tensors;
-  MRTRAIN_RETURN_IF_ERROR(DecodeTensors(r, &specs, &tensors));
+  std::vector<StoredRows> rows;
+  MRTRAIN_RETURN_IF_ERROR(DecodeTensors(r, &specs, &tensors, &rows));
   Result<ModelLayout> layout = ModelLayout::Create(std::move(specs), h.block_size);
   if (!layout.ok()) return r->Error("invalid model layout: " + layout.status().message());
   c->state.layout = std::make_shared<const ModelLayout>(std::move(layout).value());
   c->state.tensors = std::move(tensors);
+  c->state.rows = std::move(rows);
   return DecodeSlots(r, &c->state);
 }
 
@@ -141,11 +207,12 @@ Status WriteCheckpointFile(const std::string& path, const Checkpoint& ckpt) {
   const JobHeader header = HeaderOf(ckpt);
   MRTRAIN_RETURN_IF_ERROR(CheckJobHeader(header).WithContext(context));
   MRTRAIN_RETURN_IF_ERROR(CheckArrays(ckpt.state).WithContext(context));
-  return WriteFramedFile(path, kCheckpointFile,
-                         [&](ChecksummedWriter* w) {
-                           EncodeJobHeader(header, w);
-                           EncodeArrays(ckpt.state, w);
-                         })
+  return WriteFramedFile(
+             path, checkpoint_format::KindFor(kCheckpointFile, ckpt.state.layout->has_row_sparse()),
+             [&](ChecksummedWriter* w) {
+               EncodeJobHeader(header, w);
+               EncodeArrays(ckpt.state, w);
+             })
       .status();
 }
 

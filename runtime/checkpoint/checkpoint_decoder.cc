@@ -21,6 +21,7 @@ using checkpoint_format::kMaxBlockSize;
 using checkpoint_format::kMinHyperparameterBytes;
 using checkpoint_format::kPreambleSize;
 using checkpoint_format::kRoleBias;
+using checkpoint_format::kRoleRowSparseFlag;
 using checkpoint_format::kRoleWeight;
 using checkpoint_format::kTrailerSize;
 
@@ -453,7 +454,9 @@ Status DecodeJobHeader(BoundedReader* r, JobHeader* h) {
 
 void EncodeSpec(const api::TensorSpec& spec, ChecksummedWriter* w) {
   w->PutString(spec.name);
-  w->PutU8(spec.role == api::TensorSpec::Role::kBias ? kRoleBias : kRoleWeight);
+  w->PutU8(
+      static_cast<uint8_t>((spec.role == api::TensorSpec::Role::kBias ? kRoleBias : kRoleWeight) |
+                           (spec.row_sparse ? kRoleRowSparseFlag : 0)));
   w->PutU32(static_cast<uint32_t>(spec.shape.size()));
   for (int64_t d : spec.shape) w->PutI64(d);
 }
@@ -463,11 +466,18 @@ Status DecodeSpec(BoundedReader* r, size_t index, api::TensorSpec* spec, uint64_
   const std::string what = "tensor " + Quoted(spec->name);
   uint8_t role = 0;
   MRTRAIN_RETURN_IF_ERROR(r->U8(&role, "the role of " + what));
+  spec->row_sparse = (role & kRoleRowSparseFlag) != 0;
+  role = static_cast<uint8_t>(role & ~kRoleRowSparseFlag);
   if (role != kRoleWeight && role != kRoleBias) {
     return r->Error(what + " has unknown role " + std::to_string(role));
   }
   spec->role = role == kRoleBias ? api::TensorSpec::Role::kBias : api::TensorSpec::Role::kWeight;
-  return DecodeShape(r, what, spec, size);
+  MRTRAIN_RETURN_IF_ERROR(DecodeShape(r, what, spec, size));
+  if (!spec->row_sparse) return Status::Ok();
+  // Never whole: its stored rows follow where a dense tensor's floats would.
+  if (spec->shape.size() != 2) return r->Error("row-sparse " + what + " is not [rows, dim]");
+  *size = 0;
+  return Status::Ok();
 }
 
 }  // namespace mrtrain::runtime

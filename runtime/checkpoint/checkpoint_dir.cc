@@ -147,6 +147,7 @@ Result<std::shared_ptr<const ModelLayout>> LayoutOf(const CheckpointManifest& m,
                                                     const std::string& manifest_path) {
   uint64_t parameters = 0;
   for (const auto& spec : m.tensors) {
+    if (spec.row_sparse) continue;  // only its stored rows are in the files
     uint64_t size = 1;
     for (int64_t d : spec.shape) size = SaturatingMul(size, static_cast<uint64_t>(d));
     parameters = SaturatingAdd(parameters, size);
@@ -205,7 +206,7 @@ class BlockOwners {
     int64_t blocks = 0;
     for (int t = 0; t < layout.num_tensors(); ++t) {
       first_.push_back(blocks);
-      blocks += layout.num_blocks(t);
+      if (!layout.is_row_sparse(t)) blocks += layout.num_blocks(t);  // rows: held or not
     }
     owner_.assign(static_cast<size_t>(blocks), -1);
   }
@@ -238,6 +239,23 @@ Status PlaceBlocks(const ShardFile& s, size_t index, const std::vector<std::stri
       return CorruptionError(path + ": holds block " + std::to_string(key.block()) + " of tensor " +
                              std::to_string(key.tensor()) + ", which the model does not have");
     }
+    if (layout.is_row_sparse(static_cast<int>(key.tensor()))) {
+      // A stored row: appended here, sorted and checked for repeats once every file is read.
+      const size_t length = static_cast<size_t>(layout.Range(key).length);
+      if (s.values.size() - at < length * (1 + state->slots.size())) {
+        return CorruptionError(path + ": has " + std::to_string(s.values.size()) +
+                               " values, too few for its blocks");
+      }
+      StoredRows& rows = state->rows[key.tensor()];
+      rows.ids.push_back(static_cast<int64_t>(key.block()));
+      rows.values.insert(rows.values.end(), s.values.data() + at, s.values.data() + at + length);
+      at += length;
+      for (auto& slot : rows.slots) {
+        slot.insert(slot.end(), s.values.data() + at, s.values.data() + at + length);
+        at += length;
+      }
+      continue;
+    }
     int64_t& owner = owners->owner(key);
     if (owner >= 0) {
       return CorruptionError(path + ": holds " + BlockName(layout, key) + ", which " +
@@ -260,6 +278,40 @@ Status PlaceBlocks(const ShardFile& s, size_t index, const std::vector<std::stri
   if (at == s.values.size()) return Status::Ok();
   return CorruptionError(path + ": has " + std::to_string(s.values.size()) + " values, " +
                          std::to_string(s.values.size() - at) + " more than its blocks hold");
+}
+
+// Sorts the stored rows that PlaceBlocks appended file by file by id; kCorruption naming a row
+// that two shard files hold.
+Status SortRows(const std::string& manifest_path, ModelState* state) {
+  for (size_t t = 0; t < state->rows.size(); ++t) {
+    StoredRows& rows = state->rows[t];
+    const size_t n = rows.ids.size();
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return rows.ids[a] < rows.ids[b]; });
+    const size_t dim = n == 0 ? 0 : rows.values.size() / n;
+    auto permute = [&](std::vector<float>* v) {
+      std::vector<float> sorted(v->size());
+      for (size_t i = 0; i < n; ++i) {
+        std::copy_n(v->begin() + order[i] * dim, dim, sorted.begin() + i * dim);
+      }
+      *v = std::move(sorted);
+    };
+    std::vector<int64_t> ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = rows.ids[order[i]];
+    for (size_t i = 1; i < n; ++i) {
+      if (ids[i - 1] == ids[i]) {
+        return CorruptionError(manifest_path + ": two shard files hold row " +
+                               std::to_string(ids[i]) + " of tensor '" +
+                               state->layout->specs()[t].name + "'");
+      }
+    }
+    rows.ids = std::move(ids);
+    permute(&rows.values);
+    for (auto& slot : rows.slots) permute(&slot);
+  }
+  return Status::Ok();
 }
 
 Checkpoint CheckpointOf(const CheckpointManifest& m, std::shared_ptr<const ModelLayout> layout) {
@@ -381,6 +433,7 @@ Result<Checkpoint> CheckpointDir::Load(int64_t epochs_done) const {
     MRTRAIN_RETURN_IF_ERROR(PlaceBlocks(shard, i, paths, &owners, &ckpt.state));
   }
   MRTRAIN_RETURN_IF_ERROR(owners.CheckComplete(manifest_path));
+  MRTRAIN_RETURN_IF_ERROR(SortRows(manifest_path, &ckpt.state));
   return ckpt;
 }
 

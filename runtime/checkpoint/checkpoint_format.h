@@ -16,10 +16,14 @@ inline constexpr char kShardMagic[8] = {'M', 'R', 'T', 'S', 'H', 'R', 'D', '\0'}
 inline constexpr char kManifestMagic[8] = {'M', 'R', 'T', 'M', 'N', 'F', 'T', '\0'};
 inline constexpr size_t kMagicSize = sizeof(kMagic);
 
-// The version this build writes, and the newest it reads, of each format.
-inline constexpr uint32_t kFormatVersion = 1;
+// The version this build writes, and the newest it reads, of each format. Version 2 of the
+// checkpoint and manifest formats adds row-sparse tensors (kRoleRowSparseFlag and their stored
+// rows); a file without one is still written as version 1, byte for byte as before, so only
+// row-sparse models need a reader of version 2.
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint32_t kShardFormatVersion = 1;
-inline constexpr uint32_t kManifestFormatVersion = 1;
+inline constexpr uint32_t kManifestFormatVersion = 2;
+inline constexpr uint32_t kDenseFormatVersion = 1;
 
 // What tells the formats apart: each wraps its own body in the same preamble and trailer.
 struct FileKind {
@@ -31,6 +35,12 @@ inline constexpr FileKind kCheckpointFile = {kMagic, kFormatVersion, "checkpoint
 inline constexpr FileKind kShardFile = {kShardMagic, kShardFormatVersion, "checkpoint shard"};
 inline constexpr FileKind kManifestFile = {kManifestMagic, kManifestFormatVersion,
                                            "checkpoint manifest"};
+
+// The kind to write a checkpoint or manifest with: version 1 when no tensor is row-sparse.
+inline FileKind KindFor(FileKind kind, bool has_row_sparse) {
+  if (!has_row_sparse) kind.version = kDenseFormatVersion;
+  return kind;
+}
 
 // magic + version: what a reader checks before it trusts anything else.
 inline constexpr size_t kPreambleSize = kMagicSize + sizeof(uint32_t);
@@ -45,6 +55,9 @@ inline constexpr int64_t kMaxBlockSize = int64_t{1} << 30;
 // TensorSpec::Role on disk (one byte). Values are fixed forever: append, never renumber.
 inline constexpr uint8_t kRoleWeight = 0;
 inline constexpr uint8_t kRoleBias = 1;
+// Or'ed into the role byte of a row-sparse tensor (TensorSpec::row_sparse). A reader that
+// predates it refuses the file naming the unknown role; dense tensors' bytes are unchanged.
+inline constexpr uint8_t kRoleRowSparseFlag = 0x10;
 
 // The smallest encodings, used to reject a count before anything is allocated for it: a
 // string is at least its u32 length; a hyperparameter is two strings; a tensor is a name,

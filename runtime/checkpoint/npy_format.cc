@@ -135,7 +135,11 @@ uint64_t ReadLittleEndian(const uint8_t* p, int n) {
 }  // namespace
 
 Result<std::string> NpyHeaderF32(const std::vector<int64_t>& shape) {
-  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
+  return NpyHeaderOf("<f4", shape);
+}
+
+Result<std::string> NpyHeaderOf(const std::string& descr, const std::vector<int64_t>& shape) {
+  std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < shape.size(); ++i) {
     dict += std::to_string(shape[i]);
     if (shape.size() == 1) dict += ",";  // Python's one-element tuple

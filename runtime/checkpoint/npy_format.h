@@ -28,6 +28,8 @@ inline constexpr size_t kNpyAlignment = 64;
 // `shape`; its size is a multiple of kNpyAlignment. kInvalidArgument when the dict would not
 // fit version 1.0's 16-bit length (a rank in the thousands).
 Result<std::string> NpyHeaderF32(const std::vector<int64_t>& shape);
+// The same for dtype `descr`, e.g. "<i8" for the ids of a row-sparse tensor.
+Result<std::string> NpyHeaderOf(const std::string& descr, const std::vector<int64_t>& shape);
 
 struct NpyHeader {
   std::vector<int64_t> shape;

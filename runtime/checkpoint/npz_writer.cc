@@ -27,11 +27,55 @@ Status CheckTensors(const ModelState& state) {
                          " tensors but its layout " + std::to_string(specs.size()));
   }
   for (size_t t = 0; t < specs.size(); ++t) {
+    if (specs[t].row_sparse) {
+      if (state.rows.size() != specs.size() ||
+          state.rows[t].values.size() !=
+              state.rows[t].ids.size() * static_cast<uint64_t>(specs[t].row_dim())) {
+        return InternalError("the rows of tensor '" + specs[t].name + "' do not match its dim");
+      }
+      continue;
+    }
     if (state.tensors[t].size() != static_cast<uint64_t>(specs[t].size())) {
       return InternalError("tensor '" + specs[t].name + "' does not match its shape");
     }
   }
   return Status::Ok();
+}
+
+// One .npy member of the archive: its name, header and data, all borrowed.
+struct Member {
+  std::string name;
+  std::string header;
+  const void* data;
+  size_t bytes;
+};
+
+// The members for `state`: NAME.npy for a dense tensor; NAME.ids.npy (int64 [n]) and
+// NAME.values.npy (float32 [n, dim]) for the stored rows of a row-sparse one.
+Result<std::vector<Member>> MembersOf(const ModelState& state) {
+  std::vector<Member> members;
+  const auto& specs = state.layout->specs();
+  for (size_t t = 0; t < specs.size(); ++t) {
+    const std::string context = "cannot export tensor '" + specs[t].name + "'";
+    if (!specs[t].row_sparse) {
+      Result<std::string> header = NpyHeaderF32(specs[t].shape);
+      if (!header.ok()) return header.status().WithContext(context);
+      members.push_back({specs[t].name + ".npy", std::move(header).value(), state.tensors[t].data(),
+                         state.tensors[t].size() * sizeof(float)});
+      continue;
+    }
+    const StoredRows& rows = state.rows[t];
+    const int64_t n = static_cast<int64_t>(rows.ids.size());
+    Result<std::string> ids = NpyHeaderOf("<i8", {n});
+    Result<std::string> values = NpyHeaderF32({n, specs[t].row_dim()});
+    if (!ids.ok()) return ids.status().WithContext(context);
+    if (!values.ok()) return values.status().WithContext(context);
+    members.push_back({specs[t].name + ".ids.npy", std::move(ids).value(), rows.ids.data(),
+                       rows.ids.size() * sizeof(int64_t)});
+    members.push_back({specs[t].name + ".values.npy", std::move(values).value(), rows.values.data(),
+                       rows.values.size() * sizeof(float)});
+  }
+  return members;
 }
 
 std::string ZipErrorText(int code) {
@@ -44,13 +88,13 @@ std::string ZipErrorText(int code) {
 
 // Adds member `name` made of `header` then `data` without copying either: both are
 // borrowed and must outlive zip_close().
-Status AddMember(zip_t* archive, const std::string& name, const std::string& header,
-                 const std::vector<float>& data) {
+Status AddMember(zip_t* archive, const Member& member) {
+  const std::string& name = member.name;
   // libzip takes non-const pointers but only reads buffers it does not own (freep = 0).
   zip_buffer_fragment_t fragments[2] = {
-      {reinterpret_cast<zip_uint8_t*>(const_cast<char*>(header.data())), header.size()},
-      {reinterpret_cast<zip_uint8_t*>(const_cast<float*>(data.data())),
-       data.size() * sizeof(float)},
+      {reinterpret_cast<zip_uint8_t*>(const_cast<char*>(member.header.data())),
+       member.header.size()},
+      {static_cast<zip_uint8_t*>(const_cast<void*>(member.data)), member.bytes},
   };
   zip_source_t* source = zip_source_buffer_fragment(archive, fragments, 2, 0);
   if (source == nullptr) return IOError("cannot add " + name + ": " + zip_strerror(archive));
@@ -68,14 +112,12 @@ Status AddMember(zip_t* archive, const std::string& name, const std::string& hea
 }
 
 // Writes the archive to `tmp` and fsyncs it. Leaves removing `tmp` on failure to the caller.
-Status WriteArchive(const std::string& tmp, const ModelState& state,
-                    const std::vector<std::string>& headers) {
+Status WriteArchive(const std::string& tmp, const std::vector<Member>& members) {
   int code = 0;
   zip_t* archive = zip_open(tmp.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &code);
   if (archive == nullptr) return IOError("cannot create " + tmp + ": " + ZipErrorText(code));
-  const auto& specs = state.layout->specs();
-  for (size_t t = 0; t < specs.size(); ++t) {
-    Status added = AddMember(archive, specs[t].name + ".npy", headers[t], state.tensors[t]);
+  for (const Member& member : members) {
+    Status added = AddMember(archive, member);
     if (!added.ok()) {
       zip_discard(archive);
       return added.WithContext("cannot write " + tmp);
@@ -94,15 +136,9 @@ Status WriteArchive(const std::string& tmp, const ModelState& state,
 
 Status WriteNpz(const std::string& path, const ModelState& state) {
   MRTRAIN_RETURN_IF_ERROR(CheckTensors(state).WithContext("cannot export " + path));
-  std::vector<std::string> headers;
-  for (const auto& spec : state.layout->specs()) {
-    Result<std::string> header = NpyHeaderF32(spec.shape);
-    if (!header.ok())
-      return header.status().WithContext("cannot export tensor '" + spec.name + "'");
-    headers.push_back(std::move(header).value());
-  }
+  MRTRAIN_ASSIGN_OR_RETURN(const std::vector<Member> members, MembersOf(state));
   const std::string tmp = TempPathFor(path);
-  Status written = WriteArchive(tmp, state, headers);
+  Status written = WriteArchive(tmp, members);
   if (!written.ok()) {
     std::remove(tmp.c_str());
     return written;

@@ -308,8 +308,9 @@ Result<ShardFileInfo> WriteShardFile(
   if (ec) return IOError("cannot create directory " + parent.string() + ": " + ec.message());
   MRTRAIN_ASSIGN_OR_RETURN(
       const WrittenFile written,
-      WriteFramedFile(path, checkpoint_format::kShardFile,
-                      [&](ChecksummedWriter* w) { EncodeShardFile(shard, w); }, before_commit));
+      WriteFramedFile(
+          path, checkpoint_format::kShardFile,
+          [&](ChecksummedWriter* w) { EncodeShardFile(shard, w); }, before_commit));
   return ShardFileInfo{path, written.bytes, written.crc};
 }
 
@@ -326,7 +327,9 @@ Status WriteManifestFile(const std::string& path, const CheckpointManifest& mani
   if (manifest.num_slots < 0) return InternalError("negative num_slots").WithContext(context);
   MRTRAIN_RETURN_IF_ERROR(CheckSpecs(manifest.tensors).WithContext(context));
   MRTRAIN_RETURN_IF_ERROR(CheckShardEntries(manifest.shards).WithContext(context));
-  return WriteFramedFile(path, kManifestFile,
+  const bool row_sparse = std::any_of(manifest.tensors.begin(), manifest.tensors.end(),
+                                      [](const api::TensorSpec& spec) { return spec.row_sparse; });
+  return WriteFramedFile(path, checkpoint_format::KindFor(kManifestFile, row_sparse),
                          [&](ChecksummedWriter* w) { EncodeManifestBody(header, manifest, w); })
       .status();
 }

@@ -75,8 +75,8 @@ Result<std::unique_ptr<api::Reducer>> MakeRule(const jobs::JobSpec& spec,
                                                const plugin::PluginSet& plugins) {
   std::unique_ptr<api::Reducer> rule;
   if (spec.update_plugin.empty()) {
-    MRTRAIN_ASSIGN_OR_RETURN(rule, updaters::CreateBuiltinReducer(spec.update_rule,
-                                                                  spec.update_params));
+    MRTRAIN_ASSIGN_OR_RETURN(rule,
+                             updaters::CreateBuiltinReducer(spec.update_rule, spec.update_params));
   } else {
     auto made = plugins.CreateReducer(spec.update_plugin, spec.update_params);
     if (!made.ok()) return made.status().WithContext("update.plugin");
@@ -167,7 +167,20 @@ Result<ModelLayout> LayoutFor(api::Mapper& mapper, const api::DataShape& shape,
   // A built-in refuses data it cannot take (sparse input to a dense model): the user's mistake.
   if (thrown && who.empty()) return InvalidArgumentError("model: " + *thrown);
   if (thrown) return PluginError("model.plugin: " + who + ": DescribeModel failed: " + *thrown);
-  return ModelLayout::Create(specs, spec.block_size);
+  MRTRAIN_ASSIGN_OR_RETURN(ModelLayout layout, ModelLayout::Create(specs, spec.block_size));
+  if (layout.has_row_sparse() && spec.mode == jobs::JobSpec::Mode::kModelAveraging) {
+    return InvalidArgumentError(
+        "training.mode: model_averaging needs whole tensors, and this model has row-sparse "
+        "ones (wide sparse input): use the default gradient mode");
+  }
+  if (layout.has_row_sparse() && spec.staleness > 0) {
+    // Shard hosts keep older versions of dense blocks only (a copy per version); rows are
+    // served at the latest step.
+    return InvalidArgumentError(
+        "training.staleness: " + std::to_string(spec.staleness) +
+        " needs whole tensors, and this model has row-sparse ones (wide sparse input): use 0");
+  }
+  return layout;
 }
 
 namespace {

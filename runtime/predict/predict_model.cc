@@ -66,6 +66,7 @@ Result<std::unique_ptr<PredictModel>> LoadPredictModel(const std::string& path,
     mappers.push_back(std::move(mapper));
   }
   model->mappers = std::make_unique<MapperPool>(std::move(mappers));
+  model->rows = std::make_unique<StoredRowSource>(model->checkpoint.state);
   return model;
 }
 
@@ -78,8 +79,9 @@ Status ScorePartition(PredictModel& model, int64_t partition, const data::Partit
                                 " features; the model was trained on " + std::to_string(features));
   }
   auto mapper = model.mappers->Borrow();
-  return PredictPart(part, features, model.checkpoint.state.View(), *mapper, model.who,
-                     model.outputs, out);
+  api::ParamsView params = model.checkpoint.state.View();
+  params.rows = model.rows.get();
+  return PredictPart(part, features, params, *mapper, model.who, model.outputs, out);
 }
 
 }  // namespace mrtrain::runtime

@@ -22,6 +22,8 @@ struct PredictModel {
   uint64_t file_bytes = 0;  // the model file's size and CRC32C: its identity in the manifest
   uint32_t file_crc32c = 0;
   std::unique_ptr<MapperPool> mappers;
+  // The stored rows of row-sparse tensors (features never updated read as zeros).
+  std::unique_ptr<StoredRowSource> rows;
   int outputs = 0;  // scores per row (NumOutputs)
   std::string who;  // the mapper, for errors (plugin::DescribeMapper)
 };

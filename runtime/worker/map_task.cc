@@ -25,11 +25,13 @@ class EmitChecker {
 
   Status CheckTensor(int tensor_id, size_t count) const {
     MRTRAIN_RETURN_IF_ERROR(CheckId(tensor_id));
+    MRTRAIN_RETURN_IF_ERROR(CheckDense(tensor_id, "AddTensor"));
     return CheckCount(count, layout_->specs()[tensor_id].size(), TensorName(tensor_id));
   }
 
   Status CheckBlock(int tensor_id, int64_t block, size_t count) const {
     MRTRAIN_RETURN_IF_ERROR(CheckId(tensor_id));
+    MRTRAIN_RETURN_IF_ERROR(CheckDense(tensor_id, "AddBlock"));
     const int64_t blocks = layout_->num_blocks(tensor_id);
     if (block < 0 || block >= blocks) {
       return InvalidArgumentError("emitted block " + std::to_string(block) + " of " +
@@ -40,7 +42,28 @@ class EmitChecker {
                       "block " + std::to_string(block) + " of " + TensorName(tensor_id));
   }
 
+  Status CheckRow(int tensor_id, int64_t row, size_t count) const {
+    MRTRAIN_RETURN_IF_ERROR(CheckId(tensor_id));
+    if (!layout_->is_row_sparse(tensor_id)) {
+      return InvalidArgumentError("emitted a row of " + TensorName(tensor_id) +
+                                  ", which is dense: use AddTensor or AddBlock");
+    }
+    const int64_t rows = layout_->num_blocks(tensor_id);
+    if (row < 0 || row >= rows) {
+      return InvalidArgumentError("emitted row " + std::to_string(row) + " of " +
+                                  TensorName(tensor_id) + ", which has rows 0 to " +
+                                  std::to_string(rows - 1));
+    }
+    return CheckCount(count, layout_->specs()[tensor_id].row_dim(),
+                      "row " + std::to_string(row) + " of " + TensorName(tensor_id));
+  }
+
  private:
+  Status CheckDense(int tensor_id, const char* call) const {
+    if (!layout_->is_row_sparse(tensor_id)) return Status::Ok();
+    return InvalidArgumentError(std::string(call) + " into " + TensorName(tensor_id) +
+                                ", which is row-sparse: emit its rows with AddRow");
+  }
   Status CheckId(int tensor_id) const {
     if (tensor_id >= 0 && tensor_id < layout_->num_tensors()) return Status::Ok();
     return InvalidArgumentError("emitted unknown tensor id " + std::to_string(tensor_id) +
@@ -83,6 +106,12 @@ class BufferSink : public api::GradientSink {
     if (status_.ok()) status_ = buffer_->Add(ParamKey(tensor_id, block), gradient);
   }
 
+  void AddRow(int tensor_id, int64_t row, const float* gradient, size_t count) override {
+    if (!status_.ok()) return;
+    status_ = checker_.CheckRow(tensor_id, row, count);
+    if (status_.ok()) status_ = buffer_->Add(ParamKey(tensor_id, row), gradient);
+  }
+
   int64_t block_size() const override { return layout_->block_size(); }
   const Status& status() const { return status_; }
 
@@ -97,7 +126,9 @@ class BufferSink : public api::GradientSink {
 class DenseSink : public api::GradientSink {
  public:
   explicit DenseSink(const ModelLayout* layout) : layout_(layout), checker_(layout) {
-    for (const auto& spec : layout->specs()) grads_.emplace_back(spec.size(), 0.0f);
+    for (const auto& spec : layout->specs()) {
+      grads_.emplace_back(spec.row_sparse ? 0 : spec.size(), 0.0f);
+    }
   }
 
   void AddTensor(int tensor_id, const float* gradient, size_t count) override {
@@ -115,6 +146,13 @@ class DenseSink : public api::GradientSink {
     BlockRange r = layout_->Range(ParamKey(tensor_id, block));
     float* g = grads_[tensor_id].data() + r.offset;
     for (int64_t i = 0; i < r.length; ++i) g[i] += gradient[i];
+  }
+
+  // The job spec refuses model averaging for models with row-sparse tensors.
+  void AddRow(int tensor_id, int64_t row, const float* /*gradient*/, size_t /*count*/) override {
+    if (!status_.ok()) return;
+    status_ = FailedPreconditionError("model averaging cannot update row " + std::to_string(row) +
+                                      " of row-sparse tensor id " + std::to_string(tensor_id));
   }
 
   int64_t block_size() const override { return layout_->block_size(); }
@@ -149,10 +187,57 @@ class DiscardSink : public api::GradientSink {
   void AddTensor(int /*tensor_id*/, const float* /*gradient*/, size_t /*count*/) override {}
   void AddBlock(int /*tensor_id*/, int64_t /*block*/, const float* /*gradient*/,
                 size_t /*count*/) override {}
+  void AddRow(int /*tensor_id*/, int64_t /*row*/, const float* /*gradient*/,
+              size_t /*count*/) override {}
   int64_t block_size() const override { return block_size_; }
 
  private:
   int64_t block_size_;
+};
+
+// Collects the rows a mapper's NeededRows names, checking each against the layout before
+// anything is pulled; the first bad one is kept (kInvalidArgument naming the tensor and row).
+class RowCollector : public api::RowRequest {
+ public:
+  explicit RowCollector(const ModelLayout* layout) : layout_(layout) {}
+
+  void Need(int tensor_id, int64_t row) override {
+    if (!status_.ok()) return;
+    if (tensor_id < 0 || tensor_id >= layout_->num_tensors()) {
+      status_ = InvalidArgumentError("NeededRows asked for row " + std::to_string(row) +
+                                     " of unknown tensor id " + std::to_string(tensor_id) +
+                                     "; the model has " + std::to_string(layout_->num_tensors()) +
+                                     " tensors");
+      return;
+    }
+    const std::string tensor = "tensor \"" + layout_->specs()[tensor_id].name + "\" (id " +
+                               std::to_string(tensor_id) + ")";
+    if (!layout_->is_row_sparse(tensor_id)) {
+      status_ = InvalidArgumentError("NeededRows asked for row " + std::to_string(row) + " of " +
+                                     tensor + ", which is dense (ParamsView::tensors holds it)");
+      return;
+    }
+    const int64_t rows = layout_->num_blocks(tensor_id);
+    if (row < 0 || row >= rows) {
+      status_ = InvalidArgumentError("NeededRows asked for row " + std::to_string(row) + " of " +
+                                     tensor + ", which has rows 0 to " + std::to_string(rows - 1));
+      return;
+    }
+    keys_.emplace_back(static_cast<uint32_t>(tensor_id), static_cast<uint64_t>(row));
+  }
+
+  const Status& status() const { return status_; }
+  // The keys named, ascending and distinct.
+  std::vector<ParamKey> TakeKeys() {
+    std::sort(keys_.begin(), keys_.end());
+    keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
+    return std::move(keys_);
+  }
+
+ private:
+  const ModelLayout* layout_;
+  std::vector<ParamKey> keys_;
+  Status status_;
 };
 
 // The rows a task maps and where each sits in its partition, to name the record a mapper
@@ -228,6 +313,37 @@ Status CallGradient(const TaskCalls& calls, int64_t begin, int64_t end,
     }
     return PluginError(calls.task.ToString() + ": " + calls.name + ": " + sink.status().message());
   }
+  return Status::Ok();
+}
+
+// Asks the mapper which rows of row-sparse tensors `rows` need, pulls them into *pulled and
+// points view->rows at them. `where` prefixes errors (the task, or "evaluation"); a mapper that
+// throws is named with the record it throws on.
+Status PullNeededRows(const ModelLayout& layout, const RowFetcher* fetch, api::Mapper& mapper,
+                      const std::string& mapper_name, const std::string& where,
+                      const TaskRows& task_rows, int64_t begin, int64_t end, PulledRows* pulled,
+                      api::ParamsView* view) {
+  if (fetch == nullptr) {
+    return FailedPreconditionError(where + ": the model has row-sparse tensors but no row source");
+  }
+  RowCollector collector(&layout);
+  const std::optional<std::string> thrown = plugin::ThrownBy(
+      [&] { mapper.NeededRows(SliceRows(task_rows.rows, begin, end), collector); });
+  if (thrown) {
+    auto call_one = [&](const api::Rows& row) {
+      RowCollector ignored(&layout);
+      mapper.NeededRows(row, ignored);
+    };
+    return PluginError(where + ": " +
+                       NameThrowingRecord(mapper_name, task_rows, begin, end, *thrown,
+                                          "rows asked for", call_one));
+  }
+  if (!collector.status().ok()) {
+    return PluginError(where + ": " + mapper_name + ": " + collector.status().message());
+  }
+  *pulled = PulledRows();
+  MRTRAIN_RETURN_IF_ERROR((*fetch)(collector.TakeKeys(), pulled).WithContext(where));
+  view->rows = pulled;
   return Status::Ok();
 }
 
@@ -320,8 +436,8 @@ Status Combine(const TaskId& task, api::Combiner& combiner, int64_t examples, ap
 Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task,
                                  const data::PartitionData& partition,
                                  const api::ParamsView& params, api::Mapper& mapper,
-                                 const shuffle::Partitioner& partitioner,
-                                 RowOrderCache& row_orders, api::Combiner* combiner) {
+                                 const shuffle::Partitioner& partitioner, RowOrderCache& row_orders,
+                                 api::Combiner* combiner, const RowFetcher* fetch_rows) {
   auto order = row_orders.Get(task.epoch, task.partition, partition.num_rows);
   auto [begin, end] = RoundRange(partition.num_rows, task.round, config.rounds_per_epoch);
   data::PartitionData slice;
@@ -344,18 +460,25 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
       TaskRows{&partition, order->data() + begin, slice.View(config.num_features)},
       MapperName(mapper, config.mapper_name)};
   const int64_t num_rows = calls.rows.rows.num_rows;
+  api::ParamsView task_params = params;
+  PulledRows pulled;
+  if (config.layout->has_row_sparse() && num_rows > 0) {
+    MRTRAIN_RETURN_IF_ERROR(PullNeededRows(*config.layout, fetch_rows, mapper, calls.name,
+                                           task.ToString(), calls.rows, 0, num_rows, &pulled,
+                                           &task_params));
+  }
 
   shuffle::MapOutputBuffer buffer(config.layout, &partitioner, config.buffer_bytes,
                                   shuffle::SpillOptions{config.spill_dir, SpillName(task)});
   BufferSink sink(config.layout, &buffer);
   MapTaskOutput out;
   if (config.model_averaging) {
-    if (num_rows > 0) MRTRAIN_RETURN_IF_ERROR(RunLocalSgd(calls, params, sink, out.stats));
+    if (num_rows > 0) MRTRAIN_RETURN_IF_ERROR(RunLocalSgd(calls, task_params, sink, out.stats));
   } else {
     const int64_t chunk = std::max<int64_t>(1, config.chunk_rows);
     for (int64_t b = 0; b < num_rows; b += chunk) {
       MRTRAIN_RETURN_IF_ERROR(
-          CallGradient(calls, b, std::min(num_rows, b + chunk), params, sink, out.stats));
+          CallGradient(calls, b, std::min(num_rows, b + chunk), task_params, sink, out.stats));
     }
   }
   Result<std::vector<shuffle::Run>> runs = buffer.Finish();
@@ -371,19 +494,27 @@ Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task
 
 Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition, int64_t num_features,
                                         int64_t chunk_rows, const api::ParamsView& params,
-                                        api::Mapper& mapper) {
+                                        api::Mapper& mapper, const ModelLayout* layout,
+                                        const RowFetcher* fetch_rows) {
   const TaskRows task_rows{&partition, nullptr, partition.View(num_features)};
   const api::Rows& rows = task_rows.rows;
   api::MapStats stats;
   const int64_t chunk = std::max<int64_t>(1, chunk_rows);
+  api::ParamsView chunk_params = params;
+  PulledRows pulled;
   for (int64_t b = 0; b < rows.num_rows; b += chunk) {
     const int64_t e = std::min(rows.num_rows, b + chunk);
+    if (layout != nullptr && layout->has_row_sparse()) {
+      MRTRAIN_RETURN_IF_ERROR(PullNeededRows(*layout, fetch_rows, mapper, MapperName(mapper, ""),
+                                             "evaluation", task_rows, b, e, &pulled,
+                                             &chunk_params));
+    }
     const std::optional<std::string> thrown =
-        plugin::ThrownBy([&] { mapper.Evaluate(SliceRows(rows, b, e), params, stats); });
+        plugin::ThrownBy([&] { mapper.Evaluate(SliceRows(rows, b, e), chunk_params, stats); });
     if (!thrown) continue;
     auto call_one = [&](const api::Rows& row) {
       api::MapStats ignored;
-      mapper.Evaluate(row, params, ignored);
+      mapper.Evaluate(row, chunk_params, ignored);
     };
     return PluginError("evaluation failed: " + NameThrowingRecord(MapperName(mapper, ""), task_rows,
                                                                   b, e, *thrown, "partition",

@@ -9,6 +9,7 @@
 #include "engine/base/status.h"
 #include "engine/data/partition_data.h"
 #include "engine/tensor/model_layout.h"
+#include "runtime/worker/pulled_rows.h"
 #include "runtime/worker/row_order.h"
 #include "runtime/worker/task_id.h"
 #include "shuffle/buffer/run.h"
@@ -55,17 +56,25 @@ struct MapTaskOutput {
 // the first row it throws on: its file and line or record index (data::DescribeRow) and its
 // row in the partition. Those calls feed nothing the task outputs, which fails anyway.
 // `mapper` serves one task at a time; everything else is shared read-only.
+//
+// A model with row-sparse tensors: before the first mapper call the mapper names the rows the
+// round's rows need (Mapper::NeededRows, checked: kPluginError naming a dense tensor, an unknown
+// one or a row out of range), and `fetch_rows` pulls them; `params` then holds the dense tensors
+// only. Errors of the fetch come back with the task's name.
 Result<MapTaskOutput> RunMapTask(const MapTaskConfig& config, const TaskId& task,
                                  const data::PartitionData& partition,
                                  const api::ParamsView& params, api::Mapper& mapper,
-                                 const shuffle::Partitioner& partitioner,
-                                 RowOrderCache& row_orders, api::Combiner* combiner = nullptr);
+                                 const shuffle::Partitioner& partitioner, RowOrderCache& row_orders,
+                                 api::Combiner* combiner = nullptr,
+                                 const RowFetcher* fetch_rows = nullptr);
 
 // The mapper's loss, example count and correct count over a whole partition (no gradients),
 // in chunks of chunk_rows. kPluginError when the mapper throws, naming the record as RunMapTask.
+// When `layout` has row-sparse tensors, each chunk's rows are pulled by `fetch_rows` first.
 Result<api::MapStats> EvaluatePartition(const data::PartitionData& partition, int64_t num_features,
                                         int64_t chunk_rows, const api::ParamsView& params,
-                                        api::Mapper& mapper);
+                                        api::Mapper& mapper, const ModelLayout* layout = nullptr,
+                                        const RowFetcher* fetch_rows = nullptr);
 
 // Rows [begin, end) of `rows` as a view (CSR views keep the base column/value pointers).
 api::Rows SliceRows(const api::Rows& rows, int64_t begin, int64_t end);

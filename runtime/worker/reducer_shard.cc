@@ -1,5 +1,6 @@
 #include "runtime/worker/reducer_shard.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -14,13 +15,16 @@ namespace mrtrain::runtime {
 
 ReducerShard::ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layout,
                            std::vector<ParamKey> keys, std::unique_ptr<api::Reducer> rule, float l1,
-                           float l2)
+                           float l2, RowInit row_init,
+                           std::shared_ptr<const shuffle::Partitioner> partitioner)
     : shard_id_(shard_id),
       layout_(std::move(layout)),
       keys_(std::move(keys)),
       rule_(std::move(rule)),
       l1_(l1),
-      l2_(l2) {
+      l2_(l2),
+      row_init_(row_init),
+      partitioner_(std::move(partitioner)) {
   int64_t size = 0;
   for (ParamKey key : keys_) {
     offset_of_.emplace(key, size);
@@ -29,7 +33,63 @@ ReducerShard::ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layo
   params_.assign(size, 0.0f);
   slots_.assign(rule_->NumSlots(), std::vector<float>(size, 0.0f));
   slot_ptrs_.resize(slots_.size());
-  sum_scratch_.resize(layout_->block_size());
+  sum_scratch_.resize(std::max<int64_t>(1, layout_->max_key_length()));
+  for (int t = 0; t < layout_->num_tensors(); ++t)
+    update_of_.push_back("update of " + TensorName(t));
+}
+
+bool ReducerShard::OwnsRow(ParamKey key) const {
+  if (key.tensor() >= static_cast<uint32_t>(layout_->num_tensors()) ||
+      !layout_->is_row_sparse(static_cast<int>(key.tensor())) || !layout_->IsValid(key)) {
+    return false;
+  }
+  return partitioner_ == nullptr || partitioner_->ShardOf(key) == shard_id_;
+}
+
+int64_t ReducerShard::HoldRow(ParamKey key) {
+  auto held = offset_of_.find(key);  // find first: emplace would allocate a node each time
+  if (held != offset_of_.end()) return held->second;
+  auto it = offset_of_.emplace(key, static_cast<int64_t>(params_.size())).first;
+  const BlockRange r = layout_->Range(key);
+  params_.resize(params_.size() + r.length);
+  InitialRow(row_init_, r.tensor, layout_->specs()[r.tensor], static_cast<int64_t>(key.block()),
+             &params_[it->second]);
+  for (std::vector<float>& slot : slots_) slot.resize(slot.size() + r.length, 0.0f);
+  row_keys_.push_back(key);
+  return it->second;
+}
+
+std::vector<ParamKey> ReducerShard::StateKeys() const {
+  std::vector<ParamKey> keys = keys_;
+  keys.insert(keys.end(), row_keys_.begin(), row_keys_.end());
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+Result<shuffle::Run> ReducerShard::RowsRun(const std::vector<ParamKey>& keys) const {
+  shuffle::Run run;
+  run.keys.reserve(keys.size());
+  run.offsets.reserve(keys.size() + 1);
+  for (ParamKey key : keys) {
+    if (!OwnsRow(key)) {
+      return InvalidArgumentError("shard " + std::to_string(shard_id_) + " was asked for " +
+                                  layout_->DescribeKey(key) +
+                                  ", which is not a row of a row-sparse tensor it owns");
+    }
+    const BlockRange r = layout_->Range(key);
+    const size_t at = run.values.size();
+    run.values.resize(at + r.length);
+    auto held = offset_of_.find(key);
+    if (held != offset_of_.end()) {
+      std::memcpy(&run.values[at], &params_[held->second], r.length * sizeof(float));
+    } else {
+      InitialRow(row_init_, r.tensor, layout_->specs()[r.tensor], static_cast<int64_t>(key.block()),
+                 &run.values[at]);
+    }
+    run.keys.push_back(key);
+    run.offsets.push_back(static_cast<int64_t>(run.values.size()));
+  }
+  return run;
 }
 
 void ReducerShard::LoadFrom(const ModelState& state) {
@@ -41,6 +101,19 @@ void ReducerShard::LoadFrom(const ModelState& state) {
       std::memcpy(&slots_[k][at], state.slots[k][r.tensor].data() + r.offset, r.length * 4);
     }
   }
+  for (size_t t = 0; t < state.rows.size(); ++t) {
+    const StoredRows& stored = state.rows[t];
+    const int64_t dim = layout_->specs()[t].row_dim();
+    for (size_t i = 0; i < stored.ids.size(); ++i) {
+      const ParamKey key(static_cast<uint32_t>(t), static_cast<uint64_t>(stored.ids[i]));
+      if (!OwnsRow(key)) continue;
+      const int64_t at = HoldRow(key);
+      std::memcpy(&params_[at], &stored.values[i * dim], dim * 4);
+      for (size_t k = 0; k < slots_.size(); ++k) {
+        std::memcpy(&slots_[k][at], &stored.slots[k][i * dim], dim * 4);
+      }
+    }
+  }
 }
 
 void ReducerShard::StoreTo(ModelState* state) const {
@@ -50,6 +123,19 @@ void ReducerShard::StoreTo(ModelState* state) const {
     std::memcpy(state->tensors[r.tensor].data() + r.offset, &params_[at], r.length * 4);
     for (size_t k = 0; k < slots_.size(); ++k) {
       std::memcpy(state->slots[k][r.tensor].data() + r.offset, &slots_[k][at], r.length * 4);
+    }
+  }
+  std::vector<ParamKey> rows = row_keys_;
+  std::sort(rows.begin(), rows.end());
+  for (ParamKey key : rows) {
+    StoredRows& stored = state->rows[key.tensor()];
+    const int64_t at = offset_of_.at(key);
+    const int64_t dim = layout_->Range(key).length;
+    stored.ids.push_back(static_cast<int64_t>(key.block()));
+    stored.values.insert(stored.values.end(), &params_[at], &params_[at] + dim);
+    stored.slots.resize(slots_.size());
+    for (size_t k = 0; k < slots_.size(); ++k) {
+      stored.slots[k].insert(stored.slots[k].end(), &slots_[k][at], &slots_[k][at] + dim);
     }
   }
 }
@@ -65,7 +151,7 @@ void ReducerShard::StoreParamsTo(ModelState* state) const {
 std::vector<float> ReducerShard::StateBlocks() const {
   std::vector<float> values;
   values.reserve(params_.size() * (1 + slots_.size()));
-  for (ParamKey key : keys_) {
+  for (ParamKey key : StateKeys()) {
     const int64_t length = layout_->Range(key).length;
     const int64_t offset = offset_of_.at(key);
     values.insert(values.end(), &params_[offset], &params_[offset] + length);
@@ -106,7 +192,11 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     }
     for (int64_t i = 0; i < run.num_keys(); ++i) {
       ParamKey key = run.keys[i];
-      if (offset_of_.count(key) == 0 || run.LengthOf(i) != layout_->Range(key).length) {
+      // A row needs no lookup here (HoldRow does one): owning it is arithmetic.
+      const bool row = key.tensor() < static_cast<uint32_t>(layout_->num_tensors()) &&
+                       layout_->is_row_sparse(static_cast<int>(key.tensor()));
+      const bool owned = row ? OwnsRow(key) : offset_of_.count(key) != 0;
+      if (!owned || run.LengthOf(i) != layout_->Range(key).length) {
         return CorruptionError("shard " + std::to_string(shard_id_) + ": the " + from +
                                " has key (tensor " + std::to_string(key.tensor()) + ", block " +
                                std::to_string(key.block()) +
@@ -125,7 +215,8 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     if (!status.ok()) return;
     const float* sum = shuffle::SumInTreeOrder(group, nodes, &summer_, sum_scratch_.data());
     const BlockRange r = layout_->Range(group.key);
-    const int64_t at = offset_of_[group.key];
+    const int64_t at =
+        layout_->is_row_sparse(r.tensor) ? HoldRow(group.key) : offset_of_[group.key];
     for (size_t k = 0; k < slots_.size(); ++k) slot_ptrs_[k] = &slots_[k][at];
     api::UpdateContext ctx;
     ctx.step = update.step;
@@ -133,7 +224,7 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
     ctx.tensor_id = r.tensor;
     ctx.offset = r.offset;
     ctx.spec = &layout_->specs()[r.tensor];
-    status = plugin::CallPlugin(rule_name, "update of " + TensorName(r.tensor), [&] {
+    status = plugin::CallPlugin(rule_name, update_of_[r.tensor], [&] {
       updaters::ApplyUpdate(*rule_, ctx, sum, update.example_count, l1_, l2_, &params_[at],
                             slot_ptrs_.data(), r.length, &update_scratch_);
     });

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "engine/tensor/model_state.h"
 #include "shuffle/buffer/run.h"
 #include "shuffle/merge/tree_sum.h"
+#include "shuffle/partition/partitioner.h"
 
 namespace mrtrain::runtime {
 
@@ -27,21 +29,41 @@ struct RoundUpdate {
 // (shuffle/merge/tree_sum.h), so the result does not depend on how keys are spread over shards
 // nor on which workers combined which partitions. Not thread-safe: one thread drives a shard at a
 // time.
+//
+// Rows of row-sparse tensors are held sparsely: a row exists once a round updated it (its slots
+// start at zero, its parameters at InitialRow), and only the rows in a round's sums are updated,
+// so untouched rows keep their parameters and slots (lazy updates; L1 and L2 apply to the
+// touched rows only). A pull of a row not held answers its initial value without storing it.
 class ReducerShard {
  public:
-  // `keys` are the blocks this shard owns (as the partitioner assigns them).
+  // `keys` are the dense blocks this shard owns (as the partitioner assigns them). Rows of
+  // row-sparse tensors are owned as `partitioner` assigns them to `shard_id` (every valid row
+  // when it is null) and start as `row_init` gives them.
   ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layout, std::vector<ParamKey> keys,
-               std::unique_ptr<api::Reducer> rule, float l1, float l2);
+               std::unique_ptr<api::Reducer> rule, float l1, float l2, RowInit row_init = {},
+               std::shared_ptr<const shuffle::Partitioner> partitioner = nullptr);
 
   int shard_id() const { return shard_id_; }
   const std::vector<ParamKey>& keys() const { return keys_; }
+  // Rows of row-sparse tensors held (updated at least once).
+  int64_t num_rows_held() const { return static_cast<int64_t>(row_keys_.size()); }
 
-  // Copies the owned blocks' parameters and slots from a whole-model state (initial values or a
-  // checkpoint). REQUIRES: state has this shard's layout and rule's slot count.
+  // Copies the owned blocks' parameters and slots, and the owned stored rows, from a whole-model
+  // state (initial values or a checkpoint). REQUIRES: state has this shard's layout and rule's
+  // slot count.
   void LoadFrom(const ModelState& state);
 
-  // Writes the owned blocks' parameters and slots into `state`.
+  // Writes the owned blocks' parameters and slots into `state`, and appends the held rows to
+  // state->rows (which the caller sorts when several shards write).
   void StoreTo(ModelState* state) const;
+
+  // Every key held, ascending: the dense blocks and the held rows (a checkpoint's keys).
+  std::vector<ParamKey> StateKeys() const;
+
+  // The current parameters of row keys `keys` as a run in their order: held rows as they are,
+  // others at their initial value. kInvalidArgument naming a key that is not a valid row of a
+  // row-sparse tensor owned by this shard.
+  Result<shuffle::Run> RowsRun(const std::vector<ParamKey>& keys) const;
 
   // Writes the owned blocks' parameters only (what map tasks pull each round).
   void StoreParamsTo(ModelState* state) const;
@@ -58,7 +80,7 @@ class ReducerShard {
   Status Reduce(const std::vector<const shuffle::Run*>& runs,
                 const std::vector<shuffle::TreeNode>& nodes, const RoundUpdate& update);
 
-  // The owned blocks in key order, each as its parameters followed by its part of every slot:
+  // The keys of StateKeys() in order, each as its parameters followed by its part of every slot:
   // the values of the shard's checkpoint file.
   std::vector<float> StateBlocks() const;
   int num_slots() const { return static_cast<int>(slots_.size()); }
@@ -71,6 +93,10 @@ class ReducerShard {
 
  private:
   std::string TensorName(int tensor) const;
+  // Whether `key` is a valid row of a row-sparse tensor that this shard owns.
+  bool OwnsRow(ParamKey key) const;
+  // The offset of held row `key` in params_ and slots_, creating it at its initial value.
+  int64_t HoldRow(ParamKey key);
   // kFailedPrecondition naming the first non-finite element of block `r` (params: its values).
   Status CheckFinite(const BlockRange& r, const float* params, const RoundUpdate& update) const;
 
@@ -81,8 +107,12 @@ class ReducerShard {
   const std::unique_ptr<api::Reducer> rule_;
   const float l1_;
   const float l2_;
+  const RowInit row_init_;
+  const std::shared_ptr<const shuffle::Partitioner> partitioner_;
 
   std::unordered_map<ParamKey, int64_t> offset_of_;  // key -> offset in params_ and slots_[k]
+  std::vector<ParamKey> row_keys_;                   // the rows held, in the order created
+  std::vector<std::string> update_of_;  // per tensor: "update of tensor ..." (rows: built once)
   std::vector<float> params_;
   std::vector<std::vector<float>> slots_;
   std::vector<float*> slot_ptrs_;  // per update: slots_[k] at the block's offset

@@ -129,6 +129,9 @@ struct HostedShard {
   size_t param_bytes = 0;  // of the shard's parameters: what a pull returns
 };
 
+// Row keys in one PullParams: 8 MiB of keys, well under the frame limit.
+inline constexpr size_t kRowsPerPull = size_t{1} << 20;
+
 // Shard work on messages up to this size runs on the transport thread instead of the pool.
 inline constexpr size_t kInlineShardWorkBytes = 256 << 10;
 
@@ -137,7 +140,7 @@ inline constexpr size_t kInlineShardWorkBytes = 256 << 10;
 struct TrainingParts {
   std::shared_ptr<const ModelLayout> layout;
   std::unique_ptr<MapperPool> mappers;
-  std::unique_ptr<shuffle::Partitioner> partitioner;
+  std::shared_ptr<const shuffle::Partitioner> partitioner;
   MapTaskConfig config;
   std::unique_ptr<RowOrderCache> row_orders;
   std::vector<std::string> shard_addresses;
@@ -364,6 +367,12 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Status Predict(const msg::PredictTask& task, msg::PredictDone* done);
   Result<Params> ParamsAfter(WorkerJob& job, const TrainingParts& parts, int64_t updates);
   Result<Params> Pull(WorkerJob& job, const TrainingParts& parts, int64_t updates);
+  // Pulls row keys `keys` (ascending, distinct) of row-sparse tensors after `updates` updates
+  // from the shard hosts that own them into `out`, in requests of at most kRowsPerPull keys.
+  Status PullRows(WorkerJob& job, const TrainingParts& parts, int64_t updates,
+                  const std::vector<ParamKey>& keys, PulledRows* out);
+  // The RowFetcher of a task that reads the parameters after `updates` updates.
+  RowFetcher RowsAfter(WorkerJob& job, const TrainingParts& parts, int64_t updates);
 
   // ---- Hosted shards ----
   Result<ShardRef> Shard(uint64_t job_id, int64_t shard);

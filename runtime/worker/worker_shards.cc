@@ -79,7 +79,7 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
     // A pull for a step not reduced yet is answered with the step the shard holds, which the
     // puller reports; one for a version no longer kept (training.staleness) fails.
     const int64_t wanted = pull.step - 1;
-    if (wanted <= reply.step) {
+    if (wanted <= reply.step && pull.keys.empty()) {
       Result<shuffle::Run> kept = (*shard)->host->ParamsAfter(wanted);
       if (kept.ok()) {
         *params = std::move(*kept);
@@ -87,6 +87,22 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
       } else {
         reply.error = kept.status().message();
       }
+    } else if (wanted == reply.step) {
+      // Rows of row-sparse tensors, as the task asked for them: only the latest version (job
+      // setup refuses training.staleness for models with row-sparse tensors).
+      std::vector<ParamKey> keys;
+      keys.reserve(pull.keys.size());
+      for (uint64_t packed : pull.keys) keys.push_back(ParamKey::FromPacked(packed));
+      Result<shuffle::Run> rows = (*shard)->host->shard().RowsRun(keys);
+      if (rows.ok()) {
+        *params = std::move(*rows);
+      } else {
+        reply.error = rows.status().message();
+      }
+    } else if (wanted < reply.step) {
+      reply.error = "rows of row-sparse tensors are kept at the latest step only, " +
+                    std::to_string(reply.step) + "; asked for the step after update " +
+                    std::to_string(wanted);
     }
   }
   failpoint::Coordinates at;
@@ -160,7 +176,7 @@ Status WorkerService::Impl::SaveShard(const msg::SaveShard& save, const ShardRef
   {
     MutexLock lock(&shard->mu);
     const ReducerShard& reducer = shard->host->shard();
-    file.keys = reducer.keys();  // ascending, as KeysOfShard gives them
+    file.keys = reducer.StateKeys();  // ascending: the dense blocks and the rows held
     file.values = reducer.StateBlocks();
     file.num_slots = reducer.num_slots();
     file.step = shard->host->last_reduced_step();

@@ -185,7 +185,8 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
       auto shard = std::make_unique<ReducerShard>(
           static_cast<int>(s), parts->layout,
           shuffle::KeysOfShard(*parts->partitioner, *parts->layout, static_cast<int>(s)),
-          std::move(rule), static_cast<float>(spec.l1), static_cast<float>(spec.l2));
+          std::move(rule), static_cast<float>(spec.l1), static_cast<float>(spec.l2),
+          RowInit{spec.init, static_cast<float>(spec.init_scale), spec.seed}, parts->partitioner);
       shard->LoadFrom(state);
       auto hosted = std::make_unique<HostedShard>();
       for (ParamKey key : shard->keys()) {
@@ -310,6 +311,81 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
   return Params(std::move(state));
 }
 
+Status WorkerService::Impl::PullRows(WorkerJob& job, const TrainingParts& parts, int64_t updates,
+                                     const std::vector<ParamKey>& keys, PulledRows* out) {
+  const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
+  std::vector<std::vector<uint64_t>> by_shard(num_shards);
+  for (ParamKey key : keys) by_shard[parts.partitioner->ShardOf(key)].push_back(key.packed());
+  struct Request {
+    int64_t shard;
+    std::vector<uint64_t> keys;
+    std::future<Result<msg::ParamsReply>> reply;
+  };
+  std::vector<Request> requests;
+  struct Outstanding {  // as in Pull: forgotten however this ends
+    Impl* self;
+    std::vector<uint64_t> ids;
+    ~Outstanding() {
+      MutexLock lock(&self->mu_);
+      for (uint64_t id : ids) self->pulls_.erase(id);
+    }
+  } outstanding{this, {}};
+  for (int64_t s = 0; s < num_shards; ++s) {
+    for (size_t begin = 0; begin < by_shard[s].size(); begin += worker_internal::kRowsPerPull) {
+      const size_t end = std::min(by_shard[s].size(), begin + worker_internal::kRowsPerPull);
+      MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<Connection> peer, Peer(parts.shard_addresses[s]));
+      msg::PullParams pull;
+      pull.job_id = job.id;
+      pull.shard = s;
+      pull.step = updates + 1;
+      pull.keys.assign(by_shard[s].begin() + begin, by_shard[s].begin() + end);
+      Request request{s, pull.keys, {}};
+      {
+        MutexLock lock(&mu_);
+        if (finished_) return UnavailableError("the worker is stopping");
+        pull.request_id = next_request_++;
+        PendingPull& pending = pulls_[pull.request_id];
+        pending.via = peer.get();
+        request.reply = pending.reply.get_future();
+        outstanding.ids.push_back(pull.request_id);
+      }
+      MRTRAIN_RETURN_IF_ERROR(SendMessage(*peer, pull));
+      requests.push_back(std::move(request));
+    }
+  }
+  for (Request& request : requests) {
+    const std::string what = "rows from reducer shard " + std::to_string(request.shard) + " at " +
+                             parts.shard_addresses[request.shard];
+    MRTRAIN_ASSIGN_OR_RETURN(msg::ParamsReply reply,
+                             Await(request.reply, options_.reply_timeout, what));
+    if (!reply.error.empty()) return UnavailableError(what + ": " + reply.error);
+    if (reply.step != updates) {
+      return FailedPreconditionError(what + ": the shard holds step " + std::to_string(reply.step) +
+                                     ", wanted " + std::to_string(updates));
+    }
+    if (reply.keys != request.keys) {
+      return CorruptionError(what + ": the reply's keys are not the rows asked for");
+    }
+    for (size_t i = 0; i < reply.keys.size(); ++i) {
+      const ParamKey key = ParamKey::FromPacked(reply.keys[i]);
+      const int64_t length = reply.offsets[i + 1] - reply.offsets[i];
+      if (parts.layout->Range(key).length != length) {
+        return CorruptionError(what + ": " + parts.layout->DescribeKey(key) + " came with " +
+                               std::to_string(length) + " floats");
+      }
+      out->Add(key, reply.values.data() + reply.offsets[i], length);
+    }
+  }
+  return Status::Ok();
+}
+
+RowFetcher WorkerService::Impl::RowsAfter(WorkerJob& job, const TrainingParts& parts,
+                                          int64_t updates) {
+  return [this, &job, &parts, updates](const std::vector<ParamKey>& keys, PulledRows* out) {
+    return PullRows(job, parts, updates, keys, out);
+  };
+}
+
 Result<Params> WorkerService::Impl::ParamsAfter(WorkerJob& job, const TrainingParts& parts,
                                                 int64_t updates) {
   std::promise<Result<Params>> promise;
@@ -381,8 +457,9 @@ Result<MapTaskOutput> WorkerService::Impl::MapPartition(WorkerJob& job, const Tr
   MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<api::Combiner> combiner,
                            MakeCombiner(job.spec, job.plugins));
   auto mapper = parts.mappers->Borrow();
+  const RowFetcher rows = RowsAfter(job, parts, params.step);
   return RunMapTask(parts.config, id, *data, params.View(), *mapper, *parts.partitioner,
-                    *parts.row_orders, combiner.get());
+                    *parts.row_orders, combiner.get(), &rows);
 }
 
 Result<std::vector<GatherPayload>> WorkerService::Impl::MapOutputFor(WorkerJob& job,
@@ -616,9 +693,10 @@ Status WorkerService::Impl::Evaluate(const msg::EvaluateTask& task, msg::EvalDon
                            job->Partition(task.set, task.partition, /*read_ahead=*/true));
   MRTRAIN_ASSIGN_OR_RETURN(Params params, ParamsAfter(*job, *parts, task.step));
   auto mapper = parts->mappers->Borrow();
-  MRTRAIN_ASSIGN_OR_RETURN(
-      api::MapStats stats,
-      EvaluatePartition(*partition, parts->config.num_features, 1024, params->View(), *mapper));
+  const RowFetcher rows = RowsAfter(*job, *parts, task.step);
+  MRTRAIN_ASSIGN_OR_RETURN(api::MapStats stats,
+                           EvaluatePartition(*partition, parts->config.num_features, 1024,
+                                             params->View(), *mapper, parts->layout.get(), &rows));
   *done = msg::EvalDone{task.job_id, task.set,       task.partition, task.attempt,
                         task.step,   stats.loss_sum, stats.examples, stats.correct};
   return Status::Ok();

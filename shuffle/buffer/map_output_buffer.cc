@@ -141,7 +141,7 @@ Status MapOutputBuffer::Spill() {
 Result<std::vector<Run>> MapOutputBuffer::MergeSpilled() {
   if (bytes_ > 0) MRTRAIN_RETURN_IF_ERROR(Spill());
   std::vector<Run> out(runs_.size());
-  MRTRAIN_RETURN_IF_ERROR(MergeSpillRuns(spill_paths_, layout_->block_size(),
+  MRTRAIN_RETURN_IF_ERROR(MergeSpillRuns(spill_paths_, layout_->max_key_length(),
                                          [&](ParamKey key, const float* sum, int64_t n) {
                                            out[partitioner_->ShardOf(key)].Append(key, sum, n);
                                          }));

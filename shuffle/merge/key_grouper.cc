@@ -1,5 +1,6 @@
 #include "shuffle/merge/key_grouper.h"
 
+#include <algorithm>
 #include <cstring>
 #include <queue>
 #include <unordered_map>
@@ -54,8 +55,35 @@ void GroupSortedRuns(const std::vector<const Run*>& runs,
 
 void GroupHashedRuns(const std::vector<const Run*>& runs,
                      const std::function<void(const KeyGroup&)>& fn) {
+  // One run (local mode, or a single node covering every partition): every key is its own
+  // group, visited in the run's order, without a table or a vector per key.
+  const Run* only = nullptr;
+  size_t present = 0;
+  for (size_t p = 0; p < runs.size(); ++p) {
+    if (runs[p] && runs[p]->num_keys() > 0) {
+      only = runs[p];
+      ++present;
+    }
+  }
+  if (present == 1) {
+    const size_t p = static_cast<size_t>(std::find(runs.begin(), runs.end(), only) - runs.begin());
+    KeyGroup g;
+    g.values.resize(1);
+    g.sources.assign(1, static_cast<int>(p));
+    for (int64_t i = 0; i < only->num_keys(); ++i) {
+      g.key = only->keys[i];
+      g.length = only->LengthOf(i);
+      g.values[0] = only->ValuesOf(i);
+      fn(g);
+    }
+    return;
+  }
+  size_t total = 0;
+  for (const Run* run : runs) total += run ? static_cast<size_t>(run->num_keys()) : 0;
   std::unordered_map<ParamKey, size_t> slot_of;
+  slot_of.reserve(total);
   std::vector<KeyGroup> groups;
+  groups.reserve(total);
   for (size_t p = 0; p < runs.size(); ++p) {  // run order fixes the order within groups
     if (!runs[p]) continue;
     const Run& run = *runs[p];

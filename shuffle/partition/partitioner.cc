@@ -14,6 +14,9 @@ int HashPartitioner::ShardOf(ParamKey key) const {
 
 RangePartitioner::RangePartitioner(const ModelLayout& layout, int num_shards)
     : num_shards_(std::max(1, num_shards)) {
+  for (int t = 0; t < layout.num_tensors(); ++t) {
+    sparse_rows_.push_back(layout.is_row_sparse(t) ? layout.num_blocks(t) : 0);
+  }
   // Cut where the running parameter count passes s/R of the total. Shards may end up empty
   // when there are fewer keys than shards; they then own nothing, which is valid.
   const double total = static_cast<double>(layout.num_parameters());
@@ -31,6 +34,11 @@ RangePartitioner::RangePartitioner(const ModelLayout& layout, int num_shards)
 }
 
 int RangePartitioner::ShardOf(ParamKey key) const {
+  if (key.tensor() < sparse_rows_.size() && sparse_rows_[key.tensor()] > 0) {
+    // row < rows <= 2^48 and R < 2^31: the product fits 128 bits, the quotient is < R.
+    return static_cast<int>(static_cast<unsigned __int128>(key.block()) * num_shards_ /
+                            static_cast<uint64_t>(sparse_rows_[key.tensor()]));
+  }
   return static_cast<int>(std::upper_bound(boundaries_.begin(), boundaries_.end(), key) -
                           boundaries_.begin());
 }

@@ -38,7 +38,9 @@ class HashPartitioner : public Partitioner {
 };
 
 // R contiguous ranges of the model's sorted keys, balanced by parameter count (not key count,
-// since a tensor's last block may be short and tensors differ in size).
+// since a tensor's last block may be short and tensors differ in size). Rows of a row-sparse
+// tensor are not among those keys: its rows are cut into R equal ranges of the row id instead
+// (row * R / rows), which hashed ids fill evenly.
 class RangePartitioner : public Partitioner {
  public:
   RangePartitioner(const ModelLayout& layout, int num_shards);
@@ -52,6 +54,7 @@ class RangePartitioner : public Partitioner {
  private:
   int num_shards_;
   std::vector<ParamKey> boundaries_;
+  std::vector<int64_t> sparse_rows_;  // per tensor: its rows when row-sparse, else 0
 };
 
 std::unique_ptr<Partitioner> MakePartitioner(ShuffleMode mode, const ModelLayout& layout,

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "engine/api/views.h"
@@ -15,7 +17,10 @@ class CollectingSink : public api::GradientSink {
   // `specs` must outlive the sink. block_size is what block_size() reports.
   explicit CollectingSink(const std::vector<api::TensorSpec>& specs, int64_t block_size = 4096)
       : specs_(specs), block_size_(block_size) {
-    for (const api::TensorSpec& spec : specs) gradients_.emplace_back(spec.size(), 0.0f);
+    for (const api::TensorSpec& spec : specs) {
+      gradients_.emplace_back(spec.row_sparse ? 0 : spec.size(), 0.0f);
+    }
+    rows_.resize(specs.size());
   }
 
   void AddTensor(int tensor_id, const float* gradient, size_t count) override {
@@ -42,6 +47,28 @@ class CollectingSink : public api::GradientSink {
 
   int64_t block_size() const override { return block_size_; }
 
+  void AddRow(int tensor_id, int64_t row, const float* gradient, size_t count) override {
+    const api::TensorSpec& spec = specs_.at(tensor_id);
+    if (!spec.row_sparse || row < 0 || row >= spec.shape[0] ||
+        count != static_cast<size_t>(spec.row_dim())) {
+      ++bad_blocks_;
+      return;
+    }
+    std::vector<float>& sum = rows_[tensor_id][row];
+    sum.resize(count, 0.0f);
+    for (size_t i = 0; i < count; ++i) sum[i] += gradient[i];
+    row_order_.push_back({tensor_id, row});
+    ++row_calls_;
+  }
+
+  // The rows emitted into row-sparse tensor `tensor_id`, by id.
+  const std::map<int64_t, std::vector<float>>& rows(int tensor_id) const {
+    return rows_.at(tensor_id);
+  }
+  // (tensor, row) of every AddRow call, in call order.
+  const std::vector<std::pair<int, int64_t>>& row_order() const { return row_order_; }
+  int row_calls() const { return row_calls_; }
+
   const std::vector<float>& gradient(int tensor_id) const { return gradients_.at(tensor_id); }
   const std::vector<std::vector<float>>& gradients() const { return gradients_; }
   int tensor_calls() const { return tensor_calls_; }
@@ -53,6 +80,9 @@ class CollectingSink : public api::GradientSink {
   const std::vector<api::TensorSpec>& specs_;
   const int64_t block_size_;
   std::vector<std::vector<float>> gradients_;
+  std::vector<std::map<int64_t, std::vector<float>>> rows_;
+  std::vector<std::pair<int, int64_t>> row_order_;
+  int row_calls_ = 0;
   int tensor_calls_ = 0;
   int block_calls_ = 0;
   int bad_blocks_ = 0;

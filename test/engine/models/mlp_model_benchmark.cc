@@ -24,6 +24,7 @@ class DroppingSink : public api::GradientSink {
  public:
   void AddTensor(int, const float*, size_t) override {}
   void AddBlock(int, int64_t, const float*, size_t) override {}
+  void AddRow(int, int64_t, const float*, size_t) override {}
   int64_t block_size() const override { return 4096; }
 };
 

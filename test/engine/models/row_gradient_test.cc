@@ -51,5 +51,25 @@ TEST_CASE("row gradient sends the whole tensor when most rows are touched", "[en
   CHECK(sink.gradient(0) == std::vector<float>{1, 2, 0, 4});
 }
 
+TEST_CASE("row gradient of a row-sparse tensor sends its rows ascending, holding only them",
+          "[engine][models]") {
+  const std::vector<api::TensorSpec> specs = {
+      {"v", {int64_t{1} << 31, 2}, api::TensorSpec::Role::kWeight, /*row_sparse=*/true}};
+  RowGradient rows;
+  rows.Resize(int64_t{1} << 31, 2, /*row_sparse=*/true);  // allocates nothing of that size
+  rows.Row(2000000000)[1] += 2.0f;
+  rows.Row(5)[0] += 1.0f;
+  rows.Row(2000000000)[1] += 0.5f;
+  CollectingSink sink(specs);
+  rows.Emit(0, sink);
+  CHECK(sink.row_calls() == 2);
+  CHECK(sink.tensor_calls() + sink.block_calls() == 0);
+  CHECK(sink.row_order() == std::vector<std::pair<int, int64_t>>{{0, 5}, {0, 2000000000}});
+  CHECK(sink.rows(0).at(5) == std::vector<float>{1.0f, 0.0f});
+  CHECK(sink.rows(0).at(2000000000) == std::vector<float>{0.0f, 2.5f});
+  rows.Emit(0, sink);  // forgot them
+  CHECK(sink.row_calls() == 2);
+}
+
 }  // namespace
 }  // namespace mrtrain::models

@@ -26,7 +26,8 @@ TEST_CASE("the example library loads and lists what it exports", "[engine]") {
   REQUIRE(library.ok());
   CHECK((*library)->MapperNames() == std::vector<std::string>{"huber"});
   CHECK((*library)->ReducerNames() == std::vector<std::string>{"clipped_sgd"});
-  CHECK((*library)->DescribeExports() == "mappers: huber; reducers: clipped_sgd; combiners: block_clip");
+  CHECK((*library)->DescribeExports() ==
+        "mappers: huber; reducers: clipped_sgd; combiners: block_clip");
 }
 
 TEST_CASE("loading refuses what is not a plugin of this API version", "[engine]") {
@@ -51,7 +52,7 @@ TEST_CASE("loading refuses what is not a plugin of this API version", "[engine]"
     CHECK(r.status().code() == StatusCode::kPluginError);
     CHECK(r.status().message() ==
           std::string(kWrongVersion) +
-              ": built for plugin API 4, this mrtrain speaks 3; rebuild the plugin against this "
+              ": built for plugin API 5, this mrtrain speaks 4; rebuild the plugin against this "
               "mrtrain's engine/api headers");
   }
   SECTION("not a shared library") {

@@ -198,12 +198,16 @@ TEST_CASE("a transient plugin error is retried and the job ends as one without e
   auto yaml = [&](int failures, const std::string& out) {
     return std::string("plugins: [") + kTestPlugins +
            "]\n"
-           "data: {train: {path: " + train + ", format: csv, partitions: 2}}\n"
-           "model: {plugin: flaky, params: {failures: " + std::to_string(failures) +
+           "data: {train: {path: " +
+           train +
+           ", format: csv, partitions: 2}}\n"
+           "model: {plugin: flaky, params: {failures: " +
+           std::to_string(failures) +
            "}, init: zeros}\n"
            "update: {rule: sgd, learning_rate: 0.1}\n"
            "training: {epochs: 2, rounds_per_epoch: 4, threads: 1, max_attempts: 4}\n"
-           "output: {dir: " + dir.File(out) + "}\n";
+           "output: {dir: " +
+           dir.File(out) + "}\n";
   };
   // Attempts compute the same bytes, so failed attempts change nothing but time (the spec's
   // params differ, so model.mrt headers do; the tensors in model.npz must not). The three
@@ -228,11 +232,14 @@ TEST_CASE("a combiner that throws fails the task with its message, after max_att
   REQUIRE(tools::WriteSyntheticCsv(train, s).ok());
   const std::string yaml = std::string("plugins: [") + kTestPlugins +
                            "]\n"
-                           "data: {train: {path: " + train + ", format: csv, partitions: 2}}\n"
+                           "data: {train: {path: " +
+                           train +
+                           ", format: csv, partitions: 2}}\n"
                            "model: {type: linear}\n"
                            "combiner: {plugin: throwing_combiner}\n"
                            "training: {epochs: 1, threads: 1, max_attempts: 2}\n"
-                           "output: {dir: " + dir.File("out") + "}\n";
+                           "output: {dir: " +
+                           dir.File("out") + "}\n";
   auto result = RunLocalJob(ParseSpec(yaml), LocalRunOptions(), nullptr);
   REQUIRE_FALSE(result.ok());
   CHECK(result.status().code() == StatusCode::kPluginError);
@@ -266,8 +273,8 @@ TEST_CASE("validation reports plugin problems before running", "[runtime]") {
                                    kExample + "): constructor failed: delta must be > 0");
   Status wrong_version = validate("test/engine/plugin/libwrong_version.so", "{plugin: huber}");
   CHECK(wrong_version.message() ==
-        "job.yaml:1: plugins: test/engine/plugin/libwrong_version.so: built for plugin API 4, "
-        "this mrtrain speaks 3; rebuild the plugin against this mrtrain's engine/api headers");
+        "job.yaml:1: plugins: test/engine/plugin/libwrong_version.so: built for plugin API 5, "
+        "this mrtrain speaks 4; rebuild the plugin against this mrtrain's engine/api headers");
   Status no_entry = validate("test/engine/plugin/libno_entry_point.so", "{plugin: huber}");
   CHECK(no_entry.code() == StatusCode::kPluginError);
   CHECK(no_entry.message().find("no entry point mrtrain_plugin_v1: not an mrtrain plugin") !=

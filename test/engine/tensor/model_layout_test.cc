@@ -1,5 +1,9 @@
 #include "engine/tensor/model_layout.h"
 
+#include <cmath>
+#include <memory>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "engine/tensor/model_state.h"
@@ -113,6 +117,63 @@ TEST_CASE("block reads and writes touch only their range", "[engine]") {
   float out[4] = {};
   s.ReadBlock(ParamKey(0, 2), out);
   CHECK(out[1] == -2.5f);
+}
+
+TEST_CASE("a row-sparse tensor is keyed by row, never enumerated nor counted", "[engine]") {
+  TensorSpec w{"w", {int64_t{1} << 40, 9}, TensorSpec::Role::kWeight, /*row_sparse=*/true};
+  auto layout = ModelLayout::Create({w, TensorSpec{"b", {1}, TensorSpec::Role::kBias}}, 4);
+  REQUIRE(layout.ok());
+  CHECK(layout->has_row_sparse());
+  CHECK(layout->is_row_sparse(0));
+  CHECK_FALSE(layout->is_row_sparse(1));
+  CHECK(layout->num_parameters() == 1);
+  CHECK(layout->keys() == std::vector<ParamKey>{ParamKey(1, 0)});
+  CHECK(layout->num_blocks(0) == int64_t{1} << 40);
+  CHECK(layout->max_key_length() == 9);
+  const ParamKey row(0, (uint64_t{1} << 40) - 1);
+  CHECK(layout->IsValid(row));
+  CHECK_FALSE(layout->IsValid(ParamKey(0, uint64_t{1} << 40)));
+  const BlockRange r = layout->Range(row);
+  CHECK(r.tensor == 0);
+  CHECK(r.offset == ((int64_t{1} << 40) - 1) * 9);
+  CHECK(r.length == 9);
+  CHECK(layout->DescribeKey(row) == "tensor \"w\" (id 0) row 1099511627775");
+  CHECK(layout->DescribeKey(ParamKey(1, 0)) == "tensor \"b\" (id 1) block 0");
+
+  // Limits on rows and dim, named.
+  w.shape = {(int64_t{1} << 48) + 1, 1};
+  CHECK(ModelLayout::Create({w}, 4).status().message() ==
+        "row-sparse tensor 'w' has 281474976710657 rows, over the limit of 2^48");
+  w.shape = {10, kMaxRowDim + 1};
+  CHECK(ModelLayout::Create({w}, 4).status().message() ==
+        "row-sparse tensor 'w' has rows of 16385 floats, over the limit of 16384");
+  w.shape = {10};
+  CHECK(ModelLayout::Create({w}, 4).status().message() ==
+        "row-sparse tensor 'w' must have shape [rows, dim] with both positive");
+}
+
+TEST_CASE("a row's initial value depends only on seed, tensor and row", "[engine]") {
+  const TensorSpec v{"v", {int64_t{1} << 30, 4}, TensorSpec::Role::kWeight, true};
+  const RowInit init{InitScheme::kUniform, 0.1f, 7};
+  float a[4], b[4], c[4], d[4];
+  InitialRow(init, 2, v, 12345, a);
+  InitialRow(init, 2, v, 12345, b);
+  InitialRow(init, 2, v, 12346, c);
+  InitialRow(RowInit{InitScheme::kUniform, 0.1f, 8}, 2, v, 12345, d);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(a[i] == b[i]);
+    CHECK(std::abs(a[i]) <= 0.1f);
+  }
+  CHECK(std::vector<float>(a, a + 4) != std::vector<float>(c, c + 4));
+  CHECK(std::vector<float>(a, a + 4) != std::vector<float>(d, d + 4));
+  InitialRow(RowInit{}, 2, v, 12345, a);  // zeros, the default
+  CHECK(std::vector<float>(a, a + 4) == std::vector<float>(4, 0.0f));
+  // A whole-model state holds nothing of a row-sparse tensor.
+  auto layout = std::make_shared<const ModelLayout>(*ModelLayout::Create({v}, 8));
+  const ModelState state = ModelState::Zeros(layout, 2);
+  CHECK(state.tensors[0].empty());
+  CHECK(state.slots[1][0].empty());
+  CHECK(state.View().tensors[0] == nullptr);
 }
 
 }  // namespace

@@ -355,7 +355,7 @@ TEST_CASE("LoadLatest does not fall back past a file of a newer format", "[runti
   SECTION("the manifest") { path = checkpoints.ManifestPath(2); }
   SECTION("a shard file") { path = checkpoints.ShardPath(2, 1, 2); }
   std::string bytes = TempDir::Read(path);
-  PutLittleEndian(&bytes, 8, 2, 4);  // format version 2, by a newer build
+  PutLittleEndian(&bytes, 8, 3, 4);  // format version 3, by a newer build
   Reseal(&bytes);
   Replace(path, bytes);
   Result<Checkpoint> latest = checkpoints.LoadLatest();

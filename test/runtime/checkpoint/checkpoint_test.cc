@@ -318,7 +318,7 @@ TEST_CASE("a block_size past the job spec's limit is corruption, not an overflow
 TEST_CASE("a newer format version is refused naming both versions", "[runtime]") {
   TempDir dir;
   std::string bytes = WriteSample(dir, "good.mrt");
-  PutLittleEndian(&bytes, 8, 2, 4);
+  PutLittleEndian(&bytes, 8, 3, 4);
   Reseal(&bytes);  // as a newer build would have written it
   const std::string path = dir.Write("ckpt-000003.mrt", bytes);
   Result<Checkpoint> read = ReadCheckpointFile(path);
@@ -326,7 +326,7 @@ TEST_CASE("a newer format version is refused naming both versions", "[runtime]")
   CHECK(read.status().code() == StatusCode::kFailedPrecondition);
   CHECK(read.status().message() ==
         path +
-            ": written in checkpoint format version 2, but this build reads versions up to 1; "
+            ": written in checkpoint format version 3, but this build reads versions up to 2; "
             "resume with a newer mrtrain");
 
   SECTION("a damaged version field is corruption, not a newer format") {

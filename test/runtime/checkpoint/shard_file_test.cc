@@ -322,7 +322,7 @@ TEST_CASE("a shard file that differs from what the manifest records is corruptio
 // Rewrites the format version of file `name` in `dir` as a newer build would have written it.
 void MakeNewer(const TempDir& dir, const std::string& name) {
   std::string bytes = TempDir::Read(dir.File(name));
-  PutLittleEndian(&bytes, 8, 2, 4);
+  PutLittleEndian(&bytes, 8, 3, 4);  // newer than every format this build reads
   Reseal(&bytes);
   std::filesystem::remove(dir.File(name));
   dir.Write(name, bytes);
@@ -337,13 +337,13 @@ TEST_CASE("a shard file or manifest of a newer format is refused, not corruption
   const Status shard = ReadShardFile(dir.File("s.mrts")).status();
   CHECK(shard.code() == StatusCode::kFailedPrecondition);
   CHECK(shard.message() == dir.File("s.mrts") +
-                               ": written in checkpoint shard format version 2, but this build "
+                               ": written in checkpoint shard format version 3, but this build "
                                "reads versions up to 1; resume with a newer mrtrain");
   const Status manifest = ReadManifestFile(dir.File("m.manifest")).status();
   CHECK(manifest.code() == StatusCode::kFailedPrecondition);
   CHECK(manifest.message() == dir.File("m.manifest") +
-                                  ": written in checkpoint manifest format version 2, but this "
-                                  "build reads versions up to 1; resume with a newer mrtrain");
+                                  ": written in checkpoint manifest format version 3, but this "
+                                  "build reads versions up to 2; resume with a newer mrtrain");
 }
 
 TEST_CASE("files of the wrong kind are not read as shard files or manifests", "[runtime]") {

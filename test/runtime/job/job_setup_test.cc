@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include "engine/data/dataset.h"
+#include "engine/models/registry.h"
+#include "jobs/spec/job_spec.h"
 
 namespace mrtrain::runtime {
 namespace {
@@ -36,6 +38,39 @@ TEST_CASE("skipping more than max_skipped_fraction of a data set fails the job w
   CHECK(CheckSkipped({Part(0, 50, "all bad")}, ds, "train").ok());
   ds.max_skipped_fraction = 0;
   CHECK_FALSE(CheckSkipped({Part(1000, 1, "one")}, ds, "validation").ok());
+}
+
+TEST_CASE("a model with row-sparse tensors refuses the modes that need whole tensors",
+          "[runtime]") {
+  auto mapper = models::CreateBuiltinMapper("logistic", {});
+  REQUIRE(mapper.ok());
+  api::DataShape wide;
+  wide.num_features = int64_t{1} << 24;  // wide sparse input: row-sparse weights
+  wide.num_classes = 2;
+  wide.is_sparse = true;
+  jobs::JobSpec spec;
+  auto layout = LayoutFor(**mapper, wide, spec);
+  REQUIRE(layout.ok());
+  CHECK(layout->has_row_sparse());
+
+  spec.staleness = 2;
+  auto stale = LayoutFor(**mapper, wide, spec);
+  REQUIRE_FALSE(stale.ok());
+  CHECK(stale.status().message() ==
+        "training.staleness: 2 needs whole tensors, and this model has row-sparse ones (wide "
+        "sparse input): use 0");
+  spec.staleness = 0;
+  spec.mode = jobs::JobSpec::Mode::kModelAveraging;
+  CHECK_FALSE(LayoutFor(**mapper, wide, spec).ok());
+
+  // Narrow input keeps dense tensors, which both modes take.
+  api::DataShape narrow = wide;
+  narrow.num_features = 1000;
+  spec.staleness = 2;
+  spec.mode = jobs::JobSpec::Mode::kMinibatch;
+  auto dense = LayoutFor(**mapper, narrow, spec);
+  REQUIRE(dense.ok());
+  CHECK_FALSE(dense->has_row_sparse());
 }
 
 }  // namespace

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "engine/api/views.h"
+#include "engine/models/row_gradient.h"
+
+namespace mrtrain::models {
+
+// From this many features up, the built-in linear models (logistic, linear, fm) keep their
+// per-feature tensors row-sparse on sparse input: a round then reads and writes only the rows
+// of the features its rows hold. Below it a dense tensor is cheaper (pulled once per step and
+// cached by each worker) and stays as it always was.
+inline constexpr int64_t kRowSparseMinFeatures = int64_t{1} << 25;
+
+// Whether the built-in linear models use row-sparse per-feature tensors for data of `shape`.
+bool UsesRowSparseWeights(const api::DataShape& shape);
+
+// Names the features of `rows` (sparse) as rows of each tensor in `tensors`, each distinct
+// feature once. `scratch` is reused between calls.
+void NeedFeatureRows(const api::Rows& rows, std::initializer_list<int> tensors,
+                     std::vector<uint32_t>* scratch, api::RowRequest& request);
+
+// z = x.w + b for sparse rows with w a row-sparse tensor [features, 1] (tensor 0, one row per
+// feature) and b a dense [1] (tensor 1): the logistic and linear models on wide sparse input.
+// Holds only the touched rows' gradient sums. One per mapper (not thread-safe).
+class RowSparseAffine {
+ public:
+  void Resize(int64_t num_features);
+  int64_t num_inputs() const { return num_features_; }
+
+  // Names the rows of w the features of `rows` need.
+  void NeededRows(const api::Rows& rows, api::RowRequest& request);
+  // z[i] = b + sum over row i's nonzeros x_c of x_c * w_c.
+  void Forward(const api::Rows& rows, const api::ParamsView& params, float* z) const;
+  // Emits dLoss/dw_c = sum_i dz[i] x_ic for the features touched (rows of tensor 0, ascending)
+  // and dLoss/db = sum_i dz[i] (tensor 1).
+  void Backward(const api::Rows& rows, const float* dz, api::GradientSink& sink);
+
+ private:
+  int64_t num_features_ = 0;
+  RowGradient w_grad_;
+  std::vector<uint32_t> scratch_;
+};
+
+}  // namespace mrtrain::models
