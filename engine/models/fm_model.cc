@@ -23,7 +23,7 @@ FmModel::FmModel(int64_t factors) : factors_(factors), sums_(factors) {}
 std::vector<api::TensorSpec> FmModel::DescribeModel(const api::DataShape& shape) {
   CheckShape(kName, shape);
   num_features_ = shape.num_features;
-  row_sparse_ = UsesRowSparseWeights(shape);
+  row_sparse_ = UsesRowSparseWeights(shape, 1 + factors_);
   w_grad_.Resize(num_features_, 1, row_sparse_);
   v_grad_.Resize(num_features_, factors_, row_sparse_);
   if (row_sparse_) {

@@ -36,7 +36,7 @@ class FmModel final : public api::Mapper {
   explicit FmModel(int64_t factors);
 
   // w and v are row-sparse ([features, 1] and [features, factors]) on sparse input from
-  // kRowSparseMinFeatures features up.
+  // kRowSparseMinParams per-feature parameters up.
   std::vector<api::TensorSpec> DescribeModel(const api::DataShape& shape) override;
   void NeededRows(const api::Rows& rows, api::RowRequest& request) override;
   void Gradient(const api::MapContext& ctx, const api::Rows& rows, const api::ParamsView& params,

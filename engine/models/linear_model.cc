@@ -13,7 +13,7 @@ constexpr char kName[] = "linear";
 
 std::vector<api::TensorSpec> LinearModel::DescribeModel(const api::DataShape& shape) {
   CheckShape(kName, shape);
-  row_sparse_ = UsesRowSparseWeights(shape);
+  row_sparse_ = UsesRowSparseWeights(shape, 1);
   if (row_sparse_) {
     sparse_.Resize(shape.num_features);
     return {{"w", {shape.num_features, 1}, api::TensorSpec::Role::kWeight, /*row_sparse=*/true},

@@ -14,7 +14,8 @@ namespace mrtrain::models {
 // One instance per thread (it keeps scratch buffers).
 class LinearModel final : public api::Mapper {
  public:
-  // w is row-sparse [features, 1] on sparse input from kRowSparseMinFeatures features up.
+  // w is row-sparse [features, 1] on sparse input from kRowSparseMinParams per-feature parameters
+  // up.
   std::vector<api::TensorSpec> DescribeModel(const api::DataShape& shape) override;
   void NeededRows(const api::Rows& rows, api::RowRequest& request) override;
   void Gradient(const api::MapContext& ctx, const api::Rows& rows, const api::ParamsView& params,

@@ -18,7 +18,7 @@ float Sigmoid(float z, float e) { return (z >= 0 ? 1.0f : e) / (1.0f + e); }
 
 std::vector<api::TensorSpec> LogisticModel::DescribeModel(const api::DataShape& shape) {
   CheckShape(kName, shape);
-  row_sparse_ = UsesRowSparseWeights(shape);
+  row_sparse_ = UsesRowSparseWeights(shape, 1);
   if (row_sparse_) {
     sparse_.Resize(shape.num_features);
     return {{"w", {shape.num_features, 1}, api::TensorSpec::Role::kWeight, /*row_sparse=*/true},

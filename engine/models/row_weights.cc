@@ -4,8 +4,9 @@
 
 namespace mrtrain::models {
 
-bool UsesRowSparseWeights(const api::DataShape& shape) {
-  return shape.is_sparse && shape.num_features >= kRowSparseMinFeatures;
+bool UsesRowSparseWeights(const api::DataShape& shape, int64_t floats_per_feature) {
+  // No overflow: features <= 2^48 and an fm has at most 2^14 floats per feature.
+  return shape.is_sparse && shape.num_features * floats_per_feature >= kRowSparseMinParams;
 }
 
 void NeedFeatureRows(const api::Rows& rows, std::initializer_list<int> tensors,

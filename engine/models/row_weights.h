@@ -9,14 +9,17 @@
 
 namespace mrtrain::models {
 
-// From this many features up, the built-in linear models (logistic, linear, fm) keep their
-// per-feature tensors row-sparse on sparse input: a round then reads and writes only the rows
-// of the features its rows hold. Below it a dense tensor is cheaper (pulled once per step and
-// cached by each worker) and stays as it always was.
-inline constexpr int64_t kRowSparseMinFeatures = int64_t{1} << 25;
+// From this many per-feature parameters up (features x floats per feature), the built-in
+// linear models (logistic, linear, fm) keep their per-feature tensors row-sparse on sparse
+// input: a round then reads and writes only the rows of the features its rows hold. Below it a
+// dense tensor is cheaper (pulled once per step and cached by each worker: measured with
+// tools/bench --only sparse_round_cost, the row tables' lookups cost more than moving up to
+// 2^24 floats a round) and stays as it always was.
+inline constexpr int64_t kRowSparseMinParams = int64_t{1} << 25;
 
-// Whether the built-in linear models use row-sparse per-feature tensors for data of `shape`.
-bool UsesRowSparseWeights(const api::DataShape& shape);
+// Whether the built-in linear models use row-sparse per-feature tensors for data of `shape`,
+// `floats_per_feature` parameters per feature (1 for w, 1 + factors for an fm).
+bool UsesRowSparseWeights(const api::DataShape& shape, int64_t floats_per_feature);
 
 // Names the features of `rows` (sparse) as rows of each tensor in `tensors`, each distinct
 // feature once. `scratch` is reused between calls.

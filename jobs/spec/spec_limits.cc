@@ -82,7 +82,9 @@ void CheckModelSize(SpecMap* model, const std::string& model_type, const JobSpec
   const bool sparse_input = spec.train.format == data::DataFormat::kLibsvm ||
                             spec.train.format == data::DataFormat::kCriteo;
   const bool row_sparse =
-      sparse_input && width >= models::kRowSparseMinFeatures &&
+      sparse_input &&
+      features * (model_type == "fm" ? factors + 1 : 1) >=
+          static_cast<double>(models::kRowSparseMinParams) &&
       (model_type == "linear" || model_type == "logistic" || model_type == "fm");
   const double params = row_sparse ? 1 : MinParams(model_type, hidden, features, classes, factors);
   if (params <= static_cast<double>(kMaxModelParams)) {

@@ -21,7 +21,7 @@
 namespace mrtrain::models {
 namespace {
 
-constexpr int64_t kWidth = int64_t{1} << 20;
+constexpr int64_t kWidth = kRowSparseMinParams;  // row-sparse for every model
 constexpr int64_t kCompact = 12;
 
 // Column c of the small batch is feature WideId(c) of the wide one.
@@ -190,18 +190,26 @@ TEST_CASE("ParamsView::Row refuses a row not pulled and a dense tensor, naming t
   }
 }
 
-TEST_CASE("below kRowSparseMinFeatures, and on dense input, the models stay dense",
-          "[engine][models]") {
+TEST_CASE(
+    "below kRowSparseMinParams per-feature parameters, and on dense input, the models stay "
+    "dense",
+    "[engine][models]") {
   api::DataShape shape;
-  shape.num_features = kRowSparseMinFeatures - 1;
+  shape.num_features = kRowSparseMinParams - 1;
   shape.num_classes = 2;
   shape.is_sparse = true;
   LogisticModel logistic;
   CHECK_FALSE(logistic.DescribeModel(shape)[0].row_sparse);
-  shape.num_features = kRowSparseMinFeatures;
+  shape.num_features = kRowSparseMinParams;
   CHECK(logistic.DescribeModel(shape)[0].row_sparse);
+  // An fm holds 1 + factors floats per feature, so it turns row-sparse (1 + factors) times
+  // narrower: with 3 factors from kRowSparseMinParams / 4 features.
+  FmModel fm(3);
+  shape.num_features = kRowSparseMinParams / 4 - 1;
+  CHECK_FALSE(fm.DescribeModel(shape)[2].row_sparse);
+  shape.num_features = kRowSparseMinParams / 4;
+  CHECK(fm.DescribeModel(shape)[2].row_sparse);
   shape.is_sparse = false;
-  FmModel fm(2);
   CHECK_FALSE(fm.DescribeModel(shape)[2].row_sparse);
 }
 

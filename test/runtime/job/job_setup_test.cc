@@ -45,7 +45,7 @@ TEST_CASE("a model with row-sparse tensors refuses the modes that need whole ten
   auto mapper = models::CreateBuiltinMapper("logistic", {});
   REQUIRE(mapper.ok());
   api::DataShape wide;
-  wide.num_features = int64_t{1} << 24;  // wide sparse input: row-sparse weights
+  wide.num_features = int64_t{1} << 25;  // wide sparse input: row-sparse weights
   wide.num_classes = 2;
   wide.is_sparse = true;
   jobs::JobSpec spec;
