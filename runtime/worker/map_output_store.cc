@@ -71,6 +71,7 @@ Status WriteKeptOutputFile(const std::string& path, const KeptOutput& output) {
   uint32_t crc = 0;
   bool ok = true;
   auto put = [&](const void* data, size_t n) {
+    if (n == 0) return;  // an empty tail may have no address: fwrite must not see null
     crc = Crc32cExtend(crc, data, n);
     ok = ok && std::fwrite(data, 1, n, f) == n;
   };
