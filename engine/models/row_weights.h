@@ -12,9 +12,9 @@ namespace mrtrain::models {
 // From this many per-feature parameters up (features x floats per feature), the built-in
 // linear models (logistic, linear, fm) keep their per-feature tensors row-sparse on sparse
 // input: a round then reads and writes only the rows of the features its rows hold. Below it a
-// dense tensor is cheaper (pulled once per step and cached by each worker: measured with
-// tools/bench --only sparse_round_cost, the row tables' lookups cost more than moving up to
-// 2^24 floats a round) and stays as it always was.
+// dense tensor is as cheap or cheaper for rounds of many rows (pulled once per step and cached
+// by each worker; tools/bench --only sparse_round_cost: at 1000 rows a round the row tables win
+// from about 2^23 features, larger rounds move the crossover up) and stays as it always was.
 inline constexpr int64_t kRowSparseMinParams = int64_t{1} << 25;
 
 // Whether the built-in linear models use row-sparse per-feature tensors for data of `shape`,
