@@ -31,7 +31,10 @@ ReducerShard::ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layo
     size += layout_->Range(key).length;
   }
   params_.assign(size, 0.0f);
-  slots_.assign(rule_->NumSlots(), std::vector<float>(size, 0.0f));
+  // Each slot made in place: assign(n, prototype) would also hold a prototype of the shard's
+  // size, an extra copy of its parameters at the peak (even for a rule without slots).
+  slots_.resize(rule_->NumSlots());
+  for (std::vector<float>& slot : slots_) slot.assign(size, 0.0f);
   slot_ptrs_.resize(slots_.size());
   sum_scratch_.resize(std::max<int64_t>(1, layout_->max_key_length()));
   for (int t = 0; t < layout_->num_tensors(); ++t)
