@@ -356,9 +356,9 @@ Status CheckSameModel(const CheckpointManifest& m, const ModelLayout& layout, in
     if (a.name != b.name || a.shape != b.shape || a.role != b.role ||
         a.row_sparse != b.row_sparse) {
       return differs("its tensor " + std::to_string(t) + " is '" + a.name + "' " +
-                     ShapeString(a.shape) + (a.row_sparse ? " row-sparse" : "") +
-                     ", the job's '" + b.name + "' " + ShapeString(b.shape) +
-                     (b.row_sparse ? " row-sparse" : "") + " (or their roles differ)");
+                     ShapeString(a.shape) + (a.row_sparse ? " row-sparse" : "") + ", the job's '" +
+                     b.name + "' " + ShapeString(b.shape) + (b.row_sparse ? " row-sparse" : "") +
+                     " (or their roles differ)");
     }
   }
   if (m.shards.size() != static_cast<size_t>(num_shards)) {

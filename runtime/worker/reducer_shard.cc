@@ -105,10 +105,10 @@ void ReducerShard::Initialize() {
 Status ReducerShard::Restore(const ShardFile& file) {
   const std::string shard = "shard " + std::to_string(shard_id_);
   if (file.num_slots != static_cast<int32_t>(slots_.size())) {
-    return FailedPreconditionError(
-        shard + " cannot resume: the checkpoint's update rule keeps " +
-        std::to_string(file.num_slots) + " slots per parameter, this job's " +
-        std::to_string(slots_.size()));
+    return FailedPreconditionError(shard + " cannot resume: the checkpoint's update rule keeps " +
+                                   std::to_string(file.num_slots) +
+                                   " slots per parameter, this job's " +
+                                   std::to_string(slots_.size()));
   }
   // Everything is checked before anything is copied, so a refused file changes nothing.
   const uint64_t per_float = 1 + slots_.size();  // parameters, then each slot
@@ -130,8 +130,8 @@ Status ReducerShard::Restore(const ShardFile& file) {
   }
   if (blocks != keys_.size()) {
     return InvalidArgumentError(shard + " cannot restore a state holding " +
-                                std::to_string(blocks) + " of its " +
-                                std::to_string(keys_.size()) + " blocks");
+                                std::to_string(blocks) + " of its " + std::to_string(keys_.size()) +
+                                " blocks");
   }
   if (floats != file.values.size()) {
     return InvalidArgumentError(shard + " cannot restore a state of " +

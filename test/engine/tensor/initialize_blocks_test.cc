@@ -32,8 +32,7 @@ bool SameBytes(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-TEST_CASE("a shard's initial blocks are the whole model's, for any cut of the keys",
-          "[engine]") {
+TEST_CASE("a shard's initial blocks are the whole model's, for any cut of the keys", "[engine]") {
   const std::vector<TensorSpec> specs = {
       TensorSpec{"W1", {37, 23}},
       TensorSpec{"b1", {23}, TensorSpec::Role::kBias},
@@ -43,7 +42,8 @@ TEST_CASE("a shard's initial blocks are the whole model's, for any cut of the ke
       TensorSpec{"v", {1}},
   };
   for (int64_t block_size : {1, 7, 64, 100000}) {
-    auto layout = std::make_shared<const ModelLayout>(ModelLayout::Create(specs, block_size).value());
+    auto layout =
+        std::make_shared<const ModelLayout>(ModelLayout::Create(specs, block_size).value());
     for (InitScheme scheme :
          {InitScheme::kZeros, InitScheme::kUniform, InitScheme::kXavier, InitScheme::kHe}) {
       for (uint64_t seed : {uint64_t{1}, uint64_t{77}}) {
@@ -65,7 +65,8 @@ TEST_CASE("a shard's initial blocks are the whole model's, for any cut of the ke
         for (ParamKey key : all) {
           if (pick.Below(2) == 0) shuffled.push_back(key);
         }
-        for (size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[pick.Below(i)]);
+        for (size_t i = shuffled.size(); i > 1; --i)
+          std::swap(shuffled[i - 1], shuffled[pick.Below(i)]);
         cuts.push_back(shuffled);
         for (const std::vector<ParamKey>& keys : cuts) {
           std::vector<float> expected = BlocksOf(whole, keys);

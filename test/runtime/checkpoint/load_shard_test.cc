@@ -142,13 +142,17 @@ TEST_CASE("LoadShard refuses a damaged or foreign shard file, naming it", "[runt
   }
   SECTION("holding a block of another shard") {
     const ParamKey foreign = files[2].keys.front();
-    files[1] = MakeShardFile(c.state, [&] {
-      std::vector<ParamKey> keys = files[1].keys;
-      keys.push_back(foreign);
-      return keys;
-    }(), 3, 1, kShards, c.fingerprint);
+    files[1] = MakeShardFile(
+        c.state,
+        [&] {
+          std::vector<ParamKey> keys = files[1].keys;
+          keys.push_back(foreign);
+          return keys;
+        }(),
+        3, 1, kShards, c.fingerprint);
     Save(&dir, c, files);
-    expected = path + ": holds " + layout.DescribeKey(foreign) + ", which shard 2 owns, not shard 1";
+    expected =
+        path + ": holds " + layout.DescribeKey(foreign) + ", which shard 2 owns, not shard 1";
   }
   SECTION("lacking one of its blocks") {
     std::vector<ParamKey> keys = files[1].keys;
@@ -168,7 +172,8 @@ TEST_CASE("LoadShard refuses a damaged or foreign shard file, naming it", "[runt
   SECTION("with a block that is not in the model") {
     files[1].keys.push_back(ParamKey(9, 0));  // after every key: the writer wants them ascending
     Save(&dir, c, files);
-    expected = path + ": holds tensor id 9 (the model has 4 tensors) block 0, which the model "
+    expected = path +
+               ": holds tensor id 9 (the model has 4 tensors) block 0, which the model "
                "does not have";
   }
   SECTION("with too few values for its blocks") {
@@ -215,8 +220,7 @@ TEST_CASE("LoadShard refuses a checkpoint of another model or shard count", "[ru
   CHECK(count.status().message() ==
         "cannot resume from " + manifest + ": it has 3 shard files, the job 2 reducer shards");
 
-  CHECK(dir.LoadShard(4, 0, *c.state.layout, partitioner).status().code() ==
-        StatusCode::kNotFound);
+  CHECK(dir.LoadShard(4, 0, *c.state.layout, partitioner).status().code() == StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -36,9 +36,9 @@ constexpr int64_t kMiB = int64_t{1} << 20;
 struct BigModel {
   // 75,000,100 floats: 300 MB. Softmax regression over 750,000 features and 100 classes.
   std::shared_ptr<const ModelLayout> layout = std::make_shared<const ModelLayout>(
-      ModelLayout::Create({TensorSpec{"W", {750000, 100}},
-                           TensorSpec{"b", {100}, TensorSpec::Role::kBias}},
-                          int64_t{1} << 16)
+      ModelLayout::Create(
+          {TensorSpec{"W", {750000, 100}}, TensorSpec{"b", {100}, TensorSpec::Role::kBias}},
+          int64_t{1} << 16)
           .value());
   std::shared_ptr<const shuffle::Partitioner> partitioner =
       shuffle::MakePartitioner(shuffle::ShuffleMode::kHash, *layout, kShards);
@@ -86,8 +86,8 @@ TEST_CASE("a fresh shard host of a 300 MB model grows by its own third, not the 
     CHECK((first[0] != 0.0f || first[1] != 0.0f));
   }
   const int64_t growth = PeakRssBytes() - base;
-  INFO("peak grew by " << growth / kMiB << " MiB; the shard owns " << own / kMiB
-                       << " MiB of a " << model.model_bytes / kMiB << " MiB model");
+  INFO("peak grew by " << growth / kMiB << " MiB; the shard owns " << own / kMiB << " MiB of a "
+                       << model.model_bytes / kMiB << " MiB model");
   CHECK(own > model.model_bytes / 4);  // a third of the blocks, give or take the hash
   CHECK(growth >= own * 9 / 10);       // the measurement sees the shard
   CHECK(growth < model.model_bytes / 2);
@@ -123,8 +123,9 @@ TEST_CASE("a resumed shard host of a 300 MB model reads its own shard file only"
   REQUIRE(dir.Commit(manifest).ok());
 
   if (!ResetPeakRss()) {
-    WARN("skipped: the kernel does not reset the peak RSS (/proc/self/clear_refs), and the "
-         "checkpoint's writing already set it");
+    WARN(
+        "skipped: the kernel does not reset the peak RSS (/proc/self/clear_refs), and the "
+        "checkpoint's writing already set it");
     return;
   }
   const int64_t base = PeakRssBytes();
@@ -137,8 +138,8 @@ TEST_CASE("a resumed shard host of a 300 MB model reads its own shard file only"
     own = model.OwnBytes(*shard);
   }
   const int64_t growth = PeakRssBytes() - base;
-  INFO("peak grew by " << growth / kMiB << " MiB; the shard owns " << own / kMiB
-                       << " MiB of a " << model.model_bytes / kMiB << " MiB model");
+  INFO("peak grew by " << growth / kMiB << " MiB; the shard owns " << own / kMiB << " MiB of a "
+                       << model.model_bytes / kMiB << " MiB model");
   // The shard's blocks and the file's values, both its own third; the whole checkpoint alone
   // would be the model.
   CHECK(growth >= own);

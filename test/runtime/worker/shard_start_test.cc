@@ -26,10 +26,10 @@ constexpr int64_t kRows = int64_t{1} << 20;
 
 std::shared_ptr<const ModelLayout> Layout(int64_t block_size) {
   return std::make_shared<const ModelLayout>(
-      ModelLayout::Create({TensorSpec{"W", {40, 3}}, TensorSpec{"b", {3}, TensorSpec::Role::kBias},
-                           TensorSpec{"emb", {kRows, 2}, TensorSpec::Role::kWeight, true},
-                           TensorSpec{"V", {7, 5}}},
-                          block_size)
+      ModelLayout::Create(
+          {TensorSpec{"W", {40, 3}}, TensorSpec{"b", {3}, TensorSpec::Role::kBias},
+           TensorSpec{"emb", {kRows, 2}, TensorSpec::Role::kWeight, true}, TensorSpec{"V", {7, 5}}},
+          block_size)
           .value());
 }
 
@@ -46,8 +46,7 @@ bool SameBytes(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-TEST_CASE("fresh shards together start as the whole model's initial parameters",
-          "[runtime]") {
+TEST_CASE("fresh shards together start as the whole model's initial parameters", "[runtime]") {
   for (int64_t block_size : {1, 16, 1000}) {
     auto layout = Layout(block_size);
     for (InitScheme scheme : {InitScheme::kUniform, InitScheme::kXavier, InitScheme::kHe}) {
@@ -120,8 +119,8 @@ std::vector<float> WholeStateBlocks(const ModelState& state, const std::vector<P
       continue;
     }
     const StoredRows& rows = state.rows[r.tensor];
-    const auto it = std::lower_bound(rows.ids.begin(), rows.ids.end(),
-                                     static_cast<int64_t>(key.block()));
+    const auto it =
+        std::lower_bound(rows.ids.begin(), rows.ids.end(), static_cast<int64_t>(key.block()));
     REQUIRE(it != rows.ids.end());
     REQUIRE(*it == static_cast<int64_t>(key.block()));
     const size_t at = static_cast<size_t>(it - rows.ids.begin()) * length;
@@ -133,15 +132,20 @@ std::vector<float> WholeStateBlocks(const ModelState& state, const std::vector<P
   return out;
 }
 
-TEST_CASE("a shard restored from its own file equals the whole-checkpoint path and trains on "
-          "the same",
-          "[runtime]") {
+TEST_CASE(
+    "a shard restored from its own file equals the whole-checkpoint path and trains on "
+    "the same",
+    "[runtime]") {
   TempDir tmp;
   CheckpointDir dir(tmp.File("checkpoints"), 2);
   auto layout = Layout(16);
   std::shared_ptr<const shuffle::Partitioner> partitioner;
-  SECTION("hash") { partitioner = shuffle::MakePartitioner(shuffle::ShuffleMode::kHash, *layout, kShards); }
-  SECTION("sort") { partitioner = shuffle::MakePartitioner(shuffle::ShuffleMode::kSort, *layout, kShards); }
+  SECTION("hash") {
+    partitioner = shuffle::MakePartitioner(shuffle::ShuffleMode::kHash, *layout, kShards);
+  }
+  SECTION("sort") {
+    partitioner = shuffle::MakePartitioner(shuffle::ShuffleMode::kSort, *layout, kShards);
+  }
   const RowInit init{InitScheme::kXavier, 0, 4};
   const std::string rule = "adam";  // two slots
   std::vector<std::unique_ptr<ReducerShard>> shards;
@@ -154,9 +158,10 @@ TEST_CASE("a shard restored from its own file equals the whole-checkpoint path a
                    const std::vector<uint64_t>& rows) {
     std::vector<shuffle::Run> runs = GradientRuns(*layout, *partitioner, rows, 0.5f * step);
     for (int s = 0; s < kShards; ++s) {
-      REQUIRE(on[s]->Reduce({&runs[s]}, {shuffle::TreeNode{0, 1}},
-                            RoundUpdate{step, 0.05, 10.0, sorted})
-                  .ok());
+      REQUIRE(
+          on[s]
+              ->Reduce({&runs[s]}, {shuffle::TreeNode{0, 1}}, RoundUpdate{step, 0.05, 10.0, sorted})
+              .ok());
     }
   };
   // Rows on every shard, by hash or by range of the id.
