@@ -29,7 +29,9 @@ std::vector<float> BlocksOf(const ModelState& state, const std::vector<ParamKey>
 
 // Compared by their bytes: -0.0 and 0.0 differ, as they would in a model file.
 bool SameBytes(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // memcmp must not see the null data() of an empty vector.
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("a shard's initial blocks are the whole model's, for any cut of the keys", "[engine]") {

@@ -43,7 +43,9 @@ std::unique_ptr<ReducerShard> MakeShard(std::shared_ptr<const ModelLayout> layou
 }
 
 bool SameBytes(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // memcmp must not see the null data() of an empty vector.
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("fresh shards together start as the whole model's initial parameters", "[runtime]") {
