@@ -521,7 +521,10 @@ Result<Checkpoint> CheckpointDir::Load(int64_t epochs_done) const {
 Result<ShardFile> CheckpointDir::LoadShard(int64_t epochs_done, int shard,
                                            const ModelLayout& layout,
                                            const shuffle::Partitioner& partitioner) const {
-  MRTRAIN_DCHECK(shard >= 0 && shard < partitioner.num_shards());
+  if (shard < 0 || shard >= partitioner.num_shards()) {
+    return InvalidArgumentError("no reducer shard " + std::to_string(shard) + " of " +
+                                std::to_string(partitioner.num_shards()));
+  }
   const std::string manifest_path = ManifestPath(epochs_done);
   MRTRAIN_ASSIGN_OR_RETURN(const CheckpointManifest m, ReadManifestFile(manifest_path));
   if (m.epochs_done != epochs_done) {

@@ -81,9 +81,10 @@ class CheckpointDir {
   //                        wrote a file;
   //   kCorruption          when the manifest or the shard file is damaged, missing or
   //                        inconsistent, naming the file;
-  //   kIOError             as the readers report it.
+  //   kIOError             as the readers report it;
+  //   kInvalidArgument     when `shard` is not one of the partitioner's.
   // Memory: the shard file's values and the shard's block keys.
-  // REQUIRES: 0 <= shard < partitioner.num_shards(); `partitioner` was made for `layout`.
+  // REQUIRES: `partitioner` was made for `layout`.
   Result<ShardFile> LoadShard(int64_t epochs_done, int shard, const ModelLayout& layout,
                               const shuffle::Partitioner& partitioner) const;
 

@@ -222,6 +222,9 @@ TEST_CASE("LoadShard refuses a checkpoint of another model or shard count", "[ru
         "cannot resume from " + manifest + ": it has 3 shard files, the job 2 reducer shards");
 
   CHECK(dir.LoadShard(4, 0, *c.state.layout, partitioner).status().code() == StatusCode::kNotFound);
+  const Status past = dir.LoadShard(3, kShards, *c.state.layout, partitioner).status();
+  CHECK(past.code() == StatusCode::kInvalidArgument);
+  CHECK(past.message() == "no reducer shard 3 of 3");
 }
 
 }  // namespace
