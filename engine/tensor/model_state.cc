@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "engine/api/random.h"
 
@@ -106,22 +107,81 @@ void InitialRow(const RowInit& init, int tensor, const api::TensorSpec& spec, in
   for (int64_t i = 0; i < dim; ++i) out[i] = random.Uniform(lo, hi);
 }
 
+namespace {
+
+constexpr uint64_t kInitStream = 0x1417;  // keeps init draws apart from data shuffles
+
+// How the elements of dense tensor `spec` start: zeros, or uniform draws from [lo, hi), one
+// draw of the stream (seed, kInitStream, t) per element in order.
+struct DenseInit {
+  bool zeros = true;
+  float lo = 0, hi = 0;
+};
+
+DenseInit DenseInitOf(InitScheme scheme, float uniform_scale, const api::TensorSpec& spec) {
+  DenseInit init;
+  if (spec.role == api::TensorSpec::Role::kBias || scheme == InitScheme::kZeros) return init;
+  const double limit = InitLimit(scheme, uniform_scale, static_cast<double>(spec.shape[0]),
+                                 static_cast<double>(spec.size()));
+  init.zeros = false;
+  init.lo = static_cast<float>(-limit);
+  init.hi = static_cast<float>(limit);
+  return init;
+}
+
+}  // namespace
+
 void InitializeParameters(InitScheme scheme, float uniform_scale, uint64_t seed,
                           ModelState* state) {
-  constexpr uint64_t kInitStream = 0x1417;  // keeps init draws apart from data shuffles
   const auto& specs = state->layout->specs();
   for (size_t t = 0; t < specs.size(); ++t) {
     if (specs[t].row_sparse) continue;
     auto& data = state->tensors[t];
-    if (specs[t].role == api::TensorSpec::Role::kBias || scheme == InitScheme::kZeros) {
+    const DenseInit init = DenseInitOf(scheme, uniform_scale, specs[t]);
+    if (init.zeros) {
       std::fill(data.begin(), data.end(), 0.0f);
       continue;
     }
-    const double limit = InitLimit(scheme, uniform_scale, static_cast<double>(specs[t].shape[0]),
-                                   static_cast<double>(specs[t].size()));
     api::RandomStream random(seed, kInitStream, t);
-    const float lo = static_cast<float>(-limit), hi = static_cast<float>(limit);
-    for (float& v : data) v = random.Uniform(lo, hi);
+    for (float& v : data) v = random.Uniform(init.lo, init.hi);
+  }
+}
+
+void InitializeBlocks(InitScheme scheme, float uniform_scale, uint64_t seed,
+                      const ModelLayout& layout, const std::vector<ParamKey>& keys, float* out) {
+  // Where each key's values go in `out`, then the keys visited ascending, so each tensor's
+  // stream is drawn once, forward.
+  std::vector<int64_t> at(keys.size());
+  int64_t total = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    at[i] = total;
+    total += layout.Range(keys[i]).length;
+  }
+  std::vector<size_t> order(keys.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] < keys[b]; });
+
+  std::optional<api::RandomStream> random;
+  int tensor = -1;
+  int64_t drawn = 0;  // elements of `tensor` drawn so far
+  DenseInit init;
+  for (size_t i : order) {
+    const BlockRange r = layout.Range(keys[i]);
+    float* block = out + at[i];
+    if (r.tensor != tensor) {
+      tensor = r.tensor;
+      init = DenseInitOf(scheme, uniform_scale, layout.specs()[tensor]);
+      random.emplace(seed, kInitStream, static_cast<uint64_t>(tensor));
+      drawn = 0;
+    }
+    if (init.zeros) {
+      std::fill(block, block + r.length, 0.0f);
+      continue;
+    }
+    // Uniform() takes exactly one Next() per element: skipping is drawing without converting.
+    for (; drawn < r.offset; ++drawn) random->Next();
+    for (int64_t j = 0; j < r.length; ++j) block[j] = random->Uniform(init.lo, init.hi);
+    drawn += r.length;
   }
 }
 

@@ -70,6 +70,16 @@ class StoredRowSource : public api::RowSource {
 // Row-sparse tensors are skipped: their rows start as InitialRow gives them.
 void InitializeParameters(InitScheme scheme, float uniform_scale, uint64_t seed, ModelState* state);
 
+// The initial parameters of the dense blocks `keys` of `layout` (in any order, no repeats),
+// written one after the other in that order to `out` (the sum of their lengths): bit for bit
+// what InitializeParameters puts at those blocks, so a reducer shard can start without the
+// whole model. A tensor's stream has no skip-ahead, so each tensor with a requested block is
+// drawn from its start to the end of its last requested block, the draws in between discarded
+// unconverted: time is that of those tensors' draws, memory nothing beyond `out` and the keys.
+// REQUIRES: every key is a valid block of a dense tensor of `layout`.
+void InitializeBlocks(InitScheme scheme, float uniform_scale, uint64_t seed,
+                      const ModelLayout& layout, const std::vector<ParamKey>& keys, float* out);
+
 // How rows of row-sparse tensors start. The default: zeros.
 struct RowInit {
   InitScheme scheme = InitScheme::kZeros;

@@ -327,6 +327,87 @@ Checkpoint CheckpointOf(const CheckpointManifest& m, std::shared_ptr<const Model
   return c;
 }
 
+// ---- Restoring one shard ----
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// kFailedPrecondition unless manifest `m` is of a model with `layout`, cut into `num_shards`
+// shards: a checkpoint of another job, whose blocks would not be the ones asked for.
+Status CheckSameModel(const CheckpointManifest& m, const ModelLayout& layout, int num_shards,
+                      const std::string& manifest_path) {
+  const auto differs = [&](const std::string& what) {
+    return FailedPreconditionError("cannot resume from " + manifest_path + ": " + what);
+  };
+  if (m.block_size != layout.block_size()) {
+    return differs("its block size is " + std::to_string(m.block_size) + ", the job's " +
+                   std::to_string(layout.block_size()));
+  }
+  if (m.tensors.size() != static_cast<size_t>(layout.num_tensors())) {
+    return differs("its model has " + std::to_string(m.tensors.size()) + " tensors, the job's " +
+                   std::to_string(layout.num_tensors()));
+  }
+  for (size_t t = 0; t < m.tensors.size(); ++t) {
+    const api::TensorSpec& a = m.tensors[t];
+    const api::TensorSpec& b = layout.specs()[t];
+    if (a.name != b.name || a.shape != b.shape || a.role != b.role ||
+        a.row_sparse != b.row_sparse) {
+      return differs("its tensor " + std::to_string(t) + " is '" + a.name + "' " +
+                     ShapeString(a.shape) + (a.row_sparse ? " row-sparse" : "") + ", the job's '" +
+                     b.name + "' " + ShapeString(b.shape) + (b.row_sparse ? " row-sparse" : "") +
+                     " (or their roles differ)");
+    }
+  }
+  if (m.shards.size() != static_cast<size_t>(num_shards)) {
+    return differs("it has " + std::to_string(m.shards.size()) + " shard files, the job " +
+                   std::to_string(num_shards) + " reducer shards");
+  }
+  return Status::Ok();
+}
+
+// kCorruption naming `path` unless shard file `s` holds exactly the blocks of `layout` that
+// `partitioner` gives shard `shard`, and only rows that it gives that shard, with the values
+// of all of them. Its keys are ascending (ReadShardFile checked).
+Status CheckShardKeys(const ShardFile& s, int shard, const ModelLayout& layout,
+                      const shuffle::Partitioner& partitioner, const std::string& path) {
+  const std::vector<ParamKey> owned = shuffle::KeysOfShard(partitioner, layout, shard);
+  const std::string of_shard = "shard " + std::to_string(shard);
+  size_t next = 0;  // the next of `owned` the file must hold
+  uint64_t floats = 0;
+  for (ParamKey key : s.keys) {
+    if (!layout.IsValid(key)) {
+      return CorruptionError(path + ": holds " + layout.DescribeKey(key) +
+                             ", which the model does not have");
+    }
+    const bool row = layout.is_row_sparse(static_cast<int>(key.tensor()));
+    if (!row && next < owned.size() && owned[next] == key) {
+      ++next;
+    } else if (const int owner = partitioner.ShardOf(key); owner != shard) {
+      return CorruptionError(path + ": holds " + layout.DescribeKey(key) + ", which shard " +
+                             std::to_string(owner) + " owns, not " + of_shard);
+    } else if (!row) {
+      // Owned but not the next one: both lists ascend, so that one is missing.
+      return CorruptionError(path + ": lacks " + layout.DescribeKey(owned[next]) + ", which " +
+                             of_shard + " owns");
+    }
+    floats = SaturatingAdd(floats, SaturatingMul(static_cast<uint64_t>(layout.Range(key).length),
+                                                 1 + static_cast<uint64_t>(s.num_slots)));
+  }
+  if (next < owned.size()) {
+    return CorruptionError(path + ": lacks " + layout.DescribeKey(owned[next]) + ", which " +
+                           of_shard + " owns");
+  }
+  if (floats != s.values.size()) {
+    return CorruptionError(path + ": has " + std::to_string(s.values.size()) +
+                           " values, but its blocks and their slots hold " +
+                           std::to_string(floats));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 CheckpointDir::CheckpointDir(std::string dir, int keep) : dir_(std::move(dir)), keep_(keep) {
@@ -435,6 +516,32 @@ Result<Checkpoint> CheckpointDir::Load(int64_t epochs_done) const {
   MRTRAIN_RETURN_IF_ERROR(owners.CheckComplete(manifest_path));
   MRTRAIN_RETURN_IF_ERROR(SortRows(manifest_path, &ckpt.state));
   return ckpt;
+}
+
+Result<ShardFile> CheckpointDir::LoadShard(int64_t epochs_done, int shard,
+                                           const ModelLayout& layout,
+                                           const shuffle::Partitioner& partitioner) const {
+  if (shard < 0 || shard >= partitioner.num_shards()) {
+    return InvalidArgumentError("no reducer shard " + std::to_string(shard) + " of " +
+                                std::to_string(partitioner.num_shards()));
+  }
+  const std::string manifest_path = ManifestPath(epochs_done);
+  MRTRAIN_ASSIGN_OR_RETURN(const CheckpointManifest m, ReadManifestFile(manifest_path));
+  if (m.epochs_done != epochs_done) {
+    return CorruptionError(manifest_path + ": records epoch " + std::to_string(m.epochs_done));
+  }
+  MRTRAIN_RETURN_IF_ERROR(CheckSameModel(m, layout, partitioner.num_shards(), manifest_path));
+  const size_t index = static_cast<size_t>(shard);
+  const std::string path = JoinPath(dir_, m.shards[index].name);
+  Result<ShardFile> file = ReadShardFile(path, m.shards[index]);
+  if (file.status().code() == StatusCode::kNotFound) {
+    return CorruptionError(path + ": missing, but " + manifest_path + " lists it as shard " +
+                           std::to_string(shard));
+  }
+  MRTRAIN_RETURN_IF_ERROR(file.status());
+  MRTRAIN_RETURN_IF_ERROR(CheckShardHeader(*file, m, index, path, manifest_path));
+  MRTRAIN_RETURN_IF_ERROR(CheckShardKeys(*file, shard, layout, partitioner, path));
+  return file;
 }
 
 Result<Checkpoint> CheckpointDir::LoadLatest() const {

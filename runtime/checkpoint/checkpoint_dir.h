@@ -7,6 +7,7 @@
 #include "engine/base/status.h"
 #include "runtime/checkpoint/checkpoint.h"
 #include "runtime/checkpoint/shard_file.h"
+#include "shuffle/partition/partitioner.h"
 
 namespace mrtrain::runtime {
 
@@ -65,6 +66,27 @@ class CheckpointDir {
   // Memory: the whole state plus the largest shard file, allocated only once the shard files
   // on disk are known to be large enough to hold it.
   Result<Checkpoint> Load(int64_t epochs_done) const;
+
+  // Shard `shard`'s part of the checkpoint after `epochs_done`, reading its manifest and that
+  // one shard file only: what a reducer shard host restores (ReducerShard::Restore), so no
+  // process needs the whole model. The manifest must describe `layout` cut into
+  // partitioner.num_shards() shards; the file must have the size and CRC the manifest records
+  // and be of its epoch, step, fingerprint, slot count and shard index (as Load checks), and
+  // hold exactly the blocks of `layout` that `partitioner` gives the shard, and rows of
+  // row-sparse tensors that it gives the shard, each with its parameters and slots.
+  // Fails with
+  //   kNotFound            when there is no such manifest;
+  //   kFailedPrecondition  when the manifest's model or shard count is not `layout`'s or
+  //                        `partitioner`'s (a checkpoint of another job), or a newer format
+  //                        wrote a file;
+  //   kCorruption          when the manifest or the shard file is damaged, missing or
+  //                        inconsistent, naming the file;
+  //   kIOError             as the readers report it;
+  //   kInvalidArgument     when `shard` is not one of the partitioner's.
+  // Memory: the shard file's values and the shard's block keys.
+  // REQUIRES: `partitioner` was made for `layout`.
+  Result<ShardFile> LoadShard(int64_t epochs_done, int shard, const ModelLayout& layout,
+                              const shuffle::Partitioner& partitioner) const;
 
   // The newest checkpoint that loads. One that is corrupt (kCorruption, in its manifest or any
   // shard file) is logged as a warning naming the file and the error, and the one before it is

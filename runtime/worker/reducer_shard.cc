@@ -31,7 +31,10 @@ ReducerShard::ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layo
     size += layout_->Range(key).length;
   }
   params_.assign(size, 0.0f);
-  slots_.assign(rule_->NumSlots(), std::vector<float>(size, 0.0f));
+  // Each slot made in place: assign(n, prototype) would also hold a prototype of the shard's
+  // size, an extra copy of its parameters at the peak (even for a rule without slots).
+  slots_.resize(rule_->NumSlots());
+  for (std::vector<float>& slot : slots_) slot.assign(size, 0.0f);
   slot_ptrs_.resize(slots_.size());
   sum_scratch_.resize(std::max<int64_t>(1, layout_->max_key_length()));
   for (int t = 0; t < layout_->num_tensors(); ++t)
@@ -92,28 +95,62 @@ Result<shuffle::Run> ReducerShard::RowsRun(const std::vector<ParamKey>& keys) co
   return run;
 }
 
-void ReducerShard::LoadFrom(const ModelState& state) {
-  for (ParamKey key : keys_) {
-    const BlockRange r = layout_->Range(key);
-    const int64_t at = offset_of_[key];
-    std::memcpy(&params_[at], state.tensors[r.tensor].data() + r.offset, r.length * 4);
-    for (size_t k = 0; k < slots_.size(); ++k) {
-      std::memcpy(&slots_[k][at], state.slots[k][r.tensor].data() + r.offset, r.length * 4);
+void ReducerShard::Initialize() {
+  // The constructor laid the owned blocks out in params_ one after the other in keys_ order,
+  // which is how InitializeBlocks writes them.
+  InitializeBlocks(row_init_.scheme, row_init_.uniform_scale, row_init_.seed, *layout_, keys_,
+                   params_.data());
+}
+
+Status ReducerShard::Restore(const ShardFile& file) {
+  const std::string shard = "shard " + std::to_string(shard_id_);
+  if (file.num_slots != static_cast<int32_t>(slots_.size())) {
+    return FailedPreconditionError(shard + " cannot resume: the checkpoint's update rule keeps " +
+                                   std::to_string(file.num_slots) +
+                                   " slots per parameter, this job's " +
+                                   std::to_string(slots_.size()));
+  }
+  // Everything is checked before anything is copied, so a refused file changes nothing.
+  const uint64_t per_float = 1 + slots_.size();  // parameters, then each slot
+  uint64_t floats = 0;
+  size_t blocks = 0;
+  for (size_t i = 0; i < file.keys.size(); ++i) {
+    const ParamKey key = file.keys[i];
+    if (i > 0 && !(file.keys[i - 1] < key)) {
+      return InvalidArgumentError(shard + " cannot restore a state whose keys are not ascending");
+    }
+    const bool row = key.tensor() < static_cast<uint32_t>(layout_->num_tensors()) &&
+                     layout_->is_row_sparse(static_cast<int>(key.tensor()));
+    if (row ? !OwnsRow(key) : offset_of_.count(key) == 0) {
+      return InvalidArgumentError(shard + " cannot restore " + layout_->DescribeKey(key) +
+                                  ": not a block or row it owns");
+    }
+    if (!row) ++blocks;
+    floats += per_float * static_cast<uint64_t>(layout_->Range(key).length);
+  }
+  if (blocks != keys_.size()) {
+    return InvalidArgumentError(shard + " cannot restore a state holding " +
+                                std::to_string(blocks) + " of its " + std::to_string(keys_.size()) +
+                                " blocks");
+  }
+  if (floats != file.values.size()) {
+    return InvalidArgumentError(shard + " cannot restore a state of " +
+                                std::to_string(file.values.size()) + " values: its keys hold " +
+                                std::to_string(floats));
+  }
+  const float* in = file.values.data();
+  for (ParamKey key : file.keys) {
+    const int64_t length = layout_->Range(key).length;
+    const int64_t at =
+        layout_->is_row_sparse(static_cast<int>(key.tensor())) ? HoldRow(key) : offset_of_[key];
+    std::memcpy(&params_[at], in, length * sizeof(float));
+    in += length;
+    for (std::vector<float>& slot : slots_) {
+      std::memcpy(&slot[at], in, length * sizeof(float));
+      in += length;
     }
   }
-  for (size_t t = 0; t < state.rows.size(); ++t) {
-    const StoredRows& stored = state.rows[t];
-    const int64_t dim = layout_->specs()[t].row_dim();
-    for (size_t i = 0; i < stored.ids.size(); ++i) {
-      const ParamKey key(static_cast<uint32_t>(t), static_cast<uint64_t>(stored.ids[i]));
-      if (!OwnsRow(key)) continue;
-      const int64_t at = HoldRow(key);
-      std::memcpy(&params_[at], &stored.values[i * dim], dim * 4);
-      for (size_t k = 0; k < slots_.size(); ++k) {
-        std::memcpy(&slots_[k][at], &stored.slots[k][i * dim], dim * 4);
-      }
-    }
-  }
+  return Status::Ok();
 }
 
 void ReducerShard::StoreTo(ModelState* state) const {

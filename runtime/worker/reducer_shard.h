@@ -9,6 +9,7 @@
 #include "engine/api/reducer.h"
 #include "engine/base/status.h"
 #include "engine/tensor/model_state.h"
+#include "runtime/checkpoint/shard_file.h"
 #include "shuffle/buffer/run.h"
 #include "shuffle/merge/tree_sum.h"
 #include "shuffle/partition/partitioner.h"
@@ -38,7 +39,8 @@ class ReducerShard {
  public:
   // `keys` are the dense blocks this shard owns (as the partitioner assigns them). Rows of
   // row-sparse tensors are owned as `partitioner` assigns them to `shard_id` (every valid row
-  // when it is null) and start as `row_init` gives them.
+  // when it is null) and start as `row_init` gives them; Initialize() starts the dense blocks
+  // by the same scheme. Until Initialize() or Restore(), parameters and slots are zero.
   ReducerShard(int shard_id, std::shared_ptr<const ModelLayout> layout, std::vector<ParamKey> keys,
                std::unique_ptr<api::Reducer> rule, float l1, float l2, RowInit row_init = {},
                std::shared_ptr<const shuffle::Partitioner> partitioner = nullptr);
@@ -48,10 +50,18 @@ class ReducerShard {
   // Rows of row-sparse tensors held (updated at least once).
   int64_t num_rows_held() const { return static_cast<int64_t>(row_keys_.size()); }
 
-  // Copies the owned blocks' parameters and slots, and the owned stored rows, from a whole-model
-  // state (initial values or a checkpoint). REQUIRES: state has this shard's layout and rule's
-  // slot count.
-  void LoadFrom(const ModelState& state);
+  // Sets the owned blocks to their initial parameters, bit for bit those InitializeParameters
+  // gives the whole model with `row_init`'s scheme, scale and seed, computing only these
+  // blocks (InitializeBlocks): a fresh job's start. Slots stay zero. REQUIRES: no round was
+  // reduced and nothing restored.
+  void Initialize();
+
+  // Takes the owned blocks' parameters and slots, and the stored rows, from this shard's file
+  // of a checkpoint (as CheckpointDir::LoadShard reads and checks it): a resumed job's start.
+  // kFailedPrecondition when the file's slot count is not the rule's; kInvalidArgument, leaving
+  // the shard unchanged, when its keys are not exactly the owned blocks plus owned rows or its
+  // values do not fit them. REQUIRES: no round was reduced and nothing restored.
+  Status Restore(const ShardFile& file);
 
   // Writes the owned blocks' parameters and slots into `state`, and appends the held rows to
   // state->rows (which the caller sorts when several shards write).

@@ -160,22 +160,9 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
   if (!start.hosted_shards.empty()) {
     MRTRAIN_ASSIGN_OR_RETURN(auto probe, MakeRule(spec, job->plugins));
     parts->num_slots = probe->NumSlots();
-    // The starting state: the checkpoint to resume from, or the seeded initial parameters
-    // (every host computes the same ones and keeps its blocks).
-    ModelState state;
-    if (start.resume_epochs > 0) {
-      CheckpointDir dir(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
-      MRTRAIN_ASSIGN_OR_RETURN(Checkpoint ckpt, dir.Load(start.resume_epochs));
-      state = std::move(ckpt.state);
-      if (state.tensors.size() != static_cast<size_t>(parts->layout->num_tensors()) ||
-          state.slots.size() != static_cast<size_t>(parts->num_slots)) {
-        return FailedPreconditionError("cannot resume: the checkpoint's model does not match");
-      }
-      state.layout = parts->layout;
-    } else {
-      state = ModelState::Zeros(parts->layout, parts->num_slots);
-      InitializeParameters(spec.init, static_cast<float>(spec.init_scale), spec.seed, &state);
-    }
+    // Each shard starts from its own file of the checkpoint to resume from, or computes its
+    // own blocks of the seeded initial parameters: no host ever holds the whole model.
+    const CheckpointDir dir(spec.output_dir + "/checkpoints", spec.checkpoint_keep);
     const int64_t num_partitions = job->datasets[0]->num_partitions();
     for (int64_t s : start.hosted_shards) {
       if (s < 0 || s >= spec.reducers) {
@@ -187,7 +174,14 @@ Status WorkerService::Impl::StartTraining(const msg::StartTraining& start) {
           shuffle::KeysOfShard(*parts->partitioner, *parts->layout, static_cast<int>(s)),
           std::move(rule), static_cast<float>(spec.l1), static_cast<float>(spec.l2),
           RowInit{spec.init, static_cast<float>(spec.init_scale), spec.seed}, parts->partitioner);
-      shard->LoadFrom(state);
+      if (start.resume_epochs > 0) {
+        MRTRAIN_ASSIGN_OR_RETURN(const ShardFile file,
+                                 dir.LoadShard(start.resume_epochs, static_cast<int>(s),
+                                               *parts->layout, *parts->partitioner));
+        MRTRAIN_RETURN_IF_ERROR(shard->Restore(file));
+      } else {
+        shard->Initialize();
+      }
       auto hosted = std::make_unique<HostedShard>();
       for (ParamKey key : shard->keys()) {
         hosted->param_bytes += sizeof(float) * parts->layout->Range(key).length;

@@ -36,7 +36,6 @@ std::unique_ptr<ReducerShard> Shard(const std::string& rule_name, api::Hyperpara
   auto rule = updaters::CreateBuiltinReducer(rule_name, params).value();
   auto shard = std::make_unique<ReducerShard>(shard_id, layout, layout->keys(), std::move(rule),
                                               0.0f, l2, init, std::move(partitioner));
-  shard->LoadFrom(ModelState::Zeros(layout, shard->num_slots()));
   return shard;
 }
 
@@ -152,7 +151,7 @@ TEST_CASE("a shard owns the rows its partitioner gives it, refusing others by na
   for (int c : counts) CHECK(c > 900);
 }
 
-TEST_CASE("held rows go to a state sorted by id and come back", "[runtime]") {
+TEST_CASE("held rows go to a state sorted by id and are restored from a shard file", "[runtime]") {
   auto shard = Shard(
       "adagrad", api::Hyperparameters(std::map<std::string, std::string>{{"epsilon", "1e-10"}}));
   REQUIRE(Round(*shard, 1, 0.1, 1, {900, 5}, {{1, 1}, {2, 2}}).ok());
@@ -164,7 +163,11 @@ TEST_CASE("held rows go to a state sorted by id and come back", "[runtime]") {
   CHECK(shard->StateBlocks().size() == 2 * 2 * 2 + 2);  // two rows and b, params and G
   auto restored = Shard(
       "adagrad", api::Hyperparameters(std::map<std::string, std::string>{{"epsilon", "1e-10"}}));
-  restored->LoadFrom(state);
+  ShardFile file;
+  file.keys = shard->StateKeys();
+  file.values = shard->StateBlocks();
+  file.num_slots = shard->num_slots();
+  REQUIRE(restored->Restore(file).ok());
   CHECK(restored->num_rows_held() == 2);
   CHECK(restored->StateBlocks() == shard->StateBlocks());
 }

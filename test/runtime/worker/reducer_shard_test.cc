@@ -35,7 +35,7 @@ TEST_CASE("a shard applies the mean of the partitions' gradient sums", "[runtime
   auto shard = SgdShard(layout, layout->keys());
   ModelState state = ModelState::Zeros(layout, 0);
   state.tensors[0] = {1, 1, 1, 1, 1, 1};
-  shard->LoadFrom(state);
+  REQUIRE(shard->Restore(MakeShardFile(state, shard->keys(), 0, 0, 1, "")).ok());
   shuffle::Run p0, p1;
   std::vector<float> g0 = {2, 4, 6, 8}, g1 = {2, 0, 2, 0};
   p0.Append(ParamKey(0, 0), g0.data(), 4);
@@ -54,7 +54,7 @@ TEST_CASE("a shard refuses keys it does not own and wrong lengths, untouched", "
   auto layout = Layout();
   auto shard = SgdShard(layout, {ParamKey(0, 0)});
   ModelState state = ModelState::Zeros(layout, 0);
-  shard->LoadFrom(state);
+  REQUIRE(shard->Restore(MakeShardFile(state, shard->keys(), 0, 0, 1, "")).ok());
   shuffle::Run good, foreign, short_block;
   std::vector<float> g = {1, 1, 1, 1};
   good.Append(ParamKey(0, 0), g.data(), 4);
@@ -78,7 +78,7 @@ TEST_CASE("an update that makes a parameter non-finite fails naming step, tensor
   auto layout = Layout();
   auto shard = SgdShard(layout, layout->keys());
   ModelState state = ModelState::Zeros(layout, 0);
-  shard->LoadFrom(state);
+  REQUIRE(shard->Restore(MakeShardFile(state, shard->keys(), 0, 0, 1, "")).ok());
   shuffle::Run run;
   // Block 1 of "w" holds elements 4 and 5; 1e38 * 10 overflows the float in element 5 only.
   std::vector<float> g = {0, 10};
@@ -93,19 +93,19 @@ TEST_CASE("an update that makes a parameter non-finite fails naming step, tensor
   shuffle::Run nan_run;
   nan_run.Append(ParamKey(0, 1), nan.data(), 2);
   auto fresh = SgdShard(layout, layout->keys());
-  fresh->LoadFrom(state);
+  REQUIRE(fresh->Restore(MakeShardFile(state, fresh->keys(), 0, 0, 1, "")).ok());
   Status n = fresh->Reduce({&nan_run}, Leaves(1), RoundUpdate{1, 0.1, 1.0, false});
   CHECK(n.code() == StatusCode::kFailedPrecondition);
   CHECK(n.message().find("element 4 ") != std::string::npos);
   CHECK(n.message().find("nan (learning rate 0.1)") != std::string::npos);
 }
 
-TEST_CASE("slots round-trip through LoadFrom and StoreTo", "[runtime]") {
+TEST_CASE("slots round-trip through Restore and StoreTo", "[runtime]") {
   auto layout = Layout();
   auto rule = updaters::CreateBuiltinReducer("adam", api::Hyperparameters()).value();
   ReducerShard shard(0, layout, layout->keys(), std::move(rule), 0, 0);
   ModelState state = ModelState::Zeros(layout, 2);
-  shard.LoadFrom(state);
+  REQUIRE(shard.Restore(MakeShardFile(state, shard.keys(), 0, 0, 1, "")).ok());
   shuffle::Run run;
   std::vector<float> g = {1, -1, 1, -1};
   run.Append(ParamKey(0, 0), g.data(), 4);

@@ -19,7 +19,6 @@ struct Fixture {
   explicit Fixture(int64_t staleness = 0) {
     auto rule = updaters::CreateBuiltinReducer("sgd", api::Hyperparameters()).value();
     auto shard = std::make_unique<ReducerShard>(0, layout, layout->keys(), std::move(rule), 0, 0);
-    shard->LoadFrom(ModelState::Zeros(layout, 0));
     host = std::make_unique<ShardHost>(std::move(shard), 3, 0, staleness);
   }
   static shuffle::Run RunOf(float v) {
@@ -88,7 +87,6 @@ struct FiveFixture {
   FiveFixture() {
     auto rule = updaters::CreateBuiltinReducer("sgd", api::Hyperparameters()).value();
     auto shard = std::make_unique<ReducerShard>(0, layout, layout->keys(), std::move(rule), 0, 0);
-    shard->LoadFrom(ModelState::Zeros(layout, 0));
     host = std::make_unique<ShardHost>(std::move(shard), 5);
   }
   static shuffle::Run RunOf(float v) {
