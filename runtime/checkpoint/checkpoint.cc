@@ -189,11 +189,10 @@ Status DecodeSlots(BoundedReader* r, ModelState* state, const CheckpointArrays* 
   for (uint32_t k = 0; k < count; ++k) {
     for (size_t t = 0; t < specs.size(); ++t) {
       const std::string what = "slot " + std::to_string(k) + " of tensor '" + specs[t].name + "'";
-      const uint64_t n = specs[t].row_sparse
-                             ? (where != nullptr ? where->tensors[t].num_rows
-                                                 : state->rows[t].ids.size()) *
-                                   static_cast<uint64_t>(specs[t].shape[1])
-                             : static_cast<uint64_t>(specs[t].size());
+      const uint64_t n = specs[t].row_sparse ? (where != nullptr ? where->tensors[t].num_rows
+                                                                 : state->rows[t].ids.size()) *
+                                                   static_cast<uint64_t>(specs[t].shape[1])
+                                             : static_cast<uint64_t>(specs[t].size());
       if (where != nullptr) {
         MRTRAIN_RETURN_IF_ERROR(r->SkipFloats(n, what));
       } else if (specs[t].row_sparse) {

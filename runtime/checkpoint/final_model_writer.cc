@@ -89,9 +89,8 @@ Status WriteModelTemp(ShardSetReader* shards, const std::string& tmp) {
   MRTRAIN_RETURN_IF_ERROR(CheckJobHeader(HeaderOf(m)).WithContext(context));
   const auto kind = checkpoint_format::KindFor(checkpoint_format::kCheckpointFile,
                                                shards->layout()->has_row_sparse());
-  return WriteFramedTempFile(tmp, kind, [&](ChecksummedWriter* w) {
-           return BodyEncoder(shards, w, tmp).Encode();
-         })
+  return WriteFramedTempFile(
+             tmp, kind, [&](ChecksummedWriter* w) { return BodyEncoder(shards, w, tmp).Encode(); })
       .status();
 }
 
@@ -137,16 +136,14 @@ Result<std::vector<NpzMember>> MembersOf(const ModelFileReader& model) {
 // Both files complete under temporary names, then committed. Returns the first error.
 Status WriteBoth(const CheckpointDir& checkpoints, int64_t epochs_done, const std::string& mrt_tmp,
                  const std::string& mrt_path, const std::string& npz_path) {
-  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<ShardSetReader> shards,
-                           ShardSetReader::Open(checkpoints.dir(),
-                                                checkpoints.ManifestPath(epochs_done),
-                                                epochs_done));
+  MRTRAIN_ASSIGN_OR_RETURN(
+      std::unique_ptr<ShardSetReader> shards,
+      ShardSetReader::Open(checkpoints.dir(), checkpoints.ManifestPath(epochs_done), epochs_done));
   MRTRAIN_RETURN_IF_ERROR(WriteModelTemp(shards.get(), mrt_tmp));
   shards.reset();  // closes the shard files
   // Read back through the reader predict uses: the checksum and every field are checked again
   // before anything is committed.
-  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<ModelFileReader> model,
-                           ModelFileReader::Open(mrt_tmp));
+  MRTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<ModelFileReader> model, ModelFileReader::Open(mrt_tmp));
   MRTRAIN_ASSIGN_OR_RETURN(const std::vector<NpzMember> members, MembersOf(*model));
   MRTRAIN_RETURN_IF_ERROR(WriteNpzMembers(npz_path, members));
   return CommitTempFile(mrt_tmp, mrt_path);

@@ -21,10 +21,10 @@ namespace mrtrain::runtime {
 // The checkpoint is judged as CheckpointDir::Load judges it, with the same errors (kNotFound
 // without the manifest; kCorruption naming the damaged, missing or inconsistent file;
 // kIOError; kFailedPrecondition for a newer format), before or while the files are written.
-// Both files are written to temporary files, fsynced, and renamed into place only once both
-// are complete (the .npz first): a failure leaves neither a partial file nor a temporary one,
-// and whatever was under the two paths before. Memory: the layout, one entry per dense block
-// and bounded buffers per shard file, never the parameters. Not thread-safe for the same paths.
+// Both files are written to temporary files and fsynced, and renamed into place only once both
+// are complete, the .npz first: a failure leaves no partial or temporary file, and until the
+// renames whatever the two paths held before. Memory: the layout, one entry per dense block and
+// bounded buffers per shard file, never the parameters. Not thread-safe for the same paths.
 Status WriteFinalModel(const CheckpointDir& checkpoints, int64_t epochs_done,
                        const std::string& mrt_path, const std::string& npz_path);
 

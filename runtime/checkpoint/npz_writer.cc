@@ -147,8 +147,7 @@ zip_int64_t MemberCallback(void* userdata, void* data, zip_uint64_t len, zip_sou
       return zip_error_to_data(&s->error, data, len);
     case ZIP_SOURCE_SUPPORTS:
       return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
-                                            ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE,
-                                            -1);
+                                            ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, -1);
     default:
       zip_error_set(&s->error, ZIP_ER_OPNOTSUPP, 0);
       return -1;

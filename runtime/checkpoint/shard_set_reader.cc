@@ -47,8 +47,9 @@ Status PreadFully(int fd, const std::string& path, void* out, uint64_t n, uint64
     const ssize_t got = pread(fd, p, n, static_cast<off_t>(offset));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) return ErrnoError("cannot read", path, errno);
-    if (got == 0) return IOError("cannot read " + path + " at byte " + std::to_string(offset) +
-                                 ": the file shrank");
+    if (got == 0)
+      return IOError("cannot read " + path + " at byte " + std::to_string(offset) +
+                     ": the file shrank");
     p += got;
     n -= static_cast<uint64_t>(got);
     offset += static_cast<uint64_t>(got);
@@ -164,9 +165,8 @@ struct ShardSetReader::Shard {
   }
 
   const Extent* ExtentOf(int tensor) const {
-    auto it = std::lower_bound(
-        extents.begin(), extents.end(), static_cast<uint32_t>(tensor),
-        [](const Extent& e, uint32_t t) { return e.tensor < t; });
+    auto it = std::lower_bound(extents.begin(), extents.end(), static_cast<uint32_t>(tensor),
+                               [](const Extent& e, uint32_t t) { return e.tensor < t; });
     return it != extents.end() && it->tensor == static_cast<uint32_t>(tensor) ? &*it : nullptr;
   }
 
@@ -260,8 +260,7 @@ Result<std::unique_ptr<ShardSetReader>> ShardSetReader::Open(const std::string& 
     auto shard = std::make_unique<Shard>();
     shard->path = paths[i];
     MRTRAIN_ASSIGN_OR_RETURN(shard->index, IndexShardFile(paths[i], m.shards[i]));
-    MRTRAIN_RETURN_IF_ERROR(
-        CheckShardHeader(shard->index.header, m, i, paths[i], manifest_path));
+    MRTRAIN_RETURN_IF_ERROR(CheckShardHeader(shard->index.header, m, i, paths[i], manifest_path));
     shard->fd = open(paths[i].c_str(), O_RDONLY | O_CLOEXEC);
     if (shard->fd < 0) return ErrnoError("cannot open", paths[i], errno);
     r->shards_.push_back(std::move(shard));

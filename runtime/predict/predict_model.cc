@@ -56,11 +56,11 @@ class NeededRowCollector : public api::RowRequest {
                                      " tensors");
       return;
     }
-    const std::string tensor = "tensor \"" + layout_.specs()[tensor_id].name + "\" (id " +
-                               std::to_string(tensor_id) + ")";
+    const std::string tensor =
+        "tensor \"" + layout_.specs()[tensor_id].name + "\" (id " + std::to_string(tensor_id) + ")";
     if (!layout_.is_row_sparse(tensor_id)) {
-      status_ = InvalidArgumentError(asked + tensor +
-                                     ", which is dense (ParamsView::tensors holds it)");
+      status_ =
+          InvalidArgumentError(asked + tensor + ", which is dense (ParamsView::tensors holds it)");
       return;
     }
     const int64_t rows = layout_.num_blocks(tensor_id);
@@ -92,9 +92,9 @@ Status ReadNeededRows(const PredictModel& model, api::Mapper& mapper, int64_t pa
   const ModelLayout& layout = *model.checkpoint.state.layout;
   const std::string where = "partition " + std::to_string(partition);
   NeededRowCollector collector(layout);
-  MRTRAIN_RETURN_IF_ERROR(
-      plugin::CallPlugin(model.who, "NeededRows", [&] { mapper.NeededRows(rows, collector); })
-          .WithContext(where));
+  MRTRAIN_RETURN_IF_ERROR(plugin::CallPlugin(model.who, "NeededRows", [&] {
+                            mapper.NeededRows(rows, collector);
+                          }).WithContext(where));
   if (!collector.status().ok()) {
     return PluginError(where + ": " + model.who + ": " + collector.status().message());
   }

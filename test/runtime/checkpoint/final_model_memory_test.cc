@@ -48,10 +48,10 @@ float ValueAt(uint64_t i, int part) { return static_cast<float>((i * 7 + part * 
 // 288 MiB of parameters and slots: W's 16M floats and 1M rows of 8, each three times.
 Checkpoint LargeCheckpoint() {
   auto layout = std::make_shared<const ModelLayout>(
-      ModelLayout::Create({TensorSpec{"W", {kDense, kDense}, TensorSpec::Role::kWeight},
-                           TensorSpec{"emb", {int64_t{1} << 30, 8}, TensorSpec::Role::kWeight,
-                                      true}},
-                          1 << 16)
+      ModelLayout::Create(
+          {TensorSpec{"W", {kDense, kDense}, TensorSpec::Role::kWeight},
+           TensorSpec{"emb", {int64_t{1} << 30, 8}, TensorSpec::Role::kWeight, true}},
+          1 << 16)
           .value());
   Checkpoint c;
   c.epochs_done = 1;

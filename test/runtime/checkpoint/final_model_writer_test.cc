@@ -84,8 +84,7 @@ TEST_CASE("the streamed final model of a dense model is the whole path's bytes",
   }
 }
 
-TEST_CASE("the streamed final model of a row-sparse model is the whole path's bytes",
-          "[runtime]") {
+TEST_CASE("the streamed final model of a row-sparse model is the whole path's bytes", "[runtime]") {
   for (int slots : {0, 1, 2}) {
     for (int shards : {1, 3, 4}) {
       for (bool empty_lin : {false, true}) {
@@ -133,8 +132,8 @@ struct Entries {
     size_t at = 0;
     for (ParamKey key : s.keys) {
       const size_t n = static_cast<size_t>(layout.Range(key).length) * (1 + s.num_slots);
-      e.items.emplace_back(key, std::vector<float>(s.values.begin() + at,
-                                                   s.values.begin() + at + n));
+      e.items.emplace_back(key,
+                           std::vector<float>(s.values.begin() + at, s.values.begin() + at + n));
       at += n;
     }
     return e;
@@ -205,9 +204,8 @@ class Damaged {
       // streamed files are the whole path's, or both fail to export it (a tensor name libzip
       // refuses), alike.
       std::filesystem::create_directories(out + "/whole");
-      const Status exported =
-          WriteWhole(checkpoints_, c_.epochs_done, out + "/whole/model.mrt",
-                     out + "/whole/model.npz");
+      const Status exported = WriteWhole(checkpoints_, c_.epochs_done, out + "/whole/model.mrt",
+                                         out + "/whole/model.npz");
       if (exported.ok()) {
         REQUIRE(streamed.ok());
         CheckSameFiles(checkpoints_, c_.epochs_done, out + "/both");
@@ -237,12 +235,11 @@ Checkpoint ModelFor(bool row_sparse) {
   return row_sparse ? RowSparseCheckpoint(3, 2, 9) : SampleCheckpoint(3);
 }
 
-TEST_CASE("every byte of a shard file changed gives the final model Load's outcome",
-          "[runtime]") {
+TEST_CASE("every byte of a shard file changed gives the final model Load's outcome", "[runtime]") {
   for (bool row_sparse : {false, true}) {
     Damaged d(ModelFor(row_sparse), 3);
     const std::string good = TempDir::Read(d.ShardPath(1));
-    for (size_t at = 0; at < good.size(); at += (at < 400 || at + 40 > good.size()) ? 1 : 53) {
+    for (size_t at = 0; at < good.size(); at += (at < 256 || at + 24 > good.size()) ? 1 : 61) {
       std::string bad = good;
       bad[at] = static_cast<char>(bad[at] ^ 0x5a);
       Reseal(&bad);
@@ -272,8 +269,7 @@ TEST_CASE("every byte of a shard file changed gives the final model Load's outco
   }
 }
 
-TEST_CASE("every byte of the manifest changed gives the final model Load's outcome",
-          "[runtime]") {
+TEST_CASE("every byte of the manifest changed gives the final model Load's outcome", "[runtime]") {
   for (bool row_sparse : {false, true}) {
     Damaged d(ModelFor(row_sparse), 3);
     const std::string good = TempDir::Read(d.ManifestPath());
@@ -291,9 +287,10 @@ TEST_CASE("every byte of the manifest changed gives the final model Load's outco
   }
 }
 
-TEST_CASE("shard files inconsistent with each other or the manifest fail the final model as "
-          "Load fails them",
-          "[runtime]") {
+TEST_CASE(
+    "shard files inconsistent with each other or the manifest fail the final model as "
+    "Load fails them",
+    "[runtime]") {
   for (bool row_sparse : {false, true}) {
     const std::string kind = row_sparse ? "row-sparse: " : "dense: ";
     Damaged d(ModelFor(row_sparse), 3);

@@ -170,8 +170,8 @@ TEST_CASE("WriteNpzMembers stops at a member's read error and leaves no archive"
   member.header = NpyHeaderF32({1 << 20}).value();
   member.bytes = 4 << 20;
   member.read = [](uint64_t offset, void* out, size_t n) {
-    if (offset >= (1 << 20)) return IOError("model.mrt: cannot read at byte " +
-                                            std::to_string(offset));
+    if (offset >= (1 << 20))
+      return IOError("model.mrt: cannot read at byte " + std::to_string(offset));
     std::memset(out, 0, n);
     return Status::Ok();
   };

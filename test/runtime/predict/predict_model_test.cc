@@ -63,9 +63,10 @@ class WholeRows : public api::RowSource {
   std::vector<float> zeros_;
 };
 
-TEST_CASE("a row-sparse model predicts from the rows each chunk needs exactly as from the "
-          "whole model",
-          "[runtime]") {
+TEST_CASE(
+    "a row-sparse model predicts from the rows each chunk needs exactly as from the "
+    "whole model",
+    "[runtime]") {
   TempDir dir;
   dir.Write("train.svm", SparseRows(900, 1));
   dir.Write("test.svm", SparseRows(2500, 2));  // several 1024-row chunks per partition
@@ -76,15 +77,15 @@ TEST_CASE("a row-sparse model predicts from the rows each chunk needs exactly as
   };
   for (const Model& m : {Model{"lr", "{type: logistic, init: zeros}", 30},
                          Model{"fm", "{type: fm, factors: 3}", 25}}) {
-    const std::string data = ", format: libsvm, hash_bits: " + std::to_string(m.hash_bits) +
-                             ", max_decoded_mb: 16384";
-    auto spec = jobs::ParseJobSpec(
-        "data:\n  train: {path: " + dir.File("train.svm") + data + ", partitions: 3}\n" +
-            "  test: {path: " + dir.File("test.svm") + data + ", partitions: 2}\n" +
-            "model: " + m.spec +
-            "\nupdate: {rule: adagrad, learning_rate: 0.1}\n"
-            "training: {epochs: 1, rounds_per_epoch: 3, seed: 7}\n",
-        "job.yaml", {"output.dir=" + dir.File(m.name)});
+    const std::string data =
+        ", format: libsvm, hash_bits: " + std::to_string(m.hash_bits) + ", max_decoded_mb: 16384";
+    auto spec =
+        jobs::ParseJobSpec("data:\n  train: {path: " + dir.File("train.svm") + data +
+                               ", partitions: 3}\n" + "  test: {path: " + dir.File("test.svm") +
+                               data + ", partitions: 2}\n" + "model: " + m.spec +
+                               "\nupdate: {rule: adagrad, learning_rate: 0.1}\n"
+                               "training: {epochs: 1, rounds_per_epoch: 3, seed: 7}\n",
+                           "job.yaml", {"output.dir=" + dir.File(m.name)});
     INFO(m.spec);
     INFO((spec.ok() ? "" : spec.status().message()));
     REQUIRE(spec.ok());
