@@ -65,20 +65,6 @@ void ModelState::WriteBlock(ParamKey key, const float* in) {
   std::memcpy(tensors[r.tensor].data() + r.offset, in, r.length * sizeof(float));
 }
 
-StoredRowSource::StoredRowSource(const ModelState& state) : state_(state) {
-  zeros_.assign(std::max<int64_t>(1, state.layout->max_key_length()), 0.0f);
-}
-
-const float* StoredRowSource::Find(int tensor_id, int64_t id) const {
-  if (tensor_id < 0 || static_cast<size_t>(tensor_id) >= state_.rows.size()) return nullptr;
-  const api::TensorSpec& spec = state_.layout->specs()[tensor_id];
-  if (!spec.row_sparse || id < 0 || id >= spec.shape[0]) return nullptr;
-  const StoredRows& rows = state_.rows[tensor_id];
-  auto it = std::lower_bound(rows.ids.begin(), rows.ids.end(), id);
-  if (it == rows.ids.end() || *it != id) return zeros_.data();
-  return rows.values.data() + (it - rows.ids.begin()) * spec.row_dim();
-}
-
 namespace {
 
 // The bound of the uniform draw for a weight of shape [fan_in, ...] holding `size` floats.

@@ -54,19 +54,6 @@ struct ModelState {
 // stream (seed, "init", t). Uniform draws from [-scale, scale); Xavier from
 // [-sqrt(6/(fan_in+fan_out)), +..); He from [-sqrt(6/fan_in), +..), where fan_in is the first
 // dimension and fan_out the product of the others.
-// The stored rows of a state's row-sparse tensors as an api::RowSource, for scoring with a
-// saved model: a row the state does not hold (a feature training never updated) reads as
-// zeros. Borrows `state`, which must outlive it unchanged.
-class StoredRowSource : public api::RowSource {
- public:
-  explicit StoredRowSource(const ModelState& state);
-  const float* Find(int tensor_id, int64_t id) const override;
-
- private:
-  const ModelState& state_;
-  std::vector<float> zeros_;  // the longest row
-};
-
 // Row-sparse tensors are skipped: their rows start as InitialRow gives them.
 void InitializeParameters(InitScheme scheme, float uniform_scale, uint64_t seed, ModelState* state);
 

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/base/crc32c.h"
 #include "engine/tensor/model_layout.h"
 #include "engine/tensor/param_key.h"
 #include "runtime/checkpoint/checkpoint_decoder.h"
@@ -103,27 +104,44 @@ void EncodeArrays(const ModelState& s, ChecksummedWriter* w) {
   }
 }
 
-// The stored rows of row-sparse tensor `spec` (after its spec): count, ids, values.
-Status DecodeRows(BoundedReader* r, const api::TensorSpec& spec, StoredRows* rows) {
+// The stored rows of row-sparse tensor `spec` (after its spec): count, ids, values. With
+// `where` set the arrays are checked (ids in chunks) and skipped, their offsets noted there.
+Status DecodeRows(BoundedReader* r, const api::TensorSpec& spec, StoredRows* rows,
+                  CheckpointArrays::Tensor* where) {
   const std::string what = "the rows of row-sparse tensor '" + spec.name + "'";
   uint64_t count = 0;
   MRTRAIN_RETURN_IF_ERROR(r->U64(&count, "the row count of " + what));
   const uint64_t dim = static_cast<uint64_t>(spec.shape[1]);
   MRTRAIN_RETURN_IF_ERROR(r->CheckCount(count, 8 + 4 * dim, what));
-  rows->ids.resize(count);
-  for (uint64_t i = 0; i < count; ++i) {
-    MRTRAIN_RETURN_IF_ERROR(r->I64(&rows->ids[i], "a row id of " + what));
-    if (rows->ids[i] < 0 || rows->ids[i] >= spec.shape[0] ||
-        (i > 0 && rows->ids[i - 1] >= rows->ids[i])) {
-      return r->Error(what + ": row id " + std::to_string(rows->ids[i]) +
-                      " is out of range or out of order");
+  if (where != nullptr) {
+    where->num_rows = count;
+    where->ids_offset = r->position();
+  } else {
+    rows->ids.resize(count);
+  }
+  constexpr uint64_t kChunk = 8192;
+  int64_t ids[kChunk];
+  int64_t previous = -1;
+  for (uint64_t first = 0; first < count; first += kChunk) {
+    const uint64_t n = std::min(kChunk, count - first);
+    int64_t* chunk = where != nullptr ? ids : rows->ids.data() + first;
+    MRTRAIN_RETURN_IF_ERROR(r->Bytes(chunk, n * sizeof(int64_t), "the row ids of " + what));
+    for (uint64_t i = 0; i < n; ++i) {
+      if (chunk[i] < 0 || chunk[i] >= spec.shape[0] || (first + i > 0 && previous >= chunk[i])) {
+        return r->Error(what + ": row id " + std::to_string(chunk[i]) +
+                        " is out of range or out of order");
+      }
+      previous = chunk[i];
     }
   }
-  return r->Floats(&rows->values, count * dim, what);
+  if (where == nullptr) return r->Floats(&rows->values, count * dim, what);
+  where->data_offset = r->position();
+  return r->SkipFloats(count * dim, what);
 }
 
 Status DecodeTensors(BoundedReader* r, std::vector<api::TensorSpec>* specs,
-                     std::vector<std::vector<float>>* tensors, std::vector<StoredRows>* rows) {
+                     std::vector<std::vector<float>>* tensors, std::vector<StoredRows>* rows,
+                     CheckpointArrays* where) {
   uint32_t count = 0;
   MRTRAIN_RETURN_IF_ERROR(r->U32(&count, "the tensor count"));
   if (count > ParamKey::kMaxTensors) {
@@ -136,19 +154,26 @@ Status DecodeTensors(BoundedReader* r, std::vector<api::TensorSpec>* specs,
     specs->emplace_back();
     tensors->emplace_back();
     rows->emplace_back();
+    CheckpointArrays::Tensor* at = nullptr;
+    if (where != nullptr) at = &where->tensors.emplace_back();
     uint64_t size = 0;
     MRTRAIN_RETURN_IF_ERROR(DecodeSpec(r, t, &specs->back(), &size));
     if (specs->back().row_sparse) {
-      MRTRAIN_RETURN_IF_ERROR(DecodeRows(r, specs->back(), &rows->back()));
+      MRTRAIN_RETURN_IF_ERROR(DecodeRows(r, specs->back(), &rows->back(), at));
       continue;
     }
-    MRTRAIN_RETURN_IF_ERROR(
-        r->Floats(&tensors->back(), size, "tensor '" + specs->back().name + "'"));
+    const std::string what = "tensor '" + specs->back().name + "'";
+    if (at == nullptr) {
+      MRTRAIN_RETURN_IF_ERROR(r->Floats(&tensors->back(), size, what));
+      continue;
+    }
+    at->data_offset = r->position();
+    MRTRAIN_RETURN_IF_ERROR(r->SkipFloats(size, what));
   }
   return Status::Ok();
 }
 
-Status DecodeSlots(BoundedReader* r, ModelState* state) {
+Status DecodeSlots(BoundedReader* r, ModelState* state, const CheckpointArrays* where) {
   uint32_t count = 0;
   MRTRAIN_RETURN_IF_ERROR(r->U32(&count, "the slot count"));
   const auto& specs = state->layout->specs();
@@ -157,26 +182,33 @@ Status DecodeSlots(BoundedReader* r, ModelState* state) {
   const uint64_t slot_bytes =
       std::max<uint64_t>(1, static_cast<uint64_t>(state->layout->num_parameters())) * 4;
   MRTRAIN_RETURN_IF_ERROR(r->CheckCount(count, slot_bytes, "slots"));
-  state->slots.assign(count, std::vector<std::vector<float>>(specs.size()));
-  for (StoredRows& rows : state->rows) rows.slots.assign(count, {});
+  if (where == nullptr) {
+    state->slots.assign(count, std::vector<std::vector<float>>(specs.size()));
+    for (StoredRows& rows : state->rows) rows.slots.assign(count, {});
+  }
   for (uint32_t k = 0; k < count; ++k) {
     for (size_t t = 0; t < specs.size(); ++t) {
       const std::string what = "slot " + std::to_string(k) + " of tensor '" + specs[t].name + "'";
-      if (specs[t].row_sparse) {
-        const uint64_t n = state->rows[t].ids.size() * static_cast<uint64_t>(specs[t].shape[1]);
+      const uint64_t n = specs[t].row_sparse ? (where != nullptr ? where->tensors[t].num_rows
+                                                                 : state->rows[t].ids.size()) *
+                                                   static_cast<uint64_t>(specs[t].shape[1])
+                                             : static_cast<uint64_t>(specs[t].size());
+      if (where != nullptr) {
+        MRTRAIN_RETURN_IF_ERROR(r->SkipFloats(n, what));
+      } else if (specs[t].row_sparse) {
         MRTRAIN_RETURN_IF_ERROR(r->Floats(&state->rows[t].slots[k], n, what));
-        continue;
+      } else {
+        MRTRAIN_RETURN_IF_ERROR(r->Floats(&state->slots[k][t], n, what));
       }
-      MRTRAIN_RETURN_IF_ERROR(
-          r->Floats(&state->slots[k][t], static_cast<uint64_t>(specs[t].size()), what));
     }
   }
   return Status::Ok();
 }
 
 // Decodes header, tensor table and slots into `c`, rebuilding the layout with
-// ModelLayout::Create so that the specs are validated like any other.
-Status DecodeBody(BoundedReader* r, Checkpoint* c) {
+// ModelLayout::Create so that the specs are validated like any other. With `where` set the
+// arrays are skipped (c's tensors, slots and rows stay empty) and their offsets noted there.
+Status DecodeBody(BoundedReader* r, Checkpoint* c, CheckpointArrays* where) {
   JobHeader h;
   MRTRAIN_RETURN_IF_ERROR(DecodeJobHeader(r, &h));
   c->epochs_done = h.epochs_done;
@@ -189,13 +221,30 @@ Status DecodeBody(BoundedReader* r, Checkpoint* c) {
   std::vector<api::TensorSpec> specs;
   std::vector<std::vector<float>> tensors;
   std::vector<StoredRows> rows;
-  MRTRAIN_RETURN_IF_ERROR(DecodeTensors(r, &specs, &tensors, &rows));
+  MRTRAIN_RETURN_IF_ERROR(DecodeTensors(r, &specs, &tensors, &rows, where));
   Result<ModelLayout> layout = ModelLayout::Create(std::move(specs), h.block_size);
   if (!layout.ok()) return r->Error("invalid model layout: " + layout.status().message());
   c->state.layout = std::make_shared<const ModelLayout>(std::move(layout).value());
   c->state.tensors = std::move(tensors);
   c->state.rows = std::move(rows);
-  return DecodeSlots(r, &c->state);
+  return DecodeSlots(r, &c->state, where);
+}
+
+Result<Checkpoint> ReadCheckpoint(const std::string& path, CheckpointArrays* where) {
+  MRTRAIN_ASSIGN_OR_RETURN(const FramedInput in, OpenFramedFile(path, kCheckpointFile));
+  BoundedReader body = in.Body();
+  Checkpoint ckpt;
+  MRTRAIN_RETURN_IF_ERROR(DecodeBody(&body, &ckpt, where));
+  MRTRAIN_RETURN_IF_ERROR(FinishBody(&body, in));
+  if (where != nullptr) {
+    where->file_bytes = in.size;
+    // The trailer's CRC covers every byte before it; extended over its own 4 bytes it is the
+    // CRC of the whole file.
+    uint8_t stored[4];
+    for (int i = 0; i < 4; ++i) stored[i] = static_cast<uint8_t>(in.stored_crc >> (8 * i));
+    where->file_crc32c = Crc32cExtend(in.stored_crc, stored, sizeof(stored));
+  }
+  return ckpt;
 }
 
 }  // namespace
@@ -217,12 +266,12 @@ Status WriteCheckpointFile(const std::string& path, const Checkpoint& ckpt) {
 }
 
 Result<Checkpoint> ReadCheckpointFile(const std::string& path) {
-  MRTRAIN_ASSIGN_OR_RETURN(const FramedInput in, OpenFramedFile(path, kCheckpointFile));
-  BoundedReader body = in.Body();
-  Checkpoint ckpt;
-  MRTRAIN_RETURN_IF_ERROR(DecodeBody(&body, &ckpt));
-  MRTRAIN_RETURN_IF_ERROR(FinishBody(&body, in));
-  return ckpt;
+  return ReadCheckpoint(path, nullptr);
+}
+
+Result<Checkpoint> IndexCheckpointFile(const std::string& path, CheckpointArrays* arrays) {
+  *arrays = CheckpointArrays();
+  return ReadCheckpoint(path, arrays);
 }
 
 }  // namespace mrtrain::runtime

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/api/hyperparameters.h"
 #include "engine/api/views.h"
@@ -40,5 +41,24 @@ Status WriteCheckpointFile(const std::string& path, const Checkpoint& ckpt);
 //   kCorruption          for a bad magic, truncation, a checksum mismatch or an invalid
 //                        layout, naming the file and, for truncation, the byte and the field.
 Result<Checkpoint> ReadCheckpointFile(const std::string& path);
+
+// Where the arrays of a checkpoint file are, for readers that fetch them piece by piece.
+struct CheckpointArrays {
+  struct Tensor {
+    uint64_t data_offset = 0;  // byte offset of a dense tensor's floats, or of a row-sparse
+                               // tensor's row values (num_rows * dim floats, in id order)
+    uint64_t num_rows = 0;     // row-sparse only: the stored rows
+    uint64_t ids_offset = 0;   // row-sparse only: their ids, num_rows little-endian i64
+  };
+  std::vector<Tensor> tensors;  // in tensor-table order
+  uint64_t file_bytes = 0;
+  uint32_t file_crc32c = 0;  // CRC32C of the whole file, trailer included: its identity
+};
+
+// Judges `path` exactly as ReadCheckpointFile does (the same checks in the same order, the same
+// errors) but skips its arrays, noting in `arrays` where they are: the result holds everything
+// but state.tensors, state.slots and state.rows, which are empty. Memory does not grow with the
+// file: the CRC and the row ids are checked by streaming through it.
+Result<Checkpoint> IndexCheckpointFile(const std::string& path, CheckpointArrays* arrays);
 
 }  // namespace mrtrain::runtime

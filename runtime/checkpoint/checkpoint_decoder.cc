@@ -66,17 +66,19 @@ void ChecksummedWriter::PutLittleEndian(uint64_t v, int n) {
   PutBytes(buf, n);
 }
 
-namespace {
-
-// Writes, flushes and fsyncs `tmp`. Leaves removing it on failure to the caller.
-Result<WrittenFile> WriteTemp(const std::string& tmp, const FileKind& kind,
-                              const std::function<void(ChecksummedWriter*)>& encode_body) {
+Result<WrittenFile> WriteFramedTempFile(
+    const std::string& tmp, const FileKind& kind,
+    const std::function<Status(ChecksummedWriter*)>& encode_body) {
   FILE* file = std::fopen(tmp.c_str(), "wb");
   if (file == nullptr) return ErrnoError("cannot create", tmp, errno);
   ChecksummedWriter w(file);
   w.PutBytes(kind.magic, kMagicSize);
   w.PutU32(kind.version);
-  encode_body(&w);
+  Status encoded = encode_body(&w);
+  if (!encoded.ok()) {
+    std::fclose(file);
+    return encoded;
+  }
   w.PutU64(w.bytes() + kTrailerSize);
   const uint32_t crc = w.crc();  // covers everything before it, total_length included
   w.PutU32(crc);
@@ -88,14 +90,15 @@ Result<WrittenFile> WriteTemp(const std::string& tmp, const FileKind& kind,
   return WrittenFile{w.bytes(), crc};
 }
 
-}  // namespace
-
 Result<WrittenFile> WriteFramedFile(
     const std::string& path, const FileKind& kind,
     const std::function<void(ChecksummedWriter*)>& encode_body,
     const std::function<void(const std::string& tmp)>& before_commit) {
   const std::string tmp = TempPathFor(path);
-  Result<WrittenFile> written = WriteTemp(tmp, kind, encode_body);
+  Result<WrittenFile> written = WriteFramedTempFile(tmp, kind, [&](ChecksummedWriter* w) {
+    encode_body(w);
+    return Status::Ok();
+  });
   if (!written.ok()) {
     std::remove(tmp.c_str());
     return written;
@@ -296,6 +299,23 @@ Status BoundedReader::Bytes(void* out, uint64_t n, const std::string& what) {
   }
   position_ += n;
   return Status::Ok();
+}
+
+Status BoundedReader::Skip(uint64_t n, const std::string& what) {
+  if (n > remaining()) return Short(n, what);
+  if (n > 0 && fseeko(file_, static_cast<off_t>(position_ + n), SEEK_SET) != 0) {
+    return IOError(name_ + ": cannot seek past " + what + " at byte " + std::to_string(position_) +
+                   ": " + std::strerror(errno));
+  }
+  position_ += n;
+  return Status::Ok();
+}
+
+Status BoundedReader::SkipFloats(uint64_t count, const std::string& what) {
+  if (count > kMaxFloats || count * sizeof(float) > remaining()) {
+    return Short(count > kMaxFloats ? std::numeric_limits<uint64_t>::max() : count * 4, what);
+  }
+  return Skip(count * sizeof(float), what);
 }
 
 Status BoundedReader::U8(uint8_t* out, const std::string& what) { return Bytes(out, 1, what); }

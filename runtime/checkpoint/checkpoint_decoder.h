@@ -75,6 +75,14 @@ Result<WrittenFile> WriteFramedFile(
     const std::function<void(ChecksummedWriter*)>& encode_body,
     const std::function<void(const std::string& tmp)>& before_commit = {});
 
+// The first half of WriteFramedFile for a body whose encoder reads input that may fail midway
+// (the final model, streamed from shard files): writes the frame and body to `tmp`, flushes and
+// fsyncs it, and commits nothing. Returns the encoder's first error, else kIOError naming `tmp`;
+// on failure the caller removes `tmp` (CommitTempFile commits it on success).
+Result<WrittenFile> WriteFramedTempFile(
+    const std::string& tmp, const checkpoint_format::FileKind& kind,
+    const std::function<Status(ChecksummedWriter*)>& encode_body);
+
 // Reads fields front to back from the current position of a FILE* up to `limit`, a byte
 // offset: the start of the trailer when the trailer is intact, else the end of the file.
 // Every read and every count is checked against the bytes left before `limit` first, so a
@@ -97,6 +105,10 @@ class BoundedReader {
   Status String(std::string* out, const std::string& what);
   // `count` little-endian floats into `out` (resized only once they are known to be there).
   Status Floats(std::vector<float>* out, uint64_t count, const std::string& what);
+  // Moves past `n` bytes, or `count` floats, without reading them: the same checks and errors
+  // as Bytes and Floats, for readers that fetch the arrays later by offset.
+  Status Skip(uint64_t n, const std::string& what);
+  Status SkipFloats(uint64_t count, const std::string& what);
   // Fails unless `count` items of at least `min_bytes` each fit in what remains.
   Status CheckCount(uint64_t count, uint64_t min_bytes, const std::string& what) const;
 

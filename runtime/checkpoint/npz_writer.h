@@ -1,6 +1,10 @@
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/base/status.h"
 #include "engine/tensor/model_state.h"
@@ -17,5 +21,21 @@ namespace mrtrain::runtime {
 // crash never leaves a partial archive under `path`. kIOError names the path and libzip's or
 // the OS's reason; kInternal when the tensors do not match the layout (nothing is written).
 Status WriteNpz(const std::string& path, const ModelState& state);
+
+// One member of an archive: `name` ("W1.npy") holding `header` (npy_format.h) and then `bytes`
+// bytes of data that `read` fetches while the archive is written.
+struct NpzMember {
+  std::string name;
+  std::string header;
+  uint64_t bytes = 0;
+  // Copies data bytes [offset, offset + n) to `out`; the archive is written front to back, so
+  // offsets ascend. An error stops the archive and is what WriteNpzMembers returns.
+  std::function<Status(uint64_t offset, void* out, size_t n)> read;
+};
+
+// Writes `members`, in order, as WriteNpz writes a state's: the same bytes for the same
+// members, atomically, with libzip pulling each member's data through `read` in pieces so that
+// no member is ever whole in memory. Errors as WriteNpz's, or the first error of a `read`.
+Status WriteNpzMembers(const std::string& path, const std::vector<NpzMember>& members);
 
 }  // namespace mrtrain::runtime

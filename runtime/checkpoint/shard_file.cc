@@ -80,35 +80,62 @@ Status DecodeShardIndex(BoundedReader* r, ShardFile* s) {
                   std::to_string(s->shard) + " of " + std::to_string(s->num_shards));
 }
 
-Status DecodeKeys(BoundedReader* r, std::vector<ParamKey>* keys) {
+// The key array, checked strictly ascending; `add` sees each key in order. Read in chunks, so
+// a reader that keeps no keys (IndexShardFile) needs no memory in proportion to them.
+Status DecodeKeys(BoundedReader* r, const std::function<void(uint32_t count)>& reserve,
+                  const std::function<void(ParamKey)>& add) {
   uint32_t count = 0;
   MRTRAIN_RETURN_IF_ERROR(r->U32(&count, "the key count"));
   MRTRAIN_RETURN_IF_ERROR(r->CheckCount(count, sizeof(uint64_t), "keys"));
-  keys->reserve(count);
-  for (uint32_t i = 0; i < count; ++i) {
+  if (reserve) reserve(count);
+  constexpr uint32_t kChunk = 8192;
+  std::vector<uint8_t> buf(std::min(kChunk, count) * sizeof(uint64_t));
+  ParamKey previous;
+  for (uint32_t first = 0; first < count; first += kChunk) {
+    const uint32_t n = std::min(kChunk, count - first);
     const uint64_t at = r->position();
-    uint64_t packed = 0;
-    MRTRAIN_RETURN_IF_ERROR(r->U64(&packed, "key " + std::to_string(i)));
-    const ParamKey key = ParamKey::FromPacked(packed);
-    if (!keys->empty() && !(keys->back() < key)) {
-      return r->Error("key " + std::to_string(i) + " at byte " + std::to_string(at) +
-                      " is out of order or repeated");
+    MRTRAIN_RETURN_IF_ERROR(r->Bytes(buf.data(), uint64_t{n} * sizeof(uint64_t), "keys"));
+    for (uint32_t j = 0; j < n; ++j) {
+      const ParamKey key = ParamKey::FromPacked(DecodeLittleEndian(buf.data() + 8 * j, 8));
+      const uint32_t i = first + j;
+      if (i > 0 && !(previous < key)) {
+        return r->Error("key " + std::to_string(i) + " at byte " + std::to_string(at + 8 * j) +
+                        " is out of order or repeated");
+      }
+      add(key);
+      previous = key;
     }
-    keys->push_back(key);
   }
   return Status::Ok();
 }
 
-Status DecodeShardBody(BoundedReader* r, ShardFile* s) {
+// Every field before the keys.
+Status DecodeShardHeader(BoundedReader* r, ShardFile* s) {
   MRTRAIN_RETURN_IF_ERROR(r->NonNegative(&s->epochs_done, "epochs_done"));
   MRTRAIN_RETURN_IF_ERROR(r->NonNegative(&s->step, "step"));
   MRTRAIN_RETURN_IF_ERROR(DecodeShardIndex(r, s));
   MRTRAIN_RETURN_IF_ERROR(r->String(&s->fingerprint, "fingerprint"));
-  MRTRAIN_RETURN_IF_ERROR(DecodeInt32(r, "num_slots", &s->num_slots));
-  MRTRAIN_RETURN_IF_ERROR(DecodeKeys(r, &s->keys));
+  return DecodeInt32(r, "num_slots", &s->num_slots);
+}
+
+Status DecodeShardBody(BoundedReader* r, ShardFile* s) {
+  MRTRAIN_RETURN_IF_ERROR(DecodeShardHeader(r, s));
+  MRTRAIN_RETURN_IF_ERROR(DecodeKeys(
+      r, [&](uint32_t count) { s->keys.reserve(count); },
+      [&](ParamKey key) { s->keys.push_back(key); }));
   uint64_t count = 0;
   MRTRAIN_RETURN_IF_ERROR(r->U64(&count, "the value count"));
   return r->Floats(&s->values, count, "values");
+}
+
+// The same checks as DecodeShardBody, noting where the arrays are instead of reading them.
+Status IndexShardBody(BoundedReader* r, ShardFileIndex* index) {
+  MRTRAIN_RETURN_IF_ERROR(DecodeShardHeader(r, &index->header));
+  index->keys_offset = r->position() + sizeof(uint32_t);
+  MRTRAIN_RETURN_IF_ERROR(DecodeKeys(r, {}, [&](ParamKey) { ++index->num_keys; }));
+  MRTRAIN_RETURN_IF_ERROR(r->U64(&index->num_values, "the value count"));
+  index->values_offset = r->position();
+  return r->SkipFloats(index->num_values, "values");
 }
 
 Status CheckExpected(const FramedInput& in, const ShardFileInfo& expected) {
@@ -315,6 +342,17 @@ Result<ShardFileInfo> WriteShardFile(
 }
 
 Result<ShardFile> ReadShardFile(const std::string& path) { return ReadShard(path, nullptr); }
+
+Result<ShardFileIndex> IndexShardFile(const std::string& path, const ShardFileInfo& expected) {
+  MRTRAIN_ASSIGN_OR_RETURN(const FramedInput in,
+                           OpenFramedFile(path, checkpoint_format::kShardFile));
+  MRTRAIN_RETURN_IF_ERROR(CheckExpected(in, expected));
+  BoundedReader body = in.Body();
+  ShardFileIndex index;
+  MRTRAIN_RETURN_IF_ERROR(IndexShardBody(&body, &index));
+  MRTRAIN_RETURN_IF_ERROR(FinishBody(&body, in));
+  return index;
+}
 
 Result<ShardFile> ReadShardFile(const std::string& path, const ShardFileInfo& expected) {
   return ReadShard(path, &expected);

@@ -71,6 +71,21 @@ Result<ShardFile> ReadShardFile(const std::string& path);
 // the manifest records), checked before the body is decoded. `expected.name` is not used.
 Result<ShardFile> ReadShardFile(const std::string& path, const ShardFileInfo& expected);
 
+// A shard file judged as ReadShardFile judges it, without its arrays in memory: where they are,
+// for a reader that fetches them piece by piece (pread) in a second pass.
+struct ShardFileIndex {
+  ShardFile header;          // every field but keys and values, which are left empty
+  uint64_t num_keys = 0;     // keys, each a little-endian u64 (ParamKey::packed), ascending
+  uint64_t keys_offset = 0;  // byte offset of the first key
+  uint64_t num_values = 0;   // floats, little-endian
+  uint64_t values_offset = 0;
+};
+
+// Checks everything ReadShardFile(path, expected) checks, with the same errors, keeping only the
+// fields and where the arrays are: memory does not grow with the file (the CRC and the key order
+// are checked by streaming through it).
+Result<ShardFileIndex> IndexShardFile(const std::string& path, const ShardFileInfo& expected);
+
 // What makes a sharded checkpoint exist: everything of a Checkpoint except the arrays, and the
 // shard files that hold those. A plain value; thread-compatible.
 struct CheckpointManifest {

@@ -16,9 +16,8 @@
 #include "engine/models/registry.h"
 #include "engine/updaters/schedule.h"
 #include "runtime/checkpoint/atomic_file.h"
-#include "runtime/checkpoint/checkpoint.h"
 #include "runtime/checkpoint/checkpoint_dir.h"
-#include "runtime/checkpoint/npz_writer.h"
+#include "runtime/checkpoint/final_model_writer.h"
 
 namespace mrtrain::runtime {
 namespace {
@@ -350,12 +349,12 @@ Result<TrainingResult> RunTrainingLoop(const jobs::JobSpec& spec, const JobMetad
     epoch = restart;
   }
 
-  // Assembled once, at the end, from the shards' files: the whole model in one place.
-  MRTRAIN_ASSIGN_OR_RETURN(const Checkpoint final_model, loop.checkpoints.Load(spec.epochs));
+  // Streamed from the shards' files, shard file by shard file: the whole model is never in one
+  // place (final_model_writer.h).
   result.model_path = spec.output_dir + "/model.mrt";
   result.npz_path = spec.output_dir + "/model.npz";
-  MRTRAIN_RETURN_IF_ERROR(WriteNpz(result.npz_path, final_model.state));
-  MRTRAIN_RETURN_IF_ERROR(WriteCheckpointFile(result.model_path, final_model));
+  MRTRAIN_RETURN_IF_ERROR(
+      WriteFinalModel(loop.checkpoints, spec.epochs, result.model_path, result.npz_path));
   return result;
 }
 

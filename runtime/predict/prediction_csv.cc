@@ -11,7 +11,7 @@ namespace mrtrain::runtime {
 
 Status PredictPart(const data::PartitionData& part, int64_t num_features,
                    const api::ParamsView& params, api::Mapper& mapper, const std::string& who,
-                   int outputs, PartPredictions* out) {
+                   int outputs, PartPredictions* out, const RowPreparer& prepare_rows) {
   const api::Rows all = part.View(num_features);
   std::vector<float> predicted, scores;
   constexpr int64_t kChunk = 1024;
@@ -20,8 +20,11 @@ Status PredictPart(const data::PartitionData& part, int64_t num_features,
     api::Rows rows = SliceRows(all, b, std::min(all.num_rows, b + kChunk));
     predicted.assign(rows.num_rows, 0.0f);
     scores.assign(rows.num_rows * outputs, 0.0f);
-    MRTRAIN_RETURN_IF_ERROR(plugin::CallPlugin(
-        who, "Predict", [&] { mapper.Predict(rows, params, predicted.data(), scores.data()); }));
+    api::ParamsView chunk_params = params;
+    if (prepare_rows) MRTRAIN_RETURN_IF_ERROR(prepare_rows(rows, &chunk_params));
+    MRTRAIN_RETURN_IF_ERROR(plugin::CallPlugin(who, "Predict", [&] {
+      mapper.Predict(rows, chunk_params, predicted.data(), scores.data());
+    }));
     for (int64_t i = 0; i < rows.num_rows; ++i) {
       std::snprintf(buf, sizeof buf, "%.9g,%.9g", rows.labels[i], predicted[i]);
       out->csv += buf;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 
@@ -20,13 +21,17 @@ struct PartPredictions {
   int64_t skipped = 0;       // bad records the partition's reader skipped
 };
 
-// Predicts `part`'s rows with `mapper` at `params`. `who` names the mapper
-// (plugin::DescribeMapper), `outputs` is its NumOutputs(). kPluginError when the mapper throws.
-// Local predict and the workers' predict tasks both render rows here, so a row is the same
-// bytes whoever scored it.
+// Points `view->rows` at the rows of row-sparse tensors that `rows` need (a model's rows are
+// fetched chunk by chunk, never whole). Its error fails the partition.
+using RowPreparer = std::function<Status(const api::Rows& rows, api::ParamsView* view)>;
+
+// Predicts `part`'s rows with `mapper` at `params`, in chunks; `prepare_rows`, when set, fills
+// in each chunk's rows first. `who` names the mapper (plugin::DescribeMapper), `outputs` is its
+// NumOutputs(). kPluginError when the mapper throws. Local predict and the workers' predict
+// tasks both render rows here, so a row is the same bytes whoever scored it.
 Status PredictPart(const data::PartitionData& part, int64_t num_features,
                    const api::ParamsView& params, api::Mapper& mapper, const std::string& who,
-                   int outputs, PartPredictions* out);
+                   int outputs, PartPredictions* out, const RowPreparer& prepare_rows = {});
 
 // "row,label,prediction,score_0,...,score_{outputs-1}\n".
 std::string PredictionHeader(int outputs);

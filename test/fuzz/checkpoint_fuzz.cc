@@ -1,5 +1,6 @@
 // libFuzzer target for the checkpoint reader (runtime/checkpoint: ReadCheckpointFile and the
-// body decoder) and the .npz reader (ReadNpz, the .npy header parser).
+// body decoder, and IndexCheckpointFile, which must judge every file alike) and the .npz reader
+// (ReadNpz, the .npy header parser).
 //
 // Input: a mode byte, then a file. With bit 0 of the mode set, a valid trailer (total length
 // and CRC32C) is appended to the file, so that mutated bodies get past the checksum and are
@@ -52,8 +53,42 @@ void CheckRoundTrip(const Checkpoint& ckpt, const std::string& file) {
   MRTRAIN_CHECK(mrtrain::testing::TempDir::Read(copy) == file);
 }
 
+// The reader by offset (predict's, IndexCheckpointFile) judges every file as the whole reader
+// does, and the offsets it notes hold the arrays the whole reader read.
+void CheckIndex(const std::string& path, const std::string& file, const Result<Checkpoint>& ckpt) {
+  mrtrain::runtime::CheckpointArrays arrays;
+  Result<Checkpoint> index = mrtrain::runtime::IndexCheckpointFile(path, &arrays);
+  MRTRAIN_CHECK(index.ok() == ckpt.ok());
+  if (!ckpt.ok()) {
+    MRTRAIN_CHECK(index.status().code() == ckpt.status().code());
+    MRTRAIN_CHECK(index.status().message() == ckpt.status().message());
+    return;
+  }
+  MRTRAIN_CHECK(arrays.file_bytes == file.size());
+  MRTRAIN_CHECK(arrays.file_crc32c == mrtrain::Crc32c(file.data(), file.size()));
+  const auto& specs = ckpt->state.layout->specs();
+  MRTRAIN_CHECK(arrays.tensors.size() == specs.size());
+  const auto same = [&file](uint64_t offset, const void* data, size_t n) {
+    return offset + n <= file.size() &&
+           (n == 0 || file.compare(offset, n, static_cast<const char*>(data), n) == 0);
+  };
+  for (size_t t = 0; t < specs.size(); ++t) {
+    const auto& a = arrays.tensors[t];
+    if (!specs[t].row_sparse) {
+      const auto& data = ckpt->state.tensors[t];
+      MRTRAIN_CHECK(same(a.data_offset, data.data(), data.size() * sizeof(float)));
+      continue;
+    }
+    const auto& rows = ckpt->state.rows[t];
+    MRTRAIN_CHECK(a.num_rows == rows.ids.size());
+    MRTRAIN_CHECK(same(a.ids_offset, rows.ids.data(), rows.ids.size() * sizeof(int64_t)));
+    MRTRAIN_CHECK(same(a.data_offset, rows.values.data(), rows.values.size() * sizeof(float)));
+  }
+}
+
 void CheckCheckpoint(const std::string& path, const std::string& file) {
   Result<Checkpoint> ckpt = mrtrain::runtime::ReadCheckpointFile(path);
+  CheckIndex(path, file, ckpt);
   if (ckpt.ok()) {
     CheckRoundTrip(*ckpt, file);
     return;

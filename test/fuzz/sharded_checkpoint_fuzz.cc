@@ -46,7 +46,44 @@ void CheckFailure(const Status& status) {
 // A decoded shard file is what the format promises, and since the format has one encoding per
 // value, writing it back gives the very bytes it was read from, with the size and CRC a host
 // would report for them.
+// IndexShardFile (the final model's streaming reader) judges every file as ReadShardFile does,
+// and the offsets it notes hold the keys and values ReadShardFile read.
+void CheckIndex(const std::string& path, const std::string& file) {
+  ShardFileInfo expected;
+  expected.bytes = file.size();
+  for (size_t i = 0; i < 4 && i < file.size(); ++i) {
+    expected.crc32c |= static_cast<uint32_t>(static_cast<uint8_t>(file[file.size() - 4 + i]))
+                       << (8 * i);
+  }
+  Result<ShardFile> shard = mrtrain::runtime::ReadShardFile(path, expected);
+  Result<mrtrain::runtime::ShardFileIndex> index = mrtrain::runtime::IndexShardFile(path, expected);
+  MRTRAIN_CHECK(index.ok() == shard.ok());
+  if (!shard.ok()) {
+    MRTRAIN_CHECK(index.status().code() == shard.status().code());
+    MRTRAIN_CHECK(index.status().message() == shard.status().message());
+    return;
+  }
+  const ShardFile& h = index->header;
+  MRTRAIN_CHECK(h.epochs_done == shard->epochs_done && h.step == shard->step);
+  MRTRAIN_CHECK(h.shard == shard->shard && h.num_shards == shard->num_shards);
+  MRTRAIN_CHECK(h.fingerprint == shard->fingerprint && h.num_slots == shard->num_slots);
+  MRTRAIN_CHECK(index->num_keys == shard->keys.size());
+  MRTRAIN_CHECK(index->num_values == shard->values.size());
+  const size_t key_bytes = shard->keys.size() * sizeof(uint64_t);
+  const size_t value_bytes = shard->values.size() * sizeof(float);
+  MRTRAIN_CHECK(index->keys_offset + key_bytes <= file.size());
+  MRTRAIN_CHECK(index->values_offset + value_bytes <= file.size());
+  MRTRAIN_CHECK(key_bytes == 0 ||
+                file.compare(index->keys_offset, key_bytes,
+                             reinterpret_cast<const char*>(shard->keys.data()), key_bytes) == 0);
+  MRTRAIN_CHECK(value_bytes == 0 ||
+                file.compare(index->values_offset, value_bytes,
+                             reinterpret_cast<const char*>(shard->values.data()),
+                             value_bytes) == 0);
+}
+
 void CheckShard(const std::string& path, const std::string& file) {
+  CheckIndex(path, file);
   Result<ShardFile> shard = mrtrain::runtime::ReadShardFile(path);
   if (!shard.ok()) return CheckFailure(shard.status());
   MRTRAIN_CHECK(shard->epochs_done >= 0 && shard->step >= 0 && shard->num_slots >= 0);

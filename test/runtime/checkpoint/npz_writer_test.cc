@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "engine/base/crc32c.h"
+#include "runtime/checkpoint/npy_format.h"
 #include "runtime/checkpoint/npz_reader.h"
 #include "test/runtime/checkpoint/sample_checkpoint.h"
 #include "test/testing/temp_dir.h"
@@ -143,6 +145,40 @@ TEST_CASE("an export into a missing directory fails with kIOError", "[runtime]")
   CHECK(s.code() == StatusCode::kIOError);
   CHECK_THAT(s.message(), Catch::Contains(path));
   CHECK_FALSE(std::filesystem::exists(path));
+}
+
+}  // namespace
+}  // namespace mrtrain::runtime
+
+namespace mrtrain::runtime {
+namespace {
+
+// The archive's bytes are pinned: members are pulled through a callback source (so that the final
+// model streams them from its file), and this is what libzip wrote from whole buffers before.
+TEST_CASE("WriteNpz writes the bytes the whole-buffer writer wrote", "[runtime]") {
+  TempDir dir;
+  REQUIRE(WriteNpz(dir.File("model.npz"), SampleCheckpoint(3).state).ok());
+  const std::string bytes = TempDir::Read(dir.File("model.npz"));
+  CHECK(bytes.size() == 5506);
+  CHECK(Crc32c(bytes.data(), bytes.size()) == 0x3d4981b4u);
+}
+
+TEST_CASE("WriteNpzMembers stops at a member's read error and leaves no archive", "[runtime]") {
+  TempDir dir;
+  NpzMember member;
+  member.name = "w.npy";
+  member.header = NpyHeaderF32({1 << 20}).value();
+  member.bytes = 4 << 20;
+  member.read = [](uint64_t offset, void* out, size_t n) {
+    if (offset >= (1 << 20))
+      return IOError("model.mrt: cannot read at byte " + std::to_string(offset));
+    std::memset(out, 0, n);
+    return Status::Ok();
+  };
+  const Status s = WriteNpzMembers(dir.File("model.npz"), {member});
+  CHECK(s.code() == StatusCode::kIOError);
+  CHECK(s.message().rfind("model.mrt: cannot read at byte ", 0) == 0);
+  CHECK(Names(dir.path()).empty());
 }
 
 }  // namespace
