@@ -210,17 +210,21 @@ class RowCollector : public api::RowRequest {
                                      " tensors");
       return;
     }
-    const std::string tensor = "tensor \"" + layout_->specs()[tensor_id].name + "\" (id " +
-                               std::to_string(tensor_id) + ")";
+    // Named only for an error: this runs for every row a task reads.
+    auto tensor = [&] {
+      return "tensor \"" + layout_->specs()[tensor_id].name + "\" (id " +
+             std::to_string(tensor_id) + ")";
+    };
     if (!layout_->is_row_sparse(tensor_id)) {
       status_ = InvalidArgumentError("NeededRows asked for row " + std::to_string(row) + " of " +
-                                     tensor + ", which is dense (ParamsView::tensors holds it)");
+                                     tensor() + ", which is dense (ParamsView::tensors holds it)");
       return;
     }
     const int64_t rows = layout_->num_blocks(tensor_id);
     if (row < 0 || row >= rows) {
       status_ = InvalidArgumentError("NeededRows asked for row " + std::to_string(row) + " of " +
-                                     tensor + ", which has rows 0 to " + std::to_string(rows - 1));
+                                     tensor() + ", which has rows 0 to " +
+                                     std::to_string(rows - 1));
       return;
     }
     keys_.emplace_back(static_cast<uint32_t>(tensor_id), static_cast<uint64_t>(row));
@@ -229,7 +233,8 @@ class RowCollector : public api::RowRequest {
   const Status& status() const { return status_; }
   // The keys named, ascending and distinct.
   std::vector<ParamKey> TakeKeys() {
-    std::sort(keys_.begin(), keys_.end());
+    // The built-in models name their rows ascending already.
+    if (!std::is_sorted(keys_.begin(), keys_.end())) std::sort(keys_.begin(), keys_.end());
     keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
     return std::move(keys_);
   }

@@ -61,9 +61,10 @@ Status MapOutputBuffer::Add(ParamKey key, const float* values) {
     return InvalidArgumentError("emitted key (" + KeyName(key) + ") is not part of the model");
   }
   const int64_t n = layout_->Range(key).length;
-  auto it = slot_of_.find(key);
-  if (it != slot_of_.end()) {
-    float* acc = runs_[it->second.shard].values.data() + it->second.offset;
+  const int64_t held = slot_of_.Find(key.packed());
+  if (held != KeyIndex::kAbsent) {
+    const Slot& slot = slots_[held];
+    float* acc = runs_[slot.shard].values.data() + slot.offset;
     for (int64_t i = 0; i < n; ++i) acc[i] += values[i];
     return Status::Ok();
   }
@@ -87,7 +88,8 @@ Status MapOutputBuffer::Add(ParamKey key, const float* values) {
   Run& run = runs_[shard];
   // A key spilled before is held as a record of its own (see the class comment).
   if (spilled_first_seen_.empty() || spilled_first_seen_.count(key) == 0) {
-    slot_of_.emplace(key, Slot{shard, static_cast<int64_t>(run.values.size()), keys_seen_++});
+    slot_of_.FindOrInsert(key.packed(), static_cast<int64_t>(slots_.size()));
+    slots_.push_back(Slot{key, shard, static_cast<int64_t>(run.values.size()), keys_seen_++});
   }
   run.Append(key, values, n);
   bytes_ += block_bytes;
@@ -127,8 +129,9 @@ Status MapOutputBuffer::Spill() {
   spill_paths_.push_back(path);
   ++spilled_runs_;
   spilled_bytes_ += writer->bytes_written();
-  for (const auto& [key, slot] : slot_of_) spilled_first_seen_.emplace(key, slot.first_seen);
-  slot_of_.clear();
+  for (const Slot& slot : slots_) spilled_first_seen_.emplace(slot.key, slot.first_seen);
+  slot_of_.Clear();
+  slots_.clear();
   for (Run& run : runs_) {  // cleared, not freed: the next run fills the same memory
     run.keys.clear();
     run.offsets.assign(1, 0);
@@ -176,7 +179,8 @@ Result<std::vector<Run>> MapOutputBuffer::Finish() {
     }
   }
   for (Run& run : runs_) run = Run();
-  slot_of_.clear();
+  slot_of_ = KeyIndex();
+  slots_ = std::vector<Slot>();
   spilled_first_seen_.clear();
   bytes_ = 0;
   keys_seen_ = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/base/status.h"
+#include "engine/tensor/key_index.h"
 #include "engine/tensor/model_layout.h"
 #include "shuffle/buffer/run.h"
 #include "shuffle/partition/partitioner.h"
@@ -72,11 +73,15 @@ class MapOutputBuffer {
   const SpillOptions spill_;
 
   struct Slot {
+    ParamKey key;
     int shard;
     int64_t offset;      // into runs_[shard].values
     int64_t first_seen;  // how many keys were new before this one: the hash-shuffle order
   };
-  std::unordered_map<ParamKey, Slot> slot_of_;  // keys held and combinable
+  // The keys held and combinable: packed key -> index in slots_. A flat table: a row-sparse
+  // model's task emits tens of thousands of distinct rows, each looked up once or more.
+  KeyIndex slot_of_;
+  std::vector<Slot> slots_;
   // One per shard, in emission order. After a spill a key may appear more than once here (see
   // the class comment), so these are not Runs in run.h's sense until Finish() merges them.
   std::vector<Run> runs_;
