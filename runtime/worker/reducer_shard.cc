@@ -76,7 +76,13 @@ Result<shuffle::Run> ReducerShard::RowsRun(const std::vector<ParamKey>& keys) co
   shuffle::Run run;
   run.keys.reserve(keys.size());
   run.offsets.reserve(keys.size() + 1);
-  for (ParamKey key : keys) {
+  // The held rows are a table far larger than the caches: each lookup is started a few keys
+  // ahead so that their memory latencies overlap.
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < keys.size() && i < kAhead; ++i) row_offset_.Prefetch(keys[i].packed());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const ParamKey key = keys[i];
+    if (i + kAhead < keys.size()) row_offset_.Prefetch(keys[i + kAhead].packed());
     if (!OwnsRow(key)) {
       return InvalidArgumentError("shard " + std::to_string(shard_id_) + " was asked for " +
                                   layout_->DescribeKey(key) +
@@ -202,6 +208,8 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
       const bool row = key.tensor() < static_cast<uint32_t>(layout_->num_tensors()) &&
                        layout_->is_row_sparse(static_cast<int>(key.tensor()));
       const bool owned = row ? OwnsRow(key) : offset_of_.count(key) != 0;
+      // Checking the rest of the runs gives the lookups below time to arrive (as in RowsRun).
+      if (row) row_offset_.Prefetch(key.packed());
       if (!owned || run.LengthOf(i) != layout_->Range(key).length) {
         return CorruptionError("shard " + std::to_string(shard_id_) + ": the " + from +
                                " has key (tensor " + std::to_string(key.tensor()) + ", block " +

@@ -56,6 +56,11 @@ MapOutputBuffer::MapOutputBuffer(const ModelLayout* layout, const Partitioner* p
 
 MapOutputBuffer::~MapOutputBuffer() { RemoveSpillFiles(); }
 
+void MapOutputBuffer::ReserveKeys(size_t keys) {
+  slot_of_.Reserve(keys);
+  slots_.reserve(keys);
+}
+
 Status MapOutputBuffer::Add(ParamKey key, const float* values) {
   if (!layout_->IsValid(key)) {
     return InvalidArgumentError("emitted key (" + KeyName(key) + ") is not part of the model");

@@ -43,6 +43,9 @@ class MapOutputBuffer {
   MapOutputBuffer(const MapOutputBuffer&) = delete;
   MapOutputBuffer& operator=(const MapOutputBuffer&) = delete;
 
+  // Makes room for `keys` distinct keys (a hint: more still fit).
+  void ReserveKeys(size_t keys);
+
   // Adds (sums into) block `key`; `values` holds layout->Range(key).length floats.
   // kInvalidArgument for a key outside the model; kFailedPrecondition when the block does not
   // fit the budget (spilling off: when the held output would pass it; the message gives the

@@ -439,6 +439,9 @@ int BenchPredict(const std::string& tmp_dir) {
 }  // namespace mrtrain::bench
 
 int main(int argc, char** argv) {
+  // First, as in `mrtrain`'s main: the child processes below measure what mrtrain would do,
+  // and without it every large block freed and allocated again is faulted in page by page.
+  mrtrain::KeepFreedMemoryInProcess();
   // A worker process of a cluster benchmark: `bench --worker-of ADDRESS --slots N`.
   if (argc == 5 && std::string(argv[1]) == mrtrain::bench::kWorkerFlag) {
     mrtrain::SetLogLevel("warn");
@@ -453,7 +456,6 @@ int main(int argc, char** argv) {
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(dir) != 0) std::perror("chdir");
   }
-  mrtrain::KeepFreedMemoryInProcess();
   CLI::App app{"mrtrain benchmarks: ratios against floors measured in the same run"};
   int epochs = 3;
   std::vector<std::string> specs = {"jobs/examples/fashion_mnist_mlp.yaml",
