@@ -43,7 +43,8 @@ class MapOutputBuffer {
   MapOutputBuffer(const MapOutputBuffer&) = delete;
   MapOutputBuffer& operator=(const MapOutputBuffer&) = delete;
 
-  // Makes room for `keys` distinct keys (a hint: more still fit).
+  // A hint: about `keys` distinct keys will be added, so that the table of held keys, when one
+  // is needed, is sized once.
   void ReserveKeys(size_t keys);
 
   // Adds (sums into) block `key`; `values` holds layout->Range(key).length floats.
@@ -52,7 +53,9 @@ class MapOutputBuffer {
   // budget and the key); kIOError naming the run file when a spill cannot be written.
   Status Add(ParamKey key, const float* values);
 
-  int64_t num_keys() const { return static_cast<int64_t>(slot_of_.size()); }
+  int64_t num_keys() const {
+    return ascending_ ? keys_seen_ : static_cast<int64_t>(slot_of_.size());
+  }
   int64_t bytes() const { return bytes_; }
   // Runs written so far (Finish() included) and their bytes on disk.
   int64_t spilled_runs() const { return spilled_runs_; }
@@ -66,6 +69,8 @@ class MapOutputBuffer {
  private:
   // Sorts what is held into a run file and empties the buffer.
   Status Spill();
+  // Leaves the ascending mode: builds slots_ and slot_of_ for the keys held.
+  void IndexHeldKeys();
   Result<std::vector<Run>> MergeSpilled();
   void RemoveSpillFiles();
 
@@ -81,8 +86,14 @@ class MapOutputBuffer {
     int64_t offset;      // into runs_[shard].values
     int64_t first_seen;  // how many keys were new before this one: the hash-shuffle order
   };
-  // The keys held and combinable: packed key -> index in slots_. A flat table: a row-sparse
-  // model's task emits tens of thousands of distinct rows, each looked up once or more.
+  // While ascending_ (every key so far came after the one before, and nothing spilled) no key
+  // can repeat, and keys_seen_ is the number held: slots_ and slot_of_ stay empty, which spares
+  // the common case (one mapper call per task: a row-sparse model's tens of thousands of rows,
+  // or a dense model's blocks, each emitted once, ascending) a table lookup and insert per key.
+  bool ascending_ = true;
+  ParamKey last_key_;
+  size_t expected_keys_ = 0;  // ReserveKeys
+  // Otherwise the keys held and combinable: packed key -> index in slots_.
   KeyIndex slot_of_;
   std::vector<Slot> slots_;
   // One per shard, in emission order. After a spill a key may appear more than once here (see
