@@ -62,8 +62,9 @@
 //   run without --only. Measured as above: 30.4 ms/round at 2^20, 390 ms at 2^24 (ratio
 //   12.8); 2^28 is refused by the spec (2^28 + 1 parameters, over the 2^28 limit). With
 //   --round-cost-widths 20 24 26 28 and 2 mapper calls a task: 2^26 took 9.1 s a round (ratio
-//   161, 4 rounds in the 60 s limit). Today every round moves the whole model; the issue aims
-//   at 1.5.
+//   161, 4 rounds in the 60 s limit), when every round moved the whole model. With row-sparse
+//   weights from 2^22 per-feature parameters and the flat row tables: ratio 1.77-2.04 at 2^28
+//   (README.md, "Benchmarks"); the issue aims at 1.5.
 //
 //   criteo (tools/bench/sparse_bench.h): examples/s of logistic regression (FTRL) over a
 //   Criteo-style click log hashed into 2^24, converted to shards first, local mode and 2 worker
