@@ -8,26 +8,63 @@ void RowGradient::Resize(int64_t num_rows, int64_t width, bool row_sparse) {
   num_rows_ = num_rows;
   width_ = width;
   row_sparse_ = row_sparse;
-  row_slot_.clear();
+  table_.clear();
   slot_.assign(row_sparse ? 0 : num_rows, 0);
   touched_.clear();
   sums_.clear();
 }
 
+void RowGradient::GrowTable() {
+  std::vector<uint64_t> old;
+  old.swap(table_);
+  const size_t size = old.empty() ? 64 : old.size() * 2;
+  table_.assign(size, 0);
+  table_shift_ = 32;
+  for (size_t s = size; s > 1; s /= 2) --table_shift_;
+  const uint32_t mask = static_cast<uint32_t>(size - 1);
+  for (uint64_t entry : old) {
+    if (entry == 0) continue;
+    uint32_t i = (static_cast<uint32_t>(entry >> 32) * 0x9E3779B9u) >> table_shift_;
+    while (table_[i] != 0) i = (i + 1) & mask;
+    table_[i] = entry;
+  }
+}
+
+uint32_t RowGradient::TableSlot(uint32_t row, uint32_t slot) {
+  // At most half full, so a miss ends after a couple of entries on average.
+  if ((static_cast<size_t>(slot) + 1) * 2 > table_.size()) GrowTable();
+  const uint32_t mask = static_cast<uint32_t>(table_.size() - 1);
+  // Fibonacci hashing: the top bits of row * 2^32/phi.
+  for (uint32_t i = (row * 0x9E3779B9u) >> table_shift_;; i = (i + 1) & mask) {
+    const uint64_t entry = table_[i];
+    if (entry == 0) {
+      table_[i] = (static_cast<uint64_t>(row) << 32) | slot;
+      return slot;
+    }
+    if (static_cast<uint32_t>(entry >> 32) == row) return static_cast<uint32_t>(entry);
+  }
+}
+
 float* RowGradient::Row(uint32_t row) {
-  uint32_t& slot = row_sparse_ ? row_slot_[row] : slot_[row];
-  if (slot == 0) {
+  const uint32_t next = static_cast<uint32_t>(touched_.size()) + 1;
+  const uint32_t slot = row_sparse_ ? TableSlot(row, next) : (slot_[row] ? slot_[row] : next);
+  if (slot == next) {
+    if (!row_sparse_) slot_[row] = next;
     touched_.push_back(row);
-    slot = static_cast<uint32_t>(touched_.size());
     sums_.resize(sums_.size() + width_, 0.0f);
   }
   return sums_.data() + (slot - 1) * width_;
 }
 
 void RowGradient::EmitRows(int tensor_id, api::GradientSink& sink) {
-  std::sort(touched_.begin(), touched_.end());
-  for (uint32_t row : touched_) {
-    sink.AddRow(tensor_id, row, Held(row), static_cast<size_t>(width_));
+  // Sorted with their slots, so that no row is looked up again.
+  by_row_.resize(touched_.size());
+  for (size_t i = 0; i < touched_.size(); ++i) {
+    by_row_[i] = {touched_[i], static_cast<uint32_t>(i + 1)};
+  }
+  std::sort(by_row_.begin(), by_row_.end());
+  for (const auto& [row, slot] : by_row_) {
+    sink.AddRow(tensor_id, row, Held(slot), static_cast<size_t>(width_));
   }
 }
 
@@ -59,7 +96,7 @@ void RowGradient::EmitBlocks(int tensor_id, int64_t block_size, api::GradientSin
   };
   scratch_.resize(std::min(block_size, total));
   for (uint32_t row : touched_) {  // sorted, so blocks come in order
-    const float* sums = Held(row);
+    const float* sums = Held(slot_[row]);
     const int64_t row_begin = static_cast<int64_t>(row) * width_;
     // A row may straddle blocks when width does not divide block_size.
     for (int64_t e = row_begin; e < row_begin + width_;) {
@@ -81,7 +118,7 @@ void RowGradient::EmitBlocks(int tensor_id, int64_t block_size, api::GradientSin
 void RowGradient::EmitWhole(int tensor_id, api::GradientSink& sink) {
   scratch_.assign(num_rows_ * width_, 0.0f);
   for (uint32_t row : touched_) {
-    std::copy_n(Held(row), width_, scratch_.begin() + static_cast<int64_t>(row) * width_);
+    std::copy_n(Held(slot_[row]), width_, scratch_.begin() + static_cast<int64_t>(row) * width_);
   }
   sink.AddTensor(tensor_id, scratch_);
 }
@@ -91,7 +128,7 @@ void RowGradient::Emit(int tensor_id, api::GradientSink& sink) {
   const int64_t block_size = sink.block_size();
   if (row_sparse_) {
     EmitRows(tensor_id, sink);
-    row_slot_.clear();
+    std::fill(table_.begin(), table_.end(), 0);
     touched_.clear();
     sums_.clear();
     return;

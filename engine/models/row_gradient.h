@@ -1,7 +1,7 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/api/views.h"
@@ -15,8 +15,9 @@ namespace mrtrain::models {
 // lists once tensors can be row-sparse.
 //
 // Memory: one uint32 per row of the tensor (which rows are held) plus width floats per touched
-// row; the whole tensor only when it is sent whole. For a row-sparse tensor, a hash map of the
-// touched rows instead, and the rows go out as rows (GradientSink::AddRow), ascending by id.
+// row; the whole tensor only when it is sent whole. For a row-sparse tensor, a flat hash table
+// of the touched rows instead (8 bytes an entry, at most half full: Row runs for every nonzero
+// of a batch), and the rows go out as rows (GradientSink::AddRow), ascending by id.
 // Not thread-safe (one per mapper).
 class RowGradient {
  public:
@@ -42,14 +43,20 @@ class RowGradient {
   void EmitBlocks(int tensor_id, int64_t block_size, api::GradientSink& sink);
   void EmitWhole(int tensor_id, api::GradientSink& sink);
   void EmitRows(int tensor_id, api::GradientSink& sink);
-  uint32_t SlotOf(uint32_t row) const { return row_sparse_ ? row_slot_.at(row) : slot_[row]; }
-  const float* Held(uint32_t row) const { return sums_.data() + (SlotOf(row) - 1) * width_; }
+  // Row-sparse: the slot of `row` in table_, inserting it as `slot` when absent.
+  uint32_t TableSlot(uint32_t row, uint32_t slot);
+  void GrowTable();
+  const float* Held(uint32_t slot) const { return sums_.data() + (slot - 1) * width_; }
 
   int64_t num_rows_ = 0;
   int64_t width_ = 0;
   bool row_sparse_ = false;
-  std::unordered_map<uint32_t, uint32_t> row_slot_;  // row-sparse: what slot_ holds
+  // Row-sparse: what slot_ holds, by open addressing: entries row << 32 | slot, 0 when free
+  // (a slot is never 0), a power of two long.
+  std::vector<uint64_t> table_;
+  int table_shift_ = 32;
   std::vector<uint32_t> slot_;  // per row: 0 when not held, else 1 + its index in touched_
+  std::vector<std::pair<uint32_t, uint32_t>> by_row_;  // row-sparse Emit: (row, slot), sorted
   std::vector<uint32_t> touched_;
   std::vector<float> sums_;     // width floats per touched row, in touched_ order at first
   std::vector<float> scratch_;  // one block, or the whole tensor

@@ -12,10 +12,12 @@ namespace mrtrain::models {
 // From this many per-feature parameters up (features x floats per feature), the built-in
 // linear models (logistic, linear, fm) keep their per-feature tensors row-sparse on sparse
 // input: a round then reads and writes only the rows of the features its rows hold. Below it a
-// dense tensor is as cheap or cheaper for rounds of many rows (pulled once per step and cached
-// by each worker; tools/bench --only sparse_round_cost: at 1000 rows a round the row tables win
-// from about 2^23 features, larger rounds move the crossover up) and stays as it always was.
-inline constexpr int64_t kRowSparseMinParams = int64_t{1} << 25;
+// dense tensor is cheaper (pulled once per step and cached by each worker) and stays as it
+// always was. Measured (tools/bench --only sparse_round_cost, 1000 rows a round, one loaded
+// machine): at 2^20 features the dense path takes about a third of the row path's time, at 2^22
+// the row path is already a little faster (p10 of 44 rounds 19.5 ms against 24.7), at 2^24
+// 5x faster; criteo's rounds of 250,000 rows at 2^24 ran 2.0x the examples/s on rows.
+inline constexpr int64_t kRowSparseMinParams = int64_t{1} << 22;
 
 // Whether the built-in linear models use row-sparse per-feature tensors for data of `shape`,
 // `floats_per_feature` parameters per feature (1 for w, 1 + factors for an fm).

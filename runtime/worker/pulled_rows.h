@@ -2,11 +2,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/api/views.h"
 #include "engine/base/status.h"
+#include "engine/tensor/key_index.h"
 #include "engine/tensor/param_key.h"
 
 namespace mrtrain::runtime {
@@ -15,13 +15,17 @@ namespace mrtrain::runtime {
 // api::ParamsView::Row reads. Not thread-safe to fill; lookups are read-only.
 class PulledRows : public api::RowSource {
  public:
-  // Keeps a copy of `length` floats as row key.block() of tensor key.tensor().
+  // Makes room for `rows` rows of `floats` floats in all, so that adding them allocates once.
+  void Reserve(size_t rows, size_t floats);
+  // Keeps a copy of `length` floats as row key.block() of tensor key.tensor(). A key added
+  // again keeps its first values.
   void Add(ParamKey key, const float* values, int64_t length);
+  // Called for every nonzero of every row a mapper reads: one flat-table probe.
   const float* Find(int tensor_id, int64_t id) const override;
   size_t size() const { return offset_of_.size(); }
 
  private:
-  std::unordered_map<uint64_t, int64_t> offset_of_;  // packed key -> offset in values_
+  KeyIndex offset_of_;  // packed key -> offset in values_
   std::vector<float> values_;
 };
 

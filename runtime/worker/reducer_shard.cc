@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "engine/plugin/plugin_call.h"
@@ -50,16 +51,21 @@ bool ReducerShard::OwnsRow(ParamKey key) const {
 }
 
 int64_t ReducerShard::HoldRow(ParamKey key) {
-  auto held = offset_of_.find(key);  // find first: emplace would allocate a node each time
-  if (held != offset_of_.end()) return held->second;
-  auto it = offset_of_.emplace(key, static_cast<int64_t>(params_.size())).first;
+  const auto [at, created] =
+      row_offset_.FindOrInsert(key.packed(), static_cast<int64_t>(params_.size()));
+  if (!created) return at;
   const BlockRange r = layout_->Range(key);
   params_.resize(params_.size() + r.length);
   InitialRow(row_init_, r.tensor, layout_->specs()[r.tensor], static_cast<int64_t>(key.block()),
-             &params_[it->second]);
+             &params_[at]);
   for (std::vector<float>& slot : slots_) slot.resize(slot.size() + r.length, 0.0f);
   row_keys_.push_back(key);
-  return it->second;
+  return at;
+}
+
+int64_t ReducerShard::OffsetOf(ParamKey key) const {
+  return layout_->is_row_sparse(static_cast<int>(key.tensor())) ? row_offset_.Find(key.packed())
+                                                                  : offset_of_.at(key);
 }
 
 std::vector<ParamKey> ReducerShard::StateKeys() const {
@@ -73,7 +79,13 @@ Result<shuffle::Run> ReducerShard::RowsRun(const std::vector<ParamKey>& keys) co
   shuffle::Run run;
   run.keys.reserve(keys.size());
   run.offsets.reserve(keys.size() + 1);
-  for (ParamKey key : keys) {
+  // The held rows are a table far larger than the caches: each lookup is started a few keys
+  // ahead so that their memory latencies overlap.
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < keys.size() && i < kAhead; ++i) row_offset_.Prefetch(keys[i].packed());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const ParamKey key = keys[i];
+    if (i + kAhead < keys.size()) row_offset_.Prefetch(keys[i + kAhead].packed());
     if (!OwnsRow(key)) {
       return InvalidArgumentError("shard " + std::to_string(shard_id_) + " was asked for " +
                                   layout_->DescribeKey(key) +
@@ -82,9 +94,9 @@ Result<shuffle::Run> ReducerShard::RowsRun(const std::vector<ParamKey>& keys) co
     const BlockRange r = layout_->Range(key);
     const size_t at = run.values.size();
     run.values.resize(at + r.length);
-    auto held = offset_of_.find(key);
-    if (held != offset_of_.end()) {
-      std::memcpy(&run.values[at], &params_[held->second], r.length * sizeof(float));
+    const int64_t held = row_offset_.Find(key.packed());
+    if (held != KeyIndex::kAbsent) {
+      std::memcpy(&run.values[at], &params_[held], r.length * sizeof(float));
     } else {
       InitialRow(row_init_, r.tensor, layout_->specs()[r.tensor], static_cast<int64_t>(key.block()),
                  &run.values[at]);
@@ -166,7 +178,7 @@ void ReducerShard::StoreTo(ModelState* state) const {
   std::sort(rows.begin(), rows.end());
   for (ParamKey key : rows) {
     StoredRows& stored = state->rows[key.tensor()];
-    const int64_t at = offset_of_.at(key);
+    const int64_t at = row_offset_.Find(key.packed());
     const int64_t dim = layout_->Range(key).length;
     stored.ids.push_back(static_cast<int64_t>(key.block()));
     stored.values.insert(stored.values.end(), &params_[at], &params_[at] + dim);
@@ -190,7 +202,7 @@ std::vector<float> ReducerShard::StateBlocks() const {
   values.reserve(params_.size() * (1 + slots_.size()));
   for (ParamKey key : StateKeys()) {
     const int64_t length = layout_->Range(key).length;
-    const int64_t offset = offset_of_.at(key);
+    const int64_t offset = OffsetOf(key);
     values.insert(values.end(), &params_[offset], &params_[offset] + length);
     for (const std::vector<float>& slot : slots_) {
       values.insert(values.end(), &slot[offset], &slot[offset] + length);
@@ -233,6 +245,8 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
       const bool row = key.tensor() < static_cast<uint32_t>(layout_->num_tensors()) &&
                        layout_->is_row_sparse(static_cast<int>(key.tensor()));
       const bool owned = row ? OwnsRow(key) : offset_of_.count(key) != 0;
+      // Checking the rest of the runs gives the lookups below time to arrive (as in RowsRun).
+      if (row) row_offset_.Prefetch(key.packed());
       if (!owned || run.LengthOf(i) != layout_->Range(key).length) {
         return CorruptionError("shard " + std::to_string(shard_id_) + ": the " + from +
                                " has key (tensor " + std::to_string(key.tensor()) + ", block " +
@@ -248,23 +262,29 @@ Status ReducerShard::Reduce(const std::vector<const shuffle::Run*>& runs,
   const std::string rule_name =
       "shard " + std::to_string(shard_id_) + ": " + plugin::DescribeReducer(*rule_, "update rule");
   Status status;
+  // What the guarded call below reads, set for each key. The call is built once: a lambda
+  // capturing this much, made into a std::function per key, would allocate per key, and a
+  // round updates tens of thousands of rows.
+  api::UpdateContext ctx;
+  ctx.step = update.step;
+  ctx.learning_rate = update.learning_rate;
+  const float* sum = nullptr;
+  BlockRange r;
+  int64_t at = 0;
+  const std::function<void()> update_key = [&] {
+    updaters::ApplyUpdate(*rule_, ctx, sum, update.example_count, l1_, l2_, &params_[at],
+                          slot_ptrs_.data(), r.length, &update_scratch_);
+  };
   auto apply = [&](const shuffle::KeyGroup& group) {
     if (!status.ok()) return;
-    const float* sum = shuffle::SumInTreeOrder(group, nodes, &summer_, sum_scratch_.data());
-    const BlockRange r = layout_->Range(group.key);
-    const int64_t at =
-        layout_->is_row_sparse(r.tensor) ? HoldRow(group.key) : offset_of_[group.key];
+    sum = shuffle::SumInTreeOrder(group, nodes, &summer_, sum_scratch_.data());
+    r = layout_->Range(group.key);
+    at = layout_->is_row_sparse(r.tensor) ? HoldRow(group.key) : offset_of_[group.key];
     for (size_t k = 0; k < slots_.size(); ++k) slot_ptrs_[k] = &slots_[k][at];
-    api::UpdateContext ctx;
-    ctx.step = update.step;
-    ctx.learning_rate = update.learning_rate;
     ctx.tensor_id = r.tensor;
     ctx.offset = r.offset;
     ctx.spec = &layout_->specs()[r.tensor];
-    status = plugin::CallPlugin(rule_name, update_of_[r.tensor], [&] {
-      updaters::ApplyUpdate(*rule_, ctx, sum, update.example_count, l1_, l2_, &params_[at],
-                            slot_ptrs_.data(), r.length, &update_scratch_);
-    });
+    status = plugin::CallPlugin(rule_name, update_of_[r.tensor], update_key);
     if (status.ok()) status = CheckFinite(r, &params_[at], update);
   };
   if (update.sorted_runs) {
@@ -298,11 +318,16 @@ Status ReducerShard::CheckFinite(const BlockRange& r, const float* params,
 
 Status ReducerShard::ReadBlock(ParamKey key, float* out) const {
   auto it = offset_of_.find(key);
-  if (it == offset_of_.end()) {
+  const bool row = key.tensor() < static_cast<uint32_t>(layout_->num_tensors()) &&
+                   layout_->is_row_sparse(static_cast<int>(key.tensor()));
+  const int64_t at = it != offset_of_.end() ? it->second
+                     : row                  ? row_offset_.Find(key.packed())
+                                            : KeyIndex::kAbsent;
+  if (at == KeyIndex::kAbsent) {
     return NotFoundError("shard " + std::to_string(shard_id_) + " does not own tensor " +
                          std::to_string(key.tensor()) + " block " + std::to_string(key.block()));
   }
-  std::memcpy(out, &params_[it->second], layout_->Range(key).length * sizeof(float));
+  std::memcpy(out, &params_[at], layout_->Range(key).length * sizeof(float));
   return Status::Ok();
 }
 

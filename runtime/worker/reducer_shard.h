@@ -8,6 +8,7 @@
 
 #include "engine/api/reducer.h"
 #include "engine/base/status.h"
+#include "engine/tensor/key_index.h"
 #include "engine/tensor/model_state.h"
 #include "runtime/checkpoint/shard_file.h"
 #include "shuffle/buffer/run.h"
@@ -107,6 +108,8 @@ class ReducerShard {
   bool OwnsRow(ParamKey key) const;
   // The offset of held row `key` in params_ and slots_, creating it at its initial value.
   int64_t HoldRow(ParamKey key);
+  // The offset of a held key (dense block or held row) in params_ and slots_.
+  int64_t OffsetOf(ParamKey key) const;
   // kFailedPrecondition naming the first non-finite element of block `r` (params: its values).
   Status CheckFinite(const BlockRange& r, const float* params, const RoundUpdate& update) const;
 
@@ -120,8 +123,9 @@ class ReducerShard {
   const RowInit row_init_;
   const std::shared_ptr<const shuffle::Partitioner> partitioner_;
 
-  std::unordered_map<ParamKey, int64_t> offset_of_;  // key -> offset in params_ and slots_[k]
-  std::vector<ParamKey> row_keys_;                   // the rows held, in the order created
+  std::unordered_map<ParamKey, int64_t> offset_of_;  // dense block -> offset in params_, slots_[k]
+  KeyIndex row_offset_;             // held row (packed key) -> offset in params_ and slots_[k]
+  std::vector<ParamKey> row_keys_;  // the rows held, in the order created
   std::vector<std::string> update_of_;  // per tensor: "update of tensor ..." (rows: built once)
   std::vector<float> params_;
   std::vector<std::vector<float>> slots_;

@@ -309,7 +309,12 @@ Status WorkerService::Impl::PullRows(WorkerJob& job, const TrainingParts& parts,
                                      const std::vector<ParamKey>& keys, PulledRows* out) {
   const int64_t num_shards = static_cast<int64_t>(parts.shard_addresses.size());
   std::vector<std::vector<uint64_t>> by_shard(num_shards);
-  for (ParamKey key : keys) by_shard[parts.partitioner->ShardOf(key)].push_back(key.packed());
+  size_t floats = 0;
+  for (ParamKey key : keys) {
+    by_shard[parts.partitioner->ShardOf(key)].push_back(key.packed());
+    floats += static_cast<size_t>(parts.layout->Range(key).length);
+  }
+  out->Reserve(keys.size(), floats);
   struct Request {
     int64_t shard;
     std::vector<uint64_t> keys;

@@ -56,16 +56,44 @@ MapOutputBuffer::MapOutputBuffer(const ModelLayout* layout, const Partitioner* p
 
 MapOutputBuffer::~MapOutputBuffer() { RemoveSpillFiles(); }
 
+void MapOutputBuffer::ReserveKeys(size_t keys) { expected_keys_ = keys; }
+
+void MapOutputBuffer::IndexHeldKeys() {
+  ascending_ = false;
+  // Held keys were emitted in ascending order: their order by key is the order first seen.
+  slots_.clear();
+  slots_.reserve(std::max<size_t>(expected_keys_, static_cast<size_t>(keys_seen_)));
+  for (size_t s = 0; s < runs_.size(); ++s) {
+    const Run& run = runs_[s];
+    for (int64_t i = 0; i < run.num_keys(); ++i) {
+      slots_.push_back(Slot{run.keys[i], static_cast<int>(s), run.offsets[i], 0});
+    }
+  }
+  std::sort(slots_.begin(), slots_.end(),
+            [](const Slot& a, const Slot& b) { return a.key < b.key; });
+  slot_of_.Reserve(slots_.capacity());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    slots_[i].first_seen = static_cast<int64_t>(i);
+    slot_of_.FindOrInsert(slots_[i].key.packed(), static_cast<int64_t>(i));
+  }
+}
+
 Status MapOutputBuffer::Add(ParamKey key, const float* values) {
   if (!layout_->IsValid(key)) {
     return InvalidArgumentError("emitted key (" + KeyName(key) + ") is not part of the model");
   }
   const int64_t n = layout_->Range(key).length;
-  auto it = slot_of_.find(key);
-  if (it != slot_of_.end()) {
-    float* acc = runs_[it->second.shard].values.data() + it->second.offset;
-    for (int64_t i = 0; i < n; ++i) acc[i] += values[i];
-    return Status::Ok();
+  // While keys come in ascending order (a mapper call's rows or blocks do) none can be held
+  // already: no table is needed until one comes out of order.
+  if (!ascending_ || (keys_seen_ > 0 && !(last_key_ < key))) {
+    if (ascending_) IndexHeldKeys();
+    const int64_t held = slot_of_.Find(key.packed());
+    if (held != KeyIndex::kAbsent) {
+      const Slot& slot = slots_[held];
+      float* acc = runs_[slot.shard].values.data() + slot.offset;
+      for (int64_t i = 0; i < n; ++i) acc[i] += values[i];
+      return Status::Ok();
+    }
   }
   const int64_t block_bytes = n * static_cast<int64_t>(sizeof(float));
   if (bytes_ + block_bytes > budget_bytes_) {
@@ -85,9 +113,13 @@ Status MapOutputBuffer::Add(ParamKey key, const float* values) {
   }
   const int shard = partitioner_->ShardOf(key);
   Run& run = runs_[shard];
-  // A key spilled before is held as a record of its own (see the class comment).
-  if (spilled_first_seen_.empty() || spilled_first_seen_.count(key) == 0) {
-    slot_of_.emplace(key, Slot{shard, static_cast<int64_t>(run.values.size()), keys_seen_++});
+  if (ascending_) {
+    last_key_ = key;
+    ++keys_seen_;
+  } else if (spilled_first_seen_.empty() || spilled_first_seen_.count(key) == 0) {
+    // A key spilled before is held as a record of its own (see the class comment).
+    slot_of_.FindOrInsert(key.packed(), static_cast<int64_t>(slots_.size()));
+    slots_.push_back(Slot{key, shard, static_cast<int64_t>(run.values.size()), keys_seen_++});
   }
   run.Append(key, values, n);
   bytes_ += block_bytes;
@@ -100,6 +132,9 @@ Status MapOutputBuffer::Spill() {
     int shard;
     int64_t index;
   };
+  // The spilled keys' first_seen come from the slots; later keys may repeat spilled ones, so
+  // they go through the table from now on.
+  if (ascending_) IndexHeldKeys();
   std::vector<Record> records;
   for (size_t s = 0; s < runs_.size(); ++s) {
     for (int64_t i = 0; i < runs_[s].num_keys(); ++i) {
@@ -127,8 +162,9 @@ Status MapOutputBuffer::Spill() {
   spill_paths_.push_back(path);
   ++spilled_runs_;
   spilled_bytes_ += writer->bytes_written();
-  for (const auto& [key, slot] : slot_of_) spilled_first_seen_.emplace(key, slot.first_seen);
-  slot_of_.clear();
+  for (const Slot& slot : slots_) spilled_first_seen_.emplace(slot.key, slot.first_seen);
+  slot_of_.Clear();
+  slots_.clear();
   for (Run& run : runs_) {  // cleared, not freed: the next run fills the same memory
     run.keys.clear();
     run.offsets.assign(1, 0);
@@ -176,7 +212,9 @@ Result<std::vector<Run>> MapOutputBuffer::Finish() {
     }
   }
   for (Run& run : runs_) run = Run();
-  slot_of_.clear();
+  slot_of_ = KeyIndex();
+  slots_ = std::vector<Slot>();
+  ascending_ = true;
   spilled_first_seen_.clear();
   bytes_ = 0;
   keys_seen_ = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/base/status.h"
+#include "engine/tensor/key_index.h"
 #include "engine/tensor/model_layout.h"
 #include "shuffle/buffer/run.h"
 #include "shuffle/partition/partitioner.h"
@@ -42,13 +43,19 @@ class MapOutputBuffer {
   MapOutputBuffer(const MapOutputBuffer&) = delete;
   MapOutputBuffer& operator=(const MapOutputBuffer&) = delete;
 
+  // A hint: about `keys` distinct keys will be added, so that the table of held keys, when one
+  // is needed, is sized once.
+  void ReserveKeys(size_t keys);
+
   // Adds (sums into) block `key`; `values` holds layout->Range(key).length floats.
   // kInvalidArgument for a key outside the model; kFailedPrecondition when the block does not
   // fit the budget (spilling off: when the held output would pass it; the message gives the
   // budget and the key); kIOError naming the run file when a spill cannot be written.
   Status Add(ParamKey key, const float* values);
 
-  int64_t num_keys() const { return static_cast<int64_t>(slot_of_.size()); }
+  int64_t num_keys() const {
+    return ascending_ ? keys_seen_ : static_cast<int64_t>(slot_of_.size());
+  }
   int64_t bytes() const { return bytes_; }
   // Runs written so far (Finish() included) and their bytes on disk.
   int64_t spilled_runs() const { return spilled_runs_; }
@@ -62,6 +69,8 @@ class MapOutputBuffer {
  private:
   // Sorts what is held into a run file and empties the buffer.
   Status Spill();
+  // Leaves the ascending mode: builds slots_ and slot_of_ for the keys held.
+  void IndexHeldKeys();
   Result<std::vector<Run>> MergeSpilled();
   void RemoveSpillFiles();
 
@@ -72,11 +81,21 @@ class MapOutputBuffer {
   const SpillOptions spill_;
 
   struct Slot {
+    ParamKey key;
     int shard;
     int64_t offset;      // into runs_[shard].values
     int64_t first_seen;  // how many keys were new before this one: the hash-shuffle order
   };
-  std::unordered_map<ParamKey, Slot> slot_of_;  // keys held and combinable
+  // While ascending_ (every key so far came after the one before, and nothing spilled) no key
+  // can repeat, and keys_seen_ is the number held: slots_ and slot_of_ stay empty, which spares
+  // the common case (one mapper call per task: a row-sparse model's tens of thousands of rows,
+  // or a dense model's blocks, each emitted once, ascending) a table lookup and insert per key.
+  bool ascending_ = true;
+  ParamKey last_key_;
+  size_t expected_keys_ = 0;  // ReserveKeys
+  // Otherwise the keys held and combinable: packed key -> index in slots_.
+  KeyIndex slot_of_;
+  std::vector<Slot> slots_;
   // One per shard, in emission order. After a spill a key may appear more than once here (see
   // the class comment), so these are not Runs in run.h's sense until Finish() merges them.
   std::vector<Run> runs_;

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <queue>
-#include <unordered_map>
+
+#include "engine/tensor/key_index.h"
 
 namespace mrtrain::shuffle {
 namespace {
@@ -78,35 +79,72 @@ void GroupHashedRuns(const std::vector<const Run*>& runs,
     }
     return;
   }
+  // Several runs: a group per distinct key, numbered in first-seen order, then each group's
+  // values gathered in run order into flat arrays (no vector per key: a round of a row-sparse
+  // model has tens of thousands of keys).
   size_t total = 0;
   for (const Run* run : runs) total += run ? static_cast<size_t>(run->num_keys()) : 0;
-  std::unordered_map<ParamKey, size_t> slot_of;
-  slot_of.reserve(total);
-  std::vector<KeyGroup> groups;
-  groups.reserve(total);
-  for (size_t p = 0; p < runs.size(); ++p) {  // run order fixes the order within groups
-    if (!runs[p]) continue;
-    const Run& run = *runs[p];
-    for (int64_t i = 0; i < run.num_keys(); ++i) {
-      auto [it, inserted] = slot_of.emplace(run.keys[i], groups.size());
+  KeyIndex group_of;
+  group_of.Reserve(total);
+  std::vector<ParamKey> keys;      // per group
+  std::vector<int64_t> lengths;    // per group
+  std::vector<size_t> begin;       // per group, then one past the last: its values' range
+  std::vector<int64_t> entry_group(total);  // per (run, key) entry, in run order
+  size_t entry = 0;
+  for (const Run* run : runs) {
+    if (!run) continue;
+    for (int64_t i = 0; i < run->num_keys(); ++i, ++entry) {
+      const auto [g, inserted] = group_of.FindOrInsert(run->keys[i].packed(), keys.size());
       if (inserted) {
-        groups.emplace_back();
-        groups.back().key = run.keys[i];
-        groups.back().length = run.LengthOf(i);
+        keys.push_back(run->keys[i]);
+        lengths.push_back(run->LengthOf(i));
+        begin.push_back(0);
       }
-      KeyGroup& g = groups[it->second];
-      g.values.push_back(run.ValuesOf(i));
-      g.sources.push_back(static_cast<int>(p));
+      entry_group[entry] = g;
+      ++begin[g];  // a count for now
     }
   }
-  for (const KeyGroup& g : groups) fn(g);
+  size_t at = 0;
+  for (size_t& b : begin) {  // counts to starts
+    const size_t count = b;
+    b = at;
+    at += count;
+  }
+  begin.push_back(at);
+  std::vector<const float*> values(total);
+  std::vector<int> sources(total);
+  std::vector<size_t> next(begin.begin(), begin.end() - 1);
+  entry = 0;
+  for (size_t p = 0; p < runs.size(); ++p) {  // run order fixes the order within groups
+    if (!runs[p]) continue;
+    for (int64_t i = 0; i < runs[p]->num_keys(); ++i, ++entry) {
+      const size_t slot = next[entry_group[entry]]++;
+      values[slot] = runs[p]->ValuesOf(i);
+      sources[slot] = static_cast<int>(p);
+    }
+  }
+  KeyGroup g;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    g.key = keys[k];
+    g.length = lengths[k];
+    g.values.assign(values.begin() + begin[k], values.begin() + begin[k + 1]);
+    g.sources.assign(sources.begin() + begin[k], sources.begin() + begin[k + 1]);
+    fn(g);
+  }
 }
 
 const float* SumInTreeOrder(const KeyGroup& group, const std::vector<TreeNode>& nodes,
                             TreeSummer* summer, float* out) {
-  std::vector<TreeNode> present(group.sources.size());
-  for (size_t i = 0; i < present.size(); ++i) present[i] = nodes[group.sources[i]];
-  return summer->Sum(present.data(), group.values.data(), present.size(), group.length, out);
+  // One value is its own sum (what the tree gives too), without building the node list.
+  if (group.values.size() == 1) return group.values[0];
+  // The nodes on the stack when few (every key of a round comes here), else on the heap.
+  constexpr size_t kOnStack = 32;
+  const size_t n = group.sources.size();
+  TreeNode on_stack[kOnStack];
+  std::vector<TreeNode> on_heap(n > kOnStack ? n : 0);
+  TreeNode* present = n > kOnStack ? on_heap.data() : on_stack;
+  for (size_t i = 0; i < n; ++i) present[i] = nodes[group.sources[i]];
+  return summer->Sum(present, group.values.data(), n, group.length, out);
 }
 
 }  // namespace mrtrain::shuffle

@@ -62,8 +62,9 @@
 //   run without --only. Measured as above: 30.4 ms/round at 2^20, 390 ms at 2^24 (ratio
 //   12.8); 2^28 is refused by the spec (2^28 + 1 parameters, over the 2^28 limit). With
 //   --round-cost-widths 20 24 26 28 and 2 mapper calls a task: 2^26 took 9.1 s a round (ratio
-//   161, 4 rounds in the 60 s limit). Today every round moves the whole model; the issue aims
-//   at 1.5.
+//   161, 4 rounds in the 60 s limit), when every round moved the whole model. With row-sparse
+//   weights from 2^22 per-feature parameters and the flat row tables: ratio 1.77-2.04 at 2^28
+//   (README.md, "Benchmarks"); the issue aims at 1.5.
 //
 //   criteo (tools/bench/sparse_bench.h): examples/s of logistic regression (FTRL) over a
 //   Criteo-style click log hashed into 2^24, converted to shards first, local mode and 2 worker
@@ -439,6 +440,9 @@ int BenchPredict(const std::string& tmp_dir) {
 }  // namespace mrtrain::bench
 
 int main(int argc, char** argv) {
+  // First, as in `mrtrain`'s main: the child processes below measure what mrtrain would do,
+  // and without it every large block freed and allocated again is faulted in page by page.
+  mrtrain::KeepFreedMemoryInProcess();
   // A worker process of a cluster benchmark: `bench --worker-of ADDRESS --slots N`.
   if (argc == 5 && std::string(argv[1]) == mrtrain::bench::kWorkerFlag) {
     mrtrain::SetLogLevel("warn");
@@ -453,7 +457,6 @@ int main(int argc, char** argv) {
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(dir) != 0) std::perror("chdir");
   }
-  mrtrain::KeepFreedMemoryInProcess();
   CLI::App app{"mrtrain benchmarks: ratios against floors measured in the same run"};
   int epochs = 3;
   std::vector<std::string> specs = {"jobs/examples/fashion_mnist_mlp.yaml",

@@ -1,6 +1,8 @@
 #include "shuffle/buffer/map_output_buffer.h"
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <filesystem>
 #include <fstream>
 
@@ -143,6 +145,80 @@ TEST_CASE("a buffer past its budget spills runs and finishes bit-identical to on
   REQUIRE(AddAll(forward, emissions).ok());
   REQUIRE(AddAll(backward, std::vector<Emission>(emissions.rbegin(), emissions.rend())).ok());
   CHECK_FALSE(SameRuns(forward.Finish().value(), backward.Finish().value()));
+}
+
+// Mapper calls that each emit their keys ascending, as the built-in models do (rows sorted by
+// id, then the next tensor), the later calls repeating keys of the earlier: the buffer holds
+// no table of keys until the first key out of order, and must sum and order as if it had.
+std::vector<Emission> AscendingCalls(const ModelLayout& layout, int calls) {
+  api::RandomStream random(11, 2);
+  std::vector<Emission> out;
+  for (int c = 0; c < calls; ++c) {
+    for (ParamKey k : layout.keys()) {
+      if (random.Below(3) == 0) continue;
+      std::vector<float> v(layout.Range(k).length);
+      for (float& x : v) x = random.Uniform(-1.0f, 1.0f) * (random.Below(2) ? 1e7f : 1e-3f);
+      out.push_back(Emission{k, std::move(v)});
+    }
+  }
+  return out;
+}
+
+// What a buffer must give for `emissions`, worked out directly: per shard, each key's values
+// summed in emission order, keys ascending (sorted partitioner) or in first-emission order.
+std::vector<Run> ExpectedRuns(const Partitioner& part, const std::vector<Emission>& emissions) {
+  std::vector<ParamKey> first_seen;
+  std::map<ParamKey, std::vector<float>> sums;
+  for (const Emission& e : emissions) {
+    auto [it, inserted] = sums.emplace(e.key, e.values);
+    if (inserted) {
+      first_seen.push_back(e.key);
+    } else {
+      for (size_t i = 0; i < e.values.size(); ++i) it->second[i] += e.values[i];
+    }
+  }
+  if (part.sorted()) std::sort(first_seen.begin(), first_seen.end());
+  std::vector<Run> runs(part.num_shards());
+  for (ParamKey k : first_seen) {
+    const std::vector<float>& sum = sums.at(k);
+    runs[part.ShardOf(k)].Append(k, sum.data(), static_cast<int64_t>(sum.size()));
+  }
+  return runs;
+}
+
+TEST_CASE("calls emitting keys ascending are combined as any others, spilled or not",
+          "[shuffle]") {
+  auto layout = TestLayout();
+  testing::TempDir dir;
+  const std::vector<Emission> emissions = AscendingCalls(*layout, 3);
+  for (ShuffleMode mode : {ShuffleMode::kSort, ShuffleMode::kHash}) {
+    INFO((mode == ShuffleMode::kSort ? "sort" : "hash"));
+    auto part = MakePartitioner(mode, *layout, 3);
+    const std::vector<Run> expected = ExpectedRuns(*part, emissions);
+    MapOutputBuffer memory(layout.get(), part.get(), 1 << 20);
+    memory.ReserveKeys(8);  // a hint too small changes nothing
+    REQUIRE(AddAll(memory, emissions).ok());
+    CHECK(memory.num_keys() == 21);
+    CHECK(SameRuns(memory.Finish().value(), expected));
+
+    // The first call alone: ascending throughout, never indexed.
+    const size_t first_call =
+        static_cast<size_t>(std::is_sorted_until(emissions.begin(), emissions.end(),
+                                                 [](const Emission& a, const Emission& b) {
+                                                   return a.key < b.key;
+                                                 }) -
+                            emissions.begin());
+    const std::vector<Emission> one(emissions.begin(), emissions.begin() + first_call);
+    REQUIRE(AddAll(memory, one).ok());
+    CHECK(memory.num_keys() == static_cast<int64_t>(one.size()));
+    CHECK(SameRuns(memory.Finish().value(), ExpectedRuns(*part, one)));
+
+    // Spilling during the first (ascending) call and after.
+    MapOutputBuffer spilling(layout.get(), part.get(), 1200, SpillOptions{dir.path(), "asc"});
+    REQUIRE(AddAll(spilling, emissions).ok());
+    CHECK(spilling.spilled_runs() >= 4);
+    CHECK(SameRuns(spilling.Finish().value(), expected));
+  }
 }
 
 TEST_CASE("spilled runs are removed when a task fails before finishing", "[shuffle]") {
