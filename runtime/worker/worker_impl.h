@@ -397,7 +397,8 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   // shard was reached over loopback TCP before: half the bytes of a 2-worker round).
   void PushToOwnShard(GatherPayload payload);
   // The answer to `pull`: `out` (its error, or the step) and the parameters in `params`.
-  void AnswerPull(const msg::PullParams& pull, msg::ParamsReply* out, shuffle::Run* params);
+  void AnswerPull(const msg::PullParams& pull, msg::ParamsReply* out,
+                  std::shared_ptr<const shuffle::Run>* params);
   // Whether the `pull-before-reply` failpoint drops the reply of a pull from `shard`.
   bool DropPullReply(int64_t shard) const;
   // A pull from a shard this worker hosts, answered in place (see PushToOwnShard).

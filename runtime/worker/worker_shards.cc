@@ -97,7 +97,7 @@ msg::PushAck WorkerService::Impl::StoreRun(msg::PushRun push, uint32_t values_cr
 }
 
 void WorkerService::Impl::AnswerPull(const msg::PullParams& pull, msg::ParamsReply* out,
-                                     shuffle::Run* params) {
+                                     std::shared_ptr<const shuffle::Run>* params) {
   msg::ParamsReply& reply = *out;
   reply.request_id = pull.request_id;
   Result<ShardRef> shard = Shard(pull.job_id, pull.shard);
@@ -110,7 +110,7 @@ void WorkerService::Impl::AnswerPull(const msg::PullParams& pull, msg::ParamsRep
     // puller reports; one for a version no longer kept (training.staleness) fails.
     const int64_t wanted = pull.step - 1;
     if (wanted <= reply.step && pull.keys.empty()) {
-      Result<shuffle::Run> kept = (*shard)->host->ParamsAfter(wanted);
+      Result<std::shared_ptr<const shuffle::Run>> kept = (*shard)->host->ParamsAfter(wanted);
       if (kept.ok()) {
         *params = std::move(*kept);
         reply.step = wanted;
@@ -125,7 +125,7 @@ void WorkerService::Impl::AnswerPull(const msg::PullParams& pull, msg::ParamsRep
       for (uint64_t packed : pull.keys) keys.push_back(ParamKey::FromPacked(packed));
       Result<shuffle::Run> rows = (*shard)->host->shard().RowsRun(keys);
       if (rows.ok()) {
-        *params = std::move(*rows);
+        *params = std::make_shared<const shuffle::Run>(std::move(*rows));
       } else {
         reply.error = rows.status().message();
       }
@@ -135,6 +135,8 @@ void WorkerService::Impl::AnswerPull(const msg::PullParams& pull, msg::ParamsRep
                     std::to_string(wanted);
     }
   }
+  // No parameters (an error, or a step the shard has not reached: the reply's step says so).
+  if (!*params) *params = std::make_shared<const shuffle::Run>();
 }
 
 bool WorkerService::Impl::DropPullReply(int64_t shard) const {
@@ -151,7 +153,7 @@ Result<msg::ParamsReply> WorkerService::Impl::PullOwnShard(uint64_t job_id, int6
   pull.shard = shard;
   pull.step = updates + 1;
   msg::ParamsReply reply;
-  shuffle::Run params;
+  std::shared_ptr<const shuffle::Run> params;
   AnswerPull(pull, &reply, &params);
   if (DropPullReply(shard)) {
     // As a dropped reply over the network: nothing comes within the reply timeout.
@@ -160,15 +162,15 @@ Result<msg::ParamsReply> WorkerService::Impl::PullOwnShard(uint64_t job_id, int6
                                  std::to_string(shard) + " within " +
                                  std::to_string(options_.reply_timeout.count()) + " ms");
   }
-  if (reply.error.empty()) msg::SetRun(std::move(params), &reply);
+  if (reply.error.empty()) msg::SetRun(*params, &reply);  // a copy: the version is shared
   return reply;
 }
 
 void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
                                     const msg::PullParams& pull) {
   msg::ParamsReply reply;
-  auto params = std::make_shared<shuffle::Run>();
-  AnswerPull(pull, &reply, params.get());
+  std::shared_ptr<const shuffle::Run> params;
+  AnswerPull(pull, &reply, &params);
   if (DropPullReply(pull.shard)) return;
   auto error_reply = [&] {
     Result<std::string> bytes = msg::Encode(reply);
