@@ -28,8 +28,8 @@ uint32_t PortableExtend(uint32_t crc, const void* data, size_t n) {
 #if defined(__x86_64__)
 // SSE4.2 has an instruction for exactly this polynomial, 8 bytes at a time: tens of times the
 // table's speed, which matters because every frame of shuffle data is checksummed twice.
-__attribute__((target("sse4.2"))) uint32_t HardwareExtend(uint32_t crc, const void* data,
-                                                          size_t n) {
+__attribute__((target("sse4.2"))) uint32_t HardwareExtendOneStream(uint32_t crc,
+                                                                   const void* data, size_t n) {
   const auto* p = static_cast<const unsigned char*>(data);
   uint64_t reg = crc ^ 0xFFFFFFFFu;
   for (; n >= 8; n -= 8, p += 8) {
@@ -43,6 +43,8 @@ __attribute__((target("sse4.2"))) uint32_t HardwareExtend(uint32_t crc, const vo
 }
 
 const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+
+uint32_t HardwareExtend(uint32_t crc, const void* data, size_t n);
 #endif
 
 }  // namespace
@@ -101,5 +103,39 @@ uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t size_b) {
   // Appending size_b bytes multiplies a's register by x^(8 size_b); b's checksum adds on.
   return MultModP(XPowModP(size_b, 3), crc_a) ^ crc_b;
 }
+
+#if defined(__x86_64__)
+namespace {
+
+// The crc32 instruction takes 3 cycles and can start one every cycle, so one chain of them
+// runs at a third of its speed. Large buffers are checksummed as three thirds at once, one
+// chain each, and the thirds' checksums combined (Crc32cCombine, O(log n)): about 3 times the
+// single stream on a frame of floats. The result is the same checksum, bit for bit.
+__attribute__((target("sse4.2"))) uint32_t HardwareExtend(uint32_t crc, const void* data,
+                                                          size_t n) {
+  constexpr size_t kMinThreeWay = 3 * 4096;
+  if (n < kMinThreeWay) return HardwareExtendOneStream(crc, data, n);
+  const size_t third = n / 3 / 8 * 8;
+  const auto* a = static_cast<const unsigned char*>(data);
+  const unsigned char* b = a + third;
+  const unsigned char* c = b + third;
+  uint64_t ra = crc ^ 0xFFFFFFFFu, rb = 0xFFFFFFFFu, rc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < third; i += 8) {
+    uint64_t wa, wb, wc;
+    std::memcpy(&wa, a + i, 8);
+    std::memcpy(&wb, b + i, 8);
+    std::memcpy(&wc, c + i, 8);
+    ra = _mm_crc32_u64(ra, wa);
+    rb = _mm_crc32_u64(rb, wb);
+    rc = _mm_crc32_u64(rc, wc);
+  }
+  uint32_t out = static_cast<uint32_t>(ra) ^ 0xFFFFFFFFu;
+  out = Crc32cCombine(out, static_cast<uint32_t>(rb) ^ 0xFFFFFFFFu, third);
+  out = Crc32cCombine(out, static_cast<uint32_t>(rc) ^ 0xFFFFFFFFu, third);
+  return HardwareExtendOneStream(out, c + third, n - 3 * third);
+}
+
+}  // namespace
+#endif
 
 }  // namespace mrtrain

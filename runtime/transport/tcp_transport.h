@@ -47,7 +47,10 @@ TcpStats GetTcpStats(Transport& transport);
 
 // The Boost.Asio TCP transport: one io_context run by one thread (the transport thread), one
 // session per connection kept alive by the handlers it has in flight, one async_write in flight
-// per connection, TCP_NODELAY and keepalive on every socket.
+// per connection, TCP_NODELAY and keepalive on every socket. A Send() on an authenticated
+// connection with nothing queued writes the frame from the caller's thread, without blocking
+// (the transport thread is not woken for it); what the socket does not take at once is queued
+// and written by the transport thread.
 //
 // A peer that fails the handshake (wrong secret, other version or mode, timeout) or breaks the
 // protocol (bad magic, bad checksum, a length over the limit, which is checked before anything is

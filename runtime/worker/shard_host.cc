@@ -75,10 +75,14 @@ Status ShardHost::Reduce(const RoundUpdate& update) {
   }
   std::vector<const shuffle::Run*> in_order;
   for (const shuffle::TreeNode& node : *cover) in_order.push_back(&runs.at(node));
-  // Copied only when stale reads are on: with staleness 0 a step costs nothing extra.
-  shuffle::Run before;
-  if (staleness_ > 0) before = shard_->ParamsRun();
+  // Kept only when stale reads are on: with staleness 0 a step costs nothing extra. The copy
+  // the pulls of this version were served from, if any, is the one kept.
+  std::shared_ptr<const shuffle::Run> before;
+  if (staleness_ > 0) {
+    before = latest_ ? latest_ : std::make_shared<const shuffle::Run>(shard_->ParamsRun());
+  }
   MRTRAIN_RETURN_IF_ERROR(shard_->Reduce(in_order, *cover, update));
+  latest_.reset();
   if (staleness_ > 0) {
     older_[last_reduced_step_] = std::move(before);
     older_.erase(older_.begin(), older_.lower_bound(update.step - staleness_));
@@ -88,8 +92,11 @@ Status ShardHost::Reduce(const RoundUpdate& update) {
   return Status::Ok();
 }
 
-Result<shuffle::Run> ShardHost::ParamsAfter(int64_t updates) const {
-  if (updates == last_reduced_step_) return shard_->ParamsRun();
+Result<std::shared_ptr<const shuffle::Run>> ShardHost::ParamsAfter(int64_t updates) const {
+  if (updates == last_reduced_step_) {
+    if (!latest_) latest_ = std::make_shared<const shuffle::Run>(shard_->ParamsRun());
+    return latest_;
+  }
   if (auto it = older_.find(updates); it != older_.end()) return it->second;
   const std::string shard = "reducer shard " + std::to_string(shard_->shard_id());
   if (updates > last_reduced_step_) {

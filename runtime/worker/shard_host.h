@@ -20,8 +20,8 @@ namespace mrtrain::runtime {
 // first run of each (step, node) is kept and repeats are dropped and counted. Overlaps are
 // harmless: every cover of the partitions sums to the same bits, and Reduce takes the largest
 // nodes. With training.staleness s > 0 it also keeps the parameters of the s steps before the
-// last one reduced (a copy each), for map tasks that read older ones (JobSpec::MapReadsAfter);
-// with s = 0 it keeps none. Not thread-safe: the worker calls it from its event loop.
+// last one reduced (a copy each, the one its pulls were served from), for map tasks that read
+// older ones (JobSpec::MapReadsAfter); with s = 0 it keeps none. Not thread-safe: the worker calls it from its event loop.
 class ShardHost {
  public:
   // `step`: the updates already applied to the shard's parameters (0, or a checkpoint's step).
@@ -46,8 +46,10 @@ class ShardHost {
 
   // The owned blocks' parameters after `updates` updates, as a run in key order: the latest or
   // one of the kept older versions. kFailedPrecondition for a version not reduced yet or no
-  // longer kept (never another version's values).
-  Result<shuffle::Run> ParamsAfter(int64_t updates) const;
+  // longer kept (never another version's values). A version is copied out of the shard once,
+  // by its first pull, and shared, never changed, by every pull of it after (each worker pulls
+  // every version, and with staleness the copy is the older version kept).
+  Result<std::shared_ptr<const shuffle::Run>> ParamsAfter(int64_t updates) const;
 
   int64_t last_reduced_step() const { return last_reduced_step_; }
   int64_t dropped_runs() const { return dropped_runs_; }
@@ -58,8 +60,10 @@ class ShardHost {
   const int64_t num_partitions_;
   const int64_t staleness_;
   int64_t last_reduced_step_;
+  // The parameters after last_reduced_step_, once a pull asked for them; reset by Reduce.
+  mutable std::shared_ptr<const shuffle::Run> latest_;
   // step -> the parameters after it; at most staleness_ steps, all before last_reduced_step_
-  std::map<int64_t, shuffle::Run> older_;
+  std::map<int64_t, std::shared_ptr<const shuffle::Run>> older_;
   int64_t dropped_runs_ = 0;
   // step -> node -> run
   std::map<int64_t, std::map<shuffle::TreeNode, shuffle::Run>> pending_;

@@ -291,6 +291,8 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   Status OnShardWork(MessageType type, std::string payload);
   void OnData(const std::shared_ptr<Connection>& from, MessageType type, std::string payload);
   void OnPeer(MessageType type, std::string payload);
+  // A push's acknowledgement, from a peer or from this worker's own shard (PushToOwnShard).
+  void OnPushAck(const msg::PushAck& ack) EXCLUDES(mu_);
   Result<std::shared_ptr<Connection>> Peer(const std::string& address) EXCLUDES(mu_);
   void Finish(const Status& status) EXCLUDES(mu_);
 
@@ -387,6 +389,20 @@ class WorkerService::Impl : public std::enable_shared_from_this<Impl> {
   // acknowledges it.
   void StorePush(const std::shared_ptr<Connection>& from, msg::PushRun push,
                  uint32_t values_crc32c);
+  // Stores the run as StorePush does and returns its acknowledgement. `from` names the pusher
+  // in logs.
+  msg::PushAck StoreRun(msg::PushRun push, uint32_t values_crc32c, const std::string& from);
+  // A map task's push to a shard this worker hosts: stored and acknowledged here, on the task's
+  // thread, without a connection, encoding or a transport thread in between (a worker's own
+  // shard was reached over loopback TCP before: half the bytes of a 2-worker round).
+  void PushToOwnShard(GatherPayload payload);
+  // The answer to `pull`: `out` (its error, or the step) and the parameters in `params`.
+  void AnswerPull(const msg::PullParams& pull, msg::ParamsReply* out,
+                  std::shared_ptr<const shuffle::Run>* params);
+  // Whether the `pull-before-reply` failpoint drops the reply of a pull from `shard`.
+  bool DropPullReply(int64_t shard) const;
+  // A pull from a shard this worker hosts, answered in place (see PushToOwnShard).
+  Result<msg::ParamsReply> PullOwnShard(uint64_t job_id, int64_t shard, int64_t updates);
   void ServePull(const std::shared_ptr<Connection>& from, const msg::PullParams& pull);
   // Sends one reply to a pull (`payload`, encoded from `reply`); when that fails for any reason
   // but a closed connection, sends an error reply saying why instead. False when the reply did

@@ -564,41 +564,45 @@ void WorkerService::Impl::OnPeer(MessageType type, std::string payload) {
   } else if (type == MessageType::kPushAck) {
     auto m = msg::DecodeAs<msg::PushAck>(payload);
     if (!m.ok()) return log_->error("bad PushAck: {}", m.status().ToString());
-    std::shared_ptr<PendingPushes> task;
-    size_t released = 0;
-    bool complete = false;
-    {
-      MutexLock lock(&mu_);
-      auto it = acks_.find(AckKey{m->job_id, m->step, m->partition, m->shard, m->attempt});
-      if (it == acks_.end()) return;  // its task already failed or timed out
-      task = std::move(it->second);
-      acks_.erase(it);
-      released = task->Take(m->shard);
-      if (!m->error.empty() || --task->remaining == 0) {
-        for (const AckKey& key : task->keys) acks_.erase(key);
-        released += task->TakeAll();
-        task->finished = true;
-        task->timeout.Cancel();
-        complete = true;
-      }
-    }
-    unacked_.Release(released);
-    if (!complete) return;
-    std::shared_ptr<WorkerJob> job = task->job.lock();
-    if (m->error.empty()) {
-      msg::MapTaskDone done = task->done;
-      done.peak_rss_bytes = PeakRssBytes();  // the job's peak so far, for the master's report
-      return ReportTask(job.get(), task->generation, done);
-    }
-    // A refused run (a checksum that does not match) must not be replayed from the kept copy.
-    if (job) job->kept->Forget(m->step, m->partition);
-    ReportFailure(MapFailureOf(task->done),
-                  UnavailableError("reducer shard " + std::to_string(m->shard) +
-                                   " refused the run: " + m->error),
-                  job.get(), task->generation);
+    OnPushAck(*m);
   } else {
     log_->warn("ignoring {} from a peer", MessageTypeName(static_cast<uint16_t>(type)));
   }
+}
+
+void WorkerService::Impl::OnPushAck(const msg::PushAck& ack) {
+  std::shared_ptr<PendingPushes> task;
+  size_t released = 0;
+  bool complete = false;
+  {
+    MutexLock lock(&mu_);
+    auto it = acks_.find(AckKey{ack.job_id, ack.step, ack.partition, ack.shard, ack.attempt});
+    if (it == acks_.end()) return;  // its task already failed or timed out
+    task = std::move(it->second);
+    acks_.erase(it);
+    released = task->Take(ack.shard);
+    if (!ack.error.empty() || --task->remaining == 0) {
+      for (const AckKey& key : task->keys) acks_.erase(key);
+      released += task->TakeAll();
+      task->finished = true;
+      task->timeout.Cancel();
+      complete = true;
+    }
+  }
+  unacked_.Release(released);
+  if (!complete) return;
+  std::shared_ptr<WorkerJob> job = task->job.lock();
+  if (ack.error.empty()) {
+    msg::MapTaskDone done = task->done;
+    done.peak_rss_bytes = PeakRssBytes();  // the job's peak so far, for the master's report
+    return ReportTask(job.get(), task->generation, done);
+  }
+  // A refused run (a checksum that does not match) must not be replayed from the kept copy.
+  if (job) job->kept->Forget(ack.step, ack.partition);
+  ReportFailure(MapFailureOf(task->done),
+                UnavailableError("reducer shard " + std::to_string(ack.shard) +
+                                 " refused the run: " + ack.error),
+                job.get(), task->generation);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,38 @@ void WorkerService::Impl::AcceptPush(const std::shared_ptr<Connection>& from,
 
 void WorkerService::Impl::StorePush(const std::shared_ptr<Connection>& from, msg::PushRun push,
                                     uint32_t values_crc32c) {
+  const msg::PushAck ack = StoreRun(std::move(push), values_crc32c, from->peer());
+  Status sent = SendMessage(*from, ack);
+  if (!sent.ok()) log_->warn("cannot acknowledge a push to {}: {}", from->peer(), sent.ToString());
+}
+
+void WorkerService::Impl::PushToOwnShard(GatherPayload payload) {
+  // The map task's PushRun itself when nothing changed its bytes since it was encoded (a fault
+  // test's `corrupt` leaves only bytes): its floats are checksummed here once, as a push handed
+  // over in-process is, so a run changed after its checksum was taken is refused all the same.
+  auto handed = std::static_pointer_cast<const msg::PushRun>(std::move(payload.message));
+  msg::PushRun push;
+  uint32_t values_crc32c = 0;
+  if (handed) {
+    payload = GatherPayload();  // its owner is the push too
+    // Kept output (for replays) still holds it: then it is copied, else taken.
+    push = handed.use_count() == 1 ? std::move(const_cast<msg::PushRun&>(*handed)) : *handed;
+    handed.reset();
+    values_crc32c = Crc32c(push.values.data(), push.values.size() * sizeof(float));
+  } else {
+    const std::string bytes = payload.Join();
+    payload = GatherPayload();
+    if (Status decoded = msg::Decode(bytes, &push); !decoded.ok()) {
+      log_->error("a push to this worker's own shard does not decode: {}", decoded.ToString());
+      return;  // no acknowledgement: the task's reply timeout fails it
+    }
+    values_crc32c = msg::ValuesCrc32c(bytes, push, std::nullopt);
+  }
+  OnPushAck(StoreRun(std::move(push), values_crc32c, "this worker"));
+}
+
+msg::PushAck WorkerService::Impl::StoreRun(msg::PushRun push, uint32_t values_crc32c,
+                                           const std::string& from) {
   msg::PushAck ack{push.job_id, push.step, push.partition,      push.shard, push.attempt,
                    0,           "",        push.partition_count};
   Result<ShardRef> shard = Shard(push.job_id, push.shard);
@@ -52,7 +84,7 @@ void WorkerService::Impl::StorePush(const std::shared_ptr<Connection>& from, msg
     ack.error = "the run of partitions [" + std::to_string(push.partition) + ", +" +
                 std::to_string(push.partition_count) + ") for step " + std::to_string(push.step) +
                 " fails its checksum";
-    log_->warn("refusing a push from {}: {}", from->peer(), ack.error);
+    log_->warn("refusing a push from {}: {}", from, ack.error);
   } else {
     MutexLock lock(&(*shard)->mu);
     const int64_t dropped = (*shard)->host->dropped_runs();
@@ -61,15 +93,13 @@ void WorkerService::Impl::StorePush(const std::shared_ptr<Connection>& from, msg
     if (!accepted.ok()) ack.error = accepted.message();
     ack.duplicate = (*shard)->host->dropped_runs() != dropped;
   }
-  Status sent = SendMessage(*from, ack);
-  if (!sent.ok()) log_->warn("cannot acknowledge a push to {}: {}", from->peer(), sent.ToString());
+  return ack;
 }
 
-void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
-                                    const msg::PullParams& pull) {
-  msg::ParamsReply reply;
+void WorkerService::Impl::AnswerPull(const msg::PullParams& pull, msg::ParamsReply* out,
+                                     std::shared_ptr<const shuffle::Run>* params) {
+  msg::ParamsReply& reply = *out;
   reply.request_id = pull.request_id;
-  auto params = std::make_shared<shuffle::Run>();
   Result<ShardRef> shard = Shard(pull.job_id, pull.shard);
   if (!shard.ok()) {
     reply.error = shard.status().message();
@@ -80,7 +110,7 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
     // puller reports; one for a version no longer kept (training.staleness) fails.
     const int64_t wanted = pull.step - 1;
     if (wanted <= reply.step && pull.keys.empty()) {
-      Result<shuffle::Run> kept = (*shard)->host->ParamsAfter(wanted);
+      Result<std::shared_ptr<const shuffle::Run>> kept = (*shard)->host->ParamsAfter(wanted);
       if (kept.ok()) {
         *params = std::move(*kept);
         reply.step = wanted;
@@ -95,7 +125,7 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
       for (uint64_t packed : pull.keys) keys.push_back(ParamKey::FromPacked(packed));
       Result<shuffle::Run> rows = (*shard)->host->shard().RowsRun(keys);
       if (rows.ok()) {
-        *params = std::move(*rows);
+        *params = std::make_shared<const shuffle::Run>(std::move(*rows));
       } else {
         reply.error = rows.status().message();
       }
@@ -105,10 +135,43 @@ void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
                     std::to_string(wanted);
     }
   }
+  // No parameters (an error, or a step the shard has not reached: the reply's step says so).
+  if (!*params) *params = std::make_shared<const shuffle::Run>();
+}
+
+bool WorkerService::Impl::DropPullReply(int64_t shard) const {
   failpoint::Coordinates at;
   at.worker = name_;
-  at.shard = pull.shard;
-  if (failpoint::Hit("pull-before-reply", at) == failpoint::Action::kDrop) return;
+  at.shard = shard;
+  return failpoint::Hit("pull-before-reply", at) == failpoint::Action::kDrop;
+}
+
+Result<msg::ParamsReply> WorkerService::Impl::PullOwnShard(uint64_t job_id, int64_t shard,
+                                                           int64_t updates) {
+  msg::PullParams pull;
+  pull.job_id = job_id;
+  pull.shard = shard;
+  pull.step = updates + 1;
+  msg::ParamsReply reply;
+  std::shared_ptr<const shuffle::Run> params;
+  AnswerPull(pull, &reply, &params);
+  if (DropPullReply(shard)) {
+    // As a dropped reply over the network: nothing comes within the reply timeout.
+    std::this_thread::sleep_for(options_.reply_timeout);
+    return DeadlineExceededError("no parameters from this worker's own reducer shard " +
+                                 std::to_string(shard) + " within " +
+                                 std::to_string(options_.reply_timeout.count()) + " ms");
+  }
+  if (reply.error.empty()) msg::SetRun(*params, &reply);  // a copy: the version is shared
+  return reply;
+}
+
+void WorkerService::Impl::ServePull(const std::shared_ptr<Connection>& from,
+                                    const msg::PullParams& pull) {
+  msg::ParamsReply reply;
+  std::shared_ptr<const shuffle::Run> params;
+  AnswerPull(pull, &reply, &params);
+  if (DropPullReply(pull.shard)) return;
   auto error_reply = [&] {
     Result<std::string> bytes = msg::Encode(reply);
     return SendPullReply(from, reply,

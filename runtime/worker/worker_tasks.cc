@@ -268,7 +268,15 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
       for (uint64_t id : ids) self->pulls_.erase(id);
     }
   } outstanding{this, {}};
+  // Shards hosted here are read in place (PullOwnShard), after the other hosts were asked, so
+  // their replies travel meanwhile.
+  std::vector<bool> own(num_shards);
   for (int64_t s = 0; s < num_shards; ++s) {
+    own[s] = parts.shards.count(s) > 0;
+    if (own[s]) {
+      replies.emplace_back();
+      continue;
+    }
     MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<Connection> peer, Peer(parts.shard_addresses[s]));
     msg::PullParams pull;
     pull.job_id = job.id;
@@ -290,7 +298,8 @@ Result<Params> WorkerService::Impl::Pull(WorkerJob& job, const TrainingParts& pa
     const std::string what =
         "parameters from reducer shard " + std::to_string(s) + " at " + parts.shard_addresses[s];
     MRTRAIN_ASSIGN_OR_RETURN(msg::ParamsReply reply,
-                             Await(replies[s], options_.reply_timeout, what));
+                             own[s] ? PullOwnShard(job.id, s, updates)
+                                    : Await(replies[s], options_.reply_timeout, what));
     if (!reply.error.empty()) return UnavailableError(what + ": " + reply.error);
     if (reply.step != updates) {
       return FailedPreconditionError(what + ": the shard holds step " + std::to_string(reply.step) +
@@ -631,6 +640,11 @@ Status WorkerService::Impl::RunMap(const msg::RunMapTask& task, uint64_t generat
     const failpoint::Action fault = failpoint::Hit("shuffle-mid-send", at);
     if (fault == failpoint::Action::kDrop) continue;  // lost on the way: no acknowledgement
     if (fault == failpoint::Action::kCorrupt) CorruptPush(&payloads[s]);
+    if (parts->shards.count(s) > 0) {  // hosted here: stored and acknowledged in place
+      PushToOwnShard(std::move(payloads[s]));
+      payloads[s] = GatherPayload();
+      continue;
+    }
     auto peer = Peer(parts->shard_addresses[s]);
     Status sent = peer.ok() ? (*peer)->SendGather(MessageType::kPushRun, std::move(payloads[s]))
                             : peer.status();

@@ -56,6 +56,24 @@ TEST_CASE("crc32c agrees with the bitwise definition at every length and alignme
   }
 }
 
+TEST_CASE("crc32c of large buffers, checksummed as three streams, agrees with the definition",
+          "[engine]") {
+  // Around the three-stream threshold (3 * 4096 bytes) and past it, at lengths that leave
+  // every remainder after the thirds, from every alignment, and extending a checksum.
+  std::string bytes(3 * 4096 * 4 + 64, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (size_t n : {size_t{3 * 4096 - 1}, size_t{3 * 4096}, size_t{3 * 4096 + 1},
+                   size_t{3 * 4096 + 23}, size_t{3 * 4096 * 4}, size_t{3 * 4096 * 4 + 47}}) {
+    for (size_t offset : {size_t{0}, size_t{3}, size_t{8}}) {
+      INFO("offset " << offset << " length " << n);
+      CHECK(Crc32c(p + offset, n) == BitwiseCrc32c(p + offset, n));
+      CHECK(Crc32cExtend(Crc32c(p + offset, 5), p + offset + 5, n - 5) ==
+            BitwiseCrc32c(p + offset, n));
+    }
+  }
+}
+
 TEST_CASE("status carries code and context", "[engine]") {
   Status s = NotFoundError("x.csv");
   CHECK(s.WithContext("train").ToString() == "NotFound: train: x.csv");

@@ -1,8 +1,9 @@
 // Parameter pulls of shards too large for one message: the host answers in parts, and when it
 // cannot send a reply at all the puller fails at once with the cause. Each test runs a real
-// master and worker over the in-process transport, as local mode does, with the worker's reply
-// part size and the transport's frame limit lowered so a small model shows the behaviour of a
-// 2^26-float one.
+// master and two workers over the in-process transport, with the workers' reply part size and
+// the transport's frame limit lowered so a small model shows the behaviour of a 2^26-float one.
+// The one reducer shard lives on one worker; the other pulls it over the transport (a worker
+// reads a shard it hosts itself in place, without messages).
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -64,6 +65,7 @@ Result<TrainingResult> Train(const std::string& yaml, uint64_t reply_part_values
   std::unique_ptr<Transport> transport = MakeInProcessTransport(transport_options);
   MasterOptions master_options;
   master_options.listen_address = "inproc://";
+  master_options.min_workers = 2;
   MasterService master(transport.get(), master_options);
   auto address = master.Start();
   REQUIRE(address.ok());
@@ -72,14 +74,18 @@ Result<TrainingResult> Train(const std::string& yaml, uint64_t reply_part_values
   worker_options.data_address = "inproc://";
   worker_options.keep_map_output = false;
   worker_options.reply_part_values = reply_part_values;
+  worker_options.slots = 1;
   WorkerService worker(transport.get(), worker_options);
   REQUIRE(worker.Start().ok());
+  WorkerService other(transport.get(), worker_options);
+  REQUIRE(other.Start().ok());
   auto outcome = std::make_shared<Outcome>();
   auto future = outcome->future();
   master.Submit(JobTextOf(*spec, std::filesystem::current_path().string(), false), outcome);
   Result<TrainingResult> result = future.get();
   master.Stop(/*shutdown_workers=*/true);
   worker.Stop();
+  other.Stop();
   transport->Stop();
   return result;
 }

@@ -151,9 +151,9 @@ TEST_CASE("overlapping and duplicate nodes: the largest node received is used", 
 TEST_CASE("with staleness s a shard host serves the last s+1 versions, and no other", "[runtime]") {
   // The first value of the parameters after `updates` updates, or the error.
   auto first = [](ShardHost& host, int64_t updates) -> Result<float> {
-    MRTRAIN_ASSIGN_OR_RETURN(shuffle::Run run, host.ParamsAfter(updates));
-    REQUIRE(run.values.size() == 4);
-    return run.values[0];
+    MRTRAIN_ASSIGN_OR_RETURN(std::shared_ptr<const shuffle::Run> run, host.ParamsAfter(updates));
+    REQUIRE(run->values.size() == 4);
+    return run->values[0];
   };
   auto step = [](Fixture& f, int64_t k) {
     for (int p = 0; p < 3; ++p) REQUIRE(f.host->AcceptRun(k, Leaf(p), Fixture::RunOf(1)).ok());
