@@ -16,6 +16,7 @@
 #include "engine/base/log.h"
 #include "engine/tensor/model_layout.h"
 #include "engine/tensor/model_state.h"
+#include "runtime/checkpoint/shard_set_reader.h"
 
 namespace mrtrain::runtime {
 namespace {
@@ -544,13 +545,13 @@ Result<ShardFile> CheckpointDir::LoadShard(int64_t epochs_done, int shard,
   return file;
 }
 
-Result<Checkpoint> CheckpointDir::LoadLatest() const {
+Result<CheckpointManifest> CheckpointDir::LatestCommitted() const {
   const std::vector<int64_t> epochs = ListEpochs();
   std::string tried;
   for (auto it = epochs.rbegin(); it != epochs.rend(); ++it) {
-    Result<Checkpoint> ckpt = Load(*it);
-    if (ckpt.ok()) return ckpt;
-    const Status& error = ckpt.status();
+    Result<std::unique_ptr<ShardSetReader>> judged = ShardSetReader::Open(dir_, ManifestPath(*it), *it);
+    if (judged.ok()) return (*judged)->manifest();
+    const Status& error = judged.status();
     // kNotFound: deleted since ListEpochs(), e.g. by a concurrent Prune(); nothing to report.
     if (error.code() != StatusCode::kCorruption && error.code() != StatusCode::kNotFound) {
       return error;

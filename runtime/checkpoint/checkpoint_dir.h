@@ -88,13 +88,15 @@ class CheckpointDir {
   Result<ShardFile> LoadShard(int64_t epochs_done, int shard, const ModelLayout& layout,
                               const shuffle::Partitioner& partitioner) const;
 
-  // The newest checkpoint that loads. One that is corrupt (kCorruption, in its manifest or any
-  // shard file) is logged as a warning naming the file and the error, and the one before it is
-  // tried. Fails with
+  // The manifest of the newest checkpoint that would load: judged by ShardSetReader with every
+  // check of Load (each shard file's size, CRC, header and keys), streamed, so what resumes a
+  // job (the master) never holds its parameters. One that is corrupt (kCorruption, in its
+  // manifest or any shard file) is logged as a warning naming the file and the error, and the
+  // one before it is tried. Fails with
   //   kNotFound when none is valid, listing every checkpoint tried and why;
   //   any other error of Load (kIOError, kFailedPrecondition for a newer format) as it is:
   //   falling back then would quietly resume from an older epoch.
-  Result<Checkpoint> LoadLatest() const;
+  Result<CheckpointManifest> LatestCommitted() const;
 
   // The epochs that have a manifest, ascending. Empty when the directory does not exist or
   // cannot be read.

@@ -403,7 +403,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
   int64_t start_step = 0;
   const std::string fingerprint = spec.Fingerprint();
   if (text.resume) {
-    auto latest = checkpoints.LoadLatest();
+    auto latest = checkpoints.LatestCommitted();
     if (latest.ok()) {
       if (latest->fingerprint != fingerprint) {
         return FailedPreconditionError(
@@ -412,7 +412,7 @@ Result<TrainingResult> MasterService::Impl::Train(QueuedJob& queued, jobs::JobSp
             latest->fingerprint.substr(0, 12) + ", this spec " + fingerprint.substr(0, 12) + ")");
       }
       start_epoch = latest->epochs_done;
-      start_step = latest->state.step;
+      start_step = latest->step;
       log_->info("resuming job {} after epoch {}", spec.name, start_epoch);
     } else if (latest.status().code() == StatusCode::kNotFound) {
       log_->info("no checkpoint to resume in {}; starting from scratch", spec.output_dir);

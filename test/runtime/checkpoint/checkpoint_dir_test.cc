@@ -138,20 +138,22 @@ TEST_CASE("a sharded checkpoint loads back exactly as the state it was cut from"
   Result<Checkpoint> loaded = checkpoints.Load(3);
   REQUIRE(loaded.ok());
   CheckSame(c, *loaded);
-  Result<Checkpoint> latest = checkpoints.LoadLatest();
+  Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
   REQUIRE(latest.ok());
-  CheckSame(c, *latest);
+  CHECK(latest->epochs_done == c.epochs_done);
+  CheckSame(c, *checkpoints.Load(latest->epochs_done));
 }
 
-TEST_CASE("LoadLatest returns the newest checkpoint and Load a given one", "[runtime]") {
+TEST_CASE("LatestCommitted names the newest checkpoint and Load a given one", "[runtime]") {
   TempDir tmp;
   CheckpointDir checkpoints(tmp.path(), 5);
   for (int epoch = 1; epoch <= 3; ++epoch) {
     REQUIRE(SaveSharded(&checkpoints, SampleCheckpoint(epoch, epoch), 2).ok());
   }
-  Result<Checkpoint> latest = checkpoints.LoadLatest();
+  Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
   REQUIRE(latest.ok());
-  CheckSame(SampleCheckpoint(3, 3), *latest);
+  CHECK(latest->epochs_done == 3);
+  CheckSame(SampleCheckpoint(3, 3), *checkpoints.Load(latest->epochs_done));
   Result<Checkpoint> second = checkpoints.Load(2);
   REQUIRE(second.ok());
   CheckSame(SampleCheckpoint(2, 2), *second);
@@ -169,12 +171,12 @@ TEST_CASE("checkpoints are ordered by epoch number, not by name", "[runtime]") {
   // By name "ckpt-1000000" < "ckpt-999999"; by epoch 999999 is the oldest.
   CHECK(checkpoints.ListEpochs() == std::vector<int64_t>{1000000, 1000001});
   CHECK_FALSE(std::filesystem::exists(tmp.File("ckpt-999999")));
-  Result<Checkpoint> latest = checkpoints.LoadLatest();
+  Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
   REQUIRE(latest.ok());
   CHECK(latest->epochs_done == 1000001);
 }
 
-TEST_CASE("LoadLatest falls back past a damaged checkpoint and warns naming the file",
+TEST_CASE("LatestCommitted falls back past a damaged checkpoint and warns naming the file",
           "[runtime]") {
   TempDir tmp;
   CheckpointDir checkpoints(tmp.path(), 5);
@@ -218,9 +220,10 @@ TEST_CASE("LoadLatest falls back past a damaged checkpoint and warns naming the 
     expected_error = checkpoints.ManifestPath(3) + ": truncated at byte 40";
   }
   CapturedLog log("checkpoint");
-  Result<Checkpoint> latest = checkpoints.LoadLatest();
+  Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
   REQUIRE(latest.ok());
-  CheckSame(SampleCheckpoint(2), *latest);
+  CHECK(latest->epochs_done == 2);
+  CheckSame(SampleCheckpoint(2), *checkpoints.Load(latest->epochs_done));
   CHECK_THAT(log.text(), Catch::Contains("warn") && Catch::Contains("epoch 3") &&
                              Catch::Contains(expected_error));
   Result<Checkpoint> direct = checkpoints.Load(3);
@@ -272,7 +275,7 @@ TEST_CASE("the blocks of a checkpoint's shard files cover every block exactly on
   REQUIRE_FALSE(direct.ok());
   CHECK(direct.status().code() == StatusCode::kCorruption);
   CHECK_THAT(direct.status().message(), Catch::StartsWith(expected_error));
-  Result<Checkpoint> latest = checkpoints.LoadLatest();
+  Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
   REQUIRE(latest.ok());
   CHECK(latest->epochs_done == 2);
 }
@@ -322,11 +325,11 @@ TEST_CASE("a shard file must be of the manifest's checkpoint and hold whole bloc
   CHECK_THAT(direct.status().message(), Catch::StartsWith(expected_error));
 }
 
-TEST_CASE("LoadLatest reports kNotFound naming what it tried", "[runtime]") {
+TEST_CASE("LatestCommitted reports kNotFound naming what it tried", "[runtime]") {
   TempDir tmp;
   CheckpointDir checkpoints(tmp.File("ckpts"), 5);
   SECTION("no directory") {
-    Result<Checkpoint> latest = checkpoints.LoadLatest();
+    Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
     REQUIRE_FALSE(latest.ok());
     CHECK(latest.status().code() == StatusCode::kNotFound);
     CHECK(latest.status().message() == "no checkpoint in " + tmp.File("ckpts"));
@@ -336,7 +339,7 @@ TEST_CASE("LoadLatest reports kNotFound naming what it tried", "[runtime]") {
     REQUIRE(SaveSharded(&checkpoints, SampleCheckpoint(2), 2).ok());
     Truncate(checkpoints.ManifestPath(1), 100);
     std::filesystem::remove(checkpoints.ShardPath(2, 0, 2));
-    Result<Checkpoint> latest = checkpoints.LoadLatest();
+    Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
     REQUIRE_FALSE(latest.ok());
     CHECK(latest.status().code() == StatusCode::kNotFound);
     CHECK_THAT(latest.status().message(),
@@ -358,7 +361,7 @@ TEST_CASE("LoadLatest does not fall back past a file of a newer format", "[runti
   PutLittleEndian(&bytes, 8, 3, 4);  // format version 3, by a newer build
   Reseal(&bytes);
   Replace(path, bytes);
-  Result<Checkpoint> latest = checkpoints.LoadLatest();
+  Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
   REQUIRE_FALSE(latest.ok());
   CHECK(latest.status().code() == StatusCode::kFailedPrecondition);
   CHECK_THAT(latest.status().message(), Catch::StartsWith(path + ": written in checkpoint"));
@@ -408,9 +411,10 @@ TEST_CASE("committing deletes what interrupted checkpoints left, up to its epoch
             "ckpt-000002/shard-00000-of-00002.mrts", "ckpt-000002/shard-00001-of-00002.mrts",
             "ckpt-000003", "ckpt-000003.manifest.tmp.99",
             "ckpt-000003/shard-00000-of-00002.mrts.tmp.99", "notes.tmp.1"});
-  Result<Checkpoint> latest = checkpoints.LoadLatest();
+  Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
   REQUIRE(latest.ok());
-  CheckSame(SampleCheckpoint(2), *latest);
+  CHECK(latest->epochs_done == 2);
+  CheckSame(SampleCheckpoint(2), *checkpoints.Load(latest->epochs_done));
 }
 
 TEST_CASE("a resumed run's commit is not pruned by later manifests of an earlier run",
@@ -421,7 +425,7 @@ TEST_CASE("a resumed run's commit is not pruned by later manifests of an earlier
   Truncate(checkpoints.ManifestPath(5), 10);  // so the run resumes from an older one
   REQUIRE(SaveSharded(&checkpoints, SampleCheckpoint(3), 2).ok());
   CHECK(checkpoints.ListEpochs() == std::vector<int64_t>{3, 5});
-  Result<Checkpoint> latest = checkpoints.LoadLatest();
+  Result<CheckpointManifest> latest = checkpoints.LatestCommitted();
   REQUIRE(latest.ok());
   CHECK(latest->epochs_done == 3);
 }
