@@ -83,8 +83,8 @@ nlohmann::json Cluster::Status() {
   return nlohmann::json::parse(out.text);
 }
 
-Output Cluster::Submit(const std::string& spec, const std::string& extra, int timeout_sec) {
-  return Mrtrain("submit " + spec + " --master " + address_ + " " + extra, timeout_sec);
+Output Cluster::Submit(const std::string& spec, const std::string& extra) {
+  return Mrtrain("submit " + spec + " --master " + address_ + " " + extra);
 }
 
 pid_t Cluster::SubmitAsync(const std::string& spec, const std::string& log,

@@ -55,7 +55,7 @@ class Cluster {
                                 const std::string& via = "");
 
   nlohmann::json Status();
-  Output Submit(const std::string& spec, const std::string& extra = "", int timeout_sec = 120);
+  Output Submit(const std::string& spec, const std::string& extra = "");
   // Starts `mrtrain submit` in the background, its output in `log`.
   pid_t SubmitAsync(const std::string& spec, const std::string& log,
                     const std::vector<std::string>& extra = {});

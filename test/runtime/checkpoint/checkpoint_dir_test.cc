@@ -349,7 +349,7 @@ TEST_CASE("LatestCommitted reports kNotFound naming what it tried", "[runtime]")
   }
 }
 
-TEST_CASE("LoadLatest does not fall back past a file of a newer format", "[runtime]") {
+TEST_CASE("LatestCommitted does not fall back past a file of a newer format", "[runtime]") {
   TempDir tmp;
   CheckpointDir checkpoints(tmp.path(), 5);
   REQUIRE(SaveSharded(&checkpoints, SampleCheckpoint(1), 2).ok());
