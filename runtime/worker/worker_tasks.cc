@@ -54,7 +54,10 @@ Result<ModelState> AssembleParams(const ModelLayout& layout,
   }
   ModelState state;
   state.tensors.resize(layout.num_tensors());
-  for (int t = 0; t < layout.num_tensors(); ++t) state.tensors[t].reserve(layout.specs()[t].size());
+  // A row-sparse tensor is never whole (its rows are pulled per task): nothing to reserve.
+  for (int t = 0; t < layout.num_tensors(); ++t) {
+    if (!layout.specs()[t].row_sparse) state.tensors[t].reserve(layout.specs()[t].size());
+  }
   // The layout's keys run through each tensor's blocks in order (offset 0, then each after the
   // one before), so appending them fills every tensor exactly.
   for (ParamKey key : layout.keys()) {
